@@ -1,0 +1,1 @@
+//! Policies in TOML: parse with spans, validate every error, evaluate into findings.

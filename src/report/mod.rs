@@ -1,0 +1,1 @@
+//! Report models and their renderers, all writing to `impl Write`.

@@ -1,0 +1,3 @@
+//! Credentials: environment, then the INI profile file.
+pub struct Credentials;
+pub struct CredentialSource;

@@ -1,0 +1,76 @@
+//! Everything that talks to Tencent Cloud: signing, credentials, the HTTP client, the answer model.
+
+pub mod client;
+pub mod credentials;
+pub mod model;
+pub mod secret;
+pub mod sign;
+
+pub use client::{Client, ClientOptions, Endpoint, Fetched};
+pub use credentials::{CredentialSource, Credentials};
+pub use model::{Answer, ApiError};
+pub use secret::Secret;
+
+/// The service name in the credential scope.
+pub const SERVICE: &str = "tcss";
+/// The API version of both actions.
+pub const VERSION: &str = "2020-11-01";
+/// The read action this tool audits.
+pub const DESCRIBE: &str = "DescribeImageRegistryTimingScanTask";
+/// The write action (used by the stand-in and the demo).
+pub const UPDATE: &str = "UpdateImageRegistryTimingScanTask";
+/// The endpoint named on the reference page.
+pub const DEFAULT_ENDPOINT: &str = "tcss.intl.tencentcloudapi.com";
+
+/// What can go wrong between this tool and the API. Every variant is exit code 3.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "no credentials for target {target:?}: set {id_env} and {key_env} (and {token_env} for temporary credentials), or name a profile of the credentials file ({files})"
+    )]
+    MissingCredentials {
+        target: String,
+        id_env: String,
+        key_env: String,
+        token_env: String,
+        files: String,
+    },
+    #[error("credentials file {path}: {message}")]
+    CredentialsFile { path: String, message: String },
+    #[error("endpoint {endpoint:?}: {message}")]
+    BadEndpoint { endpoint: String, message: String },
+    #[error("{endpoint}: {code}: {message} (RequestId {request_id})")]
+    Api {
+        endpoint: String,
+        code: String,
+        message: String,
+        request_id: String,
+        /// The server's clock, from its Date header, when it sent one.
+        server_date: Option<String>,
+    },
+    #[error("{endpoint}: HTTP {status}: {body_start}")]
+    Http {
+        endpoint: String,
+        status: u16,
+        body_start: String,
+    },
+    #[error("{endpoint}: {message}")]
+    Network { endpoint: String, message: String },
+    #[error("{endpoint}: malformed answer: {message}")]
+    Malformed { endpoint: String, message: String },
+}
+
+impl Error {
+    /// Whether the same request may succeed if sent again: network faults, HTTP 5xx and the
+    /// rate-limit codes, as Tencent's SDKs judge it.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Network { .. } => true,
+            Error::Http { status, .. } => *status >= 500,
+            Error::Api { code, .. } => {
+                code.starts_with("RequestLimitExceeded") || code == "InternalError"
+            }
+            _ => false,
+        }
+    }
+}

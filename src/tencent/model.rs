@@ -1,0 +1,3 @@
+//! The answer model.
+pub struct Answer;
+pub struct ApiError;
