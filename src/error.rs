@@ -58,7 +58,9 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Usage(_) | Error::Input(_) | Error::When(_) | Error::Config(_) => ExitCode::Usage,
+            Error::Usage(_) | Error::Input(_) | Error::When(_) | Error::Config(_) => {
+                ExitCode::Usage
+            }
             Error::Remote(_) => ExitCode::Remote,
             Error::Store(e) => e.exit_code(),
             Error::Output { .. } => ExitCode::Storage,

@@ -1,1 +1,39 @@
-fn main() {}
+//! The `audit` binary: parse arguments, start logging, run, exit with the contract's code.
+
+use clap::Parser;
+use tcss_audit::cli::{self, Cli};
+
+fn main() -> std::process::ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return std::process::ExitCode::from(code);
+        }
+    };
+    let level = match (cli.global.quiet, cli.global.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TCSS_AUDIT_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(format!("tcss_audit={level}"))
+            }),
+        )
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .init();
+    match cli::run(cli) {
+        Ok(code) => code.into(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            e.exit_code().into()
+        }
+    }
+}

@@ -60,8 +60,11 @@ impl When {
         if let Ok(at) = DateTime::parse_from_rfc3339(t) {
             return Ok(When::Instant(at.with_timezone(&Utc)));
         }
-        if t.starts_with(|c: char| c.is_ascii_digit()) && t.ends_with(|c: char| c.is_ascii_alphabetic()) {
-            let age = humantime::parse_duration(t).map_err(|e| err(text, format!("bad age: {e}")))?;
+        if t.starts_with(|c: char| c.is_ascii_digit())
+            && t.ends_with(|c: char| c.is_ascii_alphabetic())
+        {
+            let age =
+                humantime::parse_duration(t).map_err(|e| err(text, format!("bad age: {e}")))?;
             let age = Duration::from_std(age)
                 .ok()
                 .filter(|d| *d <= Duration::days(MAX_AGE_DAYS))
@@ -69,7 +72,10 @@ impl When {
             return Ok(When::Instant(now - age));
         }
         if t.len() >= 10 && NaiveDate::parse_from_str(&t[..10], "%Y-%m-%d").is_ok() {
-            return Err(err(text, "a time needs an offset, as in 2026-11-28T03:00:00Z"));
+            return Err(err(
+                text,
+                "a time needs an offset, as in 2026-11-28T03:00:00Z",
+            ));
         }
         Err(err(text, "not a form this tool knows"))
     }
@@ -79,7 +85,9 @@ impl When {
     pub fn upper_instant(&self, tz: Tz) -> Option<DateTime<Utc>> {
         match self {
             When::Latest | When::Snapshot(_) => None,
-            When::Day(day) => Some(start_of_day(day.succ_opt().unwrap_or(*day), tz) - Duration::milliseconds(1)),
+            When::Day(day) => {
+                Some(start_of_day(day.succ_opt().unwrap_or(*day), tz) - Duration::milliseconds(1))
+            }
             When::Instant(at) => Some(*at),
         }
     }
@@ -110,20 +118,24 @@ pub fn start_of_day(day: NaiveDate, tz: Tz) -> DateTime<Utc> {
 pub fn parse_instant(text: &str, now: DateTime<Utc>, tz: Tz) -> Result<DateTime<Utc>, WhenError> {
     match When::parse(text, now)? {
         When::Latest | When::Snapshot(_) => Err(err(text, "a time is needed here, not a snapshot")),
-        w => Ok(w.lower_instant(tz).expect("days and instants have an instant")),
+        w => Ok(w
+            .lower_instant(tz)
+            .expect("days and instants have an instant")),
     }
 }
 
 /// Parses an IANA zone name (`Asia/Shanghai`, `UTC`).
 pub fn parse_zone(name: &str) -> Result<Tz, String> {
-    name.trim()
-        .parse::<Tz>()
-        .map_err(|_| format!("{name:?} is not an IANA time zone (for example UTC or Asia/Shanghai)"))
+    name.trim().parse::<Tz>().map_err(|_| {
+        format!("{name:?} is not an IANA time zone (for example UTC or Asia/Shanghai)")
+    })
 }
 
 /// An instant as people read it: in `tz`, to the second, with its offset.
 pub fn fmt_time(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%Y-%m-%dT%H:%M:%S%:z").to_string()
+    at.with_timezone(&tz)
+        .format("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
 }
 
 /// An instant as JSON carries it: UTC, to the millisecond when it has one, `Z`.
@@ -136,7 +148,9 @@ mod tests {
     use super::*;
 
     fn now() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     #[test]
@@ -157,7 +171,11 @@ mod tests {
         );
         assert_eq!(
             When::parse("2026-11-28T03:00:00+08:00", now()).unwrap(),
-            When::Instant(DateTime::parse_from_rfc3339("2026-11-27T19:00:00Z").unwrap().with_timezone(&Utc))
+            When::Instant(
+                DateTime::parse_from_rfc3339("2026-11-27T19:00:00Z")
+                    .unwrap()
+                    .with_timezone(&Utc)
+            )
         );
     }
 
@@ -169,12 +187,23 @@ mod tests {
         let sh = parse_zone("Asia/Shanghai").unwrap();
         let sh_end = day.upper_instant(sh).unwrap();
         assert_eq!(fmt_utc(sh_end), "2026-11-01T15:59:59.999Z");
-        assert_eq!(fmt_utc(day.lower_instant(sh).unwrap()), "2026-10-31T16:00:00Z");
+        assert_eq!(
+            fmt_utc(day.lower_instant(sh).unwrap()),
+            "2026-10-31T16:00:00Z"
+        );
     }
 
     #[test]
     fn bad_moments_say_why() {
-        for bad in ["", "yesterday", "2026-13-01", "2026-11-28T03:00:00", "-3d", "99999999999999999999999", "5x"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-11-28T03:00:00",
+            "-3d",
+            "99999999999999999999999",
+            "5x",
+        ] {
             let e = When::parse(bad, now()).unwrap_err();
             assert!(e.to_string().contains("latest"), "{bad}: {e}");
         }
@@ -184,8 +213,13 @@ mod tests {
 
     #[test]
     fn times_show_with_their_offset() {
-        let at = DateTime::parse_from_rfc3339("2026-11-27T19:00:00Z").unwrap().with_timezone(&Utc);
-        assert_eq!(fmt_time(at, parse_zone("Asia/Shanghai").unwrap()), "2026-11-28T03:00:00+08:00");
+        let at = DateTime::parse_from_rfc3339("2026-11-27T19:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            fmt_time(at, parse_zone("Asia/Shanghai").unwrap()),
+            "2026-11-28T03:00:00+08:00"
+        );
         assert_eq!(fmt_time(at, Tz::UTC), "2026-11-27T19:00:00+00:00");
         assert!(parse_zone("Mars/Olympus").is_err());
     }

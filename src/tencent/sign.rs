@@ -81,7 +81,12 @@ pub fn signature(secret_key: &str, date: &str, service: &str, string_to_sign: &s
 }
 
 /// The `Authorization` header value.
-pub fn authorization(secret_id: &str, scope: &str, signed_headers: &str, signature: &str) -> String {
+pub fn authorization(
+    secret_id: &str,
+    scope: &str,
+    signed_headers: &str,
+    signature: &str,
+) -> String {
     format!(
         "{ALGORITHM} Credential={secret_id}/{scope}, SignedHeaders={signed_headers}, Signature={signature}"
     )
