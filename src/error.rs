@@ -43,7 +43,7 @@ pub enum Error {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
-    Remote(#[from] crate::tencent::Error),
+    Remote(Box<crate::tencent::Error>),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     /// Writing a result failed (a closed pipe is handled before this).
@@ -65,6 +65,12 @@ impl Error {
             Error::Store(e) => e.exit_code(),
             Error::Output { .. } => ExitCode::Storage,
         }
+    }
+}
+
+impl From<crate::tencent::Error> for Error {
+    fn from(e: crate::tencent::Error) -> Self {
+        Error::Remote(Box::new(e))
     }
 }
 
