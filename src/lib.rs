@@ -10,6 +10,7 @@ pub mod normalize;
 pub mod policy;
 pub mod report;
 pub mod sim;
+pub mod snapshotter;
 pub mod store;
 pub mod tencent;
 pub mod when;

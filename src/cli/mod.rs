@@ -1,16 +1,27 @@
 //! The command line: global flags, the subcommands, and the context they run in.
 //! Subcommands hold no SQL, HTTP or rendering: they call the library and pick a renderer.
 
+pub mod history;
+pub mod import;
 pub mod policy;
+pub mod show;
 pub mod sim;
+pub mod snapshot;
+pub mod verify;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 use chrono_tz::Tz;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::clock::Clock;
+use crate::config::{Settings, TargetSpec};
+use crate::store::{OpenMode, Store};
+use crate::when::When;
 use crate::{Error, ExitCode};
 
 /// Keep a tamper-evident history of the TCSS scheduled image-registry scan task, show its drift,
@@ -55,6 +66,16 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Fetch the task now and record it: one line per target
+    Snapshot(snapshot::Args),
+    /// Record saved answers ({"Response":{…}}, the bare object, or tccli's output; - is stdin)
+    Import(import::Args),
+    /// List snapshots, oldest first
+    History(history::Args),
+    /// Show the config (or the raw answer) at a moment
+    Show(show::Args),
+    /// Check the hash chain of the whole history
+    Verify(verify::Args),
     /// Check policy files: `validate` reports every error, `test` runs their [[test]] cases
     #[command(subcommand)]
     Policy(policy::Command),
@@ -65,6 +86,7 @@ pub enum Command {
 /// What every subcommand may use: the clock, the display zone, colour, the config file's settings.
 pub struct Context {
     pub clock: Arc<dyn Clock>,
+    pub settings: Settings,
     pub tz: Tz,
     /// Whether stdout gets colour.
     pub color: bool,
@@ -75,7 +97,11 @@ pub struct Context {
 /// Runs the parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     let clock = crate::clock::from_env().map_err(Error::Usage)?;
-    let tz = match &cli.global.tz {
+    let settings = match &cli.global.config {
+        Some(path) => Settings::load(path)?,
+        None => Settings::default(),
+    };
+    let tz = match cli.global.tz.as_ref().or(settings.timezone.as_ref()) {
         Some(name) => crate::when::parse_zone(name).map_err(Error::Usage)?,
         None => Tz::UTC,
     };
@@ -89,13 +115,152 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
     };
     let ctx = Context {
         clock,
+        settings,
         tz,
         color,
         verbose: cli.global.verbose,
         global: cli.global,
     };
-    match &cli.command {
+    let result = match &cli.command {
+        Command::Snapshot(args) => snapshot::run(args, &ctx),
+        Command::Import(args) => import::run(args, &ctx),
+        Command::History(args) => history::run(args, &ctx),
+        Command::Show(args) => show::run(args, &ctx),
+        Command::Verify(args) => verify::run(args, &ctx),
         Command::Policy(cmd) => policy::run(cmd, &ctx),
         Command::Sim(args) => sim::run(args, &ctx),
+    };
+    match result {
+        // A reader that stops early (`| head`) is not a failure of the command.
+        Err(Error::Output { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => {
+            Ok(ExitCode::Ok)
+        }
+        other => other,
+    }
+}
+
+/// Which targets a command reads or writes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// The target (as named in the config file) [default: the only one, or `default`]
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Every target
+    #[arg(long, conflicts_with = "target")]
+    pub all: bool,
+}
+
+/// Text for people or JSON for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextOrJson {
+    Text,
+    Json,
+}
+
+impl Context {
+    /// The database file: `--db`, else the config file's `db`, else the user's data directory.
+    pub fn db_path(&self) -> PathBuf {
+        if let Some(p) = &self.global.db {
+            return p.clone();
+        }
+        if let Some(p) = &self.settings.db {
+            return p.clone();
+        }
+        dirs::data_dir()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("tcss-audit")
+            .join("audit.db")
+    }
+
+    pub fn open_store(&self, mode: OpenMode) -> Result<Store, Error> {
+        Ok(Store::open(&self.db_path(), mode)?)
+    }
+
+    /// The targets a writing command acts on: they must be named in the config (or be `default`).
+    pub fn configured_targets(&self, sel: &TargetArgs) -> Result<Vec<TargetSpec>, Error> {
+        if sel.all {
+            return Ok(self.settings.targets.clone());
+        }
+        match &sel.target {
+            Some(name) => self
+                .settings
+                .target(name)
+                .cloned()
+                .map(|t| vec![t])
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "target {name:?} is not in {}; known targets: {}",
+                        self.settings
+                            .file
+                            .as_ref()
+                            .map(|f| format!("the config file {}", f.display()))
+                            .unwrap_or_else(|| "the defaults (no --config given)".into()),
+                        self.settings
+                            .targets
+                            .iter()
+                            .map(|t| t.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                }),
+            None => Ok(vec![self.settings.targets[0].clone()]),
+        }
+    }
+
+    /// The target names a reading command acts on: any name with history may be read.
+    pub fn target_names(&self, sel: &TargetArgs, store: &Store) -> Result<Vec<String>, Error> {
+        if sel.all {
+            let mut names = store.targets()?;
+            for t in &self.settings.targets {
+                if !names.contains(&t.name) {
+                    names.push(t.name.clone());
+                }
+            }
+            names.sort();
+            return Ok(names);
+        }
+        Ok(vec![
+            sel.target
+                .clone()
+                .unwrap_or_else(|| self.settings.targets[0].name.clone()),
+        ])
+    }
+
+    /// Writes a result to stdout, mapping failures to [`Error::Output`].
+    pub fn emit(&self, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Error> {
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        f(&mut lock)
+            .and_then(|()| lock.flush())
+            .map_err(|source| Error::Output {
+                what: "to stdout".into(),
+                source,
+            })
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+/// Turns `--since`/`--until` into an instant: a day is its start (`lower`) or its end; a snapshot
+/// id or `latest` is that snapshot's time.
+pub fn bound(
+    store: &Store,
+    target: &str,
+    text: Option<&str>,
+    ctx: &Context,
+    lower: bool,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let Some(text) = text else { return Ok(None) };
+    let when = When::parse(text, ctx.now())?;
+    let at = if lower {
+        when.lower_instant(ctx.tz)
+    } else {
+        when.upper_instant(ctx.tz)
+    };
+    match at {
+        Some(at) => Ok(Some(at)),
+        None => Ok(Some(store.resolve(target, &when, ctx.tz)?.observed_at)),
     }
 }

@@ -1,14 +1,306 @@
 //! The SQLite history: open and migrate, record snapshots, configs once, the hash chain, queries.
 
+mod chain;
+mod query;
+mod record;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::{M, Migrations};
+
+pub use chain::{ChainBreak, VerifyReport};
+pub use query::{Event, HistoryRow, SnapshotMeta, StoredSnapshot};
+pub use record::{NewSnapshot, Recorded, Source};
+
+use crate::ExitCode;
+
+/// The schema, one migration a folder. Never edit one that has landed; add the next.
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/01-initial/up.sql")),
+        M::up(include_str!("../../migrations/02-change-events/up.sql")),
+    ])
+}
+
 /// What can go wrong with the database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database {path}: {message}")]
     Sqlite { path: String, message: String },
+    #[error(
+        "database {path} does not exist yet: nothing has been recorded; run `audit snapshot` or `audit import` first, or name another file with --db"
+    )]
+    Missing { path: String },
+    #[error(
+        "{path} is not a tcss-audit database (not an SQLite file); it was left untouched: check --db / TCSS_AUDIT_DB"
+    )]
+    NotSqlite { path: String },
+    #[error(
+        "database {path} was written by a newer tcss-audit (schema {found}, this one knows {known}); it was left untouched: upgrade tcss-audit"
+    )]
+    TooNew {
+        path: String,
+        found: i64,
+        known: i64,
+    },
+    #[error(
+        "database {path} is locked by another process and stayed locked for {waited:?}; try again when it finishes"
+    )]
+    Locked { path: String, waited: Duration },
+    #[error(
+        "database {path} is read-only: {message}; record into a writable copy or fix its permissions"
+    )]
+    ReadOnly { path: String, message: String },
+    #[error(
+        "database {path} is damaged: {message}; restore it from a backup (`audit export --jsonl` keeps one)"
+    )]
+    Corrupt { path: String, message: String },
+    #[error("target {target:?} has no snapshot {what}{}", earliest.map(|e| format!("; its earliest snapshot is at {}", crate::when::fmt_utc(e))).unwrap_or_else(|| "; it has no snapshots yet".into()))]
+    NoSnapshot {
+        target: String,
+        what: String,
+        earliest: Option<DateTime<Utc>>,
+    },
+    #[error("snapshot {id} does not exist{}", .target.as_ref().map(|t| format!(" for target {t:?}")).unwrap_or_default())]
+    UnknownSnapshot { id: i64, target: Option<String> },
+    #[error("snapshot {id} belongs to target {actual:?}, not {wanted:?}")]
+    WrongTarget {
+        id: i64,
+        wanted: String,
+        actual: String,
+    },
+    #[error("database {path}: the stored config {hash} cannot be read: {message}")]
+    BadConfig {
+        path: String,
+        hash: String,
+        message: String,
+    },
 }
 
 impl StoreError {
-    pub fn exit_code(&self) -> crate::ExitCode {
-        crate::ExitCode::Storage
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            StoreError::NoSnapshot { .. }
+            | StoreError::UnknownSnapshot { .. }
+            | StoreError::WrongTarget { .. }
+            | StoreError::Missing { .. } => ExitCode::Usage,
+            _ => ExitCode::Storage,
+        }
+    }
+}
+
+/// An open history database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// How to open the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create it (and its folder) if it is not there.
+    Create,
+    /// It must exist: reading commands do not create empty files.
+    Existing,
+}
+
+/// How long a command waits for another process's write to finish.
+pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+impl Store {
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Store, StoreError> {
+        Self::open_with_timeout(path, mode, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    pub fn open_with_timeout(
+        path: &Path,
+        mode: OpenMode,
+        busy_timeout: Duration,
+    ) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        let sqlite_err = |e: rusqlite::Error| classify(&shown, e, busy_timeout);
+        match std::fs::metadata(path) {
+            Ok(meta) if meta.len() > 0 => check_header(path, &shown)?,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if mode == OpenMode::Existing {
+                    return Err(StoreError::Missing { path: shown });
+                }
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| StoreError::Sqlite {
+                        path: shown.clone(),
+                        message: format!("cannot create the folder {}: {e}", parent.display()),
+                    })?;
+                }
+            }
+            Err(e) => {
+                return Err(StoreError::Sqlite {
+                    path: shown,
+                    message: format!("cannot read it: {e}"),
+                });
+            }
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
+        conn.busy_timeout(busy_timeout).map_err(sqlite_err)?;
+        // Refuse a newer schema before touching anything, so the user's file is never rewritten.
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sqlite_err)?;
+        let known = KNOWN_VERSION;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: shown,
+                found: version,
+                known,
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sqlite_err)?;
+        // FULL: an audit trail should survive a power cut, and one fsync a night costs nothing.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sqlite_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sqlite_err)?;
+        if version < known {
+            migrations().to_latest(&mut conn).map_err(|e| match e {
+                rusqlite_migration::Error::RusqliteError { err, .. } => {
+                    classify(&shown, err, busy_timeout)
+                }
+                other => StoreError::Sqlite {
+                    path: shown.clone(),
+                    message: format!("cannot bring the schema up to date: {other}"),
+                },
+            })?;
+        }
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn shown(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        classify(&self.shown(), e, DEFAULT_BUSY_TIMEOUT)
+    }
+}
+
+/// The schema version this binary writes.
+const KNOWN_VERSION: i64 = 2;
+
+fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
+    use std::io::Read;
+    let mut head = [0u8; 16];
+    let mut file = std::fs::File::open(path).map_err(|e| StoreError::Sqlite {
+        path: shown.to_string(),
+        message: format!("cannot open it: {e}"),
+    })?;
+    let n = file.read(&mut head).unwrap_or(0);
+    if n < 16 || &head != SQLITE_HEADER {
+        return Err(StoreError::NotSqlite {
+            path: shown.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Turns SQLite's error codes into the errors users can act on.
+fn classify(path: &str, e: rusqlite::Error, waited: Duration) -> StoreError {
+    use rusqlite::ErrorCode as C;
+    let path = path.to_string();
+    match &e {
+        rusqlite::Error::SqliteFailure(f, msg) => {
+            let message = msg.clone().unwrap_or_else(|| f.to_string());
+            match f.code {
+                C::DatabaseBusy | C::DatabaseLocked => StoreError::Locked { path, waited },
+                C::ReadOnly | C::CannotOpen
+                    if message.contains("readonly") || f.code == C::ReadOnly =>
+                {
+                    StoreError::ReadOnly { path, message }
+                }
+                C::NotADatabase => StoreError::NotSqlite { path },
+                C::DatabaseCorrupt => StoreError::Corrupt { path, message },
+                C::DiskFull => StoreError::Sqlite {
+                    path,
+                    message:
+                        "the disk is full; free space and run again (nothing was half-written)"
+                            .into(),
+                },
+                _ => StoreError::Sqlite { path, message },
+            }
+        }
+        _ => StoreError::Sqlite {
+            path,
+            message: e.to_string(),
+        },
+    }
+}
+
+fn ms(at: DateTime<Utc>) -> i64 {
+    at.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(v).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        migrations().validate().unwrap();
+        assert_eq!(KNOWN_VERSION as usize, 2);
+    }
+
+    #[test]
+    fn a_file_that_is_not_sqlite_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.db");
+        std::fs::write(&path, "these are my notes, not a database\n").unwrap();
+        let e = Store::open(&path, OpenMode::Create).err().unwrap();
+        assert!(matches!(e, StoreError::NotSqlite { .. }), "{e}");
+        assert_eq!(e.exit_code(), ExitCode::Storage);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "these are my notes, not a database\n"
+        );
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        drop(Store::open(&path, OpenMode::Create).unwrap());
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let e = Store::open(&path, OpenMode::Create).err().unwrap();
+        assert!(matches!(e, StoreError::TooNew { found: 99, .. }), "{e}");
+    }
+
+    #[test]
+    fn reading_commands_do_not_create_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("none.db");
+        let e = Store::open(&path, OpenMode::Existing).err().unwrap();
+        assert!(matches!(e, StoreError::Missing { .. }));
+        assert!(!path.exists());
     }
 }

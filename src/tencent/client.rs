@@ -1,5 +1,399 @@
-//! The HTTP client for the TCSS API.
-pub struct Client;
-pub struct ClientOptions;
-pub struct Endpoint;
-pub struct Fetched;
+//! The HTTP client for the TCSS API: one reqwest client with timeouts, signed POSTs, bounded
+//! answers, and retries of what Tencent's SDKs also retry.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use reqwest::Url;
+
+use super::model::{self, Answer, AnswerError, MAX_ANSWER_BYTES};
+use super::sign::{self, SignInput};
+use super::{Credentials, Error, SERVICE, VERSION};
+use crate::clock::Clock;
+
+/// Where requests go: `https://HOST` for a host name, or a URL. Plain `http://` is allowed only to
+/// a loopback address, so credentials-signed requests never cross a network unencrypted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    url: Url,
+    host: String,
+}
+
+impl Endpoint {
+    pub fn parse(text: &str) -> Result<Endpoint, Error> {
+        let bad = |message: &str| Error::BadEndpoint {
+            endpoint: text.to_string(),
+            message: message.to_string(),
+        };
+        let t = text.trim();
+        if t.is_empty() {
+            return Err(bad("it is empty"));
+        }
+        let url = if t.contains("://") {
+            Url::parse(t).map_err(|e| bad(&format!("not a URL: {e}")))?
+        } else {
+            Url::parse(&format!("https://{t}"))
+                .map_err(|e| bad(&format!("not a host name: {e}")))?
+        };
+        match url.scheme() {
+            "https" => {}
+            "http" => {
+                let loopback = match url.host() {
+                    Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                    Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                    Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                    None => false,
+                };
+                if !loopback {
+                    return Err(bad(
+                        "plain http:// is only allowed to a loopback address (127.0.0.1, [::1], localhost); use https://",
+                    ));
+                }
+            }
+            other => {
+                return Err(bad(&format!(
+                    "the scheme {other}:// is not supported; use https://"
+                )));
+            }
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad("credentials do not belong in the endpoint URL"));
+        }
+        if url.path() != "/" || url.query().is_some() {
+            return Err(bad(
+                "the API is served at the root path; give only the scheme, host and port",
+            ));
+        }
+        let host_name = url.host_str().ok_or_else(|| bad("it has no host"))?;
+        // The signed Host value must be exactly the Host header the request carries.
+        let host = match url.port() {
+            Some(port) => format!("{host_name}:{port}"),
+            None => host_name.to_string(),
+        };
+        Ok(Endpoint { url, host })
+    }
+
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// The Host header value that is signed and sent.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.url.scheme() == "https" && self.url.port().is_none() {
+            f.write_str(&self.host)
+        } else {
+            write!(f, "{}://{}", self.url.scheme(), self.host)
+        }
+    }
+}
+
+/// How requests are made and retried.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    /// The whole request, answer included.
+    pub timeout: Duration,
+    pub region: Option<String>,
+    pub language: Option<String>,
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    /// The first backoff; it doubles each attempt, with jitter.
+    pub backoff: Duration,
+    /// No retry starts once this much time has passed since the first attempt.
+    pub max_retry_time: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(10),
+            timeout: Duration::from_secs(30),
+            region: None,
+            language: None,
+            max_attempts: 4,
+            backoff: Duration::from_millis(500),
+            max_retry_time: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One answer of `DescribeImageRegistryTimingScanTask`, with the bytes as they came.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub raw: Vec<u8>,
+    pub answer: Answer,
+    /// When the answer arrived, by the client's clock.
+    pub at: DateTime<Utc>,
+}
+
+/// A signed client for one endpoint and one set of credentials.
+pub struct Client {
+    http: reqwest::Client,
+    endpoint: Endpoint,
+    credentials: Credentials,
+    clock: Arc<dyn Clock>,
+    options: ClientOptions,
+}
+
+impl Client {
+    pub fn new(
+        endpoint: Endpoint,
+        credentials: Credentials,
+        clock: Arc<dyn Clock>,
+        options: ClientOptions,
+    ) -> Result<Client, Error> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(options.connect_timeout)
+            .timeout(options.timeout)
+            .user_agent(concat!("tcss-audit/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::Network {
+                endpoint: endpoint.to_string(),
+                message: format!("cannot build the HTTP client: {e}"),
+            })?;
+        Ok(Client {
+            http,
+            endpoint,
+            credentials,
+            clock,
+            options,
+        })
+    }
+
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// Reads the task. Returns the raw answer and its parsed model.
+    pub async fn describe(&self) -> Result<Fetched, Error> {
+        let raw = self.call(super::DESCRIBE, b"{}").await?;
+        let answer = self.parse(&raw.body, raw.server_date.clone())?;
+        Ok(Fetched {
+            raw: raw.body,
+            answer,
+            at: self.clock.now(),
+        })
+    }
+
+    /// Updates the task (the stand-in and the demo use this). Returns the RequestId.
+    pub async fn update(&self, params: &serde_json::Value) -> Result<String, Error> {
+        let body = serde_json::to_vec(params).expect("JSON values serialize");
+        let raw = self.call(super::UPDATE, &body).await?;
+        let answer = self.parse(&raw.body, raw.server_date)?;
+        Ok(answer.request_id().unwrap_or_default().to_string())
+    }
+
+    fn parse(&self, body: &[u8], server_date: Option<String>) -> Result<Answer, Error> {
+        model::parse_envelope(body).map_err(|e| match e {
+            AnswerError::Api(api) => Error::Api {
+                endpoint: self.endpoint.to_string(),
+                code: api.code,
+                message: api.message,
+                request_id: api.request_id,
+                server_date,
+            },
+            AnswerError::Malformed(message) => Error::Malformed {
+                endpoint: self.endpoint.to_string(),
+                message,
+            },
+        })
+    }
+
+    /// Sends one signed action, retrying transient failures with exponential backoff and jitter.
+    async fn call(&self, action: &str, payload: &[u8]) -> Result<RawAnswer, Error> {
+        let started = std::time::Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self.call_once(action, payload).await;
+            let retry = match &result {
+                Ok(raw) => self.is_retryable_answer(&raw.body),
+                Err(e) => e.is_transient(),
+            };
+            if !retry
+                || attempt >= self.options.max_attempts
+                || started.elapsed() >= self.options.max_retry_time
+            {
+                return result;
+            }
+            let base = self
+                .options
+                .backoff
+                .saturating_mul(1 << (attempt - 1).min(16));
+            let jitter = rand::thread_rng().gen_range(0.5..1.0);
+            let wait = base.mul_f64(jitter);
+            tracing::info!(
+                endpoint = %self.endpoint,
+                action,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "transient failure, retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// An answer whose error code Tencent's SDKs retry (the rate limit) is retried here too.
+    fn is_retryable_answer(&self, body: &[u8]) -> bool {
+        matches!(model::parse_envelope(body), Err(AnswerError::Api(api))
+            if api.code.starts_with("RequestLimitExceeded") || api.code == "InternalError")
+    }
+
+    async fn call_once(&self, action: &str, payload: &[u8]) -> Result<RawAnswer, Error> {
+        let endpoint = self.endpoint.to_string();
+        let timestamp = self.clock.now().timestamp();
+        let content_type = "application/json";
+        let signed = sign::sign(&SignInput {
+            secret_id: &self.credentials.secret_id,
+            secret_key: self.credentials.secret_key.expose(),
+            service: SERVICE,
+            timestamp,
+            headers: &[
+                ("content-type", content_type),
+                ("host", self.endpoint.host()),
+            ],
+            payload,
+        });
+        let mut request = self
+            .http
+            .post(self.endpoint.url().clone())
+            .header("Content-Type", content_type)
+            .header("Host", self.endpoint.host())
+            .header("X-TC-Action", action)
+            .header("X-TC-Version", VERSION)
+            .header("X-TC-Timestamp", timestamp.to_string())
+            .header("Authorization", signed.authorization)
+            .body(payload.to_vec());
+        if let Some(region) = &self.options.region {
+            request = request.header("X-TC-Region", region);
+        }
+        if let Some(language) = &self.options.language {
+            request = request.header("X-TC-Language", language);
+        }
+        if let Some(token) = &self.credentials.token {
+            request = request.header("X-TC-Token", token.expose());
+        }
+        tracing::debug!(%endpoint, action, secret_id = %self.credentials.secret_id, "sending");
+        let mut response = request.send().await.map_err(|e| Error::Network {
+            endpoint: endpoint.clone(),
+            message: describe_reqwest_error(&e),
+        })?;
+        let status = response.status();
+        let server_date = response
+            .headers()
+            .get(reqwest::header::DATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(len) = response.content_length()
+            && len as usize > MAX_ANSWER_BYTES
+        {
+            return Err(Error::Malformed {
+                endpoint,
+                message: format!(
+                    "the answer announces {len} bytes, more than the {MAX_ANSWER_BYTES} accepted"
+                ),
+            });
+        }
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                        return Err(Error::Malformed {
+                            endpoint,
+                            message: format!(
+                                "the answer is larger than the {MAX_ANSWER_BYTES} bytes accepted"
+                            ),
+                        });
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    return Err(Error::Network {
+                        endpoint,
+                        message: format!("the answer was cut off: {}", describe_reqwest_error(&e)),
+                    });
+                }
+            }
+        }
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            let start: String = text.chars().take(120).collect();
+            return Err(Error::Http {
+                endpoint,
+                status: status.as_u16(),
+                body_start: start,
+            });
+        }
+        Ok(RawAnswer { body, server_date })
+    }
+}
+
+struct RawAnswer {
+    body: Vec<u8>,
+    server_date: Option<String>,
+}
+
+/// reqwest's errors nest their cause; show the chain, which names timeouts and refusals plainly.
+fn describe_reqwest_error(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "could not connect".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_and_urls_become_endpoints() {
+        let e = Endpoint::parse("tcss.tencentcloudapi.com").unwrap();
+        assert_eq!(e.url().as_str(), "https://tcss.tencentcloudapi.com/");
+        assert_eq!(e.host(), "tcss.tencentcloudapi.com");
+        assert_eq!(e.to_string(), "tcss.tencentcloudapi.com");
+        let e = Endpoint::parse("http://127.0.0.1:8443").unwrap();
+        assert_eq!(e.host(), "127.0.0.1:8443");
+        assert_eq!(e.to_string(), "http://127.0.0.1:8443");
+        assert!(Endpoint::parse("http://localhost:9").is_ok());
+        assert!(Endpoint::parse("http://[::1]:9").is_ok());
+        assert!(Endpoint::parse("https://example.com:8443/").is_ok());
+    }
+
+    #[test]
+    fn plain_http_off_loopback_and_odd_urls_are_refused() {
+        for bad in [
+            "http://tcss.tencentcloudapi.com",
+            "http://10.0.0.1:80",
+            "ftp://x",
+            "https://u:p@host",
+            "https://host/path",
+            "",
+        ] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad}");
+        }
+        let e = Endpoint::parse("http://192.0.2.1").unwrap_err().to_string();
+        assert!(e.contains("loopback"), "{e}");
+    }
+}

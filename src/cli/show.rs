@@ -1,0 +1,71 @@
+//! `audit show`: the config (or the raw answer) at a moment.
+
+use serde_json::json;
+
+use super::{Context, TargetArgs, TextOrJson};
+use crate::normalize;
+use crate::report::{short, write_json};
+use crate::store::OpenMode;
+use crate::when::{When, fmt_time, fmt_utc};
+use crate::{Error, ExitCode};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The moment: latest, a snapshot id, a date, an RFC 3339 time, or an age (7d)
+    #[arg(default_value = "latest", value_name = "WHEN")]
+    pub when: String,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// The answer exactly as it was received, byte for byte
+    #[arg(long, conflicts_with = "format")]
+    pub raw: bool,
+    #[arg(long, value_enum)]
+    pub format: Option<TextOrJson>,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    if args.targets.all {
+        return Err(Error::Usage(
+            "audit show takes one target: use --target NAME".into(),
+        ));
+    }
+    let store = ctx.open_store(OpenMode::Existing)?;
+    let target = ctx.target_names(&args.targets, &store)?.remove(0);
+    let when = When::parse(&args.when, ctx.now())?;
+    let meta = store.resolve(&target, &when, ctx.tz)?;
+    let snap = store.snapshot(meta.id)?;
+    ctx.emit(|w| {
+        if args.raw {
+            return w.write_all(&snap.raw);
+        }
+        match args.format.unwrap_or(TextOrJson::Text) {
+            TextOrJson::Text => {
+                writeln!(
+                    w,
+                    "# target {}, snapshot {}, observed {}, config {}",
+                    target,
+                    meta.id,
+                    fmt_time(meta.observed_at, ctx.tz),
+                    short(&meta.config_hash)
+                )?;
+                w.write_all(normalize::pretty_json(&snap.config).as_bytes())
+            }
+            TextOrJson::Json => write_json(
+                w,
+                &json!({
+                    "schema": "tcss-audit/show/v1",
+                    "target": target,
+                    "snapshot": {
+                        "id": meta.id,
+                        "at": fmt_utc(meta.observed_at),
+                        "request_id": meta.request_id,
+                        "config_hash": meta.config_hash,
+                    },
+                    "config": snap.config,
+                    "status": meta.status,
+                }),
+            ),
+        }
+    })?;
+    Ok(ExitCode::Ok)
+}

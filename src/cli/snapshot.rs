@@ -1,0 +1,92 @@
+//! `audit snapshot`: fetch the task now and record it, one line per target.
+
+use serde_json::json;
+
+use super::{Context, TargetArgs, TextOrJson};
+use crate::report::history::recorded_line;
+use crate::report::write_json;
+use crate::snapshotter;
+use crate::store::OpenMode;
+use crate::tencent::ClientOptions;
+use crate::when::fmt_utc;
+use crate::{Error, ExitCode};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Send requests here instead of the target's endpoint (a host, or a URL; http:// only to loopback)
+    #[arg(long, value_name = "HOST|URL")]
+    pub endpoint: Option<String>,
+    /// Seconds allowed for one request, answer included
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    let targets = ctx.configured_targets(&args.targets)?;
+    let mut store = ctx.open_store(OpenMode::Create)?;
+    let options = ClientOptions {
+        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
+        ..ClientOptions::default()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let mut code = ExitCode::Ok;
+    let mut results = Vec::new();
+    for target in &targets {
+        let outcome = runtime
+            .block_on(snapshotter::fetch(
+                target,
+                args.endpoint.as_deref(),
+                ctx.clock.clone(),
+                &options,
+            ))
+            .and_then(|(fetched, endpoint)| {
+                snapshotter::record_fetched(
+                    &mut store,
+                    &target.name,
+                    &fetched,
+                    &endpoint,
+                    ctx.clock.as_ref(),
+                )
+            });
+        match outcome {
+            Ok(recorded) => {
+                if args.format == TextOrJson::Text {
+                    ctx.emit(|w| recorded_line(&target.name, &recorded, ctx.tz, w))?;
+                }
+                results.push(json!({
+                    "target": target.name,
+                    "id": recorded.id,
+                    "at": fmt_utc(recorded.observed_at),
+                    "changed": recorded.changed,
+                    "config_hash": recorded.config_hash,
+                    "new_fields": recorded.new_fields,
+                }));
+            }
+            Err(e) => {
+                code = code.worst(e.exit_code());
+                // One target failing does not stop the others; each failure is named.
+                if targets.len() == 1 {
+                    return Err(e);
+                }
+                eprintln!("error: target {}: {e}", target.name);
+                results.push(json!({"target": target.name, "error": e.to_string()}));
+            }
+        }
+    }
+    if args.format == TextOrJson::Json {
+        ctx.emit(|w| {
+            write_json(
+                w,
+                &json!({"schema": "tcss-audit/snapshot/v1", "results": results}),
+            )
+        })?;
+    }
+    Ok(code)
+}

@@ -1,0 +1,86 @@
+//! Fetching a target's task and recording it: the work `audit snapshot` and `audit run` share.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::config::TargetSpec;
+use crate::normalize;
+use crate::store::{NewSnapshot, Recorded, Source, Store};
+use crate::tencent::{self, Client, ClientOptions, Endpoint, Fetched};
+use crate::{Error, ExitCode};
+
+/// The outcome for one target.
+#[derive(Debug)]
+pub struct TargetOutcome {
+    pub target: String,
+    pub result: Result<Recorded, Error>,
+}
+
+impl TargetOutcome {
+    pub fn exit_code(&self) -> ExitCode {
+        match &self.result {
+            Ok(_) => ExitCode::Ok,
+            Err(e) => e.exit_code(),
+        }
+    }
+}
+
+/// Builds a signed client for a target, reading its credentials.
+pub fn client_for(
+    target: &TargetSpec,
+    endpoint_override: Option<&str>,
+    clock: Arc<dyn Clock>,
+    options: &ClientOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Client, tencent::Error> {
+    let endpoint = Endpoint::parse(endpoint_override.unwrap_or(&target.endpoint))?;
+    let credentials = target.credentials.resolve(&target.name, env)?;
+    let mut options = options.clone();
+    if options.region.is_none() {
+        options.region = target.region.clone();
+    }
+    Client::new(endpoint, credentials, clock, options)
+}
+
+/// Fetches one target's task (no storage involved, so many can run at once).
+pub async fn fetch(
+    target: &TargetSpec,
+    endpoint_override: Option<&str>,
+    clock: Arc<dyn Clock>,
+    options: &ClientOptions,
+) -> Result<(Fetched, String), Error> {
+    let env = |name: &str| std::env::var(name).ok();
+    let client = client_for(target, endpoint_override, clock, options, &env)?;
+    let endpoint = client.endpoint().to_string();
+    let fetched = client.describe().await?;
+    Ok((fetched, endpoint))
+}
+
+/// Records a fetched answer for `target`.
+pub fn record_fetched(
+    store: &mut Store,
+    target: &str,
+    fetched: &Fetched,
+    endpoint: &str,
+    clock: &dyn Clock,
+) -> Result<Recorded, Error> {
+    let config = normalize::normalize(&fetched.answer.fields);
+    let status = normalize::status_of(&fetched.answer.fields);
+    let recorded = store.record(&NewSnapshot {
+        target,
+        observed_at: fetched.at,
+        recorded_at: clock.now(),
+        source: Source::Fetch,
+        endpoint: Some(endpoint),
+        request_id: fetched.answer.request_id(),
+        raw: &fetched.raw,
+        config: &config,
+        status: &status,
+    })?;
+    for field in &recorded.new_fields {
+        tracing::warn!(
+            "target {target}: the API now returns a field {field} that this tool does not document; it is kept and compared as plain JSON"
+        );
+    }
+    Ok(recorded)
+}

@@ -1,0 +1,352 @@
+//! Reading the history: resolving WHEN to a snapshot, listing snapshots, change events, configs.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Store, StoreError, from_ms, ms};
+use crate::diff::Change;
+use crate::normalize::{Config, Status};
+use crate::when::When;
+
+/// A snapshot without its raw answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SnapshotMeta {
+    pub id: i64,
+    pub target: String,
+    pub observed_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub source: String,
+    pub endpoint: Option<String>,
+    pub request_id: Option<String>,
+    pub config_hash: String,
+    pub status: Status,
+}
+
+/// A snapshot with its raw answer and config.
+#[derive(Debug, Clone)]
+pub struct StoredSnapshot {
+    pub meta: SnapshotMeta,
+    pub raw: Vec<u8>,
+    pub config: Config,
+}
+
+/// One line of `audit history`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub meta: SnapshotMeta,
+    /// The config differs from the observation before it (true for the first one).
+    pub changed: bool,
+}
+
+/// A change event: two consecutive observations whose configs differ.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub from: i64,
+    pub to: i64,
+    pub changes: Vec<Change>,
+}
+
+const META_COLUMNS: &str = "s.id, t.name, s.observed_at, s.recorded_at, s.source, s.endpoint, s.request_id, s.config_hash, s.last_scan_time, s.scan_result";
+
+fn meta_of(r: &Row<'_>) -> rusqlite::Result<SnapshotMeta> {
+    Ok(SnapshotMeta {
+        id: r.get(0)?,
+        target: r.get(1)?,
+        observed_at: from_ms(r.get(2)?),
+        recorded_at: from_ms(r.get(3)?),
+        source: r.get(4)?,
+        endpoint: r.get(5)?,
+        request_id: r.get(6)?,
+        config_hash: r.get(7)?,
+        status: Status {
+            last_scan_time: r.get(8)?,
+            scan_result: r.get(9)?,
+        },
+    })
+}
+
+impl Store {
+    /// The names of every target with history, sorted.
+    pub fn targets(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name FROM targets ORDER BY name")
+            .map_err(|e| self.err(e))?;
+        let names = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<String>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(names)
+    }
+
+    fn target_id(&self, target: &str) -> Result<Option<i64>, StoreError> {
+        self.conn
+            .query_row("SELECT id FROM targets WHERE name = ?1", [target], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// The earliest observation time of a target.
+    pub fn earliest(&self, target: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let at: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT MIN(s.observed_at) FROM snapshots s JOIN targets t ON t.id = s.target_id WHERE t.name = ?1",
+                [target],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(at.map(from_ms))
+    }
+
+    /// A snapshot's metadata by id.
+    pub fn meta(&self, id: i64) -> Result<SnapshotMeta, StoreError> {
+        let sql = format!(
+            "SELECT {META_COLUMNS} FROM snapshots s JOIN targets t ON t.id = s.target_id WHERE s.id = ?1"
+        );
+        self.conn
+            .query_row(&sql, [id], meta_of)
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::UnknownSnapshot { id, target: None })
+    }
+
+    /// Resolves a WHEN to the newest snapshot of `target` at or before that moment.
+    pub fn resolve(&self, target: &str, when: &When, tz: Tz) -> Result<SnapshotMeta, StoreError> {
+        let no_snapshot = |what: String| -> Result<StoreError, StoreError> {
+            Ok(StoreError::NoSnapshot {
+                target: target.to_string(),
+                what,
+                earliest: self.earliest(target)?,
+            })
+        };
+        if let When::Snapshot(id) = when {
+            let meta = match self.meta(*id) {
+                Ok(m) => m,
+                Err(StoreError::UnknownSnapshot { id, .. }) => {
+                    return Err(StoreError::UnknownSnapshot {
+                        id,
+                        target: Some(target.to_string()),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            if meta.target != target {
+                return Err(StoreError::WrongTarget {
+                    id: *id,
+                    wanted: target.to_string(),
+                    actual: meta.target,
+                });
+            }
+            return Ok(meta);
+        }
+        let Some(target_id) = self.target_id(target)? else {
+            return Err(no_snapshot(String::new())?);
+        };
+        let bound = when.upper_instant(tz).map(ms).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {META_COLUMNS} FROM snapshots s JOIN targets t ON t.id = s.target_id
+             WHERE s.target_id = ?1 AND s.observed_at <= ?2 ORDER BY s.observed_at DESC, s.id DESC LIMIT 1"
+        );
+        match self
+            .conn
+            .query_row(&sql, params![target_id, bound], meta_of)
+            .optional()
+            .map_err(|e| self.err(e))?
+        {
+            Some(m) => Ok(m),
+            None => Err(no_snapshot(match when.upper_instant(tz) {
+                Some(at) => format!("at or before {}", crate::when::fmt_utc(at)),
+                None => String::new(),
+            })?),
+        }
+    }
+
+    /// The observation just before `meta` in time, for the same target.
+    pub fn previous(&self, meta: &SnapshotMeta) -> Result<Option<SnapshotMeta>, StoreError> {
+        let sql = format!(
+            "SELECT {META_COLUMNS} FROM snapshots s JOIN targets t ON t.id = s.target_id
+             WHERE t.name = ?1 AND (s.observed_at < ?2 OR (s.observed_at = ?2 AND s.id < ?3))
+             ORDER BY s.observed_at DESC, s.id DESC LIMIT 1"
+        );
+        self.conn
+            .query_row(
+                &sql,
+                params![meta.target, ms(meta.observed_at), meta.id],
+                meta_of,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// A snapshot with its raw answer and config.
+    pub fn snapshot(&self, id: i64) -> Result<StoredSnapshot, StoreError> {
+        let meta = self.meta(id)?;
+        let raw: Vec<u8> = self
+            .conn
+            .query_row("SELECT raw FROM snapshots WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .map_err(|e| self.err(e))?;
+        let config = self.config(&meta.config_hash)?;
+        Ok(StoredSnapshot { meta, raw, config })
+    }
+
+    /// A stored config by its hash.
+    pub fn config(&self, hash: &str) -> Result<Config, StoreError> {
+        let text: String = self
+            .conn
+            .query_row(
+                "SELECT canonical FROM configs WHERE hash = ?1",
+                [hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StoreError::BadConfig {
+                path: self.shown(),
+                hash: hash.to_string(),
+                message: "it is missing".into(),
+            })?;
+        serde_json::from_str(&text).map_err(|e| StoreError::BadConfig {
+            path: self.shown(),
+            hash: hash.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    /// Observations of `target` within `[since, until]`, oldest first, each marked changed or not.
+    pub fn history(
+        &self,
+        target: &str,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Vec<HistoryRow>, StoreError> {
+        let Some(target_id) = self.target_id(target)? else {
+            return Ok(Vec::new());
+        };
+        let since = since.map(ms).unwrap_or(i64::MIN);
+        let until = until.map(ms).unwrap_or(i64::MAX);
+        // A row is "changed" when an event ends at it, or when it is the target's first.
+        let sql = format!(
+            "SELECT {META_COLUMNS},
+                    EXISTS(SELECT 1 FROM change_events e WHERE e.target_id = s.target_id AND e.to_snapshot = s.id)
+                    OR NOT EXISTS(SELECT 1 FROM snapshots p WHERE p.target_id = s.target_id
+                                  AND (p.observed_at < s.observed_at OR (p.observed_at = s.observed_at AND p.id < s.id)))
+             FROM snapshots s JOIN targets t ON t.id = s.target_id
+             WHERE s.target_id = ?1 AND s.observed_at >= ?2 AND s.observed_at <= ?3
+             ORDER BY s.observed_at, s.id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![target_id, since, until], |r| {
+                Ok(HistoryRow {
+                    meta: meta_of(r)?,
+                    changed: r.get(10)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// Change events of `target` within `[since, until]`, newest first.
+    pub fn events(
+        &self,
+        target: &str,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let Some(target_id) = self.target_id(target)? else {
+            return Ok(Vec::new());
+        };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT at, from_snapshot, to_snapshot, changes FROM change_events
+                 WHERE target_id = ?1 AND at >= ?2 AND at <= ?3 ORDER BY at DESC, to_snapshot DESC",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(
+                params![
+                    target_id,
+                    since.map(ms).unwrap_or(i64::MIN),
+                    until.map(ms).unwrap_or(i64::MAX)
+                ],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
+                },
+            )
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (at, from, to, text) = row.map_err(|e| self.err(e))?;
+            let changes = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                path: self.shown(),
+                message: format!("the change event ending at snapshot {to} cannot be read: {e}"),
+            })?;
+            out.push(Event {
+                at: from_ms(at),
+                from,
+                to,
+                changes,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Snapshots with configs and status, oldest first, from the last one before `since` (so the
+    /// state at the window's start is known) through `until`: what history policies evaluate.
+    pub fn observations(
+        &self,
+        target: &str,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<(SnapshotMeta, Config)>, StoreError> {
+        let Some(target_id) = self.target_id(target)? else {
+            return Ok(Vec::new());
+        };
+        let start: i64 = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(MAX(observed_at), ?2) FROM snapshots WHERE target_id = ?1 AND observed_at < ?2",
+                params![target_id, ms(since)],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        let sql = format!(
+            "SELECT {META_COLUMNS}, c.canonical FROM snapshots s JOIN targets t ON t.id = s.target_id
+             JOIN configs c ON c.hash = s.config_hash
+             WHERE s.target_id = ?1 AND s.observed_at >= ?2 AND s.observed_at <= ?3 ORDER BY s.observed_at, s.id"
+        );
+        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![target_id, start, ms(until)], |r| {
+                Ok((meta_of(r)?, r.get::<_, String>(10)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (meta, text) = row.map_err(|e| self.err(e))?;
+            let config = serde_json::from_str(&text).map_err(|e| StoreError::BadConfig {
+                path: self.shown(),
+                hash: meta.config_hash.clone(),
+                message: e.to_string(),
+            })?;
+            out.push((meta, config));
+        }
+        Ok(out)
+    }
+}
