@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::Context;
 use crate::normalize;
 use crate::report::history::recorded_line;
-use crate::store::{NewSnapshot, OpenMode, Source};
+use crate::store::{EXPORT_SCHEMA, ExportHeader, ExportRow, NewSnapshot, OpenMode, Source};
 use crate::tencent::model::{self, AnswerError, MAX_ANSWER_BYTES};
 use crate::when::parse_instant;
 use crate::{Error, ExitCode};
@@ -28,8 +28,11 @@ pub struct Args {
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
     /// When the answers were observed: an RFC 3339 time, a date (its start), or an age (3d)
-    #[arg(long, value_name = "WHEN-TIME")]
+    #[arg(long, value_name = "WHEN-TIME", conflicts_with = "jsonl")]
     pub at: Option<String>,
+    /// Each FILE is a backup written by `audit export --jsonl`
+    #[arg(long)]
+    pub jsonl: bool,
 }
 
 struct Loaded {
@@ -39,6 +42,9 @@ struct Loaded {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    if args.jsonl {
+        return import_jsonl(args, ctx);
+    }
     let target = args
         .target
         .clone()
@@ -137,4 +143,99 @@ fn load(
         at: at.or(modified).unwrap_or_else(|| ctx.now()),
         fields: answer.fields,
     })
+}
+
+/// Restores observations from `audit export --jsonl` files, checking each one against the hashes
+/// the export carries. Into an empty database the chain comes out identical.
+fn import_jsonl(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    use std::io::BufRead;
+
+    let mut store = ctx.open_store(OpenMode::Create)?;
+    let reproduce_chain = store.count()? == 0;
+    let mut total = 0u64;
+    for file in &args.files {
+        let name = shown(file);
+        let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+            Box::new(std::io::BufReader::new(std::io::stdin()))
+        } else {
+            let f = std::fs::File::open(file)
+                .map_err(|e| Error::Input(format!("{name}: cannot open: {e}")))?;
+            Box::new(std::io::BufReader::new(f))
+        };
+        let bad = |line: usize, message: String| {
+            Error::Input(format!(
+                "{name}:{line}: {message} (every snapshot before this line was imported and is kept)"
+            ))
+        };
+        let mut lines = reader.lines().enumerate();
+        match lines.next() {
+            Some((_, Ok(text))) => {
+                let header: ExportHeader = serde_json::from_str(&text)
+                    .map_err(|e| Error::Input(format!("{name}:1: not an export header: {e}")))?;
+                if header.schema != EXPORT_SCHEMA {
+                    return Err(Error::Input(format!(
+                        "{name}:1: schema {:?} is not {EXPORT_SCHEMA}",
+                        header.schema
+                    )));
+                }
+            }
+            Some((_, Err(e))) => return Err(Error::Input(format!("{name}: cannot read: {e}"))),
+            None => return Err(Error::Input(format!("{name}: the file is empty"))),
+        }
+        for (i, line) in lines {
+            let n = i + 1;
+            let text = line.map_err(|e| bad(n, format!("cannot read: {e}")))?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            let row: ExportRow = serde_json::from_str(&text)
+                .map_err(|e| bad(n, format!("not an export row: {e}")))?;
+            let time = |t: &str| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(|e| bad(n, format!("bad time {t:?}: {e}")))
+            };
+            let source = match row.source.as_str() {
+                "fetch" => Source::Fetch,
+                "import" => Source::Import,
+                other => return Err(bad(n, format!("unknown source {other:?}"))),
+            };
+            let (_, answer) = model::parse_any(row.raw.as_bytes())
+                .map_err(|e| bad(n, format!("the raw answer is not valid: {e}")))?;
+            let config = normalize::normalize(&answer.fields);
+            if normalize::config_hash(&config) != row.config_hash {
+                return Err(bad(
+                    n,
+                    format!(
+                        "snapshot {}'s raw answer does not give the config hash the export records: the file was altered",
+                        row.id
+                    ),
+                ));
+            }
+            let status = normalize::status_of(&answer.fields);
+            let recorded = store.record(&NewSnapshot {
+                target: &row.target,
+                observed_at: time(&row.observed_at)?,
+                recorded_at: time(&row.recorded_at)?,
+                source,
+                endpoint: row.endpoint.as_deref(),
+                request_id: row.request_id.as_deref(),
+                raw: row.raw.as_bytes(),
+                config: &config,
+                status: &status,
+            })?;
+            if reproduce_chain && !recorded.duplicate && recorded.chain_hash != row.chain_hash {
+                return Err(bad(
+                    n,
+                    format!(
+                        "snapshot {}'s chain hash does not reproduce: the export was altered or is out of order",
+                        row.id
+                    ),
+                ));
+            }
+            total += 1;
+        }
+    }
+    eprintln!("imported {total} snapshots");
+    Ok(ExitCode::Ok)
 }

@@ -1,6 +1,7 @@
 //! The command line: global flags, the subcommands, and the context they run in.
 //! Subcommands hold no SQL, HTTP or rendering: they call the library and pick a renderer.
 
+pub mod export;
 pub mod history;
 pub mod import;
 pub mod policy;
@@ -76,6 +77,8 @@ pub enum Command {
     Show(show::Args),
     /// Check the hash chain of the whole history
     Verify(verify::Args),
+    /// Write the whole history as JSON lines (a backup `import --jsonl` restores)
+    Export(export::Args),
     /// Check policy files: `validate` reports every error, `test` runs their [[test]] cases
     #[command(subcommand)]
     Policy(policy::Command),
@@ -127,6 +130,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::History(args) => history::run(args, &ctx),
         Command::Show(args) => show::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
+        Command::Export(args) => export::run(args, &ctx),
         Command::Policy(cmd) => policy::run(cmd, &ctx),
         Command::Sim(args) => sim::run(args, &ctx),
     };

@@ -1,6 +1,7 @@
 //! The SQLite history: open and migrate, record snapshots, configs once, the hash chain, queries.
 
 mod chain;
+mod export;
 mod query;
 mod record;
 
@@ -12,6 +13,7 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 pub use chain::{ChainBreak, VerifyReport};
+pub use export::{EXPORT_SCHEMA, ExportHeader, ExportRow};
 pub use query::{Event, HistoryRow, SnapshotMeta, StoredSnapshot};
 pub use record::{NewSnapshot, Recorded, Source};
 

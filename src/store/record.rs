@@ -52,6 +52,8 @@ pub struct Recorded {
     pub duplicate: bool,
     /// Undocumented fields this target shows for the first time.
     pub new_fields: Vec<String>,
+    /// This snapshot's link in the hash chain.
+    pub chain_hash: String,
 }
 
 impl Store {
@@ -79,11 +81,11 @@ impl Store {
             })
             .map_err(err)?;
 
-        if let Some(id) = tx
+        if let Some((id, chain_hash)) = tx
             .query_row(
-                "SELECT id FROM snapshots WHERE target_id = ?1 AND observed_at = ?2 AND raw_sha256 = ?3",
+                "SELECT id, chain_hash FROM snapshots WHERE target_id = ?1 AND observed_at = ?2 AND raw_sha256 = ?3",
                 params![target_id, observed, raw_sha256],
-                |r| r.get::<_, i64>(0),
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
             )
             .optional()
             .map_err(err)?
@@ -95,6 +97,7 @@ impl Store {
                 changed: false,
                 duplicate: true,
                 new_fields: Vec::new(),
+                chain_hash,
             });
         }
 
@@ -241,6 +244,7 @@ impl Store {
             changed,
             duplicate: false,
             new_fields,
+            chain_hash,
         })
     }
 }

@@ -197,10 +197,10 @@ impl Client {
         model::parse_envelope(body).map_err(|e| match e {
             AnswerError::Api(api) => Error::Api {
                 endpoint: self.endpoint.to_string(),
+                hint: hint_for(&api.code, server_date.as_deref(), self.clock.now()),
                 code: api.code,
                 message: api.message,
                 request_id: api.request_id,
-                server_date,
             },
             AnswerError::Malformed(message) => Error::Malformed {
                 endpoint: self.endpoint.to_string(),
@@ -250,6 +250,9 @@ impl Client {
     }
 
     async fn call_once(&self, action: &str, payload: &[u8]) -> Result<RawAnswer, Error> {
+        super::limiter::for_secret_id(&self.credentials.secret_id)
+            .acquire()
+            .await;
         let endpoint = self.endpoint.to_string();
         let timestamp = self.clock.now().timestamp();
         let content_type = "application/json";
@@ -340,6 +343,43 @@ impl Client {
     }
 }
 
+/// Advice for the codes whose cure is on this side.
+fn hint_for(code: &str, server_date: Option<&str>, now: DateTime<Utc>) -> String {
+    match code {
+        "AuthFailure.SignatureExpire" => {
+            let skew = server_date
+                .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+                .map(|server| (now - server.with_timezone(&Utc)).num_seconds());
+            match skew {
+                Some(s) if s > 0 => format!(
+                    "; this machine's clock is probably off: it is {s} s ahead of the server's (requests must be within 300 s); sync it with NTP"
+                ),
+                Some(s) => format!(
+                    "; this machine's clock is probably off: it is {} s behind the server's (requests must be within 300 s); sync it with NTP",
+                    -s
+                ),
+                None => {
+                    "; this machine's clock is probably off by more than 300 s; sync it with NTP"
+                        .into()
+                }
+            }
+        }
+        "AuthFailure.SignatureFailure" => {
+            "; the SecretKey does not match the SecretId: check the credentials".into()
+        }
+        "AuthFailure.SecretIdNotFound" => {
+            "; the SecretId is unknown or disabled: check the credentials".into()
+        }
+        c if c.starts_with("AuthFailure.UnauthorizedOperation") || c == "UnauthorizedOperation" => {
+            "; grant the key tcss:DescribeImageRegistryTimingScanTask (read-only is enough)".into()
+        }
+        c if c.starts_with("RequestLimitExceeded") => {
+            "; the API's rate limit was still exceeded after retries: try again later".into()
+        }
+        _ => String::new(),
+    }
+}
+
 struct RawAnswer {
     body: Vec<u8>,
     server_date: Option<String>,
@@ -366,6 +406,27 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_expired_signature_says_how_far_the_clock_is_off() {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T12:10:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let h = hint_for(
+            "AuthFailure.SignatureExpire",
+            Some("Sat, 28 Nov 2026 12:00:00 GMT"),
+            now,
+        );
+        assert!(h.contains("600 s ahead"), "{h}");
+        let h = hint_for(
+            "AuthFailure.SignatureExpire",
+            Some("Sat, 28 Nov 2026 12:20:00 GMT"),
+            now,
+        );
+        assert!(h.contains("600 s behind"), "{h}");
+        assert!(hint_for("AuthFailure.SignatureExpire", None, now).contains("300 s"));
+        assert_eq!(hint_for("InvalidParameter", None, now), "");
+    }
 
     #[test]
     fn hosts_and_urls_become_endpoints() {

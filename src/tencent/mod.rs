@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod credentials;
+pub mod limiter;
 pub mod model;
 pub mod secret;
 pub mod sign;
@@ -39,14 +40,14 @@ pub enum Error {
     CredentialsFile { path: String, message: String },
     #[error("endpoint {endpoint:?}: {message}")]
     BadEndpoint { endpoint: String, message: String },
-    #[error("{endpoint}: {code}: {message} (RequestId {request_id})")]
+    #[error("{endpoint}: {code}: {message} (RequestId {request_id}){hint}")]
     Api {
         endpoint: String,
         code: String,
         message: String,
         request_id: String,
-        /// The server's clock, from its Date header, when it sent one.
-        server_date: Option<String>,
+        /// What to do about it, when the code says more than its message (starts with "; ").
+        hint: String,
     },
     #[error("{endpoint}: HTTP {status}: {body_start}")]
     Http {

@@ -1,0 +1,83 @@
+//! `audit diff`: what changed between two moments.
+
+use super::{Context, TargetArgs};
+use crate::diff::{diff, diff_status};
+use crate::report::diff::{DiffDoc, DiffEnd, diff_json, diff_markdown, diff_text, diff_unified};
+use crate::store::{OpenMode, SnapshotMeta};
+use crate::when::{When, fmt_time};
+use crate::{Error, ExitCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Markdown,
+    Json,
+    Unified,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The earlier moment [default: the snapshot before --to]
+    #[arg(long, value_name = "WHEN")]
+    pub from: Option<String>,
+    /// The later moment
+    #[arg(long, value_name = "WHEN", default_value = "latest")]
+    pub to: String,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit 1 when there are changes
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Also show changes of LastScanTime and ScanResult, which are status, not drift
+    #[arg(long)]
+    pub include_status: bool,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    if args.targets.all {
+        return Err(Error::Usage("audit diff compares one target: use --target NAME".into()));
+    }
+    let store = ctx.open_store(OpenMode::Existing)?;
+    let target = ctx.target_names(&args.targets, &store)?.remove(0);
+    let to = store.resolve(&target, &When::parse(&args.to, ctx.now())?, ctx.tz)?;
+    let from: SnapshotMeta = match &args.from {
+        Some(text) => store.resolve(&target, &When::parse(text, ctx.now())?, ctx.tz)?,
+        // With a single snapshot there is nothing before it: compare it with itself (no changes).
+        None => store.previous(&to)?.unwrap_or_else(|| to.clone()),
+    };
+    if (from.observed_at, from.id) > (to.observed_at, to.id) {
+        return Err(Error::Usage(format!(
+            "--from is later than --to: snapshot {} ({}) comes after snapshot {} ({}); swap them",
+            from.id,
+            fmt_time(from.observed_at, ctx.tz),
+            to.id,
+            fmt_time(to.observed_at, ctx.tz)
+        )));
+    }
+    let old = store.config(&from.config_hash)?;
+    let new = store.config(&to.config_hash)?;
+    let doc = DiffDoc {
+        target: target.clone(),
+        from: DiffEnd { snapshot: from.id, at: from.observed_at, config_hash: from.config_hash.clone() },
+        to: DiffEnd { snapshot: to.id, at: to.observed_at, config_hash: to.config_hash.clone() },
+        changes: diff(&old, &new),
+        status_changes: if args.include_status { diff_status(&from.status, &to.status) } else { Vec::new() },
+        include_status: args.include_status,
+    };
+    ctx.emit(|w| match args.format {
+        Format::Text => diff_text(&doc, ctx.tz, ctx.color, w),
+        Format::Markdown => diff_markdown(&doc, ctx.tz, w),
+        Format::Json => diff_json(&doc, w),
+        Format::Unified => diff_unified(
+            &old,
+            &new,
+            &format!("{target}@{} ({})", from.id, fmt_time(from.observed_at, ctx.tz)),
+            &format!("{target}@{} ({})", to.id, fmt_time(to.observed_at, ctx.tz)),
+            w,
+        ),
+    })?;
+    let changed = !doc.changes.is_empty() || (args.include_status && !doc.status_changes.is_empty());
+    Ok(if args.exit_code && changed { ExitCode::Wanting } else { ExitCode::Ok })
+}

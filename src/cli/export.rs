@@ -1,0 +1,75 @@
+//! `audit export --jsonl`: the whole history as JSON lines, for backups and moves.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use super::Context;
+use crate::store::{EXPORT_SCHEMA, ExportHeader, OpenMode};
+use crate::{Error, ExitCode};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The first line is a header ({\"schema\":\"tcss-audit/export/v1\",…}); each \
+further line is one observation in recording order, its raw answer kept exactly. \
+`audit import --jsonl FILE` into an empty database rebuilds the same configs, hashes and chain."
+)]
+pub struct Args {
+    /// JSON lines (the only format)
+    #[arg(long, required = true)]
+    pub jsonl: bool,
+    /// Write here instead of stdout (written to a temporary file first, then renamed)
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    let store = ctx.open_store(OpenMode::Existing)?;
+    let write_all = |w: &mut dyn Write| -> Result<u64, Error> {
+        let mut n = 0u64;
+        let total = store.count()?;
+        let header = ExportHeader {
+            schema: EXPORT_SCHEMA.into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            snapshots: total,
+        };
+        let io = |source| Error::Output {
+            what: "the export".into(),
+            source,
+        };
+        serde_json::to_writer(&mut *w, &header).map_err(|e| io(e.into()))?;
+        w.write_all(b"\n").map_err(io)?;
+        store.export(|row| {
+            serde_json::to_writer(&mut *w, row)?;
+            n += 1;
+            w.write_all(b"\n")
+        })?;
+        w.flush().map_err(io)?;
+        Ok(n)
+    };
+    match &args.output {
+        None => {
+            let stdout = std::io::stdout();
+            let mut lock = stdout.lock();
+            write_all(&mut lock)?;
+        }
+        Some(path) => {
+            let io = |source| Error::Output {
+                what: path.display().to_string(),
+                source,
+            };
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+            let n = {
+                let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
+                write_all(&mut buf)?
+            };
+            tmp.as_file().sync_all().map_err(io)?;
+            tmp.persist(path).map_err(|e| io(e.error))?;
+            eprintln!("exported {n} snapshots to {}", path.display());
+        }
+    }
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,89 @@
+//! `audit log`: change events over time, newest first.
+
+use super::{Context, TargetArgs, TextOrJson};
+use crate::report::diff::{LogDoc, LogEvent, log_json, log_text};
+use crate::report::write_json;
+use crate::store::OpenMode;
+use crate::{Error, ExitCode};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// From this moment (a date means its start)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Up to this moment (a date means its end)
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only changes of this field (repeatable; `Images` covers every image)
+    #[arg(long = "field", value_name = "FIELD")]
+    pub fields: Vec<String>,
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    pub format: TextOrJson,
+}
+
+/// Whether a change path belongs to a field: `ScanType`, `Images[k]`, `Images[k].Force`.
+fn under(path: &str, field: &str) -> bool {
+    path == field
+        || path.strip_prefix(field).is_some_and(|rest| rest.starts_with('[') || rest.starts_with('.'))
+}
+
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    let store = ctx.open_store(OpenMode::Existing)?;
+    let mut docs = Vec::new();
+    for name in ctx.target_names(&args.targets, &store)? {
+        let since = super::bound(&store, &name, args.since.as_deref(), ctx, true)?;
+        let until = super::bound(&store, &name, args.until.as_deref(), ctx, false)?;
+        let events = store
+            .events(&name, since, until)?
+            .into_iter()
+            .filter_map(|mut e| {
+                if !args.fields.is_empty() {
+                    e.changes.retain(|c| args.fields.iter().any(|f| under(&c.path, f)));
+                }
+                (!e.changes.is_empty()).then_some(LogEvent { at: e.at, from: e.from, to: e.to, changes: e.changes })
+            })
+            .collect();
+        docs.push(LogDoc { target: name, events });
+    }
+    ctx.emit(|w| match args.format {
+        TextOrJson::Json if docs.len() == 1 => log_json(&docs[0], w),
+        TextOrJson::Json => {
+            let mut values = Vec::new();
+            for d in &docs {
+                let mut buf = Vec::new();
+                log_json(d, &mut buf)?;
+                values.push(serde_json::from_slice::<serde_json::Value>(&buf)?);
+            }
+            write_json(w, &values)
+        }
+        TextOrJson::Text => {
+            for (i, d) in docs.iter().enumerate() {
+                if docs.len() > 1 {
+                    if i > 0 {
+                        writeln!(w)?;
+                    }
+                    writeln!(w, "== {}", d.target)?;
+                }
+                log_text(d, ctx.tz, ctx.color, w)?;
+            }
+            Ok(())
+        }
+    })?;
+    Ok(ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::under;
+
+    #[test]
+    fn fields_cover_their_elements_and_images() {
+        assert!(under("ScanType", "ScanType"));
+        assert!(under("Images[ccr.ccs.tencentyun.com/a:v1]", "Images"));
+        assert!(under("Images[x].Force", "Images"));
+        assert!(!under("ScanTypeExtra", "ScanType"));
+        assert!(!under("Enable", "ScanType"));
+    }
+}

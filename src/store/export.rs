@@ -1,0 +1,88 @@
+//! Backup: every observation as one JSON line, in recording order, enough to rebuild the same
+//! configs, hashes and chain in an empty database.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, from_ms};
+use crate::when::fmt_utc;
+
+/// The first line of an export.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportHeader {
+    pub schema: String,
+    pub tool_version: String,
+    pub snapshots: u64,
+}
+
+pub const EXPORT_SCHEMA: &str = "tcss-audit/export/v1";
+
+/// One observation as exported. `raw` is the answer's text exactly (answers are UTF-8 by the
+/// time they are stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRow {
+    pub id: i64,
+    pub target: String,
+    pub observed_at: String,
+    pub recorded_at: String,
+    pub source: String,
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub request_id: Option<String>,
+    pub raw: String,
+    pub config_hash: String,
+    pub chain_hash: String,
+}
+
+impl Store {
+    /// Calls `each` for every snapshot in recording order, without loading the history at once.
+    pub fn export(
+        &self,
+        mut each: impl FnMut(&ExportRow) -> std::io::Result<()>,
+    ) -> Result<u64, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT s.id, t.name, s.observed_at, s.recorded_at, s.source, s.endpoint, s.request_id,
+                        s.raw, s.config_hash, s.chain_hash
+                 FROM snapshots s JOIN targets t ON t.id = s.target_id ORDER BY s.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut n = 0;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let row = (|| -> rusqlite::Result<ExportRow> {
+                let raw: Vec<u8> = r.get(7)?;
+                Ok(ExportRow {
+                    id: r.get(0)?,
+                    target: r.get(1)?,
+                    observed_at: fmt_utc(from_ms(r.get(2)?)),
+                    recorded_at: fmt_utc(from_ms(r.get(3)?)),
+                    source: r.get(4)?,
+                    endpoint: r.get(5)?,
+                    request_id: r.get(6)?,
+                    raw: String::from_utf8_lossy(&raw).into_owned(),
+                    config_hash: r.get(8)?,
+                    chain_hash: r.get(9)?,
+                })
+            })()
+            .map_err(|e| self.err(e))?;
+            each(&row).map_err(|e| StoreError::Sqlite {
+                path: self.shown(),
+                message: format!("writing the export failed: {e}"),
+            })?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// How many snapshots the database holds.
+    pub fn count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM snapshots", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        Ok(n as u64)
+    }
+}

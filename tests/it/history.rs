@@ -1,0 +1,164 @@
+//! Importing saved answers and reading the history back: show, history, verify, WHEN.
+
+use crate::support::{Env, SEED};
+
+#[test]
+fn the_reference_example_imports_with_nothing_lost() {
+    let env = Env::new();
+    let file = env.write("seed.json", SEED);
+    env.run(&[
+        "import",
+        file.to_str().unwrap(),
+        "--at",
+        "2026-11-01T03:00:00Z",
+    ])
+    .ok();
+    let raw = env.run(&["show", "--raw"]).ok();
+    assert_eq!(
+        raw.stdout_bytes,
+        SEED.as_bytes(),
+        "show --raw gives the answer back byte for byte"
+    );
+    let shown = env.run(&["show", "--format", "json"]).ok().json();
+    assert_eq!(
+        shown["config"]["All"],
+        serde_json::json!(false),
+        "All survives"
+    );
+    assert!(shown["config"].get("RequestId").is_none());
+    assert_eq!(
+        shown["snapshot"]["request_id"],
+        "f60f0ef9-a105-4535-8dfd-42ad8b3a9c73"
+    );
+    assert_eq!(shown["snapshot"]["at"], "2026-11-01T03:00:00Z");
+}
+
+#[test]
+fn all_three_answer_shapes_import_as_one_config() {
+    let env = Env::new();
+    let seed: serde_json::Value = serde_json::from_str(SEED).unwrap();
+    let bare = serde_json::to_string(&seed["Response"]).unwrap();
+    let tccli = serde_json::to_string_pretty(&seed["Response"]).unwrap();
+    let a = env.write("a.json", SEED);
+    let b = env.write("b.json", &bare);
+    let c = env.write("c.json", &tccli);
+    env.run(&[
+        "import",
+        a.to_str().unwrap(),
+        "--at",
+        "2026-11-01T00:00:00Z",
+    ])
+    .ok();
+    env.run(&[
+        "import",
+        b.to_str().unwrap(),
+        "--at",
+        "2026-11-02T00:00:00Z",
+    ])
+    .ok();
+    env.run(&[
+        "import",
+        c.to_str().unwrap(),
+        "--at",
+        "2026-11-03T00:00:00Z",
+    ])
+    .ok();
+    let h = env.run(&["history", "--format", "json"]).ok().json();
+    let snaps = h["snapshots"].as_array().unwrap();
+    assert_eq!(snaps.len(), 3);
+    assert_eq!(h["schema"], "tcss-audit/history/v1");
+    assert!(
+        snaps
+            .iter()
+            .all(|s| s["config_hash"] == snaps[0]["config_hash"])
+    );
+    assert_eq!(
+        snaps
+            .iter()
+            .map(|s| s["changed"].as_bool().unwrap())
+            .collect::<Vec<_>>(),
+        [true, false, false]
+    );
+    let changes_only = env
+        .run(&["history", "--changes-only", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(changes_only["snapshots"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_bad_import_records_nothing_and_says_which_file() {
+    let env = Env::new();
+    let good = env.write("good.json", SEED);
+    let bad = env.write("bad.json", "{\"Response\": {\"Enable\": \"yes\"}}");
+    let run = env
+        .run(&["import", good.to_str().unwrap(), bad.to_str().unwrap()])
+        .code(2);
+    assert!(
+        run.stderr.contains("bad.json") && run.stderr.contains("Enable"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !env.db().exists(),
+        "nothing was recorded, not even an empty database"
+    );
+}
+
+#[test]
+fn when_before_the_first_snapshot_names_the_earliest() {
+    let env = Env::new();
+    let file = env.write("seed.json", SEED);
+    env.run(&[
+        "import",
+        file.to_str().unwrap(),
+        "--at",
+        "2026-11-05T03:00:00Z",
+    ])
+    .ok();
+    let run = env.run(&["show", "2026-11-01"]).code(2);
+    assert!(
+        run.stderr.contains("2026-11-05T03:00:00Z"),
+        "{}",
+        run.stderr
+    );
+    let run = env.run(&["show", "yesterday-ish"]).code(2);
+    assert!(run.stderr.contains("latest"), "{}", run.stderr);
+    env.run(&["show", "2026-11-05"]).ok();
+}
+
+#[test]
+fn verify_passes_then_fails_after_a_row_is_altered() {
+    let env = Env::new();
+    let file = env.write("seed.json", SEED);
+    for day in ["2026-11-01", "2026-11-02", "2026-11-03"] {
+        env.run(&[
+            "import",
+            file.to_str().unwrap(),
+            "--at",
+            &format!("{day}T03:00:00Z"),
+        ])
+        .ok();
+    }
+    let ok = env.run(&["verify"]).ok();
+    assert!(ok.stdout.contains("3 snapshots"), "{}", ok.stdout);
+    {
+        let conn = rusqlite::Connection::open(env.db()).unwrap();
+        conn.execute(
+            "UPDATE snapshots SET observed_at = observed_at + 1000 WHERE id = 2",
+            [],
+        )
+        .unwrap();
+    }
+    let broken = env.run(&["verify", "--format", "json"]).code(1).json();
+    assert_eq!(broken["ok"], false);
+    assert_eq!(broken["first_break"]["snapshot"], 2);
+}
+
+#[test]
+fn read_commands_on_a_missing_database_explain_and_create_nothing() {
+    let env = Env::new();
+    let run = env.run(&["history"]).code(2);
+    assert!(run.stderr.contains("does not exist"), "{}", run.stderr);
+    assert!(!env.db().exists());
+}

@@ -1,0 +1,4 @@
+//! Integration tests: the real `audit` binary, a real SQLite file, the real stand-in on loopback.
+
+mod history;
+mod support;

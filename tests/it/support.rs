@@ -1,0 +1,174 @@
+//! A small builder for running the real `audit` binary against a temporary database, and for
+//! starting the real stand-in endpoint as a child process.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+pub const SEED: &str = include_str!("../fixtures/api/describe_seed_example.json");
+pub const SIM_ID: &str = "AKIDsimEXAMPLEexampleEXAMPLE000001";
+pub const SIM_KEY: &str = "SimSecretKeyThatMustNeverBePrinted01";
+
+/// A temporary folder with a database path and helpers to run `audit` in it.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub now: Option<String>,
+}
+
+/// What one run produced.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stdout_bytes: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().unwrap(),
+            now: None,
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("audit.db")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// The binary with a clean environment: no credentials, colour or config leak in from outside.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("audit").unwrap();
+        for var in [
+            "TENCENTCLOUD_SECRET_ID",
+            "TENCENTCLOUD_SECRET_KEY",
+            "TENCENTCLOUD_TOKEN",
+            "TCSS_AUDIT_CONFIG",
+            "TCSS_AUDIT_NOW",
+            "TCSS_AUDIT_LOG",
+            "NO_COLOR",
+        ] {
+            c.env_remove(var);
+        }
+        c.env("TCSS_AUDIT_DB", self.db());
+        c.env("HOME", self.dir.path());
+        c.env("XDG_DATA_HOME", self.dir.path().join("data"));
+        if let Some(now) = &self.now {
+            c.env("TCSS_AUDIT_NOW", now);
+        }
+        c.current_dir(self.dir.path());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, |_| {})
+    }
+
+    pub fn run_with(&self, args: &[&str], f: impl FnOnce(&mut Command)) -> Run {
+        let mut c = self.cmd();
+        c.args(args);
+        f(&mut c);
+        let out = c.stdin(Stdio::null()).output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stdout_bytes: out.stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs with the stand-in's credentials in the environment.
+    pub fn run_signed(&self, args: &[&str]) -> Run {
+        self.run_with(args, |c| {
+            c.env("TENCENTCLOUD_SECRET_ID", SIM_ID)
+                .env("TENCENTCLOUD_SECRET_KEY", SIM_KEY);
+        })
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn ok(self) -> Run {
+        assert_eq!(
+            self.code, 0,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn code(self, want: i32) -> Run {
+        assert_eq!(
+            self.code, want,
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("{e}: {}", self.stdout))
+    }
+}
+
+/// The real `audit sim` as a child process on an ephemeral loopback port.
+pub struct Sim {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Sim {
+    pub fn start(extra: &[&str]) -> Sim {
+        Self::start_in(None, extra)
+    }
+
+    pub fn start_in(state: Option<&Path>, extra: &[&str]) -> Sim {
+        let mut c = Command::cargo_bin("audit").unwrap();
+        c.args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--secret-id",
+            SIM_ID,
+            "--secret-key",
+            SIM_KEY,
+        ]);
+        if let Some(s) = state {
+            c.arg("--state").arg(s);
+        }
+        c.args(extra);
+        c.env_remove("TCSS_AUDIT_NOW");
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "sim printed {url:?}");
+        Sim { child, url }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
