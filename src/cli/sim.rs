@@ -1,11 +1,199 @@
 //! `audit sim`: run the stand-in endpoint.
 
+use std::io::Write;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
 use super::Context;
+use crate::sim::{self, Fault, SimError, SimOptions};
+use crate::tencent::Secret;
 use crate::{Error, ExitCode};
 
-#[derive(Debug, clap::Args)]
-pub struct Args {}
+const ID_ENV: &str = "TENCENTCLOUD_SECRET_ID";
+const KEY_ENV: &str = "TENCENTCLOUD_SECRET_KEY";
 
-pub fn run(_args: &Args, _ctx: &Context) -> Result<ExitCode, Error> {
-    Err(Error::Usage("audit sim is not built yet".into()))
+/// Serve a local stand-in for the TCSS endpoint: it verifies TC3-HMAC-SHA256 signatures as
+/// Tencent does (300 s clock rule, the SignedHeaders the request names), answers
+/// DescribeImageRegistryTimingScanTask and UpdateImageRegistryTimingScanTask (version 2020-11-01)
+/// in Tencent's envelope, and limits each SecretId to --rate-limit requests a second.
+///
+/// It prints the URL it listens on as one line on stdout, then serves until Ctrl-C or SIGTERM.
+/// With -v it logs one line per request on stderr (action, SecretId, outcome; never a key).
+///
+/// An Update replaces the fields it is given and keeps the others; with --state, each accepted
+/// Update is written back to that file. A wrong X-TC-Version is answered with NoSuchVersion.
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub struct Args {
+    /// Address to listen on; port 0 picks a free one
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: String,
+    /// Allow listening on an address other than loopback
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Serve this task (`{"Response":{...}}` or the bare object) instead of the reference example;
+    /// accepted Updates are written back to it
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// SecretId to accept [default: $TENCENTCLOUD_SECRET_ID]
+    #[arg(long, value_name = "ID", requires = "secret_key")]
+    pub secret_id: Option<String>,
+    /// SecretKey of --secret-id [default: $TENCENTCLOUD_SECRET_KEY]
+    #[arg(
+        long,
+        value_name = "KEY",
+        requires = "secret_id",
+        hide_env_values = true
+    )]
+    pub secret_key: Option<String>,
+    /// More credentials to accept, one `SECRET_ID SECRET_KEY` or `SECRET_ID=SECRET_KEY` a line
+    /// (blank lines and `#` comments are skipped)
+    #[arg(long, value_name = "FILE")]
+    pub credentials_file: Option<PathBuf>,
+    /// Delay added before every answer, e.g. 50ms
+    #[arg(long, value_name = "D", value_parser = humantime::parse_duration, default_value = "0s")]
+    pub latency: Duration,
+    /// Faults for consecutive requests, used one per request in order; then answers are normal.
+    /// A comma-separated list of NAME or NAME*N (N repeats), e.g. `http503*2,hang,ok,limit`.
+    /// Names: ok (no fault), http500, http503 (an HTML error page), hang (no answer until the
+    /// stand-in stops), garbage (HTTP 200, not JSON), truncate (the real answer, its second half
+    /// cut off), limit (RequestLimitExceeded), internal (InternalError),
+    /// auth (AuthFailure.SignatureFailure)
+    #[arg(long, value_name = "LIST", value_parser = parse_fault_list)]
+    pub faults: Option<FaultList>,
+    /// Requests accepted per SecretId per second; 0 disables the limit
+    #[arg(long, value_name = "N", default_value_t = sim::DEFAULT_RATE_LIMIT)]
+    pub rate_limit: u32,
+}
+
+/// A parsed `--faults` value.
+#[derive(Debug, Clone)]
+pub struct FaultList(pub Vec<Fault>);
+
+fn parse_fault_list(spec: &str) -> Result<FaultList, String> {
+    sim::parse_faults(spec).map(FaultList)
+}
+
+fn listen_addr(text: &str, allow_remote: bool) -> Result<SocketAddr, Error> {
+    let addr = match text.parse::<SocketAddr>() {
+        Ok(a) => a,
+        Err(_) => text
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "--listen {text:?}: expected HOST:PORT such as 127.0.0.1:0"
+                ))
+            })?,
+    };
+    if !addr.ip().is_loopback() && !allow_remote {
+        return Err(Error::Usage(format!(
+            "--listen {text}: {} is not a loopback address; the stand-in accepts any request signed with its test keys, so add --allow-remote if others on the network should reach it",
+            addr.ip()
+        )));
+    }
+    Ok(addr)
+}
+
+fn credentials(args: &Args) -> Result<Vec<(String, Secret)>, Error> {
+    let mut creds = Vec::new();
+    if let (Some(id), Some(key)) = (&args.secret_id, &args.secret_key) {
+        creds.push((id.clone(), Secret::new(key.clone())));
+    }
+    if let Some(path) = &args.credentials_file {
+        creds.extend(sim::parse_credentials_file(path).map_err(sim_error)?);
+    }
+    if creds.is_empty() {
+        let id = std::env::var(ID_ENV).unwrap_or_default();
+        let key = std::env::var(KEY_ENV).unwrap_or_default();
+        if !id.trim().is_empty() && !key.is_empty() {
+            creds.push((id.trim().to_string(), Secret::new(key)));
+        }
+    }
+    if creds.is_empty() {
+        return Err(Error::Usage(format!(
+            "audit sim needs credentials to accept: give --secret-id and --secret-key, or --credentials-file, or set {ID_ENV} and {KEY_ENV}"
+        )));
+    }
+    Ok(creds)
+}
+
+fn sim_error(e: SimError) -> Error {
+    match e {
+        SimError::Bind { .. } | SimError::NoCredentials => Error::Usage(e.to_string()),
+        SimError::State { .. } | SimError::Credentials { .. } => Error::Input(e.to_string()),
+    }
+}
+
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    let listen = listen_addr(&args.listen, args.allow_remote)?;
+    let opts = SimOptions {
+        listen,
+        state_file: args.state.clone(),
+        credentials: credentials(args)?,
+        latency: args.latency,
+        faults: args.faults.clone().map(|f| f.0).unwrap_or_default(),
+        rate_limit: args.rate_limit,
+        clock: ctx.clock.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let running = sim::start(opts).await.map_err(sim_error)?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", running.url())
+            .and_then(|()| out.flush())
+            .map_err(|source| Error::Output {
+                what: "the stand-in's URL".into(),
+                source,
+            })?;
+        drop(out);
+        stop_signal().await;
+        let c = running.counters();
+        tracing::info!(
+            requests = c.requests,
+            ok = c.ok,
+            errors = c.api_errors,
+            rate_limited = c.rate_limited,
+            faults = c.faults_injected,
+            "stand-in stopping"
+        );
+        running.shutdown().await;
+        Ok(ExitCode::Ok)
+    })
+}
+
+/// Ctrl-C, or SIGTERM where there is one (how test harnesses and service managers stop it).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_without_allow_remote() {
+        assert!(listen_addr("127.0.0.1:0", false).is_ok());
+        assert!(listen_addr("[::1]:0", false).is_ok());
+        let err = listen_addr("0.0.0.0:8080", false).unwrap_err().to_string();
+        assert!(err.contains("--allow-remote"), "{err}");
+        assert!(listen_addr("0.0.0.0:8080", true).is_ok());
+        assert!(listen_addr("nonsense", false).is_err());
+    }
 }

@@ -1,4 +1,5 @@
 //! Integration tests: the real `audit` binary, a real SQLite file, the real stand-in on loopback.
 
 mod history;
+mod sim;
 mod support;

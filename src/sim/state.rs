@@ -1,0 +1,486 @@
+//! The task the stand-in serves: its seed, the state file, and the checks of an Update.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::SimError;
+use super::envelope::ApiError;
+
+/// The example answer of the reference page, less its RequestId.
+pub fn seed() -> Map<String, Value> {
+    let text = include_str!("seed.json");
+    let value: Value = serde_json::from_str(text).expect("the embedded seed is JSON");
+    unwrap_task(value).expect("the embedded seed is a task").0
+}
+
+/// The task of `{"Response": {...}}` or of the bare object, less its RequestId, and whether it
+/// came wrapped (so a write-back keeps the file's shape).
+fn unwrap_task(value: Value) -> Result<(Map<String, Value>, bool), String> {
+    let Value::Object(mut outer) = value else {
+        return Err("expected a JSON object".into());
+    };
+    let wrapped = outer.len() == 1 && outer.contains_key("Response");
+    let mut task = if wrapped {
+        match outer.remove("Response") {
+            Some(Value::Object(task)) => task,
+            _ => return Err("`Response` is not an object".into()),
+        }
+    } else {
+        outer
+    };
+    if task.contains_key("Error") {
+        return Err("it holds an error answer, not a task".into());
+    }
+    task.remove("RequestId");
+    Ok((task, wrapped))
+}
+
+/// Where the state comes from and goes to.
+#[derive(Debug)]
+pub struct StateFile {
+    pub path: PathBuf,
+    wrapped: bool,
+}
+
+/// Reads a state file in either shape.
+pub fn load(path: &Path) -> Result<(Map<String, Value>, StateFile), SimError> {
+    let bad = |message: String| SimError::State {
+        path: path.to_path_buf(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let (task, wrapped) = unwrap_task(value).map_err(bad)?;
+    Ok((
+        task,
+        StateFile {
+            path: path.to_path_buf(),
+            wrapped,
+        },
+    ))
+}
+
+impl StateFile {
+    /// Writes the task back through a temporary file and a rename, so that a reader (or a crash)
+    /// never sees half a file.
+    pub fn save(&self, task: &Map<String, Value>) -> std::io::Result<()> {
+        let value = if self.wrapped {
+            serde_json::json!({ "Response": task })
+        } else {
+            Value::Object(task.clone())
+        };
+        let mut text = serde_json::to_string_pretty(&value).map_err(std::io::Error::other)?;
+        text.push('\n');
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "state.json".into());
+        let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &self.path).inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Bool,
+    Int,
+    Str,
+    Strings,
+    UInts,
+    Images,
+}
+
+impl Kind {
+    fn tencent_name(self) -> &'static str {
+        match self {
+            Kind::Bool => "Boolean",
+            Kind::Int => "Integer",
+            Kind::Str => "String",
+            Kind::Strings => "Array of String",
+            Kind::UInts => "Array of Integer",
+            Kind::Images => "Array of ImageInfo",
+        }
+    }
+}
+
+/// The parameters of `UpdateImageRegistryTimingScanTask`, with their types and whether required.
+const UPDATE_PARAMS: &[(&str, Kind, bool)] = &[
+    ("ScanPeriod", Kind::Int, true),
+    ("Enable", Kind::Bool, true),
+    ("ScanTime", Kind::Str, true),
+    ("ScanType", Kind::Strings, false),
+    ("Images", Kind::Images, false),
+    ("All", Kind::Bool, false),
+    ("Id", Kind::UInts, false),
+    ("Latest", Kind::Bool, false),
+    ("ContainerRunning", Kind::Bool, false),
+    ("ScanEndTime", Kind::Str, false),
+    ("ScanScope", Kind::Int, false),
+    ("RegistryType", Kind::Strings, false),
+    ("Namespace", Kind::Strings, false),
+    ("ExcludeImageAssetIds", Kind::UInts, false),
+];
+
+const IMAGE_FIELDS: &[&str] = &[
+    "InstanceName",
+    "Namespace",
+    "ImageName",
+    "ImageTag",
+    "Force",
+    "ImageDigest",
+    "RegistryType",
+    "ImageRepoAddress",
+    "InstanceId",
+];
+
+fn type_error(name: &str, kind: Kind, got: &Value) -> ApiError {
+    let got = match got {
+        Value::Null => "null",
+        Value::Bool(_) => "Boolean",
+        Value::Number(_) => "Number",
+        Value::String(_) => "String",
+        Value::Array(_) => "Array",
+        Value::Object(_) => "Object",
+    };
+    ApiError::new(
+        "InvalidParameter",
+        format!(
+            "The type of parameter `{name}` is invalid: expected {}, got {got}.",
+            kind.tencent_name()
+        ),
+    )
+}
+
+fn check(name: &str, kind: Kind, value: &Value) -> Result<(), ApiError> {
+    let wrong = || type_error(name, kind, value);
+    let bad_value = |why: &str| {
+        ApiError::new(
+            "InvalidParameterValue",
+            format!("The value of parameter `{name}` ({value}) is invalid: {why}."),
+        )
+    };
+    match kind {
+        Kind::Bool => value.as_bool().map(|_| ()).ok_or_else(wrong),
+        Kind::Int => {
+            let n = value.as_i64().ok_or_else(wrong)?;
+            match name {
+                "ScanPeriod" if n < 1 => Err(bad_value("it must be at least 1")),
+                "ScanScope" if !(0..=2).contains(&n) => Err(bad_value("it must be 0, 1 or 2")),
+                _ => Ok(()),
+            }
+        }
+        Kind::Str => {
+            let s = value.as_str().ok_or_else(wrong)?;
+            if name == "ScanTime" && !is_time_of_day(s) {
+                return Err(bad_value("expected a time of day HH:MM:SS or HH:MM"));
+            }
+            Ok(())
+        }
+        Kind::Strings => {
+            let items = value.as_array().ok_or_else(wrong)?;
+            for (i, item) in items.iter().enumerate() {
+                if !item.is_string() {
+                    return Err(type_error(&format!("{name}.{i}"), Kind::Str, item));
+                }
+            }
+            Ok(())
+        }
+        Kind::UInts => {
+            let items = value.as_array().ok_or_else(wrong)?;
+            for (i, item) in items.iter().enumerate() {
+                if item.as_u64().is_none() {
+                    return Err(type_error(&format!("{name}.{i}"), Kind::Int, item));
+                }
+            }
+            Ok(())
+        }
+        Kind::Images => {
+            let items = value.as_array().ok_or_else(wrong)?;
+            for (i, item) in items.iter().enumerate() {
+                let Value::Object(image) = item else {
+                    return Err(type_error(&format!("{name}.{i}"), Kind::Images, item));
+                };
+                for (field, v) in image {
+                    let path = format!("{name}.{i}.{field}");
+                    if !IMAGE_FIELDS.contains(&field.as_str()) {
+                        return Err(unknown(&path));
+                    }
+                    if !v.is_string() && !v.is_null() {
+                        return Err(type_error(&path, Kind::Str, v));
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn is_time_of_day(s: &str) -> bool {
+    let parts: Vec<&str> = s.split(':').collect();
+    let ok = |p: &str, max: u32| p.len() == 2 && p.parse::<u32>().is_ok_and(|n| n <= max);
+    match parts[..] {
+        [h, m] => ok(h, 23) && ok(m, 59),
+        [h, m, sec] => ok(h, 23) && ok(m, 59) && ok(sec, 59),
+        _ => false,
+    }
+}
+
+fn unknown(name: &str) -> ApiError {
+    ApiError::new(
+        "UnknownParameter",
+        format!("The parameter `{name}` is not recognized."),
+    )
+}
+
+/// Rejects any parameter of an action that takes none.
+pub fn check_no_params(params: &Map<String, Value>) -> Result<(), ApiError> {
+    match params.keys().next() {
+        Some(name) => Err(unknown(name)),
+        None => Ok(()),
+    }
+}
+
+/// Checks an Update's parameters and returns the fields to set. A `null` counts as not given,
+/// as Tencent's SDKs leave unset fields out.
+pub fn check_update(params: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
+    if let Some(name) = params
+        .keys()
+        .find(|k| !UPDATE_PARAMS.iter().any(|(p, _, _)| p == k))
+    {
+        return Err(unknown(name));
+    }
+    let mut set = Map::new();
+    for &(name, kind, required) in UPDATE_PARAMS {
+        match params.get(name) {
+            None | Some(Value::Null) if required => return Err(ApiError::missing(name)),
+            None | Some(Value::Null) => {}
+            Some(value) => {
+                check(name, kind, value)?;
+                set.insert(name.to_string(), value.clone());
+            }
+        }
+    }
+    Ok(set)
+}
+
+/// Turns GET query parameters (`Enable=true`, `ScanType.0=vul`, `Images.0.ImageName=x`) into the
+/// JSON a POST would carry, typing scalars by the parameter's declared kind.
+pub fn params_from_query(pairs: &[(String, String)]) -> Result<Map<String, Value>, ApiError> {
+    let mut out = Map::new();
+    for (key, text) in pairs {
+        let mut parts = key.split('.');
+        let name = parts.next().unwrap_or_default();
+        let kind = UPDATE_PARAMS
+            .iter()
+            .find(|(p, _, _)| *p == name)
+            .map(|(_, k, _)| *k);
+        let rest: Vec<&str> = parts.collect();
+        let scalar = |k: Kind| -> Value {
+            match k {
+                Kind::Bool => match text.as_str() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    _ => Value::String(text.clone()),
+                },
+                Kind::Int | Kind::UInts => text
+                    .parse::<i64>()
+                    .map(Value::from)
+                    .unwrap_or_else(|_| Value::String(text.clone())),
+                _ => Value::String(text.clone()),
+            }
+        };
+        match (kind, &rest[..]) {
+            (Some(k), []) => {
+                out.insert(name.to_string(), scalar(k));
+            }
+            (Some(k @ (Kind::Strings | Kind::UInts)), [i]) => {
+                let i: usize = i.parse().map_err(|_| unknown(key))?;
+                set_index(&mut out, name, i, scalar(k));
+            }
+            (Some(Kind::Images), [i, field]) => {
+                let i: usize = i.parse().map_err(|_| unknown(key))?;
+                let arr = out
+                    .entry(name.to_string())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(items) = arr {
+                    while items.len() <= i {
+                        items.push(Value::Object(Map::new()));
+                    }
+                    if let Value::Object(image) = &mut items[i] {
+                        image.insert(field.to_string(), Value::String(text.clone()));
+                    }
+                }
+            }
+            _ => return Err(unknown(key)),
+        }
+    }
+    Ok(out)
+}
+
+fn set_index(out: &mut Map<String, Value>, name: &str, i: usize, value: Value) {
+    let arr = out
+        .entry(name.to_string())
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(items) = arr {
+        while items.len() <= i {
+            items.push(Value::Null);
+        }
+        items[i] = value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn the_seed_is_the_reference_example_without_request_id() {
+        let seed = seed();
+        assert_eq!(seed["All"], json!(false));
+        assert_eq!(seed["ScanTime"], json!("03:00:00"));
+        assert!(!seed.contains_key("RequestId"));
+    }
+
+    #[test]
+    fn update_checks_required_types_values_and_names() {
+        let ok = json!({"ScanPeriod": 7, "Enable": false, "ScanTime": "18:10", "ScanType": ["vul"], "Namespace": null});
+        let set = check_update(&obj(ok)).unwrap();
+        assert_eq!(set.len(), 4, "null is not given: {set:?}");
+        let cases = [
+            (
+                json!({"Enable": true, "ScanTime": "03:00:00"}),
+                "MissingParameter",
+                "`ScanPeriod`",
+            ),
+            (
+                json!({"ScanPeriod": "1", "Enable": true, "ScanTime": "03:00:00"}),
+                "InvalidParameter",
+                "expected Integer, got String",
+            ),
+            (
+                json!({"ScanPeriod": 1, "Enable": 1, "ScanTime": "03:00:00"}),
+                "InvalidParameter",
+                "`Enable`",
+            ),
+            (
+                json!({"ScanPeriod": 1, "Enable": true, "ScanTime": "25:00"}),
+                "InvalidParameterValue",
+                "`ScanTime`",
+            ),
+            (
+                json!({"ScanPeriod": 0, "Enable": true, "ScanTime": "03:00"}),
+                "InvalidParameterValue",
+                "at least 1",
+            ),
+            (
+                json!({"ScanPeriod": 1, "Enable": true, "ScanTime": "03:00", "ScanScope": 3}),
+                "InvalidParameterValue",
+                "`ScanScope`",
+            ),
+            (
+                json!({"ScanPeriod": 1, "Enable": true, "ScanTime": "03:00", "Id": [1, -2]}),
+                "InvalidParameter",
+                "`Id.1`",
+            ),
+            (
+                json!({"ScanPeriod": 1, "Enable": true, "ScanTime": "03:00", "ScanType": ["vul", 3]}),
+                "InvalidParameter",
+                "`ScanType.1`",
+            ),
+            (
+                json!({"ScanPeriod": 1, "Enable": true, "ScanTime": "03:00", "Images": [{"Tag": "x"}]}),
+                "UnknownParameter",
+                "`Images.0.Tag`",
+            ),
+            (
+                json!({"ScanPeriod": 1, "Enable": true, "ScanTime": "03:00", "Colour": "red"}),
+                "UnknownParameter",
+                "`Colour`",
+            ),
+        ];
+        for (params, code, needle) in cases {
+            let err = check_update(&obj(params.clone())).unwrap_err();
+            assert_eq!(err.code, code, "{params}: {err:?}");
+            assert!(err.message.contains(needle), "{params}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn query_parameters_become_typed_json() {
+        let pairs: Vec<(String, String)> = [
+            ("ScanPeriod", "2"),
+            ("Enable", "true"),
+            ("ScanTime", "03:00:00"),
+            ("ScanType.0", "vul"),
+            ("ScanType.1", "risk"),
+            ("Id.0", "5"),
+            ("Images.0.ImageName", "nginx"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let params = params_from_query(&pairs).unwrap();
+        assert_eq!(
+            Value::Object(params.clone()),
+            json!({"ScanPeriod": 2, "Enable": true, "ScanTime": "03:00:00", "ScanType": ["vul", "risk"], "Id": [5], "Images": [{"ImageName": "nginx"}]})
+        );
+        check_update(&params).unwrap();
+        let err = params_from_query(&[("Foo".into(), "1".into())]).unwrap_err();
+        assert_eq!(err.code, "UnknownParameter");
+    }
+
+    #[test]
+    fn a_state_file_is_read_in_either_shape_and_written_back_in_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let wrapped = dir.path().join("wrapped.json");
+        std::fs::write(
+            &wrapped,
+            r#"{"Response": {"Enable": true, "RequestId": "x"}}"#,
+        )
+        .unwrap();
+        let (mut task, file) = load(&wrapped).unwrap();
+        assert_eq!(Value::Object(task.clone()), json!({"Enable": true}));
+        task.insert("Enable".into(), json!(false));
+        file.save(&task).unwrap();
+        let back: Value =
+            serde_json::from_str(&std::fs::read_to_string(&wrapped).unwrap()).unwrap();
+        assert_eq!(back, json!({"Response": {"Enable": false}}));
+
+        let bare = dir.path().join("bare.json");
+        std::fs::write(&bare, r#"{"ScanPeriod": 3}"#).unwrap();
+        let (task, file) = load(&bare).unwrap();
+        file.save(&task).unwrap();
+        let back: Value = serde_json::from_str(&std::fs::read_to_string(&bare).unwrap()).unwrap();
+        assert_eq!(back, json!({"ScanPeriod": 3}));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no temp file left"
+        );
+
+        let error = dir.path().join("error.json");
+        std::fs::write(&error, r#"{"Response": {"Error": {"Code": "X"}}}"#).unwrap();
+        assert!(
+            load(&error)
+                .unwrap_err()
+                .to_string()
+                .contains("error answer")
+        );
+        std::fs::write(&error, "[1]").unwrap();
+        assert!(load(&error).unwrap_err().to_string().contains("object"));
+    }
+}
