@@ -154,6 +154,31 @@ pub struct TargetArgs {
     pub all: bool,
 }
 
+/// How requests to the API are made and retried.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Seconds allowed for one request, answer included
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub timeout: u64,
+    /// Retries of a network error, HTTP 5xx, InternalError or RequestLimitExceeded (backoff doubles from 0.5 s, with jitter)
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub retries: u32,
+    /// No retry starts after this many seconds
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub retry_max_time: u64,
+}
+
+impl ClientArgs {
+    pub fn options(&self) -> crate::tencent::ClientOptions {
+        crate::tencent::ClientOptions {
+            timeout: std::time::Duration::from_secs(self.timeout.max(1)),
+            max_attempts: self.retries.saturating_add(1),
+            max_retry_time: std::time::Duration::from_secs(self.retry_max_time),
+            ..Default::default()
+        }
+    }
+}
+
 /// Text for people or JSON for programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TextOrJson {

@@ -2,12 +2,11 @@
 
 use serde_json::json;
 
-use super::{Context, TargetArgs, TextOrJson};
+use super::{ClientArgs, Context, TargetArgs, TextOrJson};
 use crate::report::history::recorded_line;
 use crate::report::write_json;
 use crate::snapshotter;
 use crate::store::OpenMode;
-use crate::tencent::ClientOptions;
 use crate::when::fmt_utc;
 use crate::{Error, ExitCode};
 
@@ -18,9 +17,8 @@ pub struct Args {
     /// Send requests here instead of the target's endpoint (a host, or a URL; http:// only to loopback)
     #[arg(long, value_name = "HOST|URL")]
     pub endpoint: Option<String>,
-    /// Seconds allowed for one request, answer included
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    pub timeout: u64,
+    #[command(flatten)]
+    pub client: ClientArgs,
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
 }
@@ -28,10 +26,7 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let targets = ctx.configured_targets(&args.targets)?;
     let mut store = ctx.open_store(OpenMode::Create)?;
-    let options = ClientOptions {
-        timeout: std::time::Duration::from_secs(args.timeout.max(1)),
-        ..ClientOptions::default()
-    };
+    let options = args.client.options();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -195,16 +195,19 @@ mod tests {
                 "default",
                 &env(&[
                     ("TENCENTCLOUD_SECRET_ID", "AKIDabc"),
-                    ("TENCENTCLOUD_SECRET_KEY", "k3y"),
-                    ("TENCENTCLOUD_TOKEN", "tok"),
+                    ("TENCENTCLOUD_SECRET_KEY", "k3yVALUE9"),
+                    ("TENCENTCLOUD_TOKEN", "t0kenVALUE7"),
                 ]),
             )
             .unwrap();
         assert_eq!(c.secret_id, "AKIDabc");
-        assert_eq!(c.secret_key.expose(), "k3y");
-        assert_eq!(c.token.as_ref().unwrap().expose(), "tok");
+        assert_eq!(c.secret_key.expose(), "k3yVALUE9");
+        assert_eq!(c.token.as_ref().unwrap().expose(), "t0kenVALUE7");
         let shown = format!("{c:?}");
-        assert!(!shown.contains("k3y") && !shown.contains("tok"), "{shown}");
+        assert!(
+            !shown.contains("k3yVALUE9") && !shown.contains("t0kenVALUE7"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -2,4 +2,5 @@
 
 mod history;
 mod sim;
+mod snapshot;
 mod support;
