@@ -1,1 +1,3 @@
 //! Report models and their renderers, all writing to `impl Write`.
+
+pub mod diff;
