@@ -1,9 +1,11 @@
 //! The command line: global flags, the subcommands, and the context they run in.
 //! Subcommands hold no SQL, HTTP or rendering: they call the library and pick a renderer.
 
+pub mod diff;
 pub mod export;
 pub mod history;
 pub mod import;
+pub mod log;
 pub mod policy;
 pub mod show;
 pub mod sim;
@@ -75,6 +77,10 @@ pub enum Command {
     History(history::Args),
     /// Show the config (or the raw answer) at a moment
     Show(show::Args),
+    /// What changed between two moments
+    Diff(diff::Args),
+    /// Change events over time, newest first
+    Log(log::Args),
     /// Check the hash chain of the whole history
     Verify(verify::Args),
     /// Write the whole history as JSON lines (a backup `import --jsonl` restores)
@@ -129,6 +135,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Import(args) => import::run(args, &ctx),
         Command::History(args) => history::run(args, &ctx),
         Command::Show(args) => show::run(args, &ctx),
+        Command::Diff(args) => diff::run(args, &ctx),
+        Command::Log(args) => log::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Export(args) => export::run(args, &ctx),
         Command::Policy(cmd) => policy::run(cmd, &ctx),
