@@ -13,18 +13,21 @@ use crate::{Error, ExitCode};
 const ID_ENV: &str = "TENCENTCLOUD_SECRET_ID";
 const KEY_ENV: &str = "TENCENTCLOUD_SECRET_KEY";
 
-/// Serve a local stand-in for the TCSS endpoint: it verifies TC3-HMAC-SHA256 signatures as
-/// Tencent does (300 s clock rule, the SignedHeaders the request names), answers
-/// DescribeImageRegistryTimingScanTask and UpdateImageRegistryTimingScanTask (version 2020-11-01)
-/// in Tencent's envelope, and limits each SecretId to --rate-limit requests a second.
-///
-/// It prints the URL it listens on as one line on stdout, then serves until Ctrl-C or SIGTERM.
-/// With -v it logs one line per request on stderr (action, SecretId, outcome; never a key).
-///
-/// An Update replaces the fields it is given and keeps the others; with --state, each accepted
-/// Update is written back to that file. A wrong X-TC-Version is answered with NoSuchVersion.
+/// What `audit sim --help` adds after the options: the behaviour a client can rely on.
+const NOTES: &str = "\
+The stand-in verifies TC3-HMAC-SHA256 as Tencent does (the SignedHeaders the request names, which
+must include content-type and host; the 300 s clock rule) and answers
+DescribeImageRegistryTimingScanTask and UpdateImageRegistryTimingScanTask (version 2020-11-01) in
+Tencent's envelope, errors included. It prints the URL it listens on as one line on stdout, then
+serves until Ctrl-C or SIGTERM. With -v it logs one line per request on stderr (action, SecretId,
+outcome; never a key or a signature).
+
+Update replaces the fields it is given and keeps the others; with --state, each accepted Update is
+written back to that file. A wrong X-TC-Version is answered with NoSuchVersion, an unknown action
+with InvalidAction.";
+
 #[derive(Debug, clap::Args)]
-#[command(verbatim_doc_comment)]
+#[command(after_long_help = NOTES)]
 pub struct Args {
     /// Address to listen on; port 0 picks a free one
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]

@@ -286,7 +286,8 @@ pub fn params_from_query(pairs: &[(String, String)]) -> Result<Map<String, Value
         let rest: Vec<&str> = parts.collect();
         let scalar = |k: Kind| -> Value {
             match k {
-                Kind::Bool => match text.as_str() {
+                // Python's SDK encodes booleans in a query as `True` and `False`.
+                Kind::Bool => match text.to_ascii_lowercase().as_str() {
                     "true" => Value::Bool(true),
                     "false" => Value::Bool(false),
                     _ => Value::String(text.clone()),
@@ -423,7 +424,7 @@ mod tests {
     fn query_parameters_become_typed_json() {
         let pairs: Vec<(String, String)> = [
             ("ScanPeriod", "2"),
-            ("Enable", "true"),
+            ("Enable", "True"),
             ("ScanTime", "03:00:00"),
             ("ScanType.0", "vul"),
             ("ScanType.1", "risk"),

@@ -570,3 +570,54 @@ async fn start_refuses_a_bad_state_file_and_no_credentials() {
         .expect("no credentials is refused");
     assert!(matches!(err, sim::SimError::NoCredentials));
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_binary_prints_its_url_serves_a_credentials_file_and_stops_on_sigterm() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("fleet.txt");
+    std::fs::write(&creds, format!("# fleet\nAKIDother otherkey\n{ID}={KEY}\n")).unwrap();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("audit"))
+        .args(["-v", "sim", "--credentials-file"])
+        .arg(&creds)
+        .env("TCSS_AUDIT_NOW", "2025-11-28T00:00:00Z")
+        .env_remove("TENCENTCLOUD_SECRET_ID")
+        .env_remove("TENCENTCLOUD_SECRET_KEY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line.trim().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url:?}");
+
+    let answer: Value = Call::new(DESCRIBE, json!({}))
+        .request(&client(), &url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(error_code(&answer), None, "{answer}");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains(ID),
+        "one line per request names the SecretId: {log}"
+    );
+    assert!(!log.contains(KEY), "the key never reaches the log: {log}");
+}
