@@ -37,7 +37,9 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     if args.targets.all {
-        return Err(Error::Usage("audit diff compares one target: use --target NAME".into()));
+        return Err(Error::Usage(
+            "audit diff compares one target: use --target NAME".into(),
+        ));
     }
     let store = ctx.open_store(OpenMode::Existing)?;
     let target = ctx.target_names(&args.targets, &store)?.remove(0);
@@ -60,10 +62,22 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let new = store.config(&to.config_hash)?;
     let doc = DiffDoc {
         target: target.clone(),
-        from: DiffEnd { snapshot: from.id, at: from.observed_at, config_hash: from.config_hash.clone() },
-        to: DiffEnd { snapshot: to.id, at: to.observed_at, config_hash: to.config_hash.clone() },
+        from: DiffEnd {
+            snapshot: from.id,
+            at: from.observed_at,
+            config_hash: from.config_hash.clone(),
+        },
+        to: DiffEnd {
+            snapshot: to.id,
+            at: to.observed_at,
+            config_hash: to.config_hash.clone(),
+        },
         changes: diff(&old, &new),
-        status_changes: if args.include_status { diff_status(&from.status, &to.status) } else { Vec::new() },
+        status_changes: if args.include_status {
+            diff_status(&from.status, &to.status)
+        } else {
+            Vec::new()
+        },
         include_status: args.include_status,
     };
     ctx.emit(|w| match args.format {
@@ -73,11 +87,20 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         Format::Unified => diff_unified(
             &old,
             &new,
-            &format!("{target}@{} ({})", from.id, fmt_time(from.observed_at, ctx.tz)),
+            &format!(
+                "{target}@{} ({})",
+                from.id,
+                fmt_time(from.observed_at, ctx.tz)
+            ),
             &format!("{target}@{} ({})", to.id, fmt_time(to.observed_at, ctx.tz)),
             w,
         ),
     })?;
-    let changed = !doc.changes.is_empty() || (args.include_status && !doc.status_changes.is_empty());
-    Ok(if args.exit_code && changed { ExitCode::Wanting } else { ExitCode::Ok })
+    let changed =
+        !doc.changes.is_empty() || (args.include_status && !doc.status_changes.is_empty());
+    Ok(if args.exit_code && changed {
+        ExitCode::Wanting
+    } else {
+        ExitCode::Ok
+    })
 }

@@ -26,7 +26,9 @@ pub struct Args {
 /// Whether a change path belongs to a field: `ScanType`, `Images[k]`, `Images[k].Force`.
 fn under(path: &str, field: &str) -> bool {
     path == field
-        || path.strip_prefix(field).is_some_and(|rest| rest.starts_with('[') || rest.starts_with('.'))
+        || path
+            .strip_prefix(field)
+            .is_some_and(|rest| rest.starts_with('[') || rest.starts_with('.'))
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
@@ -40,12 +42,21 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             .into_iter()
             .filter_map(|mut e| {
                 if !args.fields.is_empty() {
-                    e.changes.retain(|c| args.fields.iter().any(|f| under(&c.path, f)));
+                    e.changes
+                        .retain(|c| args.fields.iter().any(|f| under(&c.path, f)));
                 }
-                (!e.changes.is_empty()).then_some(LogEvent { at: e.at, from: e.from, to: e.to, changes: e.changes })
+                (!e.changes.is_empty()).then_some(LogEvent {
+                    at: e.at,
+                    from: e.from,
+                    to: e.to,
+                    changes: e.changes,
+                })
             })
             .collect();
-        docs.push(LogDoc { target: name, events });
+        docs.push(LogDoc {
+            target: name,
+            events,
+        });
     }
     ctx.emit(|w| match args.format {
         TextOrJson::Json if docs.len() == 1 => log_json(&docs[0], w),
