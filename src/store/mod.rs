@@ -2,6 +2,7 @@
 
 mod chain;
 mod export;
+mod checks;
 mod query;
 mod record;
 
@@ -13,6 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 pub use chain::{ChainBreak, VerifyReport};
+pub use checks::CheckCounts;
 pub use export::{EXPORT_SCHEMA, ExportHeader, ExportRow};
 pub use query::{Event, HistoryRow, SnapshotMeta, StoredSnapshot};
 pub use record::{NewSnapshot, Recorded, Source};
@@ -24,6 +26,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/01-initial/up.sql")),
         M::up(include_str!("../../migrations/02-change-events/up.sql")),
+        M::up(include_str!("../../migrations/03-check-results/up.sql")),
     ])
 }
 
@@ -202,7 +205,7 @@ impl Store {
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 2;
+const KNOWN_VERSION: i64 = 3;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;
@@ -264,10 +267,14 @@ fn from_ms(v: i64) -> DateTime<Utc> {
 mod tests {
     use super::*;
 
+    fn migrations_count() -> usize {
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap().count()
+    }
+
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
-        assert_eq!(KNOWN_VERSION as usize, 2);
+        assert_eq!(KNOWN_VERSION as usize, migrations_count());
     }
 
     #[test]
