@@ -1,0 +1,1 @@
+//! Renderers of a [`CheckReport`](super::CheckReport), one per `--format`.
