@@ -259,9 +259,13 @@ fn evaluate_rule(
         match when.op.check(&when.field, current, t) {
             Ok(None) => {}
             Ok(Some(why)) => {
+                let actual = match &rule.check {
+                    Check::State(c) => c.field.value_of(current),
+                    Check::History { .. } => Value::Null,
+                };
                 return (
                     RuleStatus::Pass,
-                    when.field.value_of(current),
+                    actual,
                     format!(
                         "not applicable: the precondition `{} {}` does not hold ({} {why})",
                         when.field.text, when.expected, when.field.text

@@ -127,6 +127,7 @@ fn load_sources(
 ) -> Result<Loaded, PolicyError> {
     let mut set = PolicySet::default();
     let mut refs = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
     for (i, (name, text)) in sources.iter().enumerate() {
         let parsed = parse::parse_file(name, text, i, &mut diags);
         set.files
@@ -140,6 +141,7 @@ fn load_sources(
         set.waivers.extend(parsed.waivers);
         set.tests.extend(parsed.tests);
         refs.extend(parsed.refs);
+        ids.extend(parsed.ids);
     }
     for (i, rule) in set.rules.iter().enumerate() {
         if let Some(first) = set.rules[..i].iter().find(|r| r.id == rule.id) {
@@ -154,7 +156,7 @@ fn load_sources(
             ));
         }
     }
-    let ids: Vec<&str> = set.rules.iter().map(|r| r.id.as_str()).collect();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
     for r in refs {
         if !ids.contains(&r.id.as_str()) {
             let hint = if ids.is_empty() {

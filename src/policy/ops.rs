@@ -549,8 +549,11 @@ impl StateOp {
     }
 }
 
+/// The regex crate's message draws a caret under the pattern over several lines; its last line
+/// says what is wrong.
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s);
+    last.trim().trim_start_matches("error: ").to_string()
 }
 
 fn suggest_ops(ty: FieldType) -> String {

@@ -69,6 +69,9 @@ pub(crate) struct ParsedFile {
     pub waivers: Vec<Waiver>,
     pub tests: Vec<PolicyTest>,
     pub refs: Vec<RuleRef>,
+    /// Every rule id written, including those of rules with errors, so that a waiver for a
+    /// broken rule is not also reported as naming an unknown one.
+    pub ids: Vec<String>,
 }
 
 #[derive(Clone, Copy)]
@@ -353,6 +356,9 @@ pub(crate) fn parse_file(
             let t = Tbl::T(t);
             match key {
                 "rule" => {
+                    if let Some(id) = t.get("id").and_then(|(_, i)| i.as_str()) {
+                        out.ids.push(id.to_string());
+                    }
                     if let Some(rule) = parse_rule(&mut p, t, n + 1) {
                         out.rules.push(rule);
                     }
