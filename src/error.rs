@@ -46,6 +46,8 @@ pub enum Error {
     Remote(Box<crate::tencent::Error>),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
     /// Writing a result failed (a closed pipe is handled before this).
     #[error("writing {what}: {source}")]
     Output {
@@ -61,6 +63,7 @@ impl Error {
             Error::Usage(_) | Error::Input(_) | Error::When(_) | Error::Config(_) => {
                 ExitCode::Usage
             }
+            Error::Policy(_) => ExitCode::Usage,
             Error::Remote(_) => ExitCode::Remote,
             Error::Store(e) => e.exit_code(),
             Error::Output { .. } => ExitCode::Storage,

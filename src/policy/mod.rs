@@ -1,1 +1,236 @@
 //! Policies in TOML: parse with spans, validate every error, evaluate into findings.
+//!
+//! A file has `[policy]` (`name`, `description`), `[[rule]]`, and optional `[[waiver]]` and
+//! `[[test]]` tables (see PRODUCT.md, Policies). Loading reads every file, collects every error
+//! and warning with its `file:line:col`, then checks what spans files: duplicate rule ids, and
+//! waivers and tests that name rules no file defines. Only then does it fail, with all of them.
+//!
+//! Semantics chosen where the contract is silent:
+//! - `Name[*]` / `Name[*].Sub`: the op must hold for every element (vacuously for none).
+//! - `time_between [from, to]` is inclusive; with `from > to` it wraps midnight
+//!   (`["22:00", "02:00"]` holds from 22:00 through 02:00).
+//! - `null`, missing and (for lists) `[]` are the same; `ne`, `not_in`, `not_contains`,
+//!   `absent`, `empty` and `subset_of` hold on a missing field, the other ops fail.
+//! - Values for `ScanType` and `RegistryType` are lower-cased at load, as configs are.
+//! - A `when` that does not hold makes the rule pass with "not applicable: ...".
+//! - Time-relative ops and history windows are relative to `now` (see [`evaluate`]).
+//! - Waivers: valid through the end of their `expires` UTC day; they turn `fail` into `waived`.
+
+mod diagnostic;
+mod evaluate;
+mod fields;
+mod model;
+mod ops;
+mod parse;
+pub mod render;
+mod testing;
+
+use std::path::{Path, PathBuf};
+
+pub use diagnostic::{Diagnostic, Level, Location, PolicyError};
+pub use evaluate::{
+    CheckInput, CheckReport, EXPIRING_SOON_DAYS, Observation, RuleResult, RuleStatus, SnapshotRef,
+    Summary, WaiverNote, WaiverNoteKind, WaiverRef, default_api_offset, evaluate,
+};
+pub use fields::{FieldPath, FieldType, IMAGE_FIELDS};
+pub use model::{
+    Check, Condition, PolicyFileInfo, PolicySet, PolicyTest, Rule, Severity, TestPoint, Waiver,
+};
+pub use ops::{HISTORY_OPS, STATE_OPS};
+pub use parse::{DEFAULT_TEST_NOW, DEFAULT_TEST_TARGET};
+pub use testing::{Mismatch, TestOutcome, TestReport, run_tests};
+
+/// A loaded policy set and the warnings its files gave.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub set: PolicySet,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The shipped policy files, compiled in so that `audit check` works from any directory.
+pub const BUILTIN: [(&str, &str); 2] = [
+    (
+        "builtin/tcss-baseline.toml",
+        include_str!("../../policies/tcss-baseline.toml"),
+    ),
+    (
+        "builtin/change-control.toml",
+        include_str!("../../policies/change-control.toml"),
+    ),
+];
+
+/// The shipped policies.
+pub fn builtin() -> Loaded {
+    let sources = BUILTIN
+        .iter()
+        .map(|(n, t)| (n.to_string(), t.to_string()))
+        .collect();
+    load_sources(sources, Vec::new()).unwrap_or_else(|e| panic!("the built-in policies load:\n{e}"))
+}
+
+/// Loads one policy file's text; `name` stands for its path in diagnostics.
+pub fn load_str(name: &str, text: &str) -> Result<Loaded, PolicyError> {
+    load_sources(vec![(name.to_string(), text.to_string())], Vec::new())
+}
+
+/// Loads files and directories (every `*.toml` in a directory, sorted by name; not recursive).
+pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, PolicyError> {
+    let mut sources = Vec::new();
+    let mut diags = Vec::new();
+    let unreadable = |path: &Path, e: &dyn std::fmt::Display| Diagnostic {
+        level: Level::Error,
+        file: path.display().to_string(),
+        line: None,
+        col: None,
+        subject: None,
+        message: format!("cannot read this policy path: {e}; check that it exists and is readable"),
+    };
+    for path in paths {
+        if path.is_dir() {
+            let entries = match std::fs::read_dir(path) {
+                Ok(entries) => entries,
+                Err(e) => {
+                    diags.push(unreadable(path, &e));
+                    continue;
+                }
+            };
+            let mut files: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "toml") && p.is_file())
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                diags.push(Diagnostic {
+                    message: "this directory holds no *.toml policy files; name a file or another directory".into(),
+                    ..unreadable(path, &"")
+                });
+            }
+            for f in files {
+                match std::fs::read_to_string(&f) {
+                    Ok(text) => sources.push((f.display().to_string(), text)),
+                    Err(e) => diags.push(unreadable(&f, &e)),
+                }
+            }
+        } else {
+            match std::fs::read_to_string(path) {
+                Ok(text) => sources.push((path.display().to_string(), text)),
+                Err(e) => diags.push(unreadable(path, &e)),
+            }
+        }
+    }
+    load_sources(sources, diags)
+}
+
+fn load_sources(
+    sources: Vec<(String, String)>,
+    mut diags: Vec<Diagnostic>,
+) -> Result<Loaded, PolicyError> {
+    let mut set = PolicySet::default();
+    let mut refs = Vec::new();
+    let mut ids: Vec<String> = Vec::new();
+    for (i, (name, text)) in sources.iter().enumerate() {
+        let parsed = parse::parse_file(name, text, i, &mut diags);
+        set.files
+            .push(parsed.info.unwrap_or_else(|| PolicyFileInfo {
+                file: name.clone(),
+                name: String::new(),
+                sha256: String::new(),
+            }));
+        set.descriptions.push(parsed.description);
+        set.rules.extend(parsed.rules);
+        set.waivers.extend(parsed.waivers);
+        set.tests.extend(parsed.tests);
+        refs.extend(parsed.refs);
+        ids.extend(parsed.ids);
+    }
+    for (i, rule) in set.rules.iter().enumerate() {
+        if let Some(first) = set.rules[..i].iter().find(|r| r.id == rule.id) {
+            diags.push(Diagnostic::at(
+                Level::Error,
+                &rule.location,
+                Some(&rule.id),
+                format!(
+                    "rule id {} is already defined at {}; give each rule its own id",
+                    rule.id, first.location
+                ),
+            ));
+        }
+    }
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for r in refs {
+        if !ids.contains(&r.id.as_str()) {
+            let hint = if ids.is_empty() {
+                "no rules are loaded".to_string()
+            } else {
+                format!(
+                    "did you mean {}?",
+                    fields::nearest(&r.id, ids.iter().copied())
+                )
+            };
+            diags.push(Diagnostic::at(
+                Level::Error,
+                &r.location,
+                Some(&r.subject),
+                format!(
+                    "{} names rule {}, which no loaded policy file defines ({hint})",
+                    r.what, r.id
+                ),
+            ));
+        }
+    }
+    let order = |d: &Diagnostic| {
+        (
+            sources
+                .iter()
+                .position(|(n, _)| *n == d.file)
+                .unwrap_or(usize::MAX),
+            d.line,
+            d.col,
+        )
+    };
+    diags.sort_by_key(order);
+    if diags.iter().any(Diagnostic::is_error) {
+        diags.sort_by_key(|d| !d.is_error());
+        return Err(PolicyError { diagnostics: diags });
+    }
+    Ok(Loaded {
+        set,
+        warnings: diags,
+    })
+}
+
+impl PolicySet {
+    /// Warnings about waivers that expire within [`EXPIRING_SOON_DAYS`] days of `now`, or have
+    /// expired, for `audit policy validate`.
+    pub fn waiver_warnings(&self, now: chrono::DateTime<chrono::Utc>) -> Vec<Diagnostic> {
+        let today = now.date_naive();
+        self.waivers
+            .iter()
+            .filter_map(|w| {
+                let left = (w.expires - today).num_days();
+                let message = if left < 0 {
+                    format!(
+                        "this waiver expired on {}; it no longer applies: remove or renew it",
+                        w.expires
+                    )
+                } else if left < EXPIRING_SOON_DAYS {
+                    format!(
+                        "this waiver expires on {} (in {left} days); renew it or fix the finding",
+                        w.expires
+                    )
+                } else {
+                    return None;
+                };
+                Some(Diagnostic::at(
+                    Level::Warning,
+                    &w.location,
+                    Some(&format!("waiver for {}", w.rule)),
+                    message,
+                ))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,455 @@
+//! Evaluates a policy set on one observation and its history into plain, ordered findings.
+//!
+//! Time: every time-relative check is relative to the input's `now`. `within` compares against
+//! `now`; a history rule's window is `[now - window, now]`, with the last observation before the
+//! window giving the state at its start; `max_duration` counts a run still held at the last
+//! observation up to `now`; `max_gap` includes the gap from the last observation to `now`, so a
+//! job that stopped is caught. To judge a past moment as it stood then, pass `now = current.at`.
+//!
+//! A rule whose `when` does not hold passes with a message starting "not applicable:".
+//! A rule that cannot be evaluated (a value of the wrong type in the data, an unreadable time)
+//! has status `error`, which [`CheckReport::fails_at_or_above`] counts as a failure: an
+//! unevaluated rule shows nothing about compliance.
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::diagnostic::Location;
+use super::model::{Check, PolicyFileInfo, PolicySet, Rule, Severity, Waiver};
+use super::ops::{Point, TimeCtx};
+use crate::normalize::{Config, STATUS_FIELDS, Status};
+
+/// The offset of API times written without one: Beijing time, UTC+8.
+pub fn default_api_offset() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+/// Waivers expiring within this many days are called out.
+pub const EXPIRING_SOON_DAYS: i64 = 14;
+
+/// One observation of a target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    pub snapshot_id: i64,
+    pub at: DateTime<Utc>,
+    pub config: Config,
+    pub status: Status,
+}
+
+impl Observation {
+    /// The config with its status fields, as rules see it.
+    pub fn view(&self) -> Map<String, Value> {
+        let mut view = self.config.clone();
+        if let Some(t) = &self.status.last_scan_time {
+            view.insert("LastScanTime".into(), Value::String(t.clone()));
+        }
+        if let Some(r) = &self.status.scan_result {
+            view.insert("ScanResult".into(), Value::String(r.clone()));
+        }
+        view
+    }
+}
+
+/// What to evaluate.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckInput<'a> {
+    pub target: &'a str,
+    pub now: DateTime<Utc>,
+    pub current: &'a Observation,
+    /// Oldest first, ending with `current`: at least [`PolicySet::max_window`] before `now`,
+    /// plus one observation before that.
+    pub history: &'a [Observation],
+    /// The offset of API times written without one (see [`default_api_offset`]).
+    pub api_offset: FixedOffset,
+    /// The identity of `current.config`, as the store computed it.
+    pub config_hash: &'a str,
+}
+
+/// The outcome of one rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleStatus {
+    Pass,
+    Fail,
+    Waived,
+    Error,
+}
+
+impl RuleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleStatus::Pass => "pass",
+            RuleStatus::Fail => "fail",
+            RuleStatus::Waived => "waived",
+            RuleStatus::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for RuleStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The waiver that turned a failure into `waived`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaiverRef {
+    pub rule: String,
+    pub target: Option<String>,
+    pub reason: String,
+    pub owner: String,
+    pub expires: String,
+    pub file: String,
+}
+
+/// One rule's finding.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RuleResult {
+    pub rule: String,
+    pub title: String,
+    pub severity: Severity,
+    pub status: RuleStatus,
+    pub field: String,
+    pub actual: Value,
+    pub expected: String,
+    pub message: String,
+    pub remediation: String,
+    pub waiver: Option<WaiverRef>,
+    /// The policy file the rule comes from (as in `policies[].file`).
+    #[serde(skip)]
+    pub policy_file: String,
+}
+
+/// The evaluated snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotRef {
+    pub id: i64,
+    #[serde(serialize_with = "ser_time")]
+    pub at: DateTime<Utc>,
+    pub config_hash: String,
+}
+
+fn ser_time<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&crate::when::fmt_utc(*at))
+}
+
+/// Counts by status.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    pub pass: usize,
+    pub fail: usize,
+    pub waived: usize,
+    pub error: usize,
+}
+
+/// What a waiver note says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaiverNoteKind {
+    /// Past its date: it no longer applies.
+    Expired,
+    /// It suppressed nothing in this check.
+    Unused,
+    /// It applies, but expires within [`EXPIRING_SOON_DAYS`] days.
+    ExpiringSoon,
+}
+
+/// A remark about a waiver, for the people who own it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WaiverNote {
+    pub kind: WaiverNoteKind,
+    pub rule: String,
+    pub target: Option<String>,
+    pub owner: String,
+    pub expires: String,
+    pub location: Location,
+    pub message: String,
+}
+
+/// The result of a check; `waiver_notes` is not part of the JSON contract.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CheckReport {
+    pub target: String,
+    pub snapshot: SnapshotRef,
+    pub policies: Vec<PolicyFileInfo>,
+    pub results: Vec<RuleResult>,
+    pub summary: Summary,
+    #[serde(skip)]
+    pub waiver_notes: Vec<WaiverNote>,
+}
+
+impl CheckReport {
+    /// Whether a rule of at least `sev` failed or could not be evaluated (waived ones do not count).
+    pub fn fails_at_or_above(&self, sev: Severity) -> bool {
+        self.results
+            .iter()
+            .any(|r| r.severity >= sev && matches!(r.status, RuleStatus::Fail | RuleStatus::Error))
+    }
+}
+
+/// One observation as evaluation sees it: config and status fields in one map.
+pub(crate) struct View<'a> {
+    pub at: DateTime<Utc>,
+    pub view: &'a Map<String, Value>,
+}
+
+/// Evaluates every rule of `set` for `input`, in file and rule order.
+pub fn evaluate(set: &PolicySet, input: &CheckInput) -> CheckReport {
+    let views: Vec<Map<String, Value>> = input.history.iter().map(Observation::view).collect();
+    let mut history: Vec<View> = input
+        .history
+        .iter()
+        .zip(&views)
+        .map(|(o, v)| View { at: o.at, view: v })
+        .collect();
+    let current_view = input.current.view();
+    // The contract says history ends with current; accept callers that leave it out.
+    if input.history.last() != Some(input.current) {
+        history.push(View {
+            at: input.current.at,
+            view: &current_view,
+        });
+    }
+    let t = TimeCtx {
+        now: input.now,
+        api_offset: input.api_offset,
+    };
+    let (results, waiver_notes) = evaluate_views(set, input.target, &current_view, &history, &t);
+    let mut summary = Summary::default();
+    for r in &results {
+        match r.status {
+            RuleStatus::Pass => summary.pass += 1,
+            RuleStatus::Fail => summary.fail += 1,
+            RuleStatus::Waived => summary.waived += 1,
+            RuleStatus::Error => summary.error += 1,
+        }
+    }
+    CheckReport {
+        target: input.target.to_string(),
+        snapshot: SnapshotRef {
+            id: input.current.snapshot_id,
+            at: input.current.at,
+            config_hash: input.config_hash.to_string(),
+        },
+        policies: set.files().to_vec(),
+        results,
+        summary,
+        waiver_notes,
+    }
+}
+
+fn config_only(view: &Map<String, Value>) -> Value {
+    Value::Object(
+        view.iter()
+            .filter(|(k, _)| !STATUS_FIELDS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
+}
+
+fn evaluate_rule(
+    rule: &Rule,
+    current: &Map<String, Value>,
+    history: &[View],
+    t: &TimeCtx,
+) -> (RuleStatus, Value, String) {
+    if let Some(when) = &rule.when {
+        match when.op.check(&when.field, current, t) {
+            Ok(None) => {}
+            Ok(Some(why)) => {
+                let actual = match &rule.check {
+                    Check::State(c) => c.field.value_of(current),
+                    Check::History { .. } => Value::Null,
+                };
+                return (
+                    RuleStatus::Pass,
+                    actual,
+                    format!(
+                        "not applicable: the precondition `{} {}` does not hold ({} {why})",
+                        when.field.text, when.expected, when.field.text
+                    ),
+                );
+            }
+            Err(e) => {
+                return (
+                    RuleStatus::Error,
+                    when.field.value_of(current),
+                    format!(
+                        "could not evaluate the precondition on {}: it {e}",
+                        when.field.text
+                    ),
+                );
+            }
+        }
+    }
+    match &rule.check {
+        Check::State(c) => {
+            let actual = c.field.value_of(current);
+            match c.op.check(&c.field, current, t) {
+                Ok(None) => (
+                    RuleStatus::Pass,
+                    actual,
+                    format!("{} {}: holds", c.field.text, c.expected),
+                ),
+                Ok(Some(why)) => (
+                    RuleStatus::Fail,
+                    actual,
+                    format!(
+                        "{} {why}; expected {} {}",
+                        c.field.text, c.field.text, c.expected
+                    ),
+                ),
+                Err(e) => (
+                    RuleStatus::Error,
+                    actual,
+                    format!(
+                        "cannot evaluate {} {}: {} {e}",
+                        c.field.text, c.expected, c.field.text
+                    ),
+                ),
+            }
+        }
+        Check::History {
+            field,
+            window,
+            op,
+            expected,
+        } => {
+            let points: Vec<Point> = history
+                .iter()
+                .map(|h| Point {
+                    at: h.at,
+                    value: match field {
+                        Some(f) => f.value_of(h.view),
+                        None => config_only(h.view),
+                    },
+                })
+                .collect();
+            let v = op.check(&points, *window, t.now);
+            let name = rule.field_text();
+            match v.verdict {
+                Ok(None) => (
+                    RuleStatus::Pass,
+                    v.actual,
+                    format!("{name} {expected}: holds"),
+                ),
+                Ok(Some(why)) => (RuleStatus::Fail, v.actual, format!("{name} {why}")),
+                Err(e) => (
+                    RuleStatus::Error,
+                    v.actual,
+                    format!("cannot evaluate {name} {expected}: {e}"),
+                ),
+            }
+        }
+    }
+}
+
+fn waiver_ref(set: &PolicySet, w: &Waiver) -> WaiverRef {
+    WaiverRef {
+        rule: w.rule.clone(),
+        target: w.target.clone(),
+        reason: w.reason.clone(),
+        owner: w.owner.clone(),
+        expires: w.expires.to_string(),
+        file: set.files()[w.file].file.clone(),
+    }
+}
+
+pub(crate) fn evaluate_views(
+    set: &PolicySet,
+    target: &str,
+    current: &Map<String, Value>,
+    history: &[View],
+    t: &TimeCtx,
+) -> (Vec<RuleResult>, Vec<WaiverNote>) {
+    let waivers: Vec<&Waiver> = set
+        .waivers()
+        .iter()
+        .filter(|w| w.covers_target(target))
+        .collect();
+    let mut used = vec![false; waivers.len()];
+    let mut results = Vec::new();
+    for rule in set.rules() {
+        let (mut status, actual, mut message) = evaluate_rule(rule, current, history, t);
+        let mut waiver = None;
+        if status == RuleStatus::Fail {
+            let mine = || {
+                waivers
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, w)| w.rule == rule.id)
+            };
+            if let Some((i, w)) = mine().find(|(_, w)| w.active_at(t.now)) {
+                used[i] = true;
+                status = RuleStatus::Waived;
+                waiver = Some(waiver_ref(set, w));
+                message = format!(
+                    "{message} (waived by {} until {}: {})",
+                    w.owner, w.expires, w.reason
+                );
+            } else if let Some((_, w)) = mine().next() {
+                message = format!(
+                    "{message}; the waiver by {} expired on {} ({}) and no longer applies: renew it or fix the finding",
+                    w.owner, w.expires, w.location
+                );
+            }
+        }
+        results.push(RuleResult {
+            rule: rule.id.clone(),
+            title: rule.title.clone(),
+            severity: rule.severity,
+            status,
+            field: rule.field_text(),
+            actual,
+            expected: rule.expected().to_string(),
+            message,
+            remediation: rule.remediation.clone(),
+            waiver,
+            policy_file: set.files()[rule.file].file.clone(),
+        });
+    }
+    let today = t.now.date_naive();
+    let mut notes = Vec::new();
+    for (w, used) in waivers.iter().zip(used) {
+        let note = |kind, message: String| WaiverNote {
+            kind,
+            rule: w.rule.clone(),
+            target: w.target.clone(),
+            owner: w.owner.clone(),
+            expires: w.expires.to_string(),
+            location: w.location.clone(),
+            message,
+        };
+        if !w.active_at(t.now) {
+            notes.push(note(
+                WaiverNoteKind::Expired,
+                format!(
+                    "the waiver for {} expired on {} and no longer applies; remove or renew it",
+                    w.rule, w.expires
+                ),
+            ));
+            continue;
+        }
+        if !used {
+            notes.push(note(
+                WaiverNoteKind::Unused,
+                format!("the waiver for {} suppressed nothing (the rule did not fail); remove it if it is no longer needed", w.rule),
+            ));
+        }
+        let left = (w.expires - today).num_days();
+        if left < EXPIRING_SOON_DAYS {
+            notes.push(note(
+                WaiverNoteKind::ExpiringSoon,
+                format!(
+                    "the waiver for {} expires on {} (in {left} day{}); renew it or fix the finding",
+                    w.rule,
+                    w.expires,
+                    if left == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+    }
+    (results, notes)
+}

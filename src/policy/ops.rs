@@ -1,0 +1,751 @@
+//! The ops a rule may use: checked against the field's type at load, then evaluated on a config
+//! (state ops) or over a run of observations (history ops).
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use regex::Regex;
+use serde_json::{Map, Value};
+
+use super::fields::{Elem, FieldPath, FieldType, Resolved};
+
+/// Every state op, in the order the documentation lists them.
+pub const STATE_OPS: [&str; 20] = [
+    "eq",
+    "ne",
+    "in",
+    "not_in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "contains",
+    "not_contains",
+    "contains_all",
+    "contains_any",
+    "subset_of",
+    "matches",
+    "exists",
+    "absent",
+    "empty",
+    "not_empty",
+    "within",
+    "time_between",
+];
+
+/// Every history op (`kind = "history"`).
+pub const HISTORY_OPS: [&str; 6] = [
+    "unchanged",
+    "max_changes",
+    "never_increases",
+    "never_decreases",
+    "max_duration",
+    "max_gap",
+];
+
+/// A state op with its value, already checked against the field's type.
+#[derive(Debug, Clone)]
+pub enum StateOp {
+    Eq(Value),
+    Ne(Value),
+    In(Vec<Value>),
+    NotIn(Vec<Value>),
+    Gt(f64),
+    Gte(f64),
+    Lt(f64),
+    Lte(f64),
+    Contains(Value),
+    NotContains(Value),
+    ContainsAll(Vec<Value>),
+    ContainsAny(Vec<Value>),
+    SubsetOf(Vec<Value>),
+    Matches(Regex),
+    Exists,
+    Absent,
+    Empty,
+    NotEmpty,
+    /// A date-time field is no older than this, relative to the evaluation's `now`.
+    Within(Duration),
+    /// A time of day within `[from, to]`, inclusive; when `from > to` the range wraps midnight.
+    TimeBetween(NaiveTime, NaiveTime),
+}
+
+/// What evaluating one check gives: it holds, it fails (and why), or it cannot be evaluated.
+pub type Verdict = Result<Option<String>, String>;
+
+/// How time-relative ops read times.
+#[derive(Debug, Clone, Copy)]
+pub struct TimeCtx {
+    pub now: DateTime<Utc>,
+    /// The offset of API times written without one (UTC+8 unless configured).
+    pub api_offset: FixedOffset,
+}
+
+fn op_kind_ok(op: &str, ty: FieldType) -> bool {
+    use FieldType as T;
+    let scalar = matches!(ty, T::Bool | T::Int | T::Text | T::TimeOfDay | T::DateTime);
+    let stringy = matches!(ty, T::Text | T::TimeOfDay | T::DateTime);
+    let list = matches!(ty, T::List(_));
+    match (op, ty) {
+        (_, T::Any) => true,
+        ("exists" | "absent", _) => true,
+        ("eq" | "ne", T::List(Elem::Object)) => false,
+        ("eq" | "ne", _) => true,
+        ("in" | "not_in", _) => scalar,
+        ("gt" | "gte" | "lt" | "lte", _) => ty == T::Int,
+        ("contains" | "not_contains", T::List(Elem::Object)) => false,
+        ("contains" | "not_contains", _) => list || stringy,
+        ("contains_all" | "contains_any" | "subset_of", T::List(Elem::Object)) => false,
+        ("contains_all" | "contains_any" | "subset_of", _) => list,
+        ("matches", _) => stringy,
+        ("empty" | "not_empty", _) => list || stringy,
+        ("within", _) => ty == T::DateTime,
+        ("time_between", _) => ty == T::TimeOfDay,
+        _ => false,
+    }
+}
+
+/// Whether `v` fits where one element or scalar of type `ty` goes.
+fn scalar_fits(v: &Value, ty: FieldType) -> bool {
+    match ty {
+        FieldType::Bool => v.is_boolean(),
+        FieldType::Int | FieldType::List(Elem::Int) => v.is_i64() || v.is_u64(),
+        FieldType::Text
+        | FieldType::TimeOfDay
+        | FieldType::DateTime
+        | FieldType::List(Elem::Text) => v.is_string(),
+        FieldType::List(Elem::Object) => v.is_object(),
+        FieldType::Any => !v.is_null(),
+    }
+}
+
+fn show(v: &Value) -> String {
+    serde_json::to_string(v).unwrap_or_default()
+}
+
+/// Parses a duration such as `48h`, `30d` or `1h 30m`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text.trim()).map_err(|e| {
+        format!("{text:?} is not a duration ({e}); write one such as \"48h\" or \"30d\"")
+    })?;
+    let d = Duration::from_std(d)
+        .ok()
+        .filter(|d| *d <= Duration::days(365 * 100))
+        .ok_or_else(|| format!("{text:?} is too long a duration"))?;
+    if d <= Duration::zero() {
+        return Err(format!("{text:?} is zero; a duration must be positive"));
+    }
+    Ok(d)
+}
+
+/// A duration as people read it (`1day 6h`), to the second.
+pub fn show_duration(d: Duration) -> String {
+    let secs = d.num_seconds().max(0);
+    humantime::format_duration(std::time::Duration::from_secs(secs as u64)).to_string()
+}
+
+/// Parses a time of day, `HH:MM:SS` or `HH:MM`.
+pub fn parse_time_of_day(text: &str) -> Option<NaiveTime> {
+    NaiveTime::parse_from_str(text, "%H:%M:%S")
+        .or_else(|_| NaiveTime::parse_from_str(text, "%H:%M"))
+        .ok()
+}
+
+/// Parses an API time: RFC 3339, or `YYYY-MM-DD HH:MM:SS` (or with `T`) at `offset`.
+pub fn parse_api_time(text: &str, offset: FixedOffset) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text) {
+        return Some(t.with_timezone(&Utc));
+    }
+    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())
+        .and_then(|n| offset.from_local_datetime(&n).single())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Values compare as JSON, except that numbers compare by value and lists as sets
+/// (every list this API returns is set-like; normalization already sorted them).
+pub fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            let mut x: Vec<String> = x.iter().map(show).collect();
+            let mut y: Vec<String> = y.iter().map(show).collect();
+            x.sort();
+            x.dedup();
+            y.sort();
+            y.dedup();
+            x == y
+        }
+        _ => a == b,
+    }
+}
+
+fn lower_strings(v: Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.to_lowercase()),
+        Value::Array(items) => Value::Array(items.into_iter().map(lower_strings).collect()),
+        other => other,
+    }
+}
+
+impl StateOp {
+    /// Checks `op` and its `value` against `field` and builds the op; the error says what is wrong.
+    pub fn compile(op: &str, value: Option<&Value>, field: &FieldPath) -> Result<StateOp, String> {
+        let ty = field.ty;
+        if !op_kind_ok(op, ty) {
+            return Err(format!(
+                "`{op}` does not apply to {} ({}); {}",
+                field.text,
+                ty.describe(),
+                suggest_ops(ty)
+            ));
+        }
+        let takes_value = !matches!(op, "exists" | "absent" | "empty" | "not_empty");
+        let value = match (takes_value, value) {
+            (false, Some(_)) => return Err(format!("`{op}` takes no `value`; remove it")),
+            (false, None) => None,
+            (true, None) => return Err(format!("`{op}` needs a `value`")),
+            (true, Some(v)) => Some(if super::fields::is_case_insensitive(&field.head) {
+                lower_strings(v.clone())
+            } else {
+                v.clone()
+            }),
+        };
+        let elem_ty = match ty {
+            FieldType::List(Elem::Int) => FieldType::Int,
+            FieldType::List(Elem::Text) => FieldType::Text,
+            t => t,
+        };
+        let list_of = |what: &str| -> Result<Vec<Value>, String> {
+            match &value {
+                Some(Value::Array(items)) if items.iter().all(|v| scalar_fits(v, elem_ty)) => {
+                    Ok(items.clone())
+                }
+                _ => Err(format!(
+                    "`{op}` on {} needs a list of {what} as its value, got {}",
+                    field.text,
+                    value.as_ref().map(show).unwrap_or_default()
+                )),
+            }
+        };
+        let elem_what = match elem_ty {
+            FieldType::Int => "integers",
+            FieldType::Bool => "booleans",
+            FieldType::Any => "values",
+            _ => "strings",
+        };
+        let v = value.clone().unwrap_or(Value::Null);
+        Ok(match op {
+            "eq" | "ne" => {
+                let fits = match ty {
+                    FieldType::List(_) => list_of(elem_what).is_ok(),
+                    t => scalar_fits(&v, t),
+                };
+                if !fits {
+                    return Err(format!(
+                        "`{op}` on {} needs {} as its value, got {}",
+                        field.text,
+                        ty.describe(),
+                        show(&v)
+                    ));
+                }
+                if ty == FieldType::TimeOfDay
+                    && parse_time_of_day(v.as_str().unwrap_or("")).is_none()
+                {
+                    return Err(format!(
+                        "{} is not a time of day; write \"HH:MM:SS\"",
+                        show(&v)
+                    ));
+                }
+                if op == "eq" {
+                    StateOp::Eq(v)
+                } else {
+                    StateOp::Ne(v)
+                }
+            }
+            "in" | "not_in" => {
+                let items = list_of(elem_what)?;
+                if op == "in" {
+                    StateOp::In(items)
+                } else {
+                    StateOp::NotIn(items)
+                }
+            }
+            "gt" | "gte" | "lt" | "lte" => {
+                let n = v.as_f64().ok_or_else(|| {
+                    format!("`{op}` needs a number as its value, got {}", show(&v))
+                })?;
+                match op {
+                    "gt" => StateOp::Gt(n),
+                    "gte" => StateOp::Gte(n),
+                    "lt" => StateOp::Lt(n),
+                    _ => StateOp::Lte(n),
+                }
+            }
+            "contains" | "not_contains" => {
+                let fits = match ty {
+                    FieldType::List(_) | FieldType::Any => scalar_fits(&v, elem_ty),
+                    _ => v.is_string(),
+                };
+                if !fits {
+                    return Err(format!(
+                        "`{op}` on {} needs one {} as its value, got {}",
+                        field.text,
+                        elem_what.trim_end_matches('s'),
+                        show(&v)
+                    ));
+                }
+                if op == "contains" {
+                    StateOp::Contains(v)
+                } else {
+                    StateOp::NotContains(v)
+                }
+            }
+            "contains_all" => StateOp::ContainsAll(list_of(elem_what)?),
+            "contains_any" => StateOp::ContainsAny(list_of(elem_what)?),
+            "subset_of" => StateOp::SubsetOf(list_of(elem_what)?),
+            "matches" => {
+                let pattern = v.as_str().ok_or_else(|| {
+                    format!(
+                        "`matches` needs a regular expression string, got {}",
+                        show(&v)
+                    )
+                })?;
+                StateOp::Matches(Regex::new(pattern).map_err(|e| {
+                    format!(
+                        "{pattern:?} is not a valid regular expression: {}",
+                        one_line(&e.to_string())
+                    )
+                })?)
+            }
+            "exists" => StateOp::Exists,
+            "absent" => StateOp::Absent,
+            "empty" => StateOp::Empty,
+            "not_empty" => StateOp::NotEmpty,
+            "within" => {
+                let text = v.as_str().ok_or_else(|| {
+                    format!(
+                        "`within` needs a duration string such as \"48h\", got {}",
+                        show(&v)
+                    )
+                })?;
+                StateOp::Within(parse_duration(text)?)
+            }
+            "time_between" => {
+                let bad = || {
+                    format!(
+                        "`time_between` needs two times of day, as in [\"00:00\", \"06:00\"], got {}",
+                        show(&v)
+                    )
+                };
+                let items = v.as_array().filter(|a| a.len() == 2).ok_or_else(bad)?;
+                let t: Vec<NaiveTime> = items
+                    .iter()
+                    .map(|i| i.as_str().and_then(parse_time_of_day))
+                    .collect::<Option<_>>()
+                    .ok_or_else(bad)?;
+                StateOp::TimeBetween(t[0], t[1])
+            }
+            _ => unreachable!("op names are checked before compiling"),
+        })
+    }
+
+    /// Whether the op holds for `field` in `view`. `[*]` paths must hold for every element.
+    pub fn check(&self, field: &FieldPath, view: &Map<String, Value>, t: &TimeCtx) -> Verdict {
+        match field.resolve(view) {
+            Resolved::One(v) => self.check_one(v, t),
+            Resolved::Each(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(why) = self.check_one(*item, t)? {
+                        return Ok(Some(format!("element {i} of {}: {why}", field.head)));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn check_one(&self, actual: Option<&Value>, t: &TimeCtx) -> Verdict {
+        let fail = |why: String| Ok(Some(why));
+        let is = |v: Option<&Value>| v.map(show).unwrap_or_else(|| "missing".into());
+        match self {
+            StateOp::Exists => match actual {
+                Some(_) => Ok(None),
+                None => fail("is missing".into()),
+            },
+            StateOp::Absent => match actual {
+                None => Ok(None),
+                Some(v) => fail(format!("is present ({})", show(v))),
+            },
+            StateOp::Empty | StateOp::NotEmpty => {
+                let empty = match actual {
+                    None => true,
+                    Some(Value::Array(a)) => a.is_empty(),
+                    Some(Value::String(s)) => s.is_empty(),
+                    Some(Value::Object(o)) => o.is_empty(),
+                    Some(v) => return Err(format!("is {}, which has no emptiness", show(v))),
+                };
+                match (self, empty) {
+                    (StateOp::Empty, false) => fail(format!("is {}, not empty", is(actual))),
+                    (StateOp::NotEmpty, true) => fail(format!(
+                        "is {}",
+                        if actual.is_none() {
+                            "missing".into()
+                        } else {
+                            is(actual)
+                        }
+                    )),
+                    _ => Ok(None),
+                }
+            }
+            StateOp::Eq(want) => match actual {
+                Some(a) if same(a, want) => Ok(None),
+                None if want.as_array().is_some_and(|w| w.is_empty()) => Ok(None),
+                _ => fail(format!("is {}", is(actual))),
+            },
+            StateOp::Ne(want) => match actual {
+                Some(a) if same(a, want) => fail(format!("is {}", show(a))),
+                None if want.as_array().is_some_and(|w| w.is_empty()) => fail("is empty".into()),
+                _ => Ok(None),
+            },
+            StateOp::In(set) | StateOp::NotIn(set) => {
+                let found = actual.is_some_and(|a| set.iter().any(|w| same(a, w)));
+                match (self, found) {
+                    (StateOp::In(_), false) => {
+                        fail(format!("is {}, not one of the allowed values", is(actual)))
+                    }
+                    (StateOp::NotIn(_), true) => {
+                        fail(format!("is {}, one of the forbidden values", is(actual)))
+                    }
+                    _ => Ok(None),
+                }
+            }
+            StateOp::Gt(n) | StateOp::Gte(n) | StateOp::Lt(n) | StateOp::Lte(n) => {
+                let a = match actual {
+                    None => return fail("is missing".into()),
+                    Some(v) => v
+                        .as_f64()
+                        .ok_or_else(|| format!("is {}, not a number", show(v)))?,
+                };
+                let holds = match self {
+                    StateOp::Gt(_) => a > *n,
+                    StateOp::Gte(_) => a >= *n,
+                    StateOp::Lt(_) => a < *n,
+                    _ => a <= *n,
+                };
+                if holds {
+                    Ok(None)
+                } else {
+                    fail(format!("is {}", is(actual)))
+                }
+            }
+            StateOp::Contains(want) | StateOp::NotContains(want) => {
+                let found = match actual {
+                    None => false,
+                    Some(Value::Array(items)) => items.iter().any(|i| same(i, want)),
+                    Some(Value::String(s)) => want.as_str().is_some_and(|w| s.contains(w)),
+                    Some(v) => return Err(format!("is {}, neither a list nor a string", show(v))),
+                };
+                match (self, found) {
+                    (StateOp::Contains(_), false) => {
+                        fail(format!("is {}, without {}", is(actual), show(want)))
+                    }
+                    (StateOp::NotContains(_), true) => {
+                        fail(format!("is {}, with {}", is(actual), show(want)))
+                    }
+                    _ => Ok(None),
+                }
+            }
+            StateOp::ContainsAll(want) | StateOp::ContainsAny(want) | StateOp::SubsetOf(want) => {
+                let items: &[Value] = match actual {
+                    None => &[],
+                    Some(Value::Array(items)) => items,
+                    Some(v) => return Err(format!("is {}, not a list", show(v))),
+                };
+                let has = |w: &Value| items.iter().any(|i| same(i, w));
+                match self {
+                    StateOp::ContainsAll(_) => {
+                        let missing: Vec<String> =
+                            want.iter().filter(|w| !has(w)).map(show).collect();
+                        if missing.is_empty() {
+                            Ok(None)
+                        } else {
+                            fail(format!("is {}, missing {}", is(actual), missing.join(", ")))
+                        }
+                    }
+                    StateOp::ContainsAny(_) => {
+                        if want.iter().any(has) {
+                            Ok(None)
+                        } else {
+                            fail(format!("is {}, with none of them", is(actual)))
+                        }
+                    }
+                    _ => {
+                        let extra: Vec<String> = items
+                            .iter()
+                            .filter(|i| !want.iter().any(|w| same(i, w)))
+                            .map(show)
+                            .collect();
+                        if extra.is_empty() {
+                            Ok(None)
+                        } else {
+                            fail(format!(
+                                "is {}, with {} outside the allowed set",
+                                is(actual),
+                                extra.join(", ")
+                            ))
+                        }
+                    }
+                }
+            }
+            StateOp::Matches(re) => match actual {
+                None => fail("is missing".into()),
+                Some(Value::String(s)) if re.is_match(s) => Ok(None),
+                Some(Value::String(s)) => fail(format!("is {s:?}, which does not match")),
+                Some(v) => Err(format!("is {}, not a string", show(v))),
+            },
+            StateOp::Within(d) => {
+                let text = match actual {
+                    None => return fail("is missing".into()),
+                    Some(Value::String(s)) if s.trim().is_empty() => {
+                        return fail("is empty".into());
+                    }
+                    Some(Value::String(s)) => s,
+                    Some(v) => return Err(format!("is {}, not a time", show(v))),
+                };
+                let at = parse_api_time(text, t.api_offset).ok_or_else(|| {
+                    format!("is {text:?}, which is not a time (YYYY-MM-DD HH:MM:SS or RFC 3339)")
+                })?;
+                let age = t.now - at;
+                if age > *d {
+                    fail(format!(
+                        "is {text:?}, {} old, more than {}",
+                        show_duration(age),
+                        show_duration(*d)
+                    ))
+                } else {
+                    Ok(None)
+                }
+            }
+            StateOp::TimeBetween(from, to) => {
+                let text = match actual {
+                    None => return fail("is missing".into()),
+                    Some(Value::String(s)) => s,
+                    Some(v) => return Err(format!("is {}, not a time of day", show(v))),
+                };
+                let at = parse_time_of_day(text)
+                    .ok_or_else(|| format!("is {text:?}, which is not a time of day (HH:MM:SS)"))?;
+                let inside = if from <= to {
+                    *from <= at && at <= *to
+                } else {
+                    at >= *from || at <= *to
+                };
+                if inside {
+                    Ok(None)
+                } else {
+                    fail(format!("is {text:?}"))
+                }
+            }
+        }
+    }
+}
+
+/// The regex crate's message draws a caret under the pattern over several lines; its last line
+/// says what is wrong.
+fn one_line(s: &str) -> String {
+    let last = s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s);
+    last.trim().trim_start_matches("error: ").to_string()
+}
+
+fn suggest_ops(ty: FieldType) -> String {
+    let ok: Vec<&str> = STATE_OPS
+        .iter()
+        .copied()
+        .filter(|op| op_kind_ok(op, ty))
+        .collect();
+    format!("ops that do: {}", ok.join(", "))
+}
+
+/// A history op with its parameters, already checked.
+#[derive(Debug, Clone)]
+pub enum HistoryOp {
+    Unchanged,
+    MaxChanges(u64),
+    NeverIncreases,
+    NeverDecreases,
+    MaxDuration { value: Value, duration: Duration },
+    MaxGap(Duration),
+}
+
+/// What a history op gives: the verdict and the measured quantity (changes, longest run or gap).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryVerdict {
+    pub verdict: Result<Option<String>, String>,
+    pub actual: Value,
+}
+
+/// One observation as history ops see it: when, and the value they follow.
+#[derive(Debug, Clone)]
+pub struct Point {
+    pub at: DateTime<Utc>,
+    pub value: Value,
+}
+
+fn order(v: &Value) -> Option<f64> {
+    match v {
+        Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
+        v => v.as_f64(),
+    }
+}
+
+impl HistoryOp {
+    /// Evaluates over `points` (oldest first) for the window `[now - window, now]`. The last point
+    /// before the window gives the state at its start; runs and gaps that cross the start count.
+    pub fn check(&self, points: &[Point], window: Duration, now: DateTime<Utc>) -> HistoryVerdict {
+        let start = now - window;
+        let points: Vec<&Point> = points.iter().filter(|p| p.at <= now).collect();
+        let first_in = points
+            .iter()
+            .position(|p| p.at >= start)
+            .unwrap_or(points.len());
+        let from = first_in.saturating_sub(1);
+        let points = &points[from..];
+        if points.is_empty() {
+            return HistoryVerdict {
+                verdict: Err("no observations in the window; take a snapshot first".into()),
+                actual: Value::Null,
+            };
+        }
+        let changes: Vec<(&Point, &Point)> = points
+            .windows(2)
+            .filter(|w| w[1].at >= start && !same(&w[0].value, &w[1].value))
+            .map(|w| (w[0], w[1]))
+            .collect();
+        let describe = |(a, b): &(&Point, &Point)| {
+            format!(
+                "{} -> {} at {}",
+                show(&a.value),
+                show(&b.value),
+                crate::when::fmt_utc(b.at)
+            )
+        };
+        match self {
+            HistoryOp::Unchanged | HistoryOp::MaxChanges(_) => {
+                let limit = match self {
+                    HistoryOp::MaxChanges(n) => *n,
+                    _ => 0,
+                };
+                let n = changes.len() as u64;
+                let verdict = if n <= limit {
+                    Ok(None)
+                } else {
+                    let list: Vec<String> = changes.iter().map(describe).collect();
+                    Ok(Some(format!(
+                        "changed {n} time{} in the window (at most {limit} allowed): {}",
+                        if n == 1 { "" } else { "s" },
+                        list.join("; ")
+                    )))
+                };
+                HistoryVerdict {
+                    verdict,
+                    actual: Value::from(n),
+                }
+            }
+            HistoryOp::NeverIncreases | HistoryOp::NeverDecreases => {
+                let up = matches!(self, HistoryOp::NeverIncreases);
+                let bad: Vec<String> = changes
+                    .iter()
+                    .filter(|(a, b)| match (order(&a.value), order(&b.value)) {
+                        (Some(x), Some(y)) => {
+                            if up {
+                                y > x
+                            } else {
+                                y < x
+                            }
+                        }
+                        _ => false,
+                    })
+                    .map(describe)
+                    .collect();
+                let verdict = if bad.is_empty() {
+                    Ok(None)
+                } else {
+                    Ok(Some(format!(
+                        "{} in the window: {}",
+                        if up { "increased" } else { "decreased" },
+                        bad.join("; ")
+                    )))
+                };
+                HistoryVerdict {
+                    verdict,
+                    actual: Value::from(bad.len()),
+                }
+            }
+            HistoryOp::MaxDuration { value, duration } => {
+                let mut runs: Vec<(DateTime<Utc>, DateTime<Utc>, bool)> = Vec::new();
+                let mut run_start = None;
+                for p in points {
+                    match (same(&p.value, value), run_start) {
+                        (true, None) => run_start = Some(p.at),
+                        (false, Some(s)) => {
+                            runs.push((s, p.at, false));
+                            run_start = None;
+                        }
+                        _ => {}
+                    }
+                }
+                if let Some(s) = run_start {
+                    runs.push((s, now, true));
+                }
+                let longest = runs.iter().max_by_key(|(s, e, _)| *e - *s);
+                let actual = longest
+                    .map(|(s, e, _)| Value::from(show_duration(*e - *s)))
+                    .unwrap_or(Value::Null);
+                let verdict = match longest {
+                    Some((s, e, held)) if *e - *s > *duration => Ok(Some(format!(
+                        "was {} for {} from {}{} (at most {} allowed)",
+                        show(value),
+                        show_duration(*e - *s),
+                        crate::when::fmt_utc(*s),
+                        if *held {
+                            ", and still is".to_string()
+                        } else {
+                            format!(" to {}", crate::when::fmt_utc(*e))
+                        },
+                        show_duration(*duration)
+                    ))),
+                    _ => Ok(None),
+                };
+                HistoryVerdict { verdict, actual }
+            }
+            HistoryOp::MaxGap(limit) => {
+                let times: Vec<DateTime<Utc>> = points
+                    .iter()
+                    .map(|p| p.at)
+                    .chain(std::iter::once(now))
+                    .collect();
+                let widest = times
+                    .windows(2)
+                    .map(|w| (w[0], w[1]))
+                    .max_by_key(|(a, b)| *b - *a);
+                let (a, b) = widest.unwrap_or((now, now));
+                let gap = b - a;
+                let verdict = if gap > *limit {
+                    Ok(Some(format!(
+                        "no observation for {} between {} and {}{} (at most {} allowed)",
+                        show_duration(gap),
+                        crate::when::fmt_utc(a),
+                        crate::when::fmt_utc(b),
+                        if b == now { " (now)" } else { "" },
+                        show_duration(*limit)
+                    )))
+                } else {
+                    Ok(None)
+                };
+                HistoryVerdict {
+                    verdict,
+                    actual: Value::from(show_duration(gap)),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,966 @@
+//! Reads one policy file with spans and checks it, collecting every diagnostic on the way.
+
+use std::ops::Range;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use toml_edit::{ImDocument, InlineTable, Item, Key, Table};
+
+use super::diagnostic::{Diagnostic, Level, Location};
+use super::fields::{FieldPath, FieldType, nearest};
+use super::model::{
+    Check, Condition, PolicyFileInfo, PolicyTest, Rule, Severity, TestPoint, Waiver,
+};
+use super::ops::{HISTORY_OPS, HistoryOp, STATE_OPS, StateOp, parse_duration, show_duration};
+
+/// The `now` of a test with neither a `now` key nor a history: a fixed instant, so that tests
+/// never depend on the day they run.
+pub const DEFAULT_TEST_NOW: &str = "2026-01-01T00:00:00Z";
+
+/// The target a test evaluates as when it names none (the default target's name).
+pub const DEFAULT_TEST_TARGET: &str = "default";
+
+const TOP_KEYS: [&str; 4] = ["policy", "rule", "waiver", "test"];
+const POLICY_KEYS: [&str; 2] = ["name", "description"];
+const RULE_KEYS: [&str; 12] = [
+    "id",
+    "title",
+    "severity",
+    "kind",
+    "field",
+    "op",
+    "value",
+    "when",
+    "window",
+    "duration",
+    "remediation",
+    "description",
+];
+const WHEN_KEYS: [&str; 3] = ["field", "op", "value"];
+const WAIVER_KEYS: [&str; 5] = ["rule", "target", "reason", "owner", "expires"];
+const TEST_KEYS: [&str; 8] = [
+    "name",
+    "config",
+    "history",
+    "target",
+    "now",
+    "expect_fail",
+    "expect_pass",
+    "expect_waived",
+];
+const HISTORY_POINT_KEYS: [&str; 2] = ["at", "config"];
+
+/// A rule id named by a waiver or a test, checked once every file is loaded.
+#[derive(Debug, Clone)]
+pub(crate) struct RuleRef {
+    pub id: String,
+    pub location: Location,
+    pub subject: String,
+    pub what: &'static str,
+}
+
+/// What one file gave.
+#[derive(Debug, Default)]
+pub(crate) struct ParsedFile {
+    pub info: Option<PolicyFileInfo>,
+    pub description: String,
+    pub rules: Vec<Rule>,
+    pub waivers: Vec<Waiver>,
+    pub tests: Vec<PolicyTest>,
+    pub refs: Vec<RuleRef>,
+    /// Every rule id written, including those of rules with errors, so that a waiver for a
+    /// broken rule is not also reported as naming an unknown one.
+    pub ids: Vec<String>,
+}
+
+#[derive(Clone, Copy)]
+enum Tbl<'a> {
+    T(&'a Table),
+    I(&'a InlineTable),
+}
+
+impl<'a> Tbl<'a> {
+    fn of(item: &'a Item) -> Option<Tbl<'a>> {
+        match item {
+            Item::Table(t) => Some(Tbl::T(t)),
+            Item::Value(toml_edit::Value::InlineTable(t)) => Some(Tbl::I(t)),
+            _ => None,
+        }
+    }
+
+    fn span(self) -> Option<Range<usize>> {
+        match self {
+            Tbl::T(t) => t.span(),
+            Tbl::I(t) => t.span(),
+        }
+    }
+
+    fn keys(self) -> Vec<String> {
+        match self {
+            Tbl::T(t) => t.iter().map(|(k, _)| k.to_string()).collect(),
+            Tbl::I(t) => t.iter().map(|(k, _)| k.to_string()).collect(),
+        }
+    }
+
+    fn get(self, key: &str) -> Option<(&'a Key, &'a Item)> {
+        match self {
+            Tbl::T(t) => t.get_key_value(key),
+            Tbl::I(t) => t.get_key_value(key),
+        }
+    }
+}
+
+fn item_span(item: &Item) -> Option<Range<usize>> {
+    match item {
+        Item::Value(v) => v.span(),
+        other => other.span(),
+    }
+}
+
+/// A TOML value as JSON; dates and times become their TOML text.
+fn to_json(item: &Item) -> Value {
+    match item {
+        Item::None => Value::Null,
+        Item::Value(v) => value_json(v),
+        Item::Table(t) => {
+            Value::Object(t.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect())
+        }
+        Item::ArrayOfTables(a) => Value::Array(
+            a.iter()
+                .map(|t| {
+                    Value::Object(t.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect())
+                })
+                .collect(),
+        ),
+    }
+}
+
+fn value_json(v: &toml_edit::Value) -> Value {
+    use toml_edit::Value as V;
+    match v {
+        V::String(s) => Value::String(s.value().clone()),
+        V::Integer(i) => Value::from(*i.value()),
+        V::Float(f) => serde_json::Number::from_f64(*f.value()).map_or(Value::Null, Value::Number),
+        V::Boolean(b) => Value::Bool(*b.value()),
+        V::Datetime(d) => Value::String(d.value().to_string()),
+        V::Array(a) => Value::Array(a.iter().map(value_json).collect()),
+        V::InlineTable(t) => Value::Object(
+            t.iter()
+                .map(|(k, v)| (k.to_string(), value_json(v)))
+                .collect(),
+        ),
+    }
+}
+
+fn kind_of(item: &Item) -> &'static str {
+    match item {
+        Item::None => "nothing",
+        Item::Table(_) => "a table",
+        Item::ArrayOfTables(_) => "an array of tables",
+        Item::Value(v) => v.type_name(),
+    }
+}
+
+struct P<'a> {
+    file: &'a str,
+    text: &'a str,
+    file_index: usize,
+    diags: &'a mut Vec<Diagnostic>,
+}
+
+impl P<'_> {
+    fn loc(&self, span: Option<Range<usize>>) -> Location {
+        Location::of(self.file, self.text, span.map_or(0, |s| s.start))
+    }
+
+    fn error(&mut self, span: Option<Range<usize>>, subject: &str, message: String) {
+        let loc = self.loc(span);
+        let subject = (!subject.is_empty()).then_some(subject);
+        self.diags
+            .push(Diagnostic::at(Level::Error, &loc, subject, message));
+    }
+
+    fn warn(&mut self, span: Option<Range<usize>>, subject: &str, message: String) {
+        let loc = self.loc(span);
+        let subject = (!subject.is_empty()).then_some(subject);
+        self.diags
+            .push(Diagnostic::at(Level::Warning, &loc, subject, message));
+    }
+
+    fn unknown_keys(&mut self, t: Tbl, allowed: &[&str], subject: &str, what: &str) {
+        for k in t.keys() {
+            if allowed.contains(&k.as_str()) {
+                continue;
+            }
+            let span = t.get(&k).and_then(|(key, _)| key.span());
+            self.error(
+                span,
+                subject,
+                format!(
+                    "unknown key `{k}` in {what} (did you mean `{}`?); valid keys: {}",
+                    nearest(&k, allowed.iter().copied()),
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// A string key: `None` (after an error when `required`) if missing or not a string.
+    fn string(
+        &mut self,
+        t: Tbl,
+        key: &str,
+        subject: &str,
+        what: &str,
+        required: bool,
+    ) -> Option<(String, Option<Range<usize>>)> {
+        match t.get(key) {
+            None => {
+                if required {
+                    self.error(
+                        t.span(),
+                        subject,
+                        format!("{what} has no `{key}`; add `{key} = \"...\"`"),
+                    );
+                }
+                None
+            }
+            Some((_, item)) => match item.as_str() {
+                Some(s) if !s.trim().is_empty() => Some((s.to_string(), item_span(item))),
+                Some(_) => {
+                    self.error(item_span(item), subject, format!("`{key}` is empty"));
+                    None
+                }
+                None => {
+                    self.error(
+                        item_span(item),
+                        subject,
+                        format!("`{key}` must be a string, not {}", kind_of(item)),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
+    fn id_list(&mut self, t: Tbl, key: &str, subject: &str) -> Vec<(String, Location)> {
+        let Some((_, item)) = t.get(key) else {
+            return Vec::new();
+        };
+        let Some(arr) = item.as_array() else {
+            self.error(
+                item_span(item),
+                subject,
+                format!("`{key}` must be a list of rule ids, as in [\"TCSS-SCAN-001\"]"),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for v in arr.iter() {
+            match v.as_str() {
+                Some(s) => out.push((s.to_string(), self.loc(v.span()))),
+                None => self.error(
+                    v.span(),
+                    subject,
+                    format!("`{key}` holds {}, not a rule id string", v.type_name()),
+                ),
+            }
+        }
+        out
+    }
+}
+
+fn instant(item: &Item) -> Option<DateTime<Utc>> {
+    let text = match item {
+        Item::Value(toml_edit::Value::Datetime(d)) => d.value().to_string(),
+        other => other.as_str()?.to_string(),
+    };
+    DateTime::parse_from_rfc3339(&text)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Parses and checks one file; diagnostics go to `diags`.
+pub(crate) fn parse_file(
+    file: &str,
+    text: &str,
+    file_index: usize,
+    diags: &mut Vec<Diagnostic>,
+) -> ParsedFile {
+    let mut p = P {
+        file,
+        text,
+        file_index,
+        diags,
+    };
+    let mut out = ParsedFile::default();
+    let doc = match ImDocument::parse(text) {
+        Ok(doc) => doc,
+        Err(e) => {
+            p.error(
+                e.span(),
+                "",
+                format!("not valid TOML: {}", e.message().trim()),
+            );
+            return out;
+        }
+    };
+    let root = doc.as_table();
+    p.unknown_keys(Tbl::T(root), &TOP_KEYS, "", "a policy file");
+
+    let stem = std::path::Path::new(file)
+        .file_stem()
+        .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into_owned());
+    let mut name = stem;
+    match root.get("policy") {
+        None => p.warn(
+            Some(0..0),
+            "",
+            "no [policy] table; add one with `name` and `description`".into(),
+        ),
+        Some(item) => match Tbl::of(item) {
+            None => p.error(item_span(item), "", "`policy` must be a table".into()),
+            Some(t) => {
+                p.unknown_keys(t, &POLICY_KEYS, "", "[policy]");
+                if let Some((n, _)) = p.string(t, "name", "", "[policy]", true) {
+                    name = n;
+                }
+                if let Some((d, _)) = p.string(t, "description", "", "[policy]", false) {
+                    out.description = d;
+                }
+            }
+        },
+    }
+    out.info = Some(PolicyFileInfo {
+        file: file.to_string(),
+        name,
+        sha256: hex::encode(Sha256::digest(text.as_bytes())),
+    });
+
+    for (key, what) in [
+        ("rule", "[[rule]]"),
+        ("waiver", "[[waiver]]"),
+        ("test", "[[test]]"),
+    ] {
+        let Some(item) = root.get(key) else { continue };
+        let Some(tables) = item.as_array_of_tables() else {
+            p.error(
+                item_span(item),
+                "",
+                format!("`{key}` must be written as {what} tables"),
+            );
+            continue;
+        };
+        for (n, t) in tables.iter().enumerate() {
+            let t = Tbl::T(t);
+            match key {
+                "rule" => {
+                    if let Some(id) = t.get("id").and_then(|(_, i)| i.as_str()) {
+                        out.ids.push(id.to_string());
+                    }
+                    if let Some(rule) = parse_rule(&mut p, t, n + 1) {
+                        out.rules.push(rule);
+                    }
+                }
+                "waiver" => {
+                    if let Some((w, r)) = parse_waiver(&mut p, t, n + 1) {
+                        out.waivers.push(w);
+                        out.refs.push(r);
+                    }
+                }
+                _ => {
+                    if let Some((test, refs)) = parse_test(&mut p, t, n + 1) {
+                        out.tests.push(test);
+                        out.refs.extend(refs);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn parse_condition(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Condition> {
+    let field = parse_field(p, t, subject, what, true)?;
+    let (op, op_span) = p.string(t, "op", subject, what, true)?;
+    if !STATE_OPS.contains(&op.as_str()) {
+        let hint = if HISTORY_OPS.contains(&op.as_str()) {
+            format!(
+                "`{op}` is a history op: add kind = \"history\" to the rule (not allowed in `when`)"
+            )
+        } else {
+            format!(
+                "unknown op `{op}` (did you mean `{}`?); valid ops: {}; history ops (with kind = \"history\"): {}",
+                nearest(&op, STATE_OPS),
+                STATE_OPS.join(", "),
+                HISTORY_OPS.join(", ")
+            )
+        };
+        p.error(op_span, subject, hint);
+        return None;
+    }
+    let value = t
+        .get("value")
+        .map(|(_, item)| (to_json(item), item_span(item)));
+    match StateOp::compile(&op, value.as_ref().map(|(v, _)| v), &field) {
+        Ok(state) => Some(Condition {
+            expected: match &value {
+                Some((v, _)) => format!("{op} {}", serde_json::to_string(v).unwrap_or_default()),
+                None => op.clone(),
+            },
+            field,
+            op: state,
+        }),
+        Err(msg) => {
+            let span = value.and_then(|(_, s)| s).or(op_span);
+            p.error(span, subject, msg);
+            None
+        }
+    }
+}
+
+fn parse_field(p: &mut P, t: Tbl, subject: &str, what: &str, required: bool) -> Option<FieldPath> {
+    let (text, span) = p.string(t, "field", subject, what, required)?;
+    match FieldPath::parse(&text) {
+        Ok((path, unknown)) => {
+            if let Some(u) = unknown {
+                p.warn(
+                    span,
+                    subject,
+                    format!(
+                        "unknown field `{}` (did you mean `{}`?); it is checked as written, with no type checks",
+                        u.name, u.nearest
+                    ),
+                );
+            }
+            Some(path)
+        }
+        Err(msg) => {
+            p.error(span, subject, msg);
+            None
+        }
+    }
+}
+
+fn parse_rule(p: &mut P, t: Tbl, n: usize) -> Option<Rule> {
+    let header = t.span();
+    let id = p.string(t, "id", &format!("rule #{n}"), &format!("rule #{n}"), true);
+    let subject = id
+        .as_ref()
+        .map_or_else(|| format!("rule #{n}"), |(s, _)| s.clone());
+    let what = format!("rule {subject}");
+    p.unknown_keys(t, &RULE_KEYS, &subject, "a rule");
+    let title = p.string(t, "title", &subject, &what, true);
+    let severity = match p.string(t, "severity", &subject, &what, true) {
+        Some((s, span)) => match s.parse::<Severity>() {
+            Ok(sev) => Some(sev),
+            Err(e) => {
+                p.error(span, &subject, e);
+                None
+            }
+        },
+        None => None,
+    };
+    let remediation = match p.string(t, "remediation", &subject, &what, false) {
+        Some((r, _)) => r,
+        None => {
+            p.warn(
+                header.clone(),
+                &subject,
+                "no `remediation`; say what to do when this rule fails".into(),
+            );
+            String::new()
+        }
+    };
+    let kind = p.string(t, "kind", &subject, &what, false);
+    let mut ok = true;
+    let when = match t.get("when") {
+        None => None,
+        Some((_, item)) => match Tbl::of(item) {
+            Some(w) => {
+                p.unknown_keys(w, &WHEN_KEYS, &subject, "`when`");
+                let c = parse_condition(p, w, &subject, &format!("the `when` of {subject}"));
+                ok &= c.is_some();
+                c
+            }
+            None => {
+                p.error(
+                    item_span(item),
+                    &subject,
+                    "`when` must be a table: when = { field = \"Enable\", op = \"eq\", value = true }"
+                        .into(),
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+    let history = match &kind {
+        None => false,
+        Some((k, _)) if k == "state" => false,
+        Some((k, _)) if k == "history" => true,
+        Some((k, span)) => {
+            p.error(
+                span.clone(),
+                &subject,
+                format!("unknown kind {k:?}; use \"state\" (the default) or \"history\""),
+            );
+            return None;
+        }
+    };
+    let check = if history {
+        parse_history(p, t, &subject, &what)
+    } else {
+        for key in ["window", "duration"] {
+            if let Some((k, _)) = t.get(key) {
+                p.error(
+                    k.span(),
+                    &subject,
+                    format!(
+                        "`{key}` is only for history rules; add kind = \"history\" or remove it"
+                    ),
+                );
+                ok = false;
+            }
+        }
+        parse_condition(p, t, &subject, &what).map(Check::State)
+    };
+    if !ok {
+        return None;
+    }
+    Some(Rule {
+        id: id?.0,
+        title: title?.0,
+        severity: severity?,
+        check: check?,
+        when,
+        remediation,
+        file: p.file_index,
+        location: p.loc(header),
+    })
+}
+
+fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> {
+    let (op, op_span) = p.string(t, "op", subject, what, true)?;
+    if !HISTORY_OPS.contains(&op.as_str()) {
+        let hint = if STATE_OPS.contains(&op.as_str()) {
+            format!("`{op}` is a state op; remove kind = \"history\" to use it")
+        } else {
+            format!(
+                "unknown history op `{op}` (did you mean `{}`?); valid history ops: {}",
+                nearest(&op, HISTORY_OPS),
+                HISTORY_OPS.join(", ")
+            )
+        };
+        p.error(op_span, subject, hint);
+        return None;
+    }
+    let window = match p.string(t, "window", subject, what, false) {
+        None => Duration::days(30),
+        Some((w, span)) => match parse_duration(&w) {
+            Ok(d) => d,
+            Err(e) => {
+                p.error(span, subject, format!("bad `window`: {e}"));
+                return None;
+            }
+        },
+    };
+    let field_needed = matches!(
+        op.as_str(),
+        "never_increases" | "never_decreases" | "max_duration"
+    );
+    let field = if op == "max_gap" {
+        if let Some((k, _)) = t.get("field") {
+            p.error(
+                k.span(),
+                subject,
+                "`max_gap` follows observations, not a field; remove `field`".into(),
+            );
+        }
+        None
+    } else {
+        let f = parse_field(p, t, subject, what, field_needed);
+        if field_needed && f.is_none() {
+            return None;
+        }
+        f
+    };
+    let value = t
+        .get("value")
+        .map(|(k, item)| (k.span(), to_json(item), item_span(item)));
+    let duration = match p.string(t, "duration", subject, what, false) {
+        None => None,
+        Some((d, span)) => match parse_duration(&d) {
+            Ok(d) => Some((d, span)),
+            Err(e) => {
+                p.error(span, subject, format!("bad `duration`: {e}"));
+                return None;
+            }
+        },
+    };
+    let takes_value = matches!(op.as_str(), "max_changes" | "max_duration");
+    let takes_duration = matches!(op.as_str(), "max_duration" | "max_gap");
+    let mut ok = true;
+    if let (false, Some((k, _, _))) = (takes_value, &value) {
+        p.error(
+            k.clone(),
+            subject,
+            format!("`{op}` takes no `value`; remove it"),
+        );
+        ok = false;
+    }
+    if let (false, Some((_, span))) = (takes_duration, &duration) {
+        p.error(
+            span.clone(),
+            subject,
+            format!("`{op}` takes no `duration`; remove it"),
+        );
+        ok = false;
+    }
+    if takes_value && value.is_none() {
+        p.error(op_span.clone(), subject, format!("`{op}` needs a `value`"));
+        ok = false;
+    }
+    if takes_duration && duration.is_none() {
+        p.error(
+            op_span.clone(),
+            subject,
+            format!("`{op}` needs a `duration`, such as \"24h\""),
+        );
+        ok = false;
+    }
+    if !ok {
+        return None;
+    }
+    let w = show_duration(window);
+    let (hop, expected) = match op.as_str() {
+        "unchanged" => (HistoryOp::Unchanged, format!("unchanged over {w}")),
+        "max_changes" => {
+            let (_, v, span) = value.expect("checked above");
+            let Some(n) = v.as_u64() else {
+                p.error(
+                    span,
+                    subject,
+                    format!("`max_changes` needs a count (0 or more) as its value, got {v}"),
+                );
+                return None;
+            };
+            (
+                HistoryOp::MaxChanges(n),
+                format!("at most {n} changes over {w}"),
+            )
+        }
+        "never_increases" | "never_decreases" => {
+            let f = field.as_ref().expect("checked above");
+            if !matches!(f.ty, FieldType::Int | FieldType::Bool | FieldType::Any) {
+                p.error(
+                    t.get("field").and_then(|(_, i)| item_span(i)),
+                    subject,
+                    format!(
+                        "`{op}` needs a number or boolean field; {} is {}",
+                        f.text,
+                        f.ty.describe()
+                    ),
+                );
+                return None;
+            }
+            let e = if op == "never_increases" {
+                "never increases"
+            } else {
+                "never decreases"
+            };
+            (
+                if op == "never_increases" {
+                    HistoryOp::NeverIncreases
+                } else {
+                    HistoryOp::NeverDecreases
+                },
+                format!("{e} over {w}"),
+            )
+        }
+        "max_duration" => {
+            let (_, v, span) = value.expect("checked above");
+            let f = field.as_ref().expect("checked above");
+            // Compile `eq` to reuse its type check: the held value must fit the field.
+            if let Err(e) = StateOp::compile("eq", Some(&v), f) {
+                p.error(span, subject, e.replace("`eq`", "`max_duration`"));
+                return None;
+            }
+            let (d, _) = duration.expect("checked above");
+            (
+                HistoryOp::MaxDuration {
+                    value: v.clone(),
+                    duration: d,
+                },
+                format!("{v} for at most {} at a time over {w}", show_duration(d)),
+            )
+        }
+        _ => {
+            let (d, _) = duration.expect("checked above");
+            (
+                HistoryOp::MaxGap(d),
+                format!(
+                    "an observation at least every {} over {w}",
+                    show_duration(d)
+                ),
+            )
+        }
+    };
+    Some(Check::History {
+        field,
+        window,
+        op: hop,
+        expected,
+    })
+}
+
+fn parse_waiver(p: &mut P, t: Tbl, n: usize) -> Option<(Waiver, RuleRef)> {
+    let subject = format!("waiver #{n}");
+    p.unknown_keys(t, &WAIVER_KEYS, &subject, "a waiver");
+    let rule = p.string(t, "rule", &subject, &subject, true);
+    let target = p
+        .string(t, "target", &subject, &subject, false)
+        .map(|(s, _)| s);
+    let reason = p.string(t, "reason", &subject, &subject, true);
+    let owner = p.string(t, "owner", &subject, &subject, true);
+    let expires = match t.get("expires") {
+        None => {
+            p.error(
+                t.span(),
+                &subject,
+                "waiver has no `expires`; add `expires = \"YYYY-MM-DD\"` (a UTC date, valid through its end)"
+                    .into(),
+            );
+            None
+        }
+        Some((_, item)) => {
+            let text = match item {
+                Item::Value(toml_edit::Value::Datetime(d)) => Some(d.value().to_string()),
+                other => other.as_str().map(str::to_string),
+            };
+            match text
+                .as_deref()
+                .and_then(|s| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+            {
+                Some(d) => Some(d),
+                None => {
+                    p.error(
+                        item_span(item),
+                        &subject,
+                        "`expires` must be a date, \"YYYY-MM-DD\" (UTC, valid through the end of that day)"
+                            .into(),
+                    );
+                    None
+                }
+            }
+        }
+    };
+    let (rule, rule_span) = rule?;
+    let subject = format!("waiver for {rule}");
+    Some((
+        Waiver {
+            rule: rule.clone(),
+            target,
+            reason: reason?.0,
+            owner: owner?.0,
+            expires: expires?,
+            file: p.file_index,
+            location: p.loc(t.span()),
+        },
+        RuleRef {
+            id: rule,
+            location: p.loc(rule_span),
+            subject,
+            what: "a waiver",
+        },
+    ))
+}
+
+fn parse_config(p: &mut P, item: &Item, subject: &str, key: &str) -> Option<Map<String, Value>> {
+    match to_json(item) {
+        Value::Object(m) if Tbl::of(item).is_some() => Some(m),
+        _ => {
+            p.error(
+                item_span(item),
+                subject,
+                format!(
+                    "`{key}` must be a table of fields, as in {{ Enable = true, ScanPeriod = 1 }}"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn parse_test(p: &mut P, t: Tbl, n: usize) -> Option<(PolicyTest, Vec<RuleRef>)> {
+    let name = p.string(
+        t,
+        "name",
+        &format!("test #{n}"),
+        &format!("test #{n}"),
+        true,
+    );
+    let subject = name
+        .as_ref()
+        .map_or_else(|| format!("test #{n}"), |(s, _)| format!("test {s:?}"));
+    p.unknown_keys(t, &TEST_KEYS, &subject, "a test");
+    let target = p
+        .string(t, "target", &subject, &subject, false)
+        .map_or_else(|| DEFAULT_TEST_TARGET.to_string(), |(s, _)| s);
+    let config = match t.get("config") {
+        None => {
+            p.error(
+                t.span(),
+                &subject,
+                "test has no `config`; add config = { ... }".into(),
+            );
+            None
+        }
+        Some((_, item)) => parse_config(p, item, &subject, "config"),
+    };
+    let mut history = Vec::new();
+    let mut history_ok = true;
+    if let Some((_, item)) = t.get("history") {
+        let entries: Vec<(Option<Range<usize>>, Tbl)> = match item {
+            Item::ArrayOfTables(a) => a.iter().map(|t| (t.span(), Tbl::T(t))).collect(),
+            Item::Value(toml_edit::Value::Array(a)) => {
+                let mut v = Vec::new();
+                for e in a.iter() {
+                    match e.as_inline_table() {
+                        Some(it) => v.push((it.span(), Tbl::I(it))),
+                        None => {
+                            p.error(e.span(), &subject, "each `history` entry must be { at = \"RFC 3339\", config = { ... } }".into());
+                            history_ok = false;
+                        }
+                    }
+                }
+                v
+            }
+            other => {
+                p.error(
+                    item_span(other),
+                    &subject,
+                    "`history` must be a list of { at = \"RFC 3339\", config = { ... } }".into(),
+                );
+                history_ok = false;
+                Vec::new()
+            }
+        };
+        for (span, e) in entries {
+            p.unknown_keys(e, &HISTORY_POINT_KEYS, &subject, "a history entry");
+            let at = match e.get("at") {
+                Some((_, i)) => instant(i).or_else(|| {
+                    p.error(item_span(i), &subject, "`at` must be an RFC 3339 time with an offset, as in \"2026-10-01T03:00:00+08:00\"".into());
+                    None
+                }),
+                None => {
+                    p.error(span.clone(), &subject, "history entry has no `at`".into());
+                    None
+                }
+            };
+            let view = match e.get("config") {
+                Some((_, i)) => parse_config(p, i, &subject, "config"),
+                None => {
+                    p.error(
+                        span.clone(),
+                        &subject,
+                        "history entry has no `config`".into(),
+                    );
+                    None
+                }
+            };
+            match (at, view) {
+                (Some(at), Some(view)) => {
+                    if history.last().is_some_and(|l: &TestPoint| l.at > at) {
+                        p.error(
+                            span,
+                            &subject,
+                            "history entries must be oldest first".into(),
+                        );
+                        history_ok = false;
+                    }
+                    history.push(TestPoint { at, view });
+                }
+                _ => history_ok = false,
+            }
+        }
+    }
+    let now = match t.get("now") {
+        Some((_, i)) => match instant(i) {
+            Some(now) => Some(now),
+            None => {
+                p.error(
+                    item_span(i),
+                    &subject,
+                    "`now` must be an RFC 3339 time with an offset".into(),
+                );
+                None
+            }
+        },
+        None => Some(history.last().map_or_else(
+            || {
+                Utc.from_utc_datetime(
+                    &DateTime::parse_from_rfc3339(DEFAULT_TEST_NOW)
+                        .expect("valid constant")
+                        .naive_utc(),
+                )
+            },
+            |l| l.at,
+        )),
+    };
+    if let (Some(now), Some(last)) = (now, history.last())
+        && last.at > now
+    {
+        p.error(
+            t.get("now").and_then(|(_, i)| item_span(i)),
+            &subject,
+            format!(
+                "`now` ({}) is before the last history entry ({})",
+                crate::when::fmt_utc(now),
+                crate::when::fmt_utc(last.at)
+            ),
+        );
+        history_ok = false;
+    }
+    let mut refs = Vec::new();
+    let mut lists = Vec::new();
+    for key in ["expect_fail", "expect_pass", "expect_waived"] {
+        let ids = p.id_list(t, key, &subject);
+        refs.extend(ids.iter().map(|(id, loc)| RuleRef {
+            id: id.clone(),
+            location: loc.clone(),
+            subject: subject.clone(),
+            what: "a test",
+        }));
+        lists.push(ids.into_iter().map(|(id, _)| id).collect::<Vec<_>>());
+    }
+    if lists.iter().all(Vec::is_empty) {
+        p.warn(
+            t.span(),
+            &subject,
+            "the test expects nothing; add expect_fail or expect_pass".into(),
+        );
+    }
+    let expect_waived = lists.pop().unwrap_or_default();
+    let expect_pass = lists.pop().unwrap_or_default();
+    let expect_fail = lists.pop().unwrap_or_default();
+    if !history_ok {
+        return None;
+    }
+    Some((
+        PolicyTest {
+            name: name?.0,
+            target,
+            now: now?,
+            history,
+            config: config?,
+            expect_fail,
+            expect_pass,
+            expect_waived,
+            file: p.file_index,
+            location: p.loc(t.span()),
+        },
+        refs,
+    ))
+}
