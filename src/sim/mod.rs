@@ -109,6 +109,7 @@ fn bump(c: &AtomicU64) {
 struct Shared {
     keys: HashMap<String, Secret>,
     task: Mutex<Map<String, Value>>,
+    scans: Mutex<state::ScanSimulation>,
     state_file: Option<state::StateFile>,
     latency: Duration,
     script: faults::Script,
@@ -207,6 +208,7 @@ pub async fn start(opts: SimOptions) -> Result<RunningSim, SimError> {
     let shared = Arc::new(Shared {
         keys: opts.credentials.into_iter().collect(),
         task: Mutex::new(task),
+        scans: Mutex::new(state::ScanSimulation::default()),
         state_file,
         latency: opts.latency,
         script: faults::Script::new(opts.faults),
@@ -341,7 +343,9 @@ impl Shared {
         let params = self.params(req)?;
         if who.action == DESCRIBE {
             state::check_no_params(&params)?;
-            return Ok(self.task.lock().unwrap_or_else(|e| e.into_inner()).clone());
+            let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut scans = self.scans.lock().unwrap_or_else(|e| e.into_inner());
+            return Ok(scans.answer(&task, self.clock.now()));
         }
         let set = state::check_update(&params)?;
         let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
@@ -353,6 +357,10 @@ impl Shared {
             tracing::error!(path = %file.path.display(), "cannot write the state back: {e}");
             return Err(ApiError::internal());
         }
+        self.scans
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .updated(&task, &next, self.clock.now());
         *task = next;
         Ok(Map::new())
     }
