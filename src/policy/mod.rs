@@ -13,7 +13,17 @@
 //!   `absent`, `empty` and `subset_of` hold on a missing field, the other ops fail.
 //! - Values for `ScanType` and `RegistryType` are lower-cased at load, as configs are.
 //! - A `when` that does not hold makes the rule pass with "not applicable: ...".
-//! - Time-relative ops and history windows are relative to `now` (see [`evaluate`]).
+//! - Time-relative ops and history windows are relative to `now` (see [`evaluate`]); times
+//!   without an offset (`LastScanTime`) are read at the input's API offset, UTC+8 by default.
+//! - History windows are `[now - window, now]`; the last observation before the window gives the
+//!   state at its start. `max_duration` runs count from the first observation with the value to
+//!   the first without it, or to `now`. `max_gap` measures the gaps between consecutive
+//!   observations (only their part inside the window) and from the last one to `now`.
+//!   `unchanged` and `max_changes` without `field` follow the whole config.
+//! - A test's `now` is its `now` key, else its last history entry's `at`, else
+//!   2026-01-01T00:00:00Z ([`DEFAULT_TEST_NOW`]); its `config` is observed at `now`, its target
+//!   is `default` unless it names one, and `expect_waived` checks that a waiver applies.
+//! - [`CheckReport::fails_at_or_above`] counts `error` results as failures.
 //! - Waivers: valid through the end of their `expires` UTC day; they turn `fail` into `waived`.
 
 mod diagnostic;

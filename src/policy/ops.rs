@@ -718,9 +718,11 @@ impl HistoryOp {
                 HistoryVerdict { verdict, actual }
             }
             HistoryOp::MaxGap(limit) => {
+                // Only the part of a gap inside the window counts: the observation before the
+                // window says where the gap starts, the window where it is judged.
                 let times: Vec<DateTime<Utc>> = points
                     .iter()
-                    .map(|p| p.at)
+                    .map(|p| p.at.max(start))
                     .chain(std::iter::once(now))
                     .collect();
                 let widest = times
@@ -747,5 +749,368 @@ impl HistoryOp {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn t(now: &str) -> TimeCtx {
+        TimeCtx {
+            now: DateTime::parse_from_rfc3339(now)
+                .unwrap()
+                .with_timezone(&Utc),
+            api_offset: FixedOffset::east_opt(8 * 3600).unwrap(),
+        }
+    }
+
+    fn holds(field: &str, op: &str, value: Option<Value>, view: Value) -> Verdict {
+        let (path, _) = FieldPath::parse(field).unwrap();
+        let op = StateOp::compile(op, value.as_ref(), &path).unwrap();
+        op.check(&path, view.as_object().unwrap(), &t("2026-10-03T00:00:00Z"))
+    }
+
+    #[test]
+    fn every_state_op_holds_and_fails() {
+        let cfg = json!({
+            "Enable": true, "ScanPeriod": 1, "ScanType": ["risk", "virus", "vul"],
+            "ScanTime": "03:00:00", "ScanResult": "Success", "Id": [1, 2],
+            "LastScanTime": "2026-10-01 13:10:00", "ExcludeImageAssetIds": [],
+            "Images": [{"Force": "a", "ImageTag": "v1"}, {"Force": "a", "ImageTag": "latest"}]
+        });
+        let cases: Vec<(&str, &str, Option<Value>, bool)> = vec![
+            ("Enable", "eq", Some(json!(true)), true),
+            ("Enable", "eq", Some(json!(false)), false),
+            ("Enable", "ne", Some(json!(false)), true),
+            ("Enable", "ne", Some(json!(true)), false),
+            ("ScanPeriod", "in", Some(json!([1, 2])), true),
+            ("ScanPeriod", "in", Some(json!([3])), false),
+            ("ScanPeriod", "not_in", Some(json!([3])), true),
+            ("ScanPeriod", "not_in", Some(json!([1])), false),
+            ("ScanPeriod", "gt", Some(json!(0)), true),
+            ("ScanPeriod", "gt", Some(json!(1)), false),
+            ("ScanPeriod", "gte", Some(json!(1)), true),
+            ("ScanPeriod", "gte", Some(json!(2)), false),
+            ("ScanPeriod", "lt", Some(json!(2)), true),
+            ("ScanPeriod", "lt", Some(json!(1)), false),
+            ("ScanPeriod", "lte", Some(json!(1)), true),
+            ("ScanPeriod", "lte", Some(json!(0)), false),
+            ("ScanType", "contains", Some(json!("vul")), true),
+            ("ScanType", "contains", Some(json!("cve")), false),
+            ("ScanType", "contains", Some(json!("VUL")), true),
+            ("ScanType", "not_contains", Some(json!("cve")), true),
+            ("ScanType", "not_contains", Some(json!("vul")), false),
+            ("ScanResult", "contains", Some(json!("Succ")), true),
+            (
+                "ScanType",
+                "contains_all",
+                Some(json!(["vul", "risk"])),
+                true,
+            ),
+            (
+                "ScanType",
+                "contains_all",
+                Some(json!(["vul", "cve"])),
+                false,
+            ),
+            (
+                "ScanType",
+                "contains_any",
+                Some(json!(["cve", "vul"])),
+                true,
+            ),
+            ("ScanType", "contains_any", Some(json!(["cve"])), false),
+            (
+                "ScanType",
+                "subset_of",
+                Some(json!(["risk", "virus", "vul", "cve"])),
+                true,
+            ),
+            ("ScanType", "subset_of", Some(json!(["risk"])), false),
+            (
+                "ScanType",
+                "eq",
+                Some(json!(["vul", "virus", "risk"])),
+                true,
+            ),
+            ("Id", "eq", Some(json!([1])), false),
+            ("ScanResult", "matches", Some(json!("^Succ")), true),
+            ("ScanResult", "matches", Some(json!("^Fail")), false),
+            ("Enable", "exists", None, true),
+            ("ContainerRunning", "exists", None, false),
+            ("ContainerRunning", "absent", None, true),
+            ("Enable", "absent", None, false),
+            ("ExcludeImageAssetIds", "empty", None, true),
+            ("Namespace", "empty", None, true),
+            ("Id", "empty", None, false),
+            ("Id", "not_empty", None, true),
+            ("ExcludeImageAssetIds", "not_empty", None, false),
+            ("LastScanTime", "within", Some(json!("48h")), true),
+            ("LastScanTime", "within", Some(json!("24h")), false),
+            (
+                "ScanTime",
+                "time_between",
+                Some(json!(["00:00", "06:00"])),
+                true,
+            ),
+            (
+                "ScanTime",
+                "time_between",
+                Some(json!(["04:00", "06:00"])),
+                false,
+            ),
+            (
+                "ScanTime",
+                "time_between",
+                Some(json!(["22:00", "03:00"])),
+                true,
+            ),
+            (
+                "ScanTime",
+                "time_between",
+                Some(json!(["22:00", "02:59"])),
+                false,
+            ),
+            ("Images[*].Force", "eq", Some(json!("a")), true),
+            ("Images[*].ImageTag", "ne", Some(json!("latest")), false),
+            (
+                "Images[*].ImageTag",
+                "matches",
+                Some(json!("^v|latest")),
+                true,
+            ),
+            ("Images[*].ImageDigest", "absent", None, true),
+            ("Id[*]", "gt", Some(json!(1)), false),
+        ];
+        for (field, op, value, expect) in cases {
+            let got = holds(field, op, value.clone(), cfg.clone());
+            assert_eq!(
+                got.as_ref().map(Option::is_none),
+                Ok(expect),
+                "{field} {op} {value:?}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn missing_fields_hold_only_for_negative_ops() {
+        let empty = json!({});
+        for (field, op, value, expect) in [
+            ("Enable", "eq", Some(json!(true)), false),
+            ("Enable", "ne", Some(json!(true)), true),
+            ("ScanType", "contains", Some(json!("vul")), false),
+            ("ScanType", "not_contains", Some(json!("vul")), true),
+            ("ScanType", "eq", Some(json!([])), true),
+            ("ScanType", "subset_of", Some(json!(["vul"])), true),
+            ("LastScanTime", "within", Some(json!("48h")), false),
+            (
+                "ScanTime",
+                "time_between",
+                Some(json!(["00:00", "06:00"])),
+                false,
+            ),
+            ("Images[*].Force", "eq", Some(json!("x")), true),
+        ] {
+            let got = holds(field, op, value, empty.clone());
+            assert_eq!(got.map(|v| v.is_none()), Ok(expect), "{field} {op}");
+        }
+    }
+
+    #[test]
+    fn unreadable_data_is_an_error_not_a_failure() {
+        let got = holds(
+            "LastScanTime",
+            "within",
+            Some(json!("48h")),
+            json!({"LastScanTime": "soon"}),
+        );
+        assert!(got.unwrap_err().contains("not a time"));
+        let got = holds("Mystery", "gt", Some(json!(1)), json!({"Mystery": "x"}));
+        assert!(got.is_err());
+    }
+
+    #[test]
+    fn api_times_without_offset_are_read_at_the_api_offset() {
+        let t = parse_api_time(
+            "2026-10-01 03:10:00",
+            FixedOffset::east_opt(8 * 3600).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(crate::when::fmt_utc(t), "2026-09-30T19:10:00Z");
+        let t = parse_api_time(
+            "2026-10-01T03:10:00Z",
+            FixedOffset::east_opt(8 * 3600).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(crate::when::fmt_utc(t), "2026-10-01T03:10:00Z");
+        // Read at UTC+8 the scan is 55h old and stale; misread as UTC it would look 47h old.
+        let view = json!({"LastScanTime": "2026-10-01 03:00:00"});
+        let (path, _) = FieldPath::parse("LastScanTime").unwrap();
+        let op = StateOp::compile("within", Some(&json!("48h")), &path).unwrap();
+        let mut ctx = t_at("2026-10-03T02:00:00Z");
+        assert!(
+            op.check(&path, view.as_object().unwrap(), &ctx)
+                .unwrap()
+                .is_some()
+        );
+        ctx.api_offset = FixedOffset::east_opt(0).unwrap();
+        assert_eq!(op.check(&path, view.as_object().unwrap(), &ctx), Ok(None));
+    }
+
+    fn t_at(now: &str) -> TimeCtx {
+        t(now)
+    }
+
+    #[test]
+    fn type_mismatches_are_load_errors() {
+        let bad: [(&str, &str, Option<Value>, &str); 9] = [
+            ("ScanType", "gt", Some(json!(1)), "does not apply"),
+            (
+                "ScanResult",
+                "matches",
+                Some(json!("(")),
+                "regular expression",
+            ),
+            (
+                "LastScanTime",
+                "within",
+                Some(json!("two days")),
+                "not a duration",
+            ),
+            (
+                "ScanType",
+                "contains_all",
+                Some(json!("vul")),
+                "list of strings",
+            ),
+            ("Enable", "eq", Some(json!("yes")), "a boolean"),
+            ("ScanPeriod", "in", Some(json!(["1"])), "list of integers"),
+            ("Enable", "exists", Some(json!(true)), "takes no"),
+            (
+                "ScanTime",
+                "time_between",
+                Some(json!(["00:00"])),
+                "two times",
+            ),
+            ("Enable", "within", Some(json!("1h")), "does not apply"),
+        ];
+        for (field, op, value, says) in bad {
+            let (path, _) = FieldPath::parse(field).unwrap();
+            let e = StateOp::compile(op, value.as_ref(), &path).unwrap_err();
+            assert!(e.contains(says), "{field} {op}: {e}");
+        }
+    }
+
+    fn pts(script: &[(&str, Value)]) -> Vec<Point> {
+        script
+            .iter()
+            .map(|(at, v)| Point {
+                at: DateTime::parse_from_rfc3339(at)
+                    .unwrap()
+                    .with_timezone(&Utc),
+                value: v.clone(),
+            })
+            .collect()
+    }
+
+    fn run(op: HistoryOp, script: &[(&str, Value)], window: &str, now: &str) -> HistoryVerdict {
+        op.check(&pts(script), parse_duration(window).unwrap(), t(now).now)
+    }
+
+    #[test]
+    fn history_ops_over_a_scripted_history() {
+        let now = "2026-10-10T00:00:00Z";
+        let script = [
+            ("2026-09-01T00:00:00Z", json!(1)), // before the window: the state at its start
+            ("2026-10-05T00:00:00Z", json!(1)),
+            ("2026-10-06T00:00:00Z", json!(3)),
+            ("2026-10-07T00:00:00Z", json!(2)),
+            ("2026-10-09T12:00:00Z", json!(2)),
+        ];
+        fn ok(v: &HistoryVerdict) -> Result<bool, String> {
+            v.verdict.clone().map(|o| o.is_none())
+        }
+        assert_eq!(
+            ok(&run(HistoryOp::Unchanged, &script, "7d", now)),
+            Ok(false)
+        );
+        assert_eq!(ok(&run(HistoryOp::Unchanged, &script, "2d", now)), Ok(true));
+        let v = run(HistoryOp::MaxChanges(2), &script, "7d", now);
+        assert_eq!((ok(&v), v.actual.clone()), (Ok(true), json!(2)));
+        assert_eq!(
+            ok(&run(HistoryOp::MaxChanges(1), &script, "7d", now)),
+            Ok(false)
+        );
+        assert_eq!(
+            ok(&run(HistoryOp::NeverIncreases, &script, "7d", now)),
+            Ok(false)
+        );
+        assert_eq!(
+            ok(&run(HistoryOp::NeverIncreases, &script, "3d12h", now)),
+            Ok(true)
+        );
+        assert_eq!(
+            ok(&run(HistoryOp::NeverDecreases, &script, "7d", now)),
+            Ok(false)
+        );
+        assert_eq!(
+            ok(&run(HistoryOp::NeverDecreases, &script, "2d12h", now)),
+            Ok(true)
+        );
+        // Gaps: 2d (from the window's start), 1d, 1d, 2d12h, then 12h to now.
+        assert_eq!(
+            ok(&run(
+                HistoryOp::MaxGap(Duration::hours(60)),
+                &script,
+                "7d",
+                now
+            )),
+            Ok(true)
+        );
+        let v = run(HistoryOp::MaxGap(Duration::hours(59)), &script, "7d", now);
+        assert_eq!((ok(&v), v.actual.clone()), (Ok(false), json!("2days 12h")));
+        // The month-long silence before the window counts only from the window's start.
+        let wide = |days| run(HistoryOp::MaxGap(Duration::days(4)), &script, days, now);
+        assert_eq!(ok(&wide("7d")), Ok(true));
+        assert_eq!(ok(&wide("10d")), Ok(false));
+        // The gap to now counts: nothing for 12h is fine at 26h, not at 6h.
+        assert_eq!(
+            ok(&run(
+                HistoryOp::MaxGap(Duration::hours(6)),
+                &script,
+                "1d",
+                now
+            )),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn max_duration_counts_runs_from_first_seen_to_first_not_seen_or_now() {
+        let now = "2026-10-10T00:00:00Z";
+        let off = |hours: i64| HistoryOp::MaxDuration {
+            value: json!(false),
+            duration: Duration::hours(hours),
+        };
+        let ended = [
+            ("2026-10-01T00:00:00Z", json!(true)),
+            ("2026-10-02T00:00:00Z", json!(false)),
+            ("2026-10-02T12:00:00Z", json!(false)),
+            ("2026-10-03T06:00:00Z", json!(true)),
+        ];
+        let v = run(off(30), &ended, "30d", now);
+        assert_eq!(v.verdict, Ok(None));
+        assert_eq!(v.actual, json!("1day 6h"));
+        assert!(run(off(29), &ended, "30d", now).verdict.unwrap().is_some());
+        let held = [
+            ("2026-10-08T00:00:00Z", json!(true)),
+            ("2026-10-09T00:00:00Z", json!(false)),
+        ];
+        let v = run(off(24), &held, "30d", now);
+        assert_eq!(v.verdict, Ok(None));
+        let why = run(off(23), &held, "30d", now).verdict.unwrap().unwrap();
+        assert!(why.contains("still is"), "{why}");
     }
 }
