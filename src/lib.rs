@@ -1,6 +1,7 @@
 //! tcss-audit: a tamper-evident history of the TCSS scheduled image-registry scan task, its drift,
 //! and its compliance with policies written in TOML.
 
+pub mod checker;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -1,6 +1,7 @@
 //! The command line: global flags, the subcommands, and the context they run in.
 //! Subcommands hold no SQL, HTTP or rendering: they call the library and pick a renderer.
 
+pub mod check;
 pub mod diff;
 pub mod export;
 pub mod history;
@@ -81,6 +82,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Change events over time, newest first
     Log(log::Args),
+    /// Evaluate policies on the snapshot at a moment
+    Check(check::Args),
     /// Check the hash chain of the whole history
     Verify(verify::Args),
     /// Write the whole history as JSON lines (a backup `import --jsonl` restores)
@@ -137,6 +140,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Show(args) => show::run(args, &ctx),
         Command::Diff(args) => diff::run(args, &ctx),
         Command::Log(args) => log::run(args, &ctx),
+        Command::Check(args) => check::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Export(args) => export::run(args, &ctx),
         Command::Policy(cmd) => policy::run(cmd, &ctx),

@@ -499,7 +499,12 @@ pub struct ScanSimulation {
 
 impl ScanSimulation {
     /// Notes an Update: switching the task on starts the clock for its next scan.
-    pub fn updated(&mut self, before: &Map<String, Value>, after: &Map<String, Value>, now: chrono::DateTime<chrono::Utc>) {
+    pub fn updated(
+        &mut self,
+        before: &Map<String, Value>,
+        after: &Map<String, Value>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) {
         let on = |t: &Map<String, Value>| t.get("Enable") == Some(&Value::Bool(true));
         if on(after) && !on(before) {
             self.enabled_since = Some(now);
@@ -507,21 +512,22 @@ impl ScanSimulation {
     }
 
     /// The task as Describe answers it at `now`.
-    pub fn answer(&mut self, task: &Map<String, Value>, now: chrono::DateTime<chrono::Utc>) -> Map<String, Value> {
+    pub fn answer(
+        &mut self,
+        task: &Map<String, Value>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Map<String, Value> {
         let mut out = task.clone();
         if task.contains_key("LastScanTime") {
             return out;
         }
         let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid");
         let enabled = task.get("Enable") == Some(&Value::Bool(true));
-        let time = task
-            .get("ScanTime")
-            .and_then(Value::as_str)
-            .and_then(|t| {
-                chrono::NaiveTime::parse_from_str(t, "%H:%M:%S")
-                    .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
-                    .ok()
-            });
+        let time = task.get("ScanTime").and_then(Value::as_str).and_then(|t| {
+            chrono::NaiveTime::parse_from_str(t, "%H:%M:%S")
+                .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
+                .ok()
+        });
         if let (true, Some(time)) = (enabled, time) {
             let local_now = now.with_timezone(&beijing);
             let mut day = local_now.date_naive();
@@ -539,7 +545,10 @@ impl ScanSimulation {
         if let Some(last) = self.last_scan {
             // A scan takes a few minutes; the answer shows when it finished.
             let finished = (last + chrono::Duration::minutes(10)).with_timezone(&beijing);
-            out.insert("LastScanTime".into(), Value::String(finished.format("%Y-%m-%d %H:%M:%S").to_string()));
+            out.insert(
+                "LastScanTime".into(),
+                Value::String(finished.format("%Y-%m-%d %H:%M:%S").to_string()),
+            );
             out.insert("ScanResult".into(), Value::String("Success".into()));
         }
         out
@@ -552,13 +561,18 @@ mod scan_tests {
     use serde_json::json;
 
     fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
-        chrono::DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&chrono::Utc)
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
     }
 
     #[test]
     fn scans_follow_the_clock_while_the_task_is_on() {
         let mut sim = ScanSimulation::default();
-        let on = json!({"Enable": true, "ScanTime": "03:00:00"}).as_object().unwrap().clone();
+        let on = json!({"Enable": true, "ScanTime": "03:00:00"})
+            .as_object()
+            .unwrap()
+            .clone();
         // 19:30 UTC on the 1st is 03:30 on the 2nd in Beijing: today's 03:00 scan has run.
         let a = sim.answer(&on, at("2026-11-01T19:30:00Z"));
         assert_eq!(a["LastScanTime"], "2026-11-02 03:10:00");
@@ -567,24 +581,41 @@ mod scan_tests {
         let b = sim.answer(&on, at("2026-11-02T18:00:00Z"));
         assert_eq!(b["LastScanTime"], "2026-11-02 03:10:00");
         // Switched off, the last scan stays where it was.
-        let off = json!({"Enable": false, "ScanTime": "03:00:00"}).as_object().unwrap().clone();
+        let off = json!({"Enable": false, "ScanTime": "03:00:00"})
+            .as_object()
+            .unwrap()
+            .clone();
         sim.updated(&on, &off, at("2026-11-02T20:00:00Z"));
         let c = sim.answer(&off, at("2026-11-05T20:00:00Z"));
         assert_eq!(c["LastScanTime"], "2026-11-02 03:10:00");
         // On again at 12:00 UTC on the 5th: the next scan is 03:00 Beijing on the 6th (19:00 UTC).
         sim.updated(&off, &on, at("2026-11-05T12:00:00Z"));
-        assert_eq!(sim.answer(&on, at("2026-11-05T18:00:00Z"))["LastScanTime"], "2026-11-02 03:10:00");
-        assert_eq!(sim.answer(&on, at("2026-11-05T19:05:00Z"))["LastScanTime"], "2026-11-06 03:10:00");
+        assert_eq!(
+            sim.answer(&on, at("2026-11-05T18:00:00Z"))["LastScanTime"],
+            "2026-11-02 03:10:00"
+        );
+        assert_eq!(
+            sim.answer(&on, at("2026-11-05T19:05:00Z"))["LastScanTime"],
+            "2026-11-06 03:10:00"
+        );
     }
 
     #[test]
     fn a_pinned_last_scan_is_answered_as_it_is() {
         let mut sim = ScanSimulation::default();
-        let pinned = json!({"Enable": true, "ScanTime": "03:00", "LastScanTime": "2020-01-01 00:00:00"})
-            .as_object()
-            .unwrap()
-            .clone();
-        assert_eq!(sim.answer(&pinned, at("2026-11-01T00:00:00Z"))["LastScanTime"], "2020-01-01 00:00:00");
-        assert!(sim.answer(&pinned, at("2026-11-01T00:00:00Z")).get("ScanResult").is_none());
+        let pinned =
+            json!({"Enable": true, "ScanTime": "03:00", "LastScanTime": "2020-01-01 00:00:00"})
+                .as_object()
+                .unwrap()
+                .clone();
+        assert_eq!(
+            sim.answer(&pinned, at("2026-11-01T00:00:00Z"))["LastScanTime"],
+            "2020-01-01 00:00:00"
+        );
+        assert!(
+            sim.answer(&pinned, at("2026-11-01T00:00:00Z"))
+                .get("ScanResult")
+                .is_none()
+        );
     }
 }

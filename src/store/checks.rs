@@ -44,7 +44,11 @@ impl Store {
     }
 
     /// The stored check of a snapshot by a policy set, as JSON.
-    pub fn stored_check(&self, snapshot_id: i64, policy_digest: &str) -> Result<Option<String>, StoreError> {
+    pub fn stored_check(
+        &self,
+        snapshot_id: i64,
+        policy_digest: &str,
+    ) -> Result<Option<String>, StoreError> {
         use rusqlite::OptionalExtension;
         self.conn
             .query_row(

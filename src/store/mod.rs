@@ -1,8 +1,8 @@
 //! The SQLite history: open and migrate, record snapshots, configs once, the hash chain, queries.
 
 mod chain;
-mod export;
 mod checks;
+mod export;
 mod query;
 mod record;
 
@@ -268,7 +268,9 @@ mod tests {
     use super::*;
 
     fn migrations_count() -> usize {
-        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")).unwrap().count()
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+            .unwrap()
+            .count()
     }
 
     #[test]

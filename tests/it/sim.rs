@@ -146,7 +146,10 @@ async fn describe_answers_the_reference_example_in_the_envelope() {
     // The task is on, so the stand-in has run its daily 03:00 (Beijing) scan: the status fields
     // are the simulation's; everything else is the reference example.
     let status = got.as_object_mut().unwrap();
-    assert_eq!(status.remove("LastScanTime"), Some(json!("2025-11-28 03:10:00")));
+    assert_eq!(
+        status.remove("LastScanTime"),
+        Some(json!("2025-11-28 03:10:00"))
+    );
     assert_eq!(status.remove("ScanResult"), Some(json!("Success")));
     assert_eq!(got, seed());
     assert_eq!(got["All"], json!(false));

@@ -1,0 +1,117 @@
+//! `audit check`: evaluate policies on the snapshot at a moment.
+
+use std::path::PathBuf;
+
+use super::{Context, TargetArgs};
+use crate::checker;
+use crate::policy::{self, Severity};
+use crate::store::OpenMode;
+use crate::when::When;
+use crate::{Error, ExitCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+    Sarif,
+    Junit,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Without --policies (and none in the config file) the shipped policies are used. \
+A WHEN other than `latest` judges the snapshot as it stood then: time rules (within, history windows) \
+count back from that moment; `latest` counts back from now, so a stopped nightly job shows as a gap."
+)]
+pub struct Args {
+    /// The moment to judge
+    #[arg(default_value = "latest", value_name = "WHEN")]
+    pub when: String,
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Policy files or folders (repeatable) [default: the config file's, else the shipped set]
+    #[arg(long = "policies", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// Exit 1 when a rule of this severity or above fails [default: the config's fail_on, else low]
+    #[arg(long, value_enum, value_name = "SEV")]
+    pub fail_on: Option<Severity>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `--fail-on`, else the config file's `fail_on`, else `default`.
+pub fn fail_on(
+    flag: Option<Severity>,
+    ctx: &Context,
+    default: Severity,
+) -> Result<Severity, Error> {
+    if let Some(s) = flag {
+        return Ok(s);
+    }
+    match &ctx.settings.fail_on {
+        Some(text) => text
+            .parse()
+            .map_err(|e| Error::Usage(format!("fail_on in the config file: {e}"))),
+        None => Ok(default),
+    }
+}
+
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    let loaded = checker::load_policies(&args.policies, &ctx.settings)?;
+    let fail_on = fail_on(args.fail_on, ctx, Severity::Low)?;
+    if args.targets.all && matches!(args.format, Format::Sarif | Format::Junit) {
+        return Err(Error::Usage(
+            "SARIF and JUnit documents hold one target: use --target NAME, or text, json or markdown with --all".into(),
+        ));
+    }
+    let mut store = ctx.open_store(OpenMode::Existing)?;
+    let when = When::parse(&args.when, ctx.now())?;
+    let mut code = ExitCode::Ok;
+    let mut reports = Vec::new();
+    for target in ctx.target_names(&args.targets, &store)? {
+        let meta = store.resolve(&target, &when, ctx.tz)?;
+        let now = if when == When::Latest {
+            ctx.now()
+        } else {
+            meta.observed_at
+        };
+        let report =
+            checker::check_snapshot(&store, &loaded.set, &meta, now, ctx.settings.api_offset)?;
+        checker::save(&mut store, &loaded.set, &report, ctx.now())?;
+        code = code.worst(checker::verdict(&report, fail_on));
+        reports.push(report);
+    }
+    if reports.len() > 1 && args.format == Format::Json {
+        let mut docs = Vec::new();
+        for r in &reports {
+            let mut buf = Vec::new();
+            policy::render::json(r, &mut buf).map_err(|source| Error::Output {
+                what: "a check".into(),
+                source,
+            })?;
+            docs.push(
+                serde_json::from_slice::<serde_json::Value>(&buf)
+                    .expect("the renderer writes JSON"),
+            );
+        }
+        ctx.emit(|w| crate::report::write_json(w, &docs))?;
+        return Ok(code);
+    }
+    ctx.emit(|w| {
+        for (i, report) in reports.iter().enumerate() {
+            if i > 0 && args.format == Format::Text {
+                writeln!(w)?;
+            }
+            match args.format {
+                Format::Text => policy::render::text(report, ctx.color, w)?,
+                Format::Json => policy::render::json(report, w)?,
+                Format::Markdown => policy::render::markdown(report, w)?,
+                Format::Sarif => policy::render::sarif(report, w)?,
+                Format::Junit => policy::render::junit(report, w)?,
+            }
+        }
+        Ok(())
+    })?;
+    Ok(code)
+}
