@@ -10,6 +10,7 @@ pub mod error;
 pub mod normalize;
 pub mod policy;
 pub mod report;
+pub mod runlock;
 pub mod sim;
 pub mod snapshotter;
 pub mod store;

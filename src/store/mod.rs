@@ -55,6 +55,8 @@ pub enum StoreError {
         "database {path} is locked by another process and stayed locked for {waited:?}; try again when it finishes"
     )]
     Locked { path: String, waited: Duration },
+    #[error("database {path} is in use by another run ({}) and stayed so for {waited:?}; try again when it finishes, or raise --lock-timeout", if holder.is_empty() { "holder unknown" } else { holder.as_str() })]
+    Busy { path: String, holder: String, waited: Duration },
     #[error(
         "database {path} is read-only: {message}; record into a writable copy or fix its permissions"
     )]
