@@ -17,7 +17,10 @@ pub struct RunLock {
 
 /// The lock file of a database: `audit.db` -> `audit.db.lock`.
 pub fn lock_path(db: &Path) -> PathBuf {
-    let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_else(|| "audit.db".into());
+    let mut name = db
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "audit.db".into());
     name.push(".lock");
     db.with_file_name(name)
 }
@@ -94,7 +97,11 @@ pub fn describe_holder(now: chrono::DateTime<chrono::Utc>) -> String {
     format!(
         "audit run, process {}{} since {}",
         std::process::id(),
-        if host.is_empty() { String::new() } else { format!(" on {host}") },
+        if host.is_empty() {
+            String::new()
+        } else {
+            format!(" on {host}")
+        },
         crate::when::fmt_utc(now)
     )
 }
@@ -107,7 +114,8 @@ mod tests {
     fn a_second_holder_waits_then_names_the_first() {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("audit.db");
-        let first = RunLock::acquire(&db, Duration::ZERO, "audit run, process 1 since then").unwrap();
+        let first =
+            RunLock::acquire(&db, Duration::ZERO, "audit run, process 1 since then").unwrap();
         assert_eq!(first.path(), dir.path().join("audit.db.lock"));
         let started = Instant::now();
         let e = RunLock::acquire(&db, Duration::from_millis(300), "second").unwrap_err();

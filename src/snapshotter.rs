@@ -42,15 +42,23 @@ pub fn client_for(
     Client::new(endpoint, credentials, clock, options)
 }
 
+/// Where credentials' variables are read: the process environment, or a stand-in's for the demo.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process environment.
+pub fn process_env() -> EnvLookup {
+    Arc::new(|name: &str| std::env::var(name).ok())
+}
+
 /// Fetches one target's task (no storage involved, so many can run at once).
 pub async fn fetch(
     target: &TargetSpec,
     endpoint_override: Option<&str>,
     clock: Arc<dyn Clock>,
     options: &ClientOptions,
+    env: &EnvLookup,
 ) -> Result<(Fetched, String), Error> {
-    let env = |name: &str| std::env::var(name).ok();
-    let client = client_for(target, endpoint_override, clock, options, &env)?;
+    let client = client_for(target, endpoint_override, clock, options, env.as_ref())?;
     let endpoint = client.endpoint().to_string();
     let fetched = client.describe().await?;
     Ok((fetched, endpoint))

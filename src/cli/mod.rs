@@ -2,12 +2,14 @@
 //! Subcommands hold no SQL, HTTP or rendering: they call the library and pick a renderer.
 
 pub mod check;
+pub mod demo;
 pub mod diff;
 pub mod export;
 pub mod history;
 pub mod import;
 pub mod log;
 pub mod policy;
+pub mod run;
 pub mod show;
 pub mod sim;
 pub mod snapshot;
@@ -84,6 +86,10 @@ pub enum Command {
     Log(log::Args),
     /// Evaluate policies on the snapshot at a moment
     Check(check::Args),
+    /// The nightly job: snapshot every target, diff, check, write reports
+    Run(run::Args),
+    /// The whole job end to end on the stand-in, in seconds, with no account
+    Demo(demo::Args),
     /// Check the hash chain of the whole history
     Verify(verify::Args),
     /// Write the whole history as JSON lines (a backup `import --jsonl` restores)
@@ -141,6 +147,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Diff(args) => diff::run(args, &ctx),
         Command::Log(args) => log::run(args, &ctx),
         Command::Check(args) => check::run(args, &ctx),
+        Command::Run(args) => run::run(args, &ctx),
+        Command::Demo(args) => demo::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Export(args) => export::run(args, &ctx),
         Command::Policy(cmd) => policy::run(cmd, &ctx),
@@ -260,11 +268,17 @@ impl Context {
             names.sort();
             return Ok(names);
         }
-        Ok(vec![
-            sel.target
-                .clone()
-                .unwrap_or_else(|| self.settings.targets[0].name.clone()),
-        ])
+        if let Some(name) = &sel.target {
+            return Ok(vec![name.clone()]);
+        }
+        // Without a config file, a history of one target (whatever its name) needs no --target.
+        if self.settings.file.is_none() {
+            let names = store.targets()?;
+            if names.len() == 1 {
+                return Ok(names);
+            }
+        }
+        Ok(vec![self.settings.targets[0].name.clone()])
     }
 
     /// Writes a result to stdout, mapping failures to [`Error::Output`].

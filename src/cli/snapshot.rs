@@ -31,6 +31,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         .enable_all()
         .build()
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let env = snapshotter::process_env();
     let mut code = ExitCode::Ok;
     let mut results = Vec::new();
     for target in &targets {
@@ -40,6 +41,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 args.endpoint.as_deref(),
                 ctx.clock.clone(),
                 &options,
+                &env,
             ))
             .and_then(|(fetched, endpoint)| {
                 snapshotter::record_fetched(

@@ -22,7 +22,7 @@ pub fn history_text(
     writeln!(
         w,
         "{:>6}  {:<25}  {:<12}  {:<9}  {:<6}  REQUEST ID",
-        "ID", "OBSERVED", "CONFIG", "", "SOURCE"
+        "ID", "OBSERVED", "CONFIG", "CHANGE", "SOURCE"
     )?;
     for r in rows {
         writeln!(

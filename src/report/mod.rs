@@ -1,6 +1,8 @@
 //! Report models and their renderers, all writing to `impl Write`.
 
+pub mod compliance;
 pub mod diff;
+pub mod files;
 pub mod history;
 
 use std::io::{self, Write};

@@ -56,7 +56,11 @@ pub enum StoreError {
     )]
     Locked { path: String, waited: Duration },
     #[error("database {path} is in use by another run ({}) and stayed so for {waited:?}; try again when it finishes, or raise --lock-timeout", if holder.is_empty() { "holder unknown" } else { holder.as_str() })]
-    Busy { path: String, holder: String, waited: Duration },
+    Busy {
+        path: String,
+        holder: String,
+        waited: Duration,
+    },
     #[error(
         "database {path} is read-only: {message}; record into a writable copy or fix its permissions"
     )]
@@ -65,7 +69,7 @@ pub enum StoreError {
         "database {path} is damaged: {message}; restore it from a backup (`audit export --jsonl` keeps one)"
     )]
     Corrupt { path: String, message: String },
-    #[error("target {target:?} has no snapshot {what}{}", earliest.map(|e| format!("; its earliest snapshot is at {}", crate::when::fmt_utc(e))).unwrap_or_else(|| "; it has no snapshots yet".into()))]
+    #[error("target {target:?} has no snapshot{}{}", if what.is_empty() { String::new() } else { format!(" {what}") }, earliest.map(|e| format!("; its earliest snapshot is at {}", crate::when::fmt_utc(e))).unwrap_or_else(|| "; it has no snapshots yet".into()))]
     NoSnapshot {
         target: String,
         what: String,

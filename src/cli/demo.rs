@@ -1,0 +1,70 @@
+//! `audit demo`: the whole job end to end on the stand-in, in seconds, with no account.
+
+use std::path::PathBuf;
+
+use super::Context;
+use crate::demo;
+use crate::{Error, ExitCode};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Starts the stand-in endpoint in this process, records three weeks of nightly \
+snapshots on a simulated clock while drift happens through signed Update calls (virus scanning \
+dropped, the task switched off for two nights, a missed night, an image added), checks the shipped \
+policies every night and writes the reports. Nothing leaves this machine."
+)]
+pub struct Args {
+    /// Where the demo's database and reports go [default: a new folder under the system's temporary directory]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => tempfile::Builder::new()
+            .prefix("tcss-audit-demo-")
+            .tempdir()
+            .map_err(|e| Error::Input(format!("cannot make a folder for the demo: {e}")))?
+            .keep(),
+    };
+    let started = std::time::Instant::now();
+    let result = demo::run(&dir, ctx.now())?;
+    let db = result.db.display().to_string();
+    ctx.emit(|w| {
+        writeln!(
+            w,
+            "tcss-audit demo: {} simulated nights in {:.1} s, no account, no network",
+            demo::NIGHTS,
+            started.elapsed().as_secs_f64()
+        )?;
+        writeln!(w)?;
+        writeln!(w, "What happened to the scan task:")?;
+        for line in &result.summary {
+            writeln!(w, "  {line}")?;
+        }
+        writeln!(w)?;
+        writeln!(
+            w,
+            "On the last night `audit run --fail-on high` would have exited {}.",
+            result.last_night as u8
+        )?;
+        writeln!(w)?;
+        writeln!(w, "Reports:")?;
+        for r in &result.reports {
+            writeln!(w, "  {}", r.display())?;
+        }
+        writeln!(w, "Database: {db}")?;
+        writeln!(w)?;
+        writeln!(w, "Look around:")?;
+        writeln!(
+            w,
+            "  audit --db {db} --tz Asia/Shanghai history --changes-only"
+        )?;
+        writeln!(w, "  audit --db {db} log")?;
+        writeln!(w, "  audit --db {db} diff --from 7d --format markdown")?;
+        writeln!(w, "  audit --db {db} check --fail-on high")?;
+        writeln!(w, "  audit --db {db} verify")
+    })?;
+    Ok(ExitCode::Ok)
+}

@@ -1,0 +1,152 @@
+//! `audit run`: the nightly job. Snapshot every target, diff against the previous snapshot,
+//! check, write reports, and exit with a code a scheduler can act on.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{ClientArgs, Context, TargetArgs};
+use crate::checker;
+use crate::nightly::{self, JobOptions};
+use crate::policy::Severity;
+use crate::report::compliance::RunTarget;
+use crate::report::files::{RunReport, write_run_reports};
+use crate::runlock::{RunLock, describe_holder};
+use crate::snapshotter;
+use crate::store::OpenMode;
+use crate::when::When;
+use crate::{Error, ExitCode};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Exit codes: 0 all recorded and compliant; 1 a policy failure at or above \
+--fail-on; 3 a target could not be fetched (credentials, API, network); 4 the database (or the run \
+lock) failed. Over several targets the most severe wins (4 > 3 > 1 > 0), after every target that \
+can be done is done. Reports are written as tcss-audit-YYYYMMDDTHHMMSSZ.md and .json."
+)]
+pub struct Args {
+    /// Only this target [default: every target of the config file]
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+    /// Where the run's Markdown and JSON reports go [default: `reports` beside the database]
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Exit 1 when a rule of this severity or above fails [default: the config's fail_on, else low]
+    #[arg(long, value_enum, value_name = "SEV")]
+    pub fail_on: Option<Severity>,
+    /// Targets fetched at once
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+    /// Policy files or folders (repeatable) [default: the config file's, else the shipped set]
+    #[arg(long = "policies", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// The reports' window, back from now
+    #[arg(long, default_value = "30d", value_name = "AGE")]
+    pub window: String,
+    /// Send every request here instead of each target's endpoint (http:// only to loopback)
+    #[arg(long, value_name = "HOST|URL")]
+    pub endpoint: Option<String>,
+    /// Seconds to wait for another run on the same database before giving up (exit 4)
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub lock_timeout: u64,
+    #[command(flatten)]
+    pub client: ClientArgs,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    let window = match When::parse(&args.window, ctx.now())? {
+        When::Instant(at) => ctx.now() - at,
+        _ => {
+            return Err(Error::Usage(format!(
+                "--window {:?}: give an age such as 30d",
+                args.window
+            )));
+        }
+    };
+    let targets = ctx.configured_targets(&TargetArgs {
+        target: args.target.clone(),
+        all: args.target.is_none(),
+    })?;
+    let loaded = checker::load_policies(&args.policies, &ctx.settings)?;
+    let fail_on = super::check::fail_on(args.fail_on, ctx, Severity::Low)?;
+    let db = ctx.db_path();
+    let _lock = RunLock::acquire(
+        &db,
+        Duration::from_secs(args.lock_timeout),
+        &describe_holder(ctx.now()),
+    )?;
+    let mut store = ctx.open_store(OpenMode::Create)?;
+
+    let progress = if targets.len() >= 10 && !ctx.global.quiet && std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(targets.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} targets {msg}",
+            )
+            .expect("the template is valid"),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let job = JobOptions {
+        concurrency: args.concurrency as usize,
+        endpoint: args.endpoint.clone(),
+        client: args.client.options(),
+        fail_on,
+        api_offset: ctx.settings.api_offset,
+        env: snapshotter::process_env(),
+    };
+    let outcomes = runtime.block_on(nightly::snapshot_and_check(
+        &mut store,
+        &loaded.set,
+        &targets,
+        ctx.clock.clone(),
+        &job,
+        |o| {
+            progress.inc(1);
+            progress.suspend(|| eprintln!("{}", o.line));
+        },
+    ));
+    progress.finish_and_clear();
+    let code = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
+
+    let out_dir = match &args.out_dir {
+        Some(d) => d.clone(),
+        None => db
+            .parent()
+            .map(|p| p.join("reports"))
+            .unwrap_or_else(|| PathBuf::from("reports")),
+    };
+    let run_targets: Vec<RunTarget> = outcomes.into_iter().map(|o| o.run).collect();
+    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let now = ctx.now();
+    let written = write_run_reports(
+        &store,
+        &loaded.set,
+        &RunReport {
+            targets: &names,
+            since: now - window,
+            until: now,
+            generated_at: now,
+            tz: ctx.tz,
+            fail_on,
+            api_offset: ctx.settings.api_offset,
+            run: &run_targets,
+        },
+        &out_dir,
+    )?;
+    ctx.emit(|w| {
+        for path in &written {
+            writeln!(w, "{}", path.display())?;
+        }
+        Ok(())
+    })?;
+    Ok(code)
+}

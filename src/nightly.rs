@@ -1,0 +1,148 @@
+//! The nightly job's core, shared by `audit run` and `audit demo`: fetch every target (bounded
+//! concurrency), record each answer as it arrives, check it, and say how each target went.
+
+use std::sync::Arc;
+
+use crate::checker;
+use crate::clock::Clock;
+use crate::config::TargetSpec;
+use crate::policy::{PolicySet, RuleStatus, Severity};
+use crate::report::compliance::RunTarget;
+use crate::snapshotter::{self, EnvLookup};
+use crate::store::Store;
+use crate::tencent::ClientOptions;
+use crate::{Error, ExitCode};
+
+/// How the job runs.
+#[derive(Clone)]
+pub struct JobOptions {
+    pub concurrency: usize,
+    pub endpoint: Option<String>,
+    pub client: ClientOptions,
+    pub fail_on: Severity,
+    pub api_offset: chrono::FixedOffset,
+    pub env: EnvLookup,
+}
+
+/// One target's outcome.
+#[derive(Debug, Clone)]
+pub struct TargetOutcome {
+    pub code: ExitCode,
+    /// The summary line for people.
+    pub line: String,
+    pub run: RunTarget,
+}
+
+/// Snapshots and checks every target; `done` hears about each as it finishes. Outcomes come back
+/// sorted by target name.
+pub async fn snapshot_and_check(
+    store: &mut Store,
+    set: &PolicySet,
+    targets: &[TargetSpec],
+    clock: Arc<dyn Clock>,
+    opts: &JobOptions,
+    mut done: impl FnMut(&TargetOutcome),
+) -> Vec<TargetOutcome> {
+    let permits = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for target in targets.iter().cloned() {
+        let permits = permits.clone();
+        let clock = clock.clone();
+        let opts = opts.clone();
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            let result = snapshotter::fetch(
+                &target,
+                opts.endpoint.as_deref(),
+                clock,
+                &opts.client,
+                &opts.env,
+            )
+            .await;
+            (target.name, result)
+        });
+    }
+    let mut outcomes = Vec::with_capacity(targets.len());
+    // Records are written here, one at a time, as fetches finish: SQLite has one writer.
+    while let Some(joined) = tasks.join_next().await {
+        let (name, fetched) = joined.expect("fetch tasks do not panic");
+        let outcome = match fetched.and_then(|(f, endpoint)| {
+            record_and_check(store, set, &name, &f, &endpoint, clock.as_ref(), opts)
+        }) {
+            Ok(o) => o,
+            Err(e) => TargetOutcome {
+                code: e.exit_code(),
+                line: format!("{name}: error: {e}"),
+                run: RunTarget {
+                    target: name.clone(),
+                    snapshot: None,
+                    changed: None,
+                    error: Some(e.to_string()),
+                    exit_code: e.exit_code() as u8,
+                },
+            },
+        };
+        done(&outcome);
+        outcomes.push(outcome);
+    }
+    outcomes.sort_by(|a, b| a.run.target.cmp(&b.run.target));
+    outcomes
+}
+
+fn record_and_check(
+    store: &mut Store,
+    set: &PolicySet,
+    name: &str,
+    fetched: &crate::tencent::Fetched,
+    endpoint: &str,
+    clock: &dyn Clock,
+    opts: &JobOptions,
+) -> Result<TargetOutcome, Error> {
+    let recorded = snapshotter::record_fetched(store, name, fetched, endpoint, clock)?;
+    let meta = store.meta(recorded.id)?;
+    let now = clock.now();
+    let report = checker::check_snapshot(store, set, &meta, now, opts.api_offset)?;
+    checker::save(store, set, &report, now)?;
+    let failing = report
+        .results
+        .iter()
+        .filter(|r| {
+            r.severity >= opts.fail_on && matches!(r.status, RuleStatus::Fail | RuleStatus::Error)
+        })
+        .count();
+    let changes: usize = store
+        .events(name, Some(recorded.observed_at), Some(recorded.observed_at))?
+        .into_iter()
+        .filter(|e| e.to == recorded.id)
+        .map(|e| e.changes.len())
+        .sum();
+    let code = checker::verdict(&report, opts.fail_on);
+    Ok(TargetOutcome {
+        code,
+        line: format!(
+            "{name}: #{} {}{}, {failing} rule(s) failing at or above {}",
+            recorded.id,
+            if recorded.changed {
+                "changed"
+            } else {
+                "unchanged"
+            },
+            if changes > 0 {
+                format!(" ({changes} change(s))")
+            } else {
+                String::new()
+            },
+            opts.fail_on,
+        ),
+        run: RunTarget {
+            target: name.to_string(),
+            snapshot: Some(recorded.id),
+            changed: Some(recorded.changed),
+            error: None,
+            exit_code: code as u8,
+        },
+    })
+}

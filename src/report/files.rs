@@ -1,0 +1,74 @@
+//! Writing a run's reports to a folder: one Markdown and one JSON file named by the UTC time,
+//! each written to a temporary file first and renamed, so a reader never sees half a report.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+
+use super::compliance::{self, ReportOptions, RunTarget};
+use crate::Error;
+use crate::policy::{PolicySet, Severity};
+use crate::store::Store;
+
+/// What a run's reports cover.
+pub struct RunReport<'a> {
+    pub targets: &'a [String],
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub generated_at: DateTime<Utc>,
+    pub tz: Tz,
+    pub fail_on: Severity,
+    pub api_offset: FixedOffset,
+    pub run: &'a [RunTarget],
+}
+
+/// Builds the compliance report and writes `tcss-audit-YYYYMMDDTHHMMSSZ.md` and `.json` into `dir`.
+pub fn write_run_reports(
+    store: &Store,
+    set: &PolicySet,
+    spec: &RunReport<'_>,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, Error> {
+    let report = compliance::build(
+        store,
+        set,
+        spec.targets,
+        &ReportOptions {
+            since: spec.since,
+            until: spec.until,
+            tz: spec.tz,
+            fail_on: spec.fail_on,
+            generated_at: spec.generated_at,
+            api_offset: spec.api_offset,
+        },
+        Some(spec.run),
+    )?;
+    let io = |path: &Path, source| Error::Output {
+        what: path.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let stem = format!("tcss-audit-{}", spec.generated_at.format("%Y%m%dT%H%M%SZ"));
+    let mut written = Vec::new();
+    for (ext, render) in [
+        (
+            "md",
+            compliance::markdown as fn(&_, &mut dyn std::io::Write) -> std::io::Result<()>,
+        ),
+        ("json", compliance::json),
+    ] {
+        let path = dir.join(format!("{stem}.{ext}"));
+        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io(dir, e))?;
+        {
+            let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+            render(&report, &mut w)
+                .and_then(|()| std::io::Write::flush(&mut w))
+                .map_err(|e| io(&path, e))?;
+        }
+        tmp.as_file().sync_all().map_err(|e| io(&path, e))?;
+        tmp.persist(&path).map_err(|e| io(&path, e.error))?;
+        written.push(path);
+    }
+    Ok(written)
+}
