@@ -1,0 +1,237 @@
+//! The nightly job against the real stand-in: several targets, one failing, reports, exit codes,
+//! and the demo.
+
+use crate::support::{Env, SIM_ID, SIM_KEY, Sim};
+
+fn config(env: &Env, url: &str) -> std::path::PathBuf {
+    env.write(
+        "audit.toml",
+        &format!(
+            r#"
+db = "audit.db"
+fail_on = "critical"
+
+[[target]]
+name = "prod"
+endpoint = "{url}"
+
+[[target]]
+name = "staging"
+endpoint = "{url}"
+
+[[target]]
+name = "broken"
+endpoint = "{url}"
+secret_id_env = "BROKEN_SECRET_ID"
+secret_key_env = "BROKEN_SECRET_KEY"
+"#
+        ),
+    )
+}
+
+fn run_job(env: &Env, cfg: &std::path::Path, out: &std::path::Path) -> crate::support::Run {
+    env.run_with(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "run",
+            "--out-dir",
+            out.to_str().unwrap(),
+        ],
+        |c| {
+            c.env_remove("TCSS_AUDIT_DB")
+                .env("TENCENTCLOUD_SECRET_ID", SIM_ID)
+                .env("TENCENTCLOUD_SECRET_KEY", SIM_KEY)
+                .env("BROKEN_SECRET_ID", SIM_ID)
+                .env("BROKEN_SECRET_KEY", "WrongKeyForTheBrokenTarget0000");
+        },
+    )
+}
+
+#[test]
+fn three_targets_one_with_a_wrong_key() {
+    let sim = Sim::start(&[]);
+    let env = Env::new();
+    let cfg = config(&env, &sim.url);
+    let out = env.path("reports");
+    let first = run_job(&env, &cfg, &out).code(3);
+    assert!(
+        first.stderr.contains("broken: error:")
+            && first.stderr.contains("AuthFailure.SignatureFailure"),
+        "{}",
+        first.stderr
+    );
+    assert!(
+        first.stderr.contains("prod: #") && first.stderr.contains("staging: #"),
+        "{}",
+        first.stderr
+    );
+    assert!(!first.stderr.contains("WrongKeyForTheBrokenTarget0000"));
+    let written: Vec<_> = first.stdout.lines().collect();
+    assert_eq!(written.len(), 2, "{}", first.stdout);
+    assert!(
+        written.iter().any(|p| p.ends_with(".md")) && written.iter().any(|p| p.ends_with(".json"))
+    );
+    for p in &written {
+        assert!(std::path::Path::new(p).exists(), "{p}");
+    }
+    let h = env
+        .run_with(
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "history",
+                "--all",
+                "--format",
+                "json",
+            ],
+            |c| {
+                c.env_remove("TCSS_AUDIT_DB");
+            },
+        )
+        .ok()
+        .json();
+    let counts: Vec<(String, usize)> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["target"].as_str().unwrap().to_string(),
+                d["snapshots"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            ("broken".to_string(), 0),
+            ("prod".to_string(), 1),
+            ("staging".to_string(), 1)
+        ]
+    );
+    assert!(
+        env.path("audit.db").exists(),
+        "the config's db, relative to the config file"
+    );
+
+    // The same again with nothing changed: each target is recorded unchanged.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let second = run_job(&env, &cfg, &out).code(3);
+    assert!(
+        second.stderr.contains("prod: #") && second.stderr.contains("unchanged"),
+        "{}",
+        second.stderr
+    );
+    assert!(!second.stderr.contains(" changed"), "{}", second.stderr);
+}
+
+#[test]
+fn policy_failures_at_or_above_fail_on_exit_1() {
+    let sim = Sim::start(&[]);
+    let env = Env::new();
+    let out = env.path("reports");
+    // The reference example lacks the vulnerability scan (high).
+    let run = env
+        .run_signed(&[
+            "run",
+            "--endpoint",
+            &sim.url,
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--fail-on",
+            "high",
+        ])
+        .code(1);
+    assert!(run.stderr.contains("default: #1 changed"), "{}", run.stderr);
+    let run = env
+        .run_signed(&[
+            "run",
+            "--endpoint",
+            &sim.url,
+            "--out-dir",
+            out.to_str().unwrap(),
+            "--fail-on",
+            "critical",
+        ])
+        .ok();
+    assert!(
+        run.stderr.contains("default: #2 unchanged"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_second_run_on_the_same_database_waits_then_exits_4_naming_the_holder() {
+    let env = Env::new();
+    let db = env.db();
+    let holder = tcss_audit::runlock::RunLock::acquire(
+        &db,
+        std::time::Duration::ZERO,
+        "audit run, process 4242 since earlier",
+    )
+    .unwrap();
+    let run = env
+        .run_signed(&[
+            "run",
+            "--endpoint",
+            "http://127.0.0.1:9",
+            "--lock-timeout",
+            "1",
+        ])
+        .code(4);
+    assert!(run.stderr.contains("process 4242"), "{}", run.stderr);
+    drop(holder);
+}
+
+#[test]
+fn the_demo_runs_and_its_report_names_each_drift() {
+    let env = Env::new();
+    let dir = env.path("demo");
+    let run = env.run(&["demo", "--dir", dir.to_str().unwrap()]).ok();
+    for drift in [
+        "virus scanning dropped",
+        "switched off",
+        "missed night",
+        "image added",
+    ] {
+        assert!(run.stdout.contains(drift), "{drift}: {}", run.stdout);
+    }
+    let db = dir.join("audit.db");
+    let log = env
+        .run(&["--db", db.to_str().unwrap(), "log", "--format", "json"])
+        .ok()
+        .json();
+    let paths: Vec<String> = log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|e| {
+            e["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["path"].as_str().unwrap().to_string())
+        })
+        .collect();
+    assert!(paths.iter().any(|p| p == "ScanType"), "{paths:?}");
+    assert_eq!(
+        paths.iter().filter(|p| *p == "Enable").count(),
+        2,
+        "{paths:?}"
+    );
+    assert!(paths.iter().any(|p| p.starts_with("Images[")), "{paths:?}");
+    env.run(&["--db", db.to_str().unwrap(), "verify"]).ok();
+    // A second demo in the same folder replaces the first.
+    env.run(&["demo", "--dir", dir.to_str().unwrap()]).ok();
+    let not_ours = env.path("notes");
+    std::fs::create_dir_all(&not_ours).unwrap();
+    std::fs::write(not_ours.join("todo.txt"), "mine").unwrap();
+    env.run(&["demo", "--dir", not_ours.to_str().unwrap()])
+        .code(2);
+    assert_eq!(
+        std::fs::read_to_string(not_ours.join("todo.txt")).unwrap(),
+        "mine"
+    );
+}
