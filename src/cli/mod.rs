@@ -9,6 +9,7 @@ pub mod history;
 pub mod import;
 pub mod log;
 pub mod policy;
+pub mod prune;
 pub mod run;
 pub mod show;
 pub mod sim;
@@ -94,6 +95,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Write the whole history as JSON lines (a backup `import --jsonl` restores)
     Export(export::Args),
+    /// Remove the oldest observations; the chain stays verifiable from a checkpoint
+    Prune(prune::Args),
     /// Check policy files: `validate` reports every error, `test` runs their [[test]] cases
     #[command(subcommand)]
     Policy(policy::Command),
@@ -151,6 +154,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Demo(args) => demo::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Export(args) => export::run(args, &ctx),
+        Command::Prune(args) => prune::run(args, &ctx),
         Command::Policy(cmd) => policy::run(cmd, &ctx),
         Command::Sim(args) => sim::run(args, &ctx),
     };

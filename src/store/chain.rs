@@ -68,10 +68,14 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let mut prev = GENESIS.to_string();
+        let start = self.chain_start()?;
+        // After pruning, the chain links up from the checkpoint instead of the genesis.
+        let mut prev = start
+            .as_ref()
+            .map_or(GENESIS.to_string(), |(_, h)| h.clone());
         let mut checked = 0u64;
         let mut first_break = None;
-        let mut expected_id = None::<i64>;
+        let mut expected_id = Some(start.as_ref().map_or(1, |(id, _)| id + 1));
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let get_s = |i: usize| r.get::<_, String>(i);
             let get_o = |i: usize| r.get::<_, Option<String>>(i);

@@ -3,6 +3,7 @@
 mod chain;
 mod checks;
 mod export;
+mod prune;
 mod query;
 mod record;
 
@@ -16,6 +17,7 @@ use rusqlite_migration::{M, Migrations};
 pub use chain::{ChainBreak, VerifyReport};
 pub use checks::CheckCounts;
 pub use export::{EXPORT_SCHEMA, ExportHeader, ExportRow};
+pub use prune::Pruned;
 pub use query::{Event, HistoryRow, SnapshotMeta, StoredSnapshot};
 pub use record::{NewSnapshot, Recorded, Source};
 
@@ -27,6 +29,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/01-initial/up.sql")),
         M::up(include_str!("../../migrations/02-change-events/up.sql")),
         M::up(include_str!("../../migrations/03-check-results/up.sql")),
+        M::up(include_str!("../../migrations/04-chain-checkpoints/up.sql")),
     ])
 }
 
@@ -211,7 +214,7 @@ impl Store {
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 3;
+const KNOWN_VERSION: i64 = 4;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;

@@ -59,29 +59,51 @@ pub struct Recorded {
 impl Store {
     /// Records one observation in a single transaction: either all of it is stored or none.
     pub fn record(&mut self, s: &NewSnapshot<'_>) -> Result<Recorded, StoreError> {
+        Ok(self.record_batch(std::slice::from_ref(s))?.remove(0))
+    }
+
+    /// Records several observations in one transaction (for imports: one commit, not one per
+    /// row); either all of them are stored or none.
+    pub fn record_batch(&mut self, batch: &[NewSnapshot<'_>]) -> Result<Vec<Recorded>, StoreError> {
         let shown = self.shown();
-        let canonical = normalize::canonical_json(s.config);
-        let config_hash = normalize::config_hash(s.config);
-        let raw_sha256 = sha256_hex(s.raw);
-        let observed = ms(s.observed_at);
+        let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT))?;
-        let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
-
-        tx.execute(
-            "INSERT OR IGNORE INTO targets (name, created_at) VALUES (?1, ?2)",
-            params![s.target, ms(s.recorded_at)],
-        )
-        .map_err(err)?;
-        let target_id: i64 = tx
-            .query_row("SELECT id FROM targets WHERE name = ?1", [s.target], |r| {
-                r.get(0)
-            })
             .map_err(err)?;
+        let mut out = Vec::with_capacity(batch.len());
+        for s in batch {
+            out.push(record_in(&tx, &shown, s)?);
+        }
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+}
 
-        if let Some((id, chain_hash)) = tx
+fn record_in(
+    tx: &rusqlite::Transaction<'_>,
+    shown: &str,
+    s: &NewSnapshot<'_>,
+) -> Result<Recorded, StoreError> {
+    let shown = shown.to_string();
+    let canonical = normalize::canonical_json(s.config);
+    let config_hash = normalize::config_hash(s.config);
+    let raw_sha256 = sha256_hex(s.raw);
+    let observed = ms(s.observed_at);
+    let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
+
+    tx.execute(
+        "INSERT OR IGNORE INTO targets (name, created_at) VALUES (?1, ?2)",
+        params![s.target, ms(s.recorded_at)],
+    )
+    .map_err(err)?;
+    let target_id: i64 = tx
+        .query_row("SELECT id FROM targets WHERE name = ?1", [s.target], |r| {
+            r.get(0)
+        })
+        .map_err(err)?;
+
+    if let Some((id, chain_hash)) = tx
             .query_row(
                 "SELECT id, chain_hash FROM snapshots WHERE target_id = ?1 AND observed_at = ?2 AND raw_sha256 = ?3",
                 params![target_id, observed, raw_sha256],
@@ -101,13 +123,13 @@ impl Store {
             });
         }
 
-        tx.execute(
-            "INSERT OR IGNORE INTO configs (hash, canonical, first_seen_at) VALUES (?1, ?2, ?3)",
-            params![config_hash, canonical, observed],
-        )
-        .map_err(err)?;
+    tx.execute(
+        "INSERT OR IGNORE INTO configs (hash, canonical, first_seen_at) VALUES (?1, ?2, ?3)",
+        params![config_hash, canonical, observed],
+    )
+    .map_err(err)?;
 
-        let (last_id, prev_chain): (i64, String) = tx
+    let (last_id, prev_chain): (i64, String) = tx
             .query_row(
                 "SELECT id, chain_hash FROM snapshots ORDER BY id DESC LIMIT 1",
                 [],
@@ -115,23 +137,36 @@ impl Store {
             )
             .optional()
             .map_err(err)?
-            .unwrap_or((0, chain::GENESIS.to_string()));
-        let id = last_id + 1;
-        let link = chain::Link {
-            id,
-            target: s.target,
-            observed_at: observed,
-            recorded_at: ms(s.recorded_at),
-            source: s.source.as_str(),
-            endpoint: s.endpoint,
-            request_id: s.request_id,
-            raw_sha256: &raw_sha256,
-            config_hash: &config_hash,
-            last_scan_time: s.status.last_scan_time.as_deref(),
-            scan_result: s.status.scan_result.as_deref(),
-        };
-        let chain_hash = chain::link_hash(&prev_chain, &link);
-        tx.execute(
+            .map_or_else(
+                // With every snapshot pruned, the chain continues from the checkpoint.
+                || {
+                    tx.query_row(
+                        "SELECT last_snapshot, chain_hash FROM chain_checkpoints ORDER BY id DESC LIMIT 1",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map(|c| c.unwrap_or((0, chain::GENESIS.to_string())))
+                },
+                Ok,
+            )
+            .map_err(err)?;
+    let id = last_id + 1;
+    let link = chain::Link {
+        id,
+        target: s.target,
+        observed_at: observed,
+        recorded_at: ms(s.recorded_at),
+        source: s.source.as_str(),
+        endpoint: s.endpoint,
+        request_id: s.request_id,
+        raw_sha256: &raw_sha256,
+        config_hash: &config_hash,
+        last_scan_time: s.status.last_scan_time.as_deref(),
+        scan_result: s.status.scan_result.as_deref(),
+    };
+    let chain_hash = chain::link_hash(&prev_chain, &link);
+    tx.execute(
             "INSERT INTO snapshots (id, target_id, observed_at, recorded_at, source, endpoint, request_id,
                 raw, raw_sha256, config_hash, last_scan_time, scan_result, prev_chain, chain_hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
@@ -154,97 +189,95 @@ impl Store {
         )
         .map_err(err)?;
 
-        // Neighbours in observed time, so an import of an older answer slots in between.
-        let neighbour = |sql: &str| {
-            tx.query_row(sql, params![target_id, observed, id], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
-            })
-            .optional()
-        };
-        let before = neighbour(
+    // Neighbours in observed time, so an import of an older answer slots in between.
+    let neighbour = |sql: &str| {
+        tx.query_row(sql, params![target_id, observed, id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })
+        .optional()
+    };
+    let before = neighbour(
             "SELECT s.id, s.config_hash, c.canonical FROM snapshots s JOIN configs c ON c.hash = s.config_hash
              WHERE s.target_id = ?1 AND (s.observed_at < ?2 OR (s.observed_at = ?2 AND s.id < ?3))
              ORDER BY s.observed_at DESC, s.id DESC LIMIT 1",
         )
         .map_err(err)?;
-        let after = neighbour(
+    let after = neighbour(
             "SELECT s.id, s.config_hash, c.canonical FROM snapshots s JOIN configs c ON c.hash = s.config_hash
              WHERE s.target_id = ?1 AND (s.observed_at > ?2 OR (s.observed_at = ?2 AND s.id > ?3))
              ORDER BY s.observed_at ASC, s.id ASC LIMIT 1",
         )
         .map_err(err)?;
-        if let Some((after_id, _, _)) = &after {
-            tx.execute(
-                "DELETE FROM change_events WHERE target_id = ?1 AND to_snapshot = ?2",
-                params![target_id, after_id],
-            )
-            .map_err(err)?;
-        }
-        let parse = |hash: &str, text: &str| -> Result<Config, StoreError> {
-            serde_json::from_str(text).map_err(|e| StoreError::BadConfig {
-                path: shown.clone(),
-                hash: hash.to_string(),
-                message: e.to_string(),
-            })
-        };
-        let add_event = |from: i64, from_config: &Config, to: i64, to_config: &Config, at: i64| {
-            let changes = diff::diff(from_config, to_config);
-            let json = serde_json::to_string(&changes).expect("changes serialize");
-            tx.execute(
+    if let Some((after_id, _, _)) = &after {
+        tx.execute(
+            "DELETE FROM change_events WHERE target_id = ?1 AND to_snapshot = ?2",
+            params![target_id, after_id],
+        )
+        .map_err(err)?;
+    }
+    let parse = |hash: &str, text: &str| -> Result<Config, StoreError> {
+        serde_json::from_str(text).map_err(|e| StoreError::BadConfig {
+            path: shown.clone(),
+            hash: hash.to_string(),
+            message: e.to_string(),
+        })
+    };
+    let add_event = |from: i64, from_config: &Config, to: i64, to_config: &Config, at: i64| {
+        let changes = diff::diff(from_config, to_config);
+        let json = serde_json::to_string(&changes).expect("changes serialize");
+        tx.execute(
                 "INSERT OR REPLACE INTO change_events (target_id, from_snapshot, to_snapshot, at, changes)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![target_id, from, to, at, json],
             )
             .map(|_| ())
-        };
-        let changed = match &before {
-            Some((before_id, before_hash, before_text)) if *before_hash != config_hash => {
-                let before_config = parse(before_hash, before_text)?;
-                add_event(*before_id, &before_config, id, s.config, observed).map_err(err)?;
-                true
-            }
-            Some(_) => false,
-            None => true,
-        };
-        if let Some((after_id, after_hash, after_text)) = &after
-            && *after_hash != config_hash
-        {
-            let after_config = parse(after_hash, after_text)?;
-            let after_at: i64 = tx
-                .query_row(
-                    "SELECT observed_at FROM snapshots WHERE id = ?1",
-                    [after_id],
-                    |r| r.get(0),
-                )
-                .map_err(err)?;
-            add_event(id, s.config, *after_id, &after_config, after_at).map_err(err)?;
+    };
+    let changed = match &before {
+        Some((before_id, before_hash, before_text)) if *before_hash != config_hash => {
+            let before_config = parse(before_hash, before_text)?;
+            add_event(*before_id, &before_config, id, s.config, observed).map_err(err)?;
+            true
         }
+        Some(_) => false,
+        None => true,
+    };
+    if let Some((after_id, after_hash, after_text)) = &after
+        && *after_hash != config_hash
+    {
+        let after_config = parse(after_hash, after_text)?;
+        let after_at: i64 = tx
+            .query_row(
+                "SELECT observed_at FROM snapshots WHERE id = ?1",
+                [after_id],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        add_event(id, s.config, *after_id, &after_config, after_at).map_err(err)?;
+    }
 
-        let mut new_fields = Vec::new();
-        for field in normalize::unknown_fields(s.config) {
-            let inserted = tx
+    let mut new_fields = Vec::new();
+    for field in normalize::unknown_fields(s.config) {
+        let inserted = tx
                 .execute(
                     "INSERT OR IGNORE INTO seen_fields (target_id, field, first_snapshot) VALUES (?1, ?2, ?3)",
                     params![target_id, field, id],
                 )
                 .map_err(err)?;
-            if inserted == 1 {
-                new_fields.push(field);
-            }
+        if inserted == 1 {
+            new_fields.push(field);
         }
-        tx.commit().map_err(err)?;
-        Ok(Recorded {
-            id,
-            observed_at: s.observed_at,
-            config_hash,
-            changed,
-            duplicate: false,
-            new_fields,
-            chain_hash,
-        })
     }
+    Ok(Recorded {
+        id,
+        observed_at: s.observed_at,
+        config_hash,
+        changed,
+        duplicate: false,
+        new_fields,
+        chain_hash,
+    })
 }

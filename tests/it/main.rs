@@ -5,4 +5,5 @@ mod history;
 mod run;
 mod sim;
 mod snapshot;
+mod storage;
 mod support;

@@ -1,0 +1,123 @@
+//! Retention: remove the oldest observations while the rest of the chain stays verifiable from a
+//! recorded checkpoint, and never remove a config that a kept snapshot still needs.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
+
+use super::{Store, StoreError, ms};
+
+/// What pruning removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pruned {
+    /// Snapshots removed.
+    pub removed: u64,
+    /// The last removed snapshot, where the checkpoint now anchors the chain.
+    pub through: Option<i64>,
+    /// Observations older than the cut that had to stay, because a newer recording comes before
+    /// them in the chain (answers imported out of order).
+    pub kept_older: u64,
+}
+
+impl Store {
+    /// The chain's starting point: the genesis, or the last checkpoint (its snapshot and hash).
+    pub(crate) fn chain_start(&self) -> Result<Option<(i64, String)>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT last_snapshot, chain_hash FROM chain_checkpoints ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Removes every snapshot observed before `before` that lies in the chain's oldest stretch:
+    /// the chain is cut only at a prefix, so what remains links up from the checkpoint.
+    pub fn prune(
+        &mut self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Pruned, StoreError> {
+        let shown = self.shown();
+        let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
+        let cut = ms(before);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err)?;
+        // The prefix ends just before the first snapshot, in chain order, that must stay.
+        let first_kept: Option<i64> = tx
+            .query_row(
+                "SELECT MIN(id) FROM snapshots WHERE observed_at >= ?1",
+                [cut],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        let limit = match first_kept {
+            Some(id) => id - 1,
+            None => tx
+                .query_row("SELECT COALESCE(MAX(id), 0) FROM snapshots", [], |r| {
+                    r.get(0)
+                })
+                .map_err(err)?,
+        };
+        let kept_older: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM snapshots WHERE observed_at < ?1 AND id > ?2",
+                params![cut, limit],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        let (removed, anchor): (i64, Option<String>) = tx
+            .query_row(
+                "SELECT COUNT(*), (SELECT chain_hash FROM snapshots WHERE id = ?1) FROM snapshots WHERE id <= ?1",
+                [limit],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(err)?;
+        let Some(anchor) = anchor.filter(|_| removed > 0) else {
+            return Ok(Pruned {
+                removed: 0,
+                through: None,
+                kept_older: kept_older as u64,
+            });
+        };
+        tx.execute(
+            "DELETE FROM change_events WHERE from_snapshot <= ?1 OR to_snapshot <= ?1",
+            [limit],
+        )
+        .map_err(err)?;
+        tx.execute("DELETE FROM check_results WHERE snapshot_id <= ?1", [limit])
+            .map_err(err)?;
+        // A field first seen in a removed snapshot is now first seen in the oldest kept one.
+        tx.execute(
+            "UPDATE seen_fields SET first_snapshot = (SELECT MIN(s.id) FROM snapshots s
+                 WHERE s.target_id = seen_fields.target_id AND s.id > ?1)
+             WHERE first_snapshot <= ?1",
+            [limit],
+        )
+        .map_err(err)?;
+        tx.execute("DELETE FROM seen_fields WHERE first_snapshot IS NULL", [])
+            .map_err(err)?;
+        tx.execute("DELETE FROM snapshots WHERE id <= ?1", [limit])
+            .map_err(err)?;
+        // Only configs no kept snapshot refers to go.
+        tx.execute(
+            "DELETE FROM configs WHERE NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.config_hash = configs.hash)",
+            [],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "INSERT INTO chain_checkpoints (last_snapshot, chain_hash, removed, before, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![limit, anchor, removed, cut, ms(now)],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(Pruned {
+            removed: removed as u64,
+            through: Some(limit),
+            kept_older: kept_older as u64,
+        })
+    }
+}
