@@ -1,6 +1,7 @@
 //! Integration tests: the real `audit` binary, a real SQLite file, the real stand-in on loopback.
 
 mod drift;
+mod faults;
 mod history;
 mod run;
 mod sim;

@@ -51,8 +51,11 @@ fn seed_history(db: &Path, n: i64) {
 
 /// The count while another process may still be creating the database.
 fn try_count(db: &Path) -> Option<i64> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
-    conn.query_row("SELECT COUNT(*) FROM snapshots", [], |r| r.get(0)).ok()
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    conn.query_row("SELECT COUNT(*) FROM snapshots", [], |r| r.get(0))
+        .ok()
 }
 
 fn count(db: &Path) -> i64 {
@@ -259,7 +262,10 @@ fn a_killed_import_leaves_every_committed_snapshot_and_a_chain_that_verifies() {
     let finished_first = child.try_wait().unwrap().is_some();
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    assert!(!finished_first, "the import must still be running when it is killed");
+    assert!(
+        !finished_first,
+        "the import must still be running when it is killed"
+    );
     let committed = count(&env.db());
     assert!(
         committed > 0,
