@@ -1,5 +1,6 @@
 //! Integration tests: the real `audit` binary, a real SQLite file, the real stand-in on loopback.
 
+mod check;
 mod drift;
 mod faults;
 mod history;
