@@ -190,9 +190,23 @@ pub struct ClientArgs {
     /// No retry starts after this many seconds
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub retry_max_time: u64,
+    /// Read credentials from this profile of the credentials file (~/.tencentcloud/credentials)
+    /// instead of the environment
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 impl ClientArgs {
+    /// Applies `--profile` to the targets about to be fetched.
+    pub fn apply(&self, mut targets: Vec<TargetSpec>) -> Vec<TargetSpec> {
+        if let Some(p) = &self.profile {
+            for t in &mut targets {
+                t.credentials.profile = Some(p.clone());
+            }
+        }
+        targets
+    }
+
     pub fn options(&self) -> crate::tencent::ClientOptions {
         crate::tencent::ClientOptions {
             timeout: std::time::Duration::from_secs(self.timeout.max(1)),
