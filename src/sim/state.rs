@@ -130,17 +130,7 @@ const UPDATE_PARAMS: &[(&str, Kind, bool)] = &[
     ("ExcludeImageAssetIds", Kind::UInts, false),
 ];
 
-const IMAGE_FIELDS: &[&str] = &[
-    "InstanceName",
-    "Namespace",
-    "ImageName",
-    "ImageTag",
-    "Force",
-    "ImageDigest",
-    "RegistryType",
-    "ImageRepoAddress",
-    "InstanceId",
-];
+use crate::tencent::model::IMAGE_FIELDS;
 
 fn type_error(name: &str, kind: Kind, got: &Value) -> ApiError {
     let got = match got {
