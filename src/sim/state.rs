@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::SimError;
 use super::envelope::ApiError;
+use crate::tencent::model::IMAGE_FIELDS;
 
 /// The example answer of the reference page, less its RequestId.
 pub fn seed() -> Map<String, Value> {
@@ -129,8 +130,6 @@ const UPDATE_PARAMS: &[(&str, Kind, bool)] = &[
     ("Namespace", Kind::Strings, false),
     ("ExcludeImageAssetIds", Kind::UInts, false),
 ];
-
-use crate::tencent::model::IMAGE_FIELDS;
 
 fn type_error(name: &str, kind: Kind, got: &Value) -> ApiError {
     let got = match got {
