@@ -204,3 +204,25 @@ fn a_named_profile_of_the_credentials_file_is_used() {
         wrong.stderr
     );
 }
+
+#[test]
+fn a_clock_far_off_is_named_as_the_cause() {
+    let sim = Sim::start(&[]);
+    let mut env = Env::new();
+    let behind = chrono::Utc::now() - chrono::Duration::minutes(10);
+    env.now = Some(behind.to_rfc3339());
+    let run = env
+        .run_signed(&["snapshot", "--endpoint", &sim.url])
+        .code(3);
+    assert!(
+        run.stderr.contains("AuthFailure.SignatureExpire"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("s behind the server's"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(count(&env, "snapshots"), 0);
+}
