@@ -8,6 +8,7 @@ pub mod history;
 pub mod import;
 pub mod log;
 pub mod policy;
+pub mod report;
 pub mod show;
 pub mod sim;
 pub mod snapshot;
@@ -84,6 +85,8 @@ pub enum Command {
     Log(log::Args),
     /// Evaluate policies on the snapshot at a moment
     Check(check::Args),
+    /// Compliance report for a window
+    Report(report::Args),
     /// Check the hash chain of the whole history
     Verify(verify::Args),
     /// Write the whole history as JSON lines (a backup `import --jsonl` restores)
@@ -141,6 +144,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Diff(args) => diff::run(args, &ctx),
         Command::Log(args) => log::run(args, &ctx),
         Command::Check(args) => check::run(args, &ctx),
+        Command::Report(args) => report::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Export(args) => export::run(args, &ctx),
         Command::Policy(cmd) => policy::run(cmd, &ctx),

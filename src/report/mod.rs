@@ -1,5 +1,6 @@
 //! Report models and their renderers, all writing to `impl Write`.
 
+pub mod compliance;
 pub mod diff;
 pub mod history;
 

@@ -2,6 +2,7 @@
 
 mod drift;
 mod history;
+mod report;
 mod sim;
 mod snapshot;
 mod support;
