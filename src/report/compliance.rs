@@ -374,9 +374,7 @@ fn build_target(
     let check = match latest_idx {
         // Its history is in memory unless it is the one observation the store adds from before
         // the loaded span (nothing newer exists): then the store is asked, as `audit check` does.
-        Some(i) if loaded.obs[i].at >= load_from => {
-            Some(loaded.evaluate(i, check_now))
-        }
+        Some(i) if loaded.obs[i].at >= load_from => Some(loaded.evaluate(i, check_now)),
         Some(i) => Some(crate::checker::check_snapshot(
             store,
             set,
@@ -702,9 +700,17 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
         "Latest snapshot #{} at {} (RequestId {}), judged as of {}: **{}** at {}. Rules: {} pass, {} fail, {} waived, {} error.",
         latest.id,
         fmt_time(latest.at, tz),
-        latest.request_id.as_deref().map(code).unwrap_or_else(|| "none".into()),
+        latest
+            .request_id
+            .as_deref()
+            .map(code)
+            .unwrap_or_else(|| "none".into()),
         fmt_time(r.window.until.min(r.generated_at), tz),
-        if t.compliant { "compliant" } else { "not compliant" },
+        if t.compliant {
+            "compliant"
+        } else {
+            "not compliant"
+        },
         r.fail_on,
         s.pass,
         s.fail,
@@ -816,7 +822,10 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
     writeln!(w)?;
     writeln!(w, "### Evidence")?;
     writeln!(w)?;
-    writeln!(w, "| Snapshot | Observed | RequestId | Config hash | Role |")?;
+    writeln!(
+        w,
+        "| Snapshot | Observed | RequestId | Config hash | Role |"
+    )?;
     writeln!(w, "|---|---|---|---|---|")?;
     for e in &t.evidence {
         let mut roles = Vec::new();
@@ -834,7 +843,10 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
             "| #{} | {} | {} | {} | {} |",
             e.id,
             fmt_time(e.at, tz),
-            e.request_id.as_deref().map(code).unwrap_or_else(|| "none".into()),
+            e.request_id
+                .as_deref()
+                .map(code)
+                .unwrap_or_else(|| "none".into()),
             code(&e.config_hash),
             roles.join("; ")
         )?;
@@ -882,7 +894,11 @@ fn days_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io
             w,
             "| {} | {snap} | {} |",
             d.date,
-            d.failing.iter().map(|f| code(f)).collect::<Vec<_>>().join(", ")
+            d.failing
+                .iter()
+                .map(|f| code(f))
+                .collect::<Vec<_>>()
+                .join(", ")
         )?;
     }
     Ok(())
@@ -977,9 +993,18 @@ value = true
     #[test]
     fn days_are_calendar_days_of_the_zone() {
         // The nightly job at 03:00 in Shanghai runs at 19:00 UTC the day before.
-        assert_eq!(day_of(at("2026-11-04T19:00:00Z"), shanghai()), date("2026-11-05"));
-        assert_eq!(day_of(at("2026-11-04T19:00:00Z"), Tz::UTC), date("2026-11-04"));
-        assert_eq!(day_of(at("2026-11-04T15:59:59Z"), shanghai()), date("2026-11-04"));
+        assert_eq!(
+            day_of(at("2026-11-04T19:00:00Z"), shanghai()),
+            date("2026-11-05")
+        );
+        assert_eq!(
+            day_of(at("2026-11-04T19:00:00Z"), Tz::UTC),
+            date("2026-11-04")
+        );
+        assert_eq!(
+            day_of(at("2026-11-04T15:59:59Z"), shanghai()),
+            date("2026-11-04")
+        );
         let since = at("2026-11-01T00:00:00+08:00");
         let until = at("2026-11-03T23:59:59+08:00");
         assert_eq!(
@@ -1011,7 +1036,14 @@ value = true
         let until = at("2026-11-04T23:59:59+08:00");
         let targets = ["prod".to_string()];
 
-        let sh = build(&store, &set, &targets, &options(since, until, shanghai()), None).unwrap();
+        let sh = build(
+            &store,
+            &set,
+            &targets,
+            &options(since, until, shanghai()),
+            None,
+        )
+        .unwrap();
         let t = &sh.targets[0];
         let verdicts: Vec<(String, bool)> = t
             .daily
@@ -1029,11 +1061,22 @@ value = true
         );
         assert_eq!((t.days, t.compliant_days), (4, 2));
         assert_eq!(t.gaps, [date("2026-11-03")]);
-        assert_eq!(t.daily[1].snapshot, Some(3), "the later of the day's two snapshots");
+        assert_eq!(
+            t.daily[1].snapshot,
+            Some(3),
+            "the later of the day's two snapshots"
+        );
         assert_eq!(t.daily[3].failing, ["ON"]);
 
         // In UTC the same instants fall on other days: 1 Nov ends switched off.
-        let utc = build(&store, &set, &targets, &options(since, until, Tz::UTC), None).unwrap();
+        let utc = build(
+            &store,
+            &set,
+            &targets,
+            &options(since, until, Tz::UTC),
+            None,
+        )
+        .unwrap();
         let t = &utc.targets[0];
         let compliant: Vec<String> = t
             .daily
@@ -1078,14 +1121,9 @@ value = true
         let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
         let t = &r.targets[0];
         let latest = store.meta(t.latest.as_ref().unwrap().id).unwrap();
-        let expected = crate::checker::check_snapshot(
-            &store,
-            &set,
-            &latest,
-            opts.until,
-            opts.api_offset,
-        )
-        .unwrap();
+        let expected =
+            crate::checker::check_snapshot(&store, &set, &latest, opts.until, opts.api_offset)
+                .unwrap();
         assert_eq!(t.check.as_ref(), Some(&expected));
         let mut judged = 0;
         for d in &t.daily {
@@ -1099,7 +1137,12 @@ value = true
                 opts.api_offset,
             )
             .unwrap();
-            assert_eq!(d.failing, counting_failures(&check, opts.fail_on), "{}", d.date);
+            assert_eq!(
+                d.failing,
+                counting_failures(&check, opts.fail_on),
+                "{}",
+                d.date
+            );
             judged += 1;
         }
         assert_eq!(judged, 9, "3..=12 November less the missed 6th");
