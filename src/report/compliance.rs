@@ -1,4 +1,4 @@
-//! The compliance report for a window: per target its config and check now, its drift, the days it complied and the nights it was not observed; then the chain check.
+//! The compliance report for a window: config, check, drift, compliant days and missed nights.
 //!
 //! Definitions (PRODUCT.md, JSON outputs: report, leaves these open):
 //! - The days of a window are the calendar days, in the report's zone, that the window touches,

@@ -1,4 +1,4 @@
-//! `audit report` over a scripted three-week history: golden Markdown and JSON, and the day counts the script implies.
+//! `audit report` over a scripted history: golden Markdown and JSON, and the day counts it implies.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Value, json};
