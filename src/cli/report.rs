@@ -63,6 +63,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let fail_on = super::check::fail_on(args.fail_on, ctx, Severity::Low)?;
     let store = ctx.open_store(OpenMode::Existing)?;
     let names = ctx.target_names(&args.targets, &store)?;
+    for name in &names {
+        // Still reported (every day a missed night), but a misspelt name should not pass unnoticed.
+        if store.earliest(name)?.is_none() {
+            tracing::warn!(
+                "target {name:?} has no snapshots: the report shows every day as missed; check the name, or run `audit snapshot --target {name}`"
+            );
+        }
+    }
     let now = ctx.now();
     let since = match &args.since {
         Some(text) => window_bound(&store, &names, text, ctx, true)?,

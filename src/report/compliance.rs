@@ -1,4 +1,4 @@
-//! The compliance report for a window: per target its config and check now, its drift, the days it complied and the nights it was not observed; then the chain check.
+//! The compliance report for a window: config, check, drift, compliant days and missed nights.
 //!
 //! Definitions (PRODUCT.md, JSON outputs: report, leaves these open):
 //! - The days of a window are the calendar days, in the report's zone, that the window touches,
@@ -12,7 +12,7 @@
 //! - `snapshots` counts the snapshots inside the window; `changes` lists the change events inside
 //!   it, oldest first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
@@ -24,8 +24,8 @@ use crate::diff::{Change, ChangeKind};
 use crate::normalize::{Config, canonical_value, sorted_value};
 use crate::policy::render::CHECK_SCHEMA;
 use crate::policy::{
-    self, CheckInput, CheckReport, Observation, PolicyFileInfo, PolicySet, RuleStatus, Severity,
-    WaiverRef,
+    self, Check, CheckInput, CheckReport, Observation, PolicyFileInfo, PolicySet, RuleStatus,
+    Severity, WaiverRef,
 };
 use crate::store::{ChainBreak, SnapshotMeta, Store};
 use crate::when::{fmt_time, fmt_utc};
@@ -299,18 +299,67 @@ struct Loaded<'a> {
     obs: Vec<Observation>,
 }
 
+/// The key that stands for a whole config in a [`trimmed`] observation; no API field can be named so.
+const WHOLE_CONFIG: &str = "\u{0}config_hash";
+
+/// The top-level fields the rules of `set` read, and whether a rule follows the whole config.
+fn fields_read(set: &PolicySet) -> (BTreeSet<String>, bool) {
+    let mut fields = BTreeSet::new();
+    let mut whole = false;
+    for rule in set.rules() {
+        if let Some(when) = &rule.when {
+            fields.insert(when.field.head.clone());
+        }
+        match &rule.check {
+            Check::State(c) => {
+                fields.insert(c.field.head.clone());
+            }
+            Check::History { field: Some(f), .. } => {
+                fields.insert(f.head.clone());
+            }
+            Check::History { field: None, .. } => whole = true,
+        }
+    }
+    (fields, whole)
+}
+
+/// An observation reduced to what the rules read, for judging days: evaluation copies every
+/// observation of the history for each judgement, and whole configs (images and all) made that
+/// the report's main cost. A rule that follows the whole config sees its hash instead, which
+/// changes exactly when the config does; only its messages differ, and days keep only verdicts.
+fn trimmed(o: &Observation, hash: &str, fields: &BTreeSet<String>, whole: bool) -> Observation {
+    let mut config: Config = fields
+        .iter()
+        .filter_map(|f| o.config.get(f).map(|v| (f.clone(), v.clone())))
+        .collect();
+    if whole {
+        config.insert(WHOLE_CONFIG.into(), Value::String(hash.to_string()));
+    }
+    Observation {
+        snapshot_id: o.snapshot_id,
+        at: o.at,
+        config,
+        status: o.status.clone(),
+    }
+}
+
 impl Loaded<'_> {
     /// Judges observation `idx` as of `now`, with the history `checker::check_snapshot` would read
     /// from the database: from the last observation before `now - max_window` through `idx`.
     /// The caller has loaded at least that much.
     fn evaluate(&self, idx: usize, now: DateTime<Utc>) -> CheckReport {
-        let lo = (now - self.set.max_window()).min(self.obs[idx].at);
-        let before = self.obs.partition_point(|o| o.at < lo);
+        self.evaluate_in(&self.obs, idx, now)
+    }
+
+    /// [`Self::evaluate`] over `obs`, the loaded observations or their [`trimmed`] copies.
+    fn evaluate_in(&self, obs: &[Observation], idx: usize, now: DateTime<Utc>) -> CheckReport {
+        let lo = (now - self.set.max_window()).min(obs[idx].at);
+        let before = obs.partition_point(|o| o.at < lo);
         // The store includes every observation at the latest time before `lo`, not only one.
         let start = match before.checked_sub(1) {
             Some(prev) => {
-                let t = self.obs[prev].at;
-                self.obs.partition_point(|o| o.at < t)
+                let t = obs[prev].at;
+                obs.partition_point(|o| o.at < t)
             }
             None => 0,
         };
@@ -319,8 +368,8 @@ impl Loaded<'_> {
             &CheckInput {
                 target: self.target,
                 now,
-                current: &self.obs[idx],
-                history: &self.obs[start..=idx],
+                current: &obs[idx],
+                history: &obs[start..=idx],
                 api_offset: self.api_offset,
                 config_hash: &self.metas[idx].config_hash,
             },
@@ -393,12 +442,19 @@ fn build_target(
         // Observations come oldest first, so the last insert for a day is its last snapshot.
         last_of_day.insert(day_of(loaded.obs[i].at, opts.tz), i);
     }
+    let (fields, whole) = fields_read(set);
+    let light: Vec<Observation> = loaded
+        .obs
+        .iter()
+        .zip(&loaded.metas)
+        .map(|(o, m)| trimmed(o, &m.config_hash, &fields, whole))
+        .collect();
     let mut daily = Vec::with_capacity(days.len());
     for &date in days {
         daily.push(match last_of_day.get(&date) {
             Some(&i) => {
                 let at = loaded.obs[i].at;
-                let failing = counting_failures(&loaded.evaluate(i, at), opts.fail_on);
+                let failing = counting_failures(&loaded.evaluate_in(&light, i, at), opts.fail_on);
                 DayResult {
                     date,
                     snapshot: Some(loaded.obs[i].snapshot_id),

@@ -1,4 +1,4 @@
-//! `audit report` over a scripted three-week history: golden Markdown and JSON, and the day counts the script implies.
+//! `audit report` over a scripted history: golden Markdown and JSON, and the day counts it implies.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Value, json};
@@ -426,4 +426,46 @@ fn snapshot_ids_bound_the_window_at_their_time() {
     assert_eq!(r["window"]["until"], "2026-11-11T19:00:00Z");
     assert_eq!(r["targets"][0]["snapshots"], 10);
     assert_eq!(r["targets"][0]["latest"]["id"], 10);
+}
+
+#[test]
+fn a_target_without_history_is_every_night_missed() {
+    let env = history_env();
+    let run = env
+        .run(&[
+            "report",
+            "--format",
+            "json",
+            "--target",
+            "staging",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-07",
+        ])
+        .ok();
+    assert!(run.stderr.contains("no snapshots"), "{}", run.stderr);
+    let t = &run.json()["targets"][0];
+    assert_eq!(t["name"], "staging");
+    assert_eq!(t["latest"], Value::Null);
+    assert_eq!(t["check"], Value::Null);
+    assert_eq!(t["compliant"], false);
+    assert_eq!(t["compliant_days"], 0);
+    assert_eq!(t["gaps"].as_array().unwrap().len(), 7);
+    let md = env
+        .run(&[
+            "report",
+            "--target",
+            "staging",
+            "--since",
+            "2026-11-01",
+            "--until",
+            "2026-11-07",
+        ])
+        .ok();
+    assert!(
+        md.stdout.contains("No snapshot at or before"),
+        "{}",
+        md.stdout
+    );
 }
