@@ -71,7 +71,10 @@ impl When {
                 .ok_or_else(|| err(text, "the age is too large"))?;
             return Ok(When::Instant(now - age));
         }
-        if t.len() >= 10 && NaiveDate::parse_from_str(&t[..10], "%Y-%m-%d").is_ok() {
+        // `get`, not indexing: byte 10 may fall inside a multi-byte character.
+        if t.get(..10)
+            .is_some_and(|day| NaiveDate::parse_from_str(day, "%Y-%m-%d").is_ok())
+        {
             return Err(err(
                 text,
                 "a time needs an offset, as in 2026-11-28T03:00:00Z",
@@ -209,6 +212,15 @@ mod tests {
         }
         let e = When::parse("2026-11-28T03:00:00", now()).unwrap_err();
         assert!(e.reason.contains("offset"), "{e}");
+    }
+
+    #[test]
+    fn a_multibyte_character_across_byte_ten_is_an_error_not_a_panic() {
+        // Found by fuzzing: the offset check sliced the text at byte 10.
+        for text in ["\0\0k1ye\x02\x02\x02\u{2df}", "123456789é", "2026-11-2€x"] {
+            let e = When::parse(text, now()).unwrap_err();
+            assert!(e.to_string().contains("RFC 3339"), "{text}: {e}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod import;
 pub mod log;
 pub mod policy;
 pub mod prune;
+pub mod report;
 pub mod run;
 pub mod show;
 pub mod sim;
@@ -91,6 +92,8 @@ pub enum Command {
     Run(run::Args),
     /// The whole job end to end on the stand-in, in seconds, with no account
     Demo(demo::Args),
+    /// Compliance report for a window
+    Report(report::Args),
     /// Check the hash chain of the whole history
     Verify(verify::Args),
     /// Write the whole history as JSON lines (a backup `import --jsonl` restores)
@@ -152,6 +155,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Check(args) => check::run(args, &ctx),
         Command::Run(args) => run::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
+        Command::Report(args) => report::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Export(args) => export::run(args, &ctx),
         Command::Prune(args) => prune::run(args, &ctx),
@@ -190,9 +194,23 @@ pub struct ClientArgs {
     /// No retry starts after this many seconds
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub retry_max_time: u64,
+    /// Read credentials from this profile of the credentials file (~/.tencentcloud/credentials)
+    /// instead of the environment
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
 }
 
 impl ClientArgs {
+    /// Applies `--profile` to the targets about to be fetched.
+    pub fn apply(&self, mut targets: Vec<TargetSpec>) -> Vec<TargetSpec> {
+        if let Some(p) = &self.profile {
+            for t in &mut targets {
+                t.credentials.profile = Some(p.clone());
+            }
+        }
+        targets
+    }
+
     pub fn options(&self) -> crate::tencent::ClientOptions {
         crate::tencent::ClientOptions {
             timeout: std::time::Duration::from_secs(self.timeout.max(1)),

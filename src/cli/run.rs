@@ -63,10 +63,10 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             )));
         }
     };
-    let targets = ctx.configured_targets(&TargetArgs {
+    let targets = args.client.apply(ctx.configured_targets(&TargetArgs {
         target: args.target.clone(),
         all: args.target.is_none(),
-    })?;
+    })?);
     let loaded = checker::load_policies(&args.policies, &ctx.settings)?;
     let fail_on = super::check::fail_on(args.fail_on, ctx, Severity::Low)?;
     let db = ctx.db_path();

@@ -9,18 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::normalize::{KNOWN_FIELDS, STATUS_FIELDS};
 
-/// The fields of one `ImageInfo`.
-pub const IMAGE_FIELDS: [&str; 9] = [
-    "InstanceName",
-    "Namespace",
-    "ImageName",
-    "ImageTag",
-    "Force",
-    "ImageDigest",
-    "RegistryType",
-    "ImageRepoAddress",
-    "InstanceId",
-];
+pub use crate::tencent::model::IMAGE_FIELDS;
 
 /// Element types of the list fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 use super::SimError;
 use super::envelope::ApiError;
+use crate::tencent::model::IMAGE_FIELDS;
 
 /// The example answer of the reference page, less its RequestId.
 pub fn seed() -> Map<String, Value> {
@@ -128,18 +129,6 @@ const UPDATE_PARAMS: &[(&str, Kind, bool)] = &[
     ("RegistryType", Kind::Strings, false),
     ("Namespace", Kind::Strings, false),
     ("ExcludeImageAssetIds", Kind::UInts, false),
-];
-
-const IMAGE_FIELDS: &[&str] = &[
-    "InstanceName",
-    "Namespace",
-    "ImageName",
-    "ImageTag",
-    "Force",
-    "ImageDigest",
-    "RegistryType",
-    "ImageRepoAddress",
-    "InstanceId",
 ];
 
 fn type_error(name: &str, kind: Kind, got: &Value) -> ApiError {

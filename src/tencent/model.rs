@@ -230,7 +230,7 @@ fn typed(inner: &Map<String, Value>) -> Result<ScanTask, AnswerError> {
     };
     let extra = inner
         .iter()
-        .filter(|(k, _)| !TASK_FIELDS.contains(&k.as_str()))
+        .filter(|(k, _)| !is_task_field(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     Ok(ScanTask {
@@ -259,26 +259,12 @@ fn typed(inner: &Map<String, Value>) -> Result<ScanTask, AnswerError> {
     })
 }
 
-/// The documented fields of the answer, status and RequestId included.
-const TASK_FIELDS: [&str; 17] = [
-    "Enable",
-    "ScanTime",
-    "ScanPeriod",
-    "ScanType",
-    "All",
-    "Images",
-    "Id",
-    "Latest",
-    "ScanEndTime",
-    "RegistryType",
-    "ContainerRunning",
-    "ScanScope",
-    "Namespace",
-    "ExcludeImageAssetIds",
-    "LastScanTime",
-    "ScanResult",
-    "RequestId",
-];
+/// Whether a field of the answer is documented: configuration, status, or the RequestId.
+fn is_task_field(name: &str) -> bool {
+    crate::normalize::KNOWN_FIELDS.contains(&name)
+        || crate::normalize::STATUS_FIELDS.contains(&name)
+        || name == "RequestId"
+}
 
 /// The documented fields of an image.
 pub const IMAGE_FIELDS: [&str; 9] = [

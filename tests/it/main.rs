@@ -4,6 +4,7 @@ mod check;
 mod drift;
 mod faults;
 mod history;
+mod report;
 mod run;
 mod sim;
 mod snapshot;

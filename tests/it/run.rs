@@ -124,6 +124,44 @@ fn three_targets_one_with_a_wrong_key() {
         second.stderr
     );
     assert!(!second.stderr.contains(" changed"), "{}", second.stderr);
+    let json_path = second
+        .stdout
+        .lines()
+        .find(|p| p.ends_with(".json"))
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json_path).unwrap()).unwrap();
+    assert_eq!(report["schema"], "tcss-audit/report/v1");
+    let run = report["run"].as_array().unwrap();
+    assert_eq!(run.len(), 3);
+    for entry in run {
+        match entry["target"].as_str().unwrap() {
+            "broken" => assert!(
+                entry["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("AuthFailure.SignatureFailure")
+            ),
+            _ => assert_eq!(
+                entry["changed"], false,
+                "no drift on the second night: {entry}"
+            ),
+        }
+    }
+    for t in report["targets"].as_array().unwrap() {
+        assert_eq!(
+            t["changes"],
+            serde_json::json!([]),
+            "no drift in the window: {}",
+            t["name"]
+        );
+    }
+    let md = std::fs::read_to_string(second.stdout.lines().find(|p| p.ends_with(".md")).unwrap())
+        .unwrap();
+    assert!(
+        md.contains("`broken`") && md.contains("AuthFailure.SignatureFailure"),
+        "the failing target is named"
+    );
 }
 
 #[test]
@@ -223,6 +261,22 @@ fn the_demo_runs_and_its_report_names_each_drift() {
     );
     assert!(paths.iter().any(|p| p.starts_with("Images[")), "{paths:?}");
     env.run(&["--db", db.to_str().unwrap(), "verify"]).ok();
+    let report = run
+        .stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.ends_with(".md"))
+        .unwrap();
+    let md = std::fs::read_to_string(report).unwrap();
+    for drift in [
+        "removed `\"virus\"`",
+        "`true` -> `false`",
+        "`false` -> `true`",
+        "`Images[ccr.ccs.tencentyun.com/shop/api:v7]` | added",
+        "missed",
+    ] {
+        assert!(md.contains(drift), "the report names {drift}");
+    }
     // A second demo in the same folder replaces the first.
     env.run(&["demo", "--dir", dir.to_str().unwrap()]).ok();
     let not_ours = env.path("notes");

@@ -187,3 +187,42 @@ fn the_secret_key_appears_nowhere() {
         );
     }
 }
+
+#[test]
+fn a_named_profile_of_the_credentials_file_is_used() {
+    let sim = Sim::start(&[]);
+    let env = Env::new();
+    let dir = env.path(".tencentcloud");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("credentials"), format!("[default]\nsecret_id = AKIDnope\nsecret_key = nope\n\n[audit]\nsecret_id = {SIM_ID}\nsecret_key = {SIM_KEY}\n")).unwrap();
+    env.run(&["snapshot", "--endpoint", &sim.url, "--profile", "audit"])
+        .ok();
+    let wrong = env.run(&["snapshot", "--endpoint", &sim.url]).code(3);
+    assert!(
+        wrong.stderr.contains("AuthFailure.SecretIdNotFound"),
+        "{}",
+        wrong.stderr
+    );
+}
+
+#[test]
+fn a_clock_far_off_is_named_as_the_cause() {
+    let sim = Sim::start(&[]);
+    let mut env = Env::new();
+    let behind = chrono::Utc::now() - chrono::Duration::minutes(10);
+    env.now = Some(behind.to_rfc3339());
+    let run = env
+        .run_signed(&["snapshot", "--endpoint", &sim.url])
+        .code(3);
+    assert!(
+        run.stderr.contains("AuthFailure.SignatureExpire"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("s behind the server's"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(count(&env, "snapshots"), 0);
+}

@@ -1,0 +1,194 @@
+//! `audit report`: the compliance report for a window, as Markdown or JSON, to stdout or a file.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::{Context, TargetArgs};
+use crate::checker;
+use crate::policy::Severity;
+use crate::report::compliance::{self, ReportOptions};
+use crate::store::{OpenMode, Store, StoreError};
+use crate::when::When;
+use crate::{Error, ExitCode};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Markdown,
+    Json,
+}
+
+/// The window a report covers when --since is not given.
+const DEFAULT_WINDOW_DAYS: i64 = 30;
+
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The window's days are the calendar days (UTC, or --tz / the config's timezone) it touches. A day \
+is compliant when its last snapshot has no failing rule at or above --fail-on, judged as of that \
+snapshot's time; waived failures do not count; a day without a snapshot is a missed night and is \
+not compliant. The current check judges the newest snapshot at or before --until, as of --until \
+(or now, if earlier).
+
+A snapshot id or `latest` as --since/--until stands for that snapshot's time (`latest`: the newest \
+snapshot of the chosen targets).
+
+Exit status: 0 when the report was written, whatever it finds: a report is a record, not a \
+verdict. `audit check` and `audit run` exit 1 on policy failures at or above --fail-on; `audit \
+verify` exits 1 on a broken chain.")]
+pub struct Args {
+    #[command(flatten)]
+    pub targets: TargetArgs,
+    /// Start of the window (a date means its start) [default: 30 days before now]
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// End of the window (a date means its end) [default: now]
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Markdown)]
+    pub format: Format,
+    /// Write the report to this file (replaced atomically) instead of stdout
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Policy files or folders (repeatable) [default: the config file's, else the shipped set]
+    #[arg(long = "policies", value_name = "PATH")]
+    pub policies: Vec<PathBuf>,
+    /// Count a day or target as compliant only without failures of this severity or above [default: the config's fail_on, else low]
+    #[arg(long, value_enum, value_name = "SEV")]
+    pub fail_on: Option<Severity>,
+}
+
+pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    let loaded = checker::load_policies(&args.policies, &ctx.settings)?;
+    let fail_on = super::check::fail_on(args.fail_on, ctx, Severity::Low)?;
+    let store = ctx.open_store(OpenMode::Existing)?;
+    let names = ctx.target_names(&args.targets, &store)?;
+    for name in &names {
+        // Still reported (every day a missed night), but a misspelt name should not pass unnoticed.
+        if store.earliest(name)?.is_none() {
+            tracing::warn!(
+                "target {name:?} has no snapshots: the report shows every day as missed; check the name, or run `audit snapshot --target {name}`"
+            );
+        }
+    }
+    let now = ctx.now();
+    let since = match &args.since {
+        Some(text) => window_bound(&store, &names, text, ctx, true)?,
+        None => now - Duration::days(DEFAULT_WINDOW_DAYS),
+    };
+    let until = match &args.until {
+        Some(text) => window_bound(&store, &names, text, ctx, false)?,
+        None => now,
+    };
+    if since > until {
+        return Err(Error::Usage(format!(
+            "--since ({}) is later than --until ({}); give an earlier --since",
+            crate::when::fmt_utc(since),
+            crate::when::fmt_utc(until)
+        )));
+    }
+    let opts = ReportOptions {
+        since,
+        until,
+        tz: ctx.tz,
+        fail_on,
+        generated_at: now,
+        api_offset: ctx.settings.api_offset,
+    };
+    let report = compliance::build(&store, &loaded.set, &names, &opts, None)?;
+    let render = |w: &mut dyn Write| match args.format {
+        Format::Markdown => compliance::markdown(&report, w),
+        Format::Json => compliance::json(&report, w),
+    };
+    match &args.output {
+        Some(path) => write_atomically(path, render)?,
+        None => ctx.emit(render)?,
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// One moment for every target: a report has one window. Days and instants go through
+/// [`super::bound`]; a snapshot id is that snapshot's time, whichever target it belongs to;
+/// `latest` is the newest snapshot of the chosen targets.
+fn window_bound(
+    store: &Store,
+    names: &[String],
+    text: &str,
+    ctx: &Context,
+    lower: bool,
+) -> Result<DateTime<Utc>, Error> {
+    match When::parse(text, ctx.now())? {
+        When::Snapshot(id) => Ok(store.meta(id)?.observed_at),
+        When::Latest => {
+            let mut newest = None;
+            let mut first_err = None;
+            for name in names {
+                match store.resolve(name, &When::Latest, ctx.tz) {
+                    Ok(m) => newest = newest.max(Some(m.observed_at)),
+                    Err(e @ StoreError::NoSnapshot { .. }) => {
+                        first_err.get_or_insert(e);
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match (newest, first_err) {
+                (Some(at), _) => Ok(at),
+                (None, Some(e)) => Err(e.into()),
+                (None, None) => Err(Error::Usage("no target is selected".into())),
+            }
+        }
+        _ => {
+            let any = names.first().map(String::as_str).unwrap_or_default();
+            Ok(super::bound(store, any, Some(text), ctx, lower)?
+                .expect("a moment was given, so there is a bound"))
+        }
+    }
+}
+
+/// Writes to a temporary file beside `path`, then renames it over `path`, so a reader never sees
+/// half a report and a failure leaves the old one in place.
+fn write_atomically(
+    path: &Path,
+    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), Error> {
+    let what = || format!("the report to {}", path.display());
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|source| Error::Output {
+        what: what(),
+        source,
+    })?;
+    {
+        let mut buf = std::io::BufWriter::new(file.as_file_mut());
+        render(&mut buf)
+            .and_then(|()| buf.flush())
+            .map_err(|source| Error::Output {
+                what: what(),
+                source,
+            })?;
+    }
+    // A temporary file is private; a report is for others to read, like any file written here.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o777);
+        file.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|source| Error::Output {
+                what: what(),
+                source,
+            })?;
+    }
+    file.as_file().sync_all().map_err(|source| Error::Output {
+        what: what(),
+        source,
+    })?;
+    file.persist(path).map_err(|e| Error::Output {
+        what: what(),
+        source: e.error,
+    })?;
+    tracing::info!("wrote {}", path.display());
+    Ok(())
+}
