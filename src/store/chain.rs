@@ -1,6 +1,8 @@
 //! The hash chain: each snapshot's chain hash covers its own content and the previous chain hash,
 //! so that altering, removing or reordering any recorded row is detectable.
 
+use std::collections::HashMap;
+
 use rusqlite::params;
 use serde::Serialize;
 
@@ -76,6 +78,9 @@ impl Store {
         let mut checked = 0u64;
         let mut first_break = None;
         let mut expected_id = Some(start.as_ref().map_or(1, |(id, _)| id + 1));
+        // The first snapshot of each config, gathered on the way so that checking the configs
+        // costs one pass over them rather than one scan of the history per config.
+        let mut first_use: HashMap<String, i64> = HashMap::new();
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let get_s = |i: usize| r.get::<_, String>(i);
             let get_o = |i: usize| r.get::<_, Option<String>>(i);
@@ -158,12 +163,13 @@ impl Store {
                 fail("its content does not match its chain hash (the row was altered)".into());
                 break;
             }
+            first_use.entry(config_hash).or_insert(id);
             prev = chain_hash;
         }
         drop(rows);
         drop(stmt);
         let configs_checked = if first_break.is_none() {
-            self.verify_configs(&mut first_break)?
+            self.verify_configs(&first_use, &mut first_break)?
         } else {
             0
         };
@@ -175,26 +181,28 @@ impl Store {
     }
 
     /// Every stored config must hash to its name, and every snapshot's config must be there.
-    fn verify_configs(&self, first_break: &mut Option<ChainBreak>) -> Result<u64, StoreError> {
+    fn verify_configs(
+        &self,
+        first_use: &HashMap<String, i64>,
+        first_break: &mut Option<ChainBreak>,
+    ) -> Result<u64, StoreError> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT c.hash, c.canonical, (SELECT MIN(id) FROM snapshots s WHERE s.config_hash = c.hash)
-                 FROM configs c ORDER BY 3",
-            )
+            .prepare("SELECT hash, canonical FROM configs")
             .map_err(|e| self.err(e))?;
-        let rows = stmt
+        let mut rows = stmt
             .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                ))
+                let hash = r.get::<_, String>(0)?;
+                let first = first_use.get(&hash).copied();
+                Ok((hash, r.get::<_, String>(1)?, first))
             })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))?;
+        // In order of first use (unused configs first), so the break named is the earliest.
+        rows.sort_by_key(|(_, _, first)| *first);
         let mut n = 0;
-        for row in rows {
-            let (hash, canonical, first) = row.map_err(|e| self.err(e))?;
+        for (hash, canonical, first) in rows {
             n += 1;
             let ok = serde_json::from_str::<Config>(&canonical)
                 .map(|c| {

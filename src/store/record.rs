@@ -92,11 +92,9 @@ fn record_in(
     let observed = ms(s.observed_at);
     let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
 
-    tx.execute(
-        "INSERT OR IGNORE INTO targets (name, created_at) VALUES (?1, ?2)",
-        params![s.target, ms(s.recorded_at)],
-    )
-    .map_err(err)?;
+    tx.prepare_cached("INSERT OR IGNORE INTO targets (name, created_at) VALUES (?1, ?2)")
+        .and_then(|mut st| st.execute(params![s.target, ms(s.recorded_at)]))
+        .map_err(err)?;
     let target_id: i64 = tx
         .query_row("SELECT id FROM targets WHERE name = ?1", [s.target], |r| {
             r.get(0)
@@ -123,10 +121,10 @@ fn record_in(
             });
         }
 
-    tx.execute(
+    tx.prepare_cached(
         "INSERT OR IGNORE INTO configs (hash, canonical, first_seen_at) VALUES (?1, ?2, ?3)",
-        params![config_hash, canonical, observed],
     )
+    .and_then(|mut st| st.execute(params![config_hash, canonical, observed]))
     .map_err(err)?;
 
     let (last_id, prev_chain): (i64, String) = tx
@@ -140,11 +138,7 @@ fn record_in(
             .map_or_else(
                 // With every snapshot pruned, the chain continues from the checkpoint.
                 || {
-                    tx.query_row(
-                        "SELECT last_snapshot, chain_hash FROM chain_checkpoints ORDER BY id DESC LIMIT 1",
-                        [],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
+                    tx.prepare_cached("SELECT last_snapshot, chain_hash FROM chain_checkpoints ORDER BY id DESC LIMIT 1").and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
                     .optional()
                     .map(|c| c.unwrap_or((0, chain::GENESIS.to_string())))
                 },
@@ -166,11 +160,9 @@ fn record_in(
         scan_result: s.status.scan_result.as_deref(),
     };
     let chain_hash = chain::link_hash(&prev_chain, &link);
-    tx.execute(
-            "INSERT INTO snapshots (id, target_id, observed_at, recorded_at, source, endpoint, request_id,
+    tx.prepare_cached("INSERT INTO snapshots (id, target_id, observed_at, recorded_at, source, endpoint, request_id,
                 raw, raw_sha256, config_hash, last_scan_time, scan_result, prev_chain, chain_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)").and_then(|mut st| st.execute(params![
                 id,
                 target_id,
                 observed,
@@ -185,20 +177,22 @@ fn record_in(
                 s.status.scan_result,
                 prev_chain,
                 chain_hash
-            ],
-        )
+            ]))
         .map_err(err)?;
 
     // Neighbours in observed time, so an import of an older answer slots in between.
     let neighbour = |sql: &str| {
-        tx.query_row(sql, params![target_id, observed, id], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })
-        .optional()
+        tx.prepare_cached(sql)
+            .and_then(|mut st| {
+                st.query_row(params![target_id, observed, id], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                })
+            })
+            .optional()
     };
     let before = neighbour(
             "SELECT s.id, s.config_hash, c.canonical FROM snapshots s JOIN configs c ON c.hash = s.config_hash
@@ -213,11 +207,9 @@ fn record_in(
         )
         .map_err(err)?;
     if let Some((after_id, _, _)) = &after {
-        tx.execute(
-            "DELETE FROM change_events WHERE target_id = ?1 AND to_snapshot = ?2",
-            params![target_id, after_id],
-        )
-        .map_err(err)?;
+        tx.prepare_cached("DELETE FROM change_events WHERE target_id = ?1 AND to_snapshot = ?2")
+            .and_then(|mut st| st.execute(params![target_id, after_id]))
+            .map_err(err)?;
     }
     let parse = |hash: &str, text: &str| -> Result<Config, StoreError> {
         serde_json::from_str(text).map_err(|e| StoreError::BadConfig {
@@ -229,11 +221,8 @@ fn record_in(
     let add_event = |from: i64, from_config: &Config, to: i64, to_config: &Config, at: i64| {
         let changes = diff::diff(from_config, to_config);
         let json = serde_json::to_string(&changes).expect("changes serialize");
-        tx.execute(
-                "INSERT OR REPLACE INTO change_events (target_id, from_snapshot, to_snapshot, at, changes)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![target_id, from, to, at, json],
-            )
+        tx.prepare_cached("INSERT OR REPLACE INTO change_events (target_id, from_snapshot, to_snapshot, at, changes)
+                 VALUES (?1, ?2, ?3, ?4, ?5)").and_then(|mut st| st.execute(params![target_id, from, to, at, json]))
             .map(|_| ())
     };
     let changed = match &before {

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Measures tcss-audit at fleet scale, side by side with a git repository of the same history.
+#
+#   bench/run.sh                      1,000 targets x 365 nights (the full size)
+#   bench/run.sh --quick              a small size that checks the script works (CI's smoke check)
+#   bench/run.sh --targets 100 --nights 365 --fleet 1000 --keep /tmp/b
+#
+# Prints a table on stdout (progress on stderr) and exits non-zero if any step fails.
+set -euo pipefail
+
+targets=1000
+nights=365
+fleet=1000
+seed=42
+repeat=5
+keep=""
+quick=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) quick=1; targets=20; nights=60; fleet=60; repeat=2 ;;
+        --targets) targets="$2"; shift ;;
+        --nights) nights="$2"; shift ;;
+        --fleet) fleet="$2"; shift ;;
+        --seed) seed="$2"; shift ;;
+        --repeat) repeat="$2"; shift ;;
+        --keep) keep="$2"; shift ;;
+        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+        *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+    esac
+    shift
+done
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+say() { echo "bench: $*" >&2; }
+fail() { echo "bench: FAILED: $*" >&2; exit 1; }
+
+# --- what the script needs -------------------------------------------------------------------
+command -v git >/dev/null || fail "git is needed"
+if [ ! -x /usr/bin/time ]; then
+    say "installing GNU time"
+    if [ "$(id -u)" = 0 ]; then
+        (apt-get update -qq && apt-get install -y -qq time) >&2 || fail "cannot install GNU time"
+    else
+        sudo apt-get update -qq && sudo apt-get install -y -qq time >&2 || fail "cannot install GNU time"
+    fi
+fi
+/usr/bin/time -v true 2>/dev/null || fail "/usr/bin/time -v does not work"
+
+say "building (release)"
+(cd "$root" && cargo build --release --locked --quiet --bin audit --example gen_history) ||
+    fail "cargo build"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+case "$target_dir" in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+audit="$target_dir/release/audit"
+gen="$target_dir/release/examples/gen_history"
+[ -x "$audit" ] && [ -x "$gen" ] || fail "no binaries in $target_dir/release"
+
+if [ -n "$keep" ]; then
+    work="$keep"; rm -rf "$work"; mkdir -p "$work"
+else
+    work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
+fi
+work="$(cd "$work" && pwd)"
+started=$(date +%s)
+
+# --- helpers ---------------------------------------------------------------------------------
+now_ns() { date +%s%N; }
+# Runs a command REPEAT times and prints the median wall time in milliseconds.
+median_ms() {
+    local times=() t0 t1 i
+    for ((i = 0; i < repeat; i++)); do
+        t0=$(now_ns)
+        "$@" >/dev/null 2>>"$work/steps.log" || fail "$* (see $work/steps.log)"
+        t1=$(now_ns)
+        times+=($(((t1 - t0) / 1000)))
+    done
+    printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'
+}
+# Like median_ms, for commands that succeed with exit 0 or 1 (1: "found wanting").
+ok01() { "$@" || [ $? -eq 1 ]; }
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf "%.1f", a / b }'; }
+rows=()
+row() { rows+=("$(printf '| %s | %s | %s | %s |' "$1" "$2" "$3" "$4")"); }
+verdict() { awk -v v="$1" -v g="$3" -v op="$2" 'BEGIN {
+    ok = (op == ">=") ? (v + 0 >= g + 0) : (v + 0 <= g + 0); print ok ? "met" : "NOT met" }'; }
+
+end_date=2026-12-31
+export TCSS_AUDIT_NOW="${end_date}T20:00:00Z"
+# The two moments `diff` compares: half a year apart (or as far as the history allows).
+span=$((nights / 2))
+d1=$(date -u -d "$end_date - $span days" +%F)
+d2=$(date -u -d "$end_date - 1 day" +%F)
+since=$(date -u -d "$TCSS_AUDIT_NOW - 30 days" '+%F %T +0000')
+one=t0001
+obs=$((targets * nights))
+
+# --- 1. the history --------------------------------------------------------------------------
+say "generating $targets targets x $nights nights (seed $seed)"
+"$gen" --targets "$targets" --nights "$nights" --seed "$seed" --end "$end_date" \
+    --db "$work/scratch.db" --git-stream "$work/history.fi" 2>>"$work/steps.log" || fail "generator"
+"$audit" --db "$work/scratch.db" export --jsonl -o "$work/history.jsonl" 2>>"$work/steps.log" ||
+    fail "export"
+
+# --- 2. import into a fresh database ---------------------------------------------------------
+say "importing $obs observations"
+db="$work/audit.db"
+t0=$(now_ns)
+"$audit" --db "$db" import --jsonl "$work/history.jsonl" 2>>"$work/steps.log" || fail "import"
+t1=$(now_ns)
+import_s=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')
+import_rate=$(awk -v n="$obs" -v s="$import_s" 'BEGIN { printf "%d", n / s }')
+db_bytes=$(($(stat -c %s "$db") + $( [ -f "$db-wal" ] && stat -c %s "$db-wal" || echo 0)))
+per_obs=$(awk -v b="$db_bytes" -v n="$obs" 'BEGIN { printf "%d", b / n }')
+row "import (fresh database)" "$import_rate obs/s ($obs in ${import_s} s)" ">= 20000 obs/s" \
+    "$(verdict "$import_rate" ">=" 20000)"
+row "bytes on disk per observation" "$per_obs B ($((db_bytes / 1024)) KiB in all, raw kept)" \
+    "<= 512 B" "$(verdict "$per_obs" "<=" 512)"
+
+# --- 3. the git way: same history, one JSON file per target, one commit per night -------------
+say "building the git repository"
+repo="$work/git"
+git init -q -b main "$repo"
+t0=$(now_ns)
+git -C "$repo" fast-import --quiet <"$work/history.fi" 2>>"$work/steps.log" || fail "git fast-import"
+git -C "$repo" reset -q --hard main
+t1=$(now_ns)
+git_build_s=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')
+git_bytes=$(du -sb "$repo/.git" | cut -f1)
+git_diff() {
+    local a b
+    a=$(git -C "$repo" rev-list -1 --before="$d1 23:59:59 +0000" main)
+    b=$(git -C "$repo" rev-list -1 --before="$d2 23:59:59 +0000" main)
+    git -C "$repo" diff "$a" "$b" -- "$one.json"
+}
+git_log() { git -C "$repo" log -p --since="$since" main; }
+
+# --- 4. the questions ------------------------------------------------------------------------
+say "diff and log"
+diff_ms=$(median_ms ok01 "$audit" --db "$db" diff --target "$one" --from "$d1" --to "$d2")
+gdiff_ms=$(median_ms git_diff)
+log_ms=$(median_ms "$audit" --db "$db" log --all --since 30d)
+glog_ms=$(median_ms git_log)
+diff_ratio=$(div "$gdiff_ms" "$diff_ms")
+log_ratio=$(div "$glog_ms" "$log_ms")
+row "diff --from $d1 --to $d2 (one target)" "$diff_ms ms" "<= 20 ms" "$(verdict "$diff_ms" "<=" 20)"
+row "git rev-list -1 --before x2 + git diff" "$gdiff_ms ms (git/tcss-audit ${diff_ratio}x)" \
+    ">= 10x" "$(verdict "$diff_ratio" ">=" 10)"
+row "log --all --since 30d" "$log_ms ms" "" ""
+row "git log -p --since" "$glog_ms ms (git/tcss-audit ${log_ratio}x)" "" ""
+row "git repository (fast-import)" "built in ${git_build_s} s, $((git_bytes / 1024)) KiB" "" ""
+
+say "report"
+/usr/bin/time -v -o "$work/report.time" "$audit" --db "$db" report --all --since 30d \
+    --format markdown --output "$work/report.md" 2>>"$work/steps.log" ||
+    [ $? -eq 1 ] || fail "report (see $work/steps.log)"
+report_s=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0;
+    for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.2f", s }' "$work/report.time")
+report_mb=$(awk -F': ' '/Maximum resident set size/ { printf "%d", $2 / 1024 }' "$work/report.time")
+row "report --all --since 30d ($targets targets)" "${report_s} s, ${report_mb} MB peak" \
+    "<= 2 s, <= 150 MB" "$( [ "$(verdict "$report_s" "<=" 2)" = met ] &&
+        [ "$(verdict "$report_mb" "<=" 150)" = met ] && echo met || echo "NOT met")"
+
+say "verify"
+t0=$(now_ns)
+"$audit" --db "$db" verify >/dev/null 2>>"$work/steps.log" || fail "verify"
+t1=$(now_ns)
+verify_s=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')
+verify_rate=$(awk -v n="$obs" -v s="$verify_s" 'BEGIN { printf "%d", n / s }')
+row "verify (whole history)" "$verify_rate obs/s ($obs in ${verify_s} s)" ">= 100000 obs/s" \
+    "$(verdict "$verify_rate" ">=" 100000)"
+
+# --- 5. the nightly job over the fleet, against the stand-in ---------------------------------
+latency_ms=50
+concurrency=32
+fleet_dir="$work/fleet"
+mkdir -p "$fleet_dir"
+# Writes the config and credentials; with "shared", every target uses the first credential.
+fleet_setup() {
+    local mode="$1" i id
+    : >"$fleet_dir/creds"
+    {
+        echo "db = \"$mode.db\""
+        for ((i = 1; i <= fleet; i++)); do
+            id=$(printf '%04d' "$i")
+            [ "$mode" = shared ] && [ "$i" -gt 1 ] || echo "AKIDbench$id key-$id" >>"$fleet_dir/creds"
+            [ "$mode" = shared ] && id=0001
+            printf '\n[[target]]\nname = "f%04d"\nsecret_id_env = "BENCH_ID_%s"\nsecret_key_env = "BENCH_KEY_%s"\n' \
+                "$i" "$id" "$id"
+        done
+    } >"$fleet_dir/$mode.toml"
+    for ((i = 1; i <= fleet; i++)); do
+        id=$(printf '%04d' "$i")
+        export "BENCH_ID_$id=AKIDbench$id" "BENCH_KEY_$id=key-$id"
+    done
+}
+# Runs the job against a fresh stand-in; prints "WALL_SECONDS RATE_LIMITED EXIT".
+fleet_run() {
+    local mode="$1" url pid t0 t1 code=0 limited
+    fleet_setup "$mode"
+    rm -f "$fleet_dir/$mode.db"*
+    "$audit" -v sim --listen 127.0.0.1:0 --credentials-file "$fleet_dir/creds" \
+        --latency "${latency_ms}ms" >"$fleet_dir/$mode.url" 2>"$fleet_dir/$mode.sim.log" &
+    pid=$!
+    for _ in $(seq 100); do [ -s "$fleet_dir/$mode.url" ] && break; sleep 0.05; done
+    url=$(head -1 "$fleet_dir/$mode.url")
+    [ -n "$url" ] || { kill "$pid"; fail "the stand-in did not start"; }
+    t0=$(now_ns)
+    "$audit" --config "$fleet_dir/$mode.toml" run --concurrency "$concurrency" --endpoint "$url" \
+        --out-dir "$fleet_dir/reports-$mode" >/dev/null 2>"$fleet_dir/$mode.run.log" || code=$?
+    t1=$(now_ns)
+    kill -TERM "$pid"
+    wait "$pid" || true
+    limited=$(grep -o 'rate_limited=[0-9]*' "$fleet_dir/$mode.sim.log" | tail -1 | cut -d= -f2)
+    echo "$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }') ${limited:-unknown} $code"
+}
+say "fleet run: $fleet targets, one credential each"
+read -r own_s own_limited own_code <<<"$(fleet_run own)"
+[ "$own_code" -le 1 ] || fail "audit run (own credentials) exited $own_code (see $fleet_dir/own.run.log)"
+own_bound=$(awk -v n="$fleet" -v l="$latency_ms" -v c="$concurrency" 'BEGIN { printf "%.2f", n * l / 1000 / c }')
+own_x=$(div "$own_s" "$own_bound")
+row "run --concurrency $concurrency, $fleet targets, own credentials, ${latency_ms} ms latency" \
+    "${own_s} s (bound ${own_bound} s, ${own_x}x), rate-limited: $own_limited" "<= 1.3x, 0 refused" \
+    "$( [ "$(verdict "$own_x" "<=" 1.3)" = met ] && [ "$own_limited" = 0 ] && echo met || echo "NOT met")"
+
+say "fleet run: $fleet targets, one shared credential"
+read -r shared_s shared_limited shared_code <<<"$(fleet_run shared)"
+[ "$shared_code" -le 1 ] || fail "audit run (shared credential) exited $shared_code (see $fleet_dir/shared.run.log)"
+shared_bound=$(awk -v n="$fleet" 'BEGIN { printf "%.2f", n / 20 }')
+shared_x=$(div "$shared_s" "$shared_bound")
+row "run --concurrency $concurrency, $fleet targets, one shared credential" \
+    "${shared_s} s (bound ${shared_bound} s at 20 req/s, ${shared_x}x), rate-limited: $shared_limited" \
+    "<= 1.3x, 0 refused" \
+    "$( [ "$(verdict "$shared_x" "<=" 1.3)" = met ] && [ "$shared_limited" = 0 ] && echo met || echo "NOT met")"
+
+# --- the table -------------------------------------------------------------------------------
+size="$targets targets x $nights nights ($obs observations), fleet $fleet"
+[ "$quick" = 1 ] && size="$size (--quick: checks the script, not the speed)"
+echo
+echo "tcss-audit benchmark: $size, $(nproc) cores, seed $seed"
+echo
+echo "| measure | result | goal (full size) | |"
+echo "|---|---|---|---|"
+printf '%s\n' "${rows[@]}"
+echo
+say "done in $(($(date +%s) - started)) s (after the build)"
