@@ -50,6 +50,16 @@ pub struct Settings {
     /// How the API's offset-less times (`LastScanTime`) are read: UTC+8 unless set.
     pub api_offset: FixedOffset,
     pub targets: Vec<TargetSpec>,
+    /// Request timeouts and retries; flags override them.
+    pub client: ClientSettings,
+}
+
+/// How requests are made, as the config file sets it (`None`: the built-in default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientSettings {
+    pub timeout: Option<u64>,
+    pub retries: Option<u32>,
+    pub retry_max_time: Option<u64>,
 }
 
 impl Default for Settings {
@@ -62,6 +72,7 @@ impl Default for Settings {
             timezone: None,
             api_offset: beijing(),
             targets: vec![TargetSpec::default_target()],
+            client: ClientSettings::default(),
         }
     }
 }
@@ -80,6 +91,9 @@ struct RawFile {
     fail_on: Option<String>,
     timezone: Option<String>,
     api_offset: Option<String>,
+    timeout: Option<u64>,
+    retries: Option<u32>,
+    retry_max_time: Option<u64>,
     #[serde(default)]
     target: Vec<RawTarget>,
 }
@@ -181,6 +195,11 @@ impl Settings {
             timezone: raw.timezone,
             api_offset,
             targets,
+            client: ClientSettings {
+                timeout: raw.timeout,
+                retries: raw.retries,
+                retry_max_time: raw.retry_max_time,
+            },
         })
     }
 
@@ -227,6 +246,8 @@ db = "audit.db"
 policies = ["policies", "/etc/tcss/extra.toml"]
 fail_on = "high"
 timezone = "Asia/Shanghai"
+timeout = 20
+retries = 5
 
 [[target]]
 name = "prod"
@@ -253,6 +274,14 @@ profile = "staging"
         assert_eq!(staging.credentials.profile.as_deref(), Some("staging"));
         assert_eq!(staging.credentials.secret_id_env, "TENCENTCLOUD_SECRET_ID");
         assert_eq!(s.api_offset, beijing());
+        assert_eq!(
+            s.client,
+            ClientSettings {
+                timeout: Some(20),
+                retries: Some(5),
+                retry_max_time: None
+            }
+        );
     }
 
     #[test]

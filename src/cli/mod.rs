@@ -185,15 +185,16 @@ pub struct TargetArgs {
 /// How requests to the API are made and retried.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
-    /// Seconds allowed for one request, answer included
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
-    pub timeout: u64,
-    /// Retries of a network error, HTTP 5xx, InternalError or RequestLimitExceeded (backoff doubles from 0.5 s, with jitter)
-    #[arg(long, default_value_t = 3, value_name = "N")]
-    pub retries: u32,
-    /// No retry starts after this many seconds
-    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
-    pub retry_max_time: u64,
+    /// Seconds allowed for one request, answer included [default: the config's timeout, else 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Retries of a network error, HTTP 5xx, InternalError or RequestLimitExceeded (backoff
+    /// doubles from 0.5 s, with jitter) [default: the config's retries, else 3]
+    #[arg(long, value_name = "N")]
+    pub retries: Option<u32>,
+    /// No retry starts after this many seconds [default: the config's retry_max_time, else 60]
+    #[arg(long, value_name = "SECONDS")]
+    pub retry_max_time: Option<u64>,
     /// Read credentials from this profile of the credentials file (~/.tencentcloud/credentials)
     /// instead of the environment
     #[arg(long, value_name = "NAME")]
@@ -211,11 +212,17 @@ impl ClientArgs {
         targets
     }
 
-    pub fn options(&self) -> crate::tencent::ClientOptions {
+    /// Flags first, then the config file, then the defaults.
+    pub fn options(&self, settings: &Settings) -> crate::tencent::ClientOptions {
+        let c = &settings.client;
         crate::tencent::ClientOptions {
-            timeout: std::time::Duration::from_secs(self.timeout.max(1)),
-            max_attempts: self.retries.saturating_add(1),
-            max_retry_time: std::time::Duration::from_secs(self.retry_max_time),
+            timeout: std::time::Duration::from_secs(
+                self.timeout.or(c.timeout).unwrap_or(30).max(1),
+            ),
+            max_attempts: self.retries.or(c.retries).unwrap_or(3).saturating_add(1),
+            max_retry_time: std::time::Duration::from_secs(
+                self.retry_max_time.or(c.retry_max_time).unwrap_or(60),
+            ),
             ..Default::default()
         }
     }

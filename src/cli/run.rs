@@ -98,7 +98,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let job = JobOptions {
         concurrency: args.concurrency as usize,
         endpoint: args.endpoint.clone(),
-        client: args.client.options(),
+        client: args.client.options(&ctx.settings),
         fail_on,
         api_offset: ctx.settings.api_offset,
         env: snapshotter::process_env(),

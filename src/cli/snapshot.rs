@@ -26,7 +26,7 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let targets = args.client.apply(ctx.configured_targets(&args.targets)?);
     let mut store = ctx.open_store(OpenMode::Create)?;
-    let options = args.client.options();
+    let options = args.client.options(&ctx.settings);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -59,8 +59,8 @@ impl Diagnostic {
             file: loc.file.clone(),
             line: Some(loc.line),
             col: Some(loc.col),
-            subject: subject.map(str::to_string),
-            message,
+            subject: subject.map(|s| capped(s.to_string())),
+            message: capped(message),
         }
     }
 
@@ -140,5 +140,41 @@ mod tests {
         };
         let d = Diagnostic::at(Level::Error, &loc, Some("TCSS-1"), "bad".into());
         assert_eq!(d.to_string(), "x.toml:3:7: error[TCSS-1]: bad");
+    }
+}
+
+/// The longest message a diagnostic keeps: a policy file can quote a megabyte of text back at its
+/// author, and the location already says where to look.
+const MAX_MESSAGE: usize = 1000;
+
+fn capped(mut text: String) -> String {
+    if text.len() > MAX_MESSAGE {
+        text.truncate(text.floor_char_boundary(MAX_MESSAGE));
+        text.push_str("… (cut)");
+    }
+    text
+}
+
+#[cfg(test)]
+mod capped_tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_quote_is_cut_on_a_character_boundary() {
+        let loc = Location {
+            file: "p.toml".into(),
+            line: 1,
+            col: 1,
+        };
+        let d = Diagnostic::at(
+            Level::Error,
+            &loc,
+            Some("R-1"),
+            format!("unknown op `{}`", "é".repeat(100_000)),
+        );
+        assert!(d.message.len() < MAX_MESSAGE + 20, "{}", d.message.len());
+        assert!(d.message.ends_with("… (cut)"));
+        let short = Diagnostic::at(Level::Error, &loc, None, "unknown op `equals`".into());
+        assert_eq!(short.message, "unknown op `equals`");
     }
 }
