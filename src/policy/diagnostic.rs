@@ -145,7 +145,7 @@ mod tests {
 
 /// The longest message a diagnostic keeps: a policy file can quote a megabyte of text back at its
 /// author, and the location already says where to look.
-const MAX_MESSAGE: usize = 1000;
+const MAX_MESSAGE: usize = 4000;
 
 fn capped(mut text: String) -> String {
     if text.len() > MAX_MESSAGE {

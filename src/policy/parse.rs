@@ -391,7 +391,8 @@ fn parse_condition(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Condi
             )
         } else {
             format!(
-                "unknown op `{op}` (did you mean `{}`?); valid ops: {}; history ops (with kind = \"history\"): {}",
+                "unknown op `{}` (did you mean `{}`?); valid ops: {}; history ops (with kind = \"history\"): {}",
+                clip(&op),
                 nearest(&op, STATE_OPS),
                 STATE_OPS.join(", "),
                 HISTORY_OPS.join(", ")
@@ -548,7 +549,8 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
             format!("`{op}` is a state op; remove kind = \"history\" to use it")
         } else {
             format!(
-                "unknown history op `{op}` (did you mean `{}`?); valid history ops: {}",
+                "unknown history op `{}` (did you mean `{}`?); valid history ops: {}",
+                clip(&op),
                 nearest(&op, HISTORY_OPS),
                 HISTORY_OPS.join(", ")
             )
@@ -963,4 +965,14 @@ fn parse_test(p: &mut P, t: Tbl, n: usize) -> Option<(PolicyTest, Vec<RuleRef>)>
         },
         refs,
     ))
+}
+
+/// A value quoted back in a message, cut short: the location already says where it is.
+fn clip(text: &str) -> String {
+    const MAX: usize = 60;
+    if text.len() <= MAX {
+        text.to_string()
+    } else {
+        format!("{}…", &text[..text.floor_char_boundary(MAX)])
+    }
 }
