@@ -223,3 +223,28 @@ fn the_shipped_policies_pass_their_own_tests() {
     env.run(&["policy", "test", root]).ok();
     env.run(&["policy", "validate", root]).ok();
 }
+
+#[test]
+fn sarif_output_is_valid_against_the_sarif_2_1_0_schema() {
+    // The OASIS SARIF 2.1.0 schema (rtm.5, the published version), as shipped in Microsoft's
+    // MIT-licensed @microsoft/jest-sarif package.
+    let text = include_str!("../fixtures/sarif/sarif-2.1.0-rtm.5.json");
+    // The published schema's language-tag pattern has a stray `]` that a strict validator
+    // refuses as a regex; use the pattern it means (a tag such as `en` or `en-US`).
+    let flawed = r#""^[a-zA-Z]{2}|^[a-zA-Z]{2}-[a-zA-Z]{2}]?$""#;
+    assert!(text.contains(flawed));
+    let schema: serde_json::Value =
+        serde_json::from_str(&text.replace(flawed, r#""^[a-zA-Z]{2}(-[a-zA-Z]{2})?$""#)).unwrap();
+    let validator = jsonschema::draft4::new(&schema).unwrap();
+    let env = seeded();
+    let sarif = env.run(&["check", "--format", "sarif"]).code(1).json();
+    let errors: Vec<String> = validator
+        .iter_errors(&sarif)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The validator is not vacuous: a document without its version is refused.
+    let mut broken = sarif.clone();
+    broken.as_object_mut().unwrap().remove("version");
+    assert!(!validator.is_valid(&broken));
+}
