@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::Context;
+use crate::report::write_atomically;
 use crate::store::{EXPORT_SCHEMA, ExportHeader, OpenMode};
 use crate::{Error, ExitCode};
 
@@ -48,26 +49,15 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     };
     match &args.output {
         None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            write_all(&mut lock)?;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            write_all(&mut out)?;
         }
         Some(path) => {
-            let io = |source| Error::Output {
-                what: path.display().to_string(),
-                source,
-            };
-            let dir = path
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(std::path::Path::new("."));
-            let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-            let n = {
-                let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
-                write_all(&mut buf)?
-            };
-            tmp.as_file().sync_all().map_err(io)?;
-            tmp.persist(path).map_err(|e| io(e.error))?;
+            let mut n = 0;
+            write_atomically(path, |w| {
+                n = write_all(w).map_err(|e| std::io::Error::other(e.to_string()))?;
+                Ok(())
+            })?;
             eprintln!("exported {n} snapshots to {}", path.display());
         }
     }

@@ -1,7 +1,8 @@
 //! `audit report`: the compliance report for a window, as Markdown or JSON, to stdout or a file.
 
+use crate::report::write_atomically;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -143,52 +144,4 @@ fn window_bound(
                 .expect("a moment was given, so there is a bound"))
         }
     }
-}
-
-/// Writes to a temporary file beside `path`, then renames it over `path`, so a reader never sees
-/// half a report and a failure leaves the old one in place.
-fn write_atomically(
-    path: &Path,
-    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<(), Error> {
-    let what = || format!("the report to {}", path.display());
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|source| Error::Output {
-        what: what(),
-        source,
-    })?;
-    {
-        let mut buf = std::io::BufWriter::new(file.as_file_mut());
-        render(&mut buf)
-            .and_then(|()| buf.flush())
-            .map_err(|source| Error::Output {
-                what: what(),
-                source,
-            })?;
-    }
-    // A temporary file is private; a report is for others to read, like any file written here.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o777);
-        file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|source| Error::Output {
-                what: what(),
-                source,
-            })?;
-    }
-    file.as_file().sync_all().map_err(|source| Error::Output {
-        what: what(),
-        source,
-    })?;
-    file.persist(path).map_err(|e| Error::Output {
-        what: what(),
-        source: e.error,
-    })?;
-    tracing::info!("wrote {}", path.display());
-    Ok(())
 }

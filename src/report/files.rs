@@ -44,11 +44,10 @@ pub fn write_run_reports(
         },
         Some(spec.run),
     )?;
-    let io = |path: &Path, source| Error::Output {
-        what: path.display().to_string(),
+    std::fs::create_dir_all(dir).map_err(|source| Error::Output {
+        what: dir.display().to_string(),
         source,
-    };
-    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    })?;
     let stem = format!("tcss-audit-{}", spec.generated_at.format("%Y%m%dT%H%M%SZ"));
     let mut written = Vec::new();
     for (ext, render) in [
@@ -59,15 +58,7 @@ pub fn write_run_reports(
         ("json", compliance::json),
     ] {
         let path = dir.join(format!("{stem}.{ext}"));
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| io(dir, e))?;
-        {
-            let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-            render(&report, &mut w)
-                .and_then(|()| std::io::Write::flush(&mut w))
-                .map_err(|e| io(&path, e))?;
-        }
-        tmp.as_file().sync_all().map_err(|e| io(&path, e))?;
-        tmp.persist(&path).map_err(|e| io(&path, e.error))?;
+        super::write_atomically(&path, |w| render(&report, w))?;
         written.push(path);
     }
     Ok(written)
