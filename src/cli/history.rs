@@ -1,6 +1,6 @@
 //! `audit history`: list snapshots, oldest first.
 
-use super::{Context, TargetArgs, TextOrJson};
+use super::{Context, TargetArgs, TextOrJson, WindowArgs};
 use crate::report::history::{history_json_value, history_text};
 use crate::report::write_json;
 use crate::store::OpenMode;
@@ -10,12 +10,8 @@ use crate::{Error, ExitCode};
 pub struct Args {
     #[command(flatten)]
     pub targets: TargetArgs,
-    /// From this moment (a date means its start)
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
-    /// Up to this moment (a date means its end)
-    #[arg(long, value_name = "WHEN")]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// Only snapshots whose config differs from the one before
     #[arg(long)]
     pub changes_only: bool,
@@ -29,8 +25,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let mut docs = Vec::new();
     let mut texts = Vec::new();
     for name in &names {
-        let since = super::bound(&store, name, args.since.as_deref(), ctx, true)?;
-        let until = super::bound(&store, name, args.until.as_deref(), ctx, false)?;
+        let (since, until) = args.window.resolve(&store, name, ctx)?;
         let mut rows = store.history(name, since, until)?;
         if args.changes_only {
             rows.retain(|r| r.changed);

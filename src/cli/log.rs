@@ -1,6 +1,6 @@
 //! `audit log`: change events over time, newest first.
 
-use super::{Context, TargetArgs, TextOrJson};
+use super::{Context, TargetArgs, TextOrJson, WindowArgs};
 use crate::report::diff::{LogDoc, LogEvent, log_json, log_text};
 use crate::report::write_json;
 use crate::store::OpenMode;
@@ -10,12 +10,8 @@ use crate::{Error, ExitCode};
 pub struct Args {
     #[command(flatten)]
     pub targets: TargetArgs,
-    /// From this moment (a date means its start)
-    #[arg(long, value_name = "WHEN")]
-    pub since: Option<String>,
-    /// Up to this moment (a date means its end)
-    #[arg(long, value_name = "WHEN")]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub window: WindowArgs,
     /// Only changes of this field (repeatable; `Images` covers every image)
     #[arg(long = "field", value_name = "FIELD")]
     pub fields: Vec<String>,
@@ -35,8 +31,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let store = ctx.open_store(OpenMode::Existing)?;
     let mut docs = Vec::new();
     for name in ctx.target_names(&args.targets, &store)? {
-        let since = super::bound(&store, &name, args.since.as_deref(), ctx, true)?;
-        let until = super::bound(&store, &name, args.until.as_deref(), ctx, false)?;
+        let (since, until) = args.window.resolve(&store, &name, ctx)?;
         let events = store
             .events(&name, since, until)?
             .into_iter()

@@ -228,6 +228,32 @@ impl ClientArgs {
     }
 }
 
+/// `--since` and `--until` for commands that list a stretch of history.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WindowArgs {
+    /// From this moment (a date means its start)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Up to this moment (a date means its end)
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+}
+
+impl WindowArgs {
+    /// Both bounds as instants (either may be open).
+    pub fn resolve(
+        &self,
+        store: &Store,
+        target: &str,
+        ctx: &Context,
+    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), Error> {
+        Ok((
+            bound(store, target, self.since.as_deref(), ctx, true)?,
+            bound(store, target, self.until.as_deref(), ctx, false)?,
+        ))
+    }
+}
+
 /// Text for people or JSON for programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TextOrJson {
