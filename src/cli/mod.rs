@@ -228,6 +228,9 @@ impl ClientArgs {
     }
 }
 
+/// A stretch of time, either end open.
+pub type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
 /// `--since` and `--until` for commands that list a stretch of history.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WindowArgs {
@@ -246,7 +249,7 @@ impl WindowArgs {
         store: &Store,
         target: &str,
         ctx: &Context,
-    ) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>), Error> {
+    ) -> Result<Bounds, Error> {
         Ok((
             bound(store, target, self.since.as_deref(), ctx, true)?,
             bound(store, target, self.until.as_deref(), ctx, false)?,
