@@ -198,7 +198,7 @@ fleet_run() {
     local mode="$1" url pid t0 t1 code=0 limited
     fleet_setup "$mode"
     rm -f "$fleet_dir/$mode.db"*
-    "$audit" -v sim --listen 127.0.0.1:0 --credentials-file "$fleet_dir/creds" \
+    NO_COLOR=1 "$audit" -v --color never sim --listen 127.0.0.1:0 --credentials-file "$fleet_dir/creds" \
         --latency "${latency_ms}ms" >"$fleet_dir/$mode.url" 2>"$fleet_dir/$mode.sim.log" &
     pid=$!
     for _ in $(seq 100); do [ -s "$fleet_dir/$mode.url" ] && break; sleep 0.05; done
@@ -210,7 +210,8 @@ fleet_run() {
     t1=$(now_ns)
     kill -TERM "$pid"
     wait "$pid" || true
-    limited=$(grep -o 'rate_limited=[0-9]*' "$fleet_dir/$mode.sim.log" | tail -1 | cut -d= -f2)
+    limited=$(sed 's/\x1b\[[0-9;]*m//g' "$fleet_dir/$mode.sim.log" | grep -o 'rate_limited=[0-9]*' |
+        tail -1 | cut -d= -f2)
     echo "$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }') ${limited:-unknown} $code"
 }
 say "fleet run: $fleet targets, one credential each"
