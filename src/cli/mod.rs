@@ -244,12 +244,7 @@ pub struct WindowArgs {
 
 impl WindowArgs {
     /// Both bounds as instants (either may be open).
-    pub fn resolve(
-        &self,
-        store: &Store,
-        target: &str,
-        ctx: &Context,
-    ) -> Result<Bounds, Error> {
+    pub fn resolve(&self, store: &Store, target: &str, ctx: &Context) -> Result<Bounds, Error> {
         Ok((
             bound(store, target, self.since.as_deref(), ctx, true)?,
             bound(store, target, self.until.as_deref(), ctx, false)?,

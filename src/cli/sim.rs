@@ -147,6 +147,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let running = sim::start(opts).await.map_err(sim_error)?;
+        // Listen for the stop signals before saying where we are: whoever reads the URL may
+        // send SIGTERM at once.
+        let stop = stop_signal();
         let mut out = std::io::stdout().lock();
         writeln!(out, "{}", running.url())
             .and_then(|()| out.flush())
@@ -155,7 +158,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 source,
             })?;
         drop(out);
-        stop_signal().await;
+        stop.await;
         let c = running.counters();
         tracing::info!(
             requests = c.requests,
@@ -171,19 +174,31 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
 }
 
 /// Ctrl-C, or SIGTERM where there is one (how test harnesses and service managers stop it).
-async fn stop_signal() {
+/// The handlers are installed when this is called, not when the future is first polled.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
+        let term = signal(SignalKind::terminate()).ok();
+        let int = signal(SignalKind::interrupt()).ok();
+        async move {
+            match (term, int) {
+                (Some(mut term), Some(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            return;
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
+    #[cfg(not(unix))]
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]
