@@ -176,8 +176,13 @@ impl Store {
                 known,
             });
         }
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sqlite_err)?;
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            // A read-only file can still be read in the journal mode it has; a write will say
+            // why it cannot happen.
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ReadOnly => {}
+            other => other.map_err(sqlite_err)?,
+        }
         // FULL: an audit trail should survive a power cut, and one fsync a night costs nothing.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite_err)?;

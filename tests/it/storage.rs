@@ -280,3 +280,46 @@ fn a_killed_import_leaves_every_committed_snapshot_and_a_chain_that_verifies() {
     assert_eq!(count(&env.db()), 5000);
     env.run(&["verify"]).ok();
 }
+
+/// Clears the immutable flag again however the test ends, so the folder can be removed.
+struct Immutable<'a>(&'a Path);
+
+impl Drop for Immutable<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(self.0)
+            .status();
+    }
+}
+
+#[test]
+fn a_read_only_database_is_read_and_never_written() {
+    let env = Env::new();
+    seed_history(&env.db(), 3);
+    {
+        // Fold the write-ahead log in so the file alone holds the history.
+        let conn = rusqlite::Connection::open(env.db()).unwrap();
+        conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    }
+    // Permission bits do not stop root, so make the file immutable where the system allows it.
+    let made = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(env.db())
+        .status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("chattr +i is not available here: the read-only case is not exercised");
+        return;
+    }
+    let _guard = Immutable(&env.db());
+    let before = std::fs::read(env.db()).unwrap();
+    env.run(&["verify"]).ok();
+    let file = env.write("seed.json", SEED);
+    let run = env.run(&["import", file.to_str().unwrap()]).code(4);
+    assert!(run.stderr.contains("read-only"), "{}", run.stderr);
+    assert_eq!(
+        std::fs::read(env.db()).unwrap(),
+        before,
+        "the file is as it was"
+    );
+}
