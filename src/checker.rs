@@ -7,7 +7,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 
 use crate::config::Settings;
 use crate::policy::{self, CheckInput, CheckReport, Loaded, Observation, PolicySet};
-use crate::store::{CheckCounts, SnapshotMeta, Store};
+use crate::store::{CheckCounts, SnapshotMeta, Store, StoredCheck};
 use crate::tencent::sign::sha256_hex;
 use crate::{Error, ExitCode};
 
@@ -84,6 +84,32 @@ pub fn check_snapshot(
     Ok(report)
 }
 
+/// A check's result as it is kept with the snapshot it judged.
+pub fn to_stored(
+    set: &PolicySet,
+    report: &CheckReport,
+    now: DateTime<Utc>,
+) -> Result<StoredCheck, Error> {
+    let mut json = Vec::new();
+    policy::render::json(report, &mut json).map_err(|source| Error::Output {
+        what: "a check result".into(),
+        source,
+    })?;
+    let s = report.summary;
+    Ok(StoredCheck {
+        snapshot_id: report.snapshot.id,
+        policy_digest: policy_digest(set),
+        checked_at: now,
+        counts: CheckCounts {
+            pass: s.pass as u64,
+            fail: s.fail as u64,
+            waived: s.waived as u64,
+            error: s.error as u64,
+        },
+        report_json: String::from_utf8_lossy(&json).into_owned(),
+    })
+}
+
 /// Keeps a check's result with the snapshot it judged.
 pub fn save(
     store: &mut Store,
@@ -91,24 +117,7 @@ pub fn save(
     report: &CheckReport,
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
-    let mut json = Vec::new();
-    policy::render::json(report, &mut json).map_err(|source| Error::Output {
-        what: "a check result".into(),
-        source,
-    })?;
-    let s = report.summary;
-    store.save_check(
-        report.snapshot.id,
-        &policy_digest(set),
-        now,
-        CheckCounts {
-            pass: s.pass as u64,
-            fail: s.fail as u64,
-            waived: s.waived as u64,
-            error: s.error as u64,
-        },
-        &String::from_utf8_lossy(&json),
-    )?;
+    store.save_check(&to_stored(set, report, now)?)?;
     Ok(())
 }
 

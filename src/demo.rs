@@ -234,7 +234,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>) -> Result<DemoRun, Error> {
                 &job,
                 |_| {},
             )
-            .await;
+            .await?;
             last = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
             if let Some(o) = outcomes.iter().find(|o| o.run.error.is_some()) {
                 return Err(Error::Usage(format!(

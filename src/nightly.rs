@@ -8,7 +8,7 @@ use crate::clock::Clock;
 use crate::config::TargetSpec;
 use crate::policy::{PolicySet, RuleStatus, Severity};
 use crate::report::compliance::RunTarget;
-use crate::snapshotter::{self, EnvLookup};
+use crate::snapshotter::{self, Arrival, EnvLookup};
 use crate::store::Store;
 use crate::tencent::ClientOptions;
 use crate::{Error, ExitCode};
@@ -42,7 +42,7 @@ pub async fn snapshot_and_check(
     clock: Arc<dyn Clock>,
     opts: &JobOptions,
     mut done: impl FnMut(&TargetOutcome),
-) -> Vec<TargetOutcome> {
+) -> Result<Vec<TargetOutcome>, Error> {
     let permits = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for target in targets.iter().cloned() {
@@ -66,46 +66,84 @@ pub async fn snapshot_and_check(
         });
     }
     let mut outcomes = Vec::with_capacity(targets.len());
-    // Records are written here, one at a time, as fetches finish: SQLite has one writer.
-    while let Some(joined) = tasks.join_next().await {
-        let (name, fetched) = joined.expect("fetch tasks do not panic");
-        let outcome = match fetched.and_then(|(f, endpoint)| {
-            record_and_check(store, set, &name, &f, &endpoint, clock.as_ref(), opts)
-        }) {
-            Ok(o) => o,
-            Err(e) => TargetOutcome {
-                code: e.exit_code(),
-                line: format!("{name}: error: {e}"),
-                run: RunTarget {
-                    target: name.clone(),
-                    snapshot: None,
-                    changed: None,
-                    error: Some(e.to_string()),
-                    exit_code: e.exit_code() as u8,
-                },
-            },
-        };
-        done(&outcome);
-        outcomes.push(outcome);
+    let mut checks = Vec::new();
+    // Records are written here, as fetches finish: SQLite has one writer. Answers that arrive
+    // together are recorded in one transaction, so a large fleet is not one commit per target.
+    while let Some(first) = tasks.join_next().await {
+        let mut ready = vec![first];
+        while let Some(more) = tasks.try_join_next() {
+            ready.push(more);
+        }
+        let mut arrivals = Vec::new();
+        for joined in ready {
+            let (target, fetched) = joined.expect("fetch tasks do not panic");
+            match fetched {
+                Ok((fetched, endpoint)) => arrivals.push(Arrival {
+                    target,
+                    fetched,
+                    endpoint,
+                }),
+                Err(e) => {
+                    let o = failed(&target, &e);
+                    done(&o);
+                    outcomes.push(o);
+                }
+            }
+        }
+        if arrivals.is_empty() {
+            continue;
+        }
+        match snapshotter::record_arrivals(store, &arrivals, clock.as_ref()) {
+            Ok(recorded) => {
+                for (a, r) in arrivals.iter().zip(recorded) {
+                    let o = judge(store, set, &a.target, &r, clock.as_ref(), opts, &mut checks)
+                        .unwrap_or_else(|e| failed(&a.target, &e));
+                    done(&o);
+                    outcomes.push(o);
+                }
+            }
+            Err(e) => {
+                for a in &arrivals {
+                    let o = failed(&a.target, &e);
+                    done(&o);
+                    outcomes.push(o);
+                }
+            }
+        }
     }
+    store.save_checks(&checks)?;
     outcomes.sort_by(|a, b| a.run.target.cmp(&b.run.target));
-    outcomes
+    Ok(outcomes)
 }
 
-fn record_and_check(
-    store: &mut Store,
+fn failed(target: &str, e: &Error) -> TargetOutcome {
+    TargetOutcome {
+        code: e.exit_code(),
+        line: format!("{target}: error: {e}"),
+        run: RunTarget {
+            target: target.to_string(),
+            snapshot: None,
+            changed: None,
+            error: Some(e.to_string()),
+            exit_code: e.exit_code() as u8,
+        },
+    }
+}
+
+/// Checks a recorded snapshot; its result joins `checks`, which are kept together at the end.
+fn judge(
+    store: &Store,
     set: &PolicySet,
     name: &str,
-    fetched: &crate::tencent::Fetched,
-    endpoint: &str,
+    recorded: &crate::store::Recorded,
     clock: &dyn Clock,
     opts: &JobOptions,
+    checks: &mut Vec<crate::store::StoredCheck>,
 ) -> Result<TargetOutcome, Error> {
-    let recorded = snapshotter::record_fetched(store, name, fetched, endpoint, clock)?;
     let meta = store.meta(recorded.id)?;
     let now = clock.now();
     let report = checker::check_snapshot(store, set, &meta, now, opts.api_offset)?;
-    checker::save(store, set, &report, now)?;
+    checks.push(checker::to_stored(set, &report, now)?);
     let failing = report
         .results
         .iter()

@@ -64,6 +64,14 @@ pub async fn fetch(
     Ok((fetched, endpoint))
 }
 
+/// One fetched answer waiting to be recorded.
+#[derive(Debug)]
+pub struct Arrival {
+    pub target: String,
+    pub fetched: Fetched,
+    pub endpoint: String,
+}
+
 /// Records a fetched answer for `target`.
 pub fn record_fetched(
     store: &mut Store,
@@ -72,23 +80,53 @@ pub fn record_fetched(
     endpoint: &str,
     clock: &dyn Clock,
 ) -> Result<Recorded, Error> {
-    let config = normalize::normalize(&fetched.answer.fields);
-    let status = normalize::status_of(&fetched.answer.fields);
-    let recorded = store.record(&NewSnapshot {
-        target,
-        observed_at: fetched.at,
-        recorded_at: clock.now(),
-        source: Source::Fetch,
-        endpoint: Some(endpoint),
-        request_id: fetched.answer.request_id(),
-        raw: &fetched.raw,
-        config: &config,
-        status: &status,
-    })?;
-    for field in &recorded.new_fields {
-        tracing::warn!(
-            "target {target}: the API now returns a field {field} that this tool does not document; it is kept and compared as plain JSON"
-        );
+    let arrival = Arrival {
+        target: target.to_string(),
+        fetched: fetched.clone(),
+        endpoint: endpoint.to_string(),
+    };
+    Ok(record_arrivals(store, std::slice::from_ref(&arrival), clock)?.remove(0))
+}
+
+/// Records answers that arrived together in one transaction: all of them or none.
+pub fn record_arrivals(
+    store: &mut Store,
+    arrivals: &[Arrival],
+    clock: &dyn Clock,
+) -> Result<Vec<Recorded>, Error> {
+    let now = clock.now();
+    let parts: Vec<_> = arrivals
+        .iter()
+        .map(|a| {
+            (
+                normalize::normalize(&a.fetched.answer.fields),
+                normalize::status_of(&a.fetched.answer.fields),
+            )
+        })
+        .collect();
+    let batch: Vec<NewSnapshot<'_>> = arrivals
+        .iter()
+        .zip(&parts)
+        .map(|(a, (config, status))| NewSnapshot {
+            target: &a.target,
+            observed_at: a.fetched.at,
+            recorded_at: now,
+            source: Source::Fetch,
+            endpoint: Some(&a.endpoint),
+            request_id: a.fetched.answer.request_id(),
+            raw: &a.fetched.raw,
+            config,
+            status,
+        })
+        .collect();
+    let recorded = store.record_batch(&batch)?;
+    for (a, r) in arrivals.iter().zip(&recorded) {
+        for field in &r.new_fields {
+            tracing::warn!(
+                "target {}: the API now returns a field {field} that this tool does not document; it is kept and compared as plain JSON",
+                a.target
+            );
+        }
     }
     Ok(recorded)
 }

@@ -113,7 +113,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             progress.inc(1);
             progress.suspend(|| eprintln!("{}", o.line));
         },
-    ));
+    ))?;
     progress.finish_and_clear();
     let code = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
 

@@ -15,7 +15,7 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 pub use chain::{ChainBreak, VerifyReport};
-pub use checks::CheckCounts;
+pub use checks::{CheckCounts, StoredCheck};
 pub use export::{EXPORT_SCHEMA, ExportHeader, ExportRow};
 pub use prune::Pruned;
 pub use query::{Event, HistoryRow, SnapshotMeta, StoredSnapshot};
