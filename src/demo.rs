@@ -155,7 +155,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>) -> Result<DemoRun, Error> {
     let loaded = policy::builtin();
     let mut store = Store::open(&db, OpenMode::Create)?;
     let drifts = script();
-    let (last, summary) = runtime.block_on(async {
+    let (last_night_code, reports, summary) = runtime.block_on(async {
         let sim = sim::start(SimOptions {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             state_file: None,
@@ -260,9 +260,8 @@ pub fn run(dir: &Path, end: DateTime<Utc>) -> Result<DemoRun, Error> {
             },
             &dir.join("reports"),
         )?;
-        Ok::<_, Error>(((last, reports), summary))
+        Ok::<_, Error>((last, reports, summary))
     })?;
-    let ((last_night_code, reports), summary) = (last, summary);
     Ok(DemoRun {
         dir: dir.to_path_buf(),
         db,

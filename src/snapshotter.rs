@@ -75,16 +75,9 @@ pub struct Arrival {
 /// Records a fetched answer for `target`.
 pub fn record_fetched(
     store: &mut Store,
-    target: &str,
-    fetched: &Fetched,
-    endpoint: &str,
+    arrival: Arrival,
     clock: &dyn Clock,
 ) -> Result<Recorded, Error> {
-    let arrival = Arrival {
-        target: target.to_string(),
-        fetched: fetched.clone(),
-        endpoint: endpoint.to_string(),
-    };
     Ok(record_arrivals(store, std::slice::from_ref(&arrival), clock)?.remove(0))
 }
 

@@ -44,13 +44,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 &env,
             ))
             .and_then(|(fetched, endpoint)| {
-                snapshotter::record_fetched(
-                    &mut store,
-                    &target.name,
-                    &fetched,
-                    &endpoint,
-                    ctx.clock.as_ref(),
-                )
+                let arrival = snapshotter::Arrival {
+                    target: target.name.clone(),
+                    fetched,
+                    endpoint,
+                };
+                snapshotter::record_fetched(&mut store, arrival, ctx.clock.as_ref())
             });
         match outcome {
             Ok(recorded) => {

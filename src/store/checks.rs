@@ -59,21 +59,4 @@ impl Store {
         }
         tx.commit().map_err(err)
     }
-
-    /// The stored check of a snapshot by a policy set, as JSON.
-    pub fn stored_check(
-        &self,
-        snapshot_id: i64,
-        policy_digest: &str,
-    ) -> Result<Option<String>, StoreError> {
-        use rusqlite::OptionalExtension;
-        self.conn
-            .query_row(
-                "SELECT report FROM check_results WHERE snapshot_id = ?1 AND policy_digest = ?2",
-                params![snapshot_id, policy_digest],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))
-    }
 }

@@ -176,10 +176,9 @@ impl Client {
 
     /// Reads the task. Returns the raw answer and its parsed model.
     pub async fn describe(&self) -> Result<Fetched, Error> {
-        let raw = self.call(super::DESCRIBE, b"{}").await?;
-        let answer = self.parse(&raw.body, raw.server_date.clone())?;
+        let (raw, answer) = self.call(super::DESCRIBE, b"{}").await?;
         Ok(Fetched {
-            raw: raw.body,
+            raw,
             answer,
             at: self.clock.now(),
         })
@@ -188,8 +187,7 @@ impl Client {
     /// Updates the task (the stand-in and the demo use this). Returns the RequestId.
     pub async fn update(&self, params: &serde_json::Value) -> Result<String, Error> {
         let body = serde_json::to_vec(params).expect("JSON values serialize");
-        let raw = self.call(super::UPDATE, &body).await?;
-        let answer = self.parse(&raw.body, raw.server_date)?;
+        let (_, answer) = self.call(super::UPDATE, &body).await?;
         Ok(answer.request_id().unwrap_or_default().to_string())
     }
 
@@ -210,16 +208,18 @@ impl Client {
     }
 
     /// Sends one signed action, retrying transient failures with exponential backoff and jitter.
-    async fn call(&self, action: &str, payload: &[u8]) -> Result<RawAnswer, Error> {
+    /// Returns the answer's bytes and its parse; an error envelope is an [`Error::Api`], so the
+    /// rate-limit codes are retried by the same rule as network faults.
+    async fn call(&self, action: &str, payload: &[u8]) -> Result<(Vec<u8>, Answer), Error> {
         let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = self.call_once(action, payload).await;
-            let retry = match &result {
-                Ok(raw) => self.is_retryable_answer(&raw.body),
-                Err(e) => e.is_transient(),
-            };
+            let result = self.call_once(action, payload).await.and_then(|raw| {
+                let answer = self.parse(&raw.body, raw.server_date)?;
+                Ok((raw.body, answer))
+            });
+            let retry = matches!(&result, Err(e) if e.is_transient());
             if !retry
                 || attempt >= self.options.max_attempts
                 || started.elapsed() >= self.options.max_retry_time
@@ -241,12 +241,6 @@ impl Client {
             );
             tokio::time::sleep(wait).await;
         }
-    }
-
-    /// An answer whose error code Tencent's SDKs retry (the rate limit) is retried here too.
-    fn is_retryable_answer(&self, body: &[u8]) -> bool {
-        matches!(model::parse_envelope(body), Err(AnswerError::Api(api))
-            if api.code.starts_with("RequestLimitExceeded") || api.code == "InternalError")
     }
 
     async fn call_once(&self, action: &str, payload: &[u8]) -> Result<RawAnswer, Error> {
