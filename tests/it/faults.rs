@@ -8,18 +8,9 @@ use std::time::Duration;
 
 use tcss_audit::clock::SystemClock;
 use tcss_audit::sim::{self, SimOptions};
-use tcss_audit::tencent::{Client, ClientOptions, Credentials, Endpoint, Secret};
+use tcss_audit::tencent::{ClientOptions, Secret};
 
-use crate::support::{Env, SIM_ID, SIM_KEY, Sim};
-
-fn snapshots(env: &Env) -> i64 {
-    if !env.db().exists() {
-        return 0;
-    }
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM snapshots", [], |r| r.get(0))
-        .unwrap()
-}
+use crate::support::{Env, SIM_ID, SIM_KEY, Sim, sim_client};
 
 #[test]
 fn every_fault_has_its_exit_code_and_leaves_the_database_right() {
@@ -57,7 +48,7 @@ fn every_fault_has_its_exit_code_and_leaves_the_database_right() {
                 "1",
             ])
             .code(code);
-        assert_eq!(snapshots(&env), stored, "{faults}: {}", run.stderr);
+        assert_eq!(env.rows("snapshots"), stored, "{faults}: {}", run.stderr);
         assert!(
             run.stderr.contains(word),
             "{faults}: expected {word:?} in {}",
@@ -109,22 +100,14 @@ fn two_hundred_requests_on_one_credential_are_paced_not_refused() {
         .await
         .unwrap();
         let client = Arc::new(
-            Client::new(
-                Endpoint::parse(&sim.url()).unwrap(),
-                Credentials {
-                    secret_id: SIM_ID.into(),
-                    secret_key: Secret::new(SIM_KEY),
-                    token: None,
-                    origin: "test".into(),
-                },
-                Arc::new(SystemClock),
-                // No retries: a refusal would show as an error here and as a count in the stand-in.
+            // No retries: a refusal would show as an error here and as a count in the stand-in.
+            sim_client(
+                &sim.url(),
                 ClientOptions {
                     max_attempts: 1,
                     ..ClientOptions::default()
                 },
-            )
-            .unwrap(),
+            ),
         );
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..200 {

@@ -1,32 +1,12 @@
 //! Fetching from the real stand-in over loopback and recording into a real SQLite file.
 
-use std::sync::Arc;
+use tcss_audit::tencent::ClientOptions;
 
-use tcss_audit::clock::SystemClock;
-use tcss_audit::tencent::{Client, ClientOptions, Credentials, Endpoint, Secret};
-
-use crate::support::{Env, SIM_ID, SIM_KEY, Sim};
-
-fn count(env: &Env, table: &str) -> i64 {
-    let conn = rusqlite::Connection::open(env.db()).unwrap();
-    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-        .unwrap()
-}
+use crate::support::{Env, SIM_ID, SIM_KEY, Sim, sim_client};
 
 /// Sends a signed Update to the stand-in, as an operator would from the console.
 fn update(url: &str, params: serde_json::Value) {
-    let client = Client::new(
-        Endpoint::parse(url).unwrap(),
-        Credentials {
-            secret_id: SIM_ID.into(),
-            secret_key: Secret::new(SIM_KEY),
-            token: None,
-            origin: "test".into(),
-        },
-        Arc::new(SystemClock),
-        ClientOptions::default(),
-    )
-    .unwrap();
+    let client = sim_client(url, ClientOptions::default());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -50,7 +30,7 @@ fn unchanged_twice_is_two_snapshots_of_one_config_and_an_update_makes_a_second()
         "{}",
         second.stdout
     );
-    assert_eq!((count(&env, "snapshots"), count(&env, "configs")), (2, 1));
+    assert_eq!((env.rows("snapshots"), env.rows("configs")), (2, 1));
 
     update(
         &sim.url,
@@ -62,7 +42,7 @@ fn unchanged_twice_is_two_snapshots_of_one_config_and_an_update_makes_a_second()
         "{}",
         third.stdout
     );
-    assert_eq!((count(&env, "snapshots"), count(&env, "configs")), (3, 2));
+    assert_eq!((env.rows("snapshots"), env.rows("configs")), (3, 2));
 
     env.run(&["verify"]).ok();
     {
@@ -92,7 +72,7 @@ fn a_wrong_key_is_refused_and_nothing_is_stored() {
         run.stderr
     );
     assert!(!run.stderr.contains("NotTheRightKeyAtAll0000"));
-    assert_eq!(count(&env, "snapshots"), 0);
+    assert_eq!(env.rows("snapshots"), 0);
 }
 
 #[test]
@@ -108,7 +88,7 @@ fn garbage_and_truncated_answers_are_remote_errors_and_store_nothing() {
             "{fault}: the message names the endpoint: {}",
             run.stderr
         );
-        assert_eq!(count(&env, "snapshots"), 0, "{fault}");
+        assert_eq!(env.rows("snapshots"), 0, "{fault}");
     }
 }
 
@@ -117,7 +97,7 @@ fn a_transient_failure_is_retried_then_recorded() {
     let sim = Sim::start(&["--faults", "http503,limit"]);
     let env = Env::new();
     env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
-    assert_eq!(count(&env, "snapshots"), 1);
+    assert_eq!(env.rows("snapshots"), 1);
 }
 
 #[test]
@@ -224,5 +204,5 @@ fn a_clock_far_off_is_named_as_the_cause() {
         "{}",
         run.stderr
     );
-    assert_eq!(count(&env, "snapshots"), 0);
+    assert_eq!(env.rows("snapshots"), 0);
 }

@@ -58,12 +58,6 @@ fn try_count(db: &Path) -> Option<i64> {
         .ok()
 }
 
-fn count(db: &Path) -> i64 {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    conn.query_row("SELECT COUNT(*) FROM snapshots", [], |r| r.get(0))
-        .unwrap()
-}
-
 #[test]
 fn export_then_import_into_an_empty_database_rebuilds_the_same_chain() {
     let env = Env::new();
@@ -266,7 +260,7 @@ fn a_killed_import_leaves_every_committed_snapshot_and_a_chain_that_verifies() {
         !finished_first,
         "the import must still be running when it is killed"
     );
-    let committed = count(&env.db());
+    let committed = env.rows("snapshots");
     assert!(
         committed > 0,
         "some snapshots were committed before the kill"
@@ -277,7 +271,7 @@ fn a_killed_import_leaves_every_committed_snapshot_and_a_chain_that_verifies() {
     // Running the import again completes the history: what was already there is recognised.
     env.run(&["import", "--jsonl", backup.to_str().unwrap()])
         .ok();
-    assert_eq!(count(&env.db()), 5000);
+    assert_eq!(env.rows("snapshots"), 5000);
     env.run(&["verify"]).ok();
 }
 

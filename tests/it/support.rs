@@ -5,7 +5,11 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+use std::sync::Arc;
+
 use assert_cmd::cargo::CommandCargoExt;
+use tcss_audit::clock::SystemClock;
+use tcss_audit::tencent::{Client, ClientOptions, Credentials, Endpoint, Secret};
 
 pub const SEED: &str = include_str!("../fixtures/api/describe_seed_example.json");
 pub const SIM_ID: &str = "AKIDsimEXAMPLEexampleEXAMPLE000001";
@@ -171,4 +175,37 @@ impl Drop for Sim {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Rows in a table of a database; 0 while the file does not exist.
+pub fn rows(db: &Path, table: &str) -> i64 {
+    if !db.exists() {
+        return 0;
+    }
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .unwrap()
+}
+
+impl Env {
+    /// Rows in a table of this environment's database.
+    pub fn rows(&self, table: &str) -> i64 {
+        rows(&self.db(), table)
+    }
+}
+
+/// A client signed with the stand-in's credential, as an operator's tool would be.
+pub fn sim_client(url: &str, options: ClientOptions) -> Client {
+    Client::new(
+        Endpoint::parse(url).unwrap(),
+        Credentials {
+            secret_id: SIM_ID.into(),
+            secret_key: Secret::new(SIM_KEY),
+            token: None,
+            origin: "test".into(),
+        },
+        Arc::new(SystemClock),
+        options,
+    )
+    .unwrap()
 }
