@@ -181,6 +181,8 @@ fn record_in(
         .map_err(err)?;
 
     // Neighbours in observed time, so an import of an older answer slots in between.
+    // Neighbours carry only their hash: the stored config text is read only when it differs,
+    // which on a nightly history is the rare case.
     let neighbour = |sql: &str| {
         tx.prepare_cached(sql)
             .and_then(|mut st| {
@@ -188,31 +190,35 @@ fn record_in(
                     Ok((
                         r.get::<_, i64>(0)?,
                         r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(2)?,
                     ))
                 })
             })
             .optional()
     };
     let before = neighbour(
-            "SELECT s.id, s.config_hash, c.canonical FROM snapshots s JOIN configs c ON c.hash = s.config_hash
-             WHERE s.target_id = ?1 AND (s.observed_at < ?2 OR (s.observed_at = ?2 AND s.id < ?3))
-             ORDER BY s.observed_at DESC, s.id DESC LIMIT 1",
-        )
-        .map_err(err)?;
+        "SELECT id, config_hash, observed_at FROM snapshots
+         WHERE target_id = ?1 AND (observed_at < ?2 OR (observed_at = ?2 AND id < ?3))
+         ORDER BY observed_at DESC, id DESC LIMIT 1",
+    )
+    .map_err(err)?;
     let after = neighbour(
-            "SELECT s.id, s.config_hash, c.canonical FROM snapshots s JOIN configs c ON c.hash = s.config_hash
-             WHERE s.target_id = ?1 AND (s.observed_at > ?2 OR (s.observed_at = ?2 AND s.id > ?3))
-             ORDER BY s.observed_at ASC, s.id ASC LIMIT 1",
-        )
-        .map_err(err)?;
+        "SELECT id, config_hash, observed_at FROM snapshots
+         WHERE target_id = ?1 AND (observed_at > ?2 OR (observed_at = ?2 AND id > ?3))
+         ORDER BY observed_at ASC, id ASC LIMIT 1",
+    )
+    .map_err(err)?;
     if let Some((after_id, _, _)) = &after {
         tx.prepare_cached("DELETE FROM change_events WHERE target_id = ?1 AND to_snapshot = ?2")
             .and_then(|mut st| st.execute(params![target_id, after_id]))
             .map_err(err)?;
     }
-    let parse = |hash: &str, text: &str| -> Result<Config, StoreError> {
-        serde_json::from_str(text).map_err(|e| StoreError::BadConfig {
+    let load = |hash: &str| -> Result<Config, StoreError> {
+        let text: String = tx
+            .prepare_cached("SELECT canonical FROM configs WHERE hash = ?1")
+            .and_then(|mut st| st.query_row([hash], |r| r.get(0)))
+            .map_err(err)?;
+        serde_json::from_str(&text).map_err(|e| StoreError::BadConfig {
             path: shown.clone(),
             hash: hash.to_string(),
             message: e.to_string(),
@@ -221,31 +227,25 @@ fn record_in(
     let add_event = |from: i64, from_config: &Config, to: i64, to_config: &Config, at: i64| {
         let changes = diff::diff(from_config, to_config);
         let json = serde_json::to_string(&changes).expect("changes serialize");
-        tx.prepare_cached("INSERT OR REPLACE INTO change_events (target_id, from_snapshot, to_snapshot, at, changes)
-                 VALUES (?1, ?2, ?3, ?4, ?5)").and_then(|mut st| st.execute(params![target_id, from, to, at, json]))
-            .map(|_| ())
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO change_events (target_id, from_snapshot, to_snapshot, at, changes)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .and_then(|mut st| st.execute(params![target_id, from, to, at, json]))
+        .map(|_| ())
     };
     let changed = match &before {
-        Some((before_id, before_hash, before_text)) if *before_hash != config_hash => {
-            let before_config = parse(before_hash, before_text)?;
-            add_event(*before_id, &before_config, id, s.config, observed).map_err(err)?;
+        Some((before_id, before_hash, _)) if *before_hash != config_hash => {
+            add_event(*before_id, &load(before_hash)?, id, s.config, observed).map_err(err)?;
             true
         }
         Some(_) => false,
         None => true,
     };
-    if let Some((after_id, after_hash, after_text)) = &after
+    if let Some((after_id, after_hash, after_at)) = &after
         && *after_hash != config_hash
     {
-        let after_config = parse(after_hash, after_text)?;
-        let after_at: i64 = tx
-            .query_row(
-                "SELECT observed_at FROM snapshots WHERE id = ?1",
-                [after_id],
-                |r| r.get(0),
-            )
-            .map_err(err)?;
-        add_event(id, s.config, *after_id, &after_config, after_at).map_err(err)?;
+        add_event(id, s.config, *after_id, &load(after_hash)?, *after_at).map_err(err)?;
     }
 
     let mut new_fields = Vec::new();
