@@ -83,19 +83,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         reports.push(report);
     }
     if reports.len() > 1 && args.format == Format::Json {
-        let mut docs = Vec::new();
-        for r in &reports {
-            let mut buf = Vec::new();
-            policy::render::json(r, &mut buf).map_err(|source| Error::Output {
-                what: "a check".into(),
-                source,
-            })?;
-            docs.push(
-                serde_json::from_slice::<serde_json::Value>(&buf)
-                    .expect("the renderer writes JSON"),
-            );
-        }
-        ctx.emit(|w| crate::report::write_json(w, &docs))?;
+        ctx.emit(|w| {
+            crate::report::write_json_array(w, &reports, |r, w| policy::render::json(r, w))
+        })?;
         return Ok(code);
     }
     ctx.emit(|w| {

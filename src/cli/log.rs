@@ -2,7 +2,7 @@
 
 use super::{Context, TargetArgs, TextOrJson, WindowArgs};
 use crate::report::diff::{LogDoc, LogEvent, log_json, log_text};
-use crate::report::write_json;
+use crate::report::write_json_array;
 use crate::store::OpenMode;
 use crate::{Error, ExitCode};
 
@@ -55,15 +55,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     ctx.emit(|w| match args.format {
         TextOrJson::Json if docs.len() == 1 => log_json(&docs[0], w),
-        TextOrJson::Json => {
-            let mut values = Vec::new();
-            for d in &docs {
-                let mut buf = Vec::new();
-                log_json(d, &mut buf)?;
-                values.push(serde_json::from_slice::<serde_json::Value>(&buf)?);
-            }
-            write_json(w, &values)
-        }
+        TextOrJson::Json => write_json_array(w, &docs, |d, w| log_json(d, w)),
         TextOrJson::Text => {
             for (i, d) in docs.iter().enumerate() {
                 if docs.len() > 1 {
