@@ -114,6 +114,39 @@ fn three_targets_one_with_a_wrong_key() {
         env.path("audit.db").exists(),
         "the config's db, relative to the config file"
     );
+    let logs = env
+        .run_with(
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "log",
+                "--all",
+                "--format",
+                "json",
+            ],
+            |c| {
+                c.env_remove("TCSS_AUDIT_DB");
+            },
+        )
+        .ok()
+        .json();
+    let names: Vec<&str> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["broken", "prod", "staging"],
+        "one log document a target, as one JSON array"
+    );
+    assert!(
+        logs.as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["schema"] == "tcss-audit/log/v1")
+    );
 
     // The same again with nothing changed: each target is recorded unchanged.
     std::thread::sleep(std::time::Duration::from_millis(5));
