@@ -240,7 +240,7 @@ fn main() {
                 at,
                 request_id,
                 raw,
-                normalize::normalize(&fields),
+                normalize::Prepared::new(normalize::normalize(&fields)),
                 normalize::status_of(&fields),
             ));
         }

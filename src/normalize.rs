@@ -400,6 +400,45 @@ pub fn config_hash(config: &Config) -> String {
     hex::encode(Sha256::digest(canonical_json(config).as_bytes()))
 }
 
+/// A config with its canonical JSON and hash, computed once, together, and never apart: what
+/// recording takes, so that a caller who already hashed a config (to check it against an
+/// export, say) does not pay for it twice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prepared {
+    config: Config,
+    canonical: String,
+    hash: String,
+}
+
+impl Prepared {
+    pub fn new(config: Config) -> Prepared {
+        let canonical = canonical_json(&config);
+        let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
+        Prepared {
+            config,
+            canonical,
+            hash,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn canonical(&self) -> &str {
+        &self.canonical
+    }
+
+    /// The same as [`config_hash`] of the config.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    pub fn into_config(self) -> Config {
+        self.config
+    }
+}
+
 /// The key an image is matched by: `ImageRepoAddress`, else `InstanceId/ImageName:ImageTag`.
 ///
 /// A part that is missing or `null` counts as empty; a part that is not a string stands as its
@@ -458,6 +497,15 @@ mod tests {
     fn seed_inner() -> Map<String, Value> {
         let answer: Value = serde_json::from_str(SEED).unwrap();
         obj(answer["Response"].clone())
+    }
+
+    #[test]
+    fn a_prepared_config_carries_its_own_canonical_json_and_hash() {
+        let c = normalize(&obj(json!({"ScanType": ["virus", "vul"], "Enable": true})));
+        let p = Prepared::new(c.clone());
+        assert_eq!(p.canonical(), canonical_json(&c));
+        assert_eq!(p.hash(), config_hash(&c));
+        assert_eq!(p.into_config(), c);
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub fn record_arrivals(
         .iter()
         .map(|a| {
             (
-                normalize::normalize(&a.fetched.answer.fields),
+                normalize::Prepared::new(normalize::normalize(&a.fetched.answer.fields)),
                 normalize::status_of(&a.fetched.answer.fields),
             )
         })

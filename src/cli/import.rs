@@ -1,6 +1,6 @@
 //! `audit import`: record saved answers.
 
-use std::io::Read;
+use std::io::{BufRead, Read};
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
@@ -73,7 +73,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     let mut store = ctx.open_store(OpenMode::Create)?;
     for l in loaded {
-        let config = normalize::normalize(&l.fields);
+        let config = normalize::Prepared::new(normalize::normalize(&l.fields));
         let status = normalize::status_of(&l.fields);
         let request_id = l.fields.get("RequestId").and_then(|v| v.as_str());
         let recorded = store.record(&NewSnapshot {
@@ -148,68 +148,118 @@ fn load(
 /// Restores observations from `audit export --jsonl` files, checking each one against the hashes
 /// the export carries. Into an empty database the chain comes out identical.
 fn import_jsonl(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
-    use std::io::BufRead;
-
     let mut store = ctx.open_store(OpenMode::Create)?;
     let reproduce_chain = store.count()? == 0;
     let mut total = 0u64;
-    let mut pending: Vec<Pending> = Vec::with_capacity(BATCH);
     for file in &args.files {
         let name = shown(file);
-        let reader: Box<dyn BufRead> = if file.as_os_str() == "-" {
+        let reader: Box<dyn BufRead + Send> = if file.as_os_str() == "-" {
             Box::new(std::io::BufReader::new(std::io::stdin()))
         } else {
             let f = std::fs::File::open(file)
                 .map_err(|e| Error::Input(format!("{name}: cannot open: {e}")))?;
-            Box::new(std::io::BufReader::new(f))
+            Box::new(std::io::BufReader::with_capacity(1 << 20, f))
         };
-        let bad = |line: usize, message: String| {
-            Error::Input(format!(
-                "{name}:{line}: {message} (every snapshot before this line was imported and is kept)"
-            ))
-        };
-        let mut lines = reader.lines().enumerate();
-        match lines.next() {
-            Some((_, Ok(text))) => {
-                let header: ExportHeader = serde_json::from_str(&text)
-                    .map_err(|e| Error::Input(format!("{name}:1: not an export header: {e}")))?;
-                if header.schema != EXPORT_SCHEMA {
-                    return Err(Error::Input(format!(
-                        "{name}:1: schema {:?} is not {EXPORT_SCHEMA}",
-                        header.schema
-                    )));
-                }
-            }
-            Some((_, Err(e))) => return Err(Error::Input(format!("{name}: cannot read: {e}"))),
-            None => return Err(Error::Input(format!("{name}: the file is empty"))),
-        }
-        for (i, line) in lines {
-            let n = i + 1;
-            let parsed = line
-                .map_err(|e| bad(n, format!("cannot read: {e}")))
-                .and_then(|text| parse_row(n, &text, &bad));
-            match parsed {
-                Ok(Some(p)) => pending.push(p),
-                Ok(None) => {}
-                Err(e) => {
-                    // Keep what came before the bad line, so the message's promise holds.
-                    flush(&mut store, &mut pending, reproduce_chain, &name)?;
-                    return Err(e);
-                }
-            }
-            if pending.len() >= BATCH {
-                total += flush(&mut store, &mut pending, reproduce_chain, &name)?;
-            }
-        }
-        total += flush(&mut store, &mut pending, reproduce_chain, &name)?;
+        total += import_one(&mut store, reader, &name, reproduce_chain)?;
     }
     eprintln!("imported {total} snapshots");
     Ok(ExitCode::Ok)
 }
 
-/// Rows committed together: a kill loses at most the batch in flight, and a large restore is not
-/// one fsync per row.
-const BATCH: usize = 500;
+/// One export file: a thread reads, parses and checks its lines while this one records the
+/// batches, in order. A bad line stops both; the batches before it are recorded and kept.
+fn import_one(
+    store: &mut crate::store::Store,
+    reader: Box<dyn BufRead + Send>,
+    name: &str,
+    reproduce_chain: bool,
+) -> Result<u64, Error> {
+    std::thread::scope(|scope| {
+        let (send, batches) = std::sync::mpsc::sync_channel::<Result<Vec<Pending>, Error>>(2);
+        scope.spawn(move || parse_lines(reader, name, &send));
+        // Recorded batches go to a thread of their own to be freed: freeing a batch's parsed
+        // answers costs about as much as parsing them, and the recorder is the busiest thread.
+        let (spent, freed) = std::sync::mpsc::channel::<Vec<Pending>>();
+        scope.spawn(move || freed.into_iter().for_each(drop));
+        let mut total = 0;
+        // The first error ends the loop, which drops the receiver and so stops the reader.
+        for batch in batches {
+            let batch = batch?;
+            total += flush(store, &batch, reproduce_chain, name)?;
+            let _ = spent.send(batch);
+        }
+        Ok(total)
+    })
+}
+
+/// Parses an export's lines into batches for [`import_one`]; after an error, sends the rows
+/// before it and then the error.
+fn parse_lines(
+    reader: Box<dyn BufRead + Send>,
+    name: &str,
+    send: &std::sync::mpsc::SyncSender<Result<Vec<Pending>, Error>>,
+) {
+    let bad = |line: usize, message: String| {
+        Error::Input(format!(
+            "{name}:{line}: {message} (every snapshot before this line was imported and is kept)"
+        ))
+    };
+    let mut lines = reader.lines().enumerate();
+    let header = match lines.next() {
+        Some((_, Ok(text))) => serde_json::from_str::<ExportHeader>(&text)
+            .map_err(|e| Error::Input(format!("{name}:1: not an export header: {e}")))
+            .and_then(|header| {
+                if header.schema == EXPORT_SCHEMA {
+                    Ok(())
+                } else {
+                    Err(Error::Input(format!(
+                        "{name}:1: schema {:?} is not {EXPORT_SCHEMA}",
+                        header.schema
+                    )))
+                }
+            }),
+        Some((_, Err(e))) => Err(Error::Input(format!("{name}: cannot read: {e}"))),
+        None => Err(Error::Input(format!("{name}: the file is empty"))),
+    };
+    if let Err(e) = header {
+        let _ = send.send(Err(e));
+        return;
+    }
+    let mut pending: Vec<Pending> = Vec::with_capacity(BATCH);
+    for (i, line) in lines {
+        let n = i + 1;
+        let parsed = line
+            .map_err(|e| bad(n, format!("cannot read: {e}")))
+            .and_then(|text| parse_row(n, &text, &bad));
+        match parsed {
+            Ok(Some(p)) => pending.push(p),
+            Ok(None) => {}
+            Err(e) => {
+                // Keep what came before the bad line, so the message's promise holds.
+                if !pending.is_empty() && send.send(Ok(pending)).is_err() {
+                    return;
+                }
+                let _ = send.send(Err(e));
+                return;
+            }
+        }
+        if pending.len() >= BATCH {
+            let full = std::mem::replace(&mut pending, Vec::with_capacity(BATCH));
+            if send.send(Ok(full)).is_err() {
+                // The recorder stopped on an error of its own.
+                return;
+            }
+        }
+    }
+    if !pending.is_empty() {
+        let _ = send.send(Ok(pending));
+    }
+}
+
+/// Rows committed together: a kill loses at most the batch in flight (and importing the file
+/// again fills it in, since a row already recorded is skipped), and a large restore is not one
+/// fsync per row.
+const BATCH: usize = 4000;
 
 /// One parsed export row waiting for its batch.
 struct Pending {
@@ -218,13 +268,13 @@ struct Pending {
     observed_at: DateTime<Utc>,
     recorded_at: DateTime<Utc>,
     source: Source,
-    config: normalize::Config,
+    config: normalize::Prepared,
     status: normalize::Status,
 }
 
 fn flush(
     store: &mut crate::store::Store,
-    pending: &mut Vec<Pending>,
+    pending: &[Pending],
     reproduce_chain: bool,
     name: &str,
 ) -> Result<u64, Error> {
@@ -256,9 +306,7 @@ fn flush(
             )));
         }
     }
-    let n = pending.len() as u64;
-    pending.clear();
-    Ok(n)
+    Ok(pending.len() as u64)
 }
 
 /// One line of an export, checked against the hashes it carries; `None` for a blank line.
@@ -284,8 +332,8 @@ fn parse_row(
     };
     let (_, answer) = model::parse_any(row.raw.as_bytes())
         .map_err(|e| bad(n, format!("the raw answer is not valid: {e}")))?;
-    let config = normalize::normalize(&answer.fields);
-    if normalize::config_hash(&config) != row.config_hash {
+    let config = normalize::Prepared::new(normalize::normalize(&answer.fields));
+    if config.hash() != row.config_hash {
         return Err(bad(
             n,
             format!(

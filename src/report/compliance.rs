@@ -1008,7 +1008,7 @@ mod tests {
                     endpoint: None,
                     request_id: Some(&request_id),
                     raw: &raw,
-                    config: &normalize(object),
+                    config: &crate::normalize::Prepared::new(normalize(object)),
                     status: &status,
                 })
                 .unwrap();

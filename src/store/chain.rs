@@ -64,8 +64,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT s.id, t.name, s.observed_at, s.recorded_at, s.source, s.endpoint, s.request_id,
-                        s.raw, s.raw_sha256, s.config_hash, s.last_scan_time, s.scan_result,
-                        s.prev_chain, s.chain_hash
+                        s.raw_base, s.raw, s.raw_sha256, s.config_hash, s.last_scan_time,
+                        s.scan_result, s.chain_hash
                  FROM snapshots s JOIN targets t ON t.id = s.target_id ORDER BY s.id",
             )
             .map_err(|e| self.err(e))?;
@@ -93,13 +93,13 @@ impl Store {
                     get_s(4)?,
                     get_o(5)?,
                     get_o(6)?,
-                    r.get::<_, Vec<u8>>(7)?,
-                    get_s(8)?,
-                    get_s(9)?,
-                    get_o(10)?,
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Vec<u8>>(8)?,
+                    r.get::<_, Vec<u8>>(9).map(hex::encode)?,
+                    get_s(10)?,
                     get_o(11)?,
-                    get_s(12)?,
-                    get_s(13)?,
+                    get_o(12)?,
+                    r.get::<_, Vec<u8>>(13).map(hex::encode)?,
                 ))
             })();
             checked += 1;
@@ -110,12 +110,12 @@ impl Store {
                 source,
                 endpoint,
                 request_id,
-                raw,
+                raw_base,
+                stored_raw,
                 raw_sha,
                 config_hash,
                 lst,
                 sr,
-                prev_chain,
                 chain_hash,
             )) = fields
             else {
@@ -138,10 +138,13 @@ impl Store {
                 break;
             }
             expected_id = Some(id + 1);
-            if prev_chain != prev {
-                fail("its link to the previous snapshot does not match (a row before it was removed, reordered or altered)".into());
-                break;
-            }
+            let raw = match self.unpack_raw(id, raw_base, stored_raw) {
+                Ok(raw) => raw,
+                Err(e) => {
+                    fail(format!("its raw answer cannot be rebuilt ({e})"));
+                    break;
+                }
+            };
             if sha256_hex(&raw) != raw_sha {
                 fail("its raw answer does not match the hash recorded for it".into());
                 break;
@@ -160,7 +163,7 @@ impl Store {
                 scan_result: sr.as_deref(),
             };
             if link_hash(&prev, &link) != chain_hash {
-                fail("its content does not match its chain hash (the row was altered)".into());
+                fail("its content does not match its chain hash (the row was altered, or a row before it was removed, reordered or altered)".into());
                 break;
             }
             first_use.entry(config_hash).or_insert(id);

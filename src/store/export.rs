@@ -45,15 +45,19 @@ impl Store {
             .conn
             .prepare(
                 "SELECT s.id, t.name, s.observed_at, s.recorded_at, s.source, s.endpoint, s.request_id,
-                        s.raw, s.config_hash, s.chain_hash
+                        s.raw_base, s.raw, s.config_hash, s.chain_hash
                  FROM snapshots s JOIN targets t ON t.id = s.target_id ORDER BY s.id",
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
         let mut n = 0;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let stored = (|| -> rusqlite::Result<(i64, Option<i64>, Vec<u8>)> {
+                Ok((r.get(0)?, r.get(7)?, r.get(8)?))
+            })()
+            .map_err(|e| self.err(e))?;
+            let raw = self.unpack_raw(stored.0, stored.1, stored.2)?;
             let row = (|| -> rusqlite::Result<ExportRow> {
-                let raw: Vec<u8> = r.get(7)?;
                 Ok(ExportRow {
                     id: r.get(0)?,
                     target: r.get(1)?,
@@ -63,8 +67,8 @@ impl Store {
                     endpoint: r.get(5)?,
                     request_id: r.get(6)?,
                     raw: String::from_utf8_lossy(&raw).into_owned(),
-                    config_hash: r.get(8)?,
-                    chain_hash: r.get(9)?,
+                    config_hash: r.get(9)?,
+                    chain_hash: hex::encode(r.get::<_, Vec<u8>>(10)?),
                 })
             })()
             .map_err(|e| self.err(e))?;

@@ -5,13 +5,16 @@ mod checks;
 mod export;
 mod prune;
 mod query;
+mod rawpack;
 mod record;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use rusqlite_migration::{M, Migrations};
 
 pub use chain::{ChainBreak, VerifyReport};
@@ -30,6 +33,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/02-change-events/up.sql")),
         M::up(include_str!("../../migrations/03-check-results/up.sql")),
         M::up(include_str!("../../migrations/04-chain-checkpoints/up.sql")),
+        M::up(include_str!("../../migrations/05-compact-snapshots/up.sql")),
     ])
 }
 
@@ -110,6 +114,41 @@ impl StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    bases: BaseCache,
+    recent: record::Recent,
+}
+
+/// The raw-answer bases read or written lately. Bases never change once committed and their ids
+/// are never given out again (`AUTOINCREMENT`), so a remembered one stays right.
+#[derive(Default)]
+pub(crate) struct BaseCache(Mutex<HashMap<i64, Arc<[u8]>>>);
+
+impl BaseCache {
+    /// Enough for a nightly batch over a large fleet (one base a target) in a few MB.
+    const CAPACITY: usize = 8192;
+
+    fn get_or_load(
+        &self,
+        id: i64,
+        load: impl FnOnce() -> Result<Vec<u8>, StoreError>,
+    ) -> Result<Arc<[u8]>, StoreError> {
+        if let Some(b) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
+            return Ok(b.clone());
+        }
+        let bytes: Arc<[u8]> = load()?.into();
+        self.remember([(id, bytes.clone())]);
+        Ok(bytes)
+    }
+
+    fn remember(&self, bases: impl IntoIterator<Item = (i64, Arc<[u8]>)>) {
+        let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        for (id, bytes) in bases {
+            if cache.len() >= Self::CAPACITY {
+                cache.clear();
+            }
+            cache.insert(id, bytes);
+        }
+    }
 }
 
 /// How to open the database.
@@ -183,12 +222,18 @@ impl Store {
                 if f.code == rusqlite::ErrorCode::ReadOnly => {}
             other => other.map_err(sqlite_err)?,
         }
+        // A year of a large fleet is a few hundred MB: a page cache of up to 64 MiB (filled only
+        // as pages are read) keeps an import's index inserts and a report's reads off the disk.
+        conn.pragma_update(None, "cache_size", -65536)
+            .map_err(sqlite_err)?;
         // FULL: an audit trail should survive a power cut, and one fsync a night costs nothing.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite_err)?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(sqlite_err)?;
         if version < known {
+            // A migration that rebuilds a table drops the old one while rows elsewhere still
+            // point at its ids; references are checked once the schema is whole.
+            conn.pragma_update(None, "foreign_keys", "OFF")
+                .map_err(sqlite_err)?;
             migrations().to_latest(&mut conn).map_err(|e| match e {
                 rusqlite_migration::Error::RusqliteError { err, .. } => {
                     classify(&shown, err, busy_timeout)
@@ -198,10 +243,26 @@ impl Store {
                     message: format!("cannot bring the schema up to date: {other}"),
                 },
             })?;
+            let dangling: Option<String> = conn
+                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+                .optional()
+                .map_err(sqlite_err)?;
+            if let Some(table) = dangling {
+                return Err(StoreError::Corrupt {
+                    path: shown,
+                    message: format!(
+                        "after the schema update, table {table} points at rows that are not there"
+                    ),
+                });
+            }
         }
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sqlite_err)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
+            bases: BaseCache::default(),
+            recent: record::Recent::default(),
         })
     }
 
@@ -216,10 +277,39 @@ impl Store {
     fn err(&self, e: rusqlite::Error) -> StoreError {
         classify(&self.shown(), e, DEFAULT_BUSY_TIMEOUT)
     }
+
+    /// A raw answer as recorded: `stored` is whole when `base` is `None`, else packed against it.
+    fn unpack_raw(
+        &self,
+        id: i64,
+        base: Option<i64>,
+        stored: Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        let Some(base) = base else {
+            return Ok(stored);
+        };
+        let bytes = self.bases.get_or_load(base, || {
+            self.conn
+                .prepare_cached("SELECT bytes FROM raw_bases WHERE id = ?1")
+                .and_then(|mut st| st.query_row([base], |r| r.get(0)))
+                .optional()
+                .map_err(|e| self.err(e))?
+                .ok_or_else(|| StoreError::Corrupt {
+                    path: self.shown(),
+                    message: format!(
+                        "snapshot {id}'s raw answer refers to a base ({base}) that is not there"
+                    ),
+                })
+        })?;
+        rawpack::unpack(&stored, &bytes).map_err(|message| StoreError::Corrupt {
+            path: self.shown(),
+            message: format!("snapshot {id}: {message}"),
+        })
+    }
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 4;
+const KNOWN_VERSION: i64 = 5;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;

@@ -70,7 +70,7 @@ impl Store {
             .map_err(err)?;
         let (removed, anchor): (i64, Option<String>) = tx
             .query_row(
-                "SELECT COUNT(*), (SELECT chain_hash FROM snapshots WHERE id = ?1) FROM snapshots WHERE id <= ?1",
+                "SELECT COUNT(*), (SELECT lower(hex(chain_hash)) FROM snapshots WHERE id = ?1) FROM snapshots WHERE id <= ?1",
                 [limit],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -101,9 +101,16 @@ impl Store {
             .map_err(err)?;
         tx.execute("DELETE FROM snapshots WHERE id <= ?1", [limit])
             .map_err(err)?;
-        // Only configs no kept snapshot refers to go.
+        // Only configs and raw bases no kept snapshot refers to go (one pass over the snapshots
+        // each, not one per config).
         tx.execute(
-            "DELETE FROM configs WHERE NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.config_hash = configs.hash)",
+            "DELETE FROM configs WHERE hash NOT IN (SELECT config_hash FROM snapshots)",
+            [],
+        )
+        .map_err(err)?;
+        tx.execute(
+            "DELETE FROM raw_bases WHERE id NOT IN
+                 (SELECT raw_base FROM snapshots WHERE raw_base IS NOT NULL)",
             [],
         )
         .map_err(err)?;
@@ -114,6 +121,7 @@ impl Store {
         )
         .map_err(err)?;
         tx.commit().map_err(err)?;
+        self.forget_recent();
         Ok(Pruned {
             removed: removed as u64,
             through: Some(limit),

@@ -187,12 +187,15 @@ impl Store {
     /// A snapshot with its raw answer and config.
     pub fn snapshot(&self, id: i64) -> Result<StoredSnapshot, StoreError> {
         let meta = self.meta(id)?;
-        let raw: Vec<u8> = self
+        let (base, stored): (Option<i64>, Vec<u8>) = self
             .conn
-            .query_row("SELECT raw FROM snapshots WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT raw_base, raw FROM snapshots WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .map_err(|e| self.err(e))?;
+        let raw = self.unpack_raw(id, base, stored)?;
         let config = self.config(&meta.config_hash)?;
         Ok(StoredSnapshot { meta, raw, config })
     }

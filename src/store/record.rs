@@ -1,13 +1,16 @@
 //! Recording one observation: target, config once, snapshot, chain link and change events, all in
 //! one transaction.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
-use super::{Store, StoreError, chain, ms};
+use super::{BaseCache, Store, StoreError, chain, ms, rawpack};
 use crate::diff;
-use crate::normalize::{self, Config, Status};
-use crate::tencent::sign::sha256_hex;
+use crate::normalize::{self, Config, Prepared, Status};
+use sha2::{Digest, Sha256};
 
 /// How an observation came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,7 +39,8 @@ pub struct NewSnapshot<'a> {
     pub request_id: Option<&'a str>,
     /// The answer exactly as it came.
     pub raw: &'a [u8],
-    pub config: &'a Config,
+    /// The normalized config, with its canonical JSON and hash.
+    pub config: &'a Prepared,
     pub status: &'a Status,
 }
 
@@ -67,85 +71,280 @@ impl Store {
     pub fn record_batch(&mut self, batch: &[NewSnapshot<'_>]) -> Result<Vec<Recorded>, StoreError> {
         let shown = self.shown();
         let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
+        // Taken, not borrowed: if anything below fails, what it remembered is dropped with it.
+        let mut recent = std::mem::take(&mut self.recent);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
+        // With the write lock held, nobody else can change the history until the commit; what
+        // was remembered from earlier batches still holds only if nobody did in between.
+        let version: i64 = tx
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(err)?;
+        if recent.data_version != Some(version) {
+            recent = Recent {
+                data_version: Some(version),
+                ..Recent::default()
+            };
+        }
+        let mut state = Batch {
+            shown: &shown,
+            recent,
+            bases: &self.bases,
+            new_bases: HashMap::new(),
+        };
         let mut out = Vec::with_capacity(batch.len());
         for s in batch {
-            out.push(record_in(&tx, &shown, s)?);
+            out.push(record_in(&tx, &mut state, s)?);
         }
+        let Batch {
+            recent, new_bases, ..
+        } = state;
         tx.commit().map_err(err)?;
+        // Only committed bases are remembered: a rolled-back id may be given out again.
+        self.bases.remember(new_bases);
+        self.recent = recent;
         Ok(out)
     }
+
+    /// Forgets what recording remembers between batches (after this connection removes rows).
+    pub(crate) fn forget_recent(&mut self) {
+        self.recent = Recent::default();
+    }
+}
+
+/// What recording remembers between batches on one connection, valid while the database's
+/// `data_version` says no other connection has committed since: a large import then writes its
+/// rows without first looking each target up again.
+#[derive(Debug, Default)]
+pub(crate) struct Recent {
+    data_version: Option<i64>,
+    targets: HashMap<String, i64>,
+    /// The newest snapshot's id and chain hash.
+    last: Option<(i64, String)>,
+    /// Each target's latest observation (by observed time, then id); `None`: it has none.
+    latest: HashMap<i64, Option<Neighbour>>,
+}
+
+/// A neighbour in observed time.
+#[derive(Debug, Clone)]
+struct Neighbour {
+    id: i64,
+    config_hash: String,
+    observed_at: i64,
+    raw_base: Option<i64>,
+}
+
+/// What one transaction carries from row to row.
+struct Batch<'a> {
+    shown: &'a str,
+    recent: Recent,
+    bases: &'a BaseCache,
+    new_bases: HashMap<i64, Arc<[u8]>>,
+}
+
+impl<'a> Batch<'a> {
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + use<'a> {
+        let shown = self.shown;
+        move |e| super::classify(shown, e, super::DEFAULT_BUSY_TIMEOUT)
+    }
+
+    fn target_id(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        s: &NewSnapshot<'_>,
+    ) -> Result<i64, StoreError> {
+        if let Some(id) = self.recent.targets.get(s.target) {
+            return Ok(*id);
+        }
+        let err = self.err();
+        tx.prepare_cached("INSERT OR IGNORE INTO targets (name, created_at) VALUES (?1, ?2)")
+            .and_then(|mut st| st.execute(params![s.target, ms(s.recorded_at)]))
+            .map_err(&err)?;
+        let id: i64 = tx
+            .prepare_cached("SELECT id FROM targets WHERE name = ?1")
+            .and_then(|mut st| st.query_row([s.target], |r| r.get(0)))
+            .map_err(&err)?;
+        self.recent.targets.insert(s.target.to_string(), id);
+        Ok(id)
+    }
+
+    /// The newest snapshot's id and chain hash; with every snapshot pruned, the checkpoint's.
+    fn last(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(i64, String), StoreError> {
+        if let Some(last) = &self.recent.last {
+            return Ok(last.clone());
+        }
+        let last = tx
+            .prepare_cached("SELECT id, chain_hash FROM snapshots ORDER BY id DESC LIMIT 1")
+            .and_then(|mut st| {
+                st.query_row([], |r| Ok((r.get(0)?, hex::encode(r.get::<_, Vec<u8>>(1)?))))
+                    .optional()
+            })
+            .and_then(|last| match last {
+                Some(last) => Ok(last),
+                None => tx
+                    .prepare_cached(
+                        "SELECT last_snapshot, chain_hash FROM chain_checkpoints ORDER BY id DESC LIMIT 1",
+                    )
+                    .and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+                    .optional()
+                    .map(|c| c.unwrap_or((0, chain::GENESIS.to_string()))),
+            })
+            .map_err(self.err())?;
+        Ok(last)
+    }
+
+    /// The target's latest observation.
+    fn latest(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        target_id: i64,
+    ) -> Result<Option<Neighbour>, StoreError> {
+        if let Some(latest) = self.recent.latest.get(&target_id) {
+            return Ok(latest.clone());
+        }
+        let latest = neighbour(
+            tx,
+            "SELECT id, config_hash, observed_at, raw_base FROM snapshots
+             WHERE target_id = ?1 ORDER BY observed_at DESC, id DESC LIMIT 1",
+            params![target_id],
+        )
+        .map_err(self.err())?;
+        self.recent.latest.insert(target_id, latest.clone());
+        Ok(latest)
+    }
+
+    fn base(&self, tx: &rusqlite::Transaction<'_>, id: i64) -> Result<Arc<[u8]>, StoreError> {
+        if let Some(b) = self.new_bases.get(&id) {
+            return Ok(b.clone());
+        }
+        self.bases.get_or_load(id, || {
+            tx.prepare_cached("SELECT bytes FROM raw_bases WHERE id = ?1")
+                .and_then(|mut st| st.query_row([id], |r| r.get::<_, Vec<u8>>(0)))
+                .map_err(self.err())
+        })
+    }
+}
+
+fn neighbour(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<Option<Neighbour>> {
+    tx.prepare_cached(sql).and_then(|mut st| {
+        st.query_row(params, |r| {
+            Ok(Neighbour {
+                id: r.get(0)?,
+                config_hash: r.get(1)?,
+                observed_at: r.get(2)?,
+                raw_base: r.get(3)?,
+            })
+        })
+        .optional()
+    })
 }
 
 fn record_in(
     tx: &rusqlite::Transaction<'_>,
-    shown: &str,
+    state: &mut Batch<'_>,
     s: &NewSnapshot<'_>,
 ) -> Result<Recorded, StoreError> {
-    let shown = shown.to_string();
-    let canonical = normalize::canonical_json(s.config);
-    let config_hash = normalize::config_hash(s.config);
-    let raw_sha256 = sha256_hex(s.raw);
+    let shown = state.shown.to_string();
+    let config_hash = s.config.hash();
+    let raw_digest: [u8; 32] = Sha256::digest(s.raw).into();
+    let raw_sha256 = hex::encode(raw_digest);
     let observed = ms(s.observed_at);
     let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
 
-    tx.prepare_cached("INSERT OR IGNORE INTO targets (name, created_at) VALUES (?1, ?2)")
-        .and_then(|mut st| st.execute(params![s.target, ms(s.recorded_at)]))
-        .map_err(err)?;
-    let target_id: i64 = tx
-        .query_row("SELECT id FROM targets WHERE name = ?1", [s.target], |r| {
-            r.get(0)
-        })
-        .map_err(err)?;
+    let target_id = state.target_id(tx, s)?;
+    let latest = state.latest(tx, target_id)?;
+    let (last_id, prev_chain) = state.last(tx)?;
+    let id = last_id + 1;
 
-    if let Some((id, chain_hash)) = tx
-            .query_row(
-                "SELECT id, chain_hash FROM snapshots WHERE target_id = ?1 AND observed_at = ?2 AND raw_sha256 = ?3",
-                params![target_id, observed, raw_sha256],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-            )
-            .optional()
-            .map_err(err)?
-        {
-            return Ok(Recorded {
-                id,
-                observed_at: s.observed_at,
-                config_hash,
-                changed: false,
-                duplicate: true,
-                new_fields: Vec::new(),
-                chain_hash,
-            });
-        }
-
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO configs (hash, canonical, first_seen_at) VALUES (?1, ?2, ?3)",
-    )
-    .and_then(|mut st| st.execute(params![config_hash, canonical, observed]))
-    .map_err(err)?;
-
-    let (last_id, prev_chain): (i64, String) = tx
-            .query_row(
-                "SELECT id, chain_hash FROM snapshots ORDER BY id DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(err)?
-            .map_or_else(
-                // With every snapshot pruned, the chain continues from the checkpoint.
-                || {
-                    tx.prepare_cached("SELECT last_snapshot, chain_hash FROM chain_checkpoints ORDER BY id DESC LIMIT 1").and_then(|mut st| st.query_row([], |r| Ok((r.get(0)?, r.get(1)?))))
+    // Neighbours in observed time, so that an import of an older answer slots in between. The
+    // common case, an answer newer than all of its target's, needs no search: its neighbour is
+    // the latest, nothing comes after it, and nothing recorded can be the same observation.
+    let (before, after) = match &latest {
+        Some(l) if l.observed_at >= observed => {
+            // The same answer recorded for the same moment is one observation.
+            if let Some((dup_id, chain_hash)) = tx
+                .prepare_cached(
+                    "SELECT id, chain_hash FROM snapshots
+                     WHERE target_id = ?1 AND observed_at = ?2 AND raw_sha256 = ?3",
+                )
+                .and_then(|mut st| {
+                    st.query_row(params![target_id, observed, raw_digest], |r| {
+                        Ok((r.get::<_, i64>(0)?, hex::encode(r.get::<_, Vec<u8>>(1)?)))
+                    })
                     .optional()
-                    .map(|c| c.unwrap_or((0, chain::GENESIS.to_string())))
-                },
-                Ok,
+                })
+                .map_err(err)?
+            {
+                return Ok(Recorded {
+                    id: dup_id,
+                    observed_at: s.observed_at,
+                    config_hash: config_hash.to_string(),
+                    changed: false,
+                    duplicate: true,
+                    new_fields: Vec::new(),
+                    chain_hash,
+                });
+            }
+            let before = neighbour(
+                tx,
+                "SELECT id, config_hash, observed_at, raw_base FROM snapshots
+                 WHERE target_id = ?1 AND (observed_at < ?2 OR (observed_at = ?2 AND id < ?3))
+                 ORDER BY observed_at DESC, id DESC LIMIT 1",
+                params![target_id, observed, id],
             )
             .map_err(err)?;
-    let id = last_id + 1;
+            let after = neighbour(
+                tx,
+                "SELECT id, config_hash, observed_at, raw_base FROM snapshots
+                 WHERE target_id = ?1 AND (observed_at > ?2 OR (observed_at = ?2 AND id > ?3))
+                 ORDER BY observed_at ASC, id ASC LIMIT 1",
+                params![target_id, observed, id],
+            )
+            .map_err(err)?;
+            (before, after)
+        }
+        _ => (latest.clone(), None),
+    };
+    let same = |n: &Option<Neighbour>| n.as_ref().is_some_and(|n| n.config_hash == config_hash);
+
+    if !same(&before) && !same(&after) {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO configs (hash, canonical, first_seen_at) VALUES (?1, ?2, ?3)",
+        )
+        .and_then(|mut st| st.execute(params![config_hash, s.config.canonical(), observed]))
+        .map_err(err)?;
+    }
+
+    // The raw answer, packed against the base its neighbour of the same config uses; the first
+    // answer of a config becomes a base itself.
+    let shared_base = [&before, &after]
+        .into_iter()
+        .flatten()
+        .find(|n| n.config_hash == config_hash)
+        .and_then(|n| n.raw_base);
+    let (base_id, base) = match shared_base {
+        Some(b) => (b, state.base(tx, b)?),
+        None => {
+            tx.prepare_cached("INSERT INTO raw_bases (bytes) VALUES (?1)")
+                .and_then(|mut st| st.execute([s.raw]))
+                .map_err(err)?;
+            let b = tx.last_insert_rowid();
+            let bytes: Arc<[u8]> = Arc::from(s.raw);
+            state.new_bases.insert(b, bytes.clone());
+            (b, bytes)
+        }
+    };
+    let (raw_base, stored) = match rawpack::pack(s.raw, &base) {
+        Some(packed) => (Some(base_id), packed),
+        None => (None, s.raw.to_vec()),
+    };
+
     let link = chain::Link {
         id,
         target: s.target,
@@ -155,62 +354,54 @@ fn record_in(
         endpoint: s.endpoint,
         request_id: s.request_id,
         raw_sha256: &raw_sha256,
-        config_hash: &config_hash,
+        config_hash,
         last_scan_time: s.status.last_scan_time.as_deref(),
         scan_result: s.status.scan_result.as_deref(),
     };
     let chain_hash = chain::link_hash(&prev_chain, &link);
-    tx.prepare_cached("INSERT INTO snapshots (id, target_id, observed_at, recorded_at, source, endpoint, request_id,
-                raw, raw_sha256, config_hash, last_scan_time, scan_result, prev_chain, chain_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)").and_then(|mut st| st.execute(params![
+    let chain_digest = hex::decode(&chain_hash).expect("a chain hash is hex");
+    tx.prepare_cached(
+        "INSERT INTO snapshots (id, target_id, observed_at, recorded_at, source, endpoint,
+                request_id, raw_base, raw, raw_sha256, config_hash, last_scan_time, scan_result,
+                chain_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            id,
+            target_id,
+            observed,
+            ms(s.recorded_at),
+            s.source.as_str(),
+            s.endpoint,
+            s.request_id,
+            raw_base,
+            stored,
+            raw_digest,
+            config_hash,
+            s.status.last_scan_time,
+            s.status.scan_result,
+            chain_digest
+        ])
+    })
+    .map_err(err)?;
+    state.recent.last = Some((id, chain_hash.clone()));
+    if after.is_none() {
+        // Nothing comes after it: it is the target's latest now.
+        state.recent.latest.insert(
+            target_id,
+            Some(Neighbour {
                 id,
-                target_id,
-                observed,
-                ms(s.recorded_at),
-                s.source.as_str(),
-                s.endpoint,
-                s.request_id,
-                s.raw,
-                raw_sha256,
-                config_hash,
-                s.status.last_scan_time,
-                s.status.scan_result,
-                prev_chain,
-                chain_hash
-            ]))
-        .map_err(err)?;
+                config_hash: config_hash.to_string(),
+                observed_at: observed,
+                raw_base,
+            }),
+        );
+    }
 
-    // Neighbours in observed time, so an import of an older answer slots in between.
-    // Neighbours carry only their hash: the stored config text is read only when it differs,
-    // which on a nightly history is the rare case.
-    let neighbour = |sql: &str| {
-        tx.prepare_cached(sql)
-            .and_then(|mut st| {
-                st.query_row(params![target_id, observed, id], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-            })
-            .optional()
-    };
-    let before = neighbour(
-        "SELECT id, config_hash, observed_at FROM snapshots
-         WHERE target_id = ?1 AND (observed_at < ?2 OR (observed_at = ?2 AND id < ?3))
-         ORDER BY observed_at DESC, id DESC LIMIT 1",
-    )
-    .map_err(err)?;
-    let after = neighbour(
-        "SELECT id, config_hash, observed_at FROM snapshots
-         WHERE target_id = ?1 AND (observed_at > ?2 OR (observed_at = ?2 AND id > ?3))
-         ORDER BY observed_at ASC, id ASC LIMIT 1",
-    )
-    .map_err(err)?;
-    if let Some((after_id, _, _)) = &after {
+    if let Some(a) = &after {
         tx.prepare_cached("DELETE FROM change_events WHERE target_id = ?1 AND to_snapshot = ?2")
-            .and_then(|mut st| st.execute(params![target_id, after_id]))
+            .and_then(|mut st| st.execute(params![target_id, a.id]))
             .map_err(err)?;
     }
     let load = |hash: &str| -> Result<Config, StoreError> {
@@ -234,28 +425,29 @@ fn record_in(
         .and_then(|mut st| st.execute(params![target_id, from, to, at, json]))
         .map(|_| ())
     };
+    let config = s.config.config();
     let changed = match &before {
-        Some((before_id, before_hash, _)) if *before_hash != config_hash => {
-            add_event(*before_id, &load(before_hash)?, id, s.config, observed).map_err(err)?;
+        Some(b) if b.config_hash != config_hash => {
+            add_event(b.id, &load(&b.config_hash)?, id, config, observed).map_err(err)?;
             true
         }
         Some(_) => false,
         None => true,
     };
-    if let Some((after_id, after_hash, after_at)) = &after
-        && *after_hash != config_hash
+    if let Some(a) = &after
+        && a.config_hash != config_hash
     {
-        add_event(id, s.config, *after_id, &load(after_hash)?, *after_at).map_err(err)?;
+        add_event(id, config, a.id, &load(&a.config_hash)?, a.observed_at).map_err(err)?;
     }
 
     let mut new_fields = Vec::new();
-    for field in normalize::unknown_fields(s.config) {
+    for field in normalize::unknown_fields(config) {
         let inserted = tx
-                .execute(
-                    "INSERT OR IGNORE INTO seen_fields (target_id, field, first_snapshot) VALUES (?1, ?2, ?3)",
-                    params![target_id, field, id],
-                )
-                .map_err(err)?;
+            .prepare_cached(
+                "INSERT OR IGNORE INTO seen_fields (target_id, field, first_snapshot) VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut st| st.execute(params![target_id, field, id]))
+            .map_err(err)?;
         if inserted == 1 {
             new_fields.push(field);
         }
@@ -263,10 +455,108 @@ fn record_in(
     Ok(Recorded {
         id,
         observed_at: s.observed_at,
-        config_hash,
+        config_hash: config_hash.to_string(),
         changed,
         duplicate: false,
         new_fields,
         chain_hash,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OpenMode;
+    use serde_json::json;
+
+    fn answer(period: i64, req: &str) -> (Vec<u8>, Prepared, Status) {
+        let inner = json!({"Enable": true, "ScanPeriod": period, "RequestId": req});
+        let fields = inner.as_object().unwrap();
+        (
+            serde_json::to_vec(&json!({ "Response": inner })).unwrap(),
+            Prepared::new(normalize::normalize(fields)),
+            normalize::status_of(fields),
+        )
+    }
+
+    fn record(store: &mut Store, night: i64, period: i64) -> Recorded {
+        let (raw, config, status) = answer(period, &format!("req-{night}"));
+        let at = DateTime::from_timestamp(1_780_000_000 + night * 86_400, 0).unwrap();
+        store
+            .record(&NewSnapshot {
+                target: "prod",
+                observed_at: at,
+                recorded_at: at,
+                source: Source::Import,
+                endpoint: None,
+                request_id: None,
+                raw: &raw,
+                config: &config,
+                status: &status,
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn what_one_connection_remembers_gives_way_to_another_connections_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut a = Store::open(&path, OpenMode::Create).unwrap();
+        let mut b = Store::open(&path, OpenMode::Create).unwrap();
+        assert!(record(&mut a, 1, 1).changed);
+        // Another process records a change in between.
+        let r = record(&mut b, 2, 3);
+        assert!(r.changed && r.id == 2);
+        // The first connection must see it: the next id, and no change against night 2.
+        let r = record(&mut a, 3, 3);
+        assert_eq!(r.id, 3);
+        assert!(
+            !r.changed,
+            "night 3 equals night 2, which another connection recorded"
+        );
+        let v = a.verify().unwrap();
+        assert!(v.ok(), "{:?}", v.first_break);
+        assert_eq!(v.checked, 3);
+    }
+
+    #[test]
+    fn a_failed_batch_leaves_nothing_remembered_that_it_did_not_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut a = Store::open(&path, OpenMode::Create).unwrap();
+        record(&mut a, 1, 1);
+        // A batch whose second row fails. The trigger is made and dropped on the store's own
+        // connection, so that no other connection's commit clears what it remembers anyway.
+        let (raw, config, status) = answer(2, "req-2");
+        let at = DateTime::from_timestamp(1_780_000_000 + 2 * 86_400, 0).unwrap();
+        let good = NewSnapshot {
+            target: "prod",
+            observed_at: at,
+            recorded_at: at,
+            source: Source::Import,
+            endpoint: None,
+            request_id: None,
+            raw: &raw,
+            config: &config,
+            status: &status,
+        };
+        a.conn
+            .execute_batch(
+                "CREATE TEMP TRIGGER refuse AFTER INSERT ON snapshots WHEN NEW.id = 3
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+        let mut third = good.clone();
+        let later = at + chrono::Duration::days(1);
+        third.observed_at = later;
+        assert!(a.record_batch(&[good.clone(), third]).is_err());
+        a.conn.execute_batch("DROP TRIGGER refuse").unwrap();
+        // Nothing of the failed batch is there, and recording again starts from what is.
+        assert_eq!(a.count().unwrap(), 1);
+        let r = a.record(&good).unwrap();
+        assert_eq!(r.id, 2);
+        assert!(r.changed);
+        let v = a.verify().unwrap();
+        assert!(v.ok(), "{:?}", v.first_break);
+    }
 }

@@ -27,7 +27,7 @@ fn seed_history(db: &Path, n: i64) {
                 start + chrono::Duration::days(i),
                 format!("req-{i}"),
                 raw,
-                normalize::normalize(fields),
+                normalize::Prepared::new(normalize::normalize(fields)),
                 normalize::status_of(fields),
             )
         })
@@ -225,7 +225,8 @@ fn a_database_from_a_newer_version_is_refused_untouched() {
 fn a_killed_import_leaves_every_committed_snapshot_and_a_chain_that_verifies() {
     let env = Env::new();
     let source = env.path("source.db");
-    seed_history(&source, 5000);
+    // Three import batches' worth, so that the kill lands between commits.
+    seed_history(&source, 12000);
     let backup = env.path("backup.jsonl");
     env.run(&[
         "--db",
@@ -271,7 +272,7 @@ fn a_killed_import_leaves_every_committed_snapshot_and_a_chain_that_verifies() {
     // Running the import again completes the history: what was already there is recognised.
     env.run(&["import", "--jsonl", backup.to_str().unwrap()])
         .ok();
-    assert_eq!(env.rows("snapshots"), 5000);
+    assert_eq!(env.rows("snapshots"), 12000);
     env.run(&["verify"]).ok();
 }
 
@@ -316,4 +317,259 @@ fn a_read_only_database_is_read_and_never_written() {
         before,
         "the file is as it was"
     );
+}
+
+#[test]
+fn unchanged_answers_are_kept_packed_and_come_back_byte_for_byte() {
+    let env = Env::new();
+    seed_history(&env.db(), 30);
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    // Three configs (ScanPeriod changes every ten nights): one whole base each, and every
+    // answer packed against its config's base.
+    let bases: i64 = conn
+        .query_row("SELECT COUNT(*) FROM raw_bases", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(bases, 3);
+    let (whole, packed_avg): (i64, f64) = conn
+        .query_row(
+            "SELECT COUNT(*) FILTER (WHERE raw_base IS NULL), AVG(length(raw)) FROM snapshots",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(whole, 0);
+    let answer_len = SEED.len() as f64;
+    assert!(
+        packed_avg < answer_len / 4.0,
+        "packed answers average {packed_avg} bytes against answers of about {answer_len}"
+    );
+    drop(conn);
+    let shown = env.run(&["show", "12", "--raw"]).ok().stdout;
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["Response"]["RequestId"], "req-11");
+    assert_eq!(v["Response"]["ScanPeriod"], 2);
+    env.run(&["verify"]).ok();
+}
+
+#[test]
+fn an_altered_packed_answer_or_base_breaks_the_chain_where_it_is_used() {
+    let env = Env::new();
+    seed_history(&env.db(), 30);
+    env.run(&["verify"]).ok();
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    // One byte of snapshot 17's packed answer: a literal byte near the end (its RequestId).
+    let raw: Vec<u8> = conn
+        .query_row("SELECT raw FROM snapshots WHERE id = 17", [], |r| r.get(0))
+        .unwrap();
+    let mut forged = raw.clone();
+    let i = forged.len() - 8;
+    forged[i] ^= 0x01;
+    conn.execute(
+        "UPDATE snapshots SET raw = ?1 WHERE id = 17",
+        rusqlite::params![forged],
+    )
+    .unwrap();
+    let broken = env.run(&["verify"]).code(1);
+    assert!(broken.stdout.contains("snapshot 17"), "{}", broken.stdout);
+    assert!(broken.stdout.contains("raw answer"), "{}", broken.stdout);
+    conn.execute(
+        "UPDATE snapshots SET raw = ?1 WHERE id = 17",
+        rusqlite::params![raw],
+    )
+    .unwrap();
+    env.run(&["verify"]).ok();
+
+    // The base of the second config (nights 10-19) is the answer of snapshot 11: altering it
+    // breaks the first snapshot that is rebuilt from it.
+    let (base, first): (i64, i64) = conn
+        .query_row(
+            "SELECT raw_base, MIN(id) FROM snapshots WHERE id > 10 GROUP BY raw_base ORDER BY 2 LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(first, 11);
+    conn.execute(
+        "UPDATE raw_bases SET bytes = CAST(replace(bytes, 'req-10', 'req-99') AS BLOB) WHERE id = ?1",
+        [base],
+    )
+    .unwrap();
+    let broken = env.run(&["verify"]).code(1);
+    assert!(broken.stdout.contains("snapshot 11"), "{}", broken.stdout);
+    // A base that is gone (deleted past the foreign key) is named as such.
+    conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+    conn.execute("DELETE FROM raw_bases WHERE id = ?1", [base])
+        .unwrap();
+    let broken = env.run(&["verify"]).code(1);
+    assert!(
+        broken.stdout.contains("snapshot 11") && broken.stdout.contains("not there"),
+        "{}",
+        broken.stdout
+    );
+}
+
+/// The schema of the first four migrations, as databases written before answers were packed
+/// have it.
+fn old_schema(conn: &rusqlite::Connection) {
+    for m in [
+        "01-initial",
+        "02-change-events",
+        "03-check-results",
+        "04-chain-checkpoints",
+    ] {
+        let sql = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(m)
+                .join("up.sql"),
+        )
+        .unwrap();
+        conn.execute_batch(&sql).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 4).unwrap();
+}
+
+#[test]
+fn a_database_written_before_packing_is_migrated_in_place_and_still_verifies() {
+    let env = Env::new();
+    let current = env.path("current.db");
+    seed_history(&current, 25);
+    let backup = env.path("backup.jsonl");
+    let cur = current.to_str().unwrap();
+    env.run(&[
+        "--db",
+        cur,
+        "export",
+        "--jsonl",
+        "-o",
+        backup.to_str().unwrap(),
+    ])
+    .ok();
+
+    // The same history as the old schema stored it: whole answers, hex hashes, prev_chain.
+    let old = rusqlite::Connection::open(env.db()).unwrap();
+    old_schema(&old);
+    let src = rusqlite::Connection::open(&current).unwrap();
+    old.execute_batch(&format!("ATTACH '{cur}' AS src"))
+        .unwrap();
+    old.execute_batch(
+        "INSERT INTO targets SELECT * FROM src.targets;
+         INSERT INTO configs SELECT * FROM src.configs;",
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&backup).unwrap();
+    let mut prev = "0".repeat(64);
+    for line in text.lines().skip(1) {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let id = row["id"].as_i64().unwrap();
+        let (target_id, observed, recorded, lst, sr): (i64, i64, i64, Option<String>, Option<String>) = src
+            .query_row(
+                "SELECT target_id, observed_at, recorded_at, last_scan_time, scan_result FROM snapshots WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
+        let raw = row["raw"].as_str().unwrap();
+        let sha = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(raw.as_bytes()))
+        };
+        let chain = row["chain_hash"].as_str().unwrap();
+        old.execute(
+            "INSERT INTO snapshots (id, target_id, observed_at, recorded_at, source, endpoint, request_id,
+                 raw, raw_sha256, config_hash, last_scan_time, scan_result, prev_chain, chain_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            rusqlite::params![
+                id,
+                target_id,
+                observed,
+                recorded,
+                row["source"].as_str(),
+                row["endpoint"].as_str(),
+                row["request_id"].as_str(),
+                raw.as_bytes(),
+                sha,
+                row["config_hash"].as_str(),
+                lst,
+                sr,
+                prev,
+                chain
+            ],
+        )
+        .unwrap();
+        prev = chain.to_string();
+    }
+    old.execute_batch(
+        "INSERT INTO change_events SELECT * FROM src.change_events;
+         INSERT INTO seen_fields SELECT * FROM src.seen_fields;
+         DETACH src;",
+    )
+    .unwrap();
+    drop(old);
+    drop(src);
+
+    // Opening it migrates it: the answers stay whole, the chain holds, the export is the same.
+    env.run(&["verify"]).ok();
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 5);
+    let whole: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM snapshots WHERE raw_base IS NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(whole, 25);
+    let events: i64 = conn
+        .query_row("SELECT COUNT(*) FROM change_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(events, 2);
+    drop(conn);
+    let again = env.path("again.jsonl");
+    env.run(&["export", "--jsonl", "-o", again.to_str().unwrap()])
+        .ok();
+    assert_eq!(text, std::fs::read_to_string(&again).unwrap());
+
+    // New answers recorded on top are packed, and the chain goes on from the migrated rows.
+    seed_later(&env.db());
+    env.run(&["verify"]).ok();
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let packed: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM snapshots WHERE raw_base IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(packed, 3);
+}
+
+/// Three more nights after [`seed_history`]'s 25.
+fn seed_later(db: &Path) {
+    let mut store = Store::open(db, OpenMode::Create).unwrap();
+    let seed: serde_json::Value = serde_json::from_str(SEED).unwrap();
+    let start: DateTime<Utc> = "2026-03-01T19:00:00Z".parse().unwrap();
+    for i in 0..3 {
+        let mut inner = seed["Response"].clone();
+        inner["RequestId"] = serde_json::json!(format!("later-{i}"));
+        let raw = serde_json::to_vec(&serde_json::json!({ "Response": inner })).unwrap();
+        let fields = inner.as_object().unwrap();
+        let at = start + chrono::Duration::days(i);
+        store
+            .record(&NewSnapshot {
+                target: "prod",
+                observed_at: at,
+                recorded_at: at,
+                source: Source::Import,
+                endpoint: None,
+                request_id: Some("later"),
+                raw: &raw,
+                config: &normalize::Prepared::new(normalize::normalize(fields)),
+                status: &normalize::status_of(fields),
+            })
+            .unwrap();
+    }
 }
