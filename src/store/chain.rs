@@ -2,13 +2,13 @@
 //! so that altering, removing or reordering any recorded row is detectable.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use rusqlite::params;
 use serde::Serialize;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, rawpack};
 use crate::normalize::{self, Config};
-use crate::tencent::sign::sha256_hex;
+use sha2::{Digest, Sha256};
 
 /// The "previous chain hash" of the first snapshot.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -32,8 +32,25 @@ pub(crate) struct Link<'a> {
 
 /// `sha256("tcss-audit/chain/v1\n" + prev + "\n" + canonical JSON of the link)`.
 pub(crate) fn link_hash(prev: &str, link: &Link<'_>) -> String {
-    let body = serde_json::to_string(link).expect("links serialize");
-    sha256_hex(format!("tcss-audit/chain/v1\n{prev}\n{body}").as_bytes())
+    hex::encode(link_digest(prev, link, &mut Vec::new()))
+}
+
+/// [`link_hash`] as bytes, serializing through `buf` (reused between calls).
+fn link_digest(prev: &str, link: &Link<'_>, buf: &mut Vec<u8>) -> [u8; 32] {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, link).expect("links serialize");
+    let mut h = Sha256::new();
+    h.update(b"tcss-audit/chain/v1\n");
+    h.update(prev.as_bytes());
+    h.update(b"\n");
+    h.update(&buf[..]);
+    h.finalize().into()
+}
+
+/// Lower-case hex of a SHA-256, without allocating.
+fn hex32<'a>(bytes: &[u8; 32], out: &'a mut [u8; 64]) -> &'a str {
+    hex::encode_to_slice(bytes, out).expect("64 digits for 32 bytes");
+    std::str::from_utf8(out).expect("hex is ASCII")
 }
 
 /// Where the chain first fails to hold.
@@ -57,125 +74,285 @@ impl VerifyReport {
     }
 }
 
-impl Store {
-    /// Recomputes every link, every raw answer's hash and every stored config's hash.
-    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT s.id, t.name, s.observed_at, s.recorded_at, s.source, s.endpoint, s.request_id,
-                        s.raw_base, s.raw, s.raw_sha256, s.config_hash, s.last_scan_time,
-                        s.scan_result, s.chain_hash
-                 FROM snapshots s JOIN targets t ON t.id = s.target_id ORDER BY s.id",
-            )
-            .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let start = self.chain_start()?;
-        // After pruning, the chain links up from the checkpoint instead of the genesis.
-        let mut prev = start
-            .as_ref()
-            .map_or(GENESIS.to_string(), |(_, h)| h.clone());
-        let mut checked = 0u64;
-        let mut first_break = None;
-        let mut expected_id = Some(start.as_ref().map_or(1, |(id, _)| id + 1));
-        // The first snapshot of each config, gathered on the way so that checking the configs
-        // costs one pass over them rather than one scan of the history per config.
-        let mut first_use: HashMap<String, i64> = HashMap::new();
-        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            let get_s = |i: usize| r.get::<_, String>(i);
-            let get_o = |i: usize| r.get::<_, Option<String>>(i);
-            let id: i64 = r.get(0).map_err(|e| self.err(e))?;
-            let fields = (|| -> rusqlite::Result<_> {
-                Ok((
-                    get_s(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    get_s(4)?,
-                    get_o(5)?,
-                    get_o(6)?,
-                    r.get::<_, Option<i64>>(7)?,
-                    r.get::<_, Vec<u8>>(8)?,
-                    r.get::<_, Vec<u8>>(9).map(hex::encode)?,
-                    get_s(10)?,
-                    get_o(11)?,
-                    get_o(12)?,
-                    r.get::<_, Vec<u8>>(13).map(hex::encode)?,
-                ))
-            })();
-            checked += 1;
-            let Ok((
+/// One snapshot row as read, for the checking thread.
+struct RowRead {
+    id: i64,
+    target_id: i64,
+    observed_at: i64,
+    recorded_at: i64,
+    source: &'static str,
+    endpoint: Option<String>,
+    request_id: Option<String>,
+    /// The raw answer's base, if it is packed; an error if the base cannot be had.
+    base: Result<Option<Arc<[u8]>>, String>,
+    raw: Vec<u8>,
+    raw_sha256: [u8; 32],
+    config_hash: String,
+    last_scan_time: Option<String>,
+    scan_result: Option<String>,
+    chain_hash: [u8; 32],
+}
+
+/// What the reading thread sends: rows, or a row it could not read.
+// Rows are the case that counts; boxing them would cost an allocation per row.
+#[allow(clippy::large_enum_variant)]
+enum Read {
+    Row(RowRead),
+    Bad(i64, String),
+}
+
+/// Rows sent to the checking thread at a time.
+const VERIFY_CHUNK: usize = 1024;
+
+/// The checking side of [`Store::verify`]: every link in order.
+struct Checker {
+    targets: HashMap<i64, String>,
+    /// The previous chain hash, in hex.
+    prev: [u8; 64],
+    expected_id: i64,
+    checked: u64,
+    first_break: Option<ChainBreak>,
+    first_use: HashMap<String, i64>,
+    buf: Vec<u8>,
+}
+
+impl Checker {
+    /// Checks one row; `false` once the chain is broken.
+    fn check(&mut self, item: Read) -> bool {
+        self.checked += 1;
+        let r = match item {
+            Read::Row(r) => r,
+            Read::Bad(id, reason) => {
+                self.first_break = Some(ChainBreak {
+                    snapshot: id,
+                    reason,
+                });
+                return false;
+            }
+        };
+        let RowRead {
+            id,
+            target_id,
+            observed_at,
+            recorded_at,
+            source,
+            endpoint,
+            request_id,
+            base,
+            raw,
+            raw_sha256,
+            config_hash,
+            last_scan_time,
+            scan_result,
+            chain_hash,
+        } = r;
+        let reason = (|| {
+            if id != self.expected_id {
+                return Some(format!(
+                    "snapshot {} is missing (the next row is {id})",
+                    self.expected_id
+                ));
+            }
+            let raw = match base {
+                Ok(None) => raw,
+                Ok(Some(base)) => match rawpack::unpack(&raw, &base) {
+                    Ok(raw) => raw,
+                    Err(e) => return Some(format!("its raw answer cannot be rebuilt ({e})")),
+                },
+                Err(e) => return Some(format!("its raw answer cannot be rebuilt ({e})")),
+            };
+            let raw_digest: [u8; 32] = Sha256::digest(&raw).into();
+            if raw_sha256 != raw_digest {
+                return Some("its raw answer does not match the hash recorded for it".into());
+            }
+            let Some(target) = self.targets.get(&target_id) else {
+                return Some("its target is missing from the database".into());
+            };
+            let mut raw_hex = [0u8; 64];
+            let link = Link {
+                id,
                 target,
                 observed_at,
                 recorded_at,
                 source,
-                endpoint,
-                request_id,
-                raw_base,
-                stored_raw,
-                raw_sha,
-                config_hash,
-                lst,
-                sr,
-                chain_hash,
-            )) = fields
-            else {
-                first_break = Some(ChainBreak {
-                    snapshot: id,
-                    reason: "the row has a value of the wrong type".into(),
-                });
-                break;
-            };
-            let mut fail = |reason: String| {
-                first_break = Some(ChainBreak {
-                    snapshot: id,
-                    reason,
-                });
-            };
-            if let Some(want) = expected_id
-                && id != want
-            {
-                fail(format!("snapshot {want} is missing (the next row is {id})"));
-                break;
-            }
-            expected_id = Some(id + 1);
-            let raw = match self.unpack_raw(id, raw_base, stored_raw) {
-                Ok(raw) => raw,
-                Err(e) => {
-                    fail(format!("its raw answer cannot be rebuilt ({e})"));
-                    break;
-                }
-            };
-            if sha256_hex(&raw) != raw_sha {
-                fail("its raw answer does not match the hash recorded for it".into());
-                break;
-            }
-            let link = Link {
-                id,
-                target: &target,
-                observed_at,
-                recorded_at,
-                source: &source,
                 endpoint: endpoint.as_deref(),
                 request_id: request_id.as_deref(),
-                raw_sha256: &raw_sha,
+                raw_sha256: hex32(&raw_digest, &mut raw_hex),
                 config_hash: &config_hash,
-                last_scan_time: lst.as_deref(),
-                scan_result: sr.as_deref(),
+                last_scan_time: last_scan_time.as_deref(),
+                scan_result: scan_result.as_deref(),
             };
-            if link_hash(&prev, &link) != chain_hash {
-                fail("its content does not match its chain hash (the row was altered, or a row before it was removed, reordered or altered)".into());
-                break;
+            let prev = std::str::from_utf8(&self.prev).expect("hex is ASCII");
+            if link_digest(prev, &link, &mut self.buf) != chain_hash {
+                return Some("its content does not match its chain hash (the row was altered, or a row before it was removed, reordered or altered)".into());
             }
-            first_use.entry(config_hash).or_insert(id);
-            prev = chain_hash;
+            None
+        })();
+        if let Some(reason) = reason {
+            self.first_break = Some(ChainBreak {
+                snapshot: id,
+                reason,
+            });
+            return false;
         }
+        self.expected_id = id + 1;
+        hex::encode_to_slice(chain_hash, &mut self.prev).expect("64 digits for 32 bytes");
+        self.first_use.entry(config_hash).or_insert(id);
+        true
+    }
+}
+
+impl Store {
+    /// Recomputes every link, every raw answer's hash and every stored config's hash.
+    ///
+    /// This thread reads the rows while another checks them, so a long history takes about
+    /// as long as the slower of the two.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        // One read transaction, so that rows recorded meanwhile are not half seen.
+        let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
+        let targets: HashMap<i64, String> = {
+            let mut stmt = tx
+                .prepare("SELECT id, name FROM targets")
+                .map_err(|e| self.err(e))?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(|e| self.err(e))?
+        };
+        let start = self.chain_start()?;
+        // After pruning, the chain links up from the checkpoint instead of the genesis.
+        let mut checker = Checker {
+            targets,
+            prev: {
+                let start = start.as_ref().map_or(GENESIS, |(_, h)| h.as_str());
+                // A checkpoint's hash that is not 64 hex digits matches no link.
+                let mut prev = [b'?'; 64];
+                if start.len() == 64 {
+                    prev.copy_from_slice(start.as_bytes());
+                }
+                prev
+            },
+            expected_id: start.as_ref().map_or(1, |(id, _)| id + 1),
+            checked: 0,
+            first_break: None,
+            first_use: HashMap::new(),
+            buf: Vec::new(),
+        };
+        let mut stmt = tx
+            .prepare(
+                "SELECT id, target_id, observed_at, recorded_at, source, endpoint, request_id,
+                        raw_base, raw, raw_sha256, config_hash, last_scan_time, scan_result,
+                        chain_hash
+                 FROM snapshots ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut read_all =
+            |send: std::sync::mpsc::SyncSender<Vec<Read>>| -> Result<(), StoreError> {
+                let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
+                let mut bases: HashMap<i64, Arc<[u8]>> = HashMap::new();
+                while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                    let id: i64 = r.get(0).unwrap_or(0);
+                    let item = (|| -> Result<RowRead, String> {
+                        let typed = |e: rusqlite::Error| {
+                            format!("the row has a value of the wrong type ({e})")
+                        };
+                        let hash = |i: usize| -> Result<[u8; 32], String> {
+                            let bytes = r
+                                .get_ref(i)
+                                .map_err(typed)?
+                                .as_blob()
+                                .map_err(|e| typed(e.into()))?;
+                            bytes
+                                .try_into()
+                                .map_err(|_| "a hash in the row is not 32 bytes".to_string())
+                        };
+                        let source = match r
+                            .get_ref(4)
+                            .map_err(typed)?
+                            .as_str()
+                            .map_err(|e| typed(e.into()))?
+                        {
+                            "fetch" => "fetch",
+                            "import" => "import",
+                            _ => return Err("its source is neither fetch nor import".into()),
+                        };
+                        let base_id: Option<i64> = r.get(7).map_err(typed)?;
+                        let base = match base_id {
+                            None => Ok(None),
+                            Some(b) => match bases.get(&b) {
+                                Some(bytes) => Ok(Some(bytes.clone())),
+                                None => self
+                                    .base(id, b)
+                                    .map(|bytes| {
+                                        bases.insert(b, bytes.clone());
+                                        Some(bytes)
+                                    })
+                                    .map_err(|e| e.to_string()),
+                            },
+                        };
+                        Ok(RowRead {
+                            id: r.get(0).map_err(typed)?,
+                            target_id: r.get(1).map_err(typed)?,
+                            observed_at: r.get(2).map_err(typed)?,
+                            recorded_at: r.get(3).map_err(typed)?,
+                            source,
+                            endpoint: r.get(5).map_err(typed)?,
+                            request_id: r.get(6).map_err(typed)?,
+                            base,
+                            raw: r.get(8).map_err(typed)?,
+                            raw_sha256: hash(9)?,
+                            config_hash: r.get(10).map_err(typed)?,
+                            last_scan_time: r.get(11).map_err(typed)?,
+                            scan_result: r.get(12).map_err(typed)?,
+                            chain_hash: hash(13)?,
+                        })
+                    })();
+                    let item = match item {
+                        Ok(row) => Read::Row(row),
+                        Err(reason) => Read::Bad(id, reason),
+                    };
+                    chunk.push(item);
+                    if chunk.len() == VERIFY_CHUNK {
+                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(VERIFY_CHUNK));
+                        if send.send(full).is_err() {
+                            // The checker found a break and stopped.
+                            return Ok(());
+                        }
+                    }
+                }
+                let _ = send.send(chunk);
+                Ok(())
+            };
+        let checker = std::thread::scope(|scope| {
+            let (send, chunks) = std::sync::mpsc::sync_channel::<Vec<Read>>(4);
+            let checking = scope.spawn(move || {
+                'all: for chunk in chunks {
+                    for item in chunk {
+                        if !checker.check(item) {
+                            break 'all;
+                        }
+                    }
+                }
+                checker
+            });
+            let read = read_all(send);
+            let checker = checking.join().expect("the checking thread does not panic");
+            read.map(|()| checker)
+        })?;
         drop(rows);
         drop(stmt);
+        let Checker {
+            checked,
+            mut first_break,
+            first_use,
+            ..
+        } = checker;
         let configs_checked = if first_break.is_none() {
             self.verify_configs(&first_use, &mut first_break)?
         } else {
             0
         };
+        drop(tx);
         Ok(VerifyReport {
             checked,
             configs_checked,
@@ -202,6 +379,8 @@ impl Store {
             .map_err(|e| self.err(e))?
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))?;
+        let stored: std::collections::HashSet<String> =
+            rows.iter().map(|(hash, _, _)| hash.clone()).collect();
         // In order of first use (unused configs first), so the break named is the earliest.
         rows.sort_by_key(|(_, _, first)| *first);
         let mut n = 0;
@@ -224,14 +403,13 @@ impl Store {
             }
         }
         if first_break.is_none() {
-            let orphan: Option<i64> = self
-                .conn
-                .query_row(
-                    "SELECT s.id FROM snapshots s LEFT JOIN configs c ON c.hash = s.config_hash WHERE c.hash IS NULL ORDER BY s.id LIMIT 1",
-                    params![],
-                    |r| r.get(0),
-                )
-                .ok();
+            // A snapshot whose config is not stored: the earliest one, from the hashes the
+            // chain pass gathered (no second pass over the history).
+            let orphan = first_use
+                .iter()
+                .filter(|(hash, _)| !stored.contains(hash.as_str()))
+                .map(|(_, id)| *id)
+                .min();
             if let Some(id) = orphan {
                 *first_break = Some(ChainBreak {
                     snapshot: id,

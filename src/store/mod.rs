@@ -288,7 +288,16 @@ impl Store {
         let Some(base) = base else {
             return Ok(stored);
         };
-        let bytes = self.bases.get_or_load(base, || {
+        let bytes = self.base(id, base)?;
+        rawpack::unpack(&stored, &bytes).map_err(|message| StoreError::Corrupt {
+            path: self.shown(),
+            message: format!("snapshot {id}: {message}"),
+        })
+    }
+
+    /// The base that snapshot `id`'s raw answer is packed against.
+    fn base(&self, id: i64, base: i64) -> Result<Arc<[u8]>, StoreError> {
+        self.bases.get_or_load(base, || {
             self.conn
                 .prepare_cached("SELECT bytes FROM raw_bases WHERE id = ?1")
                 .and_then(|mut st| st.query_row([base], |r| r.get(0)))
@@ -300,10 +309,6 @@ impl Store {
                         "snapshot {id}'s raw answer refers to a base ({base}) that is not there"
                     ),
                 })
-        })?;
-        rawpack::unpack(&stored, &bytes).map_err(|message| StoreError::Corrupt {
-            path: self.shown(),
-            message: format!("snapshot {id}: {message}"),
         })
     }
 }

@@ -464,12 +464,11 @@ fn record_in(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::OpenMode;
+mod tests_support {
+    pub use super::*;
     use serde_json::json;
 
-    fn answer(period: i64, req: &str) -> (Vec<u8>, Prepared, Status) {
+    pub fn answer(period: i64, req: &str) -> (Vec<u8>, Prepared, Status) {
         let inner = json!({"Enable": true, "ScanPeriod": period, "RequestId": req});
         let fields = inner.as_object().unwrap();
         (
@@ -479,7 +478,7 @@ mod tests {
         )
     }
 
-    fn record(store: &mut Store, night: i64, period: i64) -> Recorded {
+    pub fn record(store: &mut Store, night: i64, period: i64) -> Recorded {
         let (raw, config, status) = answer(period, &format!("req-{night}"));
         let at = DateTime::from_timestamp(1_780_000_000 + night * 86_400, 0).unwrap();
         store
@@ -496,6 +495,12 @@ mod tests {
             })
             .unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tests_support::*;
+    use crate::store::OpenMode;
 
     #[test]
     fn what_one_connection_remembers_gives_way_to_another_connections_writes() {
@@ -558,5 +563,49 @@ mod tests {
         assert!(r.changed);
         let v = a.verify().unwrap();
         assert!(v.ok(), "{:?}", v.first_break);
+    }
+}
+
+#[cfg(test)]
+mod verify_tests {
+    use super::tests_support::*;
+    use crate::store::OpenMode;
+
+    #[test]
+    fn a_config_missing_from_the_database_is_named_at_its_first_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut a = Store::open(&path, OpenMode::Create).unwrap();
+        record(&mut a, 1, 1);
+        let r = record(&mut a, 2, 3);
+        record(&mut a, 3, 3);
+        assert!(a.verify().unwrap().ok());
+        a.conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        a.conn
+            .execute("DELETE FROM configs WHERE hash = ?1", [&r.config_hash])
+            .unwrap();
+        let v = a.verify().unwrap();
+        let b = v.first_break.unwrap();
+        assert_eq!(b.snapshot, 2);
+        assert!(b.reason.contains("config is missing"), "{}", b.reason);
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_is_a_break_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut a = Store::open(&path, OpenMode::Create).unwrap();
+        for night in 1..=3 {
+            record(&mut a, night, 1);
+        }
+        a.conn
+            .execute_batch(
+                "PRAGMA ignore_check_constraints = ON;
+                 UPDATE snapshots SET chain_hash = 'not bytes' WHERE id = 2;",
+            )
+            .unwrap();
+        let b = a.verify().unwrap().first_break.unwrap();
+        assert_eq!(b.snapshot, 2);
+        assert!(b.reason.contains("wrong type"), "{}", b.reason);
     }
 }
