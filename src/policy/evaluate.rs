@@ -240,6 +240,88 @@ pub fn evaluate(set: &PolicySet, input: &CheckInput) -> CheckReport {
     }
 }
 
+/// Observations prepared once for judging many moments of one target's history (a report's
+/// days): each one's view is built once, not once for every judgement whose history holds it.
+pub struct Judge<'a> {
+    set: &'a PolicySet,
+    target: &'a str,
+    api_offset: FixedOffset,
+    at: Vec<DateTime<Utc>>,
+    views: Vec<Map<String, Value>>,
+    /// For each history rule (by rule index), the value it follows in every observation.
+    followed: Vec<Option<Vec<Value>>>,
+}
+
+impl<'a> Judge<'a> {
+    /// `history`: the target's observations, oldest first.
+    pub fn new(
+        set: &'a PolicySet,
+        target: &'a str,
+        api_offset: FixedOffset,
+        history: &[Observation],
+    ) -> Judge<'a> {
+        let views: Vec<Map<String, Value>> = history.iter().map(Observation::view).collect();
+        let followed = set
+            .rules()
+            .iter()
+            .map(|rule| match &rule.check {
+                Check::History { field, .. } => {
+                    Some(views.iter().map(|v| followed_value(field, v)).collect())
+                }
+                Check::State(_) => None,
+            })
+            .collect();
+        Judge {
+            set,
+            target,
+            api_offset,
+            at: history.iter().map(|o| o.at).collect(),
+            views,
+            followed,
+        }
+    }
+
+    /// The rules of severity `fail_on` or above that fail (unwaived) or cannot be evaluated for
+    /// observation `idx` as of `now`, with `history[start..=idx]` as its history: the verdict
+    /// [`evaluate`] reaches on the same input, without its messages.
+    pub fn failing(
+        &self,
+        start: usize,
+        idx: usize,
+        now: DateTime<Utc>,
+        fail_on: super::model::Severity,
+    ) -> Vec<String> {
+        let history: Vec<View> = (start..=idx)
+            .map(|i| View {
+                at: self.at[i],
+                view: &self.views[i],
+            })
+            .collect();
+        let t = TimeCtx {
+            now,
+            api_offset: self.api_offset,
+        };
+        let mut failing = Vec::new();
+        for (rule, followed) in self.set.rules().iter().zip(&self.followed) {
+            if rule.severity < fail_on {
+                continue;
+            }
+            let followed = followed.as_ref().map(|v| &v[start..=idx]);
+            let (status, _, _) =
+                evaluate_rule(rule, &self.views[idx], &history, followed, &t, false);
+            let waived =
+                status == RuleStatus::Fail
+                    && self.set.waivers().iter().any(|w| {
+                        w.covers_target(self.target) && w.rule == rule.id && w.active_at(now)
+                    });
+            if matches!(status, RuleStatus::Fail | RuleStatus::Error) && !waived {
+                failing.push(rule.id.clone());
+            }
+        }
+        failing
+    }
+}
+
 fn config_only(view: &Map<String, Value>) -> Value {
     Value::Object(
         view.iter()
@@ -249,15 +331,28 @@ fn config_only(view: &Map<String, Value>) -> Value {
     )
 }
 
+/// The value a history rule follows in one observation: its field, or the whole config.
+fn followed_value(field: &Option<super::fields::FieldPath>, view: &Map<String, Value>) -> Value {
+    match field {
+        Some(f) => f.value_of(view),
+        None => config_only(view),
+    }
+}
+
+/// `followed`: for a history rule, the values it follows in `history`, if the caller has them.
+/// Without `explain`, only the status is wanted: the actual value is null and the message empty.
 fn evaluate_rule(
     rule: &Rule,
     current: &Map<String, Value>,
     history: &[View],
+    followed: Option<&[Value]>,
     t: &TimeCtx,
+    explain: bool,
 ) -> (RuleStatus, Value, String) {
     if let Some(when) = &rule.when {
         match when.op.check(&when.field, current, t) {
             Ok(None) => {}
+            Ok(Some(_)) if !explain => return (RuleStatus::Pass, Value::Null, String::new()),
             Ok(Some(why)) => {
                 let actual = match &rule.check {
                     Check::State(c) => c.field.value_of(current),
@@ -286,8 +381,17 @@ fn evaluate_rule(
     }
     match &rule.check {
         Check::State(c) => {
+            let verdict = c.op.check(&c.field, current, t);
+            if !explain {
+                let status = match verdict {
+                    Ok(None) => RuleStatus::Pass,
+                    Ok(Some(_)) => RuleStatus::Fail,
+                    Err(_) => RuleStatus::Error,
+                };
+                return (status, Value::Null, String::new());
+            }
             let actual = c.field.value_of(current);
-            match c.op.check(&c.field, current, t) {
+            match verdict {
                 Ok(None) => (
                     RuleStatus::Pass,
                     actual,
@@ -317,17 +421,31 @@ fn evaluate_rule(
             op,
             expected,
         } => {
+            let computed: Vec<Value>;
+            let values = match followed {
+                Some(v) => v,
+                None => {
+                    computed = history
+                        .iter()
+                        .map(|h| followed_value(field, h.view))
+                        .collect();
+                    &computed
+                }
+            };
             let points: Vec<Point> = history
                 .iter()
-                .map(|h| Point {
-                    at: h.at,
-                    value: match field {
-                        Some(f) => f.value_of(h.view),
-                        None => config_only(h.view),
-                    },
-                })
+                .zip(values)
+                .map(|(h, value)| Point { at: h.at, value })
                 .collect();
             let v = op.check(&points, *window, t.now);
+            if !explain {
+                let status = match v.verdict {
+                    Ok(None) => RuleStatus::Pass,
+                    Ok(Some(_)) => RuleStatus::Fail,
+                    Err(_) => RuleStatus::Error,
+                };
+                return (status, Value::Null, String::new());
+            }
             let name = rule.field_text();
             match v.verdict {
                 Ok(None) => (
@@ -372,7 +490,8 @@ pub(crate) fn evaluate_views(
     let mut used = vec![false; waivers.len()];
     let mut results = Vec::new();
     for rule in set.rules() {
-        let (mut status, actual, mut message) = evaluate_rule(rule, current, history, t);
+        let (mut status, actual, mut message) =
+            evaluate_rule(rule, current, history, None, t, true);
         let mut waiver = None;
         if status == RuleStatus::Fail {
             let mine = || {

@@ -164,6 +164,10 @@ pub fn parse_api_time(text: &str, offset: FixedOffset) -> Option<DateTime<Utc>> 
 /// Values compare as JSON, except that numbers compare by value and lists as sets
 /// (every list this API returns is set-like; normalization already sorted them).
 pub fn same(a: &Value, b: &Value) -> bool {
+    if a == b {
+        // The common case, and cheap: only unequal arrays need comparing as sets.
+        return true;
+    }
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
         (Value::Array(x), Value::Array(y)) => {
@@ -585,9 +589,9 @@ pub struct HistoryVerdict {
 
 /// One observation as history ops see it: when, and the value they follow.
 #[derive(Debug, Clone)]
-pub struct Point {
+pub struct Point<'a> {
     pub at: DateTime<Utc>,
-    pub value: Value,
+    pub value: &'a Value,
 }
 
 fn order(v: &Value) -> Option<f64> {
@@ -600,7 +604,12 @@ fn order(v: &Value) -> Option<f64> {
 impl HistoryOp {
     /// Evaluates over `points` (oldest first) for the window `[now - window, now]`. The last point
     /// before the window gives the state at its start; runs and gaps that cross the start count.
-    pub fn check(&self, points: &[Point], window: Duration, now: DateTime<Utc>) -> HistoryVerdict {
+    pub fn check(
+        &self,
+        points: &[Point<'_>],
+        window: Duration,
+        now: DateTime<Utc>,
+    ) -> HistoryVerdict {
         let start = now - window;
         let points: Vec<&Point> = points.iter().filter(|p| p.at <= now).collect();
         let first_in = points
@@ -617,14 +626,14 @@ impl HistoryOp {
         }
         let changes: Vec<(&Point, &Point)> = points
             .windows(2)
-            .filter(|w| w[1].at >= start && !same(&w[0].value, &w[1].value))
+            .filter(|w| w[1].at >= start && !same(w[0].value, w[1].value))
             .map(|w| (w[0], w[1]))
             .collect();
         let describe = |(a, b): &(&Point, &Point)| {
             format!(
                 "{} -> {} at {}",
-                show(&a.value),
-                show(&b.value),
+                show(a.value),
+                show(b.value),
                 crate::when::fmt_utc(b.at)
             )
         };
@@ -654,7 +663,7 @@ impl HistoryOp {
                 let up = matches!(self, HistoryOp::NeverIncreases);
                 let bad: Vec<String> = changes
                     .iter()
-                    .filter(|(a, b)| match (order(&a.value), order(&b.value)) {
+                    .filter(|(a, b)| match (order(a.value), order(b.value)) {
                         (Some(x), Some(y)) => {
                             if up {
                                 y > x
@@ -684,7 +693,7 @@ impl HistoryOp {
                 let mut runs: Vec<(DateTime<Utc>, DateTime<Utc>, bool)> = Vec::new();
                 let mut run_start = None;
                 for p in points {
-                    match (same(&p.value, value), run_start) {
+                    match (same(p.value, value), run_start) {
                         (true, None) => run_start = Some(p.at),
                         (false, Some(s)) => {
                             runs.push((s, p.at, false));
@@ -1003,14 +1012,14 @@ mod tests {
         }
     }
 
-    fn pts(script: &[(&str, Value)]) -> Vec<Point> {
+    fn pts<'a>(script: &'a [(&str, Value)]) -> Vec<Point<'a>> {
         script
             .iter()
             .map(|(at, v)| Point {
                 at: DateTime::parse_from_rfc3339(at)
                     .unwrap()
                     .with_timezone(&Utc),
-                value: v.clone(),
+                value: v,
             })
             .collect()
     }

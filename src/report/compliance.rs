@@ -258,11 +258,24 @@ pub fn build(
     names.sort();
     names.dedup();
     let days = window_days(opts.since, opts.until, opts.tz);
-    let mut reports = Vec::with_capacity(names.len());
-    for name in &names {
-        reports.push(build_target(store, set, name, opts, &days)?);
-    }
-    let verify = store.verify()?;
+    // The whole chain is verified on a second connection while the targets are judged on this
+    // one; if a second connection cannot be had, it is verified here afterwards.
+    let (reports, verified) = std::thread::scope(|scope| {
+        let path = store.path().to_path_buf();
+        let verifying = scope.spawn(move || {
+            Store::open(&path, crate::store::OpenMode::Existing).and_then(|s| s.verify())
+        });
+        let reports: Result<Vec<_>, crate::Error> = names
+            .iter()
+            .map(|name| build_target(store, set, name, opts, &days))
+            .collect();
+        (reports, verifying.join())
+    });
+    let reports = reports?;
+    let verify = match verified {
+        Ok(Ok(v)) => v,
+        _ => store.verify()?,
+    };
     let run = run.map(|r| {
         let mut r = r.to_vec();
         r.sort_by(|a, b| a.target.cmp(&b.target));
@@ -344,25 +357,27 @@ fn trimmed(o: &Observation, hash: &str, fields: &BTreeSet<String>, whole: bool) 
 }
 
 impl Loaded<'_> {
-    /// Judges observation `idx` as of `now`, with the history `checker::check_snapshot` would read
-    /// from the database: from the last observation before `now - max_window` through `idx`.
-    /// The caller has loaded at least that much.
-    fn evaluate(&self, idx: usize, now: DateTime<Utc>) -> CheckReport {
-        self.evaluate_in(&self.obs, idx, now)
-    }
-
-    /// [`Self::evaluate`] over `obs`, the loaded observations or their [`trimmed`] copies.
-    fn evaluate_in(&self, obs: &[Observation], idx: usize, now: DateTime<Utc>) -> CheckReport {
+    /// Where the history of observation `idx` judged at `now` starts: with the history
+    /// `checker::check_snapshot` would read from the database, from the last observation before
+    /// `now - max_window` through `idx`. The caller has loaded at least that much.
+    fn history_start(&self, idx: usize, now: DateTime<Utc>) -> usize {
+        let obs = &self.obs;
         let lo = (now - self.set.max_window()).min(obs[idx].at);
         let before = obs.partition_point(|o| o.at < lo);
         // The store includes every observation at the latest time before `lo`, not only one.
-        let start = match before.checked_sub(1) {
+        match before.checked_sub(1) {
             Some(prev) => {
                 let t = obs[prev].at;
                 obs.partition_point(|o| o.at < t)
             }
             None => 0,
-        };
+        }
+    }
+
+    /// Judges observation `idx` as of `now`, with the history [`Self::history_start`] gives.
+    fn evaluate(&self, idx: usize, now: DateTime<Utc>) -> CheckReport {
+        let start = self.history_start(idx, now);
+        let obs = &self.obs;
         policy::evaluate(
             self.set,
             &CheckInput {
@@ -375,17 +390,6 @@ impl Loaded<'_> {
             },
         )
     }
-}
-
-fn counting_failures(check: &CheckReport, fail_on: Severity) -> Vec<String> {
-    check
-        .results
-        .iter()
-        .filter(|r| {
-            r.severity >= fail_on && matches!(r.status, RuleStatus::Fail | RuleStatus::Error)
-        })
-        .map(|r| r.rule.clone())
-        .collect()
 }
 
 fn build_target(
@@ -449,12 +453,14 @@ fn build_target(
         .zip(&loaded.metas)
         .map(|(o, m)| trimmed(o, &m.config_hash, &fields, whole))
         .collect();
+    let judge = policy::Judge::new(set, name, opts.api_offset, &light);
+    drop(light);
     let mut daily = Vec::with_capacity(days.len());
     for &date in days {
         daily.push(match last_of_day.get(&date) {
             Some(&i) => {
                 let at = loaded.obs[i].at;
-                let failing = counting_failures(&loaded.evaluate_in(&light, i, at), opts.fail_on);
+                let failing = judge.failing(loaded.history_start(i, at), i, at, opts.fail_on);
                 DayResult {
                     date,
                     snapshot: Some(loaded.obs[i].snapshot_id),
@@ -1145,6 +1151,92 @@ value = true
         assert_eq!(t.snapshots, 4);
         assert_eq!(t.latest.as_ref().unwrap().id, 4);
         assert!(!t.compliant);
+    }
+
+    fn counting_failures(check: &CheckReport, fail_on: Severity) -> Vec<String> {
+        check
+            .results
+            .iter()
+            .filter(|r| {
+                r.severity >= fail_on && matches!(r.status, RuleStatus::Fail | RuleStatus::Error)
+            })
+            .map(|r| r.rule.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_waiver_counts_on_the_days_it_was_in_force_and_not_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let points: Vec<(String, Value)> = (1..=6)
+            .map(|d| {
+                (
+                    format!("2026-11-{d:02}T19:00:00Z"),
+                    json!({"Enable": false, "ScanPeriod": 1}),
+                )
+            })
+            .collect();
+        let points: Vec<(&str, Value)> = points
+            .iter()
+            .map(|(t, v)| (t.as_str(), v.clone()))
+            .collect();
+        let store = store_with(&dir, &points);
+        let set = policy::load_str(
+            "switch.toml",
+            r#"
+[policy]
+name = "switch"
+[[rule]]
+id = "ON"
+title = "on"
+severity = "high"
+field = "Enable"
+op = "eq"
+value = true
+[[waiver]]
+rule = "ON"
+target = "prod"
+reason = "migration"
+owner = "sec"
+expires = "2026-11-03"
+"#,
+        )
+        .unwrap()
+        .set;
+        let opts = options(
+            at("2026-11-01T00:00:00Z"),
+            at("2026-11-06T23:00:00Z"),
+            Tz::UTC,
+        );
+        let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
+        let failing: Vec<(String, Vec<String>)> = r.targets[0]
+            .daily
+            .iter()
+            .map(|d| (d.date.to_string(), d.failing.clone()))
+            .collect();
+        let on = || vec!["ON".to_string()];
+        assert_eq!(
+            failing,
+            [
+                ("2026-11-01".into(), vec![]),
+                ("2026-11-02".into(), vec![]),
+                ("2026-11-03".into(), vec![]),
+                ("2026-11-04".into(), on()),
+                ("2026-11-05".into(), on()),
+                ("2026-11-06".into(), on()),
+            ]
+        );
+        for d in &r.targets[0].daily {
+            let meta = store.meta(d.snapshot.unwrap()).unwrap();
+            let check = crate::checker::check_snapshot(
+                &store,
+                &set,
+                &meta,
+                meta.observed_at,
+                opts.api_offset,
+            )
+            .unwrap();
+            assert_eq!(d.failing, counting_failures(&check, opts.fail_on));
+        }
     }
 
     #[test]

@@ -208,6 +208,23 @@ impl Store {
     /// This thread reads the rows while another checks them, so a long history takes about
     /// as long as the slower of the two.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        // A single pass gains nothing from a large page cache: keep this connection's small
+        // while it reads the whole history, so memory stays flat however long it is.
+        let cache: i64 = self
+            .conn
+            .pragma_query_value(None, "cache_size", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .pragma_update(None, "cache_size", -8192)
+            .map_err(|e| self.err(e))?;
+        let report = self.verify_all();
+        let restored = self.conn.pragma_update(None, "cache_size", cache);
+        let report = report?;
+        restored.map_err(|e| self.err(e))?;
+        Ok(report)
+    }
+
+    fn verify_all(&self) -> Result<VerifyReport, StoreError> {
         // One read transaction, so that rows recorded meanwhile are not half seen.
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
         let targets: HashMap<i64, String> = {

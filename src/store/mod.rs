@@ -278,6 +278,17 @@ impl Store {
         classify(&self.shown(), e, DEFAULT_BUSY_TIMEOUT)
     }
 
+    /// `query_row` through the statement cache: the queries a report repeats for every target
+    /// are parsed once.
+    fn cached_row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.prepare_cached(sql)?.query_row(params, f)
+    }
+
     /// A raw answer as recorded: `stored` is whole when `base` is `None`, else packed against it.
     fn unpack_raw(
         &self,

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use std::collections::HashMap;
+
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError, from_ms, ms};
@@ -83,20 +85,17 @@ impl Store {
     }
 
     fn target_id(&self, target: &str) -> Result<Option<i64>, StoreError> {
-        self.conn
-            .query_row("SELECT id FROM targets WHERE name = ?1", [target], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(|e| self.err(e))
+        self.cached_row("SELECT id FROM targets WHERE name = ?1", [target], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| self.err(e))
     }
 
     /// The earliest observation time of a target.
     pub fn earliest(&self, target: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT MIN(s.observed_at) FROM snapshots s JOIN targets t ON t.id = s.target_id WHERE t.name = ?1",
+            .cached_row("SELECT MIN(s.observed_at) FROM snapshots s JOIN targets t ON t.id = s.target_id WHERE t.name = ?1",
                 [target],
                 |r| r.get(0),
             )
@@ -109,8 +108,7 @@ impl Store {
         let sql = format!(
             "SELECT {META_COLUMNS} FROM snapshots s JOIN targets t ON t.id = s.target_id WHERE s.id = ?1"
         );
-        self.conn
-            .query_row(&sql, [id], meta_of)
+        self.cached_row(&sql, [id], meta_of)
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or(StoreError::UnknownSnapshot { id, target: None })
@@ -154,8 +152,7 @@ impl Store {
              WHERE s.target_id = ?1 AND s.observed_at <= ?2 ORDER BY s.observed_at DESC, s.id DESC LIMIT 1"
         );
         match self
-            .conn
-            .query_row(&sql, params![target_id, bound], meta_of)
+            .cached_row(&sql, params![target_id, bound], meta_of)
             .optional()
             .map_err(|e| self.err(e))?
         {
@@ -174,22 +171,20 @@ impl Store {
              WHERE t.name = ?1 AND (s.observed_at < ?2 OR (s.observed_at = ?2 AND s.id < ?3))
              ORDER BY s.observed_at DESC, s.id DESC LIMIT 1"
         );
-        self.conn
-            .query_row(
-                &sql,
-                params![meta.target, ms(meta.observed_at), meta.id],
-                meta_of,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.cached_row(
+            &sql,
+            params![meta.target, ms(meta.observed_at), meta.id],
+            meta_of,
+        )
+        .optional()
+        .map_err(|e| self.err(e))
     }
 
     /// A snapshot with its raw answer and config.
     pub fn snapshot(&self, id: i64) -> Result<StoredSnapshot, StoreError> {
         let meta = self.meta(id)?;
         let (base, stored): (Option<i64>, Vec<u8>) = self
-            .conn
-            .query_row(
+            .cached_row(
                 "SELECT raw_base, raw FROM snapshots WHERE id = ?1",
                 [id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
@@ -203,8 +198,7 @@ impl Store {
     /// A stored config by its hash.
     pub fn config(&self, hash: &str) -> Result<Config, StoreError> {
         let text: String = self
-            .conn
-            .query_row(
+            .cached_row(
                 "SELECT canonical FROM configs WHERE hash = ?1",
                 [hash],
                 |r| r.get(0),
@@ -271,7 +265,7 @@ impl Store {
         };
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare_cached(
                 "SELECT at, from_snapshot, to_snapshot, changes FROM change_events
                  WHERE target_id = ?1 AND at >= ?2 AND at <= ?3 ORDER BY at DESC, to_snapshot DESC",
             )
@@ -322,32 +316,32 @@ impl Store {
             return Ok(Vec::new());
         };
         let start: i64 = self
-            .conn
-            .query_row(
-                "SELECT COALESCE(MAX(observed_at), ?2) FROM snapshots WHERE target_id = ?1 AND observed_at < ?2",
+            .cached_row("SELECT COALESCE(MAX(observed_at), ?2) FROM snapshots WHERE target_id = ?1 AND observed_at < ?2",
                 params![target_id, ms(since)],
                 |r| r.get(0),
             )
             .map_err(|e| self.err(e))?;
         let sql = format!(
-            "SELECT {META_COLUMNS}, c.canonical FROM snapshots s JOIN targets t ON t.id = s.target_id
-             JOIN configs c ON c.hash = s.config_hash
+            "SELECT {META_COLUMNS} FROM snapshots s JOIN targets t ON t.id = s.target_id
              WHERE s.target_id = ?1 AND s.observed_at >= ?2 AND s.observed_at <= ?3 ORDER BY s.observed_at, s.id"
         );
-        let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![target_id, start, ms(until)], |r| {
-                Ok((meta_of(r)?, r.get::<_, String>(10)?))
-            })
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let metas = stmt
+            .query_map(params![target_id, start, ms(until)], meta_of)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
             .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (meta, text) = row.map_err(|e| self.err(e))?;
-            let config = serde_json::from_str(&text).map_err(|e| StoreError::BadConfig {
-                path: self.shown(),
-                hash: meta.config_hash.clone(),
-                message: e.to_string(),
-            })?;
+        // A target's observations share a few configs: each is read and parsed once.
+        let mut configs: HashMap<String, Config> = HashMap::new();
+        let mut out = Vec::with_capacity(metas.len());
+        for meta in metas {
+            let config = match configs.get(&meta.config_hash) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = self.config(&meta.config_hash)?;
+                    configs.insert(meta.config_hash.clone(), c.clone());
+                    c
+                }
+            };
             out.push((meta, config));
         }
         Ok(out)
