@@ -159,13 +159,15 @@ impl Settings {
             None => beijing(),
         };
         let mut targets = Vec::new();
+        let mut names = std::collections::HashSet::new();
         for t in raw.target {
-            let at = find(&format!("\"{}\"", t.name));
+            // Where the name is, looked up only for an error (a fleet's file is long).
+            let at = || find(&format!("\"{}\"", t.name));
             if t.name.trim().is_empty() || t.name.chars().any(|c| c.is_control()) {
-                return Err(fail(at, "a target needs a name".into()));
+                return Err(fail(at(), "a target needs a name".into()));
             }
-            if targets.iter().any(|x: &TargetSpec| x.name == t.name) {
-                return Err(fail(at, format!("target {:?} is named twice", t.name)));
+            if !names.insert(t.name.clone()) {
+                return Err(fail(at(), format!("target {:?} is named twice", t.name)));
             }
             let endpoint = t.endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.into());
             crate::tencent::Endpoint::parse(&endpoint)

@@ -44,6 +44,13 @@ pub async fn snapshot_and_check(
     mut done: impl FnMut(&TargetOutcome),
 ) -> Result<Vec<TargetOutcome>, Error> {
     let permits = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
+    // One HTTP client for the fleet: its TLS setup is made once, and targets on the same
+    // endpoint reuse its connections. If it cannot be made, each target says why.
+    let mut opts = opts.clone();
+    if opts.client.http.is_none() {
+        opts.client.http = crate::tencent::client::http_client(&opts.client).ok();
+    }
+    let opts = &opts;
     let mut tasks = tokio::task::JoinSet::new();
     for target in targets.iter().cloned() {
         let permits = permits.clone();

@@ -49,17 +49,17 @@ pub fn write_run_reports(
         source,
     })?;
     let stem = format!("tcss-audit-{}", spec.generated_at.format("%Y%m%dT%H%M%SZ"));
-    let mut written = Vec::new();
-    for (ext, render) in [
-        (
-            "md",
-            compliance::markdown as fn(&_, &mut dyn std::io::Write) -> std::io::Result<()>,
-        ),
-        ("json", compliance::json),
-    ] {
-        let path = dir.join(format!("{stem}.{ext}"));
-        super::write_atomically(&path, |w| render(&report, w))?;
-        written.push(path);
-    }
+    let md = dir.join(format!("{stem}.md"));
+    let json = dir.join(format!("{stem}.json"));
+    // The two are rendered side by side: a fleet's report is many MB of each.
+    let (md_done, json_done) = std::thread::scope(|scope| {
+        let json_done =
+            scope.spawn(|| super::write_atomically(&json, |w| compliance::json(&report, w)));
+        let md_done = super::write_atomically(&md, |w| compliance::markdown(&report, w));
+        (md_done, json_done.join())
+    });
+    md_done?;
+    json_done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    let written = vec![md, json];
     Ok(written)
 }

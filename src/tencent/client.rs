@@ -110,6 +110,19 @@ pub struct ClientOptions {
     pub backoff: Duration,
     /// No retry starts once this much time has passed since the first attempt.
     pub max_retry_time: Duration,
+    /// An HTTP client to share between targets (its TLS setup and its connections); `None`
+    /// builds one for each [`Client`]. Made with [`http_client`], so it has these timeouts.
+    pub http: Option<reqwest::Client>,
+}
+
+/// The HTTP client a [`Client`] with `options` uses: rustls, the timeouts, no redirects.
+pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.timeout)
+        .user_agent(concat!("tcss-audit/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
 }
 
 impl Default for ClientOptions {
@@ -122,6 +135,7 @@ impl Default for ClientOptions {
             max_attempts: 4,
             backoff: Duration::from_millis(500),
             max_retry_time: Duration::from_secs(60),
+            http: None,
         }
     }
 }
@@ -151,16 +165,13 @@ impl Client {
         clock: Arc<dyn Clock>,
         options: ClientOptions,
     ) -> Result<Client, Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.timeout)
-            .user_agent(concat!("tcss-audit/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| Error::Network {
+        let http = match &options.http {
+            Some(shared) => shared.clone(),
+            None => http_client(&options).map_err(|e| Error::Network {
                 endpoint: endpoint.to_string(),
                 message: format!("cannot build the HTTP client: {e}"),
-            })?;
+            })?,
+        };
         Ok(Client {
             http,
             endpoint,
