@@ -1022,10 +1022,8 @@ mod tests {
         store
     }
 
-    fn switch_policy() -> PolicySet {
-        policy::load_str(
-            "switch.toml",
-            r#"
+    /// One rule: the task is switched on.
+    const SWITCH_POLICY: &str = r#"
 [policy]
 name = "switch"
 [[rule]]
@@ -1035,10 +1033,10 @@ severity = "high"
 field = "Enable"
 op = "eq"
 value = true
-"#,
-        )
-        .unwrap()
-        .set
+"#;
+
+    fn switch_policy() -> PolicySet {
+        policy::load_str("switch.toml", SWITCH_POLICY).unwrap().set
     }
 
     fn options(since: DateTime<Utc>, until: DateTime<Utc>, tz: Tz) -> ReportOptions {
@@ -1180,18 +1178,9 @@ value = true
             .map(|(t, v)| (t.as_str(), v.clone()))
             .collect();
         let store = store_with(&dir, &points);
-        let set = policy::load_str(
-            "switch.toml",
+        let waived = format!(
+            "{SWITCH_POLICY}{}",
             r#"
-[policy]
-name = "switch"
-[[rule]]
-id = "ON"
-title = "on"
-severity = "high"
-field = "Enable"
-op = "eq"
-value = true
 [[waiver]]
 rule = "ON"
 target = "prod"
@@ -1199,9 +1188,8 @@ reason = "migration"
 owner = "sec"
 expires = "2026-11-03"
 "#,
-        )
-        .unwrap()
-        .set;
+        );
+        let set = policy::load_str("switch.toml", &waived).unwrap().set;
         let opts = options(
             at("2026-11-01T00:00:00Z"),
             at("2026-11-06T23:00:00Z"),

@@ -478,6 +478,14 @@ mod tests_support {
         )
     }
 
+    /// A new database in a folder of its own (kept while the folder handle lives).
+    pub fn fresh() -> (tempfile::TempDir, std::path::PathBuf, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let store = Store::open(&path, crate::store::OpenMode::Create).unwrap();
+        (dir, path, store)
+    }
+
     pub fn record(store: &mut Store, night: i64, period: i64) -> Recorded {
         let (raw, config, status) = answer(period, &format!("req-{night}"));
         let at = DateTime::from_timestamp(1_780_000_000 + night * 86_400, 0).unwrap();
@@ -504,9 +512,7 @@ mod tests {
 
     #[test]
     fn what_one_connection_remembers_gives_way_to_another_connections_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.db");
-        let mut a = Store::open(&path, OpenMode::Create).unwrap();
+        let (_dir, path, mut a) = fresh();
         let mut b = Store::open(&path, OpenMode::Create).unwrap();
         assert!(record(&mut a, 1, 1).changed);
         // Another process records a change in between.
@@ -526,9 +532,7 @@ mod tests {
 
     #[test]
     fn a_failed_batch_leaves_nothing_remembered_that_it_did_not_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.db");
-        let mut a = Store::open(&path, OpenMode::Create).unwrap();
+        let (_dir, _, mut a) = fresh();
         record(&mut a, 1, 1);
         // A batch whose second row fails. The trigger is made and dropped on the store's own
         // connection, so that no other connection's commit clears what it remembers anyway.
@@ -564,18 +568,9 @@ mod tests {
         let v = a.verify().unwrap();
         assert!(v.ok(), "{:?}", v.first_break);
     }
-}
-
-#[cfg(test)]
-mod verify_tests {
-    use super::tests_support::*;
-    use crate::store::OpenMode;
-
     #[test]
     fn a_config_missing_from_the_database_is_named_at_its_first_snapshot() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.db");
-        let mut a = Store::open(&path, OpenMode::Create).unwrap();
+        let (_dir, _, mut a) = fresh();
         record(&mut a, 1, 1);
         let r = record(&mut a, 2, 3);
         record(&mut a, 3, 3);
@@ -592,9 +587,7 @@ mod verify_tests {
 
     #[test]
     fn a_value_of_the_wrong_type_is_a_break_not_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.db");
-        let mut a = Store::open(&path, OpenMode::Create).unwrap();
+        let (_dir, _, mut a) = fresh();
         for night in 1..=3 {
             record(&mut a, night, 1);
         }
