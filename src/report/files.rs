@@ -23,7 +23,8 @@ pub struct RunReport<'a> {
     pub run: &'a [RunTarget],
 }
 
-/// Builds the compliance report and writes `tcss-audit-YYYYMMDDTHHMMSSZ.md` and `.json` into `dir`.
+/// Builds the compliance report and writes `tcss-audit-YYYYMMDDTHHMMSSZ.md` and `.json` into `dir`
+/// (`…Z-2.md` and so on if those names are taken).
 pub fn write_run_reports(
     store: &Store,
     set: &PolicySet,
@@ -48,9 +49,22 @@ pub fn write_run_reports(
         what: dir.display().to_string(),
         source,
     })?;
-    let stem = format!("tcss-audit-{}", spec.generated_at.format("%Y%m%dT%H%M%SZ"));
-    let md = dir.join(format!("{stem}.md"));
-    let json = dir.join(format!("{stem}.json"));
+    // Named by the time; a second run within the same second (or a clock set back) gets a
+    // suffix rather than replace reports that are already there.
+    let base = format!("tcss-audit-{}", spec.generated_at.format("%Y%m%dT%H%M%SZ"));
+    let (md, json) = (1..)
+        .map(|n| match n {
+            1 => base.clone(),
+            n => format!("{base}-{n}"),
+        })
+        .map(|stem| {
+            (
+                dir.join(format!("{stem}.md")),
+                dir.join(format!("{stem}.json")),
+            )
+        })
+        .find(|(md, json)| !md.exists() && !json.exists())
+        .expect("some suffix is free");
     // The two are rendered side by side: a fleet's report is many MB of each.
     let (md_done, json_done) = std::thread::scope(|scope| {
         let json_done =

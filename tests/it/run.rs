@@ -234,6 +234,46 @@ fn policy_failures_at_or_above_fail_on_exit_1() {
 }
 
 #[test]
+fn two_runs_in_the_same_second_keep_both_reports() {
+    let sim = Sim::start(&[]);
+    let mut env = Env::new();
+    // Both runs at the same second, a real one (the stand-in checks request times).
+    let now = chrono::Utc::now();
+    env.now = Some(now.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+    let stem = format!("tcss-audit-{}", now.format("%Y%m%dT%H%M%SZ"));
+    let out = env.path("reports");
+    let args = [
+        "run",
+        "--endpoint",
+        &sim.url,
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--fail-on",
+        "critical",
+    ];
+    env.run_signed(&args).ok();
+    env.run_signed(&args).ok();
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("{stem}-2.json"),
+            format!("{stem}-2.md"),
+            format!("{stem}.json"),
+            format!("{stem}.md"),
+        ]
+    );
+    let first = std::fs::read_to_string(out.join(format!("{stem}.md"))).unwrap();
+    let second = std::fs::read_to_string(out.join(format!("{stem}-2.md"))).unwrap();
+    assert!(first.contains("changed"), "{first}");
+    assert_ne!(first, second, "the second run's report is its own");
+}
+
+#[test]
 fn a_second_run_on_the_same_database_waits_then_exits_4_naming_the_holder() {
     let env = Env::new();
     let db = env.db();
