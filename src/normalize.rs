@@ -433,10 +433,6 @@ impl Prepared {
     pub fn hash(&self) -> &str {
         &self.hash
     }
-
-    pub fn into_config(self) -> Config {
-        self.config
-    }
 }
 
 /// The key an image is matched by: `ImageRepoAddress`, else `InstanceId/ImageName:ImageTag`.
@@ -505,7 +501,7 @@ mod tests {
         let p = Prepared::new(c.clone());
         assert_eq!(p.canonical(), canonical_json(&c));
         assert_eq!(p.hash(), config_hash(&c));
-        assert_eq!(p.into_config(), c);
+        assert_eq!(p.config(), &c);
     }
 
     #[test]

@@ -30,13 +30,9 @@ pub(crate) struct Link<'a> {
     pub scan_result: Option<&'a str>,
 }
 
-/// `sha256("tcss-audit/chain/v1\n" + prev + "\n" + canonical JSON of the link)`.
-pub(crate) fn link_hash(prev: &str, link: &Link<'_>) -> String {
-    hex::encode(link_digest(prev, link, &mut Vec::new()))
-}
-
-/// [`link_hash`] as bytes, serializing through `buf` (reused between calls).
-fn link_digest(prev: &str, link: &Link<'_>, buf: &mut Vec<u8>) -> [u8; 32] {
+/// `sha256("tcss-audit/chain/v1\n" + prev + "\n" + canonical JSON of the link)`, serializing
+/// through `buf` (reused between calls).
+pub(crate) fn link_digest(prev: &str, link: &Link<'_>, buf: &mut Vec<u8>) -> [u8; 32] {
     buf.clear();
     serde_json::to_writer(&mut *buf, link).expect("links serialize");
     let mut h = Sha256::new();
@@ -266,7 +262,6 @@ impl Store {
         let mut read_all =
             |send: std::sync::mpsc::SyncSender<Vec<Read>>| -> Result<(), StoreError> {
                 let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
-                let mut bases: HashMap<i64, Arc<[u8]>> = HashMap::new();
                 while let Some(r) = rows.next().map_err(|e| self.err(e))? {
                     let id: i64 = r.get(0).unwrap_or(0);
                     let item = (|| -> Result<RowRead, String> {
@@ -294,19 +289,9 @@ impl Store {
                             _ => return Err("its source is neither fetch nor import".into()),
                         };
                         let base_id: Option<i64> = r.get(7).map_err(typed)?;
-                        let base = match base_id {
-                            None => Ok(None),
-                            Some(b) => match bases.get(&b) {
-                                Some(bytes) => Ok(Some(bytes.clone())),
-                                None => self
-                                    .base(id, b)
-                                    .map(|bytes| {
-                                        bases.insert(b, bytes.clone());
-                                        Some(bytes)
-                                    })
-                                    .map_err(|e| e.to_string()),
-                            },
-                        };
+                        let base = base_id
+                            .map(|b| self.base(id, b).map_err(|e| e.to_string()))
+                            .transpose();
                         Ok(RowRead {
                             id: r.get(0).map_err(typed)?,
                             target_id: r.get(1).map_err(typed)?,

@@ -308,20 +308,23 @@ impl Store {
 
     /// The base that snapshot `id`'s raw answer is packed against.
     fn base(&self, id: i64, base: i64) -> Result<Arc<[u8]>, StoreError> {
-        self.bases.get_or_load(base, || {
-            self.conn
-                .prepare_cached("SELECT bytes FROM raw_bases WHERE id = ?1")
-                .and_then(|mut st| st.query_row([base], |r| r.get(0)))
-                .optional()
-                .map_err(|e| self.err(e))?
-                .ok_or_else(|| StoreError::Corrupt {
-                    path: self.shown(),
-                    message: format!(
-                        "snapshot {id}'s raw answer refers to a base ({base}) that is not there"
-                    ),
-                })
-        })
+        self.bases
+            .get_or_load(base, || load_base(&self.conn, &self.shown(), id, base))
     }
+}
+
+/// Reads raw base `base`, which snapshot `id`'s answer is packed against.
+fn load_base(conn: &Connection, shown: &str, id: i64, base: i64) -> Result<Vec<u8>, StoreError> {
+    conn.prepare_cached("SELECT bytes FROM raw_bases WHERE id = ?1")
+        .and_then(|mut st| st.query_row([base], |r| r.get(0)))
+        .optional()
+        .map_err(|e| classify(shown, e, DEFAULT_BUSY_TIMEOUT))?
+        .ok_or_else(|| StoreError::Corrupt {
+            path: shown.to_string(),
+            message: format!(
+                "snapshot {id}'s raw answer refers to a base ({base}) that is not there"
+            ),
+        })
 }
 
 /// The schema version this binary writes.

@@ -145,7 +145,7 @@ struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + use<'a> {
+    fn err(&self) -> impl Fn(rusqlite::Error) -> StoreError + Copy + use<'a> {
         let shown = self.shown;
         move |e| super::classify(shown, e, super::DEFAULT_BUSY_TIMEOUT)
     }
@@ -215,15 +215,18 @@ impl<'a> Batch<'a> {
         Ok(latest)
     }
 
-    fn base(&self, tx: &rusqlite::Transaction<'_>, id: i64) -> Result<Arc<[u8]>, StoreError> {
-        if let Some(b) = self.new_bases.get(&id) {
+    /// Raw base `base`, which the new snapshot `id` is packed against.
+    fn base(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        id: i64,
+        base: i64,
+    ) -> Result<Arc<[u8]>, StoreError> {
+        if let Some(b) = self.new_bases.get(&base) {
             return Ok(b.clone());
         }
-        self.bases.get_or_load(id, || {
-            tx.prepare_cached("SELECT bytes FROM raw_bases WHERE id = ?1")
-                .and_then(|mut st| st.query_row([id], |r| r.get::<_, Vec<u8>>(0)))
-                .map_err(self.err())
-        })
+        self.bases
+            .get_or_load(base, || super::load_base(tx, self.shown, id, base))
     }
 }
 
@@ -250,12 +253,12 @@ fn record_in(
     state: &mut Batch<'_>,
     s: &NewSnapshot<'_>,
 ) -> Result<Recorded, StoreError> {
-    let shown = state.shown.to_string();
+    let shown = state.shown;
     let config_hash = s.config.hash();
     let raw_digest: [u8; 32] = Sha256::digest(s.raw).into();
     let raw_sha256 = hex::encode(raw_digest);
     let observed = ms(s.observed_at);
-    let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
+    let err = state.err();
 
     let target_id = state.target_id(tx, s)?;
     let latest = state.latest(tx, target_id)?;
@@ -329,7 +332,7 @@ fn record_in(
         .find(|n| n.config_hash == config_hash)
         .and_then(|n| n.raw_base);
     let (base_id, base) = match shared_base {
-        Some(b) => (b, state.base(tx, b)?),
+        Some(b) => (b, state.base(tx, id, b)?),
         None => {
             tx.prepare_cached("INSERT INTO raw_bases (bytes) VALUES (?1)")
                 .and_then(|mut st| st.execute([s.raw]))
@@ -358,8 +361,8 @@ fn record_in(
         last_scan_time: s.status.last_scan_time.as_deref(),
         scan_result: s.status.scan_result.as_deref(),
     };
-    let chain_hash = chain::link_hash(&prev_chain, &link);
-    let chain_digest = hex::decode(&chain_hash).expect("a chain hash is hex");
+    let chain_digest = chain::link_digest(&prev_chain, &link, &mut Vec::new());
+    let chain_hash = hex::encode(chain_digest);
     tx.prepare_cached(
         "INSERT INTO snapshots (id, target_id, observed_at, recorded_at, source, endpoint,
                 request_id, raw_base, raw, raw_sha256, config_hash, last_scan_time, scan_result,
@@ -410,7 +413,7 @@ fn record_in(
             .and_then(|mut st| st.query_row([hash], |r| r.get(0)))
             .map_err(err)?;
         serde_json::from_str(&text).map_err(|e| StoreError::BadConfig {
-            path: shown.clone(),
+            path: shown.to_string(),
             hash: hash.to_string(),
             message: e.to_string(),
         })
