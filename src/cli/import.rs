@@ -296,7 +296,6 @@ fn flush(
         })
         .collect();
     let recorded = store.record_batch(&batch)?;
-    drop(batch);
     for (p, r) in pending.iter().zip(&recorded) {
         if reproduce_chain && !r.duplicate && r.chain_hash != p.row.chain_hash {
             // The batch is committed and verifies on its own; the mismatch says the export differs.

@@ -339,6 +339,15 @@ fn followed_value(field: &Option<super::fields::FieldPath>, view: &Map<String, V
     }
 }
 
+/// A check's outcome as a status: no finding passes, a finding fails, an error is an error.
+fn status_of<W, E>(verdict: &Result<Option<W>, E>) -> RuleStatus {
+    match verdict {
+        Ok(None) => RuleStatus::Pass,
+        Ok(Some(_)) => RuleStatus::Fail,
+        Err(_) => RuleStatus::Error,
+    }
+}
+
 /// `followed`: for a history rule, the values it follows in `history`, if the caller has them.
 /// Without `explain`, only the status is wanted: the actual value is null and the message empty.
 fn evaluate_rule(
@@ -383,12 +392,7 @@ fn evaluate_rule(
         Check::State(c) => {
             let verdict = c.op.check(&c.field, current, t);
             if !explain {
-                let status = match verdict {
-                    Ok(None) => RuleStatus::Pass,
-                    Ok(Some(_)) => RuleStatus::Fail,
-                    Err(_) => RuleStatus::Error,
-                };
-                return (status, Value::Null, String::new());
+                return (status_of(&verdict), Value::Null, String::new());
             }
             let actual = c.field.value_of(current);
             match verdict {
@@ -439,12 +443,7 @@ fn evaluate_rule(
                 .collect();
             let v = op.check(&points, *window, t.now);
             if !explain {
-                let status = match v.verdict {
-                    Ok(None) => RuleStatus::Pass,
-                    Ok(Some(_)) => RuleStatus::Fail,
-                    Err(_) => RuleStatus::Error,
-                };
-                return (status, Value::Null, String::new());
+                return (status_of(&v.verdict), Value::Null, String::new());
             }
             let name = rule.field_text();
             match v.verdict {

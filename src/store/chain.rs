@@ -89,13 +89,8 @@ struct RowRead {
     chain_hash: [u8; 32],
 }
 
-/// What the reading thread sends: rows, or a row it could not read.
-// Rows are the case that counts; boxing them would cost an allocation per row.
-#[allow(clippy::large_enum_variant)]
-enum Read {
-    Row(RowRead),
-    Bad(i64, String),
-}
+/// What the reading thread sends: a row, or the id of a row it could not read and why.
+type Read = Result<RowRead, (i64, String)>;
 
 /// Rows sent to the checking thread at a time.
 const VERIFY_CHUNK: usize = 1024;
@@ -117,8 +112,8 @@ impl Checker {
     fn check(&mut self, item: Read) -> bool {
         self.checked += 1;
         let r = match item {
-            Read::Row(r) => r,
-            Read::Bad(id, reason) => {
+            Ok(r) => r,
+            Err((id, reason)) => {
                 self.first_break = Some(ChainBreak {
                     snapshot: id,
                     reason,
@@ -309,11 +304,7 @@ impl Store {
                             chain_hash: hash(13)?,
                         })
                     })();
-                    let item = match item {
-                        Ok(row) => Read::Row(row),
-                        Err(reason) => Read::Bad(id, reason),
-                    };
-                    chunk.push(item);
+                    chunk.push(item.map_err(|reason| (id, reason)));
                     if chunk.len() == VERIFY_CHUNK {
                         let full = std::mem::replace(&mut chunk, Vec::with_capacity(VERIFY_CHUNK));
                         if send.send(full).is_err() {
