@@ -489,22 +489,28 @@ mod tests_support {
         (dir, path, store)
     }
 
-    pub fn record(store: &mut Store, night: i64, period: i64) -> Recorded {
-        let (raw, config, status) = answer(period, &format!("req-{night}"));
+    /// Night `night`'s observation of target `prod`, imported.
+    pub fn nightly<'a>(
+        night: i64,
+        (raw, config, status): &'a (Vec<u8>, Prepared, Status),
+    ) -> NewSnapshot<'a> {
         let at = DateTime::from_timestamp(1_780_000_000 + night * 86_400, 0).unwrap();
-        store
-            .record(&NewSnapshot {
-                target: "prod",
-                observed_at: at,
-                recorded_at: at,
-                source: Source::Import,
-                endpoint: None,
-                request_id: None,
-                raw: &raw,
-                config: &config,
-                status: &status,
-            })
-            .unwrap()
+        NewSnapshot {
+            target: "prod",
+            observed_at: at,
+            recorded_at: at,
+            source: Source::Import,
+            endpoint: None,
+            request_id: None,
+            raw,
+            config,
+            status,
+        }
+    }
+
+    pub fn record(store: &mut Store, night: i64, period: i64) -> Recorded {
+        let answer = answer(period, &format!("req-{night}"));
+        store.record(&nightly(night, &answer)).unwrap()
     }
 }
 
@@ -539,28 +545,15 @@ mod tests {
         record(&mut a, 1, 1);
         // A batch whose second row fails. The trigger is made and dropped on the store's own
         // connection, so that no other connection's commit clears what it remembers anyway.
-        let (raw, config, status) = answer(2, "req-2");
-        let at = DateTime::from_timestamp(1_780_000_000 + 2 * 86_400, 0).unwrap();
-        let good = NewSnapshot {
-            target: "prod",
-            observed_at: at,
-            recorded_at: at,
-            source: Source::Import,
-            endpoint: None,
-            request_id: None,
-            raw: &raw,
-            config: &config,
-            status: &status,
-        };
+        let answer = answer(2, "req-2");
+        let good = nightly(2, &answer);
         a.conn
             .execute_batch(
                 "CREATE TEMP TRIGGER refuse AFTER INSERT ON snapshots WHEN NEW.id = 3
                  BEGIN SELECT RAISE(ABORT, 'refused'); END;",
             )
             .unwrap();
-        let mut third = good.clone();
-        let later = at + chrono::Duration::days(1);
-        third.observed_at = later;
+        let third = nightly(3, &answer);
         assert!(a.record_batch(&[good.clone(), third]).is_err());
         a.conn.execute_batch("DROP TRIGGER refuse").unwrap();
         // Nothing of the failed batch is there, and recording again starts from what is.
