@@ -12,8 +12,9 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde_json::{Map, Value, json};
-use tcss_audit::normalize;
-use tcss_audit::store::{NewSnapshot, OpenMode, Source, Store};
+use tcss_audit::store::{NewSnapshot, OpenMode, Store};
+use tcss_audit::task::normalize;
+use tcss_audit::task::source::Source;
 
 /// SplitMix64: tiny, seeded, and the same on every platform and crate version.
 struct Rng(u64);

@@ -6,9 +6,9 @@ use std::hint::black_box;
 use chrono::{DateTime, Duration, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value, json};
-use tcss_audit::diff;
-use tcss_audit::normalize::{self, Config};
 use tcss_audit::policy::{self, CheckInput, Observation, default_api_offset, evaluate};
+use tcss_audit::task::diff;
+use tcss_audit::task::normalize::{self, Config};
 use tcss_audit::tencent::model;
 use tcss_audit::tencent::sign::{SignInput, sign};
 
@@ -105,15 +105,16 @@ fn bench_policies(c: &mut Criterion) {
     let config = normalize::normalize(&f);
     let status = normalize::status_of(&f);
     let now: DateTime<Utc> = "2026-11-28T19:00:00Z".parse().unwrap();
+    let hash = normalize::config_hash(&config);
     let history: Vec<Observation> = (0..31)
         .map(|i| Observation {
             snapshot_id: i + 1,
             at: now - Duration::days(30 - i),
             config: config.clone(),
+            config_hash: hash.clone(),
             status: status.clone(),
         })
         .collect();
-    let hash = normalize::config_hash(&config);
     let current = history.last().unwrap();
     c.bench_function("evaluate_shipped_policies_30_nights", |b| {
         b.iter(|| {
@@ -125,7 +126,6 @@ fn bench_policies(c: &mut Criterion) {
                     current,
                     history: &history,
                     api_offset: default_api_offset(),
-                    config_hash: &hash,
                 },
             )
         })

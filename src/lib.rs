@@ -1,22 +1,28 @@
 //! tcss-audit: a tamper-evident history of the TCSS scheduled image-registry scan task, its drift,
 //! and its compliance with policies written in TOML.
+//!
+//! The layers, each using only those below it (`tests/layers.rs` holds the code to that):
+//! - [`cli`]: flags resolved into validated settings, then one call into the application layer;
+//! - [`app`]: the jobs, the only code that holds a store and a client together;
+//! - [`report`] and [`sim`]: reports built from what the jobs gathered, and the stand-in endpoint;
+//! - [`tencent`], [`store`], [`policy`]: the API, the history, the rules;
+//! - [`task`]: the task's own notions (its fields, normalization, diff, moments, the clock).
 
-pub mod checker;
+pub mod app;
 pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod demo;
-pub mod diff;
-pub mod error;
-pub mod nightly;
-pub mod normalize;
 pub mod policy;
 pub mod report;
-pub mod runlock;
 pub mod sim;
-pub mod snapshotter;
 pub mod store;
+pub mod task;
 pub mod tencent;
-pub mod when;
 
-pub use error::{Error, ExitCode};
+pub use app::{Error, ExitCode};
+
+// The shared test helpers name the library `tcss_audit`, as the integration tests do.
+#[cfg(test)]
+extern crate self as tcss_audit;
+
+#[cfg(test)]
+#[path = "../tests/common/mod.rs"]
+mod test_support;

@@ -5,10 +5,10 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-use tcss_audit::diff::diff;
-use tcss_audit::normalize::{canonical_json, config_hash, normalize};
+use tcss_audit::task::diff::diff;
+use tcss_audit::task::normalize::{canonical_json, config_hash, normalize};
+use tcss_audit::task::when::{When, parse_instant};
 use tcss_audit::tencent::model::{AnswerError, MAX_ANSWER_BYTES, parse_any, parse_envelope};
-use tcss_audit::when::{When, parse_instant};
 
 fn now() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-28T12:00:00Z")
@@ -189,7 +189,7 @@ proptest! {
 
     #[test]
     fn an_image_with_a_field_of_the_wrong_type_is_an_error_naming_it(
-        field in prop::sample::select(tcss_audit::tencent::model::IMAGE_FIELDS.to_vec()),
+        field in prop::sample::select(tcss_audit::task::fields::IMAGE_FIELDS.to_vec()),
         value in some_value().prop_filter("a string", |v| !v.is_string()),
         at in 0usize..3,
     ) {

@@ -10,8 +10,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
-use tcss_audit::diff::{ChangeKind, diff};
-use tcss_audit::normalize::{Config, canonical_json, config_hash, normalize};
+use tcss_audit::task::diff::{ChangeKind, diff};
+use tcss_audit::task::normalize::{Config, canonical_json, config_hash, normalize};
 use tcss_audit::tencent::model::{Shape, parse_any, parse_envelope};
 
 fuzz_target!(|data: &[u8]| {
@@ -92,7 +92,7 @@ fn check_pair(a: &Map<String, Value>, b: &Map<String, Value>) {
         "diff and hash disagree: {forward:?}"
     );
     assert_eq!(forward.len(), backward.len(), "diff is not symmetric");
-    let count = |d: &[tcss_audit::diff::Change], k| d.iter().filter(|c| c.kind == k).count();
+    let count = |d: &[tcss_audit::task::diff::Change], k| d.iter().filter(|c| c.kind == k).count();
     assert_eq!(
         count(&forward, ChangeKind::Added),
         count(&backward, ChangeKind::Removed)

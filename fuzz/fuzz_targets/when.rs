@@ -10,7 +10,7 @@
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use libfuzzer_sys::fuzz_target;
-use tcss_audit::when::{When, parse_instant};
+use tcss_audit::task::when::{When, parse_instant};
 
 /// Zones with odd offsets, a skipped day (Apia, 2011) and midnights that do not exist (Sao Paulo).
 const ZONES: [Tz; 8] = [

@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use super::{Context, TargetArgs};
-use crate::checker;
-use crate::policy::{self, Severity};
+use crate::app::check;
+use crate::app::{Error, ExitCode};
+use crate::policy::Severity;
 use crate::store::OpenMode;
-use crate::when::When;
-use crate::{Error, ExitCode};
+use crate::task::when::When;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -58,7 +58,7 @@ pub fn fail_on(
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
-    let loaded = checker::load_policies(&args.policies, &ctx.settings)?;
+    let loaded = check::load_policies(&args.policies, &ctx.settings)?;
     let fail_on = fail_on(args.fail_on, ctx, Severity::Low)?;
     if args.targets.all && matches!(args.format, Format::Sarif | Format::Junit) {
         return Err(Error::Usage(
@@ -77,14 +77,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             meta.observed_at
         };
         let report =
-            checker::check_snapshot(&store, &loaded.set, &meta, now, ctx.settings.api_offset)?;
-        checker::save(&mut store, &loaded.set, &report, ctx.now())?;
-        code = code.worst(checker::verdict(&report, fail_on));
+            check::check_snapshot(&store, &loaded.set, &meta, now, ctx.settings.api_offset)?;
+        check::save(&mut store, &loaded.set, &report, ctx.now())?;
+        code = code.worst(check::verdict(&report, fail_on));
         reports.push(report);
     }
     if reports.len() > 1 && args.format == Format::Json {
         ctx.emit(|w| {
-            crate::report::write_json_array(w, &reports, |r, w| policy::render::json(r, w))
+            crate::report::write_json_array(w, &reports, |r, w| crate::report::check::json(r, w))
         })?;
         return Ok(code);
     }
@@ -94,11 +94,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 writeln!(w)?;
             }
             match args.format {
-                Format::Text => policy::render::text(report, ctx.color, w)?,
-                Format::Json => policy::render::json(report, w)?,
-                Format::Markdown => policy::render::markdown(report, w)?,
-                Format::Sarif => policy::render::sarif(report, w)?,
-                Format::Junit => policy::render::junit(report, w)?,
+                Format::Text => crate::report::check::text(report, ctx.color, w)?,
+                Format::Json => crate::report::check::json(report, w)?,
+                Format::Markdown => crate::report::check::markdown(report, w)?,
+                Format::Sarif => crate::report::check::sarif(report, w)?,
+                Format::Junit => crate::report::check::junit(report, w)?,
             }
         }
         Ok(())

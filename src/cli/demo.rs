@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use super::Context;
-use crate::demo;
-use crate::{Error, ExitCode};
+use crate::app::demo;
+use crate::app::{Error, ExitCode};
 
 #[derive(Debug, clap::Args)]
 #[command(

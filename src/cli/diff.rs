@@ -1,11 +1,11 @@
 //! `audit diff`: what changed between two moments.
 
 use super::{Context, TargetArgs};
-use crate::diff::{diff, diff_status};
+use crate::app::{Error, ExitCode};
 use crate::report::diff::{DiffDoc, DiffEnd, diff_json, diff_markdown, diff_text, diff_unified};
 use crate::store::{OpenMode, SnapshotMeta};
-use crate::when::{When, fmt_time};
-use crate::{Error, ExitCode};
+use crate::task::diff::{diff, diff_status};
+use crate::task::when::{When, fmt_time};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {

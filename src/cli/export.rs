@@ -4,9 +4,9 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::Context;
-use crate::report::write_atomically;
+use crate::app::output::write_atomically;
+use crate::app::{Error, ExitCode};
 use crate::store::{EXPORT_SCHEMA, ExportHeader, OpenMode};
-use crate::{Error, ExitCode};
 
 #[derive(Debug, clap::Args)]
 #[command(

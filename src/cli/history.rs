@@ -1,10 +1,10 @@
 //! `audit history`: list snapshots, oldest first.
 
 use super::{Context, TargetArgs, TextOrJson, WindowArgs};
+use crate::app::{Error, ExitCode};
 use crate::report::history::{history_json_value, history_text};
 use crate::report::write_json;
 use crate::store::OpenMode;
-use crate::{Error, ExitCode};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 use chrono::{DateTime, Utc};
 
 use super::Context;
-use crate::normalize;
+use crate::app::{Error, ExitCode};
 use crate::report::history::recorded_line;
-use crate::store::{EXPORT_SCHEMA, ExportHeader, ExportRow, NewSnapshot, OpenMode, Source};
+use crate::store::{EXPORT_SCHEMA, ExportHeader, ExportRow, NewSnapshot, OpenMode};
+use crate::task::normalize;
+use crate::task::source::Source;
+use crate::task::when::parse_instant;
 use crate::tencent::model::{self, AnswerError, MAX_ANSWER_BYTES};
-use crate::when::parse_instant;
-use crate::{Error, ExitCode};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -324,11 +325,8 @@ fn parse_row(
             .map(|t| t.with_timezone(&Utc))
             .map_err(|e| bad(n, format!("bad time {t:?}: {e}")))
     };
-    let source = match row.source.as_str() {
-        "fetch" => Source::Fetch,
-        "import" => Source::Import,
-        other => return Err(bad(n, format!("unknown source {other:?}"))),
-    };
+    let source = Source::parse(&row.source)
+        .ok_or_else(|| bad(n, format!("unknown source {:?}", row.source)))?;
     let (_, answer) = model::parse_any(row.raw.as_bytes())
         .map_err(|e| bad(n, format!("the raw answer is not valid: {e}")))?;
     let config = normalize::Prepared::new(normalize::normalize(&answer.fields));

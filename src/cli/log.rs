@@ -1,10 +1,10 @@
 //! `audit log`: change events over time, newest first.
 
 use super::{Context, TargetArgs, TextOrJson, WindowArgs};
+use crate::app::{Error, ExitCode};
 use crate::report::diff::{LogDoc, LogEvent, log_json, log_text};
 use crate::report::write_json_array;
 use crate::store::OpenMode;
-use crate::{Error, ExitCode};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

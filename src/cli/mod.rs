@@ -26,11 +26,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::clock::Clock;
-use crate::config::{Settings, TargetSpec};
+use crate::app::config::{Settings, TargetSpec};
+use crate::app::{Error, ExitCode};
 use crate::store::{OpenMode, Store};
-use crate::when::When;
-use crate::{Error, ExitCode};
+use crate::task::clock::Clock;
+use crate::task::when::When;
 
 /// Keep a tamper-evident history of the TCSS scheduled image-registry scan task, show its drift,
 /// check it against policies, and write compliance reports.
@@ -120,13 +120,13 @@ pub struct Context {
 
 /// Runs the parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> Result<ExitCode, Error> {
-    let clock = crate::clock::from_env().map_err(Error::Usage)?;
+    let clock = crate::task::clock::from_env().map_err(Error::Usage)?;
     let settings = match &cli.global.config {
         Some(path) => Settings::load(path)?,
         None => Settings::default(),
     };
     let tz = match cli.global.tz.as_ref().or(settings.timezone.as_ref()) {
-        Some(name) => crate::when::parse_zone(name).map_err(Error::Usage)?,
+        Some(name) => crate::task::when::parse_zone(name).map_err(Error::Usage)?,
         None => Tz::UTC,
     };
     let color = match cli.global.color {

@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::Context;
+use crate::app::{Error, ExitCode};
 use crate::policy::{self, Loaded, PolicyError};
-use crate::{Error, ExitCode};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {

@@ -1,9 +1,9 @@
 //! `audit prune`: retention of the oldest observations.
 
 use super::Context;
+use crate::app::{Error, ExitCode};
 use crate::store::OpenMode;
-use crate::when::{When, fmt_utc};
-use crate::{Error, ExitCode};
+use crate::task::when::{When, fmt_utc};
 
 #[derive(Debug, clap::Args)]
 #[command(

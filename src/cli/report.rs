@@ -1,18 +1,18 @@
 //! `audit report`: the compliance report for a window, as Markdown or JSON, to stdout or a file.
 
-use crate::report::write_atomically;
+use crate::app::output::write_atomically;
 use std::io::Write;
 use std::path::PathBuf;
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::{Context, TargetArgs};
-use crate::checker;
+use crate::app::check;
+use crate::app::{Error, ExitCode};
 use crate::policy::Severity;
 use crate::report::compliance::{self, ReportOptions};
 use crate::store::{OpenMode, Store, StoreError};
-use crate::when::When;
-use crate::{Error, ExitCode};
+use crate::task::when::When;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -60,7 +60,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
-    let loaded = checker::load_policies(&args.policies, &ctx.settings)?;
+    let loaded = check::load_policies(&args.policies, &ctx.settings)?;
     let fail_on = super::check::fail_on(args.fail_on, ctx, Severity::Low)?;
     let store = ctx.open_store(OpenMode::Existing)?;
     let names = ctx.target_names(&args.targets, &store)?;
@@ -84,8 +84,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     if since > until {
         return Err(Error::Usage(format!(
             "--since ({}) is later than --until ({}); give an earlier --since",
-            crate::when::fmt_utc(since),
-            crate::when::fmt_utc(until)
+            crate::task::when::fmt_utc(since),
+            crate::task::when::fmt_utc(until)
         )));
     }
     let opts = ReportOptions {
@@ -96,7 +96,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         generated_at: now,
         api_offset: ctx.settings.api_offset,
     };
-    let report = compliance::build(&store, &loaded.set, &names, &opts, None)?;
+    let report = crate::app::report::compliance_report(&store, &loaded.set, &names, &opts, None)?;
     let render = |w: &mut dyn Write| match args.format {
         Format::Markdown => compliance::markdown(&report, w),
         Format::Json => compliance::json(&report, w),

@@ -6,16 +6,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{ClientArgs, Context, TargetArgs};
-use crate::checker;
-use crate::nightly::{self, JobOptions};
+use crate::app::check;
+use crate::app::lock::{RunLock, describe_holder};
+use crate::app::nightly::{self, JobOptions};
+use crate::app::report::{RunReport, write_run_reports};
+use crate::app::snapshot;
+use crate::app::{Error, ExitCode};
 use crate::policy::Severity;
 use crate::report::compliance::RunTarget;
-use crate::report::files::{RunReport, write_run_reports};
-use crate::runlock::{RunLock, describe_holder};
-use crate::snapshotter;
 use crate::store::OpenMode;
-use crate::when::When;
-use crate::{Error, ExitCode};
+use crate::task::when::When;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -67,7 +67,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         target: args.target.clone(),
         all: args.target.is_none(),
     })?);
-    let loaded = checker::load_policies(&args.policies, &ctx.settings)?;
+    let loaded = check::load_policies(&args.policies, &ctx.settings)?;
     let fail_on = super::check::fail_on(args.fail_on, ctx, Severity::Low)?;
     let db = ctx.db_path();
     let _lock = RunLock::acquire(
@@ -90,18 +90,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         indicatif::ProgressBar::hidden()
     };
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Workers(2))?;
     let job = JobOptions {
         concurrency: args.concurrency as usize,
         endpoint: args.endpoint.clone(),
         client: args.client.options(&ctx.settings),
         fail_on,
         api_offset: ctx.settings.api_offset,
-        env: snapshotter::process_env(),
+        env: snapshot::process_env(),
     };
     let outcomes = runtime.block_on(nightly::snapshot_and_check(
         &mut store,

@@ -3,11 +3,11 @@
 use serde_json::json;
 
 use super::{Context, TargetArgs, TextOrJson};
-use crate::normalize;
+use crate::app::{Error, ExitCode};
 use crate::report::{short, write_json};
 use crate::store::OpenMode;
-use crate::when::{When, fmt_time, fmt_utc};
-use crate::{Error, ExitCode};
+use crate::task::normalize;
+use crate::task::when::{When, fmt_time, fmt_utc};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Context;
+use crate::app::{Error, ExitCode};
 use crate::sim::{self, Fault, SimError, SimOptions};
 use crate::tencent::Secret;
-use crate::{Error, ExitCode};
 
 const ID_ENV: &str = "TENCENTCLOUD_SECRET_ID";
 const KEY_ENV: &str = "TENCENTCLOUD_SECRET_KEY";
@@ -141,10 +141,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         rate_limit: args.rate_limit,
         clock: ctx.clock.clone(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
+    let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::PerCore)?;
     runtime.block_on(async {
         let running = sim::start(opts).await.map_err(sim_error)?;
         // Listen for the stop signals before saying where we are: whoever reads the URL may

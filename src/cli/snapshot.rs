@@ -3,12 +3,12 @@
 use serde_json::json;
 
 use super::{ClientArgs, Context, TargetArgs, TextOrJson};
+use crate::app::snapshot;
+use crate::app::{Error, ExitCode};
 use crate::report::history::recorded_line;
 use crate::report::write_json;
-use crate::snapshotter;
 use crate::store::OpenMode;
-use crate::when::fmt_utc;
-use crate::{Error, ExitCode};
+use crate::task::when::fmt_utc;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,16 +27,13 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let targets = args.client.apply(ctx.configured_targets(&args.targets)?);
     let mut store = ctx.open_store(OpenMode::Create)?;
     let options = args.client.options(&ctx.settings);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))?;
-    let env = snapshotter::process_env();
+    let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
+    let env = snapshot::process_env();
     let mut code = ExitCode::Ok;
     let mut results = Vec::new();
     for target in &targets {
         let outcome = runtime
-            .block_on(snapshotter::fetch(
+            .block_on(snapshot::fetch(
                 target,
                 args.endpoint.as_deref(),
                 ctx.clock.clone(),
@@ -44,12 +41,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 &env,
             ))
             .and_then(|(fetched, endpoint)| {
-                let arrival = snapshotter::Arrival {
+                let arrival = snapshot::Arrival {
                     target: target.name.clone(),
                     fetched,
                     endpoint,
                 };
-                snapshotter::record_fetched(&mut store, arrival, ctx.clock.as_ref())
+                snapshot::record_fetched(&mut store, arrival, ctx.clock.as_ref())
             });
         match outcome {
             Ok(recorded) => {

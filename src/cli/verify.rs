@@ -1,9 +1,9 @@
 //! `audit verify`: check the hash chain of the whole history.
 
 use super::{Context, TextOrJson};
+use crate::app::{Error, ExitCode};
 use crate::report::history::{verify_json, verify_text};
 use crate::store::OpenMode;
-use crate::{Error, ExitCode};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 use super::diagnostic::Location;
 use super::model::{Check, PolicyFileInfo, PolicySet, Rule, Severity, Waiver};
 use super::ops::{Point, TimeCtx};
-use crate::normalize::{Config, STATUS_FIELDS, Status};
+use crate::task::fields;
+use crate::task::normalize::{Config, Status};
 
 /// The offset of API times written without one: Beijing time, UTC+8.
 pub fn default_api_offset() -> FixedOffset {
@@ -34,6 +35,8 @@ pub struct Observation {
     pub snapshot_id: i64,
     pub at: DateTime<Utc>,
     pub config: Config,
+    /// The identity of `config`, as the store computed it.
+    pub config_hash: String,
     pub status: Status,
 }
 
@@ -62,8 +65,6 @@ pub struct CheckInput<'a> {
     pub history: &'a [Observation],
     /// The offset of API times written without one (see [`default_api_offset`]).
     pub api_offset: FixedOffset,
-    /// The identity of `current.config`, as the store computed it.
-    pub config_hash: &'a str,
 }
 
 /// The outcome of one rule.
@@ -132,7 +133,7 @@ pub struct SnapshotRef {
 }
 
 fn ser_time<S: serde::Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&crate::when::fmt_utc(*at))
+    s.serialize_str(&crate::task::when::fmt_utc(*at))
 }
 
 /// Counts by status.
@@ -216,7 +217,26 @@ pub fn evaluate(set: &PolicySet, input: &CheckInput) -> CheckReport {
         now: input.now,
         api_offset: input.api_offset,
     };
-    let (results, waiver_notes) = evaluate_views(set, input.target, &current_view, &history, &t);
+    report_of(
+        set,
+        input.target,
+        input.current,
+        &current_view,
+        &history,
+        &t,
+    )
+}
+
+/// The full report on `current` (whose view is `current_view`) with `history` behind it.
+pub(crate) fn report_of(
+    set: &PolicySet,
+    target: &str,
+    current: &Observation,
+    current_view: &Map<String, Value>,
+    history: &[View],
+    t: &TimeCtx,
+) -> CheckReport {
+    let (results, waiver_notes) = evaluate_views(set, target, current_view, history, t);
     let mut summary = Summary::default();
     for r in &results {
         match r.status {
@@ -227,11 +247,11 @@ pub fn evaluate(set: &PolicySet, input: &CheckInput) -> CheckReport {
         }
     }
     CheckReport {
-        target: input.target.to_string(),
+        target: target.to_string(),
         snapshot: SnapshotRef {
-            id: input.current.snapshot_id,
-            at: input.current.at,
-            config_hash: input.config_hash.to_string(),
+            id: current.snapshot_id,
+            at: current.at,
+            config_hash: current.config_hash.clone(),
         },
         policies: set.files().to_vec(),
         results,
@@ -240,99 +260,20 @@ pub fn evaluate(set: &PolicySet, input: &CheckInput) -> CheckReport {
     }
 }
 
-/// Observations prepared once for judging many moments of one target's history (a report's
-/// days): each one's view is built once, not once for every judgement whose history holds it.
-pub struct Judge<'a> {
-    set: &'a PolicySet,
-    target: &'a str,
-    api_offset: FixedOffset,
-    at: Vec<DateTime<Utc>>,
-    views: Vec<Map<String, Value>>,
-    /// For each history rule (by rule index), the value it follows in every observation.
-    followed: Vec<Option<Vec<Value>>>,
-}
-
-impl<'a> Judge<'a> {
-    /// `history`: the target's observations, oldest first.
-    pub fn new(
-        set: &'a PolicySet,
-        target: &'a str,
-        api_offset: FixedOffset,
-        history: &[Observation],
-    ) -> Judge<'a> {
-        let views: Vec<Map<String, Value>> = history.iter().map(Observation::view).collect();
-        let followed = set
-            .rules()
-            .iter()
-            .map(|rule| match &rule.check {
-                Check::History { field, .. } => {
-                    Some(views.iter().map(|v| followed_value(field, v)).collect())
-                }
-                Check::State(_) => None,
-            })
-            .collect();
-        Judge {
-            set,
-            target,
-            api_offset,
-            at: history.iter().map(|o| o.at).collect(),
-            views,
-            followed,
-        }
-    }
-
-    /// The rules of severity `fail_on` or above that fail (unwaived) or cannot be evaluated for
-    /// observation `idx` as of `now`, with `history[start..=idx]` as its history: the verdict
-    /// [`evaluate`] reaches on the same input, without its messages.
-    pub fn failing(
-        &self,
-        start: usize,
-        idx: usize,
-        now: DateTime<Utc>,
-        fail_on: super::model::Severity,
-    ) -> Vec<String> {
-        let history: Vec<View> = (start..=idx)
-            .map(|i| View {
-                at: self.at[i],
-                view: &self.views[i],
-            })
-            .collect();
-        let t = TimeCtx {
-            now,
-            api_offset: self.api_offset,
-        };
-        let mut failing = Vec::new();
-        for (rule, followed) in self.set.rules().iter().zip(&self.followed) {
-            if rule.severity < fail_on {
-                continue;
-            }
-            let followed = followed.as_ref().map(|v| &v[start..=idx]);
-            let (status, _, _) =
-                evaluate_rule(rule, &self.views[idx], &history, followed, &t, false);
-            let waived =
-                status == RuleStatus::Fail
-                    && self.set.waivers().iter().any(|w| {
-                        w.covers_target(self.target) && w.rule == rule.id && w.active_at(now)
-                    });
-            if matches!(status, RuleStatus::Fail | RuleStatus::Error) && !waived {
-                failing.push(rule.id.clone());
-            }
-        }
-        failing
-    }
-}
-
-fn config_only(view: &Map<String, Value>) -> Value {
+pub(crate) fn config_only(view: &Map<String, Value>) -> Value {
     Value::Object(
         view.iter()
-            .filter(|(k, _)| !STATUS_FIELDS.contains(&k.as_str()))
+            .filter(|(k, _)| !fields::is_status(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
     )
 }
 
 /// The value a history rule follows in one observation: its field, or the whole config.
-fn followed_value(field: &Option<super::fields::FieldPath>, view: &Map<String, Value>) -> Value {
+pub(crate) fn followed_value(
+    field: &Option<super::fields::FieldPath>,
+    view: &Map<String, Value>,
+) -> Value {
     match field {
         Some(f) => f.value_of(view),
         None => config_only(view),
@@ -350,7 +291,7 @@ fn status_of<W, E>(verdict: &Result<Option<W>, E>) -> RuleStatus {
 
 /// `followed`: for a history rule, the values it follows in `history`, if the caller has them.
 /// Without `explain`, only the status is wanted: the actual value is null and the message empty.
-fn evaluate_rule(
+pub(crate) fn evaluate_rule(
     rule: &Rule,
     current: &Map<String, Value>,
     history: &[View],
@@ -474,6 +415,21 @@ fn waiver_ref(set: &PolicySet, w: &Waiver) -> WaiverRef {
     }
 }
 
+/// The waiver that turns a failure of `rule` for `target` into `waived` as of `now`, with its
+/// index in the set: the first for that rule and target still in force. The one waiver rule,
+/// for full checks and for verdicts alike.
+pub(crate) fn waiver_in_force<'s>(
+    set: &'s PolicySet,
+    target: &str,
+    rule: &str,
+    now: DateTime<Utc>,
+) -> Option<(usize, &'s Waiver)> {
+    set.waivers()
+        .iter()
+        .enumerate()
+        .find(|(_, w)| w.rule == rule && w.covers_target(target) && w.active_at(now))
+}
+
 pub(crate) fn evaluate_views(
     set: &PolicySet,
     target: &str,
@@ -481,25 +437,14 @@ pub(crate) fn evaluate_views(
     history: &[View],
     t: &TimeCtx,
 ) -> (Vec<RuleResult>, Vec<WaiverNote>) {
-    let waivers: Vec<&Waiver> = set
-        .waivers()
-        .iter()
-        .filter(|w| w.covers_target(target))
-        .collect();
-    let mut used = vec![false; waivers.len()];
+    let mut used = vec![false; set.waivers().len()];
     let mut results = Vec::new();
     for rule in set.rules() {
         let (mut status, actual, mut message) =
             evaluate_rule(rule, current, history, None, t, true);
         let mut waiver = None;
         if status == RuleStatus::Fail {
-            let mine = || {
-                waivers
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, w)| w.rule == rule.id)
-            };
-            if let Some((i, w)) = mine().find(|(_, w)| w.active_at(t.now)) {
+            if let Some((i, w)) = waiver_in_force(set, target, &rule.id, t.now) {
                 used[i] = true;
                 status = RuleStatus::Waived;
                 waiver = Some(waiver_ref(set, w));
@@ -507,7 +452,11 @@ pub(crate) fn evaluate_views(
                     "{message} (waived by {} until {}: {})",
                     w.owner, w.expires, w.reason
                 );
-            } else if let Some((_, w)) = mine().next() {
+            } else if let Some(w) = set
+                .waivers()
+                .iter()
+                .find(|w| w.rule == rule.id && w.covers_target(target))
+            {
                 message = format!(
                     "{message}; the waiver by {} expired on {} ({}) and no longer applies: renew it or fix the finding",
                     w.owner, w.expires, w.location
@@ -530,7 +479,10 @@ pub(crate) fn evaluate_views(
     }
     let today = t.now.date_naive();
     let mut notes = Vec::new();
-    for (w, used) in waivers.iter().zip(used) {
+    for (w, used) in set.waivers().iter().zip(used) {
+        if !w.covers_target(target) {
+            continue;
+        }
         let note = |kind, message: String| WaiverNote {
             kind,
             rule: w.rule.clone(),

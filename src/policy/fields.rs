@@ -7,68 +7,16 @@
 
 use serde_json::{Map, Value};
 
-use crate::normalize::{KNOWN_FIELDS, STATUS_FIELDS};
+use crate::task::fields::{self as catalogue, Role};
 
-pub use crate::tencent::model::IMAGE_FIELDS;
+pub use crate::task::fields::{Elem, IMAGE_FIELDS, Type as FieldType};
 
-/// Element types of the list fields.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Elem {
-    Text,
-    Int,
-    Object,
-}
-
-/// What a field holds, as far as the type checks at load are concerned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FieldType {
-    Bool,
-    Int,
-    Text,
-    /// A time of day, `HH:MM:SS`.
-    TimeOfDay,
-    /// A date and time, `YYYY-MM-DD HH:MM:SS` at the API's offset, or RFC 3339.
-    DateTime,
-    List(Elem),
-    /// A field this tool does not know: every op is allowed and checked at evaluation.
-    Any,
-}
-
-impl FieldType {
-    pub fn describe(self) -> &'static str {
-        match self {
-            FieldType::Bool => "a boolean",
-            FieldType::Int => "an integer",
-            FieldType::Text => "a string",
-            FieldType::TimeOfDay => "a time of day (HH:MM:SS)",
-            FieldType::DateTime => "a date and time",
-            FieldType::List(Elem::Text) => "a list of strings",
-            FieldType::List(Elem::Int) => "a list of integers",
-            FieldType::List(Elem::Object) => "a list of objects",
-            FieldType::Any => "a field of unknown type",
-        }
-    }
-}
-
-/// The type of a top-level field, `None` when it is not a known one.
+/// The type of a top-level field a rule may read (configuration or status), `None` when the
+/// catalogue does not hold it.
 pub fn top_type(name: &str) -> Option<FieldType> {
-    Some(match name {
-        "Enable" | "All" | "Latest" | "ContainerRunning" => FieldType::Bool,
-        "ScanPeriod" | "ScanScope" => FieldType::Int,
-        "ScanTime" | "ScanEndTime" => FieldType::TimeOfDay,
-        "ScanType" | "RegistryType" | "Namespace" => FieldType::List(Elem::Text),
-        "Id" | "ExcludeImageAssetIds" => FieldType::List(Elem::Int),
-        "Images" => FieldType::List(Elem::Object),
-        "LastScanTime" => FieldType::DateTime,
-        "ScanResult" => FieldType::Text,
-        _ => return None,
-    })
-}
-
-/// Fields whose values compare case-insensitively: rule values for them are lower-cased at load,
-/// as normalization lower-cases the config's.
-pub fn is_case_insensitive(name: &str) -> bool {
-    matches!(name, "ScanType" | "RegistryType")
+    catalogue::field(name)
+        .filter(|f| f.role != Role::Request)
+        .map(|f| f.ty)
 }
 
 /// A parsed field path.
@@ -108,7 +56,10 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 fn all_top_fields() -> impl Iterator<Item = &'static str> {
-    KNOWN_FIELDS.iter().chain(STATUS_FIELDS.iter()).copied()
+    catalogue::FIELDS
+        .iter()
+        .filter(|f| f.role != Role::Request)
+        .map(|f| f.name)
 }
 
 impl FieldPath {

@@ -1,7 +1,7 @@
 //! Policies in TOML: parse with spans, validate every error, evaluate into findings.
 //!
 //! A file has `[policy]` (`name`, `description`), `[[rule]]`, and optional `[[waiver]]` and
-//! `[[test]]` tables (see PRODUCT.md, Policies). Loading reads every file, collects every error
+//! `[[test]]` tables (the README's Policies section). Loading reads every file, collects every error
 //! and warning with its `file:line:col`, then checks what spans files: duplicate rule ids, and
 //! waivers and tests that name rules no file defines. Only then does it fail, with all of them.
 //!
@@ -29,20 +29,21 @@
 mod diagnostic;
 mod evaluate;
 mod fields;
+mod judge;
 mod model;
 mod ops;
 mod parse;
-pub mod render;
 mod testing;
 
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Level, Location, PolicyError};
 pub use evaluate::{
-    CheckInput, CheckReport, EXPIRING_SOON_DAYS, Judge, Observation, RuleResult, RuleStatus,
-    SnapshotRef, Summary, WaiverNote, WaiverNoteKind, WaiverRef, default_api_offset, evaluate,
+    CheckInput, CheckReport, EXPIRING_SOON_DAYS, Observation, RuleResult, RuleStatus, SnapshotRef,
+    Summary, WaiverNote, WaiverNoteKind, WaiverRef, default_api_offset, evaluate,
 };
 pub use fields::{FieldPath, FieldType, IMAGE_FIELDS};
+pub use judge::Judge;
 pub use model::{
     Check, Condition, PolicyFileInfo, PolicySet, PolicyTest, Rule, Severity, TestPoint, Waiver,
 };

@@ -208,7 +208,7 @@ impl StateOp {
             (false, Some(_)) => return Err(format!("`{op}` takes no `value`; remove it")),
             (false, None) => None,
             (true, None) => return Err(format!("`{op}` needs a `value`")),
-            (true, Some(v)) => Some(if super::fields::is_case_insensitive(&field.head) {
+            (true, Some(v)) => Some(if crate::task::fields::is_caseless(&field.head) {
                 lower_strings(v.clone())
             } else {
                 v.clone()
@@ -634,7 +634,7 @@ impl HistoryOp {
                 "{} -> {} at {}",
                 show(a.value),
                 show(b.value),
-                crate::when::fmt_utc(b.at)
+                crate::task::when::fmt_utc(b.at)
             )
         };
         match self {
@@ -714,11 +714,11 @@ impl HistoryOp {
                         "was {} for {} from {}{} (at most {} allowed)",
                         show(value),
                         show_duration(*e - *s),
-                        crate::when::fmt_utc(*s),
+                        crate::task::when::fmt_utc(*s),
                         if *held {
                             ", and still is".to_string()
                         } else {
-                            format!(" to {}", crate::when::fmt_utc(*e))
+                            format!(" to {}", crate::task::when::fmt_utc(*e))
                         },
                         show_duration(*duration)
                     ))),
@@ -744,8 +744,8 @@ impl HistoryOp {
                     Ok(Some(format!(
                         "no observation for {} between {} and {}{} (at most {} allowed)",
                         show_duration(gap),
-                        crate::when::fmt_utc(a),
-                        crate::when::fmt_utc(b),
+                        crate::task::when::fmt_utc(a),
+                        crate::task::when::fmt_utc(b),
                         if b == now { " (now)" } else { "" },
                         show_duration(*limit)
                     )))
@@ -947,13 +947,13 @@ mod tests {
             FixedOffset::east_opt(8 * 3600).unwrap(),
         )
         .unwrap();
-        assert_eq!(crate::when::fmt_utc(t), "2026-09-30T19:10:00Z");
+        assert_eq!(crate::task::when::fmt_utc(t), "2026-09-30T19:10:00Z");
         let t = parse_api_time(
             "2026-10-01T03:10:00Z",
             FixedOffset::east_opt(8 * 3600).unwrap(),
         )
         .unwrap();
-        assert_eq!(crate::when::fmt_utc(t), "2026-10-01T03:10:00Z");
+        assert_eq!(crate::task::when::fmt_utc(t), "2026-10-01T03:10:00Z");
         // Read at UTC+8 the scan is 55h old and stale; misread as UTC it would look 47h old.
         let view = json!({"LastScanTime": "2026-10-01 03:00:00"});
         let (path, _) = FieldPath::parse("LastScanTime").unwrap();

@@ -919,8 +919,8 @@ fn parse_test(p: &mut P, t: Tbl, n: usize) -> Option<(PolicyTest, Vec<RuleRef>)>
             &subject,
             format!(
                 "`now` ({}) is before the last history entry ({})",
-                crate::when::fmt_utc(now),
-                crate::when::fmt_utc(last.at)
+                crate::task::when::fmt_utc(now),
+                crate::task::when::fmt_utc(last.at)
             ),
         );
         history_ok = false;

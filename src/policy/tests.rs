@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::normalize::Status;
+use crate::task::normalize::Status;
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -14,6 +14,7 @@ fn obs(id: i64, when: &str, config: serde_json::Value, status: Status) -> Observ
     Observation {
         snapshot_id: id,
         at: at(when),
+        config_hash: crate::task::normalize::config_hash(config.as_object().unwrap()),
         config: config.as_object().unwrap().clone(),
         status,
     }
@@ -51,7 +52,6 @@ fn the_reference_example_fails_the_vulnerability_scan_at_high() {
         current: &current,
         history: &history,
         api_offset: default_api_offset(),
-        config_hash: "abc",
     };
     let report = evaluate(&loaded.set, &input);
     let r002 = report
@@ -296,7 +296,6 @@ fn check_waived(target: &str, now: &str) -> CheckReport {
             current: &current,
             history: &history,
             api_offset: default_api_offset(),
-            config_hash: "h",
         },
     )
 }

@@ -8,9 +8,10 @@ use owo_colors::OwoColorize;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::diff::{Change, ChangeKind};
-use crate::normalize::{Config, canonical_value, pretty_json, sorted_value};
-use crate::when::{fmt_time, fmt_utc};
+use super::markdown::{code, value_code};
+use crate::task::diff::{Change, ChangeKind};
+use crate::task::normalize::{Config, canonical_value, pretty_json, sorted_value};
+use crate::task::when::{fmt_time, fmt_utc};
 
 const DIFF_SCHEMA: &str = "tcss-audit/diff/v1";
 const LOG_SCHEMA: &str = "tcss-audit/log/v1";
@@ -113,22 +114,6 @@ pub fn diff_text(doc: &DiffDoc, tz: Tz, color: bool, w: &mut dyn Write) -> io::R
     Ok(())
 }
 
-/// Inline code that survives any content: a fence longer than any run of backticks inside, and
-/// pipes escaped so that a table cell is not split (GitHub unescapes `\|` inside code spans).
-fn md_code(text: &str) -> String {
-    if text.is_empty() {
-        return String::new();
-    }
-    let longest = text.split(|ch| ch != '`').map(str::len).max().unwrap_or(0);
-    let fence = "`".repeat(longest + 1);
-    let pad = if longest > 0 || text.starts_with(' ') || text.ends_with(' ') {
-        " "
-    } else {
-        ""
-    };
-    format!("{fence}{pad}{}{pad}{fence}", text.replace('|', "\\|"))
-}
-
 fn kind_word(kind: ChangeKind) -> &'static str {
     match kind {
         ChangeKind::Added => "added",
@@ -144,10 +129,10 @@ fn md_table(changes: &[Change], w: &mut dyn Write) -> io::Result<()> {
         writeln!(
             w,
             "| {} | {} | {} | {} |",
-            md_code(&c.path),
+            code(&c.path),
             kind_word(c.kind),
-            md_code(&show(c.old.as_ref())),
-            md_code(&show(c.new.as_ref()))
+            c.old.as_ref().map(value_code).unwrap_or_default(),
+            c.new.as_ref().map(value_code).unwrap_or_default()
         )?;
     }
     Ok(())
@@ -155,7 +140,7 @@ fn md_table(changes: &[Change], w: &mut dyn Write) -> io::Result<()> {
 
 /// The diff as GitHub-flavoured Markdown: a heading, the two ends, and a table of changes.
 pub fn diff_markdown(doc: &DiffDoc, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
-    writeln!(w, "## Changes in {}", md_code(&doc.target))?;
+    writeln!(w, "## Changes in {}", code(&doc.target))?;
     writeln!(w)?;
     writeln!(
         w,
@@ -238,8 +223,7 @@ fn stable(changes: &[Change]) -> Vec<Change> {
 }
 
 fn write_json<T: Serialize>(doc: &T, w: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *w, doc)?;
-    writeln!(w)
+    super::write_json(w, doc)
 }
 
 /// The diff as the JSON document of PRODUCT.md; `status_changes` is `[]` unless asked for.
@@ -315,9 +299,9 @@ pub fn log_json(doc: &LogDoc, w: &mut dyn Write) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::diff::{diff, diff_status};
-    use crate::normalize::{Status, config_hash, normalize};
-    use crate::when::parse_zone;
+    use crate::task::diff::{diff, diff_status};
+    use crate::task::normalize::{Status, config_hash, normalize};
+    use crate::task::when::parse_zone;
     use serde_json::json;
 
     fn at(text: &str) -> DateTime<Utc> {
@@ -481,9 +465,6 @@ mod tests {
 
     #[test]
     fn markdown_cells_never_split_a_row() {
-        assert_eq!(md_code("a|b"), "`a\\|b`");
-        assert_eq!(md_code("x`y"), "`` x`y ``");
-        assert_eq!(md_code(""), "");
         let md = render(|w| diff_markdown(&doc(false), Tz::UTC, w));
         for row in md.lines().filter(|l| l.starts_with('|')) {
             let cells = row.replace("\\|", "").matches('|').count();

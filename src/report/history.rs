@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{short, write_json};
 use crate::store::{HistoryRow, Recorded, VerifyReport};
-use crate::when::{fmt_time, fmt_utc};
+use crate::task::when::{fmt_time, fmt_utc};
 
 /// `audit history` as text: one line per snapshot.
 pub fn history_text(

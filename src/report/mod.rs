@@ -1,16 +1,15 @@
-//! Report models and their renderers, all writing to `impl Write`.
+//! Reports: models built from what the application gathered, and their renderers, one per
+//! format, all writing to `dyn Write`. The one JSON writer and the one Markdown escaping live here.
 
+pub mod check;
 pub mod compliance;
 pub mod diff;
-pub mod files;
 pub mod history;
+pub mod markdown;
 
 use std::io::{self, Write};
-use std::path::Path;
 
 use serde::Serialize;
-
-use crate::Error;
 
 /// Writes a JSON document pretty-printed, with a final newline. Documents are built from structs
 /// and BTreeMaps, so the bytes are deterministic.
@@ -41,52 +40,4 @@ pub fn write_json_array<T>(
 /// The first 12 hex digits of a hash, as people read it.
 pub fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]
-}
-
-/// Writes to a temporary file beside `path`, then renames it over `path`, so a reader never sees
-/// half a report and a failure leaves the old one in place.
-pub fn write_atomically(
-    path: &Path,
-    render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<(), Error> {
-    let what = || path.display().to_string();
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|source| Error::Output {
-        what: what(),
-        source,
-    })?;
-    {
-        let mut buf = std::io::BufWriter::with_capacity(1 << 16, file.as_file_mut());
-        render(&mut buf)
-            .and_then(|()| buf.flush())
-            .map_err(|source| Error::Output {
-                what: what(),
-                source,
-            })?;
-    }
-    // A temporary file is private; a report is for others to read, like any file written here.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o777);
-        file.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|source| Error::Output {
-                what: what(),
-                source,
-            })?;
-    }
-    file.as_file().sync_all().map_err(|source| Error::Output {
-        what: what(),
-        source,
-    })?;
-    file.persist(path).map_err(|e| Error::Output {
-        what: what(),
-        source: e.error,
-    })?;
-    tracing::info!("wrote {}", path.display());
-    Ok(())
 }

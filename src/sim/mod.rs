@@ -36,7 +36,7 @@ pub use envelope::ApiError;
 pub use faults::{Fault, parse_faults};
 pub use verify::{Authorization, parse_authorization};
 
-use crate::clock::Clock;
+use crate::task::clock::Clock;
 use crate::tencent::{DESCRIBE, Secret, UPDATE, VERSION};
 
 /// The per-SecretId limit Tencent documents for this action.

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::SimError;
 use super::envelope::ApiError;
-use crate::tencent::model::IMAGE_FIELDS;
+use crate::task::fields::IMAGE_FIELDS;
 
 /// The example answer of the reference page, less its RequestId.
 pub fn seed() -> Map<String, Value> {

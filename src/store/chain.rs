@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::{Store, StoreError, rawpack};
-use crate::normalize::{self, Config};
+use crate::task::normalize::{self, Config};
+use crate::task::source::Source;
 use sha2::{Digest, Sha256};
 
 /// The "previous chain hash" of the first snapshot.
@@ -273,16 +274,14 @@ impl Store {
                                 .try_into()
                                 .map_err(|_| "a hash in the row is not 32 bytes".to_string())
                         };
-                        let source = match r
-                            .get_ref(4)
-                            .map_err(typed)?
-                            .as_str()
-                            .map_err(|e| typed(e.into()))?
-                        {
-                            "fetch" => "fetch",
-                            "import" => "import",
-                            _ => return Err("its source is neither fetch nor import".into()),
-                        };
+                        let source = Source::parse(
+                            r.get_ref(4)
+                                .map_err(typed)?
+                                .as_str()
+                                .map_err(|e| typed(e.into()))?,
+                        )
+                        .ok_or("its source is neither fetch nor import")?
+                        .as_str();
                         let base_id: Option<i64> = r.get(7).map_err(typed)?;
                         let base = base_id
                             .map(|b| self.base(id, b).map_err(|e| e.to_string()))

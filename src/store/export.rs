@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, from_ms};
-use crate::when::fmt_utc;
+use crate::task::when::fmt_utc;
 
 /// The first line of an export.
 #[derive(Debug, Clone, Serialize, Deserialize)]

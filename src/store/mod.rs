@@ -22,9 +22,7 @@ pub use checks::{CheckCounts, StoredCheck};
 pub use export::{EXPORT_SCHEMA, ExportHeader, ExportRow};
 pub use prune::Pruned;
 pub use query::{Event, HistoryRow, SnapshotMeta, StoredSnapshot};
-pub use record::{NewSnapshot, Recorded, Source};
-
-use crate::ExitCode;
+pub use record::{NewSnapshot, Recorded};
 
 /// The schema, one migration a folder. Never edit one that has landed; add the next.
 fn migrations() -> Migrations<'static> {
@@ -76,7 +74,7 @@ pub enum StoreError {
         "database {path} is damaged: {message}; restore it from a backup (`audit export --jsonl` keeps one)"
     )]
     Corrupt { path: String, message: String },
-    #[error("target {target:?} has no snapshot{}{}", if what.is_empty() { String::new() } else { format!(" {what}") }, earliest.map(|e| format!("; its earliest snapshot is at {}", crate::when::fmt_utc(e))).unwrap_or_else(|| "; it has no snapshots yet".into()))]
+    #[error("target {target:?} has no snapshot{}{}", if what.is_empty() { String::new() } else { format!(" {what}") }, earliest.map(|e| format!("; its earliest snapshot is at {}", crate::task::when::fmt_utc(e))).unwrap_or_else(|| "; it has no snapshots yet".into()))]
     NoSnapshot {
         target: String,
         what: String,
@@ -99,14 +97,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
+    /// Whether the request, not the database, is at fault: it named a snapshot, a moment or a
+    /// file that holds nothing. The application maps this to a usage error, the rest to storage.
+    pub fn is_about_the_request(&self) -> bool {
+        matches!(
+            self,
             StoreError::NoSnapshot { .. }
-            | StoreError::UnknownSnapshot { .. }
-            | StoreError::WrongTarget { .. }
-            | StoreError::Missing { .. } => ExitCode::Usage,
-            _ => ExitCode::Storage,
-        }
+                | StoreError::UnknownSnapshot { .. }
+                | StoreError::WrongTarget { .. }
+                | StoreError::Missing { .. }
+        )
     }
 }
 
@@ -409,7 +409,7 @@ mod tests {
         std::fs::write(&path, "these are my notes, not a database\n").unwrap();
         let e = Store::open(&path, OpenMode::Create).err().unwrap();
         assert!(matches!(e, StoreError::NotSqlite { .. }), "{e}");
-        assert_eq!(e.exit_code(), ExitCode::Storage);
+        assert!(!e.is_about_the_request());
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "these are my notes, not a database\n"

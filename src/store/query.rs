@@ -7,9 +7,9 @@ use std::collections::HashMap;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::{Store, StoreError, from_ms, ms};
-use crate::diff::Change;
-use crate::normalize::{Config, Status};
-use crate::when::When;
+use crate::task::diff::Change;
+use crate::task::normalize::{Config, Status};
+use crate::task::when::When;
 
 /// A snapshot without its raw answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,7 +158,7 @@ impl Store {
         {
             Some(m) => Ok(m),
             None => Err(no_snapshot(match when.upper_instant(tz) {
-                Some(at) => format!("at or before {}", crate::when::fmt_utc(at)),
+                Some(at) => format!("at or before {}", crate::task::when::fmt_utc(at)),
                 None => String::new(),
             })?),
         }

@@ -6,7 +6,7 @@
 //! damaged row gives an error, never a wrong answer or a huge allocation; the row's SHA-256 is
 //! checked on top of that by `audit verify`.
 
-use crate::tencent::model::MAX_ANSWER_BYTES;
+use crate::task::fields::MAX_ANSWER_BYTES;
 
 /// The largest answer that is packed; a larger one is stored whole.
 pub const MAX_PACKED: usize = MAX_ANSWER_BYTES;

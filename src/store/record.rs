@@ -8,25 +8,10 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
 use super::{BaseCache, Store, StoreError, chain, ms, rawpack};
-use crate::diff;
-use crate::normalize::{self, Config, Prepared, Status};
+use crate::task::diff;
+use crate::task::normalize::{self, Config, Prepared, Status};
+use crate::task::source::Source;
 use sha2::{Digest, Sha256};
-
-/// How an observation came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
-    Fetch,
-    Import,
-}
-
-impl Source {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Fetch => "fetch",
-            Source::Import => "import",
-        }
-    }
-}
 
 /// One observation to record.
 #[derive(Debug, Clone)]

@@ -12,7 +12,7 @@ use reqwest::Url;
 use super::model::{self, Answer, AnswerError, MAX_ANSWER_BYTES};
 use super::sign::{self, SignInput};
 use super::{Credentials, Error, SERVICE, VERSION};
-use crate::clock::Clock;
+use crate::task::clock::Clock;
 
 /// Where requests go: `https://HOST` for a host name, or a URL. Plain `http://` is allowed only to
 /// a loopback address, so credentials-signed requests never cross a network unencrypted.

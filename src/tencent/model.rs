@@ -1,54 +1,9 @@
-//! The answer model: Tencent's envelope, its error form, and the task's documented fields (with
-//! whatever else the answer holds kept as it came).
+//! The answer model: Tencent's envelope, its error form, and the answer's fields checked against
+//! the catalogue of `task::fields` (whatever else the answer holds is kept as it came).
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// One image chosen for scanning. Every field is a string in the API.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ImageInfo {
-    pub instance_name: Option<String>,
-    pub namespace: Option<String>,
-    pub image_name: Option<String>,
-    pub image_tag: Option<String>,
-    pub force: Option<String>,
-    pub image_digest: Option<String>,
-    pub registry_type: Option<String>,
-    pub image_repo_address: Option<String>,
-    pub instance_id: Option<String>,
-    /// Fields the API may add to an image later.
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
-}
-
-/// The scheduled scan task as `DescribeImageRegistryTimingScanTask` returns it. Any field may be
-/// missing or null; fields this model does not name are kept in `extra`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct ScanTask {
-    pub enable: Option<bool>,
-    pub scan_time: Option<String>,
-    pub scan_period: Option<i64>,
-    pub scan_type: Option<Vec<String>>,
-    pub all: Option<bool>,
-    pub images: Option<Vec<ImageInfo>>,
-    pub id: Option<Vec<u64>>,
-    pub latest: Option<bool>,
-    pub scan_end_time: Option<String>,
-    pub registry_type: Option<Vec<String>>,
-    pub container_running: Option<bool>,
-    pub scan_scope: Option<i64>,
-    pub namespace: Option<Vec<String>>,
-    pub exclude_image_asset_ids: Option<Vec<u64>>,
-    pub last_scan_time: Option<String>,
-    pub scan_result: Option<String>,
-    pub request_id: Option<String>,
-    #[serde(flatten)]
-    pub extra: BTreeMap<String, Value>,
-}
+use crate::task::fields::{self, Elem, Type};
 
 /// Tencent's error envelope: `{"Response":{"Error":{"Code","Message"},"RequestId"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,17 +13,16 @@ pub struct ApiError {
     pub request_id: String,
 }
 
-/// A successful answer: the inner object (the envelope's `Response`) as it came, and the typed task.
+/// A successful answer: the inner object (the envelope's `Response`) as it came, every field
+/// kept, its documented fields checked against the catalogue's types.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
-    /// The inner object, every field kept.
     pub fields: Map<String, Value>,
-    pub task: ScanTask,
 }
 
 impl Answer {
     pub fn request_id(&self) -> Option<&str> {
-        self.task.request_id.as_deref()
+        self.fields.get("RequestId").and_then(Value::as_str)
     }
 }
 
@@ -81,9 +35,7 @@ pub enum AnswerError {
     Api(ApiError),
 }
 
-/// The largest answer accepted. The real one is a few kilobytes; a cap keeps a hostile or broken
-/// endpoint from exhausting memory.
-pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+pub use crate::task::fields::MAX_ANSWER_BYTES;
 
 /// How deep JSON may nest. The real answer is three levels deep.
 const MAX_DEPTH: usize = 32;
@@ -151,14 +103,8 @@ pub fn parse_any(bytes: &[u8]) -> Result<(Shape, Answer), AnswerError> {
     if let Some(error) = inner.get("Error") {
         return Err(AnswerError::Api(api_error(error, &inner)));
     }
-    let task = typed(&inner)?;
-    Ok((
-        shape,
-        Answer {
-            fields: inner,
-            task,
-        },
-    ))
+    check_types(&inner)?;
+    Ok((shape, Answer { fields: inner }))
 }
 
 fn api_error(error: &Value, inner: &Map<String, Value>) -> ApiError {
@@ -176,108 +122,68 @@ fn api_error(error: &Value, inner: &Map<String, Value>) -> ApiError {
     }
 }
 
-/// Checks every documented field's type, naming the field that is wrong.
-fn typed(inner: &Map<String, Value>) -> Result<ScanTask, AnswerError> {
-    fn field<T: serde::de::DeserializeOwned>(
-        inner: &Map<String, Value>,
-        name: &str,
-        expected: &str,
-    ) -> Result<Option<T>, AnswerError> {
-        match inner.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => serde_json::from_value::<T>(v.clone())
-                .map(Some)
-                .map_err(|_| {
-                    AnswerError::Malformed(format!(
-                        "field {name} should be {expected}, found {}",
-                        preview(v)
-                    ))
-                }),
-        }
+/// What a field of `ty` must be, as the message about a wrong one says it.
+fn expected(ty: Type) -> &'static str {
+    match ty {
+        Type::Bool => "true or false",
+        Type::Int => "an integer",
+        Type::Text | Type::TimeOfDay | Type::DateTime => "a string",
+        Type::List(Elem::Text) => "a list of strings",
+        Type::List(Elem::Int) => "a list of non-negative integers",
+        Type::List(Elem::Object) => "a list of images",
+        Type::Any => "any value",
     }
-    let images: Option<Vec<ImageInfo>> = match inner.get("Images") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(items)) => {
-            let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
-                let Value::Object(obj) = item else {
-                    return Err(AnswerError::Malformed(format!(
-                        "Images[{i}] should be an object, found {}",
-                        preview(item)
-                    )));
-                };
-                for (k, v) in obj {
-                    if IMAGE_FIELDS.contains(&k.as_str()) && !(v.is_string() || v.is_null()) {
-                        return Err(AnswerError::Malformed(format!(
-                            "Images[{i}].{k} should be a string, found {}",
-                            preview(v)
-                        )));
-                    }
-                }
-                out.push(
-                    serde_json::from_value(item.clone())
-                        .map_err(|e| AnswerError::Malformed(format!("Images[{i}]: {e}")))?,
-                );
-            }
-            Some(out)
-        }
-        Some(v) => {
+}
+
+fn fits(ty: Type, v: &Value) -> bool {
+    match ty {
+        Type::Bool => v.is_boolean(),
+        Type::Int => v.is_i64(),
+        Type::Text | Type::TimeOfDay | Type::DateTime => v.is_string(),
+        Type::List(Elem::Text) => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
+        Type::List(Elem::Int) => v.as_array().is_some_and(|a| a.iter().all(Value::is_u64)),
+        Type::List(Elem::Object) => v.is_array(),
+        Type::Any => true,
+    }
+}
+
+/// Checks every documented field's type (and each image's), naming the field that is wrong.
+/// Nothing is copied: the answer is kept as the JSON it came as.
+fn check_types(inner: &Map<String, Value>) -> Result<(), AnswerError> {
+    for f in &fields::FIELDS {
+        let Some(v) = inner.get(f.name).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        if !fits(f.ty, v) {
             return Err(AnswerError::Malformed(format!(
-                "field Images should be a list of images, found {}",
+                "field {} should be {}, found {}",
+                f.name,
+                expected(f.ty),
                 preview(v)
             )));
         }
+    }
+    let Some(Value::Array(images)) = inner.get(fields::IMAGES) else {
+        return Ok(());
     };
-    let extra = inner
-        .iter()
-        .filter(|(k, _)| !is_task_field(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    Ok(ScanTask {
-        enable: field(inner, "Enable", "true or false")?,
-        scan_time: field(inner, "ScanTime", "a string")?,
-        scan_period: field(inner, "ScanPeriod", "an integer")?,
-        scan_type: field(inner, "ScanType", "a list of strings")?,
-        all: field(inner, "All", "true or false")?,
-        images,
-        id: field(inner, "Id", "a list of non-negative integers")?,
-        latest: field(inner, "Latest", "true or false")?,
-        scan_end_time: field(inner, "ScanEndTime", "a string")?,
-        registry_type: field(inner, "RegistryType", "a list of strings")?,
-        container_running: field(inner, "ContainerRunning", "true or false")?,
-        scan_scope: field(inner, "ScanScope", "an integer")?,
-        namespace: field(inner, "Namespace", "a list of strings")?,
-        exclude_image_asset_ids: field(
-            inner,
-            "ExcludeImageAssetIds",
-            "a list of non-negative integers",
-        )?,
-        last_scan_time: field(inner, "LastScanTime", "a string")?,
-        scan_result: field(inner, "ScanResult", "a string")?,
-        request_id: field(inner, "RequestId", "a string")?,
-        extra,
-    })
+    for (i, item) in images.iter().enumerate() {
+        let Value::Object(obj) = item else {
+            return Err(AnswerError::Malformed(format!(
+                "Images[{i}] should be an object, found {}",
+                preview(item)
+            )));
+        };
+        for (k, v) in obj {
+            if fields::IMAGE_FIELDS.contains(&k.as_str()) && !(v.is_string() || v.is_null()) {
+                return Err(AnswerError::Malformed(format!(
+                    "Images[{i}].{k} should be a string, found {}",
+                    preview(v)
+                )));
+            }
+        }
+    }
+    Ok(())
 }
-
-/// Whether a field of the answer is documented: configuration, status, or the RequestId.
-fn is_task_field(name: &str) -> bool {
-    crate::normalize::KNOWN_FIELDS.contains(&name)
-        || crate::normalize::STATUS_FIELDS.contains(&name)
-        || name == "RequestId"
-}
-
-/// The documented fields of an image.
-pub const IMAGE_FIELDS: [&str; 9] = [
-    "InstanceName",
-    "Namespace",
-    "ImageName",
-    "ImageTag",
-    "Force",
-    "ImageDigest",
-    "RegistryType",
-    "ImageRepoAddress",
-    "InstanceId",
-];
 
 fn kind_of(v: &Value) -> &'static str {
     match v {
@@ -408,20 +314,24 @@ mod tests {
     #[test]
     fn the_reference_example_parses_with_every_field() {
         let answer = parse_envelope(SEED.as_bytes()).unwrap();
-        assert_eq!(answer.task.enable, Some(true));
-        assert_eq!(answer.task.all, Some(false));
+        assert_eq!(answer.fields["Enable"], serde_json::json!(true));
+        assert_eq!(answer.fields["All"], serde_json::json!(false));
         assert_eq!(
-            answer.task.scan_type.as_deref(),
-            Some(&["risk".to_string(), "virus".to_string()][..])
+            answer.fields["ScanType"],
+            serde_json::json!(["risk", "virus"])
         );
         assert_eq!(
             answer.request_id(),
             Some("f60f0ef9-a105-4535-8dfd-42ad8b3a9c73")
         );
-        let images = answer.task.images.as_ref().unwrap();
-        assert_eq!(images[0].image_tag.as_deref(), Some("v1"));
-        assert!(answer.fields.contains_key("All"));
-        assert!(answer.task.extra.is_empty());
+        assert_eq!(
+            answer.fields["Images"][0]["ImageTag"],
+            serde_json::json!("v1")
+        );
+        assert!(
+            answer.fields.keys().all(|k| fields::field(k).is_some()),
+            "every field of the reference answer is in the catalogue"
+        );
     }
 
     #[test]
@@ -429,7 +339,6 @@ mod tests {
         let answer =
             parse_envelope(br#"{"Response":{"Enable":true,"NewKnob":{"a":1},"RequestId":"r"}}"#)
                 .unwrap();
-        assert_eq!(answer.task.extra["NewKnob"], serde_json::json!({"a": 1}));
         assert_eq!(answer.fields["NewKnob"], serde_json::json!({"a": 1}));
     }
 
@@ -454,7 +363,7 @@ mod tests {
         let (shape, a) =
             parse_any(b"{\n  \"Enable\": false,\n  \"RequestId\": \"x\"\n}\n").unwrap();
         assert_eq!(shape, Shape::Bare);
-        assert_eq!(a.task.enable, Some(false));
+        assert_eq!(a.fields["Enable"], serde_json::json!(false));
         assert!(parse_envelope(br#"{"Enable":false}"#).is_err());
     }
 

@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tcss_audit::clock::SystemClock;
 use tcss_audit::sim::{self, SimOptions};
+use tcss_audit::task::clock::SystemClock;
 use tcss_audit::tencent::{ClientOptions, Secret};
 
 use crate::support::{Env, SIM_ID, SIM_KEY, Sim, sim_client};

@@ -4,6 +4,7 @@ mod check;
 mod drift;
 mod faults;
 mod history;
+mod layers;
 mod report;
 mod run;
 mod sim;

@@ -277,7 +277,7 @@ fn two_runs_in_the_same_second_keep_both_reports() {
 fn a_second_run_on_the_same_database_waits_then_exits_4_naming_the_holder() {
     let env = Env::new();
     let db = env.db();
-    let holder = tcss_audit::runlock::RunLock::acquire(
+    let holder = tcss_audit::app::lock::RunLock::acquire(
         &db,
         std::time::Duration::ZERO,
         "audit run, process 4242 since earlier",

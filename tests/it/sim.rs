@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use tcss_audit::clock::ManualClock;
 use tcss_audit::sim::{self, Fault, RunningSim, SimOptions};
+use tcss_audit::task::clock::ManualClock;
 use tcss_audit::tencent::sign::{self, SignInput};
 use tcss_audit::tencent::{DESCRIBE, SERVICE, Secret, UPDATE, VERSION};
 

@@ -5,8 +5,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use tcss_audit::normalize;
-use tcss_audit::store::{NewSnapshot, OpenMode, Source, Store};
+use tcss_audit::store::{NewSnapshot, OpenMode, Store};
+use tcss_audit::task::normalize;
+use tcss_audit::task::source::Source;
 
 use crate::support::{Env, SEED};
 

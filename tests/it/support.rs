@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
 use assert_cmd::cargo::CommandCargoExt;
-use tcss_audit::clock::SystemClock;
+use tcss_audit::task::clock::SystemClock;
 use tcss_audit::tencent::{Client, ClientOptions, Credentials, Endpoint, Secret};
 
 pub const SEED: &str = include_str!("../fixtures/api/describe_seed_example.json");

@@ -1,0 +1,322 @@
+//! The config file: targets (name, endpoint, region, where credentials come from) and defaults
+//! for the database, policies, `--fail-on`, the display zone and the API's time offset.
+
+use std::path::{Path, PathBuf};
+
+use chrono::FixedOffset;
+use serde::Deserialize;
+
+use crate::tencent::{CredentialSource, DEFAULT_ENDPOINT};
+
+/// A config file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[error("config file {path}{}: {message}", .line_col.map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default())]
+pub struct ConfigError {
+    pub path: String,
+    pub line_col: Option<(usize, usize)>,
+    pub message: String,
+}
+
+/// One account's scan task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetSpec {
+    pub name: String,
+    pub endpoint: String,
+    pub region: Option<String>,
+    pub credentials: CredentialSource,
+}
+
+impl TargetSpec {
+    /// The target used when no config file names any.
+    pub fn default_target() -> Self {
+        Self {
+            name: "default".into(),
+            endpoint: DEFAULT_ENDPOINT.into(),
+            region: None,
+            credentials: CredentialSource::default(),
+        }
+    }
+}
+
+/// Everything the config file decides, with defaults for what it leaves out.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The file these came from, if any.
+    pub file: Option<PathBuf>,
+    pub db: Option<PathBuf>,
+    pub policies: Vec<PathBuf>,
+    pub fail_on: Option<String>,
+    pub timezone: Option<String>,
+    /// How the API's offset-less times (`LastScanTime`) are read: UTC+8 unless set.
+    pub api_offset: FixedOffset,
+    pub targets: Vec<TargetSpec>,
+    /// Request timeouts and retries; flags override them.
+    pub client: ClientSettings,
+}
+
+/// How requests are made, as the config file sets it (`None`: the built-in default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientSettings {
+    pub timeout: Option<u64>,
+    pub retries: Option<u32>,
+    pub retry_max_time: Option<u64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            file: None,
+            db: None,
+            policies: Vec::new(),
+            fail_on: None,
+            timezone: None,
+            api_offset: beijing(),
+            targets: vec![TargetSpec::default_target()],
+            client: ClientSettings::default(),
+        }
+    }
+}
+
+/// UTC+8, the offset Tencent Cloud's APIs mean by times written without one.
+pub fn beijing() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    db: Option<String>,
+    #[serde(default)]
+    policies: Vec<String>,
+    fail_on: Option<String>,
+    timezone: Option<String>,
+    api_offset: Option<String>,
+    timeout: Option<u64>,
+    retries: Option<u32>,
+    retry_max_time: Option<u64>,
+    #[serde(default)]
+    target: Vec<RawTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTarget {
+    name: String,
+    endpoint: Option<String>,
+    region: Option<String>,
+    secret_id_env: Option<String>,
+    secret_key_env: Option<String>,
+    token_env: Option<String>,
+    profile: Option<String>,
+    credentials_file: Option<String>,
+}
+
+impl Settings {
+    /// Reads a config file. Relative paths in it are relative to the file's folder.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: shown.clone(),
+            line_col: None,
+            message: format!("cannot read it: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+        let shown = path.display().to_string();
+        let fail = |span: Option<std::ops::Range<usize>>, message: String| ConfigError {
+            path: shown.clone(),
+            line_col: span.map(|s| line_col(text, s.start)),
+            message,
+        };
+        let raw: RawFile =
+            toml::from_str(text).map_err(|e| fail(e.span(), e.message().to_string()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &str| {
+            let p = PathBuf::from(p);
+            if p.is_absolute() { p } else { base.join(p) }
+        };
+        let find = |needle: &str| text.find(needle).map(|i| i..i + needle.len());
+        if let Some(f) = &raw.fail_on
+            && !["info", "low", "medium", "high", "critical"].contains(&f.as_str())
+        {
+            return Err(fail(
+                find("fail_on"),
+                format!("fail_on = {f:?}: use one of info, low, medium, high, critical"),
+            ));
+        }
+        if let Some(tz) = &raw.timezone {
+            crate::task::when::parse_zone(tz).map_err(|m| fail(find("timezone"), m))?;
+        }
+        let api_offset = match &raw.api_offset {
+            Some(o) => parse_offset(o).ok_or_else(|| {
+                fail(
+                    find("api_offset"),
+                    format!("api_offset = {o:?}: write an offset such as \"+08:00\""),
+                )
+            })?,
+            None => beijing(),
+        };
+        let mut targets = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        for t in raw.target {
+            // Where the name is, looked up only for an error (a fleet's file is long).
+            let at = || find(&format!("\"{}\"", t.name));
+            if t.name.trim().is_empty() || t.name.chars().any(|c| c.is_control()) {
+                return Err(fail(at(), "a target needs a name".into()));
+            }
+            if !names.insert(t.name.clone()) {
+                return Err(fail(at(), format!("target {:?} is named twice", t.name)));
+            }
+            let endpoint = t.endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.into());
+            crate::tencent::Endpoint::parse(&endpoint)
+                .map_err(|e| fail(find(&endpoint), e.to_string()))?;
+            let defaults = CredentialSource::default();
+            targets.push(TargetSpec {
+                name: t.name,
+                endpoint,
+                region: t.region,
+                credentials: CredentialSource {
+                    secret_id_env: t.secret_id_env.unwrap_or(defaults.secret_id_env),
+                    secret_key_env: t.secret_key_env.unwrap_or(defaults.secret_key_env),
+                    token_env: t.token_env.unwrap_or(defaults.token_env),
+                    profile: t.profile,
+                    file: t.credentials_file.as_deref().map(resolve),
+                },
+            });
+        }
+        if targets.is_empty() {
+            targets.push(TargetSpec::default_target());
+        }
+        Ok(Settings {
+            file: Some(path.to_path_buf()),
+            db: raw.db.as_deref().map(resolve),
+            policies: raw.policies.iter().map(|p| resolve(p)).collect(),
+            fail_on: raw.fail_on,
+            timezone: raw.timezone,
+            api_offset,
+            targets,
+            client: ClientSettings {
+                timeout: raw.timeout,
+                retries: raw.retries,
+                retry_max_time: raw.retry_max_time,
+            },
+        })
+    }
+
+    pub fn target(&self, name: &str) -> Option<&TargetSpec> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+fn parse_offset(text: &str) -> Option<FixedOffset> {
+    let t = text.trim();
+    if t.eq_ignore_ascii_case("Z") || t.eq_ignore_ascii_case("UTC") {
+        return FixedOffset::east_opt(0);
+    }
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        _ => return None,
+    };
+    let (h, m) = rest.split_once(':')?;
+    let (h, m): (i32, i32) = (h.parse().ok()?, m.parse().ok()?);
+    if h > 14 || m > 59 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text[..text.floor_char_boundary(offset)];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_file_parses_with_paths_relative_to_it() {
+        let text = r#"
+db = "audit.db"
+policies = ["policies", "/etc/tcss/extra.toml"]
+fail_on = "high"
+timezone = "Asia/Shanghai"
+timeout = 20
+retries = 5
+
+[[target]]
+name = "prod"
+endpoint = "tcss.tencentcloudapi.com"
+region = "ap-guangzhou"
+secret_id_env = "PROD_SECRET_ID"
+secret_key_env = "PROD_SECRET_KEY"
+token_env = "PROD_TOKEN"
+
+[[target]]
+name = "staging"
+profile = "staging"
+"#;
+        let s = Settings::parse(text, Path::new("/srv/tcss/audit.toml")).unwrap();
+        assert_eq!(s.db.as_deref(), Some(Path::new("/srv/tcss/audit.db")));
+        assert_eq!(s.policies[0], PathBuf::from("/srv/tcss/policies"));
+        assert_eq!(s.policies[1], PathBuf::from("/etc/tcss/extra.toml"));
+        assert_eq!(s.targets.len(), 2);
+        let prod = s.target("prod").unwrap();
+        assert_eq!(prod.credentials.secret_id_env, "PROD_SECRET_ID");
+        assert_eq!(prod.region.as_deref(), Some("ap-guangzhou"));
+        let staging = s.target("staging").unwrap();
+        assert_eq!(staging.endpoint, DEFAULT_ENDPOINT);
+        assert_eq!(staging.credentials.profile.as_deref(), Some("staging"));
+        assert_eq!(staging.credentials.secret_id_env, "TENCENTCLOUD_SECRET_ID");
+        assert_eq!(s.api_offset, beijing());
+        assert_eq!(
+            s.client,
+            ClientSettings {
+                timeout: Some(20),
+                retries: Some(5),
+                retry_max_time: None
+            }
+        );
+    }
+
+    #[test]
+    fn errors_carry_line_and_column() {
+        let text = "db = \"a.db\"\n[[target]]\nname = \"x\"\nendpont = \"h\"\n";
+        let e = Settings::parse(text, Path::new("c.toml")).unwrap_err();
+        assert_eq!(e.line_col.map(|(l, _)| l), Some(4), "{e}");
+        assert!(e.to_string().starts_with("config file c.toml:4:"), "{e}");
+        assert!(e.message.contains("endpont"), "{e}");
+
+        let e = Settings::parse("fail_on = \"severe\"\n", Path::new("c.toml")).unwrap_err();
+        assert!(
+            e.to_string().contains("c.toml:1:1") && e.message.contains("critical"),
+            "{e}"
+        );
+
+        let e = Settings::parse(
+            "[[target]]\nname = \"a\"\nendpoint = \"http://10.1.1.1\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("loopback"), "{e}");
+        assert_eq!(e.line_col.map(|(l, _)| l), Some(3));
+    }
+
+    #[test]
+    fn offsets_parse() {
+        assert_eq!(parse_offset("+08:00"), Some(beijing()));
+        assert_eq!(
+            parse_offset("-05:30").unwrap().local_minus_utc(),
+            -(5 * 3600 + 30 * 60)
+        );
+        assert_eq!(parse_offset("UTC").unwrap().local_minus_utc(), 0);
+        assert!(parse_offset("8").is_none() && parse_offset("+25:00").is_none());
+    }
+}

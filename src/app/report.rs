@@ -1,0 +1,414 @@
+//! Gathering the compliance report from the history (each target's observations, change events
+//! and evidence, and the chain check on a second connection), and writing a run's reports to a
+//! folder: one Markdown and one JSON file named by the UTC time, each written to a temporary file
+//! first and renamed, so a reader never sees half a report.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, FixedOffset, Utc};
+use chrono_tz::Tz;
+
+use crate::app::Error;
+use crate::app::output::write_atomically;
+use crate::policy::{PolicySet, Severity};
+use crate::report::compliance::{
+    self, ComplianceReport, ReportOptions, RunTarget, TargetInput, TargetReport,
+};
+use crate::store::{OpenMode, Store};
+use crate::task::when::fmt_utc;
+
+/// The compliance report for `targets` (sorted and deduplicated here) over the window of `opts`.
+pub fn compliance_report(
+    store: &Store,
+    set: &PolicySet,
+    targets: &[String],
+    opts: &ReportOptions,
+    run: Option<&[RunTarget]>,
+) -> Result<ComplianceReport, Error> {
+    if opts.since > opts.until {
+        return Err(Error::Usage(format!(
+            "the report window starts ({}) after it ends ({}); give a --since earlier than --until",
+            fmt_utc(opts.since),
+            fmt_utc(opts.until)
+        )));
+    }
+    let mut names = targets.to_vec();
+    names.sort();
+    names.dedup();
+    let days = compliance::window_days(opts.since, opts.until, opts.tz);
+    // The whole chain is verified on a second connection while the targets are judged on this
+    // one; if a second connection cannot be had, it is verified here afterwards. Each target's
+    // history is gathered, built into its part of the report and let go before the next.
+    let (parts, verified) = std::thread::scope(|scope| {
+        let path = store.path().to_path_buf();
+        let verifying =
+            scope.spawn(move || Store::open(&path, OpenMode::Existing).and_then(|s| s.verify()));
+        let parts: Result<Vec<TargetReport>, Error> = names
+            .iter()
+            .map(|name| {
+                let input = gather_target(store, set, name, opts)?;
+                Ok(compliance::build_target(set, opts, &days, input))
+            })
+            .collect();
+        (parts, verifying.join())
+    });
+    let parts = parts?;
+    let verify = match verified {
+        Ok(Ok(v)) => v,
+        _ => store.verify()?,
+    };
+    Ok(compliance::assemble(set, opts, parts, verify, run))
+}
+
+/// What the report needs of one target's history, read from the store.
+fn gather_target(
+    store: &Store,
+    set: &PolicySet,
+    name: &str,
+    opts: &ReportOptions,
+) -> Result<TargetInput, Error> {
+    let from = compliance::history_from(set, opts);
+    let mut observations = store.observations(name, from, opts.until)?;
+    // The newest snapshot is older than the span every judgement in the window needs: it is the
+    // one the store adds from before that span, and its own check reaches back from its time.
+    if let Some((last, _)) = observations.last()
+        && last.observed_at < from
+    {
+        let since = last.observed_at;
+        observations = store.observations(name, since, opts.until)?;
+    }
+    let events = store.events(name, Some(opts.since), Some(opts.until))?;
+    let mut earlier = Vec::new();
+    for id in events.iter().flat_map(|e| [e.from, e.to]) {
+        let held = observations.iter().any(|(m, _)| m.id == id)
+            || earlier
+                .iter()
+                .any(|m: &crate::store::SnapshotMeta| m.id == id);
+        if !held {
+            earlier.push(store.meta(id)?);
+        }
+    }
+    Ok(TargetInput {
+        name: name.to_string(),
+        observations,
+        events,
+        earlier,
+    })
+}
+
+/// What a run's reports cover.
+pub struct RunReport<'a> {
+    pub targets: &'a [String],
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub generated_at: DateTime<Utc>,
+    pub tz: Tz,
+    pub fail_on: Severity,
+    pub api_offset: FixedOffset,
+    pub run: &'a [RunTarget],
+}
+
+/// Builds the compliance report and writes `tcss-audit-YYYYMMDDTHHMMSSZ.md` and `.json` into `dir`
+/// (`…Z-2.md` and so on if those names are taken).
+pub fn write_run_reports(
+    store: &Store,
+    set: &PolicySet,
+    spec: &RunReport<'_>,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, Error> {
+    let report = compliance_report(
+        store,
+        set,
+        spec.targets,
+        &ReportOptions {
+            since: spec.since,
+            until: spec.until,
+            tz: spec.tz,
+            fail_on: spec.fail_on,
+            generated_at: spec.generated_at,
+            api_offset: spec.api_offset,
+        },
+        Some(spec.run),
+    )?;
+    std::fs::create_dir_all(dir).map_err(|source| Error::Output {
+        what: dir.display().to_string(),
+        source,
+    })?;
+    // Named by the time; a second run within the same second (or a clock set back) gets a
+    // suffix rather than replace reports that are already there.
+    let base = format!("tcss-audit-{}", spec.generated_at.format("%Y%m%dT%H%M%SZ"));
+    let (md, json) = (1..)
+        .map(|n| match n {
+            1 => base.clone(),
+            n => format!("{base}-{n}"),
+        })
+        .map(|stem| {
+            (
+                dir.join(format!("{stem}.md")),
+                dir.join(format!("{stem}.json")),
+            )
+        })
+        .find(|(md, json)| !md.exists() && !json.exists())
+        .expect("some suffix is free");
+    // The two are rendered side by side: a fleet's report is many MB of each.
+    let (md_done, json_done) = std::thread::scope(|scope| {
+        let json_done = scope.spawn(|| write_atomically(&json, |w| compliance::json(&report, w)));
+        let md_done = write_atomically(&md, |w| compliance::markdown(&report, w));
+        (md_done, json_done.join())
+    });
+    md_done?;
+    json_done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    let written = vec![md, json];
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, Utc};
+    use chrono_tz::Tz;
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::app::check::check_snapshot;
+    use crate::policy::{self, CheckReport, RuleStatus};
+    use crate::task::when::parse_zone;
+    use crate::test_support::{at, date, store_with};
+
+    fn shanghai() -> Tz {
+        parse_zone("Asia/Shanghai").unwrap()
+    }
+
+    fn build(
+        store: &Store,
+        set: &PolicySet,
+        targets: &[String],
+        opts: &ReportOptions,
+        run: Option<&[RunTarget]>,
+    ) -> Result<ComplianceReport, Error> {
+        compliance_report(store, set, targets, opts, run)
+    }
+
+    /// One rule: the task is switched on.
+    const SWITCH_POLICY: &str = r#"
+[policy]
+name = "switch"
+[[rule]]
+id = "ON"
+title = "on"
+severity = "high"
+field = "Enable"
+op = "eq"
+value = true
+"#;
+
+    fn switch_policy() -> PolicySet {
+        policy::load_str("switch.toml", SWITCH_POLICY).unwrap().set
+    }
+
+    fn options(since: DateTime<Utc>, until: DateTime<Utc>, tz: Tz) -> ReportOptions {
+        ReportOptions {
+            since,
+            until,
+            tz,
+            fail_on: Severity::Low,
+            generated_at: at("2026-12-01T00:00:00Z"),
+            api_offset: policy::default_api_offset(),
+        }
+    }
+
+    #[test]
+    fn a_day_is_judged_by_its_last_snapshot_in_the_zone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with(
+            &dir.path().join("a.db"),
+            "prod",
+            &[
+                // Shanghai 1 Nov 09:00.
+                ("2026-11-01T01:00:00Z", json!({"Enable": true})),
+                // Shanghai 2 Nov 03:00, then 20:00 the same day: the day ends switched on.
+                ("2026-11-01T19:00:00Z", json!({"Enable": false})),
+                ("2026-11-02T12:00:00Z", json!({"Enable": true})),
+                // Shanghai 4 Nov 03:00; nothing on 3 Nov.
+                ("2026-11-03T19:00:00Z", json!({"Enable": false})),
+            ],
+        );
+        let set = switch_policy();
+        let since = at("2026-11-01T00:00:00+08:00");
+        let until = at("2026-11-04T23:59:59+08:00");
+        let targets = ["prod".to_string()];
+
+        let sh = build(
+            &store,
+            &set,
+            &targets,
+            &options(since, until, shanghai()),
+            None,
+        )
+        .unwrap();
+        let t = &sh.targets[0];
+        let verdicts: Vec<(String, bool)> = t
+            .daily
+            .iter()
+            .map(|d| (d.date.to_string(), d.compliant))
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                ("2026-11-01".to_string(), true),
+                ("2026-11-02".to_string(), true),
+                ("2026-11-03".to_string(), false),
+                ("2026-11-04".to_string(), false),
+            ]
+        );
+        assert_eq!((t.days, t.compliant_days), (4, 2));
+        assert_eq!(t.gaps, [date("2026-11-03")]);
+        assert_eq!(
+            t.daily[1].snapshot,
+            Some(3),
+            "the later of the day's two snapshots"
+        );
+        assert_eq!(t.daily[3].failing, ["ON"]);
+
+        // In UTC the same instants fall on other days: 1 Nov ends switched off.
+        let utc = build(
+            &store,
+            &set,
+            &targets,
+            &options(since, until, Tz::UTC),
+            None,
+        )
+        .unwrap();
+        let t = &utc.targets[0];
+        let compliant: Vec<String> = t
+            .daily
+            .iter()
+            .filter(|d| d.compliant)
+            .map(|d| d.date.to_string())
+            .collect();
+        assert_eq!(compliant, ["2026-11-02"]);
+        assert_eq!(t.gaps, [date("2026-10-31"), date("2026-11-04")]);
+        assert_eq!(t.snapshots, 4);
+        assert_eq!(t.latest.as_ref().unwrap().id, 4);
+        assert!(!t.compliant);
+    }
+
+    fn counting_failures(check: &CheckReport, fail_on: Severity) -> Vec<String> {
+        check
+            .results
+            .iter()
+            .filter(|r| {
+                r.severity >= fail_on && matches!(r.status, RuleStatus::Fail | RuleStatus::Error)
+            })
+            .map(|r| r.rule.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_waiver_counts_on_the_days_it_was_in_force_and_not_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let points: Vec<(String, Value)> = (1..=6)
+            .map(|d| {
+                (
+                    format!("2026-11-{d:02}T19:00:00Z"),
+                    json!({"Enable": false, "ScanPeriod": 1}),
+                )
+            })
+            .collect();
+        let points: Vec<(&str, Value)> = points
+            .iter()
+            .map(|(t, v)| (t.as_str(), v.clone()))
+            .collect();
+        let store = store_with(&dir.path().join("a.db"), "prod", &points);
+        let waived = format!(
+            "{SWITCH_POLICY}{}",
+            r#"
+[[waiver]]
+rule = "ON"
+target = "prod"
+reason = "migration"
+owner = "sec"
+expires = "2026-11-03"
+"#,
+        );
+        let set = policy::load_str("switch.toml", &waived).unwrap().set;
+        let opts = options(
+            at("2026-11-01T00:00:00Z"),
+            at("2026-11-06T23:00:00Z"),
+            Tz::UTC,
+        );
+        let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
+        let failing: Vec<(String, Vec<String>)> = r.targets[0]
+            .daily
+            .iter()
+            .map(|d| (d.date.to_string(), d.failing.clone()))
+            .collect();
+        let on = || vec!["ON".to_string()];
+        assert_eq!(
+            failing,
+            [
+                ("2026-11-01".into(), vec![]),
+                ("2026-11-02".into(), vec![]),
+                ("2026-11-03".into(), vec![]),
+                ("2026-11-04".into(), on()),
+                ("2026-11-05".into(), on()),
+                ("2026-11-06".into(), on()),
+            ]
+        );
+        for d in &r.targets[0].daily {
+            let meta = store.meta(d.snapshot.unwrap()).unwrap();
+            let check =
+                check_snapshot(&store, &set, &meta, meta.observed_at, opts.api_offset).unwrap();
+            assert_eq!(d.failing, counting_failures(&check, opts.fail_on));
+        }
+    }
+
+    #[test]
+    fn in_memory_judgements_equal_the_checkers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut points = Vec::new();
+        let times: Vec<String> = (1..=12)
+            .filter(|d| *d != 6)
+            .map(|d| format!("2026-11-{d:02}T19:00:00Z"))
+            .collect();
+        for (i, t) in times.iter().enumerate() {
+            let day = i + 1;
+            points.push((
+                t.as_str(),
+                json!({
+                    "Enable": !(4..=5).contains(&day),
+                    "ScanType": if day >= 9 { json!(["vul"]) } else { json!(["vul", "risk", "virus"]) },
+                    "ScanPeriod": 1, "All": true, "Latest": false,
+                    "LastScanTime": format!("2026-11-{day:02} 03:10:00"), "ScanResult": "Success",
+                }),
+            ));
+        }
+        let store = store_with(&dir.path().join("a.db"), "prod", &points);
+        let set = policy::builtin().set;
+        let opts = options(
+            at("2026-11-03T00:00:00Z"),
+            at("2026-11-13T00:00:00Z"),
+            Tz::UTC,
+        );
+        let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
+        let t = &r.targets[0];
+        let latest = store.meta(t.latest.as_ref().unwrap().id).unwrap();
+        let expected = check_snapshot(&store, &set, &latest, opts.until, opts.api_offset).unwrap();
+        assert_eq!(t.check.as_ref(), Some(&expected));
+        let mut judged = 0;
+        for d in &t.daily {
+            let Some(id) = d.snapshot else { continue };
+            let meta = store.meta(id).unwrap();
+            let check =
+                check_snapshot(&store, &set, &meta, meta.observed_at, opts.api_offset).unwrap();
+            assert_eq!(
+                d.failing,
+                counting_failures(&check, opts.fail_on),
+                "{}",
+                d.date
+            );
+            judged += 1;
+        }
+        assert_eq!(judged, 9, "3..=12 November less the missed 6th");
+        assert!(t.compliant_days > 0 && t.compliant_days < judged);
+    }
+}

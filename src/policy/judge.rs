@@ -1,0 +1,181 @@
+//! The one judge: which history a verdict on an observation sees, and the verdict, waivers
+//! applied. `audit check`, the nightly job and the compliance report's days all judge through it,
+//! so a day's verdict in a report is the one `audit check` gives for the same snapshot and time.
+
+use std::collections::BTreeSet;
+use std::ops::Range;
+
+use chrono::{DateTime, FixedOffset, Utc};
+use serde_json::{Map, Value};
+
+use super::evaluate::{
+    CheckReport, Observation, RuleStatus, View, evaluate_rule, followed_value, report_of,
+    waiver_in_force,
+};
+use super::model::{Check, PolicySet, Severity};
+use super::ops::TimeCtx;
+
+/// One target's observations, oldest first, prepared once for judging any number of them.
+pub struct Judge<'a> {
+    set: &'a PolicySet,
+    target: &'a str,
+    api_offset: FixedOffset,
+    history: &'a [Observation],
+    /// Each observation reduced to the fields the rules read (its status fields included): a
+    /// verdict needs no more, and copying whole configs (images and all) for every judgement was
+    /// what a report's days cost.
+    light: Vec<Map<String, Value>>,
+    /// For each history rule (by rule index), the value it follows in every observation. A rule
+    /// that follows the whole config follows its hash, which changes exactly when it does.
+    followed: Vec<Option<Vec<Value>>>,
+}
+
+impl<'a> Judge<'a> {
+    /// `history`: the target's observations, oldest first (ties by snapshot id).
+    pub fn new(
+        set: &'a PolicySet,
+        target: &'a str,
+        api_offset: FixedOffset,
+        history: &'a [Observation],
+    ) -> Judge<'a> {
+        let read = fields_read(set);
+        let light: Vec<Map<String, Value>> = history.iter().map(|o| reduced(o, &read)).collect();
+        let followed = set
+            .rules()
+            .iter()
+            .map(|rule| match &rule.check {
+                Check::History { field: None, .. } => Some(
+                    history
+                        .iter()
+                        .map(|o| Value::String(o.config_hash.clone()))
+                        .collect(),
+                ),
+                Check::History { field, .. } => {
+                    Some(light.iter().map(|v| followed_value(field, v)).collect())
+                }
+                Check::State(_) => None,
+            })
+            .collect();
+        Judge {
+            set,
+            target,
+            api_offset,
+            history,
+            light,
+            followed,
+        }
+    }
+
+    /// The observations a judgement of observation `idx` as of `now` sees: from the last
+    /// observation before `now - max_window` (every one at that time, as the store returns
+    /// them), which gives the state at the window's start, through `idx`. A caller that loaded
+    /// less than that gets what it loaded.
+    pub fn history_range(&self, idx: usize, now: DateTime<Utc>) -> Range<usize> {
+        let obs = self.history;
+        let lo = (now - self.set.max_window()).min(obs[idx].at);
+        let before = obs.partition_point(|o| o.at < lo);
+        let start = match before.checked_sub(1) {
+            Some(prev) => {
+                let t = obs[prev].at;
+                obs.partition_point(|o| o.at < t)
+            }
+            None => 0,
+        };
+        start..idx + 1
+    }
+
+    /// The full check of observation `idx` as of `now`: every rule's finding, with messages.
+    pub fn report(&self, idx: usize, now: DateTime<Utc>) -> CheckReport {
+        let range = self.history_range(idx, now);
+        let current = &self.history[idx];
+        let views: Vec<Map<String, Value>> = self.history[range.clone()]
+            .iter()
+            .map(Observation::view)
+            .collect();
+        let history: Vec<View> = self.history[range]
+            .iter()
+            .zip(&views)
+            .map(|(o, v)| View { at: o.at, view: v })
+            .collect();
+        let current_view = views.last().expect("a range ends with idx");
+        report_of(
+            self.set,
+            self.target,
+            current,
+            current_view,
+            &history,
+            &self.time(now),
+        )
+    }
+
+    /// The rules of severity `fail_on` or above that fail (unwaived) or cannot be evaluated for
+    /// observation `idx` as of `now`: the verdict of [`Judge::report`], without its messages.
+    pub fn failing(&self, idx: usize, now: DateTime<Utc>, fail_on: Severity) -> Vec<String> {
+        let range = self.history_range(idx, now);
+        let history: Vec<View> = range
+            .clone()
+            .map(|i| View {
+                at: self.history[i].at,
+                view: &self.light[i],
+            })
+            .collect();
+        let t = self.time(now);
+        let mut failing = Vec::new();
+        for (rule, followed) in self.set.rules().iter().zip(&self.followed) {
+            if rule.severity < fail_on {
+                continue;
+            }
+            let followed = followed.as_ref().map(|v| &v[range.clone()]);
+            let (status, _, _) =
+                evaluate_rule(rule, &self.light[idx], &history, followed, &t, false);
+            let waived = status == RuleStatus::Fail
+                && waiver_in_force(self.set, self.target, &rule.id, now).is_some();
+            if matches!(status, RuleStatus::Fail | RuleStatus::Error) && !waived {
+                failing.push(rule.id.clone());
+            }
+        }
+        failing
+    }
+
+    fn time(&self, now: DateTime<Utc>) -> TimeCtx {
+        TimeCtx {
+            now,
+            api_offset: self.api_offset,
+        }
+    }
+}
+
+/// The top-level fields the rules of `set` read.
+fn fields_read(set: &PolicySet) -> BTreeSet<&str> {
+    let mut fields = BTreeSet::new();
+    for rule in set.rules() {
+        if let Some(when) = &rule.when {
+            fields.insert(when.field.head.as_str());
+        }
+        match &rule.check {
+            Check::State(c) => {
+                fields.insert(c.field.head.as_str());
+            }
+            Check::History { field: Some(f), .. } => {
+                fields.insert(f.head.as_str());
+            }
+            Check::History { field: None, .. } => {}
+        }
+    }
+    fields
+}
+
+/// The view of `o` (config and status fields) with only the fields in `read`.
+fn reduced(o: &Observation, read: &BTreeSet<&str>) -> Map<String, Value> {
+    let status = |s: &Option<String>| s.clone().map(Value::String);
+    read.iter()
+        .filter_map(|&name| {
+            let value = match name {
+                "LastScanTime" => status(&o.status.last_scan_time),
+                "ScanResult" => status(&o.status.scan_result),
+                _ => o.config.get(name).cloned(),
+            }?;
+            Some((name.to_string(), value))
+        })
+        .collect()
+}

@@ -1,0 +1,49 @@
+//! The plain-text check report: one line per result, failures first; colour only when asked.
+
+use std::io::{self, Write};
+
+use owo_colors::OwoColorize;
+
+use super::ordered;
+use crate::policy::{CheckReport, RuleStatus};
+
+/// Writes one line per result, with the remediation under each failure, then waiver notes and a
+/// summary line.
+pub fn text(report: &CheckReport, color: bool, w: &mut dyn Write) -> io::Result<()> {
+    for r in ordered(report) {
+        let label = format!("{:<6}", r.status.as_str().to_uppercase());
+        let label = match (color, r.status) {
+            (false, _) => label,
+            (true, RuleStatus::Fail) => label.red().bold().to_string(),
+            (true, RuleStatus::Error) => label.magenta().bold().to_string(),
+            (true, RuleStatus::Waived) => label.yellow().to_string(),
+            (true, RuleStatus::Pass) => label.green().to_string(),
+        };
+        writeln!(
+            w,
+            "{label} {:<8} {:<14} {}: {}",
+            r.severity.as_str(),
+            r.rule,
+            r.title,
+            r.message
+        )?;
+        if matches!(r.status, RuleStatus::Fail | RuleStatus::Error) && !r.remediation.is_empty() {
+            writeln!(w, "{:>31}fix: {}", "", r.remediation)?;
+        }
+    }
+    for n in &report.waiver_notes {
+        writeln!(w, "note: {} ({})", n.message, n.location)?;
+    }
+    let s = report.summary;
+    writeln!(
+        w,
+        "{} snapshot {} at {}: {} pass, {} fail, {} waived, {} error",
+        report.target,
+        report.snapshot.id,
+        crate::task::when::fmt_utc(report.snapshot.at),
+        s.pass,
+        s.fail,
+        s.waived,
+        s.error
+    )
+}

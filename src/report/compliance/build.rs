@@ -1,0 +1,215 @@
+//! Building the compliance report from what was gathered: a pure function of its inputs (no
+//! database, no clock), so the same inputs give the same report.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{
+    ChangeEvent, ComplianceReport, DayResult, Integrity, REPORT_SCHEMA, ReportOptions, RunTarget,
+    SeverityCounts, SnapshotEvidence, TargetReport, Window, day_of,
+};
+use crate::policy::{Judge, Observation, PolicySet, RuleStatus};
+use crate::store::{Event, SnapshotMeta, VerifyReport};
+use crate::task::diff::Change;
+use crate::task::normalize::{Config, sorted_value};
+
+/// What the report needs of one target's history.
+#[derive(Debug, Clone)]
+pub struct TargetInput {
+    pub name: String,
+    /// Oldest first: from the last observation before [`history_from`] (or, when the newest one
+    /// is older than that, from the last one before the newest) through `until`.
+    pub observations: Vec<(SnapshotMeta, Config)>,
+    /// The change events inside the window, in any order.
+    pub events: Vec<Event>,
+    /// The snapshots that an event names but `observations` does not hold (older ones).
+    pub earlier: Vec<SnapshotMeta>,
+}
+
+/// The moment from which a target's observations must be loaded for every judgement the report
+/// makes: the window's start (or the check's time, if earlier) less the longest rule window.
+pub fn history_from(set: &PolicySet, opts: &ReportOptions) -> DateTime<Utc> {
+    opts.since.min(check_time(opts)) - set.max_window()
+}
+
+/// The moment the latest snapshot is judged as of: the window's end, or the report's time if
+/// that is earlier, exactly as `audit check` would judge it then.
+pub fn check_time(opts: &ReportOptions) -> DateTime<Utc> {
+    opts.until.min(opts.generated_at)
+}
+
+/// One target's part of the report; `days` are the window's days ([`super::window_days`]).
+pub fn build_target(
+    set: &PolicySet,
+    opts: &ReportOptions,
+    days: &[NaiveDate],
+    input: TargetInput,
+) -> TargetReport {
+    let TargetInput {
+        name,
+        observations,
+        events,
+        earlier,
+    } = input;
+    let (metas, obs): (Vec<SnapshotMeta>, Vec<Observation>) = observations
+        .into_iter()
+        .map(|(m, config)| {
+            let o = Observation {
+                snapshot_id: m.id,
+                at: m.observed_at,
+                config,
+                config_hash: m.config_hash.clone(),
+                status: m.status.clone(),
+            };
+            (m, o)
+        })
+        .unzip();
+    let judge = Judge::new(set, &name, opts.api_offset, &obs);
+
+    // The observations end at `until`, so the last one is the newest at or before it.
+    let latest_idx = obs.len().checked_sub(1);
+    let check = latest_idx.map(|i| judge.report(i, check_time(opts)));
+
+    let in_window: Vec<usize> = (0..obs.len())
+        .filter(|&i| obs[i].at >= opts.since)
+        .collect();
+    let mut last_of_day: BTreeMap<NaiveDate, usize> = BTreeMap::new();
+    for &i in &in_window {
+        // Observations come oldest first, so the last insert for a day is its last snapshot.
+        last_of_day.insert(day_of(obs[i].at, opts.tz), i);
+    }
+    let daily: Vec<DayResult> = days
+        .iter()
+        .map(|&date| match last_of_day.get(&date) {
+            Some(&i) => {
+                let at = obs[i].at;
+                let failing = judge.failing(i, at, opts.fail_on);
+                DayResult {
+                    date,
+                    snapshot: Some(obs[i].snapshot_id),
+                    at: Some(at),
+                    compliant: failing.is_empty(),
+                    failing,
+                }
+            }
+            None => DayResult {
+                date,
+                snapshot: None,
+                at: None,
+                compliant: false,
+                failing: Vec::new(),
+            },
+        })
+        .collect();
+
+    let mut events = events;
+    events.sort_by_key(|e| (e.at, e.to));
+    let changes: Vec<ChangeEvent> = events
+        .into_iter()
+        .map(|e| ChangeEvent {
+            at: e.at,
+            from: e.from,
+            to: e.to,
+            // Sorted keys inside values, whatever order their maps were built in.
+            changes: e
+                .changes
+                .into_iter()
+                .map(|c| Change {
+                    old: c.old.as_ref().map(sorted_value),
+                    new: c.new.as_ref().map(sorted_value),
+                    ..c
+                })
+                .collect(),
+        })
+        .collect();
+
+    let mut evidence_ids: Vec<i64> = changes.iter().flat_map(|c| [c.from, c.to]).collect();
+    evidence_ids.extend(latest_idx.map(|i| metas[i].id));
+    let mut evidence: Vec<SnapshotEvidence> = Vec::new();
+    for id in evidence_ids {
+        if evidence.iter().any(|e| e.id == id) {
+            continue;
+        }
+        if let Some(m) = metas.iter().chain(&earlier).find(|m| m.id == id) {
+            evidence.push(SnapshotEvidence::of(m));
+        }
+    }
+    evidence.sort_by_key(|e| (e.at, e.id));
+
+    let mut failures_by_severity = SeverityCounts::default();
+    let mut waivers = Vec::new();
+    if let Some(c) = &check {
+        for r in &c.results {
+            if matches!(r.status, RuleStatus::Fail | RuleStatus::Error) {
+                failures_by_severity.add(r.severity);
+            }
+            if let Some(w) = &r.waiver {
+                waivers.push(w.clone());
+            }
+        }
+    }
+    let compliant = check
+        .as_ref()
+        .is_some_and(|c| !c.fails_at_or_above(opts.fail_on));
+    let latest = latest_idx.map(|i| SnapshotEvidence::of(&metas[i]));
+    let snapshots = in_window.len();
+    let config = latest_idx.map(|i| obs[i].config.clone());
+    TargetReport {
+        name,
+        snapshots,
+        latest,
+        config,
+        check,
+        changes,
+        compliant_days: daily.iter().filter(|d| d.compliant).count(),
+        gaps: daily
+            .iter()
+            .filter(|d| d.snapshot.is_none())
+            .map(|d| d.date)
+            .collect(),
+        days: days.len(),
+        compliant,
+        failures_by_severity,
+        waivers,
+        daily,
+        evidence,
+    }
+}
+
+/// The whole report from its targets' parts (sorted here by name), the chain check and, for the
+/// nightly job, what the run did.
+pub fn assemble(
+    set: &PolicySet,
+    opts: &ReportOptions,
+    mut targets: Vec<TargetReport>,
+    verify: VerifyReport,
+    run: Option<&[RunTarget]>,
+) -> ComplianceReport {
+    targets.sort_by(|a, b| a.name.cmp(&b.name));
+    let run = run.map(|r| {
+        let mut r = r.to_vec();
+        r.sort_by(|a, b| a.target.cmp(&b.target));
+        r
+    });
+    ComplianceReport {
+        schema: REPORT_SCHEMA,
+        generated_at: opts.generated_at,
+        window: Window {
+            since: opts.since,
+            until: opts.until,
+        },
+        targets,
+        integrity: Integrity {
+            ok: verify.ok(),
+            checked: verify.checked,
+            configs_checked: verify.configs_checked,
+            first_break: verify.first_break,
+        },
+        tool_version: env!("CARGO_PKG_VERSION"),
+        tz: opts.tz,
+        fail_on: opts.fail_on,
+        policies: set.files().to_vec(),
+        run,
+    }
+}

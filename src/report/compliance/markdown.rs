@@ -1,0 +1,383 @@
+//! The compliance report as Markdown for a code host: a header, a summary table, one section per
+//! target, the run when there was one, and the chain check.
+
+use std::io::{self, Write};
+
+use chrono::NaiveDate;
+use serde_json::Value;
+
+use super::{ComplianceReport, DayResult, RunTarget, SeverityCounts, TargetReport, window_days};
+use crate::policy::RuleStatus;
+use crate::report::markdown::{code, text, value_code};
+use crate::task::diff::{Change, ChangeKind};
+use crate::task::when::fmt_time;
+
+/// `N/M (P%)`, the percentage rounded half up.
+pub(super) fn share(n: usize, m: usize) -> String {
+    if m == 0 {
+        return "0/0".into();
+    }
+    format!("{n}/{m} ({}%)", (200 * n + m) / (2 * m))
+}
+
+fn severities(c: &SeverityCounts) -> String {
+    if c.total() == 0 {
+        return "none".into();
+    }
+    [
+        (c.critical, "critical"),
+        (c.high, "high"),
+        (c.medium, "medium"),
+        (c.low, "low"),
+        (c.info, "info"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, s)| format!("{n} {s}"))
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+fn change_text(c: &Change) -> String {
+    let show = |v: &Option<Value>| v.as_ref().map(value_code).unwrap_or_default();
+    match c.kind {
+        ChangeKind::Added => format!("added {}", show(&c.new)),
+        ChangeKind::Removed => format!("removed {}", show(&c.old)),
+        ChangeKind::Changed => format!("{} -> {}", show(&c.old), show(&c.new)),
+    }
+}
+
+pub fn markdown(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
+    let tz = r.tz;
+    let day_count = window_days(r.window.since, r.window.until, tz).len();
+    writeln!(w, "# TCSS scheduled scan compliance report")?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "- Window: {} to {} ({day_count} day{} in {})",
+        fmt_time(r.window.since, tz),
+        fmt_time(r.window.until, tz),
+        if day_count == 1 { "" } else { "s" },
+        tz.name()
+    )?;
+    writeln!(w, "- Generated: {}", fmt_time(r.generated_at, tz))?;
+    writeln!(w, "- Tool: tcss-audit {}", r.tool_version)?;
+    writeln!(
+        w,
+        "- Compliant means: no rule of severity {} or above fails or cannot be evaluated (waived failures do not count); a day is judged by its last snapshot, as of that snapshot's time",
+        r.fail_on
+    )?;
+    writeln!(w, "- Policies:")?;
+    for p in &r.policies {
+        writeln!(
+            w,
+            "  - {}: {}, SHA-256 {}",
+            text(&p.name),
+            code(&p.file),
+            code(&p.sha256)
+        )?;
+    }
+    writeln!(w)?;
+    writeln!(w, "## Summary")?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "| Target | Compliant at {} | Failing now | Changes | Snapshots | Days compliant | Missed nights |",
+        r.fail_on
+    )?;
+    writeln!(w, "|---|---|---|---|---|---|---|")?;
+    for t in &r.targets {
+        writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            code(&t.name),
+            if t.compliant { "yes" } else { "**no**" },
+            severities(&t.failures_by_severity),
+            t.changes.len(),
+            t.snapshots,
+            share(t.compliant_days, t.days),
+            t.gaps.len()
+        )?;
+    }
+    if let Some(run) = &r.run {
+        run_section(run, w)?;
+    }
+    for t in &r.targets {
+        target_section(r, t, w)?;
+    }
+    writeln!(w)?;
+    writeln!(w, "## Chain of custody")?;
+    writeln!(w)?;
+    let i = &r.integrity;
+    match &i.first_break {
+        None => writeln!(
+            w,
+            "The hash chain holds: {} snapshots and {} configs of the whole history were re-hashed and verified.",
+            i.checked, i.configs_checked
+        ),
+        Some(b) => writeln!(
+            w,
+            "**The hash chain is BROKEN** at snapshot #{}: {} ({} snapshots read). The history cannot be relied on past that point.",
+            b.snapshot,
+            text(&b.reason),
+            i.checked
+        ),
+    }
+}
+
+fn run_section(run: &[RunTarget], w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w)?;
+    writeln!(w, "## This run")?;
+    writeln!(w)?;
+    writeln!(w, "| Target | Outcome | Exit code |")?;
+    writeln!(w, "|---|---|---|")?;
+    for t in run {
+        let outcome = match (&t.error, t.snapshot) {
+            (Some(e), _) => format!("**FAILED**: {}", text(e)),
+            (None, Some(id)) => format!(
+                "recorded #{id}, {}",
+                match t.changed {
+                    Some(true) => "changed",
+                    Some(false) => "unchanged",
+                    None => "change unknown",
+                }
+            ),
+            (None, None) => "nothing recorded".into(),
+        };
+        writeln!(w, "| {} | {outcome} | {} |", code(&t.target), t.exit_code)?;
+    }
+    let failed: Vec<String> = run
+        .iter()
+        .filter(|t| t.error.is_some())
+        .map(|t| code(&t.target))
+        .collect();
+    writeln!(w)?;
+    if failed.is_empty() {
+        writeln!(w, "Every target was recorded.")
+    } else {
+        writeln!(w, "**Failed targets:** {}.", failed.join(", "))
+    }
+}
+
+fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    let tz = r.tz;
+    writeln!(w)?;
+    writeln!(w, "## Target {}", code(&t.name))?;
+    writeln!(w)?;
+    let (Some(latest), Some(check)) = (&t.latest, &t.check) else {
+        writeln!(
+            w,
+            "No snapshot at or before {}: nothing to judge.",
+            fmt_time(r.window.until, tz)
+        )?;
+        return days_section(r, t, w);
+    };
+    let s = check.summary;
+    writeln!(
+        w,
+        "Latest snapshot #{} at {} (RequestId {}), judged as of {}: **{}** at {}. Rules: {} pass, {} fail, {} waived, {} error.",
+        latest.id,
+        fmt_time(latest.at, tz),
+        latest
+            .request_id
+            .as_deref()
+            .map(code)
+            .unwrap_or_else(|| "none".into()),
+        fmt_time(r.window.until.min(r.generated_at), tz),
+        if t.compliant {
+            "compliant"
+        } else {
+            "not compliant"
+        },
+        r.fail_on,
+        s.pass,
+        s.fail,
+        s.waived,
+        s.error
+    )?;
+
+    writeln!(w)?;
+    writeln!(w, "### Configuration")?;
+    writeln!(w)?;
+    match &t.config {
+        Some(config) if !config.is_empty() => {
+            writeln!(w, "| Field | Value |")?;
+            writeln!(w, "|---|---|")?;
+            for (k, v) in config {
+                writeln!(w, "| {} | {} |", code(k), value_code(v))?;
+            }
+        }
+        _ => writeln!(w, "The config is empty.")?,
+    }
+
+    writeln!(w)?;
+    writeln!(w, "### Failing rules")?;
+    writeln!(w)?;
+    let mut failing: Vec<_> = check
+        .results
+        .iter()
+        .filter(|r| matches!(r.status, RuleStatus::Fail | RuleStatus::Error))
+        .collect();
+    // Most severe first; rule order otherwise (the sort is stable).
+    failing.sort_by_key(|r| std::cmp::Reverse(r.severity));
+    if failing.is_empty() {
+        writeln!(w, "No rule fails.")?;
+    }
+    for (i, res) in failing.iter().enumerate() {
+        if i > 0 {
+            writeln!(w)?;
+        }
+        let below = if res.severity < r.fail_on {
+            format!(", below {}: does not count", r.fail_on)
+        } else {
+            String::new()
+        };
+        let status = if res.status == RuleStatus::Error {
+            ", could not be evaluated"
+        } else {
+            ""
+        };
+        writeln!(
+            w,
+            "#### {} ({}{status}{below}): {}",
+            text(&res.rule),
+            res.severity,
+            text(&res.title)
+        )?;
+        writeln!(w)?;
+        writeln!(w, "- Field: {}", code(&res.field))?;
+        writeln!(w, "- Seen: {}", value_code(&res.actual))?;
+        writeln!(w, "- Expected: {}", code(&res.expected))?;
+        writeln!(w, "- Finding: {}", text(&res.message))?;
+        writeln!(w, "- Remediation: {}", text(&res.remediation))?;
+    }
+
+    writeln!(w)?;
+    writeln!(w, "### Waivers in force")?;
+    writeln!(w)?;
+    if t.waivers.is_empty() {
+        writeln!(w, "None.")?;
+    } else {
+        writeln!(w, "| Rule | Owner | Reason | Expires |")?;
+        writeln!(w, "|---|---|---|---|")?;
+        for v in &t.waivers {
+            writeln!(
+                w,
+                "| {} | {} | {} | {} |",
+                code(&v.rule),
+                text(&v.owner),
+                text(&v.reason),
+                v.expires
+            )?;
+        }
+    }
+
+    writeln!(w)?;
+    writeln!(w, "### Drift in the window")?;
+    writeln!(w)?;
+    if t.changes.is_empty() {
+        writeln!(w, "No changes.")?;
+    } else {
+        writeln!(w, "| When | Snapshots | Field | Change |")?;
+        writeln!(w, "|---|---|---|---|")?;
+        for e in &t.changes {
+            for c in &e.changes {
+                writeln!(
+                    w,
+                    "| {} | #{} -> #{} | {} | {} |",
+                    fmt_time(e.at, tz),
+                    e.from,
+                    e.to,
+                    code(&c.path),
+                    change_text(c)
+                )?;
+            }
+        }
+    }
+
+    days_section(r, t, w)?;
+
+    writeln!(w)?;
+    writeln!(w, "### Evidence")?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "| Snapshot | Observed | RequestId | Config hash | Role |"
+    )?;
+    writeln!(w, "|---|---|---|---|---|")?;
+    for e in &t.evidence {
+        let mut roles = Vec::new();
+        if e.id == latest.id {
+            roles.push("latest".to_string());
+        }
+        for c in t.changes.iter().filter(|c| c.from == e.id) {
+            roles.push(format!("before the change at #{}", c.to));
+        }
+        for c in t.changes.iter().filter(|c| c.to == e.id) {
+            roles.push(format!("after the change from #{}", c.from));
+        }
+        writeln!(
+            w,
+            "| #{} | {} | {} | {} | {} |",
+            e.id,
+            fmt_time(e.at, tz),
+            e.request_id
+                .as_deref()
+                .map(code)
+                .unwrap_or_else(|| "none".into()),
+            code(&e.config_hash),
+            roles.join("; ")
+        )?;
+    }
+    Ok(())
+}
+
+fn days_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w)?;
+    writeln!(w, "### Days")?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{} of the window's days compliant at {}; {} missed night{}{}.",
+        share(t.compliant_days, t.days),
+        r.fail_on,
+        t.gaps.len(),
+        if t.gaps.len() == 1 { "" } else { "s" },
+        if t.gaps.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " ({})",
+                t.gaps
+                    .iter()
+                    .map(NaiveDate::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    )?;
+    let bad: Vec<&DayResult> = t.daily.iter().filter(|d| !d.compliant).collect();
+    if bad.is_empty() {
+        return Ok(());
+    }
+    writeln!(w)?;
+    writeln!(w, "| Day | Snapshot | Failing at {} |", r.fail_on)?;
+    writeln!(w, "|---|---|---|")?;
+    for d in bad {
+        let snap = match (d.snapshot, d.at) {
+            (Some(id), Some(at)) => format!("#{id} at {}", fmt_time(at, r.tz)),
+            _ => "none: missed".into(),
+        };
+        writeln!(
+            w,
+            "| {} | {snap} | {} |",
+            d.date,
+            d.failing
+                .iter()
+                .map(|f| code(f))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,246 @@
+//! The compliance report for a window: config, check, drift, compliant days and missed nights.
+//! Its model lives here; [`build`] makes it from what the application gathered (a pure function
+//! of its inputs), and one module per format renders it.
+//!
+//! Definitions:
+//! - The days of a window are the calendar days, in the report's zone, that the window touches,
+//!   first and last included even when the window covers only part of them.
+//! - A day is compliant when the last snapshot of that day (inside the window) has no rule at or
+//!   above `fail_on` that fails or cannot be evaluated, judged as of that snapshot's own time, so
+//!   that a later snapshot cannot change an earlier day's verdict. Waived failures do not count. A
+//!   day without a snapshot is a gap (a missed night) and is not compliant.
+//! - `latest` is the newest snapshot at or before `until`, even one from before the window, and
+//!   `check` judges it as of `min(until, generated_at)`, exactly as `audit check` would then.
+//! - `snapshots` counts the snapshots inside the window; `changes` lists the change events inside
+//!   it, oldest first.
+
+mod build;
+mod json;
+mod markdown;
+
+pub use build::{TargetInput, assemble, build_target, history_from};
+pub use json::json;
+pub use markdown::markdown;
+
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono_tz::Tz;
+use serde::{Serialize, Serializer};
+
+use crate::policy::{CheckReport, PolicyFileInfo, Severity, WaiverRef};
+use crate::report::check::CHECK_SCHEMA;
+use crate::store::{ChainBreak, SnapshotMeta};
+use crate::task::diff::Change;
+use crate::task::normalize::Config;
+use crate::task::when::fmt_utc;
+
+/// The `schema` of the JSON report.
+pub const REPORT_SCHEMA: &str = "tcss-audit/report/v1";
+
+/// What the report covers and how it judges.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    /// The zone whose calendar days are counted and in which Markdown shows times.
+    pub tz: Tz,
+    pub fail_on: Severity,
+    pub generated_at: DateTime<Utc>,
+    /// The offset of API times written without one (`LastScanTime`).
+    pub api_offset: FixedOffset,
+}
+
+/// What the nightly job did for one target, for the report's "This run" section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunTarget {
+    pub target: String,
+    /// The snapshot recorded, when one was.
+    pub snapshot: Option<i64>,
+    /// Whether its config differs from the one before.
+    pub changed: Option<bool>,
+    /// Why the target failed, when it did.
+    pub error: Option<String>,
+    pub exit_code: u8,
+}
+
+/// The report: plain data, serialized as the JSON document (`schema` [`REPORT_SCHEMA`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ComplianceReport {
+    pub schema: &'static str,
+    #[serde(serialize_with = "ser_time")]
+    pub generated_at: DateTime<Utc>,
+    pub window: Window,
+    pub targets: Vec<TargetReport>,
+    pub integrity: Integrity,
+    pub tool_version: &'static str,
+    #[serde(rename = "timezone", serialize_with = "ser_tz")]
+    pub tz: Tz,
+    pub fail_on: Severity,
+    pub policies: Vec<PolicyFileInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<Vec<RunTarget>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Window {
+    #[serde(serialize_with = "ser_time")]
+    pub since: DateTime<Utc>,
+    #[serde(serialize_with = "ser_time")]
+    pub until: DateTime<Utc>,
+}
+
+/// One target's part of the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetReport {
+    pub name: String,
+    /// Snapshots inside the window.
+    pub snapshots: usize,
+    pub latest: Option<SnapshotEvidence>,
+    pub config: Option<Config>,
+    #[serde(serialize_with = "ser_check")]
+    pub check: Option<CheckReport>,
+    /// Change events inside the window, oldest first.
+    pub changes: Vec<ChangeEvent>,
+    pub compliant_days: usize,
+    /// Days of the window without a snapshot.
+    pub gaps: Vec<NaiveDate>,
+    /// Days in the window.
+    pub days: usize,
+    /// `check` has no failure at or above `fail_on` (false without a snapshot).
+    pub compliant: bool,
+    /// Failing (or unevaluable) rules of `check`, by severity.
+    pub failures_by_severity: SeverityCounts,
+    /// Waivers that turned a failure of `check` into `waived`.
+    pub waivers: Vec<WaiverRef>,
+    /// Every day of the window and how it was judged.
+    pub daily: Vec<DayResult>,
+    /// The snapshots the report relies on: `latest` and both ends of every change, by time.
+    pub evidence: Vec<SnapshotEvidence>,
+}
+
+/// A snapshot as evidence: which, when, the RequestId Tencent gave, and the config's identity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SnapshotEvidence {
+    pub id: i64,
+    #[serde(serialize_with = "ser_time")]
+    pub at: DateTime<Utc>,
+    pub request_id: Option<String>,
+    pub config_hash: String,
+}
+
+impl SnapshotEvidence {
+    pub(crate) fn of(m: &SnapshotMeta) -> SnapshotEvidence {
+        SnapshotEvidence {
+            id: m.id,
+            at: m.observed_at,
+            request_id: m.request_id.clone(),
+            config_hash: m.config_hash.clone(),
+        }
+    }
+}
+
+/// A change event, as in the log document.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChangeEvent {
+    #[serde(serialize_with = "ser_time")]
+    pub at: DateTime<Utc>,
+    pub from: i64,
+    pub to: i64,
+    pub changes: Vec<Change>,
+}
+
+/// Counts by severity, most severe first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SeverityCounts {
+    pub critical: usize,
+    pub high: usize,
+    pub medium: usize,
+    pub low: usize,
+    pub info: usize,
+}
+
+impl SeverityCounts {
+    pub(crate) fn add(&mut self, s: Severity) {
+        match s {
+            Severity::Critical => self.critical += 1,
+            Severity::High => self.high += 1,
+            Severity::Medium => self.medium += 1,
+            Severity::Low => self.low += 1,
+            Severity::Info => self.info += 1,
+        }
+    }
+
+    pub(crate) fn total(&self) -> usize {
+        self.critical + self.high + self.medium + self.low + self.info
+    }
+}
+
+/// How one day of the window was judged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DayResult {
+    pub date: NaiveDate,
+    /// The day's last snapshot, the one judged; `None` on a missed night.
+    pub snapshot: Option<i64>,
+    #[serde(serialize_with = "ser_opt_time")]
+    pub at: Option<DateTime<Utc>>,
+    pub compliant: bool,
+    /// Rules at or above `fail_on` that failed or could not be evaluated.
+    pub failing: Vec<String>,
+}
+
+/// The hash chain of the whole history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Integrity {
+    pub ok: bool,
+    pub checked: u64,
+    pub configs_checked: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_break: Option<ChainBreak>,
+}
+
+fn ser_time<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&fmt_utc(*at))
+}
+
+fn ser_opt_time<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => s.serialize_str(&fmt_utc(*at)),
+        None => s.serialize_none(),
+    }
+}
+
+fn ser_tz<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(tz.name())
+}
+
+/// The check exactly as `audit check --format json` writes it, schema included.
+fn ser_check<S: Serializer>(check: &Option<CheckReport>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Versioned<'a> {
+        schema: &'static str,
+        #[serde(flatten)]
+        report: &'a CheckReport,
+    }
+    match check {
+        Some(report) => Versioned {
+            schema: CHECK_SCHEMA,
+            report,
+        }
+        .serialize(s),
+        None => s.serialize_none(),
+    }
+}
+
+/// The calendar days in `tz` that `[since, until]` touches, in order.
+pub fn window_days(since: DateTime<Utc>, until: DateTime<Utc>, tz: Tz) -> Vec<NaiveDate> {
+    let first = day_of(since, tz);
+    let last = day_of(until, tz);
+    first.iter_days().take_while(|d| *d <= last).collect()
+}
+
+/// The calendar day of an instant in `tz`.
+pub fn day_of(at: DateTime<Utc>, tz: Tz) -> NaiveDate {
+    at.with_timezone(&tz).date_naive()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,10 @@
+//! The task's own notions, used by every other layer and using none: its fields, what "the same
+//! config" means, the diff of two configs, moments in time and the clock.
+
+pub mod clock;
+pub mod diff;
+pub mod fields;
+pub mod normalize;
+pub mod source;
+pub mod text;
+pub mod when;

@@ -1,0 +1,48 @@
+//! Text from outside (the API, stored data, files) made safe to show: every control character
+//! becomes a visible escape, so a value can neither forge a line nor send a terminal sequence.
+
+use std::borrow::Cow;
+use std::fmt::Write;
+
+/// Whether `c` must not reach a reader as it is: C0 and C1 controls, DEL, and the bidirectional
+/// overrides and isolates that reorder what a reader sees.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` with each control character shown as an escape: `\n`, `\r`, `\t`, else `\u{1b}`.
+/// Text without one is returned as it is, without copying.
+pub fn visible(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(hidden) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if hidden(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_become_escapes() {
+        assert_eq!(visible("plain text, ünïcode"), "plain text, ünïcode");
+        assert!(matches!(visible("plain"), Cow::Borrowed(_)));
+        assert_eq!(visible("a\nb\r\tc"), "a\\nb\\r\\tc");
+        assert_eq!(visible("\u{1b}[31mred"), "\\u{1b}[31mred");
+        assert_eq!(visible("x\u{7f}\u{9b}y"), "x\\u{7f}\\u{9b}y");
+        assert_eq!(visible("abc\u{202e}fed"), "abc\\u{202e}fed");
+    }
+}
