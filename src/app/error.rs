@@ -48,6 +48,11 @@ pub enum Error {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),
+    /// One target's work ended unexpectedly (a panic): that target failed, the others went on.
+    #[error(
+        "the work for target {target:?} stopped unexpectedly ({why}); the other targets were done; please report this"
+    )]
+    TaskFailed { target: String, why: String },
     /// Writing a result failed (a closed pipe is handled before this).
     #[error("writing {what}: {source}")]
     Output {
@@ -64,7 +69,7 @@ impl Error {
                 ExitCode::Usage
             }
             Error::Policy(_) => ExitCode::Usage,
-            Error::Remote(_) => ExitCode::Remote,
+            Error::Remote(_) | Error::TaskFailed { .. } => ExitCode::Remote,
             Error::Store(e) if e.is_about_the_request() => ExitCode::Usage,
             Error::Store(_) => ExitCode::Storage,
             Error::Output { .. } => ExitCode::Storage,

@@ -6,6 +6,7 @@ pub mod check;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod import;
 pub mod lock;
 pub mod nightly;
 pub mod output;

@@ -1,15 +1,22 @@
 //! The nightly job's core, shared by `audit run` and `audit demo`: fetch every target (bounded
 //! concurrency), record each answer as it arrives, check it, and say how each target went.
 
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use chrono_tz::Tz;
 
 use crate::app::check;
 use crate::app::config::TargetSpec;
+use crate::app::lock::{RunLock, describe_holder};
+use crate::app::report::{RunReport, write_run_reports};
+use crate::app::runtime::{Threads, runtime};
 use crate::app::snapshot::{self, Arrival, EnvLookup};
 use crate::app::{Error, ExitCode};
 use crate::policy::{PolicySet, RuleStatus, Severity};
 use crate::report::compliance::RunTarget;
-use crate::store::Store;
+use crate::store::{OpenMode, Store};
 use crate::task::clock::Clock;
 use crate::tencent::ClientOptions;
 
@@ -33,6 +40,62 @@ pub struct TargetOutcome {
     pub run: RunTarget,
 }
 
+/// The nightly job as `audit run` runs it: the database, what to fetch and judge, and where the
+/// reports go.
+pub struct NightlyRun<'a> {
+    pub db: PathBuf,
+    /// How long to wait for another run on the same database.
+    pub lock_timeout: Duration,
+    pub set: &'a PolicySet,
+    pub targets: &'a [TargetSpec],
+    pub job: JobOptions,
+    /// The reports' window, back from the end of the run.
+    pub window: chrono::Duration,
+    pub tz: Tz,
+    pub out_dir: PathBuf,
+}
+
+/// Runs the nightly job: takes the run lock, snapshots and checks every target (`done` hears of
+/// each), then writes the run's reports. Returns the job's exit code (the most severe of its
+/// targets') and the reports written.
+pub fn run(
+    plan: &NightlyRun<'_>,
+    clock: Arc<dyn Clock>,
+    done: impl FnMut(&TargetOutcome),
+) -> Result<(ExitCode, Vec<PathBuf>), Error> {
+    let _lock = RunLock::acquire(&plan.db, plan.lock_timeout, &describe_holder(clock.now()))?;
+    let mut store = Store::open(&plan.db, OpenMode::Create)?;
+    let runtime = runtime(Threads::Workers(2))?;
+    let outcomes = runtime.block_on(snapshot_and_check(
+        &mut store,
+        plan.set,
+        plan.targets,
+        clock.clone(),
+        &plan.job,
+        done,
+    ))?;
+    let code = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
+    let run_targets: Vec<RunTarget> = outcomes.into_iter().map(|o| o.run).collect();
+    let names: Vec<String> = plan.targets.iter().map(|t| t.name.clone()).collect();
+    let now = clock.now();
+    let written = write_run_reports(
+        &store,
+        plan.set,
+        &RunReport {
+            targets: &names,
+            since: now - plan.window,
+            until: now,
+            generated_at: now,
+            tz: plan.tz,
+            fail_on: plan.job.fail_on,
+            api_offset: plan.job.api_offset,
+            run: &run_targets,
+        },
+        &plan.out_dir,
+    )?;
+    Ok((code, written))
+}
+
 /// Snapshots and checks every target; `done` hears about each as it finishes. Outcomes come back
 /// sorted by target name.
 pub async fn snapshot_and_check(
@@ -52,11 +115,14 @@ pub async fn snapshot_and_check(
     }
     let opts = &opts;
     let mut tasks = tokio::task::JoinSet::new();
+    // Which target each task fetches, for a task that panics: its failure is that target's alone.
+    let mut names = std::collections::HashMap::new();
     for target in targets.iter().cloned() {
         let permits = permits.clone();
         let clock = clock.clone();
         let opts = opts.clone();
-        tasks.spawn(async move {
+        let name = target.name.clone();
+        let handle = tasks.spawn(async move {
             let _permit = permits
                 .acquire_owned()
                 .await
@@ -71,6 +137,7 @@ pub async fn snapshot_and_check(
             .await;
             (target.name, result)
         });
+        names.insert(handle.id(), name);
     }
     let mut outcomes = Vec::with_capacity(targets.len());
     let mut checks = Vec::new();
@@ -83,7 +150,17 @@ pub async fn snapshot_and_check(
         }
         let mut arrivals = Vec::new();
         for joined in ready {
-            let (target, fetched) = joined.expect("fetch tasks do not panic");
+            let (target, fetched) = match joined {
+                Ok(done) => done,
+                Err(e) => {
+                    let target = names.get(&e.id()).cloned().unwrap_or_default();
+                    let why = Error::TaskFailed {
+                        target: target.clone(),
+                        why: panic_text(e),
+                    };
+                    (target, Err(why))
+                }
+            };
             match fetched {
                 Ok((fetched, endpoint)) => arrivals.push(Arrival {
                     target,
@@ -121,6 +198,20 @@ pub async fn snapshot_and_check(
     store.save_checks(&checks)?;
     outcomes.sort_by(|a, b| a.run.target.cmp(&b.run.target));
     Ok(outcomes)
+}
+
+/// What a task that did not finish said: its panic message, or that it was cancelled.
+fn panic_text(e: tokio::task::JoinError) -> String {
+    if !e.is_panic() {
+        return "its task was cancelled".into();
+    }
+    let payload = e.into_panic();
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".into());
+    crate::task::text::visible(&text).into_owned()
 }
 
 fn failed(target: &str, e: &Error) -> TargetOutcome {
@@ -190,4 +281,100 @@ fn judge(
             exit_code: code as u8,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, SocketAddr};
+    use std::time::Duration;
+
+    use super::*;
+    use crate::app::config::beijing;
+    use crate::policy;
+    use crate::sim::{self, SimOptions};
+    use crate::store::OpenMode;
+    use crate::task::clock::SystemClock;
+    use crate::tencent::{CredentialSource, Secret};
+
+    const ID: &str = "AKIDnightlyTEST";
+    const KEY: &str = "nightly-test-key";
+
+    fn target(name: &str, endpoint: &str) -> TargetSpec {
+        TargetSpec {
+            name: name.into(),
+            endpoint: endpoint.into(),
+            region: None,
+            credentials: CredentialSource {
+                secret_id_env: format!("{}_ID", name.to_uppercase()),
+                secret_key_env: format!("{}_KEY", name.to_uppercase()),
+                ..CredentialSource::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_target_whose_task_panics_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("a.db"), OpenMode::Create).unwrap();
+        let set = policy::builtin().set;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let runtime =
+            crate::app::runtime::runtime(crate::app::runtime::Threads::Workers(2)).unwrap();
+        let (outcomes, heard) = runtime.block_on(async {
+            let sim = sim::start(SimOptions {
+                listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+                state_file: None,
+                credentials: vec![(ID.to_string(), Secret::new(KEY))],
+                latency: Duration::ZERO,
+                faults: Vec::new(),
+                rate_limit: 0,
+                clock: clock.clone(),
+            })
+            .await
+            .unwrap();
+            let url = sim.url();
+            let targets: Vec<TargetSpec> =
+                ["alpha", "beta", "gamma"].map(|n| target(n, &url)).into();
+            // Reading beta's credentials panics inside its fetch task.
+            let env: EnvLookup = Arc::new(|name: &str| match name {
+                "BETA_ID" => panic!("a bug while reading beta's credentials"),
+                n if n.ends_with("_ID") => Some(ID.to_string()),
+                n if n.ends_with("_KEY") => Some(KEY.to_string()),
+                _ => None,
+            });
+            let opts = JobOptions {
+                concurrency: 3,
+                endpoint: None,
+                client: ClientOptions::default(),
+                fail_on: Severity::High,
+                api_offset: beijing(),
+                env,
+            };
+            let mut heard = Vec::new();
+            let outcomes = snapshot_and_check(&mut store, &set, &targets, clock, &opts, |o| {
+                heard.push(o.run.target.clone())
+            })
+            .await
+            .unwrap();
+            sim.shutdown().await;
+            (outcomes, heard)
+        });
+        assert_eq!(heard.len(), 3, "every target is reported: {heard:?}");
+        let by_name: Vec<(&str, Option<i64>, u8)> = outcomes
+            .iter()
+            .map(|o| (o.run.target.as_str(), o.run.snapshot, o.run.exit_code))
+            .collect();
+        assert_eq!(by_name[1].0, "beta");
+        assert_eq!((by_name[1].1, by_name[1].2), (None, 3), "{by_name:?}");
+        assert_eq!(outcomes[1].code, ExitCode::Remote);
+        let why = outcomes[1].run.error.as_deref().unwrap();
+        assert!(
+            why.contains("beta") && why.contains("a bug while reading"),
+            "{why}"
+        );
+        for i in [0, 2] {
+            assert!(by_name[i].1.is_some(), "{by_name:?}");
+        }
+        assert_eq!(store.targets().unwrap(), ["alpha", "gamma"]);
+    }
 }

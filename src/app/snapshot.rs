@@ -124,3 +124,43 @@ pub fn record_arrivals(
     }
     Ok(recorded)
 }
+
+/// Fetches and records each target in turn (`audit snapshot`): one target failing does not stop
+/// the others. `done` hears of each outcome as it comes; a callback error stops the job.
+pub fn snapshot_targets(
+    store: &mut Store,
+    targets: &[TargetSpec],
+    endpoint_override: Option<&str>,
+    clock: Arc<dyn Clock>,
+    options: &ClientOptions,
+    mut done: impl FnMut(&TargetOutcome) -> Result<(), Error>,
+) -> Result<Vec<TargetOutcome>, Error> {
+    let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
+    let env = process_env();
+    let mut outcomes = Vec::with_capacity(targets.len());
+    for target in targets {
+        let result = runtime
+            .block_on(fetch(
+                target,
+                endpoint_override,
+                clock.clone(),
+                options,
+                &env,
+            ))
+            .and_then(|(fetched, endpoint)| {
+                let arrival = Arrival {
+                    target: target.name.clone(),
+                    fetched,
+                    endpoint,
+                };
+                record_fetched(store, arrival, clock.as_ref())
+            });
+        let outcome = TargetOutcome {
+            target: target.name.clone(),
+            result,
+        };
+        done(&outcome)?;
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}

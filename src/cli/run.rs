@@ -7,14 +7,10 @@ use std::time::Duration;
 
 use super::{ClientArgs, Context, TargetArgs};
 use crate::app::check;
-use crate::app::lock::{RunLock, describe_holder};
-use crate::app::nightly::{self, JobOptions};
-use crate::app::report::{RunReport, write_run_reports};
+use crate::app::nightly::{self, JobOptions, NightlyRun};
 use crate::app::snapshot;
 use crate::app::{Error, ExitCode};
 use crate::policy::Severity;
-use crate::report::compliance::RunTarget;
-use crate::store::OpenMode;
 use crate::task::when::When;
 
 #[derive(Debug, clap::Args)]
@@ -70,13 +66,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let loaded = check::load_policies(&args.policies, &ctx.settings)?;
     let fail_on = super::check::fail_on(args.fail_on, ctx, Severity::Low)?;
     let db = ctx.db_path();
-    let _lock = RunLock::acquire(
-        &db,
-        Duration::from_secs(args.lock_timeout),
-        &describe_holder(ctx.now()),
-    )?;
-    let mut store = ctx.open_store(OpenMode::Create)?;
-
     let progress = if targets.len() >= 10 && !ctx.global.quiet && std::io::stderr().is_terminal() {
         let bar = indicatif::ProgressBar::new(targets.len() as u64);
         bar.set_style(
@@ -89,30 +78,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     } else {
         indicatif::ProgressBar::hidden()
     };
-
-    let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Workers(2))?;
-    let job = JobOptions {
-        concurrency: args.concurrency as usize,
-        endpoint: args.endpoint.clone(),
-        client: args.client.options(&ctx.settings),
-        fail_on,
-        api_offset: ctx.settings.api_offset,
-        env: snapshot::process_env(),
-    };
-    let outcomes = runtime.block_on(nightly::snapshot_and_check(
-        &mut store,
-        &loaded.set,
-        &targets,
-        ctx.clock.clone(),
-        &job,
-        |o| {
-            progress.inc(1);
-            progress.suspend(|| eprintln!("{}", o.line));
-        },
-    ))?;
-    progress.finish_and_clear();
-    let code = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
-
     let out_dir = match &args.out_dir {
         Some(d) => d.clone(),
         None => db
@@ -120,24 +85,28 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             .map(|p| p.join("reports"))
             .unwrap_or_else(|| PathBuf::from("reports")),
     };
-    let run_targets: Vec<RunTarget> = outcomes.into_iter().map(|o| o.run).collect();
-    let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let now = ctx.now();
-    let written = write_run_reports(
-        &store,
-        &loaded.set,
-        &RunReport {
-            targets: &names,
-            since: now - window,
-            until: now,
-            generated_at: now,
-            tz: ctx.tz,
+    let plan = NightlyRun {
+        db,
+        lock_timeout: Duration::from_secs(args.lock_timeout),
+        set: &loaded.set,
+        targets: &targets,
+        job: JobOptions {
+            concurrency: args.concurrency as usize,
+            endpoint: args.endpoint.clone(),
+            client: args.client.options(&ctx.settings),
             fail_on,
             api_offset: ctx.settings.api_offset,
-            run: &run_targets,
+            env: snapshot::process_env(),
         },
-        &out_dir,
-    )?;
+        window,
+        tz: ctx.tz,
+        out_dir,
+    };
+    let (code, written) = nightly::run(&plan, ctx.clock.clone(), |o| {
+        progress.inc(1);
+        progress.suspend(|| eprintln!("{}", o.line));
+    })?;
+    progress.finish_and_clear();
     ctx.emit(|w| {
         for path in &written {
             writeln!(w, "{}", path.display())?;

@@ -27,51 +27,44 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let targets = args.client.apply(ctx.configured_targets(&args.targets)?);
     let mut store = ctx.open_store(OpenMode::Create)?;
     let options = args.client.options(&ctx.settings);
-    let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
-    let env = snapshot::process_env();
     let mut code = ExitCode::Ok;
     let mut results = Vec::new();
-    for target in &targets {
-        let outcome = runtime
-            .block_on(snapshot::fetch(
-                target,
-                args.endpoint.as_deref(),
-                ctx.clock.clone(),
-                &options,
-                &env,
-            ))
-            .and_then(|(fetched, endpoint)| {
-                let arrival = snapshot::Arrival {
-                    target: target.name.clone(),
-                    fetched,
-                    endpoint,
-                };
-                snapshot::record_fetched(&mut store, arrival, ctx.clock.as_ref())
-            });
-        match outcome {
-            Ok(recorded) => {
-                if args.format == TextOrJson::Text {
-                    ctx.emit(|w| recorded_line(&target.name, &recorded, ctx.tz, w))?;
+    let single = targets.len() == 1;
+    let outcomes = snapshot::snapshot_targets(
+        &mut store,
+        &targets,
+        args.endpoint.as_deref(),
+        ctx.clock.clone(),
+        &options,
+        |outcome| {
+            match &outcome.result {
+                Ok(recorded) => {
+                    if args.format == TextOrJson::Text {
+                        ctx.emit(|w| recorded_line(&outcome.target, recorded, ctx.tz, w))?;
+                    }
+                    results.push(json!({
+                        "target": outcome.target,
+                        "id": recorded.id,
+                        "at": fmt_utc(recorded.observed_at),
+                        "changed": recorded.changed,
+                        "config_hash": recorded.config_hash,
+                        "new_fields": recorded.new_fields,
+                    }));
                 }
-                results.push(json!({
-                    "target": target.name,
-                    "id": recorded.id,
-                    "at": fmt_utc(recorded.observed_at),
-                    "changed": recorded.changed,
-                    "config_hash": recorded.config_hash,
-                    "new_fields": recorded.new_fields,
-                }));
-            }
-            Err(e) => {
-                code = code.worst(e.exit_code());
-                // One target failing does not stop the others; each failure is named.
-                if targets.len() == 1 {
-                    return Err(e);
+                Err(e) => {
+                    code = code.worst(e.exit_code());
+                    // One target failing does not stop the others; each failure is named.
+                    if !single {
+                        eprintln!("error: target {}: {e}", outcome.target);
+                        results.push(json!({"target": outcome.target, "error": e.to_string()}));
+                    }
                 }
-                eprintln!("error: target {}: {e}", target.name);
-                results.push(json!({"target": target.name, "error": e.to_string()}));
             }
-        }
+            Ok(())
+        },
+    )?;
+    if single && let Some(outcome) = outcomes.into_iter().next() {
+        outcome.result?;
     }
     if args.format == TextOrJson::Json {
         ctx.emit(|w| {

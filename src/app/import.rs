@@ -1,0 +1,332 @@
+//! Importing saved answers and restoring backups: every saved answer is read and checked before
+//! any is recorded; a backup is parsed on one thread while this one records it in batches.
+
+use std::io::{BufRead, Read};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::app::Error;
+use crate::store::{EXPORT_SCHEMA, ExportHeader, ExportRow, NewSnapshot, Recorded, Store};
+use crate::task::normalize;
+use crate::task::source::Source;
+use crate::tencent::model::{self, AnswerError, MAX_ANSWER_BYTES};
+
+/// One saved answer, read and checked.
+pub struct SavedAnswer {
+    raw: Vec<u8>,
+    at: DateTime<Utc>,
+    fields: Map<String, Value>,
+}
+
+/// How a file is named in messages: `-` is standard input.
+pub fn shown(file: &Path) -> String {
+    if file.as_os_str() == "-" {
+        "standard input".into()
+    } else {
+        file.display().to_string()
+    }
+}
+
+/// Reads and checks every file (`-` is standard input); one bad file fails them all, naming each
+/// that is bad. An answer is observed `at`, else at its file's modification time, else `now`.
+pub fn read_answers(
+    files: &[impl AsRef<Path>],
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Vec<SavedAnswer>, Error> {
+    let mut loaded = Vec::new();
+    let mut problems = Vec::new();
+    for file in files {
+        let file = file.as_ref();
+        match read_answer(file, at, now) {
+            Ok(l) => loaded.push(l),
+            Err(message) => problems.push(format!("{}: {message}", shown(file))),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Input(format!(
+            "nothing was imported; fix these and run again:\n  {}",
+            problems.join("\n  ")
+        )));
+    }
+    Ok(loaded)
+}
+
+/// Records checked answers for `target`, one transaction each; `recorded` hears of each.
+pub fn record_answers(
+    store: &mut Store,
+    target: &str,
+    answers: &[SavedAnswer],
+    now: DateTime<Utc>,
+    mut recorded: impl FnMut(&Recorded) -> Result<(), Error>,
+) -> Result<(), Error> {
+    for l in answers {
+        let config = normalize::Prepared::new(normalize::normalize(&l.fields));
+        let status = normalize::status_of(&l.fields);
+        let request_id = l.fields.get("RequestId").and_then(|v| v.as_str());
+        let r = store.record(&NewSnapshot {
+            target,
+            observed_at: l.at,
+            recorded_at: now,
+            source: Source::Import,
+            endpoint: None,
+            request_id,
+            raw: &l.raw,
+            config: &config,
+            status: &status,
+        })?;
+        for field in &r.new_fields {
+            tracing::warn!(
+                "target {target}: the answer has a field {field} that this tool does not document; it is kept and compared as plain JSON"
+            );
+        }
+        recorded(&r)?;
+    }
+    Ok(())
+}
+
+fn read_answer(
+    file: &Path,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<SavedAnswer, String> {
+    let limit = MAX_ANSWER_BYTES as u64 + 1;
+    let (raw, modified) = if file.as_os_str() == "-" {
+        let mut raw = Vec::new();
+        std::io::stdin()
+            .take(limit)
+            .read_to_end(&mut raw)
+            .map_err(|e| format!("cannot read: {e}"))?;
+        (raw, None)
+    } else {
+        let f = std::fs::File::open(file).map_err(|e| format!("cannot open: {e}"))?;
+        let modified = f
+            .metadata()
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .map(DateTime::<Utc>::from);
+        let mut raw = Vec::new();
+        f.take(limit)
+            .read_to_end(&mut raw)
+            .map_err(|e| format!("cannot read: {e}"))?;
+        (raw, modified)
+    };
+    let (_, answer) = model::parse_any(&raw).map_err(|e| match e {
+        AnswerError::Api(api) => format!(
+            "it holds an error answer ({}: {}), not the task; nothing to record",
+            api.code, api.message
+        ),
+        AnswerError::Malformed(m) => format!("not a saved answer: {m}"),
+    })?;
+    Ok(SavedAnswer {
+        raw,
+        at: at.or(modified).unwrap_or(now),
+        fields: answer.fields,
+    })
+}
+
+/// Restores observations from `audit export --jsonl` files (`-` is standard input), checking each
+/// one against the hashes the export carries, and returns how many rows were read. Into an empty
+/// database the chain comes out identical.
+pub fn restore(store: &mut Store, files: &[impl AsRef<Path>]) -> Result<u64, Error> {
+    let reproduce_chain = store.count()? == 0;
+    let mut total = 0u64;
+    for file in files {
+        let file = file.as_ref();
+        let name = shown(file);
+        let reader: Box<dyn BufRead + Send> = if file.as_os_str() == "-" {
+            Box::new(std::io::BufReader::new(std::io::stdin()))
+        } else {
+            let f = std::fs::File::open(file)
+                .map_err(|e| Error::Input(format!("{name}: cannot open: {e}")))?;
+            Box::new(std::io::BufReader::with_capacity(1 << 20, f))
+        };
+        total += import_one(store, reader, &name, reproduce_chain)?;
+    }
+    Ok(total)
+}
+
+/// One export file: a thread reads, parses and checks its lines while this one records the
+/// batches, in order. A bad line stops both; the batches before it are recorded and kept.
+fn import_one(
+    store: &mut Store,
+    reader: Box<dyn BufRead + Send>,
+    name: &str,
+    reproduce_chain: bool,
+) -> Result<u64, Error> {
+    std::thread::scope(|scope| {
+        let (send, batches) = std::sync::mpsc::sync_channel::<Result<Vec<Pending>, Error>>(2);
+        scope.spawn(move || parse_lines(reader, name, &send));
+        // Recorded batches go to a thread of their own to be freed: freeing a batch's parsed
+        // answers costs about as much as parsing them, and the recorder is the busiest thread.
+        let (spent, freed) = std::sync::mpsc::channel::<Vec<Pending>>();
+        scope.spawn(move || freed.into_iter().for_each(drop));
+        let mut total = 0;
+        // The first error ends the loop, which drops the receiver and so stops the reader.
+        for batch in batches {
+            let batch = batch?;
+            total += flush(store, &batch, reproduce_chain, name)?;
+            let _ = spent.send(batch);
+        }
+        Ok(total)
+    })
+}
+
+/// Parses an export's lines into batches for [`import_one`]; after an error, sends the rows
+/// before it and then the error.
+fn parse_lines(
+    reader: Box<dyn BufRead + Send>,
+    name: &str,
+    send: &std::sync::mpsc::SyncSender<Result<Vec<Pending>, Error>>,
+) {
+    let bad = |line: usize, message: String| {
+        Error::Input(format!(
+            "{name}:{line}: {message} (every snapshot before this line was imported and is kept)"
+        ))
+    };
+    let mut lines = reader.lines().enumerate();
+    let header = match lines.next() {
+        Some((_, Ok(text))) => serde_json::from_str::<ExportHeader>(&text)
+            .map_err(|e| Error::Input(format!("{name}:1: not an export header: {e}")))
+            .and_then(|header| {
+                if header.schema == EXPORT_SCHEMA {
+                    Ok(())
+                } else {
+                    Err(Error::Input(format!(
+                        "{name}:1: schema {:?} is not {EXPORT_SCHEMA}",
+                        header.schema
+                    )))
+                }
+            }),
+        Some((_, Err(e))) => Err(Error::Input(format!("{name}: cannot read: {e}"))),
+        None => Err(Error::Input(format!("{name}: the file is empty"))),
+    };
+    if let Err(e) = header {
+        let _ = send.send(Err(e));
+        return;
+    }
+    let mut pending: Vec<Pending> = Vec::with_capacity(BATCH);
+    for (i, line) in lines {
+        let n = i + 1;
+        let parsed = line
+            .map_err(|e| bad(n, format!("cannot read: {e}")))
+            .and_then(|text| parse_row(n, &text, &bad));
+        match parsed {
+            Ok(Some(p)) => pending.push(p),
+            Ok(None) => {}
+            Err(e) => {
+                // Keep what came before the bad line, so the message's promise holds.
+                if !pending.is_empty() && send.send(Ok(pending)).is_err() {
+                    return;
+                }
+                let _ = send.send(Err(e));
+                return;
+            }
+        }
+        if pending.len() >= BATCH {
+            let full = std::mem::replace(&mut pending, Vec::with_capacity(BATCH));
+            if send.send(Ok(full)).is_err() {
+                // The recorder stopped on an error of its own.
+                return;
+            }
+        }
+    }
+    if !pending.is_empty() {
+        let _ = send.send(Ok(pending));
+    }
+}
+
+/// Rows committed together: a kill loses at most the batch in flight (and importing the file
+/// again fills it in, since a row already recorded is skipped), and a large restore is not one
+/// fsync per row.
+const BATCH: usize = 4000;
+
+/// One parsed export row waiting for its batch.
+struct Pending {
+    line: usize,
+    row: ExportRow,
+    observed_at: DateTime<Utc>,
+    recorded_at: DateTime<Utc>,
+    source: Source,
+    config: normalize::Prepared,
+    status: normalize::Status,
+}
+
+fn flush(
+    store: &mut Store,
+    pending: &[Pending],
+    reproduce_chain: bool,
+    name: &str,
+) -> Result<u64, Error> {
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let batch: Vec<NewSnapshot<'_>> = pending
+        .iter()
+        .map(|p| NewSnapshot {
+            target: &p.row.target,
+            observed_at: p.observed_at,
+            recorded_at: p.recorded_at,
+            source: p.source,
+            endpoint: p.row.endpoint.as_deref(),
+            request_id: p.row.request_id.as_deref(),
+            raw: p.row.raw.as_bytes(),
+            config: &p.config,
+            status: &p.status,
+        })
+        .collect();
+    let recorded = store.record_batch(&batch)?;
+    for (p, r) in pending.iter().zip(&recorded) {
+        if reproduce_chain && !r.duplicate && r.chain_hash != p.row.chain_hash {
+            // The batch is committed and verifies on its own; the mismatch says the export differs.
+            return Err(Error::Input(format!(
+                "{name}:{}: snapshot {}'s chain hash does not reproduce: the export was altered or is out of order",
+                p.line, p.row.id
+            )));
+        }
+    }
+    Ok(pending.len() as u64)
+}
+
+/// One line of an export, checked against the hashes it carries; `None` for a blank line.
+fn parse_row(
+    n: usize,
+    text: &str,
+    bad: &dyn Fn(usize, String) -> Error,
+) -> Result<Option<Pending>, Error> {
+    if text.trim().is_empty() {
+        return Ok(None);
+    }
+    let row: ExportRow =
+        serde_json::from_str(text).map_err(|e| bad(n, format!("not an export row: {e}")))?;
+    let time = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| bad(n, format!("bad time {t:?}: {e}")))
+    };
+    let source = Source::parse(&row.source)
+        .ok_or_else(|| bad(n, format!("unknown source {:?}", row.source)))?;
+    let (_, answer) = model::parse_any(row.raw.as_bytes())
+        .map_err(|e| bad(n, format!("the raw answer is not valid: {e}")))?;
+    let config = normalize::Prepared::new(normalize::normalize(&answer.fields));
+    if config.hash() != row.config_hash {
+        return Err(bad(
+            n,
+            format!(
+                "snapshot {}'s raw answer does not give the config hash the export records: the file was altered",
+                row.id
+            ),
+        ));
+    }
+    Ok(Some(Pending {
+        line: n,
+        observed_at: time(&row.observed_at)?,
+        recorded_at: time(&row.recorded_at)?,
+        source,
+        status: normalize::status_of(&answer.fields),
+        row,
+        config,
+    }))
+}
