@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::diagnostic::Location;
 use super::model::{Check, PolicyFileInfo, PolicySet, Rule, Severity, Waiver};
-use super::ops::{Point, TimeCtx};
+use super::ops::{Point, TimeCtx, Verdict};
 use crate::task::fields;
 use crate::task::normalize::{Config, Status};
 
@@ -280,12 +280,12 @@ pub(crate) fn followed_value(
     }
 }
 
-/// A check's outcome as a status: no finding passes, a finding fails, an error is an error.
-fn status_of<W, E>(verdict: &Result<Option<W>, E>) -> RuleStatus {
+/// A check's outcome as a status.
+fn status_of(verdict: &Verdict) -> RuleStatus {
     match verdict {
-        Ok(None) => RuleStatus::Pass,
-        Ok(Some(_)) => RuleStatus::Fail,
-        Err(_) => RuleStatus::Error,
+        Verdict::Holds => RuleStatus::Pass,
+        Verdict::Fails(_) => RuleStatus::Fail,
+        Verdict::Unreadable(_) => RuleStatus::Error,
     }
 }
 
@@ -301,9 +301,9 @@ pub(crate) fn evaluate_rule(
 ) -> (RuleStatus, Value, String) {
     if let Some(when) = &rule.when {
         match when.op.check(&when.field, current, t) {
-            Ok(None) => {}
-            Ok(Some(_)) if !explain => return (RuleStatus::Pass, Value::Null, String::new()),
-            Ok(Some(why)) => {
+            Verdict::Holds => {}
+            Verdict::Fails(_) if !explain => return (RuleStatus::Pass, Value::Null, String::new()),
+            Verdict::Fails(why) => {
                 let actual = match &rule.check {
                     Check::State(c) => c.field.value_of(current),
                     Check::History { .. } => Value::Null,
@@ -317,7 +317,7 @@ pub(crate) fn evaluate_rule(
                     ),
                 );
             }
-            Err(e) => {
+            Verdict::Unreadable(e) => {
                 return (
                     RuleStatus::Error,
                     when.field.value_of(current),
@@ -337,12 +337,12 @@ pub(crate) fn evaluate_rule(
             }
             let actual = c.field.value_of(current);
             match verdict {
-                Ok(None) => (
+                Verdict::Holds => (
                     RuleStatus::Pass,
                     actual,
                     format!("{} {}: holds", c.field.text, c.expected),
                 ),
-                Ok(Some(why)) => (
+                Verdict::Fails(why) => (
                     RuleStatus::Fail,
                     actual,
                     format!(
@@ -350,7 +350,7 @@ pub(crate) fn evaluate_rule(
                         c.field.text, c.field.text, c.expected
                     ),
                 ),
-                Err(e) => (
+                Verdict::Unreadable(e) => (
                     RuleStatus::Error,
                     actual,
                     format!(
@@ -388,13 +388,13 @@ pub(crate) fn evaluate_rule(
             }
             let name = rule.field_text();
             match v.verdict {
-                Ok(None) => (
+                Verdict::Holds => (
                     RuleStatus::Pass,
                     v.actual,
                     format!("{name} {expected}: holds"),
                 ),
-                Ok(Some(why)) => (RuleStatus::Fail, v.actual, format!("{name} {why}")),
-                Err(e) => (
+                Verdict::Fails(why) => (RuleStatus::Fail, v.actual, format!("{name} {why}")),
+                Verdict::Unreadable(e) => (
                     RuleStatus::Error,
                     v.actual,
                     format!("cannot evaluate {name} {expected}: {e}"),

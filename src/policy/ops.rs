@@ -7,39 +7,115 @@ use serde_json::{Map, Value};
 
 use super::fields::{Elem, FieldPath, FieldType, Resolved};
 
-/// Every state op, in the order the documentation lists them.
-pub const STATE_OPS: [&str; 20] = [
-    "eq",
-    "ne",
-    "in",
-    "not_in",
-    "gt",
-    "gte",
-    "lt",
-    "lte",
-    "contains",
-    "not_contains",
-    "contains_all",
-    "contains_any",
-    "subset_of",
-    "matches",
-    "exists",
-    "absent",
-    "empty",
-    "not_empty",
-    "within",
-    "time_between",
-];
+/// Declares an op-name enum: each variant with the word a policy file spells it with, in the
+/// order the documentation lists them.
+macro_rules! op_names {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $word:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($variant),+
+        }
 
-/// Every history op (`kind = "history"`).
-pub const HISTORY_OPS: [&str; 6] = [
-    "unchanged",
-    "max_changes",
-    "never_increases",
-    "never_decreases",
-    "max_duration",
-    "max_gap",
-];
+        impl $name {
+            /// Every op, in the documentation's order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word a policy file writes.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $word),+
+                }
+            }
+
+            /// The op a policy file's word names.
+            pub fn parse(word: &str) -> Option<$name> {
+                Self::ALL.iter().copied().find(|op| op.as_str() == word)
+            }
+
+            /// Every op's word, for messages that list them.
+            pub fn words() -> impl Iterator<Item = &'static str> {
+                Self::ALL.iter().map(|op| op.as_str())
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+op_names! {
+    /// The name of a state op (a rule without `kind`, or a `when`).
+    StateOpName {
+        Eq = "eq",
+        Ne = "ne",
+        In = "in",
+        NotIn = "not_in",
+        Gt = "gt",
+        Gte = "gte",
+        Lt = "lt",
+        Lte = "lte",
+        Contains = "contains",
+        NotContains = "not_contains",
+        ContainsAll = "contains_all",
+        ContainsAny = "contains_any",
+        SubsetOf = "subset_of",
+        Matches = "matches",
+        Exists = "exists",
+        Absent = "absent",
+        Empty = "empty",
+        NotEmpty = "not_empty",
+        Within = "within",
+        TimeBetween = "time_between",
+    }
+}
+
+op_names! {
+    /// The name of a history op (`kind = "history"`).
+    HistoryOpName {
+        Unchanged = "unchanged",
+        MaxChanges = "max_changes",
+        NeverIncreases = "never_increases",
+        NeverDecreases = "never_decreases",
+        MaxDuration = "max_duration",
+        MaxGap = "max_gap",
+    }
+}
+
+impl StateOpName {
+    /// Whether the op takes a `value`.
+    pub fn takes_value(self) -> bool {
+        !matches!(
+            self,
+            StateOpName::Exists | StateOpName::Absent | StateOpName::Empty | StateOpName::NotEmpty
+        )
+    }
+}
+
+impl HistoryOpName {
+    /// Whether the op takes a `value`.
+    pub fn takes_value(self) -> bool {
+        matches!(self, HistoryOpName::MaxChanges | HistoryOpName::MaxDuration)
+    }
+
+    /// Whether the op takes a `duration`.
+    pub fn takes_duration(self) -> bool {
+        matches!(self, HistoryOpName::MaxDuration | HistoryOpName::MaxGap)
+    }
+
+    /// Whether the op needs a `field` (the others follow the whole config, or none).
+    pub fn needs_field(self) -> bool {
+        matches!(
+            self,
+            HistoryOpName::NeverIncreases
+                | HistoryOpName::NeverDecreases
+                | HistoryOpName::MaxDuration
+        )
+    }
+}
 
 /// A state op with its value, already checked against the field's type.
 #[derive(Debug, Clone)]
@@ -68,8 +144,40 @@ pub enum StateOp {
     TimeBetween(NaiveTime, NaiveTime),
 }
 
-/// What evaluating one check gives: it holds, it fails (and why), or it cannot be evaluated.
-pub type Verdict = Result<Option<String>, String>;
+/// What evaluating one check gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Holds,
+    /// It does not hold, and this says why.
+    Fails(String),
+    /// It cannot be evaluated on this data (a value of the wrong type, an unreadable time).
+    Unreadable(String),
+}
+
+impl Verdict {
+    /// `Ok(true)` when it holds, `Ok(false)` when it fails, the reason when it cannot be evaluated.
+    pub fn holds(&self) -> Result<bool, String> {
+        match self {
+            Verdict::Holds => Ok(true),
+            Verdict::Fails(_) => Ok(false),
+            Verdict::Unreadable(e) => Err(e.clone()),
+        }
+    }
+}
+
+/// The ops' working form of a verdict, so that `?` carries an unreadable value out: `Ok(None)`
+/// holds, `Ok(Some(why))` fails, `Err(why)` cannot be evaluated. It never leaves this module.
+type Outcome = Result<Option<String>, String>;
+
+impl From<Outcome> for Verdict {
+    fn from(o: Outcome) -> Verdict {
+        match o {
+            Ok(None) => Verdict::Holds,
+            Ok(Some(why)) => Verdict::Fails(why),
+            Err(why) => Verdict::Unreadable(why),
+        }
+    }
+}
 
 /// How time-relative ops read times.
 #[derive(Debug, Clone, Copy)]
@@ -79,27 +187,27 @@ pub struct TimeCtx {
     pub api_offset: FixedOffset,
 }
 
-fn op_kind_ok(op: &str, ty: FieldType) -> bool {
+fn op_kind_ok(op: StateOpName, ty: FieldType) -> bool {
     use FieldType as T;
+    use StateOpName as O;
     let scalar = matches!(ty, T::Bool | T::Int | T::Text | T::TimeOfDay | T::DateTime);
     let stringy = matches!(ty, T::Text | T::TimeOfDay | T::DateTime);
     let list = matches!(ty, T::List(_));
-    match (op, ty) {
-        (_, T::Any) => true,
-        ("exists" | "absent", _) => true,
-        ("eq" | "ne", T::List(Elem::Object)) => false,
-        ("eq" | "ne", _) => true,
-        ("in" | "not_in", _) => scalar,
-        ("gt" | "gte" | "lt" | "lte", _) => ty == T::Int,
-        ("contains" | "not_contains", T::List(Elem::Object)) => false,
-        ("contains" | "not_contains", _) => list || stringy,
-        ("contains_all" | "contains_any" | "subset_of", T::List(Elem::Object)) => false,
-        ("contains_all" | "contains_any" | "subset_of", _) => list,
-        ("matches", _) => stringy,
-        ("empty" | "not_empty", _) => list || stringy,
-        ("within", _) => ty == T::DateTime,
-        ("time_between", _) => ty == T::TimeOfDay,
-        _ => false,
+    let objects = ty == T::List(Elem::Object);
+    if ty == T::Any {
+        return true;
+    }
+    match op {
+        O::Exists | O::Absent => true,
+        O::Eq | O::Ne => !objects,
+        O::In | O::NotIn => scalar,
+        O::Gt | O::Gte | O::Lt | O::Lte => ty == T::Int,
+        O::Contains | O::NotContains => !objects && (list || stringy),
+        O::ContainsAll | O::ContainsAny | O::SubsetOf => !objects && list,
+        O::Matches => stringy,
+        O::Empty | O::NotEmpty => list || stringy,
+        O::Within => ty == T::DateTime,
+        O::TimeBetween => ty == T::TimeOfDay,
     }
 }
 
@@ -193,7 +301,12 @@ fn lower_strings(v: Value) -> Value {
 
 impl StateOp {
     /// Checks `op` and its `value` against `field` and builds the op; the error says what is wrong.
-    pub fn compile(op: &str, value: Option<&Value>, field: &FieldPath) -> Result<StateOp, String> {
+    pub fn compile(
+        op: StateOpName,
+        value: Option<&Value>,
+        field: &FieldPath,
+    ) -> Result<StateOp, String> {
+        use StateOpName as O;
         let ty = field.ty;
         if !op_kind_ok(op, ty) {
             return Err(format!(
@@ -203,8 +316,7 @@ impl StateOp {
                 suggest_ops(ty)
             ));
         }
-        let takes_value = !matches!(op, "exists" | "absent" | "empty" | "not_empty");
-        let value = match (takes_value, value) {
+        let value = match (op.takes_value(), value) {
             (false, Some(_)) => return Err(format!("`{op}` takes no `value`; remove it")),
             (false, None) => None,
             (true, None) => return Err(format!("`{op}` needs a `value`")),
@@ -239,7 +351,7 @@ impl StateOp {
         };
         let v = value.clone().unwrap_or(Value::Null);
         Ok(match op {
-            "eq" | "ne" => {
+            O::Eq | O::Ne => {
                 let fits = match ty {
                     FieldType::List(_) => list_of(elem_what).is_ok(),
                     t => scalar_fits(&v, t),
@@ -260,32 +372,32 @@ impl StateOp {
                         show(&v)
                     ));
                 }
-                if op == "eq" {
+                if op == O::Eq {
                     StateOp::Eq(v)
                 } else {
                     StateOp::Ne(v)
                 }
             }
-            "in" | "not_in" => {
+            O::In | O::NotIn => {
                 let items = list_of(elem_what)?;
-                if op == "in" {
+                if op == O::In {
                     StateOp::In(items)
                 } else {
                     StateOp::NotIn(items)
                 }
             }
-            "gt" | "gte" | "lt" | "lte" => {
+            O::Gt | O::Gte | O::Lt | O::Lte => {
                 let n = v.as_f64().ok_or_else(|| {
                     format!("`{op}` needs a number as its value, got {}", show(&v))
                 })?;
                 match op {
-                    "gt" => StateOp::Gt(n),
-                    "gte" => StateOp::Gte(n),
-                    "lt" => StateOp::Lt(n),
+                    O::Gt => StateOp::Gt(n),
+                    O::Gte => StateOp::Gte(n),
+                    O::Lt => StateOp::Lt(n),
                     _ => StateOp::Lte(n),
                 }
             }
-            "contains" | "not_contains" => {
+            O::Contains | O::NotContains => {
                 let fits = match ty {
                     FieldType::List(_) | FieldType::Any => scalar_fits(&v, elem_ty),
                     _ => v.is_string(),
@@ -298,16 +410,16 @@ impl StateOp {
                         show(&v)
                     ));
                 }
-                if op == "contains" {
+                if op == O::Contains {
                     StateOp::Contains(v)
                 } else {
                     StateOp::NotContains(v)
                 }
             }
-            "contains_all" => StateOp::ContainsAll(list_of(elem_what)?),
-            "contains_any" => StateOp::ContainsAny(list_of(elem_what)?),
-            "subset_of" => StateOp::SubsetOf(list_of(elem_what)?),
-            "matches" => {
+            O::ContainsAll => StateOp::ContainsAll(list_of(elem_what)?),
+            O::ContainsAny => StateOp::ContainsAny(list_of(elem_what)?),
+            O::SubsetOf => StateOp::SubsetOf(list_of(elem_what)?),
+            O::Matches => {
                 let pattern = v.as_str().ok_or_else(|| {
                     format!(
                         "`matches` needs a regular expression string, got {}",
@@ -321,11 +433,11 @@ impl StateOp {
                     )
                 })?)
             }
-            "exists" => StateOp::Exists,
-            "absent" => StateOp::Absent,
-            "empty" => StateOp::Empty,
-            "not_empty" => StateOp::NotEmpty,
-            "within" => {
+            O::Exists => StateOp::Exists,
+            O::Absent => StateOp::Absent,
+            O::Empty => StateOp::Empty,
+            O::NotEmpty => StateOp::NotEmpty,
+            O::Within => {
                 let text = v.as_str().ok_or_else(|| {
                     format!(
                         "`within` needs a duration string such as \"48h\", got {}",
@@ -334,7 +446,7 @@ impl StateOp {
                 })?;
                 StateOp::Within(parse_duration(text)?)
             }
-            "time_between" => {
+            O::TimeBetween => {
                 let bad = || {
                     format!(
                         "`time_between` needs two times of day, as in [\"00:00\", \"06:00\"], got {}",
@@ -349,12 +461,15 @@ impl StateOp {
                     .ok_or_else(bad)?;
                 StateOp::TimeBetween(t[0], t[1])
             }
-            _ => unreachable!("op names are checked before compiling"),
         })
     }
 
     /// Whether the op holds for `field` in `view`. `[*]` paths must hold for every element.
     pub fn check(&self, field: &FieldPath, view: &Map<String, Value>, t: &TimeCtx) -> Verdict {
+        self.outcome(field, view, t).into()
+    }
+
+    fn outcome(&self, field: &FieldPath, view: &Map<String, Value>, t: &TimeCtx) -> Outcome {
         match field.resolve(view) {
             Resolved::One(v) => self.check_one(v, t),
             Resolved::Each(items) => {
@@ -368,7 +483,7 @@ impl StateOp {
         }
     }
 
-    fn check_one(&self, actual: Option<&Value>, t: &TimeCtx) -> Verdict {
+    fn check_one(&self, actual: Option<&Value>, t: &TimeCtx) -> Outcome {
         let fail = |why: String| Ok(Some(why));
         let is = |v: Option<&Value>| v.map(show).unwrap_or_else(|| "missing".into());
         match self {
@@ -561,10 +676,10 @@ fn one_line(s: &str) -> String {
 }
 
 fn suggest_ops(ty: FieldType) -> String {
-    let ok: Vec<&str> = STATE_OPS
+    let ok: Vec<&str> = StateOpName::ALL
         .iter()
-        .copied()
-        .filter(|op| op_kind_ok(op, ty))
+        .filter(|op| op_kind_ok(**op, ty))
+        .map(|op| op.as_str())
         .collect();
     format!("ops that do: {}", ok.join(", "))
 }
@@ -583,7 +698,7 @@ pub enum HistoryOp {
 /// What a history op gives: the verdict and the measured quantity (changes, longest run or gap).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryVerdict {
-    pub verdict: Result<Option<String>, String>,
+    pub verdict: Verdict,
     pub actual: Value,
 }
 
@@ -620,7 +735,9 @@ impl HistoryOp {
         let points = &points[from..];
         if points.is_empty() {
             return HistoryVerdict {
-                verdict: Err("no observations in the window; take a snapshot first".into()),
+                verdict: Verdict::Unreadable(
+                    "no observations in the window; take a snapshot first".into(),
+                ),
                 actual: Value::Null,
             };
         }
@@ -644,7 +761,7 @@ impl HistoryOp {
                     _ => 0,
                 };
                 let n = changes.len() as u64;
-                let verdict = if n <= limit {
+                let verdict: Outcome = if n <= limit {
                     Ok(None)
                 } else {
                     let list: Vec<String> = changes.iter().map(describe).collect();
@@ -655,7 +772,7 @@ impl HistoryOp {
                     )))
                 };
                 HistoryVerdict {
-                    verdict,
+                    verdict: verdict.into(),
                     actual: Value::from(n),
                 }
             }
@@ -675,7 +792,7 @@ impl HistoryOp {
                     })
                     .map(describe)
                     .collect();
-                let verdict = if bad.is_empty() {
+                let verdict: Outcome = if bad.is_empty() {
                     Ok(None)
                 } else {
                     Ok(Some(format!(
@@ -685,7 +802,7 @@ impl HistoryOp {
                     )))
                 };
                 HistoryVerdict {
-                    verdict,
+                    verdict: verdict.into(),
                     actual: Value::from(bad.len()),
                 }
             }
@@ -709,7 +826,7 @@ impl HistoryOp {
                 let actual = longest
                     .map(|(s, e, _)| Value::from(show_duration(*e - *s)))
                     .unwrap_or(Value::Null);
-                let verdict = match longest {
+                let verdict: Outcome = match longest {
                     Some((s, e, held)) if *e - *s > *duration => Ok(Some(format!(
                         "was {} for {} from {}{} (at most {} allowed)",
                         show(value),
@@ -724,7 +841,10 @@ impl HistoryOp {
                     ))),
                     _ => Ok(None),
                 };
-                HistoryVerdict { verdict, actual }
+                HistoryVerdict {
+                    verdict: verdict.into(),
+                    actual,
+                }
             }
             HistoryOp::MaxGap(limit) => {
                 // Only the part of a gap inside the window counts: the observation before the
@@ -740,7 +860,7 @@ impl HistoryOp {
                     .max_by_key(|(a, b)| *b - *a);
                 let (a, b) = widest.unwrap_or((now, now));
                 let gap = b - a;
-                let verdict = if gap > *limit {
+                let verdict: Outcome = if gap > *limit {
                     Ok(Some(format!(
                         "no observation for {} between {} and {}{} (at most {} allowed)",
                         show_duration(gap),
@@ -753,7 +873,7 @@ impl HistoryOp {
                     Ok(None)
                 };
                 HistoryVerdict {
-                    verdict,
+                    verdict: verdict.into(),
                     actual: Value::from(show_duration(gap)),
                 }
             }
@@ -777,8 +897,22 @@ mod tests {
 
     fn holds(field: &str, op: &str, value: Option<Value>, view: Value) -> Verdict {
         let (path, _) = FieldPath::parse(field).unwrap();
+        let op = StateOpName::parse(op).unwrap();
         let op = StateOp::compile(op, value.as_ref(), &path).unwrap();
         op.check(&path, view.as_object().unwrap(), &t("2026-10-03T00:00:00Z"))
+    }
+
+    #[test]
+    fn op_names_read_back_and_no_word_names_two_ops() {
+        for op in StateOpName::ALL {
+            assert_eq!(StateOpName::parse(op.as_str()), Some(*op));
+            assert_eq!(HistoryOpName::parse(op.as_str()), None, "{op}");
+        }
+        for op in HistoryOpName::ALL {
+            assert_eq!(HistoryOpName::parse(op.as_str()), Some(*op));
+        }
+        assert_eq!((StateOpName::ALL.len(), HistoryOpName::ALL.len()), (20, 6));
+        assert_eq!(StateOpName::parse("EQ"), None);
     }
 
     #[test]
@@ -895,11 +1029,7 @@ mod tests {
         ];
         for (field, op, value, expect) in cases {
             let got = holds(field, op, value.clone(), cfg.clone());
-            assert_eq!(
-                got.as_ref().map(Option::is_none),
-                Ok(expect),
-                "{field} {op} {value:?}: {got:?}"
-            );
+            assert_eq!(got.holds(), Ok(expect), "{field} {op} {value:?}: {got:?}");
         }
     }
 
@@ -923,7 +1053,7 @@ mod tests {
             ("Images[*].Force", "eq", Some(json!("x")), true),
         ] {
             let got = holds(field, op, value, empty.clone());
-            assert_eq!(got.map(|v| v.is_none()), Ok(expect), "{field} {op}");
+            assert_eq!(got.holds(), Ok(expect), "{field} {op}");
         }
     }
 
@@ -935,9 +1065,9 @@ mod tests {
             Some(json!("48h")),
             json!({"LastScanTime": "soon"}),
         );
-        assert!(got.unwrap_err().contains("not a time"));
+        assert!(got.holds().unwrap_err().contains("not a time"), "{got:?}");
         let got = holds("Mystery", "gt", Some(json!(1)), json!({"Mystery": "x"}));
-        assert!(got.is_err());
+        assert!(matches!(got, Verdict::Unreadable(_)), "{got:?}");
     }
 
     #[test]
@@ -957,15 +1087,17 @@ mod tests {
         // Read at UTC+8 the scan is 55h old and stale; misread as UTC it would look 47h old.
         let view = json!({"LastScanTime": "2026-10-01 03:00:00"});
         let (path, _) = FieldPath::parse("LastScanTime").unwrap();
-        let op = StateOp::compile("within", Some(&json!("48h")), &path).unwrap();
+        let op = StateOp::compile(StateOpName::Within, Some(&json!("48h")), &path).unwrap();
         let mut ctx = t_at("2026-10-03T02:00:00Z");
-        assert!(
-            op.check(&path, view.as_object().unwrap(), &ctx)
-                .unwrap()
-                .is_some()
-        );
+        assert!(matches!(
+            op.check(&path, view.as_object().unwrap(), &ctx),
+            Verdict::Fails(_)
+        ));
         ctx.api_offset = FixedOffset::east_opt(0).unwrap();
-        assert_eq!(op.check(&path, view.as_object().unwrap(), &ctx), Ok(None));
+        assert_eq!(
+            op.check(&path, view.as_object().unwrap(), &ctx),
+            Verdict::Holds
+        );
     }
 
     fn t_at(now: &str) -> TimeCtx {
@@ -1007,6 +1139,7 @@ mod tests {
         ];
         for (field, op, value, says) in bad {
             let (path, _) = FieldPath::parse(field).unwrap();
+            let op = StateOpName::parse(op).unwrap();
             let e = StateOp::compile(op, value.as_ref(), &path).unwrap_err();
             assert!(e.contains(says), "{field} {op}: {e}");
         }
@@ -1039,7 +1172,7 @@ mod tests {
             ("2026-10-09T12:00:00Z", json!(2)),
         ];
         fn ok(v: &HistoryVerdict) -> Result<bool, String> {
-            v.verdict.clone().map(|o| o.is_none())
+            v.verdict.holds()
         }
         assert_eq!(
             ok(&run(HistoryOp::Unchanged, &script, "7d", now)),
@@ -1110,16 +1243,18 @@ mod tests {
             ("2026-10-03T06:00:00Z", json!(true)),
         ];
         let v = run(off(30), &ended, "30d", now);
-        assert_eq!(v.verdict, Ok(None));
+        assert_eq!(v.verdict, Verdict::Holds);
         assert_eq!(v.actual, json!("1day 6h"));
-        assert!(run(off(29), &ended, "30d", now).verdict.unwrap().is_some());
+        assert_eq!(run(off(29), &ended, "30d", now).verdict.holds(), Ok(false));
         let held = [
             ("2026-10-08T00:00:00Z", json!(true)),
             ("2026-10-09T00:00:00Z", json!(false)),
         ];
         let v = run(off(24), &held, "30d", now);
-        assert_eq!(v.verdict, Ok(None));
-        let why = run(off(23), &held, "30d", now).verdict.unwrap().unwrap();
+        assert_eq!(v.verdict, Verdict::Holds);
+        let Verdict::Fails(why) = run(off(23), &held, "30d", now).verdict else {
+            panic!("a run held 24 h fails a 23 h limit");
+        };
         assert!(why.contains("still is"), "{why}");
     }
 }

@@ -12,7 +12,7 @@ use super::fields::{FieldPath, FieldType, nearest};
 use super::model::{
     Check, Condition, PolicyFileInfo, PolicyTest, Rule, Severity, TestPoint, Waiver,
 };
-use super::ops::{HISTORY_OPS, HistoryOp, STATE_OPS, StateOp, parse_duration, show_duration};
+use super::ops::{HistoryOp, HistoryOpName, StateOp, StateOpName, parse_duration, show_duration};
 
 /// The `now` of a test with neither a `now` key nor a history: a fixed instant, so that tests
 /// never depend on the day they run.
@@ -383,32 +383,32 @@ pub(crate) fn parse_file(
 
 fn parse_condition(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Condition> {
     let field = parse_field(p, t, subject, what, true)?;
-    let (op, op_span) = p.string(t, "op", subject, what, true)?;
-    if !STATE_OPS.contains(&op.as_str()) {
-        let hint = if HISTORY_OPS.contains(&op.as_str()) {
+    let (op_text, op_span) = p.string(t, "op", subject, what, true)?;
+    let Some(op) = StateOpName::parse(&op_text) else {
+        let hint = if HistoryOpName::parse(&op_text).is_some() {
             format!(
-                "`{op}` is a history op: add kind = \"history\" to the rule (not allowed in `when`)"
+                "`{op_text}` is a history op: add kind = \"history\" to the rule (not allowed in `when`)"
             )
         } else {
             format!(
                 "unknown op `{}` (did you mean `{}`?); valid ops: {}; history ops (with kind = \"history\"): {}",
-                clip(&op),
-                nearest(&op, STATE_OPS),
-                STATE_OPS.join(", "),
-                HISTORY_OPS.join(", ")
+                clip(&op_text),
+                nearest(&op_text, StateOpName::words()),
+                StateOpName::words().collect::<Vec<_>>().join(", "),
+                HistoryOpName::words().collect::<Vec<_>>().join(", ")
             )
         };
         p.error(op_span, subject, hint);
         return None;
-    }
+    };
     let value = t
         .get("value")
         .map(|(_, item)| (to_json(item), item_span(item)));
-    match StateOp::compile(&op, value.as_ref().map(|(v, _)| v), &field) {
+    match StateOp::compile(op, value.as_ref().map(|(v, _)| v), &field) {
         Ok(state) => Some(Condition {
             expected: match &value {
                 Some((v, _)) => format!("{op} {}", serde_json::to_string(v).unwrap_or_default()),
-                None => op.clone(),
+                None => op.to_string(),
             },
             field,
             op: state,
@@ -543,21 +543,21 @@ fn parse_rule(p: &mut P, t: Tbl, n: usize) -> Option<Rule> {
 }
 
 fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> {
-    let (op, op_span) = p.string(t, "op", subject, what, true)?;
-    if !HISTORY_OPS.contains(&op.as_str()) {
-        let hint = if STATE_OPS.contains(&op.as_str()) {
-            format!("`{op}` is a state op; remove kind = \"history\" to use it")
+    let (op_text, op_span) = p.string(t, "op", subject, what, true)?;
+    let Some(op) = HistoryOpName::parse(&op_text) else {
+        let hint = if StateOpName::parse(&op_text).is_some() {
+            format!("`{op_text}` is a state op; remove kind = \"history\" to use it")
         } else {
             format!(
                 "unknown history op `{}` (did you mean `{}`?); valid history ops: {}",
-                clip(&op),
-                nearest(&op, HISTORY_OPS),
-                HISTORY_OPS.join(", ")
+                clip(&op_text),
+                nearest(&op_text, HistoryOpName::words()),
+                HistoryOpName::words().collect::<Vec<_>>().join(", ")
             )
         };
         p.error(op_span, subject, hint);
         return None;
-    }
+    };
     let window = match p.string(t, "window", subject, what, false) {
         None => Duration::days(30),
         Some((w, span)) => match parse_duration(&w) {
@@ -568,11 +568,7 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
             }
         },
     };
-    let field_needed = matches!(
-        op.as_str(),
-        "never_increases" | "never_decreases" | "max_duration"
-    );
-    let field = if op == "max_gap" {
+    let field = if op == HistoryOpName::MaxGap {
         if let Some((k, _)) = t.get("field") {
             p.error(
                 k.span(),
@@ -582,8 +578,8 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
         }
         None
     } else {
-        let f = parse_field(p, t, subject, what, field_needed);
-        if field_needed && f.is_none() {
+        let f = parse_field(p, t, subject, what, op.needs_field());
+        if op.needs_field() && f.is_none() {
             return None;
         }
         f
@@ -601,45 +597,51 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
             }
         },
     };
-    let takes_value = matches!(op.as_str(), "max_changes" | "max_duration");
-    let takes_duration = matches!(op.as_str(), "max_duration" | "max_gap");
+    // What the op takes, each present exactly when the op takes it; every mistake is reported.
     let mut ok = true;
-    if let (false, Some((k, _, _))) = (takes_value, &value) {
-        p.error(
-            k.clone(),
-            subject,
-            format!("`{op}` takes no `value`; remove it"),
-        );
-        ok = false;
-    }
-    if let (false, Some((_, span))) = (takes_duration, &duration) {
-        p.error(
-            span.clone(),
-            subject,
-            format!("`{op}` takes no `duration`; remove it"),
-        );
-        ok = false;
-    }
-    if takes_value && value.is_none() {
-        p.error(op_span.clone(), subject, format!("`{op}` needs a `value`"));
-        ok = false;
-    }
-    if takes_duration && duration.is_none() {
-        p.error(
-            op_span.clone(),
-            subject,
-            format!("`{op}` needs a `duration`, such as \"24h\""),
-        );
-        ok = false;
-    }
+    let value = match (op.takes_value(), value) {
+        (false, Some((k, _, _))) => {
+            p.error(k, subject, format!("`{op}` takes no `value`; remove it"));
+            ok = false;
+            None
+        }
+        (true, None) => {
+            p.error(op_span.clone(), subject, format!("`{op}` needs a `value`"));
+            ok = false;
+            None
+        }
+        (_, v) => v.map(|(_, v, span)| (v, span)),
+    };
+    let duration = match (op.takes_duration(), duration) {
+        (false, Some((_, span))) => {
+            p.error(
+                span,
+                subject,
+                format!("`{op}` takes no `duration`; remove it"),
+            );
+            ok = false;
+            None
+        }
+        (true, None) => {
+            p.error(
+                op_span.clone(),
+                subject,
+                format!("`{op}` needs a `duration`, such as \"24h\""),
+            );
+            ok = false;
+            None
+        }
+        (_, d) => d.map(|(d, _)| d),
+    };
     if !ok {
         return None;
     }
     let w = show_duration(window);
-    let (hop, expected) = match op.as_str() {
-        "unchanged" => (HistoryOp::Unchanged, format!("unchanged over {w}")),
-        "max_changes" => {
-            let (_, v, span) = value.expect("checked above");
+    let (hop, expected) = match (op, value, duration, &field) {
+        (HistoryOpName::Unchanged, _, _, _) => {
+            (HistoryOp::Unchanged, format!("unchanged over {w}"))
+        }
+        (HistoryOpName::MaxChanges, Some((v, span)), _, _) => {
             let Some(n) = v.as_u64() else {
                 p.error(
                     span,
@@ -653,8 +655,7 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
                 format!("at most {n} changes over {w}"),
             )
         }
-        "never_increases" | "never_decreases" => {
-            let f = field.as_ref().expect("checked above");
+        (HistoryOpName::NeverIncreases | HistoryOpName::NeverDecreases, _, _, Some(f)) => {
             if !matches!(f.ty, FieldType::Int | FieldType::Bool | FieldType::Any) {
                 p.error(
                     t.get("field").and_then(|(_, i)| item_span(i)),
@@ -667,29 +668,24 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
                 );
                 return None;
             }
-            let e = if op == "never_increases" {
-                "never increases"
+            if op == HistoryOpName::NeverIncreases {
+                (
+                    HistoryOp::NeverIncreases,
+                    format!("never increases over {w}"),
+                )
             } else {
-                "never decreases"
-            };
-            (
-                if op == "never_increases" {
-                    HistoryOp::NeverIncreases
-                } else {
-                    HistoryOp::NeverDecreases
-                },
-                format!("{e} over {w}"),
-            )
+                (
+                    HistoryOp::NeverDecreases,
+                    format!("never decreases over {w}"),
+                )
+            }
         }
-        "max_duration" => {
-            let (_, v, span) = value.expect("checked above");
-            let f = field.as_ref().expect("checked above");
+        (HistoryOpName::MaxDuration, Some((v, span)), Some(d), Some(f)) => {
             // Compile `eq` to reuse its type check: the held value must fit the field.
-            if let Err(e) = StateOp::compile("eq", Some(&v), f) {
+            if let Err(e) = StateOp::compile(StateOpName::Eq, Some(&v), f) {
                 p.error(span, subject, e.replace("`eq`", "`max_duration`"));
                 return None;
             }
-            let (d, _) = duration.expect("checked above");
             (
                 HistoryOp::MaxDuration {
                     value: v.clone(),
@@ -698,15 +694,21 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
                 format!("{v} for at most {} at a time over {w}", show_duration(d)),
             )
         }
-        _ => {
-            let (d, _) = duration.expect("checked above");
-            (
-                HistoryOp::MaxGap(d),
-                format!(
-                    "an observation at least every {} over {w}",
-                    show_duration(d)
-                ),
-            )
+        (HistoryOpName::MaxGap, _, Some(d), _) => (
+            HistoryOp::MaxGap(d),
+            format!(
+                "an observation at least every {} over {w}",
+                show_duration(d)
+            ),
+        ),
+        // Each op's parts were checked present above; nothing else reaches here.
+        (op, ..) => {
+            p.error(
+                op_span,
+                subject,
+                format!("`{op}` is missing a part it needs"),
+            );
+            return None;
         }
     };
     Some(Check::History {
