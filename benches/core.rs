@@ -79,7 +79,7 @@ fn bench_normalize(c: &mut Criterion) {
 }
 
 fn changed(config: &Config) -> Config {
-    let mut c = config.clone();
+    let mut c = config.as_map().clone();
     c.insert("Enable".into(), json!(false));
     c.insert("ScanType".into(), json!(["risk", "vul"]));
     if let Some(Value::Array(images)) = c.get_mut("Images") {

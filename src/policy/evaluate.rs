@@ -43,7 +43,7 @@ pub struct Observation {
 impl Observation {
     /// The config with its status fields, as rules see it.
     pub fn view(&self) -> Map<String, Value> {
-        let mut view = self.config.clone();
+        let mut view = self.config.as_map().clone();
         if let Some(t) = &self.status.last_scan_time {
             view.insert("LastScanTime".into(), Value::String(t.clone()));
         }

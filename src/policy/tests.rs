@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::*;
-use crate::task::normalize::Status;
+use crate::task::normalize::{self, Status};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -14,8 +14,8 @@ fn obs(id: i64, when: &str, config: serde_json::Value, status: Status) -> Observ
     Observation {
         snapshot_id: id,
         at: at(when),
-        config_hash: crate::task::normalize::config_hash(config.as_object().unwrap()),
-        config: config.as_object().unwrap().clone(),
+        config_hash: normalize::config_hash(&normalize::normalize(config.as_object().unwrap())),
+        config: normalize::normalize(config.as_object().unwrap()),
         status,
     }
 }

@@ -378,7 +378,7 @@ impl Store {
         let mut n = 0;
         for (hash, canonical, first) in rows {
             n += 1;
-            let ok = serde_json::from_str::<Config>(&canonical)
+            let ok = Config::from_canonical(&canonical)
                 .map(|c| {
                     normalize::config_hash(&c) == hash && normalize::canonical_json(&c) == canonical
                 })

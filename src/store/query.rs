@@ -210,7 +210,7 @@ impl Store {
                 hash: hash.to_string(),
                 message: "it is missing".into(),
             })?;
-        serde_json::from_str(&text).map_err(|e| StoreError::BadConfig {
+        Config::from_canonical(&text).map_err(|e| StoreError::BadConfig {
             path: self.shown(),
             hash: hash.to_string(),
             message: e.to_string(),

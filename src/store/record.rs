@@ -397,7 +397,7 @@ fn record_in(
             .prepare_cached("SELECT canonical FROM configs WHERE hash = ?1")
             .and_then(|mut st| st.query_row([hash], |r| r.get(0)))
             .map_err(err)?;
-        serde_json::from_str(&text).map_err(|e| StoreError::BadConfig {
+        Config::from_canonical(&text).map_err(|e| StoreError::BadConfig {
             path: shown.to_string(),
             hash: hash.to_string(),
             message: e.to_string(),

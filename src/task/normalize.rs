@@ -44,8 +44,36 @@ use sha2::{Digest, Sha256};
 
 use super::fields;
 
-/// A normalized configuration: the answer less `RequestId` and the status fields.
-pub type Config = Map<String, Value>;
+/// A normalized configuration: the answer less `RequestId` and the status fields, with the rules
+/// above applied. Only [`normalize`] makes one from an answer; [`Config::from_canonical`] reads
+/// back one this tool stored. It derefs to its JSON object for reading.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Config(Map<String, Value>);
+
+impl std::ops::Deref for Config {
+    type Target = Map<String, Value>;
+
+    fn deref(&self) -> &Map<String, Value> {
+        &self.0
+    }
+}
+
+impl Config {
+    /// A config from the canonical JSON this tool stored for it (its hash is checked by
+    /// `audit verify`, not here).
+    pub fn from_canonical(text: &str) -> Result<Config, serde_json::Error> {
+        serde_json::from_str(text).map(Config)
+    }
+
+    pub fn as_map(&self) -> &Map<String, Value> {
+        &self.0
+    }
+
+    pub fn into_map(self) -> Map<String, Value> {
+        self.0
+    }
+}
 
 /// The status fields of one answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +88,7 @@ pub struct Status {
 pub fn normalize(answer: &Map<String, Value>) -> Config {
     let mut keys: Vec<&String> = answer.keys().collect();
     keys.sort();
-    let mut out = Config::new();
+    let mut out = Map::new();
     for key in keys {
         let name = key.as_str();
         if !fields::is_config(name) {
@@ -82,7 +110,7 @@ pub fn normalize(answer: &Map<String, Value>) -> Config {
             out.insert(key.clone(), v);
         }
     }
-    out
+    Config(out)
 }
 
 /// A set-like array as a sorted, duplicate-free array; `None` when nothing is left (rule 5).
@@ -238,7 +266,7 @@ pub fn status_of(answer: &Map<String, Value>) -> Status {
 }
 
 /// Canonical JSON: keys sorted at every depth, no insignificant white space.
-pub fn canonical_json(config: &Config) -> String {
+pub fn canonical_json(config: &Map<String, Value>) -> String {
     let mut out = String::new();
     write_canonical_object(config, &mut out);
     out
@@ -296,7 +324,7 @@ fn write_canonical_object(m: &Map<String, Value>, out: &mut String) {
 }
 
 /// Canonical JSON pretty-printed (keys sorted, two-space indent), for people and unified diffs.
-pub fn pretty_json(config: &Config) -> String {
+pub fn pretty_json(config: &Map<String, Value>) -> String {
     let mut out = String::new();
     write_pretty_object(config, 0, &mut out);
     out.push('\n');
@@ -464,7 +492,7 @@ mod tests {
             "RequestId": "r-1", "LastScanTime": "2026-10-01 03:10:00",
             "ScanResult": "Success", "Enable": true
         }));
-        assert_eq!(c, obj(json!({"Enable": true})));
+        assert_eq!(*c, obj(json!({"Enable": true})));
     }
 
     #[test]
@@ -508,7 +536,7 @@ mod tests {
     fn empty_set_like_array_equals_missing() {
         for field in crate::task::fields::set_like() {
             let c = norm(json!({ field: [], "Enable": true }));
-            assert_eq!(c, obj(json!({"Enable": true})), "{field}");
+            assert_eq!(*c, obj(json!({"Enable": true})), "{field}");
             let only_null = norm(json!({ field: [null] }));
             assert!(only_null.is_empty(), "{field}");
         }
@@ -613,12 +641,12 @@ mod tests {
             pretty_json(&c),
             "{\n  \"a\": {},\n  \"b\": [\n    1,\n    2\n  ],\n  \"c\": []\n}\n"
         );
-        assert_eq!(pretty_json(&Config::new()), "{}\n");
+        assert_eq!(pretty_json(&Map::new()), "{}\n");
     }
 
     #[test]
     fn config_hash_is_sha256_of_canonical_json() {
-        let c = obj(json!({"Enable": true}));
+        let c = norm(json!({"Enable": true}));
         // The digest of the 15 bytes `{"Enable":true}`, computed independently.
         assert_eq!(
             config_hash(&c),

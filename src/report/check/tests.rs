@@ -94,7 +94,7 @@ fn fixed_report() -> CheckReport {
     let current = Observation {
         snapshot_id: 42,
         at: at("2026-10-01T19:00:00Z"),
-        config: config.as_object().unwrap().clone(),
+        config: crate::task::normalize::normalize(config.as_object().unwrap()),
         config_hash: "9f2c4e0d".into(),
         status: Status {
             last_scan_time: Some("2026-10-01 03:10:00".into()),

@@ -203,7 +203,7 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
         Some(config) if !config.is_empty() => {
             writeln!(w, "| Field | Value |")?;
             writeln!(w, "|---|---|")?;
-            for (k, v) in config {
+            for (k, v) in config.iter() {
                 writeln!(w, "| {} | {} |", code(k), value_code(v))?;
             }
         }
