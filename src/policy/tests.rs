@@ -1,14 +1,10 @@
 //! Tests of loading, the shipped policies, and evaluation end to end.
 
-use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::*;
 use crate::task::normalize::{self, Status};
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
+use crate::test_support::at;
 
 fn obs(id: i64, when: &str, config: serde_json::Value, status: Status) -> Observation {
     Observation {

@@ -302,13 +302,8 @@ mod tests {
     use crate::task::diff::{diff, diff_status};
     use crate::task::normalize::{Status, config_hash, normalize};
     use crate::task::when::parse_zone;
+    use crate::test_support::at;
     use serde_json::json;
-
-    fn at(text: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .with_timezone(&Utc)
-    }
 
     fn cfg(v: Value) -> Config {
         match v {

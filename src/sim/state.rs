@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::SimError;
 use super::envelope::ApiError;
-use crate::task::fields::IMAGE_FIELDS;
+use crate::task::fields::{self, Elem, IMAGE_FIELDS, Type, Update};
 
 /// The example answer of the reference page, less its RequestId.
 pub fn seed() -> Map<String, Value> {
@@ -113,23 +113,26 @@ impl Kind {
     }
 }
 
-/// The parameters of `UpdateImageRegistryTimingScanTask`, with their types and whether required.
-const UPDATE_PARAMS: &[(&str, Kind, bool)] = &[
-    ("ScanPeriod", Kind::Int, true),
-    ("Enable", Kind::Bool, true),
-    ("ScanTime", Kind::Str, true),
-    ("ScanType", Kind::Strings, false),
-    ("Images", Kind::Images, false),
-    ("All", Kind::Bool, false),
-    ("Id", Kind::UInts, false),
-    ("Latest", Kind::Bool, false),
-    ("ContainerRunning", Kind::Bool, false),
-    ("ScanEndTime", Kind::Str, false),
-    ("ScanScope", Kind::Int, false),
-    ("RegistryType", Kind::Strings, false),
-    ("Namespace", Kind::Strings, false),
-    ("ExcludeImageAssetIds", Kind::UInts, false),
-];
+/// The kind of an Update parameter, as the catalogue types the field.
+fn kind_of(ty: Type) -> Kind {
+    match ty {
+        Type::Bool => Kind::Bool,
+        Type::Int => Kind::Int,
+        Type::List(Elem::Text) => Kind::Strings,
+        Type::List(Elem::Int) => Kind::UInts,
+        Type::List(Elem::Object) => Kind::Images,
+        Type::Text | Type::TimeOfDay | Type::DateTime | Type::Any => Kind::Str,
+    }
+}
+
+/// The parameters `UpdateImageRegistryTimingScanTask` takes, from the field catalogue: name,
+/// kind, and whether required.
+fn update_params() -> impl Iterator<Item = (&'static str, Kind, bool)> {
+    fields::FIELDS
+        .iter()
+        .filter(|f| f.update != Update::No)
+        .map(|f| (f.name, kind_of(f.ty), f.update == Update::Required))
+}
 
 fn type_error(name: &str, kind: Kind, got: &Value) -> ApiError {
     let got = match got {
@@ -243,12 +246,12 @@ pub fn check_no_params(params: &Map<String, Value>) -> Result<(), ApiError> {
 pub fn check_update(params: &Map<String, Value>) -> Result<Map<String, Value>, ApiError> {
     if let Some(name) = params
         .keys()
-        .find(|k| !UPDATE_PARAMS.iter().any(|(p, _, _)| p == k))
+        .find(|k| !update_params().any(|(p, _, _)| p == k.as_str()))
     {
         return Err(unknown(name));
     }
     let mut set = Map::new();
-    for &(name, kind, required) in UPDATE_PARAMS {
+    for (name, kind, required) in update_params() {
         match params.get(name) {
             None | Some(Value::Null) if required => return Err(ApiError::missing(name)),
             None | Some(Value::Null) => {}
@@ -268,10 +271,9 @@ pub fn params_from_query(pairs: &[(String, String)]) -> Result<Map<String, Value
     for (key, text) in pairs {
         let mut parts = key.split('.');
         let name = parts.next().unwrap_or_default();
-        let kind = UPDATE_PARAMS
-            .iter()
+        let kind = update_params()
             .find(|(p, _, _)| *p == name)
-            .map(|(_, k, _)| *k);
+            .map(|(_, k, _)| k);
         let rest: Vec<&str> = parts.collect();
         let scalar = |k: Kind| -> Value {
             match k {
@@ -547,13 +549,8 @@ impl ScanSimulation {
 #[cfg(test)]
 mod scan_tests {
     use super::*;
+    use crate::test_support::at;
     use serde_json::json;
-
-    fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
-        chrono::DateTime::parse_from_rfc3339(s)
-            .unwrap()
-            .with_timezone(&chrono::Utc)
-    }
 
     #[test]
     fn scans_follow_the_clock_while_the_task_is_on() {

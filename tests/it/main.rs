@@ -1,5 +1,8 @@
 //! Integration tests: the real `audit` binary, a real SQLite file, the real stand-in on loopback.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod check;
 mod drift;
 mod faults;

@@ -1,12 +1,12 @@
 //! Golden tests of every renderer on one fixed report.
 
-use chrono::{DateTime, Utc};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 use serde_json::{Value, json};
 
 use crate::policy::{CheckInput, CheckReport, Observation, default_api_offset, evaluate, load_str};
 use crate::task::normalize::Status;
+use crate::test_support::at;
 
 const POLICY: &str = r#"
 [policy]
@@ -80,10 +80,6 @@ reason = "weekly until the licence upgrade"
 owner = "ops@example.com"
 expires = "2026-09-01"
 "#;
-
-fn at(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-}
 
 fn fixed_report() -> CheckReport {
     let loaded = load_str("policies/golden.toml", POLICY).unwrap();
