@@ -1,4 +1,4 @@
-//! The `audit` binary: parse arguments, start logging, run, exit with the contract's code.
+//! The `audit` binary: parse arguments, start logging, run, exit with the README's exit code.
 
 use clap::Parser;
 use tcss_audit::cli::{self, Cli};

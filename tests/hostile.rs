@@ -5,8 +5,9 @@ use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
+use tcss_audit::task::canonical::canonical_json;
 use tcss_audit::task::diff::diff;
-use tcss_audit::task::normalize::{canonical_json, config_hash, normalize};
+use tcss_audit::task::normalize::{config_hash, normalize};
 use tcss_audit::task::when::{When, parse_instant};
 use tcss_audit::tencent::model::{AnswerError, MAX_ANSWER_BYTES, parse_any, parse_envelope};
 

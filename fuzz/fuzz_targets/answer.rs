@@ -9,8 +9,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use tcss_audit::task::canonical::canonical_json;
 use tcss_audit::task::diff::{ChangeKind, diff};
-use tcss_audit::task::normalize::{Config, canonical_json, config_hash, normalize};
+use tcss_audit::task::normalize::{Config, config_hash, normalize};
 use tcss_audit::tencent::model::{Shape, parse_any, parse_envelope};
 
 fuzz_target!(|data: &[u8]| {

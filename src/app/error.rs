@@ -1,4 +1,4 @@
-//! The tool's error type and the one mapping from errors to the exit codes of the contract.
+//! The tool's error type and the one mapping from errors to the exit codes the README lists.
 
 /// The exit codes every command shares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

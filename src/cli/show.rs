@@ -6,7 +6,6 @@ use super::{Context, TargetArgs, TextOrJson};
 use crate::app::{Error, ExitCode};
 use crate::report::{short, write_json};
 use crate::store::OpenMode;
-use crate::task::normalize;
 use crate::task::when::{When, fmt_time, fmt_utc};
 
 #[derive(Debug, clap::Args)]
@@ -48,7 +47,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                     fmt_time(meta.observed_at, ctx.tz),
                     short(&meta.config_hash)
                 )?;
-                w.write_all(normalize::pretty_json(&snap.config).as_bytes())
+                w.write_all(crate::task::canonical::pretty_json(&snap.config).as_bytes())
             }
             TextOrJson::Json => write_json(
                 w,

@@ -5,7 +5,7 @@
 //! and warning with its `file:line:col`, then checks what spans files: duplicate rule ids, and
 //! waivers and tests that name rules no file defines. Only then does it fail, with all of them.
 //!
-//! Semantics chosen where the contract is silent:
+//! Semantics chosen where the README is silent:
 //! - `Name[*]` / `Name[*].Sub`: the op must hold for every element (vacuously for none).
 //! - `time_between [from, to]` is inclusive; with `from > to` it wraps midnight
 //!   (`["22:00", "02:00"]` holds from 22:00 through 02:00).

@@ -9,8 +9,9 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::markdown::{code, value_code};
+use crate::task::canonical::{canonical_value, pretty_json, sorted_value};
 use crate::task::diff::{Change, ChangeKind};
-use crate::task::normalize::{Config, canonical_value, pretty_json, sorted_value};
+use crate::task::normalize::Config;
 use crate::task::when::{fmt_time, fmt_utc};
 
 const DIFF_SCHEMA: &str = "tcss-audit/diff/v1";
@@ -226,7 +227,7 @@ fn write_json<T: Serialize>(doc: &T, w: &mut dyn Write) -> io::Result<()> {
     super::write_json(w, doc)
 }
 
-/// The diff as the JSON document of PRODUCT.md; `status_changes` is `[]` unless asked for.
+/// The diff as its JSON document; `status_changes` is `[]` unless asked for.
 pub fn diff_json(doc: &DiffDoc, w: &mut dyn Write) -> io::Result<()> {
     let status_changes = if doc.include_status {
         stable(&doc.status_changes)
@@ -274,7 +275,7 @@ pub fn log_text(doc: &LogDoc, tz: Tz, color: bool, w: &mut dyn Write) -> io::Res
     Ok(())
 }
 
-/// The change log as the JSON document of PRODUCT.md, events newest first as given.
+/// The change log as its JSON document, events newest first as given.
 pub fn log_json(doc: &LogDoc, w: &mut dyn Write) -> io::Result<()> {
     let events = doc
         .events

@@ -39,7 +39,7 @@ pub fn history_text(
     Ok(())
 }
 
-/// The history document of PRODUCT.md: `{schema, target, snapshots:[{id, at, request_id, config_hash, changed}]}`.
+/// The history JSON document: `{schema, target, snapshots:[{id, at, request_id, config_hash, changed}]}`.
 pub fn history_json_value(target: &str, rows: &[HistoryRow]) -> serde_json::Value {
     json!({
         "schema": "tcss-audit/history/v1",

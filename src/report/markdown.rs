@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::task::normalize::canonical_value;
+use crate::task::canonical::canonical_value;
 use crate::task::text::visible;
 
 /// Text for a table cell or a list item: control characters shown as escapes, and nothing in it

@@ -380,7 +380,8 @@ impl Store {
             n += 1;
             let ok = Config::from_canonical(&canonical)
                 .map(|c| {
-                    normalize::config_hash(&c) == hash && normalize::canonical_json(&c) == canonical
+                    normalize::config_hash(&c) == hash
+                        && crate::task::canonical::canonical_json(&c) == canonical
                 })
                 .unwrap_or(false);
             if !ok {

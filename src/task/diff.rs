@@ -21,10 +21,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::task::canonical::canonical_value;
 use crate::task::fields::{self, Role};
-use crate::task::normalize::{
-    Config, Status, canonical_value, cmp_values, image_key, unknown_fields,
-};
+use crate::task::normalize::{Config, Status, cmp_values, image_key, unknown_fields};
 
 /// What happened to one path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -35,7 +34,7 @@ pub enum ChangeKind {
     Changed,
 }
 
-/// One field-level change (PRODUCT.md, JSON outputs: diff).
+/// One field-level change, as the diff and log JSON documents carry it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub path: String,

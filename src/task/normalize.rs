@@ -30,11 +30,9 @@
 //!    that is not an array, an `Images` that is not an array), as nothing safe can be assumed.
 //! 9. [`normalize`] never panics on any JSON object and is idempotent.
 //!
-//! The identity of a config is the lower-case hex SHA-256 of its [`canonical_json`]: object keys
-//! sorted by their bytes at every depth, no insignificant white space. The order is imposed here,
-//! not inherited from `serde_json::Map`, whose order changes if any crate in the build enables
-//! `serde_json/preserve_order`. For the same reason [`normalize`] inserts keys in sorted order, so
-//! a config serializes the same either way.
+//! The identity of a config is the lower-case hex SHA-256 of its canonical JSON
+//! ([`super::canonical`]). For the reason given there, [`normalize`] inserts keys in sorted
+//! order, so a config serializes the same whether or not `serde_json` preserves insertion order.
 
 use std::cmp::Ordering;
 
@@ -42,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
 
+use super::canonical::{canonical_value, sorted_object, sorted_value};
 use super::fields;
 
 /// A normalized configuration: the answer less `RequestId` and the status fields, with the rules
@@ -226,31 +225,6 @@ fn cmp_int_float(i: i128, f: f64) -> Ordering {
     }
 }
 
-/// The same value with its object keys inserted in sorted order at every depth, so that it
-/// serializes sorted whether or not `serde_json` preserves insertion order.
-pub fn sorted_value(v: &Value) -> Value {
-    match v {
-        Value::Array(items) => Value::Array(items.iter().map(sorted_value).collect()),
-        Value::Object(m) => Value::Object(sorted_object(m, false)),
-        other => other.clone(),
-    }
-}
-
-/// An object with its keys in sorted order; `drop_null` drops null-valued keys of this level only.
-fn sorted_object(m: &Map<String, Value>, drop_null: bool) -> Map<String, Value> {
-    let mut keys: Vec<&String> = m.keys().collect();
-    keys.sort();
-    let mut out = Map::new();
-    for k in keys {
-        let v = &m[k.as_str()];
-        if drop_null && v.is_null() {
-            continue;
-        }
-        out.insert(k.clone(), sorted_value(v));
-    }
-    out
-}
-
 /// The status fields of the inner object of an answer. A status value that is not a string is kept
 /// as its canonical JSON text rather than lost; `null` is absent.
 pub fn status_of(answer: &Map<String, Value>) -> Status {
@@ -265,128 +239,11 @@ pub fn status_of(answer: &Map<String, Value>) -> Status {
     }
 }
 
-/// Canonical JSON: keys sorted at every depth, no insignificant white space.
-pub fn canonical_json(config: &Map<String, Value>) -> String {
-    let mut out = String::new();
-    write_canonical_object(config, &mut out);
-    out
-}
-
-/// Canonical JSON of any value (keys sorted at every depth, no white space).
-pub fn canonical_value(v: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(v, &mut out);
-    out
-}
-
-fn sorted_entries(m: &Map<String, Value>) -> Vec<(&String, &Value)> {
-    let mut entries: Vec<(&String, &Value)> = m.iter().collect();
-    entries.sort_by(|a, b| a.0.cmp(b.0));
-    entries
-}
-
-fn write_string(s: &str, out: &mut String) {
-    // Serializing a str cannot fail; the fallback is never taken.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
-}
-
-fn write_canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(m) => write_canonical_object(m, out),
-        Value::String(s) => write_string(s, out),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Null => out.push_str("null"),
-    }
-}
-
-fn write_canonical_object(m: &Map<String, Value>, out: &mut String) {
-    out.push('{');
-    for (i, (k, v)) in sorted_entries(m).into_iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        write_string(k, out);
-        out.push(':');
-        write_canonical(v, out);
-    }
-    out.push('}');
-}
-
-/// Canonical JSON pretty-printed (keys sorted, two-space indent), for people and unified diffs.
-pub fn pretty_json(config: &Map<String, Value>) -> String {
-    let mut out = String::new();
-    write_pretty_object(config, 0, &mut out);
-    out.push('\n');
-    out
-}
-
-/// A value pretty-printed like [`pretty_json`], without the trailing newline.
-pub fn pretty_value(v: &Value) -> String {
-    let mut out = String::new();
-    write_pretty(v, 0, &mut out);
-    out
-}
-
-fn indent(depth: usize, out: &mut String) {
-    for _ in 0..depth {
-        out.push_str("  ");
-    }
-}
-
-fn write_pretty(v: &Value, depth: usize, out: &mut String) {
-    match v {
-        Value::Array(items) if !items.is_empty() => {
-            out.push_str("[\n");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push_str(",\n");
-                }
-                indent(depth + 1, out);
-                write_pretty(item, depth + 1, out);
-            }
-            out.push('\n');
-            indent(depth, out);
-            out.push(']');
-        }
-        Value::Object(m) => write_pretty_object(m, depth, out),
-        other => write_canonical(other, out),
-    }
-}
-
-fn write_pretty_object(m: &Map<String, Value>, depth: usize, out: &mut String) {
-    if m.is_empty() {
-        out.push_str("{}");
-        return;
-    }
-    out.push_str("{\n");
-    for (i, (k, v)) in sorted_entries(m).into_iter().enumerate() {
-        if i > 0 {
-            out.push_str(",\n");
-        }
-        indent(depth + 1, out);
-        write_string(k, out);
-        out.push_str(": ");
-        write_pretty(v, depth + 1, out);
-    }
-    out.push('\n');
-    indent(depth, out);
-    out.push('}');
-}
-
 /// Lower-case hex SHA-256 of the canonical JSON: the identity of a config.
 pub fn config_hash(config: &Config) -> String {
-    hex::encode(Sha256::digest(canonical_json(config).as_bytes()))
+    hex::encode(Sha256::digest(
+        super::canonical::canonical_json(config).as_bytes(),
+    ))
 }
 
 /// A config with its canonical JSON and hash, computed once, together, and never apart: what
@@ -401,7 +258,7 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn new(config: Config) -> Prepared {
-        let canonical = canonical_json(&config);
+        let canonical = super::canonical::canonical_json(&config);
         let hash = hex::encode(Sha256::digest(canonical.as_bytes()));
         Prepared {
             config,
@@ -456,6 +313,7 @@ pub fn unknown_fields(config: &Config) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::task::canonical::{canonical_json, pretty_json};
     use proptest::prelude::*;
     use serde_json::json;
 

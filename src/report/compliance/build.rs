@@ -11,8 +11,9 @@ use super::{
 };
 use crate::policy::{Judge, Observation, PolicySet, RuleStatus};
 use crate::store::{Event, SnapshotMeta, VerifyReport};
+use crate::task::canonical::sorted_value;
 use crate::task::diff::Change;
-use crate::task::normalize::{Config, sorted_value};
+use crate::task::normalize::Config;
 
 /// What the report needs of one target's history.
 #[derive(Debug, Clone)]
