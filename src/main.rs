@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use tcss_audit::cli::{self, Cli};
+use tcss_audit::task::text::visible;
 
 fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {
@@ -26,13 +27,21 @@ fn main() -> std::process::ExitCode {
             }),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(cli.global.color.applies(&std::io::stderr()))
         .with_target(false)
         .without_time()
         .init();
     match cli::run(cli) {
         Ok(code) => code.into(),
         Err(e) => {
-            eprintln!("error: {e}");
+            // The message may carry text from outside (an API's, a file's): each of its lines is
+            // shown with control characters escaped, so none can forge a line or a sequence.
+            let text = e.to_string();
+            let mut lines = text.lines();
+            eprintln!("error: {}", visible(lines.next().unwrap_or_default()));
+            for line in lines {
+                eprintln!("{}", visible(line));
+            }
             e.exit_code().into()
         }
     }

@@ -46,6 +46,8 @@ pub struct Settings {
     pub db: Option<PathBuf>,
     pub policies: Vec<PathBuf>,
     pub fail_on: Option<String>,
+    /// `audit run` exits 1 when a target's config drifted, as `diff --exit-code` does.
+    pub fail_on_drift: bool,
     pub timezone: Option<String>,
     /// How the API's offset-less times (`LastScanTime`) are read: UTC+8 unless set.
     pub api_offset: FixedOffset,
@@ -69,6 +71,7 @@ impl Default for Settings {
             db: None,
             policies: Vec::new(),
             fail_on: None,
+            fail_on_drift: false,
             timezone: None,
             api_offset: beijing(),
             targets: vec![TargetSpec::default_target()],
@@ -89,6 +92,8 @@ struct RawFile {
     #[serde(default)]
     policies: Vec<String>,
     fail_on: Option<String>,
+    #[serde(default)]
+    fail_on_drift: bool,
     timezone: Option<String>,
     api_offset: Option<String>,
     timeout: Option<u64>,
@@ -194,6 +199,7 @@ impl Settings {
             db: raw.db.as_deref().map(resolve),
             policies: raw.policies.iter().map(|p| resolve(p)).collect(),
             fail_on: raw.fail_on,
+            fail_on_drift: raw.fail_on_drift,
             timezone: raw.timezone,
             api_offset,
             targets,

@@ -183,6 +183,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>) -> Result<DemoRun, Error> {
         let defaults = CredentialSource::default();
         let job = JobOptions {
             concurrency: 1,
+            fail_on_drift: false,
             endpoint: None,
             client: ClientOptions::default(),
             fail_on: Severity::High,

@@ -8,9 +8,14 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use crate::app::Error;
-use crate::store::{EXPORT_SCHEMA, ExportHeader, ExportRow, NewSnapshot, Recorded, Store};
+use crate::store::{
+    EXPORT_SCHEMA, ExportHeader, ExportRow, NewSnapshot, OpenMode, Recorded, Store,
+};
+use crate::task::fields;
 use crate::task::normalize;
 use crate::task::source::Source;
+use crate::task::text::visible;
+use crate::task::when::fmt_utc;
 use crate::tencent::model::{self, AnswerError, MAX_ANSWER_BYTES};
 
 /// One saved answer, read and checked.
@@ -54,7 +59,13 @@ pub fn read_answers(
     Ok(loaded)
 }
 
-/// Records checked answers for `target`, one transaction each; `recorded` hears of each.
+/// How far past this machine's "now" an import's time may lie: clocks differ a little, and a file
+/// copied from another machine may carry its clock in its modification time.
+pub const FUTURE_ALLOWANCE: chrono::Duration = chrono::Duration::minutes(5);
+
+/// Records checked answers for `target`, one transaction each; `recorded` hears of each. An
+/// answer whose RequestId is already recorded at another moment is refused: one answer of the
+/// API cannot have been observed twice.
 pub fn record_answers(
     store: &mut Store,
     target: &str,
@@ -62,6 +73,35 @@ pub fn record_answers(
     now: DateTime<Utc>,
     mut recorded: impl FnMut(&Recorded) -> Result<(), Error>,
 ) -> Result<(), Error> {
+    // Every answer is checked before any is recorded.
+    for (i, l) in answers.iter().enumerate() {
+        let Some(rid) = l.fields.get("RequestId").and_then(Value::as_str) else {
+            continue;
+        };
+        let mut elsewhere: Vec<String> = store
+            .with_request_id(target, rid)?
+            .into_iter()
+            .filter(|m| m.observed_at != l.at)
+            .map(|m| format!("#{} at {}", m.id, fmt_utc(m.observed_at)))
+            .collect();
+        elsewhere.extend(
+            answers[..i]
+                .iter()
+                .filter(|o| {
+                    o.at != l.at && o.fields.get("RequestId").and_then(Value::as_str) == Some(rid)
+                })
+                .map(|o| format!("another file, at {}", fmt_utc(o.at))),
+        );
+        if !elsewhere.is_empty() {
+            return Err(Error::Input(format!(
+                "nothing was imported: the answer with RequestId {} for target {} is already observed ({}), and one answer of the API cannot be observed again at {}",
+                visible(rid),
+                visible(target),
+                elsewhere.join(", "),
+                fmt_utc(l.at)
+            )));
+        }
+    }
     for l in answers {
         let config = normalize::Prepared::new(normalize::normalize(&l.fields));
         let status = normalize::status_of(&l.fields);
@@ -120,19 +160,71 @@ fn read_answer(
         ),
         AnswerError::Malformed(m) => format!("not a saved answer: {m}"),
     })?;
+    let missing = fields::missing_always(&answer.fields);
+    if !missing.is_empty() {
+        return Err(format!(
+            "not an answer of DescribeImageRegistryTimingScanTask: it lacks {}, which the API always returns",
+            missing.join(", ")
+        ));
+    }
+    let at = at.or(modified).unwrap_or(now);
+    if at > now + FUTURE_ALLOWANCE {
+        return Err(format!(
+            "it would be recorded at {}, after now ({}); give --at the time it was fetched",
+            fmt_utc(at),
+            fmt_utc(now)
+        ));
+    }
     Ok(SavedAnswer {
         raw,
-        at: at.or(modified).unwrap_or(now),
+        at,
         fields: answer.fields,
     })
 }
 
+/// What a restore did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Rows recorded now.
+    pub recorded: u64,
+    /// Rows the database already held (same target, moment and answer), left as they were.
+    pub present: u64,
+}
+
+impl std::ops::AddAssign for Restored {
+    fn add_assign(&mut self, other: Restored) {
+        self.recorded += other.recorded;
+        self.present += other.present;
+    }
+}
+
+/// Restores a backup into the database at `db`, creating it if need be; a restore that fails
+/// before recording anything into a database it created leaves no file behind.
+pub fn restore_into(db: &Path, files: &[impl AsRef<Path>]) -> Result<Restored, Error> {
+    let existed = db.exists();
+    let mut store = Store::open(db, OpenMode::Create)?;
+    match restore(&mut store, files) {
+        Ok(done) => Ok(done),
+        Err(e) => {
+            if !existed && store.count().unwrap_or(1) == 0 {
+                drop(store);
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let mut path = db.as_os_str().to_owned();
+                    path.push(suffix);
+                    let _ = std::fs::remove_file(&path);
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Restores observations from `audit export --jsonl` files (`-` is standard input), checking each
-/// one against the hashes the export carries, and returns how many rows were read. Into an empty
-/// database the chain comes out identical.
-pub fn restore(store: &mut Store, files: &[impl AsRef<Path>]) -> Result<u64, Error> {
+/// one against the hashes the export carries. Into an empty database the chain comes out
+/// identical.
+pub fn restore(store: &mut Store, files: &[impl AsRef<Path>]) -> Result<Restored, Error> {
     let reproduce_chain = store.count()? == 0;
-    let mut total = 0u64;
+    let mut total = Restored::default();
     for file in files {
         let file = file.as_ref();
         let name = shown(file);
@@ -155,7 +247,7 @@ fn import_one(
     reader: Box<dyn BufRead + Send>,
     name: &str,
     reproduce_chain: bool,
-) -> Result<u64, Error> {
+) -> Result<Restored, Error> {
     std::thread::scope(|scope| {
         let (send, batches) = std::sync::mpsc::sync_channel::<Result<Vec<Pending>, Error>>(2);
         scope.spawn(move || parse_lines(reader, name, &send));
@@ -163,7 +255,7 @@ fn import_one(
         // answers costs about as much as parsing them, and the recorder is the busiest thread.
         let (spent, freed) = std::sync::mpsc::channel::<Vec<Pending>>();
         scope.spawn(move || freed.into_iter().for_each(drop));
-        let mut total = 0;
+        let mut total = Restored::default();
         // The first error ends the loop, which drops the receiver and so stops the reader.
         for batch in batches {
             let batch = batch?;
@@ -186,7 +278,11 @@ fn parse_lines(
             "{name}:{line}: {message} (every snapshot before this line was imported and is kept)"
         ))
     };
-    let mut lines = reader.lines().enumerate();
+    let mut lines = BoundedLines {
+        reader,
+        limit: MAX_LINE_BYTES,
+    }
+    .enumerate();
     let header = match lines.next() {
         Some((_, Ok(text))) => serde_json::from_str::<ExportHeader>(&text)
             .map_err(|e| Error::Input(format!("{name}:1: not an export header: {e}")))
@@ -196,11 +292,11 @@ fn parse_lines(
                 } else {
                     Err(Error::Input(format!(
                         "{name}:1: schema {:?} is not {EXPORT_SCHEMA}",
-                        header.schema
+                        visible(&header.schema)
                     )))
                 }
             }),
-        Some((_, Err(e))) => Err(Error::Input(format!("{name}: cannot read: {e}"))),
+        Some((_, Err(e))) => Err(Error::Input(format!("{name}:1: cannot read: {e}"))),
         None => Err(Error::Input(format!("{name}: the file is empty"))),
     };
     if let Err(e) = header {
@@ -238,6 +334,50 @@ fn parse_lines(
     }
 }
 
+/// The longest line an export may have: a row holds one raw answer (at most
+/// [`MAX_ANSWER_BYTES`]) as a JSON string, which escaping can make up to six times longer.
+const MAX_LINE_BYTES: usize = 6 * MAX_ANSWER_BYTES + 64 * 1024;
+
+/// The lines of a reader, none longer than `limit` bytes: a line past it is an error, read no
+/// further, so a file without line breaks (`/dev/zero`) cannot exhaust memory.
+struct BoundedLines {
+    reader: Box<dyn BufRead + Send>,
+    limit: usize,
+}
+
+impl Iterator for BoundedLines {
+    type Item = std::io::Result<String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let mut buf = Vec::new();
+        let read = (&mut self.reader)
+            .take(self.limit as u64 + 1)
+            .read_until(b'\n', &mut buf);
+        match read {
+            Ok(0) => None,
+            Err(e) => Some(Err(e)),
+            Ok(_) if buf.len() > self.limit && !buf.ends_with(b"\n") => {
+                Some(Err(std::io::Error::other(format!(
+                    "the line is longer than {} bytes, more than any export row",
+                    self.limit
+                ))))
+            }
+            Ok(_) => {
+                if buf.ends_with(b"\n") {
+                    buf.pop();
+                    if buf.ends_with(b"\r") {
+                        buf.pop();
+                    }
+                }
+                Some(
+                    String::from_utf8(buf)
+                        .map_err(|e| std::io::Error::other(format!("not UTF-8: {e}"))),
+                )
+            }
+        }
+    }
+}
+
 /// Rows committed together: a kill loses at most the batch in flight (and importing the file
 /// again fills it in, since a row already recorded is skipped), and a large restore is not one
 /// fsync per row.
@@ -259,9 +399,9 @@ fn flush(
     pending: &[Pending],
     reproduce_chain: bool,
     name: &str,
-) -> Result<u64, Error> {
+) -> Result<Restored, Error> {
     if pending.is_empty() {
-        return Ok(0);
+        return Ok(Restored::default());
     }
     let batch: Vec<NewSnapshot<'_>> = pending
         .iter()
@@ -287,7 +427,11 @@ fn flush(
             )));
         }
     }
-    Ok(pending.len() as u64)
+    let present = recorded.iter().filter(|r| r.duplicate).count() as u64;
+    Ok(Restored {
+        recorded: recorded.len() as u64 - present,
+        present,
+    })
 }
 
 /// One line of an export, checked against the hashes it carries; `None` for a blank line.

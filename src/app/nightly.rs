@@ -18,12 +18,15 @@ use crate::policy::{PolicySet, RuleStatus, Severity};
 use crate::report::compliance::RunTarget;
 use crate::store::{OpenMode, Store};
 use crate::task::clock::Clock;
+use crate::task::text::visible;
 use crate::tencent::ClientOptions;
 
 /// How the job runs.
 #[derive(Clone)]
 pub struct JobOptions {
     pub concurrency: usize,
+    /// A drifted config earns exit 1 even when no rule fails.
+    pub fail_on_drift: bool,
     pub endpoint: Option<String>,
     pub client: ClientOptions,
     pub fail_on: Severity,
@@ -217,7 +220,7 @@ fn panic_text(e: tokio::task::JoinError) -> String {
 fn failed(target: &str, e: &Error) -> TargetOutcome {
     TargetOutcome {
         code: e.exit_code(),
-        line: format!("{target}: error: {e}"),
+        line: format!("{}: error: {}", visible(target), visible(&e.to_string())),
         run: RunTarget {
             target: target.to_string(),
             snapshot: None,
@@ -249,28 +252,46 @@ fn judge(
             r.severity >= opts.fail_on && matches!(r.status, RuleStatus::Fail | RuleStatus::Error)
         })
         .count();
-    let changes: usize = store
-        .events(name, Some(recorded.observed_at), Some(recorded.observed_at))?
-        .into_iter()
-        .filter(|e| e.to == recorded.id)
-        .map(|e| e.changes.len())
-        .sum();
-    let code = check::verdict(&report, opts.fail_on);
+    // The fields this observation changed, by their top-level name, in the order the diff gives.
+    let mut fields: Vec<String> = Vec::new();
+    for event in store.events(name, Some(recorded.observed_at), Some(recorded.observed_at))? {
+        if event.to != recorded.id {
+            continue;
+        }
+        for change in event.changes {
+            let top = change
+                .path
+                .split(['[', '.'])
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            if !fields.contains(&top) {
+                fields.push(top);
+            }
+        }
+    }
+    let drifted = recorded.changed && !recorded.first;
+    let mut code = check::verdict(&report, opts.fail_on);
+    if drifted && opts.fail_on_drift {
+        code = code.worst(ExitCode::Wanting);
+    }
+    let state = if recorded.first {
+        "first".to_string()
+    } else if !recorded.changed {
+        "unchanged".to_string()
+    } else if fields.is_empty() {
+        "changed".to_string()
+    } else {
+        let shown: Vec<String> = fields.iter().map(|f| visible(f).into_owned()).collect();
+        format!("changed: {}", shown.join(", "))
+    };
     Ok(TargetOutcome {
         code,
         line: format!(
-            "{name}: #{} {}{}, {failing} rule(s) failing at or above {}",
+            "{}: #{} {state}; {failing} {} failing at or above {}",
+            visible(name),
             recorded.id,
-            if recorded.changed {
-                "changed"
-            } else {
-                "unchanged"
-            },
-            if changes > 0 {
-                format!(" ({changes} change(s))")
-            } else {
-                String::new()
-            },
+            if failing == 1 { "rule" } else { "rules" },
             opts.fail_on,
         ),
         run: RunTarget {
@@ -344,6 +365,7 @@ mod tests {
             });
             let opts = JobOptions {
                 concurrency: 3,
+                fail_on_drift: false,
                 endpoint: None,
                 client: ClientOptions::default(),
                 fail_on: Severity::High,

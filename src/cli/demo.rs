@@ -20,6 +20,16 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
+    // The demo keeps its own database in its folder; a --db given for it would be silently
+    // unused. One that comes from TCSS_AUDIT_DB is the environment's, not a request, and is left.
+    if let Some(db) = &ctx.global.db
+        && std::env::var_os("TCSS_AUDIT_DB").is_none_or(|v| v != db.as_os_str())
+    {
+        return Err(Error::Usage(format!(
+            "audit demo keeps its database in its own folder and does not use --db {}; give --dir DIR to choose where it goes",
+            db.display()
+        )));
+    }
     let dir = match &args.dir {
         Some(d) => d.clone(),
         None => tempfile::Builder::new()

@@ -1,4 +1,4 @@
-//! `audit export --jsonl`: the whole history as JSON lines, for backups and moves.
+//! `audit export`: the whole history as JSON lines, for backups and moves.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -15,8 +15,8 @@ further line is one observation in recording order, its raw answer kept exactly.
 `audit import --jsonl FILE` into an empty database rebuilds the same configs, hashes and chain."
 )]
 pub struct Args {
-    /// JSON lines (the only format)
-    #[arg(long, required = true)]
+    /// JSON lines, the only format (accepted for clarity; it is the default)
+    #[arg(long)]
     pub jsonl: bool,
     /// Write here instead of stdout (written to a temporary file first, then renamed)
     #[arg(long, short, value_name = "FILE")]
@@ -58,7 +58,13 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 n = write_all(w).map_err(|e| std::io::Error::other(e.to_string()))?;
                 Ok(())
             })?;
-            eprintln!("exported {n} snapshots to {}", path.display());
+            if !ctx.quiet() {
+                eprintln!(
+                    "exported {n} {} to {}",
+                    if n == 1 { "snapshot" } else { "snapshots" },
+                    path.display()
+                );
+            }
         }
     }
     Ok(ExitCode::Ok)

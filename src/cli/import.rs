@@ -33,9 +33,19 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     if args.jsonl {
-        let mut store = ctx.open_store(OpenMode::Create)?;
-        let total = import::restore(&mut store, &args.files)?;
-        eprintln!("imported {total} snapshots");
+        let done = import::restore_into(&ctx.db_path(), &args.files)?;
+        if !ctx.quiet() {
+            eprintln!(
+                "imported {} {}; {} already present",
+                done.recorded,
+                if done.recorded == 1 {
+                    "snapshot"
+                } else {
+                    "snapshots"
+                },
+                done.present
+            );
+        }
         return Ok(ExitCode::Ok);
     }
     let target = args

@@ -5,6 +5,7 @@ use crate::app::{Error, ExitCode};
 use crate::report::diff::{LogDoc, LogEvent, log_json, log_text};
 use crate::report::write_json_array;
 use crate::store::OpenMode;
+use crate::task::fields::{self as catalogue, Role};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -30,12 +31,17 @@ fn under(path: &str, field: &str) -> bool {
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let store = ctx.open_store(OpenMode::Existing)?;
     let mut docs = Vec::new();
+    // Fields a change in the window was seen under, for telling a typo from a quiet field.
+    let mut seen: Vec<bool> = vec![false; args.fields.len()];
     for name in ctx.target_names(&args.targets, &store)? {
         let (since, until) = args.window.resolve(&store, &name, ctx)?;
         let events = store
             .events(&name, since, until)?
             .into_iter()
             .filter_map(|mut e| {
+                for (i, f) in args.fields.iter().enumerate() {
+                    seen[i] |= e.changes.iter().any(|c| under(&c.path, f));
+                }
                 if !args.fields.is_empty() {
                     e.changes
                         .retain(|c| args.fields.iter().any(|f| under(&c.path, f)));
@@ -52,6 +58,22 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             target: name,
             events,
         });
+    }
+    for (f, seen) in args.fields.iter().zip(seen) {
+        let top = f.split(['[', '.']).next().unwrap_or_default();
+        let documented = catalogue::field(top).is_some_and(|d| d.role != Role::Request);
+        if !documented && !seen {
+            let names = catalogue::FIELDS
+                .iter()
+                .filter(|d| d.role != Role::Request)
+                .map(|d| d.name);
+            return Err(Error::Usage(format!(
+                "--field {}: no such field (did you mean {}?); a field the API added later is \
+                 accepted once a change to it is recorded",
+                crate::task::text::visible(f),
+                crate::policy::nearest_name(top, names)
+            )));
+        }
     }
     ctx.emit(|w| match args.format {
         TextOrJson::Json if docs.len() == 1 => log_json(&docs[0], w),

@@ -57,7 +57,7 @@ pub struct GlobalArgs {
     /// Only errors on stderr
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
-    /// Colour on stdout
+    /// Colour on stdout and stderr (auto: only on a terminal, and not with NO_COLOR set)
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Show and read days in this IANA zone instead of UTC (e.g. Asia/Shanghai)
@@ -70,6 +70,20 @@ pub enum ColorChoice {
     Auto,
     Always,
     Never,
+}
+
+impl ColorChoice {
+    /// Whether `stream` gets colour: `always`, `never`, or (`auto`) when it is a terminal and
+    /// `NO_COLOR` is not set.
+    pub fn applies(self, stream: &impl std::io::IsTerminal) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && stream.is_terminal()
+            }
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,14 +143,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Some(name) => crate::task::when::parse_zone(name).map_err(Error::Usage)?,
         None => Tz::UTC,
     };
-    let color = match cli.global.color {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-                && std::io::IsTerminal::is_terminal(&std::io::stdout())
-        }
-    };
+    let color = cli.global.color.applies(&std::io::stdout());
     let ctx = Context {
         clock,
         settings,
@@ -309,13 +316,18 @@ impl Context {
         }
     }
 
-    /// The target names a reading command acts on: any name with history may be read.
+    /// The target names a reading command acts on: any name with history may be read. `--all`
+    /// means the targets the database holds and, with a config file, those it names; without
+    /// either flag, the one target there is, or an error listing them when there are several.
     pub fn target_names(&self, sel: &TargetArgs, store: &Store) -> Result<Vec<String>, Error> {
+        let stored = store.targets()?;
         if sel.all {
-            let mut names = store.targets()?;
-            for t in &self.settings.targets {
-                if !names.contains(&t.name) {
-                    names.push(t.name.clone());
+            let mut names = stored;
+            if self.settings.file.is_some() {
+                for t in &self.settings.targets {
+                    if !names.contains(&t.name) {
+                        names.push(t.name.clone());
+                    }
                 }
             }
             names.sort();
@@ -324,14 +336,32 @@ impl Context {
         if let Some(name) = &sel.target {
             return Ok(vec![name.clone()]);
         }
-        // Without a config file, a history of one target (whatever its name) needs no --target.
-        if self.settings.file.is_none() {
-            let names = store.targets()?;
-            if names.len() == 1 {
-                return Ok(names);
+        let mut candidates: Vec<String> = if self.settings.file.is_some() {
+            self.settings
+                .targets
+                .iter()
+                .map(|t| t.name.clone())
+                .collect()
+        } else {
+            stored
+        };
+        match candidates.len() {
+            // Nothing recorded and no config: the default target, whose history says it is empty.
+            0 => Ok(vec![self.settings.targets[0].name.clone()]),
+            1 => Ok(candidates),
+            _ => {
+                candidates.sort();
+                let shown: Vec<String> = candidates
+                    .iter()
+                    .map(|n| crate::task::text::visible(n).into_owned())
+                    .collect();
+                Err(Error::Usage(format!(
+                    "{} targets could be meant: {}; name one with --target NAME, or use --all",
+                    candidates.len(),
+                    shown.join(", ")
+                )))
             }
         }
-        Ok(vec![self.settings.targets[0].name.clone()])
     }
 
     /// Writes a result to stdout, mapping failures to [`Error::Output`].
@@ -348,6 +378,11 @@ impl Context {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// `-q`: only errors reach stderr.
+    pub fn quiet(&self) -> bool {
+        self.global.quiet
     }
 }
 

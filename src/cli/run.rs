@@ -16,7 +16,7 @@ use crate::task::when::When;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit codes: 0 all recorded and compliant; 1 a policy failure at or above \
---fail-on; 3 a target could not be fetched (credentials, API, network); 4 the database (or the run \
+--fail-on (or, with --fail-on-drift, a config that drifted); 3 a target could not be fetched (credentials, API, network); 4 the database (or the run \
 lock) failed. Over several targets the most severe wins (4 > 3 > 1 > 0), after every target that \
 can be done is done. Reports are written as tcss-audit-YYYYMMDDTHHMMSSZ.md and .json."
 )]
@@ -30,6 +30,10 @@ pub struct Args {
     /// Exit 1 when a rule of this severity or above fails [default: the config's fail_on, else low]
     #[arg(long, value_enum, value_name = "SEV")]
     pub fail_on: Option<Severity>,
+    /// Exit 1 when a target's config drifted, even when no rule fails [default: the config's
+    /// fail_on_drift, else off]
+    #[arg(long)]
+    pub fail_on_drift: bool,
     /// Targets fetched at once
     #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
@@ -92,6 +96,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         targets: &targets,
         job: JobOptions {
             concurrency: args.concurrency as usize,
+            fail_on_drift: args.fail_on_drift || ctx.settings.fail_on_drift,
             endpoint: args.endpoint.clone(),
             client: args.client.options(&ctx.settings),
             fail_on,
@@ -102,9 +107,13 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         tz: ctx.tz,
         out_dir,
     };
+    let quiet = ctx.quiet();
     let (code, written) = nightly::run(&plan, ctx.clock.clone(), |o| {
         progress.inc(1);
-        progress.suspend(|| eprintln!("{}", o.line));
+        // With -q only a target that failed is worth a line.
+        if !quiet || o.run.error.is_some() {
+            progress.suspend(|| eprintln!("{}", o.line));
+        }
     })?;
     progress.finish_and_clear();
     ctx.emit(|w| {

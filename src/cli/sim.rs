@@ -42,7 +42,9 @@ pub struct Args {
     /// SecretId to accept [default: $TENCENTCLOUD_SECRET_ID]
     #[arg(long, value_name = "ID", requires = "secret_key")]
     pub secret_id: Option<String>,
-    /// SecretKey of --secret-id [default: $TENCENTCLOUD_SECRET_KEY]
+    /// SecretKey of --secret-id [default: $TENCENTCLOUD_SECRET_KEY]. A key on the command line is
+    /// visible to anyone who can list processes (`ps`): this flag is for tests; otherwise set
+    /// the environment variable or use --credentials-file
     #[arg(
         long,
         value_name = "KEY",

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::{short, write_json};
 use crate::store::{HistoryRow, Recorded, VerifyReport};
+use crate::task::text::visible;
 use crate::task::when::{fmt_time, fmt_utc};
 
 /// `audit history` as text: one line per snapshot.
@@ -17,7 +18,7 @@ pub fn history_text(
     w: &mut dyn Write,
 ) -> io::Result<()> {
     if rows.is_empty() {
-        return writeln!(w, "{target}: no snapshots in this window");
+        return writeln!(w, "{}: no snapshots in this window", visible(target));
     }
     writeln!(
         w,
@@ -33,7 +34,7 @@ pub fn history_text(
             short(&r.meta.config_hash),
             if r.changed { "changed" } else { "unchanged" },
             r.meta.source,
-            r.meta.request_id.as_deref().unwrap_or("-"),
+            visible(r.meta.request_id.as_deref().unwrap_or("-")),
         )?;
     }
     Ok(())
@@ -58,6 +59,8 @@ pub fn history_json_value(target: &str, rows: &[HistoryRow]) -> serde_json::Valu
 pub fn recorded_line(target: &str, r: &Recorded, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
     let state = if r.duplicate {
         "already recorded"
+    } else if r.first {
+        "first"
     } else if r.changed {
         "changed"
     } else {
@@ -65,7 +68,8 @@ pub fn recorded_line(target: &str, r: &Recorded, tz: Tz, w: &mut dyn Write) -> i
     };
     writeln!(
         w,
-        "{target}  #{}  {}  {state}  {}",
+        "{}  #{}  {}  {state}  {}",
+        visible(target),
         r.id,
         fmt_time(r.observed_at, tz),
         short(&r.config_hash)
@@ -83,7 +87,9 @@ pub fn verify_text(report: &VerifyReport, w: &mut dyn Write) -> io::Result<()> {
         Some(b) => writeln!(
             w,
             "chain BROKEN at snapshot {}: {} ({} snapshots read)",
-            b.snapshot, b.reason, report.checked
+            b.snapshot,
+            visible(&b.reason),
+            report.checked
         ),
     }
 }

@@ -114,6 +114,26 @@ impl Store {
             .ok_or(StoreError::UnknownSnapshot { id, target: None })
     }
 
+    /// The snapshots of `target` whose answer carries `request_id`, oldest first. A RequestId names
+    /// one answer of the API: seen at two moments, one of the two is not what it claims.
+    pub fn with_request_id(
+        &self,
+        target: &str,
+        request_id: &str,
+    ) -> Result<Vec<SnapshotMeta>, StoreError> {
+        let Some(target_id) = self.target_id(target)? else {
+            return Ok(Vec::new());
+        };
+        let sql = format!(
+            "SELECT {META_COLUMNS} FROM snapshots s JOIN targets t ON t.id = s.target_id
+             WHERE s.target_id = ?1 AND s.request_id = ?2 ORDER BY s.observed_at, s.id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        stmt.query_map(params![target_id, request_id], meta_of)
+            .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+            .map_err(|e| self.err(e))
+    }
+
     /// Resolves a WHEN to the newest snapshot of `target` at or before that moment.
     pub fn resolve(&self, target: &str, when: &When, tz: Tz) -> Result<SnapshotMeta, StoreError> {
         let no_snapshot = |what: String| -> Result<StoreError, StoreError> {

@@ -37,6 +37,8 @@ pub struct Recorded {
     pub config_hash: String,
     /// The config differs from the observation just before it in time (true for a first one).
     pub changed: bool,
+    /// No observation of this target comes before it in time.
+    pub first: bool,
     /// This observation was already recorded (same target, moment and bytes): nothing was added.
     pub duplicate: bool,
     /// Undocumented fields this target shows for the first time.
@@ -274,6 +276,7 @@ fn record_in(
                     observed_at: s.observed_at,
                     config_hash: config_hash.to_string(),
                     changed: false,
+                    first: false,
                     duplicate: true,
                     new_fields: Vec::new(),
                     chain_hash,
@@ -445,6 +448,7 @@ fn record_in(
         observed_at: s.observed_at,
         config_hash: config_hash.to_string(),
         changed,
+        first: before.is_none(),
         duplicate: false,
         new_fields,
         chain_hash,

@@ -74,6 +74,17 @@ pub struct Field {
     /// A list of strings that compare case-insensitively.
     pub caseless: bool,
     pub update: Update,
+    /// The API returns it in every answer: an answer without it is not this task's.
+    pub always: bool,
+}
+
+impl Field {
+    const fn always(self) -> Field {
+        Field {
+            always: true,
+            ..self
+        }
+    }
 }
 
 const fn config(name: &'static str, ty: Type, update: Update) -> Field {
@@ -84,6 +95,7 @@ const fn config(name: &'static str, ty: Type, update: Update) -> Field {
         set_like: false,
         caseless: false,
         update,
+        always: false,
     }
 }
 
@@ -95,6 +107,7 @@ const fn set(name: &'static str, elem: Elem, caseless: bool) -> Field {
         set_like: true,
         caseless,
         update: Update::Optional,
+        always: false,
     }
 }
 
@@ -106,15 +119,16 @@ const fn other(name: &'static str, ty: Type, role: Role) -> Field {
         set_like: false,
         caseless: false,
         update: Update::No,
+        always: false,
     }
 }
 
 /// Every documented field, configuration first in the API's order, then status, then the id.
 pub const FIELDS: [Field; 17] = [
-    config("Enable", Type::Bool, Update::Required),
-    config("ScanTime", Type::TimeOfDay, Update::Required),
-    config("ScanPeriod", Type::Int, Update::Required),
-    set("ScanType", Elem::Text, true),
+    config("Enable", Type::Bool, Update::Required).always(),
+    config("ScanTime", Type::TimeOfDay, Update::Required).always(),
+    config("ScanPeriod", Type::Int, Update::Required).always(),
+    set("ScanType", Elem::Text, true).always(),
     config("All", Type::Bool, Update::Optional),
     config("Images", Type::List(Elem::Object), Update::Optional),
     set("Id", Elem::Int, false),
@@ -168,6 +182,16 @@ pub fn with_role(role: Role) -> impl Iterator<Item = &'static Field> {
 /// The names of the set-like lists, in catalogue order.
 pub fn set_like() -> impl Iterator<Item = &'static str> {
     FIELDS.iter().filter(|f| f.set_like).map(|f| f.name)
+}
+
+/// The fields the API always returns that `answer` (an answer's inner object) lacks or holds as
+/// `null`, in catalogue order.
+pub fn missing_always(answer: &serde_json::Map<String, serde_json::Value>) -> Vec<&'static str> {
+    FIELDS
+        .iter()
+        .filter(|f| f.always && answer.get(f.name).is_none_or(|v| v.is_null()))
+        .map(|f| f.name)
+        .collect()
 }
 
 /// Whether `name` is one of the set-like lists.
@@ -229,6 +253,17 @@ mod tests {
         assert!(is_config("NewKnob") && is_config("Enable"));
         assert!(!is_config("LastScanTime") && !is_config("RequestId"));
         assert!(is_status("ScanResult") && !is_status("NewKnob"));
+    }
+
+    #[test]
+    fn an_answer_lacking_what_the_api_always_returns_says_what() {
+        let full = serde_json::json!({"Enable": true, "ScanTime": "03:00:00", "ScanPeriod": 1, "ScanType": []});
+        assert!(missing_always(full.as_object().unwrap()).is_empty());
+        let partial = serde_json::json!({"Enable": true, "ScanPeriod": null, "Foo": 1});
+        assert_eq!(
+            missing_always(partial.as_object().unwrap()),
+            ["ScanTime", "ScanPeriod", "ScanType"]
+        );
     }
 
     #[test]

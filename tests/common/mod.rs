@@ -57,3 +57,10 @@ pub fn record_points(store: &mut Store, target: &str, points: &[(&str, Value)]) 
             .unwrap();
     }
 }
+
+/// The reference answer with another RequestId: what the API gives on another night.
+pub fn seed_with_request_id(request_id: &str) -> String {
+    let mut seed: Value = serde_json::from_str(SEED).unwrap();
+    seed["Response"]["RequestId"] = Value::String(request_id.to_string());
+    serde_json::to_string_pretty(&seed).unwrap()
+}

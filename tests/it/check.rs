@@ -1,6 +1,6 @@
 //! `audit check` and `audit policy` through the real binary.
 
-use crate::support::{Env, SEED};
+use crate::support::{Env, SEED, seed_with_request_id};
 
 fn seeded() -> Env {
     let mut env = Env::new();
@@ -115,7 +115,7 @@ expires = "2027-01-31"
     // After the expiry the waiver no longer applies.
     let mut later = seeded();
     later.now = Some("2027-02-15T00:00:00Z".into());
-    let file = later.write("seed2.json", SEED);
+    let file = later.write("seed2.json", &seed_with_request_id("a-later-night"));
     later
         .run(&[
             "import",

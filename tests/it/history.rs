@@ -1,6 +1,6 @@
 //! Importing saved answers and reading the history back: show, history, verify, WHEN.
 
-use crate::support::{Env, SEED};
+use crate::support::{Env, SEED, seed_with_request_id};
 
 #[test]
 fn the_reference_example_imports_with_nothing_lost() {
@@ -36,9 +36,11 @@ fn the_reference_example_imports_with_nothing_lost() {
 #[test]
 fn all_three_answer_shapes_import_as_one_config() {
     let env = Env::new();
-    let seed: serde_json::Value = serde_json::from_str(SEED).unwrap();
-    let bare = serde_json::to_string(&seed["Response"]).unwrap();
-    let tccli = serde_json::to_string_pretty(&seed["Response"]).unwrap();
+    let night = |rid: &str| -> serde_json::Value {
+        serde_json::from_str(&seed_with_request_id(rid)).unwrap()
+    };
+    let bare = serde_json::to_string(&night("night-2")["Response"]).unwrap();
+    let tccli = serde_json::to_string_pretty(&night("night-3")["Response"]).unwrap();
     let a = env.write("a.json", SEED);
     let b = env.write("b.json", &bare);
     let c = env.write("c.json", &tccli);
@@ -130,8 +132,8 @@ fn when_before_the_first_snapshot_names_the_earliest() {
 #[test]
 fn verify_passes_then_fails_after_a_row_is_altered() {
     let env = Env::new();
-    let file = env.write("seed.json", SEED);
     for day in ["2026-11-01", "2026-11-02", "2026-11-03"] {
+        let file = env.write("seed.json", &seed_with_request_id(day));
         env.run(&[
             "import",
             file.to_str().unwrap(),

@@ -4,6 +4,7 @@
 mod common;
 
 mod check;
+mod defects;
 mod drift;
 mod faults;
 mod history;

@@ -214,7 +214,12 @@ fn policy_failures_at_or_above_fail_on_exit_1() {
             "high",
         ])
         .code(1);
-    assert!(run.stderr.contains("default: #1 changed"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("default: #1 first; 1 rule failing at or above high"),
+        "{}",
+        run.stderr
+    );
     let run = env
         .run_signed(&[
             "run",

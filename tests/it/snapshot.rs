@@ -20,7 +20,7 @@ fn unchanged_twice_is_two_snapshots_of_one_config_and_an_update_makes_a_second()
     let env = Env::new();
     let first = env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
     assert!(
-        first.stdout.starts_with("default  #1  ") && first.stdout.contains("changed"),
+        first.stdout.starts_with("default  #1  ") && first.stdout.contains("  first  "),
         "{}",
         first.stdout
     );

@@ -11,7 +11,7 @@ use assert_cmd::cargo::CommandCargoExt;
 use tcss_audit::task::clock::SystemClock;
 use tcss_audit::tencent::{Client, ClientOptions, Credentials, Endpoint, Secret};
 
-pub use crate::common::SEED;
+pub use crate::common::{SEED, seed_with_request_id};
 pub const SIM_ID: &str = "AKIDsimEXAMPLEexampleEXAMPLE000001";
 pub const SIM_KEY: &str = "SimSecretKeyThatMustNeverBePrinted01";
 

@@ -1,0 +1,267 @@
+//! What a new user and a hostile user tripped over: input that slipped through, output that
+//! misled, each through the real binary.
+
+use crate::support::{Env, SEED, Sim, seed_with_request_id};
+
+fn import_at(env: &Env, name: &str, text: &str, at: &str) -> crate::support::Run {
+    let file = env.write(name, text);
+    env.run(&["import", file.to_str().unwrap(), "--at", at])
+}
+
+#[test]
+fn answers_that_are_not_the_task_are_refused_naming_what_is_missing() {
+    let env = Env::new();
+    for (i, text) in [
+        "{}",
+        r#"{"Response":{}}"#,
+        r#"{"Foo":1}"#,
+        r#"{"Response":{"Enable":true,"ScanTime":"03:00:00","ScanPeriod":1}}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let run = import_at(&env, &format!("{i}.json"), text, "2026-11-01T00:00:00Z").code(2);
+        assert!(
+            run.stderr.contains("it lacks") && run.stderr.contains("ScanType"),
+            "{text}: {}",
+            run.stderr
+        );
+        assert!(
+            !env.db().exists(),
+            "{text}: a refused import creates nothing"
+        );
+    }
+}
+
+#[test]
+fn a_time_in_the_future_and_a_request_id_seen_at_another_time_are_refused() {
+    let mut env = Env::new();
+    env.now = Some("2026-11-28T12:00:00Z".into());
+    let run = import_at(&env, "a.json", SEED, "2027-01-01").code(2);
+    assert!(run.stderr.contains("after now"), "{}", run.stderr);
+    // Within the clock allowance is fine.
+    import_at(&env, "a.json", SEED, "2026-11-28T12:03:00Z").ok();
+    // The same answer again at its own moment is recorded once; at another moment, refused.
+    let again = import_at(&env, "a.json", SEED, "2026-11-28T12:03:00Z").ok();
+    assert!(
+        again.stdout.contains("already recorded"),
+        "{}",
+        again.stdout
+    );
+    let run = import_at(&env, "a.json", SEED, "2026-11-27T03:00:00Z").code(2);
+    assert!(
+        run.stderr.contains("already observed") && run.stderr.contains("#1 at"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(env.rows("snapshots"), 1);
+    // Two files with one RequestId in one import: nothing is recorded.
+    let a = env.write("b.json", &seed_with_request_id("twice"));
+    let run = env
+        .run(&[
+            "import",
+            a.to_str().unwrap(),
+            a.to_str().unwrap(),
+            "--at",
+            "2026-11-28T03:00:00Z",
+        ])
+        .ok();
+    assert!(run.stdout.contains("already recorded"), "{}", run.stdout);
+}
+
+#[test]
+fn a_backup_without_line_breaks_is_refused_and_a_failed_restore_leaves_no_database() {
+    let env = Env::new();
+    let run = env.run(&["import", "--jsonl", "/dev/zero"]).code(2);
+    assert!(run.stderr.contains("longer than"), "{}", run.stderr);
+    assert!(!env.db().exists(), "nothing left behind");
+    let bad = env.write("bad.jsonl", "{\"schema\":\"something-else\"}\n");
+    env.run(&["import", "--jsonl", bad.to_str().unwrap()])
+        .code(2);
+    assert!(!env.db().exists(), "nothing left behind");
+    for p in ["audit.db-wal", "audit.db-shm"] {
+        assert!(!env.path(p).exists(), "{p}");
+    }
+}
+
+#[test]
+fn restoring_a_backup_again_counts_what_was_already_there() {
+    let env = Env::new();
+    for (i, day) in ["2026-11-01", "2026-11-02"].iter().enumerate() {
+        import_at(
+            &env,
+            "n.json",
+            &seed_with_request_id(&format!("night-{i}")),
+            &format!("{day}T03:00:00Z"),
+        )
+        .ok();
+    }
+    let backup = env.path("backup.jsonl");
+    let run = env.run(&["export", "-o", backup.to_str().unwrap()]).ok();
+    assert!(
+        run.stderr.contains("exported 2 snapshots"),
+        "{}",
+        run.stderr
+    );
+    let run = env
+        .run(&["import", "--jsonl", backup.to_str().unwrap()])
+        .ok();
+    assert!(
+        run.stderr
+            .contains("imported 0 snapshots; 2 already present"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn all_means_the_targets_held_and_an_unnamed_target_among_several_is_asked_for() {
+    let env = Env::new();
+    for (i, target) in ["prod", "staging"].iter().enumerate() {
+        let file = env.write("n.json", &seed_with_request_id(&format!("r{i}")));
+        env.run(&[
+            "import",
+            file.to_str().unwrap(),
+            "--target",
+            target,
+            "--at",
+            "2026-11-01T03:00:00Z",
+        ])
+        .ok();
+    }
+    let h = env
+        .run(&["history", "--all", "--format", "json"])
+        .ok()
+        .json();
+    let names: Vec<&str> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["prod", "staging"], "no invented `default`");
+    let run = env.run(&["history"]).code(2);
+    assert!(
+        run.stderr.contains("prod, staging") && run.stderr.contains("--target"),
+        "{}",
+        run.stderr
+    );
+    let run = env
+        .run(&["log", "--target", "prod", "--field", "ScanTyp"])
+        .code(2);
+    assert!(
+        run.stderr.contains("did you mean ScanType"),
+        "{}",
+        run.stderr
+    );
+    env.run(&["log", "--target", "prod", "--field", "ScanType"])
+        .ok();
+}
+
+#[test]
+fn text_from_outside_reaches_the_terminal_escaped() {
+    let env = Env::new();
+    let hostile = "req\u{1b}[31m\nprod  #9  2026  unchanged";
+    let mut seed: serde_json::Value = serde_json::from_str(SEED).unwrap();
+    seed["Response"]["RequestId"] = serde_json::Value::String(hostile.into());
+    import_at(&env, "h.json", &seed.to_string(), "2026-11-01T03:00:00Z").ok();
+    let out = env.run(&["history"]).ok().stdout;
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    assert!(out.contains("req\\u{1b}[31m\\nprod"), "{out}");
+    assert_eq!(out.lines().count(), 2, "a header and one row: {out}");
+}
+
+#[test]
+fn colour_follows_the_flag_on_stderr_too_and_quiet_means_errors_only() {
+    let env = Env::new();
+    // A field the API added later is worth a warning on stderr.
+    let mut seed: serde_json::Value = serde_json::from_str(SEED).unwrap();
+    seed["Response"]["NewKnob"] = serde_json::json!(1);
+    let file = env.write("k.json", &seed.to_string());
+    let args = |color: &'static str| {
+        vec![
+            "--color".to_string(),
+            color.to_string(),
+            "import".to_string(),
+            file.to_str().unwrap().to_string(),
+            "--at".to_string(),
+            "2026-11-01T03:00:00Z".to_string(),
+        ]
+    };
+    let never: Vec<String> = args("never");
+    let never: Vec<&str> = never.iter().map(String::as_str).collect();
+    let run = env.run(&never).ok();
+    assert!(run.stderr.contains("NewKnob"), "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    let fresh = Env::new();
+    let file = fresh.write("k.json", &seed.to_string());
+    let run = fresh
+        .run(&[
+            "--color",
+            "always",
+            "import",
+            file.to_str().unwrap(),
+            "--at",
+            "2026-11-01T03:00:00Z",
+        ])
+        .ok();
+    assert!(run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+    let sim = Sim::start(&[]);
+    let run = env
+        .run_signed(&["-q", "run", "--endpoint", &sim.url])
+        .code(1);
+    assert!(run.stderr.is_empty(), "-q: {}", run.stderr);
+}
+
+#[test]
+fn a_drifted_config_names_its_fields_and_fails_the_run_when_asked() {
+    let env = Env::new();
+    let state = env.write("state.json", SEED);
+    let sim = Sim::start_in(Some(&state), &[]);
+    env.run_signed(&["run", "--endpoint", &sim.url]).code(1);
+    drop(sim);
+    let mut seed: serde_json::Value = serde_json::from_str(SEED).unwrap();
+    seed["Response"]["ScanPeriod"] = serde_json::json!(3);
+    seed["Response"]["ScanTime"] = serde_json::json!("04:00:00");
+    std::fs::write(&state, seed.to_string()).unwrap();
+    let sim = Sim::start_in(Some(&state), &[]);
+    let run = env
+        .run_signed(&[
+            "run",
+            "--endpoint",
+            &sim.url,
+            "--fail-on",
+            "critical",
+            "--fail-on-drift",
+        ])
+        .code(1);
+    assert!(
+        run.stderr
+            .contains("default: #2 changed: ScanTime, ScanPeriod;"),
+        "{}",
+        run.stderr
+    );
+    let run = env
+        .run_signed(&["run", "--endpoint", &sim.url, "--fail-on", "critical"])
+        .ok();
+    assert!(
+        run.stderr.contains("#3 unchanged; 0 rules failing"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn small_things_a_new_user_meets() {
+    let env = Env::new();
+    import_at(&env, "a.json", SEED, "2026-11-01T03:00:00Z").ok();
+    // export needs no --jsonl to write its only format.
+    let out = env.run(&["export"]).ok().stdout;
+    assert!(
+        out.starts_with("{\"schema\":\"tcss-audit/export/v1\""),
+        "{out}"
+    );
+    // demo does not take a --db it would not use.
+    let run = env.run(&["--db", "elsewhere.db", "demo"]).code(2);
+    assert!(run.stderr.contains("--dir"), "{}", run.stderr);
+}
