@@ -106,7 +106,7 @@ struct RawFile {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTarget {
-    name: String,
+    name: toml::Spanned<String>,
     endpoint: Option<String>,
     region: Option<String>,
     secret_id_env: Option<String>,
@@ -166,20 +166,36 @@ impl Settings {
         let mut targets = Vec::new();
         let mut names = std::collections::HashSet::new();
         for t in raw.target {
-            // Where the name is, looked up only for an error (a fleet's file is long).
-            let at = || find(&format!("\"{}\"", t.name));
-            if t.name.trim().is_empty() || t.name.chars().any(|c| c.is_control()) {
-                return Err(fail(at(), "a target needs a name".into()));
+            let span = t.name.span();
+            let name = t.name.into_inner();
+            if name.trim().is_empty() {
+                return Err(fail(Some(span), "a target needs a name".into()));
             }
-            if !names.insert(t.name.clone()) {
-                return Err(fail(at(), format!("target {:?} is named twice", t.name)));
+            if let Some(c) = name.chars().find(|c| c.is_control()) {
+                return Err(fail(
+                    Some(span),
+                    format!(
+                        "target name \"{}\" holds the control character U+{:04X}; a name is shown in reports, logs and terminals: use letters, digits, `-`, `_` and `.`",
+                        crate::task::text::visible(&name),
+                        c as u32
+                    ),
+                ));
+            }
+            if !names.insert(name.clone()) {
+                return Err(fail(
+                    Some(span),
+                    format!(
+                        "target \"{}\" is named twice",
+                        crate::task::text::visible(&name)
+                    ),
+                ));
             }
             let endpoint = t.endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.into());
             crate::tencent::Endpoint::parse(&endpoint)
                 .map_err(|e| fail(find(&endpoint), e.to_string()))?;
             let defaults = CredentialSource::default();
             targets.push(TargetSpec {
-                name: t.name,
+                name,
                 endpoint,
                 region: t.region,
                 credentials: CredentialSource {
@@ -313,6 +329,32 @@ profile = "staging"
         .unwrap_err();
         assert!(e.message.contains("loopback"), "{e}");
         assert_eq!(e.line_col.map(|(l, _)| l), Some(3));
+    }
+
+    #[test]
+    fn a_control_character_in_a_target_name_is_named_with_its_place() {
+        let text = "[[target]]\nname = \"ok\"\n\n[[target]]\nname = \"pr\\u0007od\"\n";
+        let e = Settings::parse(text, Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().starts_with("config file c.toml:5:8:"), "{e}");
+        assert!(
+            e.message.contains("U+0007") && e.message.contains("pr\\u{7}od"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains('\u{7}'), "{e}");
+        let e = Settings::parse("[[target]]\nname = \" \"\n", Path::new("c.toml")).unwrap_err();
+        assert!(
+            e.to_string().contains("c.toml:2:8") && e.message.contains("needs a name"),
+            "{e}"
+        );
+        let e = Settings::parse(
+            "[[target]]\nname = \"a\"\n[[target]]\nname = \"a\"\n",
+            Path::new("c.toml"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("c.toml:4:8") && e.message.contains("twice"),
+            "{e}"
+        );
     }
 
     #[test]

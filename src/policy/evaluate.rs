@@ -121,6 +121,9 @@ pub struct RuleResult {
     /// The policy file the rule comes from (as in `policies[].file`).
     #[serde(skip)]
     pub policy_file: String,
+    /// Where the rule is written (its `[[rule]]` header).
+    #[serde(skip)]
+    pub location: Location,
 }
 
 /// The evaluated snapshot.
@@ -475,6 +478,7 @@ pub(crate) fn evaluate_views(
             remediation: rule.remediation.clone(),
             waiver,
             policy_file: set.files()[rule.file].file.clone(),
+            location: rule.location.clone(),
         });
     }
     let today = t.now.date_naive();

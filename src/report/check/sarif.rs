@@ -15,6 +15,24 @@ pub fn level(sev: Severity) -> &'static str {
     }
 }
 
+/// A policy file's path as a relative URI reference: `/` between segments, and the few
+/// characters a URI cannot hold as they are percent-encoded.
+fn uri(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for c in path.replace('\\', "/").chars() {
+        match c {
+            'A'..='Z' | 'a'..='z' | '0'..='9' | '-' | '.' | '_' | '~' | '/' | ':' => out.push(c),
+            c => {
+                let mut buf = [0u8; 4];
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{b:02X}"));
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The SARIF log; only failed and waived results appear, waived ones with an external suppression.
 pub fn sarif(report: &CheckReport, w: &mut dyn Write) -> io::Result<()> {
     let rules: Vec<Value> = report
@@ -44,6 +62,15 @@ pub fn sarif(report: &CheckReport, w: &mut dyn Write) -> io::Result<()> {
                 "level": level(r.severity),
                 "message": { "text": r.message },
                 "locations": [{
+                    // Code-scanning front ends place a result by its physical location: the
+                    // rule that failed, in its policy file.
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": uri(&r.location.file) },
+                        "region": {
+                            "startLine": r.location.line.max(1),
+                            "startColumn": r.location.col.max(1),
+                        },
+                    },
                     "logicalLocations": [{
                         "name": r.field,
                         "fullyQualifiedName": format!("{}/{}", report.target, r.field),

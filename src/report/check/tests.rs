@@ -203,6 +203,14 @@ fn sarif_golden_and_structure() {
                 .unwrap()
                 .starts_with("prod/")
         );
+        // The physical location is the failing rule's own `[[rule]]` in its policy file.
+        let place = &r["locations"][0]["physicalLocation"];
+        assert_eq!(place["artifactLocation"]["uri"], "policies/golden.toml");
+        let line = place["region"]["startLine"].as_u64().unwrap() as usize;
+        let text: Vec<&str> = POLICY.lines().collect();
+        assert_eq!(text[line - 1], "[[rule]]", "line {line}");
+        let id = r["ruleId"].as_str().unwrap();
+        assert_eq!(text[line], format!("id = \"{id}\""), "line {line}");
     }
     let waived: Vec<_> = results
         .iter()
