@@ -1,5 +1,7 @@
 //! `audit prune`: retention of the oldest observations.
 
+use std::io::IsTerminal;
+
 use super::Context;
 use crate::app::{Error, ExitCode};
 use crate::store::OpenMode;
@@ -9,13 +11,21 @@ use crate::task::when::{When, fmt_utc};
 #[command(
     after_help = "Removes observations older than WHEN from the start of the history. The hash \
 chain then starts from a recorded checkpoint (the last removed snapshot's chain hash), so `audit \
-verify` still checks every remaining link. Configs a kept snapshot uses are never removed. Back up \
-first: `audit export --jsonl -o backup.jsonl`."
+verify` still checks every remaining link. The newest snapshot of every target is never removed, \
+and configs a kept snapshot uses stay. On a terminal it asks before removing anything (--yes does \
+not ask; without a terminal, as under cron, it does not ask). Back up first: \
+`audit export -o backup.jsonl`."
 )]
 pub struct Args {
     /// Remove observations before this moment (a date means its start)
     #[arg(long, value_name = "WHEN")]
     pub before: String,
+    /// Say what would be removed, and remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Remove without asking
+    #[arg(long, short)]
+    pub yes: bool,
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
@@ -26,16 +36,58 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         ));
     };
     let mut store = ctx.open_store(OpenMode::Existing)?;
-    let pruned = store.prune(before, ctx.now())?;
+    let ask = !args.dry_run && !args.yes && std::io::stdin().is_terminal();
+    let pruned = if ask {
+        let plan = store.prune(before, ctx.now(), true)?;
+        if plan.removed == 0 {
+            plan
+        } else {
+            eprint!(
+                "remove {} {} observed before {} (through #{}) from {}? [y/N] ",
+                plan.removed,
+                snapshots(plan.removed),
+                fmt_utc(before),
+                plan.through.unwrap_or_default(),
+                ctx.db_path().display()
+            );
+            let mut answer = String::new();
+            std::io::stdin()
+                .read_line(&mut answer)
+                .map_err(|e| Error::Input(format!("reading the answer: {e}")))?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+                return Err(Error::Usage("nothing was removed".into()));
+            }
+            store.prune(before, ctx.now(), false)?
+        }
+    } else {
+        store.prune(before, ctx.now(), args.dry_run)?
+    };
     ctx.emit(|w| {
+        let verb = if pruned.dry_run { "would remove" } else { "removed" };
         match pruned.through {
+            Some(id) if pruned.dry_run => writeln!(
+                w,
+                "{verb} {} {} observed before {} (through #{id}); nothing was removed",
+                pruned.removed,
+                snapshots(pruned.removed),
+                fmt_utc(before)
+            )?,
             Some(id) => writeln!(
                 w,
-                "removed {} snapshots observed before {} (through #{id}); the chain now starts from a checkpoint at #{id}",
+                "{verb} {} {} observed before {} (through #{id}); the chain now starts from a checkpoint at #{id}",
                 pruned.removed,
+                snapshots(pruned.removed),
                 fmt_utc(before)
             )?,
             None => writeln!(w, "nothing to remove before {}", fmt_utc(before))?,
+        }
+        if pruned.kept_newest > 0 {
+            writeln!(
+                w,
+                "kept {} older {}: the newest snapshot of each target stays, and the chain is cut only before it",
+                pruned.kept_newest,
+                if pruned.kept_newest == 1 { "observation" } else { "observations" }
+            )?;
         }
         if pruned.kept_older > 0 {
             writeln!(
@@ -47,4 +99,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         Ok(())
     })?;
     Ok(ExitCode::Ok)
+}
+
+fn snapshots(n: u64) -> &'static str {
+    if n == 1 { "snapshot" } else { "snapshots" }
 }

@@ -16,6 +16,11 @@ pub struct Pruned {
     /// Observations older than the cut that had to stay, because a newer recording comes before
     /// them in the chain (answers imported out of order).
     pub kept_older: u64,
+    /// Observations older than the cut kept because the chain cannot be cut past a target's
+    /// newest snapshot: the newest of every target is never removed.
+    pub kept_newest: u64,
+    /// Nothing was removed: this is what pruning would do.
+    pub dry_run: bool,
 }
 
 impl Store {
@@ -33,10 +38,14 @@ impl Store {
 
     /// Removes every snapshot observed before `before` that lies in the chain's oldest stretch:
     /// the chain is cut only at a prefix, so what remains links up from the checkpoint.
+    ///
+    /// The newest snapshot of every target stays whatever `before` says, so each target keeps
+    /// its latest state. With `dry_run`, nothing is removed and the result says what would be.
     pub fn prune(
         &mut self,
         before: DateTime<Utc>,
         now: DateTime<Utc>,
+        dry_run: bool,
     ) -> Result<Pruned, StoreError> {
         let shown = self.shown();
         let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
@@ -53,7 +62,7 @@ impl Store {
                 |r| r.get(0),
             )
             .map_err(err)?;
-        let limit = match first_kept {
+        let by_time = match first_kept {
             Some(id) => id - 1,
             None => tx
                 .query_row("SELECT COALESCE(MAX(id), 0) FROM snapshots", [], |r| {
@@ -61,10 +70,30 @@ impl Store {
                 })
                 .map_err(err)?,
         };
+        // The first, in chain order, of the targets' newest snapshots: the cut stays before it.
+        let first_newest: Option<i64> = tx
+            .query_row(
+                "SELECT MIN(newest) FROM (SELECT (SELECT s.id FROM snapshots s WHERE s.target_id = t.id
+                     ORDER BY s.observed_at DESC, s.id DESC LIMIT 1) AS newest FROM targets t)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        let limit = match first_newest {
+            Some(newest) => by_time.min(newest - 1),
+            None => by_time,
+        };
+        let kept_newest: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM snapshots WHERE observed_at < ?1 AND id > ?2 AND id <= ?3",
+                params![cut, limit, by_time],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
         let kept_older: i64 = tx
             .query_row(
                 "SELECT COUNT(*) FROM snapshots WHERE observed_at < ?1 AND id > ?2",
-                params![cut, limit],
+                params![cut, by_time],
                 |r| r.get(0),
             )
             .map_err(err)?;
@@ -80,8 +109,20 @@ impl Store {
                 removed: 0,
                 through: None,
                 kept_older: kept_older as u64,
+                kept_newest: kept_newest as u64,
+                dry_run,
             });
         };
+        if dry_run {
+            // The transaction is dropped unchanged.
+            return Ok(Pruned {
+                removed: removed as u64,
+                through: Some(limit),
+                kept_older: kept_older as u64,
+                kept_newest: kept_newest as u64,
+                dry_run,
+            });
+        }
         tx.execute(
             "DELETE FROM change_events WHERE from_snapshot <= ?1 OR to_snapshot <= ?1",
             [limit],
@@ -126,6 +167,8 @@ impl Store {
             removed: removed as u64,
             through: Some(limit),
             kept_older: kept_older as u64,
+            kept_newest: kept_newest as u64,
+            dry_run,
         })
     }
 }

@@ -134,6 +134,39 @@ fn an_altered_backup_is_refused_where_it_was_altered() {
 }
 
 #[test]
+fn pruning_never_removes_a_targets_newest_snapshot_and_a_dry_run_removes_nothing() {
+    let env = Env::new();
+    seed_history(&env.db(), 10);
+    let dry = env
+        .run(&["prune", "--before", "2027-06-01", "--dry-run"])
+        .ok();
+    assert!(
+        dry.stdout.contains("would remove 9 snapshots")
+            && dry.stdout.contains("nothing was removed"),
+        "{}",
+        dry.stdout
+    );
+    assert_eq!(env.rows("snapshots"), 10);
+    // Without a terminal (as under cron) it does not ask.
+    let run = env.run(&["prune", "--before", "2027-06-01"]).ok();
+    assert!(
+        run.stdout.contains("removed 9 snapshots")
+            && run.stdout.contains("newest snapshot of each target"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(env.rows("snapshots"), 1);
+    env.run(&["verify"]).ok();
+    env.run(&["show", "latest"]).ok();
+    let again = env.run(&["prune", "--before", "2027-06-01", "--yes"]).ok();
+    assert!(
+        again.stdout.contains("nothing to remove"),
+        "{}",
+        again.stdout
+    );
+}
+
+#[test]
 fn pruning_keeps_the_chain_verifiable_and_the_configs_still_needed() {
     let env = Env::new();
     seed_history(&env.db(), 40);
