@@ -49,6 +49,10 @@ pub enum StoreError {
     )]
     NotSqlite { path: String },
     #[error(
+        "{path} is not a regular file (a device, a folder or a pipe); it was left untouched: name a database file with --db / TCSS_AUDIT_DB"
+    )]
+    NotAFile { path: String },
+    #[error(
         "database {path} was written by a newer tcss-audit (schema {found}, this one knows {known}); it was left untouched: upgrade tcss-audit"
     )]
     TooNew {
@@ -178,6 +182,9 @@ impl Store {
         let shown = path.display().to_string();
         let sqlite_err = |e: rusqlite::Error| classify(&shown, e, busy_timeout);
         match std::fs::metadata(path) {
+            // A device, folder or pipe is no database, and SQLite would create files beside it
+            // (`/dev/null-journal`): refused before anything is opened.
+            Ok(meta) if !meta.is_file() => return Err(StoreError::NotAFile { path: shown }),
             Ok(meta) if meta.len() > 0 => check_header(path, &shown)?,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -201,12 +208,47 @@ impl Store {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite_err)?;
-        conn.busy_timeout(busy_timeout).map_err(sqlite_err)?;
+        let opened = Connection::open_with_flags(path, flags).and_then(|conn| {
+            conn.busy_timeout(busy_timeout)?;
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            Ok((conn, version))
+        });
+        let (mut conn, version) = match opened {
+            Ok(opened) => opened,
+            // A database on read-only media cannot be opened for writing, nor read in WAL mode
+            // (which needs its `-shm` file): an existing one is opened read-only and immutable,
+            // so an archived copy can still be read, verified and reported on.
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if mode == OpenMode::Existing
+                    && matches!(
+                        f.code,
+                        rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
+                    ) =>
+            {
+                let conn = open_immutable(path).map_err(sqlite_err)?;
+                let version: i64 = conn
+                    .pragma_query_value(None, "user_version", |r| r.get(0))
+                    .map_err(sqlite_err)?;
+                (conn, version)
+            }
+            // For writing: a file that opens only as immutable is on read-only media.
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::CannotOpen
+                    && path.exists()
+                    && open_immutable(path)
+                        .and_then(|c| {
+                            c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+                        })
+                        .is_ok() =>
+            {
+                return Err(StoreError::ReadOnly {
+                    path: shown,
+                    message: "it is on read-only media and can be read but not written".into(),
+                });
+            }
+            Err(e) => return Err(sqlite_err(e)),
+        };
         // Refuse a newer schema before touching anything, so the user's file is never rewritten.
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(sqlite_err)?;
         let known = KNOWN_VERSION;
         if version > known {
             return Err(StoreError::TooNew {
@@ -347,6 +389,27 @@ fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
 }
 
 /// Turns SQLite's error codes into the errors users can act on.
+/// Opens `path` read-only as an immutable file (no locks, no journal): for read-only media.
+fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    // SQLite's URI syntax: the path with `%`, `?` and `#` escaped, then the parameter.
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?immutable=1");
+    Connection::open_with_flags(
+        uri,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+}
+
 fn classify(path: &str, e: rusqlite::Error, waited: Duration) -> StoreError {
     use rusqlite::ErrorCode as C;
     let path = path.to_string();

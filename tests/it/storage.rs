@@ -607,3 +607,102 @@ fn seed_later(db: &Path) {
             .unwrap();
     }
 }
+
+#[test]
+fn a_path_that_is_not_a_regular_file_is_refused_untouched() {
+    let env = Env::new();
+    for db in [
+        "/dev/null".to_string(),
+        env.dir.path().display().to_string(),
+    ] {
+        let run = env.run(&["--db", &db, "history"]).code(4);
+        assert!(
+            run.stderr.contains("not a regular file"),
+            "{db}: {}",
+            run.stderr
+        );
+        let run = env
+            .run(&["--db", &db, "import", "-", "--at", "2026-11-01"])
+            .code(2);
+        assert!(!run.stderr.is_empty());
+    }
+    assert!(!std::path::Path::new("/dev/null-journal").exists());
+    assert!(!std::path::Path::new("/dev/null-wal").exists());
+}
+
+/// A tmpfs mounted at a folder of the test's, unmounted when dropped.
+struct Mount(std::path::PathBuf);
+
+impl Mount {
+    fn tmpfs(at: &Path) -> Option<Mount> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+            .arg(at)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Mount(at.to_path_buf()))
+    }
+
+    fn read_only(&self) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", "remount,ro"])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_database_on_read_only_media_can_be_read_verified_and_reported_on() {
+    let env = Env::new();
+    let Some(mount) = Mount::tmpfs(&env.path("media")) else {
+        eprintln!("skipped: this machine does not let the test mount a tmpfs (mount needs root)");
+        return;
+    };
+    let db = env.path("media/archive.db");
+    seed_history(&db, 5);
+    mount.read_only();
+    let db = db.to_str().unwrap();
+    let h = env
+        .run(&["--db", db, "history", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(h["snapshots"].as_array().unwrap().len(), 5);
+    env.run(&["--db", db, "verify"]).ok();
+    env.run(&[
+        "--db",
+        db,
+        "report",
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2026-01-10",
+    ])
+    .ok();
+    // Writing is refused as storage, and the archive is as it was.
+    let file = env.write("seed.json", SEED);
+    let run = env
+        .run(&[
+            "--db",
+            db,
+            "import",
+            file.to_str().unwrap(),
+            "--at",
+            "2026-02-01",
+        ])
+        .code(4);
+    assert!(
+        run.stderr.contains("read-only") || run.stderr.contains("readonly"),
+        "{}",
+        run.stderr
+    );
+}
