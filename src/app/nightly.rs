@@ -183,7 +183,7 @@ pub async fn snapshot_and_check(
         match snapshot::record_arrivals(store, &arrivals, clock.as_ref()) {
             Ok(recorded) => {
                 for (a, r) in arrivals.iter().zip(recorded) {
-                    let o = judge(store, set, &a.target, &r, clock.as_ref(), opts, &mut checks)
+                    let o = judge(store, set, a, &r, clock.as_ref(), opts, &mut checks)
                         .unwrap_or_else(|e| failed(&a.target, &e));
                     done(&o);
                     outcomes.push(o);
@@ -235,12 +235,13 @@ fn failed(target: &str, e: &Error) -> TargetOutcome {
 fn judge(
     store: &Store,
     set: &PolicySet,
-    name: &str,
+    arrival: &Arrival,
     recorded: &crate::store::Recorded,
     clock: &dyn Clock,
     opts: &JobOptions,
     checks: &mut Vec<crate::store::StoredCheck>,
 ) -> Result<TargetOutcome, Error> {
+    let (name, tries) = (arrival.target.as_str(), arrival.fetched.tries);
     let meta = store.meta(recorded.id)?;
     let now = clock.now();
     let report = check::check_snapshot(store, set, &meta, now, opts.api_offset)?;
@@ -288,11 +289,16 @@ fn judge(
     Ok(TargetOutcome {
         code,
         line: format!(
-            "{}: #{} {state}; {failing} {} failing at or above {}",
+            "{}: #{} {state}; {failing} {} failing at or above {}{}",
             visible(name),
             recorded.id,
             if failing == 1 { "rule" } else { "rules" },
             opts.fail_on,
+            if tries > 1 {
+                format!(" (answered on try {tries})")
+            } else {
+                String::new()
+            },
         ),
         run: RunTarget {
             target: name.to_string(),

@@ -13,6 +13,7 @@ use super::model::{self, Answer, AnswerError, MAX_ANSWER_BYTES};
 use super::sign::{self, SignInput};
 use super::{Credentials, Error, SERVICE, VERSION};
 use crate::task::clock::Clock;
+use crate::task::text::visible;
 
 /// Where requests go: `https://HOST` for a host name, or a URL. Plain `http://` is allowed only to
 /// a loopback address, so credentials-signed requests never cross a network unencrypted.
@@ -147,6 +148,8 @@ pub struct Fetched {
     pub answer: Answer,
     /// When the answer arrived, by the client's clock.
     pub at: DateTime<Utc>,
+    /// How many tries it took (1: the first one answered).
+    pub tries: u32,
 }
 
 /// A signed client for one endpoint and one set of credentials.
@@ -187,18 +190,19 @@ impl Client {
 
     /// Reads the task. Returns the raw answer and its parsed model.
     pub async fn describe(&self) -> Result<Fetched, Error> {
-        let (raw, answer) = self.call(super::DESCRIBE, b"{}").await?;
+        let (raw, answer, tries) = self.call(super::DESCRIBE, b"{}").await?;
         Ok(Fetched {
             raw,
             answer,
             at: self.clock.now(),
+            tries,
         })
     }
 
     /// Updates the task (the stand-in and the demo use this). Returns the RequestId.
     pub async fn update(&self, params: &serde_json::Value) -> Result<String, Error> {
         let body = serde_json::to_vec(params).expect("JSON values serialize");
-        let (_, answer) = self.call(super::UPDATE, &body).await?;
+        let (_, answer, _) = self.call(super::UPDATE, &body).await?;
         Ok(answer.request_id().unwrap_or_default().to_string())
     }
 
@@ -220,8 +224,9 @@ impl Client {
 
     /// Sends one signed action, retrying transient failures with exponential backoff and jitter.
     /// Returns the answer's bytes and its parse; an error envelope is an [`Error::Api`], so the
-    /// rate-limit codes are retried by the same rule as network faults.
-    async fn call(&self, action: &str, payload: &[u8]) -> Result<(Vec<u8>, Answer), Error> {
+    /// rate-limit codes are retried by the same rule as network faults. Also returns how many
+    /// tries it took; an error after several says how many, and over how long.
+    async fn call(&self, action: &str, payload: &[u8]) -> Result<(Vec<u8>, Answer, u32), Error> {
         let started = std::time::Instant::now();
         let mut attempt = 0;
         loop {
@@ -235,7 +240,25 @@ impl Client {
                 || attempt >= self.options.max_attempts
                 || started.elapsed() >= self.options.max_retry_time
             {
-                return result;
+                return match result {
+                    Ok((body, answer)) => {
+                        if attempt > 1 {
+                            tracing::info!(
+                                endpoint = %self.endpoint,
+                                action,
+                                "answered on try {attempt} after {:.1} s",
+                                started.elapsed().as_secs_f64()
+                            );
+                        }
+                        Ok((body, answer, attempt))
+                    }
+                    Err(e) if attempt > 1 => Err(Error::Retried {
+                        tries: attempt,
+                        over: started.elapsed(),
+                        last: Box::new(e),
+                    }),
+                    Err(e) => Err(e),
+                };
             }
             let base = self
                 .options
@@ -243,13 +266,16 @@ impl Client {
                 .saturating_mul(1 << (attempt - 1).min(16));
             let jitter = rand::thread_rng().gen_range(0.5..1.0);
             let wait = base.mul_f64(jitter);
-            tracing::info!(
-                endpoint = %self.endpoint,
-                action,
-                attempt,
-                wait_ms = wait.as_millis() as u64,
-                "transient failure, retrying"
-            );
+            if let Err(e) = &result {
+                tracing::info!(
+                    endpoint = %self.endpoint,
+                    action,
+                    attempt,
+                    wait_ms = wait.as_millis() as u64,
+                    "transient failure, retrying: {}",
+                    visible(&e.to_string())
+                );
+            }
             tokio::time::sleep(wait).await;
         }
     }
@@ -336,12 +362,10 @@ impl Client {
             }
         }
         if !status.is_success() {
-            let text = String::from_utf8_lossy(&body);
-            let start: String = text.chars().take(120).collect();
             return Err(Error::Http {
                 endpoint,
                 status: status.as_u16(),
-                body_start: start,
+                body_start: excerpt(&body, 120),
             });
         }
         Ok(RawAnswer { body, server_date })
@@ -385,6 +409,48 @@ fn hint_for(code: &str, server_date: Option<&str>, now: DateTime<Utc>) -> String
     }
 }
 
+/// What an error page says, on one line for a person: markup dropped, white space and control
+/// characters folded into single spaces, and cut at a word boundary within `max` characters.
+/// Written by hand: pulling in an HTML parser for a one-line excerpt would be out of proportion.
+pub fn excerpt(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
+    let mut plain = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(' ');
+            }
+            _ if in_tag => {}
+            c if c.is_whitespace() || c.is_control() => plain.push(' '),
+            c => plain.push(c),
+        }
+    }
+    let words: Vec<&str> = plain.split_whitespace().collect();
+    let mut out = String::new();
+    for w in words {
+        let extra = if out.is_empty() { 0 } else { 1 } + w.chars().count();
+        if out.chars().count() + extra > max {
+            if out.is_empty() {
+                out.extend(w.chars().take(max));
+            }
+            out.push('…');
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(w);
+    }
+    if out.is_empty() {
+        "(no text)".into()
+    } else {
+        visible(&out).into_owned()
+    }
+}
+
 struct RawAnswer {
     body: Vec<u8>,
     server_date: Option<String>,
@@ -411,6 +477,26 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_page_becomes_one_clean_line_cut_at_a_word() {
+        let page = b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+        let e = excerpt(page, 60);
+        assert_eq!(
+            e,
+            "503 Service Temporarily Unavailable 503 Service Temporarily…"
+        );
+        assert_eq!(excerpt(b"", 60), "(no text)");
+        assert_eq!(
+            excerpt(b"<p>\x1b[2Jgone</p>", 60),
+            "[2Jgone",
+            "control characters go"
+        );
+        assert_eq!(
+            excerpt("x".repeat(200).as_bytes(), 10),
+            format!("{}…", "x".repeat(10))
+        );
+    }
 
     #[test]
     fn an_expired_signature_says_how_far_the_clock_is_off() {

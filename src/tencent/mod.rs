@@ -59,6 +59,13 @@ pub enum Error {
     Network { endpoint: String, message: String },
     #[error("{endpoint}: malformed answer: {message}")]
     Malformed { endpoint: String, message: String },
+    /// The last of several tries failed: how many there were, and over how long.
+    #[error("{last} (after {tries} tries over {:.1} s)", over.as_secs_f64())]
+    Retried {
+        tries: u32,
+        over: std::time::Duration,
+        last: Box<Error>,
+    },
 }
 
 impl Error {
@@ -66,6 +73,7 @@ impl Error {
     /// rate-limit codes, as Tencent's SDKs judge it.
     pub fn is_transient(&self) -> bool {
         match self {
+            Error::Retried { last, .. } => last.is_transient(),
             Error::Network { .. } => true,
             Error::Http { status, .. } => *status >= 500,
             Error::Api { code, .. } => {

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::task::fields::{self, Elem, Type};
+use crate::task::text::visible;
 
 /// Tencent's error envelope: `{"Response":{"Error":{"Code","Message"},"RequestId"}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,8 +108,10 @@ pub fn parse_any(bytes: &[u8]) -> Result<(Shape, Answer), AnswerError> {
     Ok((shape, Answer { fields: inner }))
 }
 
+/// The error envelope's parts, their control characters escaped where they enter: they are
+/// the server's words, and reach terminals, logs and reports.
 fn api_error(error: &Value, inner: &Map<String, Value>) -> ApiError {
-    let get = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("").to_string();
+    let get = |v: Option<&Value>| visible(v.and_then(Value::as_str).unwrap_or("")).into_owned();
     ApiError {
         code: match get(error.get("Code")) {
             c if c.is_empty() => "(no code)".into(),
@@ -197,7 +200,7 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 fn preview(v: &Value) -> String {
-    let text = v.to_string();
+    let text = visible(&v.to_string()).into_owned();
     if text.len() > 40 {
         format!("{}…", &text[..text.floor_char_boundary(40)])
     } else {
@@ -356,6 +359,20 @@ mod tests {
                 request_id: "abc".into()
             })
         );
+    }
+
+    #[test]
+    fn the_servers_words_in_an_error_cannot_forge_a_line() {
+        let e = parse_envelope(
+            b"{\"Response\":{\"Error\":{\"Code\":\"X\\u001b[2J\",\"Message\":\"bad\\nprod  #9  2026  unchanged\"},\"RequestId\":\"r\\r\"}}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            !e.contains('\n') && !e.contains('\r') && !e.contains('\u{1b}'),
+            "{e:?}"
+        );
+        assert!(e.contains("bad\\nprod  #9"), "{e}");
     }
 
     #[test]

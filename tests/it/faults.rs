@@ -13,6 +13,32 @@ use tcss_audit::tencent::{ClientOptions, Secret};
 use crate::support::{Env, SIM_ID, SIM_KEY, Sim, sim_client};
 
 #[test]
+fn a_retried_hang_that_then_answers_says_so() {
+    let sim = Sim::start(&["--faults", "hang,ok"]);
+    let env = Env::new();
+    let run = env
+        .run_signed(&[
+            "-v",
+            "run",
+            "--endpoint",
+            &sim.url,
+            "--fail-on",
+            "critical",
+            "--timeout",
+            "1",
+            "--out-dir",
+            env.path("reports").to_str().unwrap(),
+        ])
+        .ok();
+    assert!(run.stderr.contains("(answered on try 2)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("answered on try 2 after"),
+        "-v: {}",
+        run.stderr
+    );
+}
+
+#[test]
 fn every_fault_has_its_exit_code_and_leaves_the_database_right() {
     // (faults, exit code, snapshots recorded, a word the message must carry)
     let matrix: [(&str, i32, i64, &str); 11] = [
@@ -55,6 +81,23 @@ fn every_fault_has_its_exit_code_and_leaves_the_database_right() {
             run.stderr
         );
         assert!(!run.stderr.contains("panicked"), "{faults}: {}", run.stderr);
+        if code == 3 && faults.ends_with("*10") {
+            // Retried faults say how often and for how long; an error page is one clean line.
+            assert!(
+                run.stderr.contains("after 3 tries over"),
+                "{faults}: {}",
+                run.stderr
+            );
+        }
+        if faults == "http503*10" {
+            assert!(
+                !run.stderr.contains('\r')
+                    && !run.stderr.contains("<html")
+                    && !run.stderr.contains('<'),
+                "{:?}",
+                run.stderr
+            );
+        }
         // Every fault still gives the night's reports, naming the failure where there was one.
         let reports: Vec<_> = std::fs::read_dir(&out)
             .unwrap()
