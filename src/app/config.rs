@@ -213,7 +213,14 @@ impl Settings {
         Ok(Settings {
             file: Some(path.to_path_buf()),
             db: raw.db.as_deref().map(resolve),
-            policies: raw.policies.iter().map(|p| resolve(p)).collect(),
+            policies: raw
+                .policies
+                .iter()
+                .map(|p| match p.as_str() {
+                    crate::policy::BUILTIN_NAME => PathBuf::from(p),
+                    p => resolve(p),
+                })
+                .collect(),
             fail_on: raw.fail_on,
             fail_on_drift: raw.fail_on_drift,
             timezone: raw.timezone,

@@ -30,7 +30,7 @@ pub struct Args {
     pub when: String,
     #[command(flatten)]
     pub targets: TargetArgs,
-    /// Policy files or folders (repeatable) [default: the config file's, else the shipped set]
+    /// Policy files or folders (repeatable; `@builtin` is the shipped set) [default: the config file's, else the shipped set]
     #[arg(long = "policies", value_name = "PATH")]
     pub policies: Vec<PathBuf>,
     /// Exit 1 when a rule of this severity or above fails [default: the config's fail_on, else low]

@@ -51,7 +51,7 @@ pub struct Args {
     /// Write the report to this file (replaced atomically) instead of stdout
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Policy files or folders (repeatable) [default: the config file's, else the shipped set]
+    /// Policy files or folders (repeatable; `@builtin` is the shipped set) [default: the config file's, else the shipped set]
     #[arg(long = "policies", value_name = "PATH")]
     pub policies: Vec<PathBuf>,
     /// Count a day or target as compliant only without failures of this severity or above [default: the config's fail_on, else low]

@@ -37,7 +37,7 @@ pub struct Args {
     /// Targets fetched at once
     #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
     pub concurrency: u32,
-    /// Policy files or folders (repeatable) [default: the config file's, else the shipped set]
+    /// Policy files or folders (repeatable; `@builtin` is the shipped set) [default: the config file's, else the shipped set]
     #[arg(long = "policies", value_name = "PATH")]
     pub policies: Vec<PathBuf>,
     /// The reports' window, back from now

@@ -70,6 +70,10 @@ pub const BUILTIN: [(&str, &str); 2] = [
     ),
 ];
 
+/// The name that stands for the shipped policies among policy paths, so that a deployment can add
+/// its own files to them: `policies = ["@builtin", "policies"]`.
+pub const BUILTIN_NAME: &str = "@builtin";
+
 /// The shipped policies.
 pub fn builtin() -> Loaded {
     let sources = BUILTIN
@@ -84,10 +88,14 @@ pub fn load_str(name: &str, text: &str) -> Result<Loaded, PolicyError> {
     load_sources(vec![(name.to_string(), text.to_string())], Vec::new())
 }
 
-/// Loads files and directories (every `*.toml` in a directory, sorted by name; not recursive).
+/// Loads files and directories (every `*.toml` in a directory, sorted by name; not recursive);
+/// [`BUILTIN_NAME`] among them stands for the shipped policies.
 pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, PolicyError> {
     let mut sources = Vec::new();
     let mut diags = Vec::new();
+    if paths.iter().any(|p| p.as_os_str() == BUILTIN_NAME) {
+        sources.extend(BUILTIN.iter().map(|(n, t)| (n.to_string(), t.to_string())));
+    }
     let unreadable = |path: &Path, e: &dyn std::fmt::Display| Diagnostic {
         level: Level::Error,
         file: path.display().to_string(),
@@ -96,7 +104,7 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, PolicyError> {
         subject: None,
         message: format!("cannot read this policy path: {e}; check that it exists and is readable"),
     };
-    for path in paths {
+    for path in paths.iter().filter(|p| p.as_os_str() != BUILTIN_NAME) {
         if path.is_dir() {
             let entries = match std::fs::read_dir(path) {
                 Ok(entries) => entries,

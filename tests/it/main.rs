@@ -5,6 +5,7 @@ mod common;
 
 mod check;
 mod defects;
+mod deploy;
 mod drift;
 mod faults;
 mod history;
