@@ -93,6 +93,7 @@ fn gather_target(
         observations,
         events,
         earlier,
+        first_held: store.earliest(name)?,
     })
 }
 
@@ -171,6 +172,7 @@ mod tests {
     use super::*;
     use crate::app::check::check_snapshot;
     use crate::policy::{self, CheckReport, RuleStatus};
+    use crate::report::compliance::DayStatus;
     use crate::task::when::parse_zone;
     use crate::test_support::{at, date, store_with};
 
@@ -286,10 +288,68 @@ value = true
             .map(|d| d.date.to_string())
             .collect();
         assert_eq!(compliant, ["2026-11-02"]);
-        assert_eq!(t.gaps, [date("2026-10-31"), date("2026-11-04")]);
+        // 31 October (UTC) comes before the first snapshot: not observed, not missed.
+        assert_eq!(t.gaps, [date("2026-11-04")]);
+        assert_eq!(t.not_observed, [date("2026-10-31")]);
+        assert_eq!((t.days, t.observed_days), (5, 4));
         assert_eq!(t.snapshots, 4);
         assert_eq!(t.latest.as_ref().unwrap().id, 4);
         assert!(!t.compliant);
+    }
+
+    #[test]
+    fn days_before_the_history_held_are_not_observed_nor_missed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        // A new target's first night: the thirty days before it were never observed.
+        let mut store = store_with(
+            &path,
+            "prod",
+            &[("2026-11-30T19:00:00Z", json!({"Enable": true}))],
+        );
+        let set = switch_policy();
+        let opts = options(
+            at("2026-11-01T00:00:00Z"),
+            at("2026-11-30T23:00:00Z"),
+            Tz::UTC,
+        );
+        let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
+        let t = &r.targets[0];
+        assert_eq!((t.days, t.observed_days, t.compliant_days), (30, 1, 1));
+        assert!(t.gaps.is_empty(), "{:?}", t.gaps);
+        assert_eq!(t.not_observed.len(), 29);
+        assert_eq!(t.daily[29].status, DayStatus::Compliant);
+        assert_eq!(t.daily[0].status, DayStatus::NotObserved);
+        // A night missed after the first is a missed night.
+        crate::test_support::record_points(
+            &mut store,
+            "prod",
+            &[(
+                "2026-12-02T19:00:00Z",
+                json!({"Enable": false, "RequestId": "later"}),
+            )],
+        );
+        let opts = options(
+            at("2026-11-01T00:00:00Z"),
+            at("2026-12-02T23:00:00Z"),
+            Tz::UTC,
+        );
+        let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
+        let t = &r.targets[0];
+        assert_eq!(t.gaps, [date("2026-12-01")]);
+        assert_eq!((t.observed_days, t.compliant_days), (3, 1));
+        // Pruned days are outside the history held again.
+        store
+            .prune(
+                at("2026-12-01T00:00:00Z"),
+                at("2026-12-03T00:00:00Z"),
+                false,
+            )
+            .unwrap();
+        let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
+        let t = &r.targets[0];
+        assert_eq!(t.not_observed.len(), 31, "1 November to 1 December");
+        assert!(t.gaps.is_empty(), "{:?}", t.gaps);
     }
 
     fn counting_failures(check: &CheckReport, fail_on: Severity) -> Vec<String> {

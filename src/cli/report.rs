@@ -65,10 +65,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let store = ctx.open_store(OpenMode::Existing)?;
     let names = ctx.target_names(&args.targets, &store)?;
     for name in &names {
-        // Still reported (every day a missed night), but a misspelt name should not pass unnoticed.
+        // Still reported (every day not observed), but a misspelt name should not pass unnoticed.
         if store.earliest(name)?.is_none() {
             tracing::warn!(
-                "target {name:?} has no snapshots: the report shows every day as missed; check the name, or run `audit snapshot --target {name}`"
+                "target \"{}\" has no snapshots: the report shows no day observed; check the name, or run `audit snapshot --target NAME`",
+                crate::task::text::visible(name)
             );
         }
     }

@@ -124,6 +124,9 @@ pub struct RuleResult {
     /// Where the rule is written (its `[[rule]]` header).
     #[serde(skip)]
     pub location: Location,
+    /// What `actual` is, in words: "the value of ScanType", "changes to ScanType in the window".
+    #[serde(skip)]
+    pub measured: String,
 }
 
 /// The evaluated snapshot.
@@ -479,6 +482,15 @@ pub(crate) fn evaluate_views(
             waiver,
             policy_file: set.files()[rule.file].file.clone(),
             location: rule.location.clone(),
+            measured: match &rule.check {
+                Check::State(c) => format!("the value of {}", c.field.text),
+                Check::History { field, op, .. } => op.measure(
+                    field
+                        .as_ref()
+                        .map(|f| f.text.as_str())
+                        .unwrap_or("the config"),
+                ),
+            },
         });
     }
     let today = t.now.date_naive();

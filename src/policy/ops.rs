@@ -244,10 +244,28 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A duration as people read it (`1day 6h`), to the second.
+/// A duration as people read it (`1 day 6 h`), to the second.
 pub fn show_duration(d: Duration) -> String {
+    // By hand: humantime writes `1day 2h`, which reads as a typo in a report; people write
+    // `1 day 2 h`.
     let secs = d.num_seconds().max(0);
-    humantime::format_duration(std::time::Duration::from_secs(secs as u64)).to_string()
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (hours, rest) = (rest / 3_600, rest % 3_600);
+    let (mins, secs) = (rest / 60, rest % 60);
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(format!("{days} {}", if days == 1 { "day" } else { "days" }));
+    }
+    for (n, unit) in [(hours, "h"), (mins, "min"), (secs, "s")] {
+        if n > 0 {
+            parts.push(format!("{n} {unit}"));
+        }
+    }
+    if parts.is_empty() {
+        "0 s".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// Parses a time of day, `HH:MM:SS` or `HH:MM`.
@@ -717,6 +735,24 @@ fn order(v: &Value) -> Option<f64> {
 }
 
 impl HistoryOp {
+    /// What the op's measured quantity (`actual`) is, in words, for `field` (a field's name, or
+    /// "the config" for a rule that follows the whole config).
+    pub fn measure(&self, field: &str) -> String {
+        match self {
+            HistoryOp::Unchanged | HistoryOp::MaxChanges(_) => {
+                format!("changes to {field} in the window")
+            }
+            HistoryOp::NeverIncreases => format!("increases of {field} in the window"),
+            HistoryOp::NeverDecreases => format!("decreases of {field} in the window"),
+            HistoryOp::MaxDuration { value, .. } => {
+                format!("the longest time {field} was {} in the window", show(value))
+            }
+            HistoryOp::MaxGap(_) => {
+                "the longest time without an observation in the window, up to now".into()
+            }
+        }
+    }
+
     /// Evaluates over `points` (oldest first) for the window `[now - window, now]`. The last point
     /// before the window gives the state at its start; runs and gaps that cross the start count.
     pub fn check(
@@ -900,6 +936,17 @@ mod tests {
         let op = StateOpName::parse(op).unwrap();
         let op = StateOp::compile(op, value.as_ref(), &path).unwrap();
         op.check(&path, view.as_object().unwrap(), &t("2026-10-03T00:00:00Z"))
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        assert_eq!(show_duration(Duration::days(3)), "3 days");
+        assert_eq!(show_duration(Duration::hours(26)), "1 day 2 h");
+        assert_eq!(show_duration(Duration::days(30)), "30 days");
+        assert_eq!(show_duration(Duration::minutes(90)), "1 h 30 min");
+        assert_eq!(show_duration(Duration::seconds(59)), "59 s");
+        assert_eq!(show_duration(Duration::zero()), "0 s");
+        assert_eq!(show_duration(Duration::days(1)), "1 day");
     }
 
     #[test]
@@ -1212,7 +1259,7 @@ mod tests {
             Ok(true)
         );
         let v = run(HistoryOp::MaxGap(Duration::hours(59)), &script, "7d", now);
-        assert_eq!((ok(&v), v.actual.clone()), (Ok(false), json!("2days 12h")));
+        assert_eq!((ok(&v), v.actual.clone()), (Ok(false), json!("2 days 12 h")));
         // The month-long silence before the window counts only from the window's start.
         let wide = |days| run(HistoryOp::MaxGap(Duration::days(4)), &script, days, now);
         assert_eq!(ok(&wide("7d")), Ok(true));
@@ -1244,7 +1291,7 @@ mod tests {
         ];
         let v = run(off(30), &ended, "30d", now);
         assert_eq!(v.verdict, Verdict::Holds);
-        assert_eq!(v.actual, json!("1day 6h"));
+        assert_eq!(v.actual, json!("1 day 6 h"));
         assert_eq!(run(off(29), &ended, "30d", now).verdict.holds(), Ok(false));
         let held = [
             ("2026-10-08T00:00:00Z", json!(true)),

@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Store, StoreError, from_ms, ms};
 use crate::task::diff::Change;
 use crate::task::normalize::{Config, Status};
+use crate::task::source::Source;
 use crate::task::when::When;
 
 /// A snapshot without its raw answer.
@@ -18,7 +19,7 @@ pub struct SnapshotMeta {
     pub target: String,
     pub observed_at: DateTime<Utc>,
     pub recorded_at: DateTime<Utc>,
-    pub source: String,
+    pub source: Source,
     pub endpoint: Option<String>,
     pub request_id: Option<String>,
     pub config_hash: String,
@@ -58,7 +59,16 @@ fn meta_of(r: &Row<'_>) -> rusqlite::Result<SnapshotMeta> {
         target: r.get(1)?,
         observed_at: from_ms(r.get(2)?),
         recorded_at: from_ms(r.get(3)?),
-        source: r.get(4)?,
+        source: {
+            let word: String = r.get(4)?;
+            Source::parse(&word).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    4,
+                    rusqlite::types::Type::Text,
+                    format!("a snapshot's source is {word:?}, neither fetch nor import").into(),
+                )
+            })?
+        },
         endpoint: r.get(5)?,
         request_id: r.get(6)?,
         config_hash: r.get(7)?,

@@ -27,7 +27,8 @@ impl Source {
 
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so that a column width (`{:<6}`) applies.
+        f.pad(self.as_str())
     }
 }
 

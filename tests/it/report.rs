@@ -377,15 +377,15 @@ fn the_current_check_is_what_audit_check_says() {
     assert_eq!(r["targets"][0]["check"], check);
     assert_eq!(r["window"]["until"], "2026-11-28T12:00:00Z");
     assert_eq!(r["window"]["since"], "2026-10-29T12:00:00Z");
-    // 29 October to 28 November: the nights before the history and after it are gaps.
+    // 29 October to 28 November: the days before the history are not observed, the nights
+    // without a snapshot after its start are missed, and the share counts observed days only.
     let t = &r["targets"][0];
     assert_eq!(t["days"], 31);
-    assert_eq!(
-        t["gaps"].as_array().unwrap().len(),
-        31 - script().len(),
-        "{}",
-        t["gaps"]
-    );
+    let gaps = t["gaps"].as_array().unwrap().len();
+    let unobserved = t["not_observed"].as_array().unwrap().len();
+    assert!(unobserved > 0, "the window starts before the history");
+    assert_eq!(gaps + unobserved, 31 - script().len(), "{}", t["gaps"]);
+    assert_eq!(t["observed_days"], 31 - unobserved);
 }
 
 #[test]
@@ -429,7 +429,7 @@ fn snapshot_ids_bound_the_window_at_their_time() {
 }
 
 #[test]
-fn a_target_without_history_is_every_night_missed() {
+fn a_target_without_history_has_no_day_observed_and_no_night_missed() {
     let env = history_env();
     let run = env
         .run(&[
@@ -451,7 +451,9 @@ fn a_target_without_history_is_every_night_missed() {
     assert_eq!(t["check"], Value::Null);
     assert_eq!(t["compliant"], false);
     assert_eq!(t["compliant_days"], 0);
-    assert_eq!(t["gaps"].as_array().unwrap().len(), 7);
+    assert_eq!(t["gaps"].as_array().unwrap().len(), 0);
+    assert_eq!(t["not_observed"].as_array().unwrap().len(), 7);
+    assert_eq!(t["observed_days"], 0);
     let md = env
         .run(&[
             "report",

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    ChangeEvent, ComplianceReport, DayResult, Integrity, REPORT_SCHEMA, ReportOptions, RunTarget,
-    SeverityCounts, SnapshotEvidence, TargetReport, Window, day_of,
+    ChangeEvent, ComplianceReport, DayResult, DayStatus, Integrity, REPORT_SCHEMA, ReportOptions,
+    RunTarget, SeverityCounts, SnapshotEvidence, TargetReport, Window, day_of,
 };
 use crate::policy::{Judge, Observation, PolicySet, RuleStatus};
 use crate::store::{Event, SnapshotMeta, VerifyReport};
@@ -26,6 +26,8 @@ pub struct TargetInput {
     pub events: Vec<Event>,
     /// The snapshots that an event names but `observations` does not hold (older ones).
     pub earlier: Vec<SnapshotMeta>,
+    /// When the target's earliest snapshot still held was observed: the history starts there.
+    pub first_held: Option<DateTime<Utc>>,
 }
 
 /// The moment from which a target's observations must be loaded for every judgement the report
@@ -52,7 +54,10 @@ pub fn build_target(
         observations,
         events,
         earlier,
+        first_held,
     } = input;
+    // Days before the history held are not observed; with no history at all, none is.
+    let first_day = first_held.map(|at| day_of(at, opts.tz));
     let (metas, obs): (Vec<SnapshotMeta>, Vec<Observation>) = observations
         .into_iter()
         .map(|(m, config)| {
@@ -88,18 +93,31 @@ pub fn build_target(
                 let failing = judge.failing(i, at, opts.fail_on);
                 DayResult {
                     date,
+                    status: if failing.is_empty() {
+                        DayStatus::Compliant
+                    } else {
+                        DayStatus::Failing
+                    },
                     snapshot: Some(obs[i].snapshot_id),
                     at: Some(at),
                     compliant: failing.is_empty(),
                     failing,
+                    enable: obs[i].config.get("Enable").cloned(),
+                    scan_type: obs[i].config.get("ScanType").cloned(),
                 }
             }
             None => DayResult {
                 date,
+                status: match first_day {
+                    Some(first) if date >= first => DayStatus::Missed,
+                    _ => DayStatus::NotObserved,
+                },
                 snapshot: None,
                 at: None,
                 compliant: false,
                 failing: Vec::new(),
+                enable: None,
+                scan_type: None,
             },
         })
         .collect();
@@ -110,6 +128,11 @@ pub fn build_target(
         .into_iter()
         .map(|e| ChangeEvent {
             at: e.at,
+            from_at: metas
+                .iter()
+                .chain(&earlier)
+                .find(|m| m.id == e.from)
+                .map(|m| m.observed_at),
             from: e.from,
             to: e.to,
             // Sorted keys inside values, whatever order their maps were built in.
@@ -166,10 +189,19 @@ pub fn build_target(
         compliant_days: daily.iter().filter(|d| d.compliant).count(),
         gaps: daily
             .iter()
-            .filter(|d| d.snapshot.is_none())
+            .filter(|d| d.status == DayStatus::Missed)
             .map(|d| d.date)
             .collect(),
         days: days.len(),
+        observed_days: daily
+            .iter()
+            .filter(|d| d.status != DayStatus::NotObserved)
+            .count(),
+        not_observed: daily
+            .iter()
+            .filter(|d| d.status == DayStatus::NotObserved)
+            .map(|d| d.date)
+            .collect(),
         compliant,
         failures_by_severity,
         waivers,

@@ -3,13 +3,13 @@
 
 use std::io::{self, Write};
 
-use chrono::NaiveDate;
 use serde_json::Value;
 
-use super::{ComplianceReport, DayResult, RunTarget, SeverityCounts, TargetReport, window_days};
+use super::{ComplianceReport, DayStatus, RunTarget, SeverityCounts, TargetReport, window_days};
 use crate::policy::RuleStatus;
 use crate::report::markdown::{code, text, value_code};
 use crate::task::diff::{Change, ChangeKind};
+use crate::task::source::Source;
 use crate::task::when::fmt_time;
 
 /// `N/M (P%)`, the percentage rounded half up.
@@ -38,8 +38,46 @@ fn severities(c: &SeverityCounts) -> String {
     .join(", ")
 }
 
+/// An image as a person reads it: its tag, digest and registry, not its JSON.
+fn image_text(v: &Value) -> String {
+    let Some(image) = v.as_object() else {
+        return value_code(v);
+    };
+    let field = |name: &str| {
+        image
+            .get(name)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    let mut parts = Vec::new();
+    for (label, name) in [
+        ("tag", "ImageTag"),
+        ("digest", "ImageDigest"),
+        ("registry", "RegistryType"),
+        ("instance", "InstanceId"),
+    ] {
+        if let Some(value) = field(name) {
+            parts.push(format!("{label} {}", code(value)));
+        }
+    }
+    if parts.is_empty() {
+        value_code(v)
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Whether a change path names a whole image (`Images[KEY]`), not one of its fields.
+fn is_whole_image(path: &str) -> bool {
+    path.starts_with("Images[") && path.ends_with(']')
+}
+
 fn change_text(c: &Change) -> String {
-    let show = |v: &Option<Value>| v.as_ref().map(value_code).unwrap_or_default();
+    let show = |v: &Option<Value>| match v {
+        Some(v) if is_whole_image(&c.path) => image_text(v),
+        Some(v) => value_code(v),
+        None => String::new(),
+    };
     match c.kind {
         ChangeKind::Added => format!("added {}", show(&c.new)),
         ChangeKind::Removed => format!("removed {}", show(&c.old)),
@@ -82,21 +120,22 @@ pub fn markdown(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w)?;
     writeln!(
         w,
-        "| Target | Compliant at {} | Failing now | Changes | Snapshots | Days compliant | Missed nights |",
+        "| Target | Compliant at {} | Failing now | Changes | Snapshots | Observed days compliant | Missed nights | Days not observed |",
         r.fail_on
     )?;
-    writeln!(w, "|---|---|---|---|---|---|---|")?;
+    writeln!(w, "|---|---|---|---|---|---|---|---|")?;
     for t in &r.targets {
         writeln!(
             w,
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             code(&t.name),
             if t.compliant { "yes" } else { "**no**" },
             severities(&t.failures_by_severity),
             t.changes.len(),
             t.snapshots,
-            share(t.compliant_days, t.days),
-            t.gaps.len()
+            share(t.compliant_days, t.observed_days),
+            t.gaps.len(),
+            t.not_observed.len()
         )?;
     }
     if let Some(run) = &r.run {
@@ -204,7 +243,24 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
             writeln!(w, "| Field | Value |")?;
             writeln!(w, "|---|---|")?;
             for (k, v) in config.iter() {
-                writeln!(w, "| {} | {} |", code(k), value_code(v))?;
+                match (k.as_str(), v) {
+                    // One row an image, by its key, as the drift table names them.
+                    ("Images", Value::Array(images)) => {
+                        for image in images {
+                            let key = image
+                                .as_object()
+                                .map(crate::task::normalize::image_key)
+                                .unwrap_or_default();
+                            writeln!(
+                                w,
+                                "| {} | {} |",
+                                code(&format!("Images[{key}]")),
+                                image_text(image)
+                            )?;
+                        }
+                    }
+                    _ => writeln!(w, "| {} | {} |", code(k), value_code(v))?,
+                }
             }
         }
         _ => writeln!(w, "The config is empty.")?,
@@ -245,8 +301,16 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
             text(&res.title)
         )?;
         writeln!(w)?;
-        writeln!(w, "- Field: {}", code(&res.field))?;
-        writeln!(w, "- Seen: {}", value_code(&res.actual))?;
+        // A rule on the whole config or on the observations names no field of the task.
+        if !res.field.starts_with('(') {
+            writeln!(w, "- Field: {}", code(&res.field))?;
+        }
+        let seen = match &res.actual {
+            // A duration or a count reads as itself; a value of the task as its JSON.
+            Value::String(s) if !res.measured.starts_with("the value of") => code(s),
+            v => value_code(v),
+        };
+        writeln!(w, "- Seen: {}: {seen}", text(&res.measured))?;
         writeln!(w, "- Expected: {}", code(&res.expected))?;
         writeln!(w, "- Finding: {}", text(&res.message))?;
         writeln!(w, "- Remediation: {}", text(&res.remediation))?;
@@ -278,16 +342,24 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
     if t.changes.is_empty() {
         writeln!(w, "No changes.")?;
     } else {
-        writeln!(w, "| When | Snapshots | Field | Change |")?;
-        writeln!(w, "|---|---|---|---|")?;
+        writeln!(
+            w,
+            "A change happened after the earlier snapshot and was seen at the later one."
+        )?;
+        writeln!(w)?;
+        writeln!(w, "| Between | Field | Change |")?;
+        writeln!(w, "|---|---|---|")?;
         for e in &t.changes {
+            let from = match e.from_at {
+                Some(at) => format!("#{} ({})", e.from, fmt_time(at, tz)),
+                None => format!("#{}", e.from),
+            };
             for c in &e.changes {
                 writeln!(
                     w,
-                    "| {} | #{} -> #{} | {} | {} |",
-                    fmt_time(e.at, tz),
-                    e.from,
+                    "| {from} and #{} ({}) | {} | {} |",
                     e.to,
+                    fmt_time(e.at, tz),
                     code(&c.path),
                     change_text(c)
                 )?;
@@ -302,9 +374,9 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
     writeln!(w)?;
     writeln!(
         w,
-        "| Snapshot | Observed | RequestId | Config hash | Role |"
+        "| Snapshot | Observed | Source | Recorded | RequestId | Config hash | Role |"
     )?;
-    writeln!(w, "|---|---|---|---|---|")?;
+    writeln!(w, "|---|---|---|---|---|---|---|")?;
     for e in &t.evidence {
         let mut roles = Vec::new();
         if e.id == latest.id {
@@ -318,9 +390,14 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
         }
         writeln!(
             w,
-            "| #{} | {} | {} | {} | {} |",
+            "| #{} | {} | {} | {} | {} | {} | {} |",
             e.id,
             fmt_time(e.at, tz),
+            match e.source {
+                Source::Fetch => "fetched",
+                Source::Import => "imported",
+            },
+            fmt_time(e.recorded_at, tz),
             e.request_id
                 .as_deref()
                 .map(code)
@@ -336,41 +413,57 @@ fn days_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io
     writeln!(w)?;
     writeln!(w, "### Days")?;
     writeln!(w)?;
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     writeln!(
         w,
-        "{} of the window's days compliant at {}; {} missed night{}{}.",
-        share(t.compliant_days, t.days),
+        "{} of the observed days compliant at {}; {}; {} not observed (before the history held).",
+        share(t.compliant_days, t.observed_days),
         r.fail_on,
-        t.gaps.len(),
-        if t.gaps.len() == 1 { "" } else { "s" },
-        if t.gaps.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " ({})",
-                t.gaps
-                    .iter()
-                    .map(NaiveDate::to_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        }
+        plural(t.gaps.len(), "missed night", "missed nights"),
+        plural(t.not_observed.len(), "day", "days"),
     )?;
-    let bad: Vec<&DayResult> = t.daily.iter().filter(|d| !d.compliant).collect();
-    if bad.is_empty() {
+    if t.daily.is_empty() {
         return Ok(());
     }
     writeln!(w)?;
-    writeln!(w, "| Day | Snapshot | Failing at {} |", r.fail_on)?;
-    writeln!(w, "|---|---|---|")?;
-    for d in bad {
+    writeln!(
+        w,
+        "| Day | Verdict | Snapshot | Enable | Scan types | Failing at {} |",
+        r.fail_on
+    )?;
+    writeln!(w, "|---|---|---|---|---|---|")?;
+    for d in &t.daily {
+        let verdict = match d.status {
+            DayStatus::Compliant => "compliant",
+            DayStatus::Failing => "**failing**",
+            DayStatus::Missed => "**missed night**",
+            DayStatus::NotObserved => "not observed",
+        };
         let snap = match (d.snapshot, d.at) {
             (Some(id), Some(at)) => format!("#{id} at {}", fmt_time(at, r.tz)),
-            _ => "none: missed".into(),
+            _ => String::new(),
+        };
+        let enable = match &d.enable {
+            Some(Value::Bool(true)) => "on".to_string(),
+            Some(Value::Bool(false)) => "**off**".to_string(),
+            Some(other) => value_code(other),
+            None if d.snapshot.is_some() => "missing".to_string(),
+            None => String::new(),
+        };
+        let types = match &d.scan_type {
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| v.as_str().map(code).unwrap_or_else(|| value_code(v)))
+                .collect::<Vec<_>>()
+                .join(" "),
+            Some(other) => value_code(other),
+            None if d.snapshot.is_some() => "none".to_string(),
+            None => String::new(),
         };
         writeln!(
             w,
-            "| {} | {snap} | {} |",
+            "| {} | {verdict} | {snap} | {enable} | {types} | {} |",
             d.date,
             d.failing
                 .iter()

@@ -31,6 +31,7 @@ use crate::report::check::CHECK_SCHEMA;
 use crate::store::{ChainBreak, SnapshotMeta};
 use crate::task::diff::Change;
 use crate::task::normalize::Config;
+use crate::task::source::Source;
 use crate::task::when::fmt_utc;
 
 /// The `schema` of the JSON report.
@@ -100,11 +101,18 @@ pub struct TargetReport {
     pub check: Option<CheckReport>,
     /// Change events inside the window, oldest first.
     pub changes: Vec<ChangeEvent>,
+    /// Observed days whose verdict was compliant.
     pub compliant_days: usize,
-    /// Days of the window without a snapshot.
+    /// Missed nights: observed days of the window without a snapshot.
     pub gaps: Vec<NaiveDate>,
     /// Days in the window.
     pub days: usize,
+    /// Days of the window inside the history held: from the day of the target's earliest
+    /// snapshot still held on. The share of compliant days is of these.
+    pub observed_days: usize,
+    /// Days of the window before that (before the first snapshot, or removed by `prune`): not
+    /// missed nights, since nothing was there to miss, and not in the share.
+    pub not_observed: Vec<NaiveDate>,
     /// `check` has no failure at or above `fail_on` (false without a snapshot).
     pub compliant: bool,
     /// Failing (or unevaluable) rules of `check`, by severity.
@@ -125,6 +133,12 @@ pub struct SnapshotEvidence {
     pub at: DateTime<Utc>,
     pub request_id: Option<String>,
     pub config_hash: String,
+    /// Fetched from the API, or imported from a saved answer or a backup.
+    #[serde(serialize_with = "ser_source")]
+    pub source: Source,
+    /// When this tool recorded it.
+    #[serde(serialize_with = "ser_time")]
+    pub recorded_at: DateTime<Utc>,
 }
 
 impl SnapshotEvidence {
@@ -134,6 +148,8 @@ impl SnapshotEvidence {
             at: m.observed_at,
             request_id: m.request_id.clone(),
             config_hash: m.config_hash.clone(),
+            source: m.source,
+            recorded_at: m.recorded_at,
         }
     }
 }
@@ -141,8 +157,12 @@ impl SnapshotEvidence {
 /// A change event, as in the log document.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChangeEvent {
+    /// When the change was first seen: the time of snapshot `to`.
     #[serde(serialize_with = "ser_time")]
     pub at: DateTime<Utc>,
+    /// The time of snapshot `from`, the last one before the change: it happened in between.
+    #[serde(serialize_with = "ser_opt_time")]
+    pub from_at: Option<DateTime<Utc>>,
     pub from: i64,
     pub to: i64,
     pub changes: Vec<Change>,
@@ -174,17 +194,38 @@ impl SeverityCounts {
     }
 }
 
+/// What a day of the window was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DayStatus {
+    /// Its last snapshot had no failure at or above `fail_on`.
+    Compliant,
+    /// Its last snapshot had one.
+    Failing,
+    /// No snapshot on a day inside the history held: the nightly job missed it.
+    Missed,
+    /// Before the history held: nothing to judge, and nothing missed.
+    NotObserved,
+}
+
 /// How one day of the window was judged.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DayResult {
     pub date: NaiveDate,
-    /// The day's last snapshot, the one judged; `None` on a missed night.
+    pub status: DayStatus,
+    /// The day's last snapshot, the one judged; `None` on a missed or unobserved day.
     pub snapshot: Option<i64>,
     #[serde(serialize_with = "ser_opt_time")]
     pub at: Option<DateTime<Utc>>,
     pub compliant: bool,
     /// Rules at or above `fail_on` that failed or could not be evaluated.
     pub failing: Vec<String>,
+    /// `Enable` in the day's snapshot: was scanning on that night?
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enable: Option<serde_json::Value>,
+    /// `ScanType` in the day's snapshot: which scans ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_type: Option<serde_json::Value>,
 }
 
 /// The hash chain of the whole history.
@@ -206,6 +247,10 @@ fn ser_opt_time<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok
         Some(at) => s.serialize_str(&fmt_utc(*at)),
         None => s.serialize_none(),
     }
+}
+
+fn ser_source<S: Serializer>(source: &Source, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(source.as_str())
 }
 
 fn ser_tz<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
