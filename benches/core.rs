@@ -6,7 +6,7 @@ use std::hint::black_box;
 use chrono::{DateTime, Duration, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use serde_json::{Map, Value, json};
-use tcss_audit::policy::{self, CheckInput, Observation, default_api_offset, evaluate};
+use tcss_audit::policy::{self, CheckInput, Observation, evaluate};
 use tcss_audit::task::diff;
 use tcss_audit::task::normalize::{self, Config};
 use tcss_audit::tencent::model;
@@ -125,7 +125,7 @@ fn bench_policies(c: &mut Criterion) {
                     now,
                     current,
                     history: &history,
-                    api_offset: default_api_offset(),
+                    times: tcss_audit::policy::Times::default(),
                 },
             )
         })

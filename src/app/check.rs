@@ -3,11 +3,11 @@
 
 use std::path::PathBuf;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::app::config::Settings;
 use crate::app::{Error, ExitCode};
-use crate::policy::{self, CheckReport, Judge, Loaded, Observation, PolicySet};
+use crate::policy::{self, CheckReport, Judge, Loaded, Observation, PolicySet, Times};
 use crate::store::{CheckCounts, SnapshotMeta, Store, StoredCheck};
 use crate::task::normalize::Config;
 use crate::tencent::sign::sha256_hex;
@@ -49,7 +49,7 @@ pub fn check_snapshot(
     set: &PolicySet,
     meta: &SnapshotMeta,
     now: DateTime<Utc>,
-    api_offset: FixedOffset,
+    times: Times,
 ) -> Result<CheckReport, Error> {
     let since = (now - set.max_window()).min(meta.observed_at);
     let rows = store.observations(&meta.target, since, meta.observed_at)?;
@@ -62,7 +62,7 @@ pub fn check_snapshot(
         // Not among the rows read (a store whose rows moved under it): judge it on its own.
         history.push(observation(meta.clone(), store.config(&meta.config_hash)?));
     }
-    let judge = Judge::new(set, &meta.target, api_offset, &history);
+    let judge = Judge::new(set, &meta.target, times, &history);
     Ok(judge.report(history.len() - 1, now))
 }
 

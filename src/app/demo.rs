@@ -129,7 +129,8 @@ pub fn prepare_dir(dir: &Path) -> Result<(), Error> {
 }
 
 /// Runs the demo in `dir`, ending the simulated three weeks at `end`.
-pub fn run(dir: &Path, end: DateTime<Utc>) -> Result<DemoRun, Error> {
+/// Times in the summary are shown in `tz`.
+pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun, Error> {
     prepare_dir(dir)?;
     let db = dir.join("audit.db");
     // Nights at 19:00 UTC, which is 03:00 the next morning in Asia/Shanghai.
@@ -187,7 +188,10 @@ pub fn run(dir: &Path, end: DateTime<Utc>) -> Result<DemoRun, Error> {
             endpoint: None,
             client: ClientOptions::default(),
             fail_on: Severity::High,
-            api_offset: crate::app::config::beijing(),
+            times: crate::policy::Times::new(
+                crate::app::config::beijing(),
+                chrono_tz::Asia::Shanghai,
+            ),
             env: Arc::new(move |name: &str| {
                 if name == defaults.secret_id_env {
                     Some(DEMO_ID.to_string())
@@ -215,7 +219,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>) -> Result<DemoRun, Error> {
                 summary.push(format!(
                     "night {:>2} ({}): {}",
                     night + 1,
-                    crate::task::when::fmt_utc(at),
+                    crate::task::when::fmt_time(at, tz),
                     d.what
                 ));
             }

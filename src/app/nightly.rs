@@ -30,7 +30,8 @@ pub struct JobOptions {
     pub endpoint: Option<String>,
     pub client: ClientOptions,
     pub fail_on: Severity,
-    pub api_offset: chrono::FixedOffset,
+    /// How API times are read and findings show times.
+    pub times: crate::policy::Times,
     pub env: EnvLookup,
 }
 
@@ -91,7 +92,7 @@ pub fn run(
             generated_at: now,
             tz: plan.tz,
             fail_on: plan.job.fail_on,
-            api_offset: plan.job.api_offset,
+            api_offset: plan.job.times.api_offset,
             run: &run_targets,
         },
         &plan.out_dir,
@@ -244,7 +245,7 @@ fn judge(
     let (name, tries) = (arrival.target.as_str(), arrival.fetched.tries);
     let meta = store.meta(recorded.id)?;
     let now = clock.now();
-    let report = check::check_snapshot(store, set, &meta, now, opts.api_offset)?;
+    let report = check::check_snapshot(store, set, &meta, now, opts.times)?;
     checks.push(check::to_stored(set, &report, now)?);
     let failing = report
         .results
@@ -375,7 +376,7 @@ mod tests {
                 endpoint: None,
                 client: ClientOptions::default(),
                 fail_on: Severity::High,
-                api_offset: beijing(),
+                times: crate::policy::Times::new(beijing(), chrono_tz::Tz::UTC),
                 env,
             };
             let mut heard = Vec::new();

@@ -171,7 +171,7 @@ mod tests {
 
     use super::*;
     use crate::app::check::check_snapshot;
-    use crate::policy::{self, CheckReport, RuleStatus};
+    use crate::policy::{self, CheckReport, RuleStatus, Times};
     use crate::report::compliance::DayStatus;
     use crate::task::when::parse_zone;
     use crate::test_support::{at, date, store_with};
@@ -416,8 +416,14 @@ expires = "2026-11-03"
         );
         for d in &r.targets[0].daily {
             let meta = store.meta(d.snapshot.unwrap()).unwrap();
-            let check =
-                check_snapshot(&store, &set, &meta, meta.observed_at, opts.api_offset).unwrap();
+            let check = check_snapshot(
+                &store,
+                &set,
+                &meta,
+                meta.observed_at,
+                Times::new(opts.api_offset, opts.tz),
+            )
+            .unwrap();
             assert_eq!(d.failing, counting_failures(&check, opts.fail_on));
         }
     }
@@ -452,14 +458,27 @@ expires = "2026-11-03"
         let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
         let t = &r.targets[0];
         let latest = store.meta(t.latest.as_ref().unwrap().id).unwrap();
-        let expected = check_snapshot(&store, &set, &latest, opts.until, opts.api_offset).unwrap();
+        let expected = check_snapshot(
+            &store,
+            &set,
+            &latest,
+            opts.until,
+            Times::new(opts.api_offset, opts.tz),
+        )
+        .unwrap();
         assert_eq!(t.check.as_ref(), Some(&expected));
         let mut judged = 0;
         for d in &t.daily {
             let Some(id) = d.snapshot else { continue };
             let meta = store.meta(id).unwrap();
-            let check =
-                check_snapshot(&store, &set, &meta, meta.observed_at, opts.api_offset).unwrap();
+            let check = check_snapshot(
+                &store,
+                &set,
+                &meta,
+                meta.observed_at,
+                Times::new(opts.api_offset, opts.tz),
+            )
+            .unwrap();
             assert_eq!(
                 d.failing,
                 counting_failures(&check, opts.fail_on),

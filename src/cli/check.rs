@@ -76,8 +76,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         } else {
             meta.observed_at
         };
-        let report =
-            check::check_snapshot(&store, &loaded.set, &meta, now, ctx.settings.api_offset)?;
+        let report = check::check_snapshot(&store, &loaded.set, &meta, now, ctx.times())?;
         check::save(&mut store, &loaded.set, &report, ctx.now())?;
         code = code.worst(check::verdict(&report, fail_on));
         reports.push(report);
@@ -94,9 +93,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 writeln!(w)?;
             }
             match args.format {
-                Format::Text => crate::report::check::text(report, ctx.color, w)?,
+                Format::Text => crate::report::check::text(report, ctx.color, ctx.tz, w)?,
                 Format::Json => crate::report::check::json(report, w)?,
-                Format::Markdown => crate::report::check::markdown(report, w)?,
+                Format::Markdown => crate::report::check::markdown(report, ctx.tz, w)?,
                 Format::Sarif => crate::report::check::sarif(report, w)?,
                 Format::Junit => crate::report::check::junit(report, w)?,
             }

@@ -39,7 +39,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             .keep(),
     };
     let started = std::time::Instant::now();
-    let result = demo::run(&dir, ctx.now())?;
+    let result = demo::run(&dir, ctx.now(), ctx.tz)?;
     let db = result.db.display().to_string();
     ctx.emit(|w| {
         writeln!(

@@ -61,7 +61,7 @@ pub struct GlobalArgs {
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
     /// Show and read days in this IANA zone instead of UTC (e.g. Asia/Shanghai)
-    #[arg(long, global = true, value_name = "ZONE")]
+    #[arg(long, global = true, value_name = "ZONE", env = "TCSS_AUDIT_TZ")]
     pub tz: Option<String>,
 }
 
@@ -378,6 +378,11 @@ impl Context {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
+    }
+
+    /// How API times are read (the config's `api_offset`) and shown (`--tz`).
+    pub fn times(&self) -> crate::policy::Times {
+        crate::policy::Times::new(self.settings.api_offset, self.tz)
     }
 
     /// `-q`: only errors reach stderr.

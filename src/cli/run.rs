@@ -100,7 +100,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             endpoint: args.endpoint.clone(),
             client: args.client.options(&ctx.settings),
             fail_on,
-            api_offset: ctx.settings.api_offset,
+            times: ctx.times(),
             env: snapshot::process_env(),
         },
         window,

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use super::diagnostic::Location;
 use super::model::{Check, PolicyFileInfo, PolicySet, Rule, Severity, Waiver};
-use super::ops::{Point, TimeCtx, Verdict};
+use super::ops::{Point, TimeCtx, Times, Verdict};
 use crate::task::fields;
 use crate::task::normalize::{Config, Status};
 
@@ -63,8 +63,8 @@ pub struct CheckInput<'a> {
     /// Oldest first, ending with `current`: at least [`PolicySet::max_window`] before `now`,
     /// plus one observation before that.
     pub history: &'a [Observation],
-    /// The offset of API times written without one (see [`default_api_offset`]).
-    pub api_offset: FixedOffset,
+    /// How API times are read and findings show times.
+    pub times: Times,
 }
 
 /// The outcome of one rule.
@@ -219,10 +219,7 @@ pub fn evaluate(set: &PolicySet, input: &CheckInput) -> CheckReport {
             view: &current_view,
         });
     }
-    let t = TimeCtx {
-        now: input.now,
-        api_offset: input.api_offset,
-    };
+    let t = TimeCtx::new(input.now, input.times);
     report_of(
         set,
         input.target,
@@ -388,17 +385,28 @@ pub(crate) fn evaluate_rule(
                 .zip(values)
                 .map(|(h, value)| Point { at: h.at, value })
                 .collect();
-            let v = op.check(&points, *window, t.now);
+            let v = op.check(&points, *window, t);
             if !explain {
                 return (status_of(&v.verdict), Value::Null, String::new());
             }
-            let name = rule.field_text();
+            // What the finding is about, in words: the field, the whole config, or (for gaps
+            // between observations) the history itself.
+            let name = match (field, op) {
+                (Some(f), _) => f.text.clone(),
+                (None, super::ops::HistoryOp::MaxGap(_)) => "the history".to_string(),
+                (None, _) => "the config".to_string(),
+            };
             match v.verdict {
                 Verdict::Holds => (
                     RuleStatus::Pass,
                     v.actual,
                     format!("{name} {expected}: holds"),
                 ),
+                Verdict::Fails(why)
+                    if field.is_none() && matches!(op, super::ops::HistoryOp::MaxGap(_)) =>
+                {
+                    (RuleStatus::Fail, v.actual, format!("the history has {why}"))
+                }
                 Verdict::Fails(why) => (RuleStatus::Fail, v.actual, format!("{name} {why}")),
                 Verdict::Unreadable(e) => (
                     RuleStatus::Error,

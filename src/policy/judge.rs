@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::evaluate::{
@@ -13,13 +13,13 @@ use super::evaluate::{
     waiver_in_force,
 };
 use super::model::{Check, PolicySet, Severity};
-use super::ops::TimeCtx;
+use super::ops::{TimeCtx, Times};
 
 /// One target's observations, oldest first, prepared once for judging any number of them.
 pub struct Judge<'a> {
     set: &'a PolicySet,
     target: &'a str,
-    api_offset: FixedOffset,
+    times: Times,
     history: &'a [Observation],
     /// Each observation reduced to the fields the rules read (its status fields included): a
     /// verdict needs no more, and copying whole configs (images and all) for every judgement was
@@ -35,7 +35,7 @@ impl<'a> Judge<'a> {
     pub fn new(
         set: &'a PolicySet,
         target: &'a str,
-        api_offset: FixedOffset,
+        times: Times,
         history: &'a [Observation],
     ) -> Judge<'a> {
         let read = fields_read(set);
@@ -59,7 +59,7 @@ impl<'a> Judge<'a> {
         Judge {
             set,
             target,
-            api_offset,
+            times,
             history,
             light,
             followed,
@@ -138,10 +138,7 @@ impl<'a> Judge<'a> {
     }
 
     fn time(&self, now: DateTime<Utc>) -> TimeCtx {
-        TimeCtx {
-            now,
-            api_offset: self.api_offset,
-        }
+        TimeCtx::new(now, self.times)
     }
 }
 

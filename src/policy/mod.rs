@@ -47,7 +47,7 @@ pub use judge::Judge;
 pub use model::{
     Check, Condition, PolicyFileInfo, PolicySet, PolicyTest, Rule, Severity, TestPoint, Waiver,
 };
-pub use ops::{HistoryOpName, StateOpName, Verdict};
+pub use ops::{HistoryOpName, StateOpName, Times, Verdict};
 pub use parse::{DEFAULT_TEST_NOW, DEFAULT_TEST_TARGET};
 pub use testing::{Mismatch, TestOutcome, TestReport, run_tests};
 

@@ -179,12 +179,53 @@ impl From<Outcome> for Verdict {
     }
 }
 
+/// How times are read and shown: the offset of API times written without one (UTC+8 unless
+/// configured), and the zone in which findings show the times they name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Times {
+    pub api_offset: FixedOffset,
+    pub tz: chrono_tz::Tz,
+}
+
+impl Times {
+    pub fn new(api_offset: FixedOffset, tz: chrono_tz::Tz) -> Times {
+        Times { api_offset, tz }
+    }
+}
+
+impl Default for Times {
+    /// UTC+8 for the API's times, UTC for showing them.
+    fn default() -> Times {
+        Times {
+            api_offset: FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset"),
+            tz: chrono_tz::Tz::UTC,
+        }
+    }
+}
+
 /// How time-relative ops read times.
 #[derive(Debug, Clone, Copy)]
 pub struct TimeCtx {
     pub now: DateTime<Utc>,
     /// The offset of API times written without one (UTC+8 unless configured).
     pub api_offset: FixedOffset,
+    /// The zone findings show times in.
+    pub tz: chrono_tz::Tz,
+}
+
+impl TimeCtx {
+    pub fn new(now: DateTime<Utc>, times: Times) -> TimeCtx {
+        TimeCtx {
+            now,
+            api_offset: times.api_offset,
+            tz: times.tz,
+        }
+    }
+
+    /// A time as a finding shows it: in the zone, to the second, with its offset.
+    pub fn show(&self, at: DateTime<Utc>) -> String {
+        crate::task::when::fmt_time(at, self.tz)
+    }
 }
 
 fn op_kind_ok(op: StateOpName, ty: FieldType) -> bool {
@@ -755,12 +796,8 @@ impl HistoryOp {
 
     /// Evaluates over `points` (oldest first) for the window `[now - window, now]`. The last point
     /// before the window gives the state at its start; runs and gaps that cross the start count.
-    pub fn check(
-        &self,
-        points: &[Point<'_>],
-        window: Duration,
-        now: DateTime<Utc>,
-    ) -> HistoryVerdict {
+    pub fn check(&self, points: &[Point<'_>], window: Duration, t: &TimeCtx) -> HistoryVerdict {
+        let now = t.now;
         let start = now - window;
         let points: Vec<&Point> = points.iter().filter(|p| p.at <= now).collect();
         let first_in = points
@@ -783,12 +820,7 @@ impl HistoryOp {
             .map(|w| (w[0], w[1]))
             .collect();
         let describe = |(a, b): &(&Point, &Point)| {
-            format!(
-                "{} -> {} at {}",
-                show(a.value),
-                show(b.value),
-                crate::task::when::fmt_utc(b.at)
-            )
+            format!("{} -> {} at {}", show(a.value), show(b.value), t.show(b.at))
         };
         match self {
             HistoryOp::Unchanged | HistoryOp::MaxChanges(_) => {
@@ -867,11 +899,11 @@ impl HistoryOp {
                         "was {} for {} from {}{} (at most {} allowed)",
                         show(value),
                         show_duration(*e - *s),
-                        crate::task::when::fmt_utc(*s),
+                        t.show(*s),
                         if *held {
                             ", and still is".to_string()
                         } else {
-                            format!(" to {}", crate::task::when::fmt_utc(*e))
+                            format!(" to {}", t.show(*e))
                         },
                         show_duration(*duration)
                     ))),
@@ -900,8 +932,8 @@ impl HistoryOp {
                     Ok(Some(format!(
                         "no observation for {} between {} and {}{} (at most {} allowed)",
                         show_duration(gap),
-                        crate::task::when::fmt_utc(a),
-                        crate::task::when::fmt_utc(b),
+                        t.show(a),
+                        t.show(b),
                         if b == now { " (now)" } else { "" },
                         show_duration(*limit)
                     )))
@@ -924,6 +956,7 @@ mod tests {
 
     fn t(now: &str) -> TimeCtx {
         TimeCtx {
+            tz: chrono_tz::Tz::UTC,
             now: DateTime::parse_from_rfc3339(now)
                 .unwrap()
                 .with_timezone(&Utc),
@@ -1205,7 +1238,7 @@ mod tests {
     }
 
     fn run(op: HistoryOp, script: &[(&str, Value)], window: &str, now: &str) -> HistoryVerdict {
-        op.check(&pts(script), parse_duration(window).unwrap(), t(now).now)
+        op.check(&pts(script), parse_duration(window).unwrap(), &t(now))
     }
 
     #[test]
@@ -1259,7 +1292,10 @@ mod tests {
             Ok(true)
         );
         let v = run(HistoryOp::MaxGap(Duration::hours(59)), &script, "7d", now);
-        assert_eq!((ok(&v), v.actual.clone()), (Ok(false), json!("2 days 12 h")));
+        assert_eq!(
+            (ok(&v), v.actual.clone()),
+            (Ok(false), json!("2 days 12 h"))
+        );
         // The month-long silence before the window counts only from the window's start.
         let wide = |days| run(HistoryOp::MaxGap(Duration::days(4)), &script, days, now);
         assert_eq!(ok(&wide("7d")), Ok(true));

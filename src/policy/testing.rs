@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::diagnostic::Location;
-use super::evaluate::{RuleStatus, View, default_api_offset, evaluate_views};
+use super::evaluate::{RuleStatus, View, evaluate_views};
 use super::model::PolicySet;
 use super::ops::TimeCtx;
 
@@ -72,10 +72,7 @@ pub fn run_tests(set: &PolicySet) -> TestReport {
             at: test.now,
             view: &test.config,
         });
-        let t = TimeCtx {
-            now: test.now,
-            api_offset: default_api_offset(),
-        };
+        let t = TimeCtx::new(test.now, super::Times::default());
         let (results, _) = evaluate_views(set, &test.target, &test.config, &history, &t);
         let mut mismatches = Vec::new();
         let expectations = [

@@ -47,7 +47,7 @@ fn the_reference_example_fails_the_vulnerability_scan_at_high() {
         now: at("2026-10-01T19:00:05Z"),
         current: &current,
         history: &history,
-        api_offset: default_api_offset(),
+        times: crate::policy::Times::default(),
     };
     let report = evaluate(&loaded.set, &input);
     let r002 = report
@@ -291,7 +291,7 @@ fn check_waived(target: &str, now: &str) -> CheckReport {
             now: at(now),
             current: &current,
             history: &history,
-            api_offset: default_api_offset(),
+            times: crate::policy::Times::default(),
         },
     )
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Store, StoreError, from_ms};
-use crate::task::when::fmt_utc;
+use crate::task::when::fmt_utc_exact;
 
 /// The first line of an export.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,8 +61,8 @@ impl Store {
                 Ok(ExportRow {
                     id: r.get(0)?,
                     target: r.get(1)?,
-                    observed_at: fmt_utc(from_ms(r.get(2)?)),
-                    recorded_at: fmt_utc(from_ms(r.get(3)?)),
+                    observed_at: fmt_utc_exact(from_ms(r.get(2)?)),
+                    recorded_at: fmt_utc_exact(from_ms(r.get(3)?)),
                     source: r.get(4)?,
                     endpoint: r.get(5)?,
                     request_id: r.get(6)?,

@@ -141,8 +141,14 @@ pub fn fmt_time(at: DateTime<Utc>, tz: Tz) -> String {
         .to_string()
 }
 
-/// An instant as JSON carries it: UTC, to the millisecond when it has one, `Z`.
+/// An instant as JSON documents carry it: UTC, to the second, `Z`. One shape everywhere.
 pub fn fmt_utc(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// An instant exactly, for a backup that must give it back: UTC, with its fraction when it has
+/// one (the history keeps milliseconds).
+pub fn fmt_utc_exact(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
@@ -186,10 +192,10 @@ mod tests {
     fn a_day_ends_at_midnight_of_its_zone() {
         let day = When::parse("2026-11-01", now()).unwrap();
         let utc_end = day.upper_instant(Tz::UTC).unwrap();
-        assert_eq!(fmt_utc(utc_end), "2026-11-01T23:59:59.999Z");
+        assert_eq!(fmt_utc_exact(utc_end), "2026-11-01T23:59:59.999Z");
         let sh = parse_zone("Asia/Shanghai").unwrap();
         let sh_end = day.upper_instant(sh).unwrap();
-        assert_eq!(fmt_utc(sh_end), "2026-11-01T15:59:59.999Z");
+        assert_eq!(fmt_utc_exact(sh_end), "2026-11-01T15:59:59.999Z");
         assert_eq!(
             fmt_utc(day.lower_instant(sh).unwrap()),
             "2026-10-31T16:00:00Z"

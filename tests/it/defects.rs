@@ -265,3 +265,28 @@ fn small_things_a_new_user_meets() {
     let run = env.run(&["--db", "elsewhere.db", "demo"]).code(2);
     assert!(run.stderr.contains("--dir"), "{}", run.stderr);
 }
+
+#[test]
+fn every_time_a_person_reads_is_in_the_chosen_zone() {
+    let mut env = Env::new();
+    env.now = Some("2026-11-28T12:00:00Z".into());
+    import_at(&env, "a.json", SEED, "2026-11-28T03:00:00Z").ok();
+    let flag = env.run(&["--tz", "Asia/Shanghai", "check"]).code(1).stdout;
+    assert!(
+        flag.contains("snapshot 1 at 2026-11-28T11:00:00+08:00"),
+        "{flag}"
+    );
+    let var = env
+        .run_with(&["check"], |c| {
+            c.env("TCSS_AUDIT_TZ", "Asia/Shanghai");
+        })
+        .code(1)
+        .stdout;
+    assert_eq!(flag, var, "TCSS_AUDIT_TZ sets the zone as --tz does");
+    // JSON keeps UTC, to the second.
+    let json = env
+        .run(&["--tz", "Asia/Shanghai", "check", "--format", "json"])
+        .code(1)
+        .json();
+    assert_eq!(json["snapshot"]["at"], "2026-11-28T03:00:00Z");
+}

@@ -6,7 +6,8 @@ use super::ordered;
 use crate::policy::{CheckReport, RuleStatus};
 use crate::report::markdown::{code, text as cell};
 
-pub fn markdown(report: &CheckReport, w: &mut dyn Write) -> io::Result<()> {
+/// Times are shown in `tz`.
+pub fn markdown(report: &CheckReport, tz: chrono_tz::Tz, w: &mut dyn Write) -> io::Result<()> {
     let s = report.summary;
     writeln!(w, "# Policy check: {}", cell(&report.target))?;
     writeln!(w)?;
@@ -14,7 +15,7 @@ pub fn markdown(report: &CheckReport, w: &mut dyn Write) -> io::Result<()> {
         w,
         "Snapshot {} at {}, config `{}`.",
         report.snapshot.id,
-        crate::task::when::fmt_utc(report.snapshot.at),
+        crate::task::when::fmt_time(report.snapshot.at, tz),
         report.snapshot.config_hash
     )?;
     writeln!(w)?;

@@ -4,9 +4,10 @@ use quick_xml::Reader;
 use quick_xml::events::Event;
 use serde_json::{Value, json};
 
-use crate::policy::{CheckInput, CheckReport, Observation, default_api_offset, evaluate, load_str};
+use crate::policy::{CheckInput, CheckReport, Observation, evaluate, load_str};
 use crate::task::normalize::Status;
 use crate::test_support::at;
+use chrono_tz::Tz;
 
 const POLICY: &str = r#"
 [policy]
@@ -105,7 +106,7 @@ fn fixed_report() -> CheckReport {
             now: at("2026-10-01T19:00:05Z"),
             current: &current,
             history: &history,
-            api_offset: default_api_offset(),
+            times: crate::policy::Times::default(),
         },
     )
 }
@@ -138,13 +139,13 @@ fn the_fixed_report_has_every_status() {
 
 #[test]
 fn text_golden() {
-    insta::assert_snapshot!(render(|r, w| super::text(r, false, w)));
+    insta::assert_snapshot!(render(|r, w| super::text(r, false, Tz::UTC, w)));
 }
 
 #[test]
 fn text_has_colour_only_when_asked() {
-    let plain = render(|r, w| super::text(r, false, w));
-    let coloured = render(|r, w| super::text(r, true, w));
+    let plain = render(|r, w| super::text(r, false, Tz::UTC, w));
+    let coloured = render(|r, w| super::text(r, true, Tz::UTC, w));
     assert!(!plain.contains('\x1b'));
     assert!(coloured.contains("\x1b["));
 }
@@ -174,7 +175,7 @@ fn json_golden() {
 
 #[test]
 fn markdown_golden() {
-    insta::assert_snapshot!(render(super::markdown));
+    insta::assert_snapshot!(render(|r, w| super::markdown(r, Tz::UTC, w)));
 }
 
 #[test]

@@ -5,11 +5,15 @@ use std::io::{self, Write};
 use owo_colors::OwoColorize;
 
 use super::ordered;
+use chrono_tz::Tz;
+
 use crate::policy::{CheckReport, RuleStatus};
+use crate::task::text::visible;
 
 /// Writes one line per result, with the remediation under each failure, then waiver notes and a
 /// summary line.
-pub fn text(report: &CheckReport, color: bool, w: &mut dyn Write) -> io::Result<()> {
+/// Times are shown in `tz`.
+pub fn text(report: &CheckReport, color: bool, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
     for r in ordered(report) {
         let label = format!("{:<6}", r.status.as_str().to_uppercase());
         let label = match (color, r.status) {
@@ -23,24 +27,24 @@ pub fn text(report: &CheckReport, color: bool, w: &mut dyn Write) -> io::Result<
             w,
             "{label} {:<8} {:<14} {}: {}",
             r.severity.as_str(),
-            r.rule,
-            r.title,
-            r.message
+            visible(&r.rule),
+            visible(&r.title),
+            visible(&r.message)
         )?;
         if matches!(r.status, RuleStatus::Fail | RuleStatus::Error) && !r.remediation.is_empty() {
-            writeln!(w, "{:>31}fix: {}", "", r.remediation)?;
+            writeln!(w, "{:>31}fix: {}", "", visible(&r.remediation))?;
         }
     }
     for n in &report.waiver_notes {
-        writeln!(w, "note: {} ({})", n.message, n.location)?;
+        writeln!(w, "note: {} ({})", visible(&n.message), n.location)?;
     }
     let s = report.summary;
     writeln!(
         w,
         "{} snapshot {} at {}: {} pass, {} fail, {} waived, {} error",
-        report.target,
+        visible(&report.target),
         report.snapshot.id,
-        crate::task::when::fmt_utc(report.snapshot.at),
+        crate::task::when::fmt_time(report.snapshot.at, tz),
         s.pass,
         s.fail,
         s.waived,

@@ -9,7 +9,7 @@ use super::{
     ChangeEvent, ComplianceReport, DayResult, DayStatus, Integrity, REPORT_SCHEMA, ReportOptions,
     RunTarget, SeverityCounts, SnapshotEvidence, TargetReport, Window, day_of,
 };
-use crate::policy::{Judge, Observation, PolicySet, RuleStatus};
+use crate::policy::{Judge, Observation, PolicySet, RuleStatus, Times};
 use crate::store::{Event, SnapshotMeta, VerifyReport};
 use crate::task::canonical::sorted_value;
 use crate::task::diff::Change;
@@ -71,7 +71,7 @@ pub fn build_target(
             (m, o)
         })
         .unzip();
-    let judge = Judge::new(set, &name, opts.api_offset, &obs);
+    let judge = Judge::new(set, &name, Times::new(opts.api_offset, opts.tz), &obs);
 
     // The observations end at `until`, so the last one is the newest at or before it.
     let latest_idx = obs.len().checked_sub(1);
