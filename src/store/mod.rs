@@ -271,6 +271,7 @@ impl Store {
         // FULL: an audit trail should survive a power cut, and one fsync a night costs nothing.
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite_err)?;
+        keep_wal_files(&conn);
         if version < known {
             // A migration that rebuilds a table drops the old one while rows elsewhere still
             // point at its ids; references are checked once the schema is whole.
@@ -389,6 +390,27 @@ fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
 }
 
 /// Turns SQLite's error codes into the errors users can act on.
+/// Keeps the `-wal` and `-shm` files when the last connection closes (it still checkpoints, so
+/// the database file alone is whole after every run). Deleting the WAL at close made the next
+/// run create it again, and a new file costs a sync of its folder on top of the commit's: a
+/// nightly snapshot was five fsyncs, this makes it four. It also lets people without write
+/// access to the folder read the history, since the files they need are already there.
+fn keep_wal_files(conn: &Connection) {
+    let mut on: std::os::raw::c_int = 1;
+    // SAFETY: `handle` is this open connection's own pointer, "main" a NUL-terminated name, and
+    // the argument an int that lives through the call, as SQLITE_FCNTL_PERSIST_WAL requires.
+    // rusqlite has no safe call for this file control. A failure leaves the default, which is
+    // correct, only slower.
+    unsafe {
+        rusqlite::ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            rusqlite::ffi::SQLITE_FCNTL_PERSIST_WAL,
+            (&mut on as *mut std::os::raw::c_int).cast(),
+        );
+    }
+}
+
 /// Opens `path` read-only as an immutable file (no locks, no journal): for read-only media.
 fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
     // SQLite's URI syntax: the path with `%`, `?` and `#` escaped, then the parameter.

@@ -706,3 +706,20 @@ fn a_database_on_read_only_media_can_be_read_verified_and_reported_on() {
         run.stderr
     );
 }
+
+#[test]
+fn after_a_run_the_database_file_alone_holds_the_whole_history() {
+    let env = Env::new();
+    seed_history(&env.db(), 3);
+    // The WAL files stay beside the database between runs, but everything is in the file.
+    assert!(env.path("audit.db-wal").exists(), "the WAL file is kept");
+    let copy = env.path("copy.db");
+    std::fs::copy(env.db(), &copy).unwrap();
+    let copy = copy.to_str().unwrap();
+    let h = env
+        .run(&["--db", copy, "history", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(h["snapshots"].as_array().unwrap().len(), 3);
+    env.run(&["--db", copy, "verify"]).ok();
+}
