@@ -204,7 +204,10 @@ pub fn restore_into(db: &Path, files: &[impl AsRef<Path>]) -> Result<Restored, E
     let existed = db.exists();
     let mut store = Store::open(db, OpenMode::Create)?;
     match restore(&mut store, files) {
-        Ok(done) => Ok(done),
+        Ok(done) => {
+            store.compact_wal()?;
+            Ok(done)
+        }
         Err(e) => {
             if !existed && store.count().unwrap_or(1) == 0 {
                 drop(store);
