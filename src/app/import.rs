@@ -119,7 +119,9 @@ pub fn record_answers(
         })?;
         for field in &r.new_fields {
             tracing::warn!(
-                "target {target}: the answer has a field {field} that this tool does not document; it is kept and compared as plain JSON"
+                "target {}: the answer has a field {} that this tool does not document; it is kept and compared as plain JSON",
+                visible(target),
+                visible(field)
             );
         }
         recorded(&r)?;

@@ -117,8 +117,9 @@ pub fn record_arrivals(
     for (a, r) in arrivals.iter().zip(&recorded) {
         for field in &r.new_fields {
             tracing::warn!(
-                "target {}: the API now returns a field {field} that this tool does not document; it is kept and compared as plain JSON",
-                a.target
+                "target {}: the API now returns a field {} that this tool does not document; it is kept and compared as plain JSON",
+                crate::task::text::visible(&a.target),
+                crate::task::text::visible(field)
             );
         }
     }

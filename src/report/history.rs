@@ -32,7 +32,13 @@ pub fn history_text(
             r.meta.id,
             fmt_time(r.meta.observed_at, tz),
             short(&r.meta.config_hash),
-            if r.changed { "changed" } else { "unchanged" },
+            if r.first {
+                "first"
+            } else if r.changed {
+                "changed"
+            } else {
+                "unchanged"
+            },
             r.meta.source,
             visible(r.meta.request_id.as_deref().unwrap_or("-")),
         )?;

@@ -40,6 +40,8 @@ pub struct HistoryRow {
     pub meta: SnapshotMeta,
     /// The config differs from the observation before it (true for the first one).
     pub changed: bool,
+    /// No observation of the target comes before it.
+    pub first: bool,
 }
 
 /// A change event: two consecutive observations whose configs differ.
@@ -262,8 +264,8 @@ impl Store {
         // A row is "changed" when an event ends at it, or when it is the target's first.
         let sql = format!(
             "SELECT {META_COLUMNS},
-                    EXISTS(SELECT 1 FROM change_events e WHERE e.target_id = s.target_id AND e.to_snapshot = s.id)
-                    OR NOT EXISTS(SELECT 1 FROM snapshots p WHERE p.target_id = s.target_id
+                    EXISTS(SELECT 1 FROM change_events e WHERE e.target_id = s.target_id AND e.to_snapshot = s.id),
+                    NOT EXISTS(SELECT 1 FROM snapshots p WHERE p.target_id = s.target_id
                                   AND (p.observed_at < s.observed_at OR (p.observed_at = s.observed_at AND p.id < s.id)))
              FROM snapshots s JOIN targets t ON t.id = s.target_id
              WHERE s.target_id = ?1 AND s.observed_at >= ?2 AND s.observed_at <= ?3
@@ -272,9 +274,11 @@ impl Store {
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![target_id, since, until], |r| {
+                let first: bool = r.get(11)?;
                 Ok(HistoryRow {
                     meta: meta_of(r)?,
-                    changed: r.get(10)?,
+                    changed: first || r.get::<_, bool>(10)?,
+                    first,
                 })
             })
             .map_err(|e| self.err(e))?

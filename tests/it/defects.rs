@@ -254,7 +254,13 @@ fn a_drifted_config_names_its_fields_and_fails_the_run_when_asked() {
 #[test]
 fn small_things_a_new_user_meets() {
     let env = Env::new();
-    import_at(&env, "a.json", SEED, "2026-11-01T03:00:00Z").ok();
+    let first = import_at(&env, "a.json", SEED, "2026-11-01T03:00:00Z").ok();
+    assert!(first.stdout.contains("  first  "), "{}", first.stdout);
+    let history = env.run(&["history"]).ok().stdout;
+    assert!(
+        history.contains("  first  "),
+        "the first snapshot says first: {history}"
+    );
     // export needs no --jsonl to write its only format.
     let out = env.run(&["export"]).ok().stdout;
     assert!(
