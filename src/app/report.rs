@@ -352,6 +352,20 @@ value = true
         assert!(t.gaps.is_empty(), "{:?}", t.gaps);
     }
 
+    /// What `audit check` says of snapshot `id` as of its own time: the failures that count.
+    fn checked_that_day(
+        store: &Store,
+        set: &PolicySet,
+        id: i64,
+        opts: &ReportOptions,
+    ) -> Vec<String> {
+        let meta = store.meta(id).unwrap();
+        let at = meta.observed_at;
+        let check =
+            check_snapshot(store, set, &meta, at, Times::new(opts.api_offset, opts.tz)).unwrap();
+        counting_failures(&check, opts.fail_on)
+    }
+
     fn counting_failures(check: &CheckReport, fail_on: Severity) -> Vec<String> {
         check
             .results
@@ -415,16 +429,10 @@ expires = "2026-11-03"
             ]
         );
         for d in &r.targets[0].daily {
-            let meta = store.meta(d.snapshot.unwrap()).unwrap();
-            let check = check_snapshot(
-                &store,
-                &set,
-                &meta,
-                meta.observed_at,
-                Times::new(opts.api_offset, opts.tz),
-            )
-            .unwrap();
-            assert_eq!(d.failing, counting_failures(&check, opts.fail_on));
+            assert_eq!(
+                d.failing,
+                checked_that_day(&store, &set, d.snapshot.unwrap(), &opts)
+            );
         }
     }
 
@@ -470,18 +478,9 @@ expires = "2026-11-03"
         let mut judged = 0;
         for d in &t.daily {
             let Some(id) = d.snapshot else { continue };
-            let meta = store.meta(id).unwrap();
-            let check = check_snapshot(
-                &store,
-                &set,
-                &meta,
-                meta.observed_at,
-                Times::new(opts.api_offset, opts.tz),
-            )
-            .unwrap();
             assert_eq!(
                 d.failing,
-                counting_failures(&check, opts.fail_on),
+                checked_that_day(&store, &set, id, &opts),
                 "{}",
                 d.date
             );

@@ -301,17 +301,12 @@ pub fn log_json(doc: &LogDoc, w: &mut dyn Write) -> io::Result<()> {
 mod tests {
     use super::*;
     use crate::task::diff::{diff, diff_status};
-    use crate::task::normalize::{Status, config_hash, normalize};
+    use crate::task::normalize::{Status, config_hash};
     use crate::task::when::parse_zone;
     use crate::test_support::at;
     use serde_json::json;
 
-    fn cfg(v: Value) -> Config {
-        match v {
-            Value::Object(m) => normalize(&m),
-            other => panic!("not an object: {other}"),
-        }
-    }
+    use crate::test_support::config as cfg;
 
     fn old_config() -> Config {
         cfg(json!({

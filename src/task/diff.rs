@@ -228,12 +228,7 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
-    fn cfg(v: Value) -> Config {
-        match v {
-            Value::Object(m) => normalize(&m),
-            other => panic!("not an object: {other}"),
-        }
-    }
+    use crate::test_support::config as cfg;
 
     fn change(path: &str, kind: ChangeKind, old: Option<Value>, new: Option<Value>) -> Change {
         Change {

@@ -28,6 +28,14 @@ pub fn date(text: &str) -> NaiveDate {
     text.parse().unwrap_or_else(|e| panic!("{text:?}: {e}"))
 }
 
+/// The normalized config of a JSON object.
+pub fn config(v: Value) -> tcss_audit::task::normalize::Config {
+    match v {
+        Value::Object(m) => normalize(&m),
+        other => panic!("not an object: {other}"),
+    }
+}
+
 /// Records one target's answers (inner objects, status fields included) at the given times, as
 /// imports with RequestIds `req-0`, `req-1`, … and returns the store.
 pub fn store_with(path: &Path, target: &str, points: &[(&str, Value)]) -> Store {
