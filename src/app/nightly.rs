@@ -18,7 +18,7 @@ use crate::policy::{PolicySet, RuleStatus, Severity};
 use crate::report::compliance::RunTarget;
 use crate::store::{OpenMode, Store};
 use crate::task::clock::Clock;
-use crate::task::text::visible;
+use crate::task::text::{count, visible};
 use crate::tencent::ClientOptions;
 
 /// How the job runs.
@@ -215,7 +215,7 @@ fn panic_text(e: tokio::task::JoinError) -> String {
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "no message".into());
-    crate::task::text::visible(&text).into_owned()
+    visible(&text).into_owned()
 }
 
 fn failed(target: &str, e: &Error) -> TargetOutcome {
@@ -260,15 +260,9 @@ fn judge(
         if event.to != recorded.id {
             continue;
         }
-        for change in event.changes {
-            let top = change
-                .path
-                .split(['[', '.'])
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            if !fields.contains(&top) {
-                fields.push(top);
+        for change in &event.changes {
+            if !fields.iter().any(|f| f == change.field()) {
+                fields.push(change.field().to_string());
             }
         }
     }
@@ -290,10 +284,10 @@ fn judge(
     Ok(TargetOutcome {
         code,
         line: format!(
-            "{}: #{} {state}; {failing} {} failing at or above {}{}",
+            "{}: #{} {state}; {} failing at or above {}{}",
             visible(name),
             recorded.id,
-            if failing == 1 { "rule" } else { "rules" },
+            count(failing as u64, "rule", "rules"),
             opts.fail_on,
             if tries > 1 {
                 format!(" (answered on try {tries})")

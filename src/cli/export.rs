@@ -60,8 +60,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             })?;
             if !ctx.quiet() {
                 eprintln!(
-                    "exported {n} {} to {}",
-                    if n == 1 { "snapshot" } else { "snapshots" },
+                    "exported {} to {}",
+                    crate::task::text::count(n, "snapshot", "snapshots"),
                     path.display()
                 );
             }

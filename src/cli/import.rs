@@ -36,13 +36,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         let done = import::restore_into(&ctx.db_path(), &args.files)?;
         if !ctx.quiet() {
             eprintln!(
-                "imported {} {}; {} already present",
-                done.recorded,
-                if done.recorded == 1 {
-                    "snapshot"
-                } else {
-                    "snapshots"
-                },
+                "imported {}; {} already present",
+                crate::task::text::count(done.recorded, "snapshot", "snapshots"),
                 done.present
             );
         }

@@ -60,7 +60,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         });
     }
     for (f, seen) in args.fields.iter().zip(seen) {
-        let top = f.split(['[', '.']).next().unwrap_or_default();
+        let top = catalogue::head(f);
         let documented = catalogue::field(top).is_some_and(|d| d.role != Role::Request);
         if !documented && !seen {
             let names = catalogue::FIELDS

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use super::Context;
 use crate::app::{Error, ExitCode};
 use crate::store::OpenMode;
+use crate::task::text::count;
 use crate::task::when::{When, fmt_utc};
 
 #[derive(Debug, clap::Args)]
@@ -43,8 +44,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             plan
         } else {
             eprint!(
-                "remove {} {} observed before {} (through #{}) from {}? [y/N] ",
-                plan.removed,
+                "remove {} observed before {} (through #{}) from {}? [y/N] ",
                 snapshots(plan.removed),
                 fmt_utc(before),
                 plan.through.unwrap_or_default(),
@@ -67,15 +67,13 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         match pruned.through {
             Some(id) if pruned.dry_run => writeln!(
                 w,
-                "{verb} {} {} observed before {} (through #{id}); nothing was removed",
-                pruned.removed,
+                "{verb} {} observed before {} (through #{id}); nothing was removed",
                 snapshots(pruned.removed),
                 fmt_utc(before)
             )?,
             Some(id) => writeln!(
                 w,
-                "{verb} {} {} observed before {} (through #{id}); the chain now starts from a checkpoint at #{id}",
-                pruned.removed,
+                "{verb} {} observed before {} (through #{id}); the chain now starts from a checkpoint at #{id}",
                 snapshots(pruned.removed),
                 fmt_utc(before)
             )?,
@@ -84,9 +82,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         if pruned.kept_newest > 0 {
             writeln!(
                 w,
-                "kept {} older {}: the newest snapshot of each target stays, and the chain is cut only before it",
-                pruned.kept_newest,
-                if pruned.kept_newest == 1 { "observation" } else { "observations" }
+                "kept {}: the newest snapshot of each target stays, and the chain is cut only before it",
+                count(pruned.kept_newest, "older observation", "older observations")
             )?;
         }
         if pruned.kept_older > 0 {
@@ -101,6 +98,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     Ok(ExitCode::Ok)
 }
 
-fn snapshots(n: u64) -> &'static str {
-    if n == 1 { "snapshot" } else { "snapshots" }
+fn snapshots(n: u64) -> String {
+    count(n, "snapshot", "snapshots")
 }

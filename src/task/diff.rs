@@ -46,6 +46,16 @@ pub struct Change {
 }
 
 impl Change {
+    /// The top-level field the change is under.
+    pub fn field(&self) -> &str {
+        fields::head(&self.path)
+    }
+
+    /// Whether it adds or removes a whole image (`Images[KEY]`), not one of an image's fields.
+    pub fn is_whole_image(&self) -> bool {
+        self.field() == fields::IMAGES && self.path.ends_with(']')
+    }
+
     fn added(path: impl Into<String>, new: Value) -> Change {
         Change {
             path: path.into(),

@@ -169,6 +169,12 @@ pub const IMAGE_KEY_PARTS: [&str; 3] = ["InstanceId", "ImageName", "ImageTag"];
 /// endpoint, or a stored row, from exhausting memory.
 pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 
+/// The top-level field a path names: `Images` of `Images[KEY].ImageDigest`, `ScanType` of
+/// `ScanType`.
+pub fn head(path: &str) -> &str {
+    path.split(['[', '.']).next().unwrap_or_default()
+}
+
 /// The documented field named `name`.
 pub fn field(name: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.name == name)
@@ -264,6 +270,13 @@ mod tests {
             missing_always(partial.as_object().unwrap()),
             ["ScanTime", "ScanPeriod", "ScanType"]
         );
+    }
+
+    #[test]
+    fn a_path_names_its_top_level_field() {
+        assert_eq!(head("Images[ccr.io/a:v1].ImageDigest"), "Images");
+        assert_eq!(head("ScanType"), "ScanType");
+        assert_eq!(head("Images[*].Force"), "Images");
     }
 
     #[test]

@@ -32,9 +32,25 @@ pub fn visible(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `n` and the word for that many: `1 rule`, `3 rules`.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_take_the_word_for_their_number() {
+        assert_eq!(count(1u64, "rule", "rules"), "1 rule");
+        assert_eq!(count(0u64, "rule", "rules"), "0 rules");
+        assert_eq!(
+            count(3u32, "missed night", "missed nights"),
+            "3 missed nights"
+        );
+    }
 
     #[test]
     fn control_characters_become_escapes() {

@@ -10,6 +10,7 @@ use crate::policy::RuleStatus;
 use crate::report::markdown::{code, text, value_code};
 use crate::task::diff::{Change, ChangeKind};
 use crate::task::source::Source;
+use crate::task::text::count;
 use crate::task::when::fmt_time;
 
 /// `N/M (P%)`, the percentage rounded half up.
@@ -67,14 +68,9 @@ fn image_text(v: &Value) -> String {
     }
 }
 
-/// Whether a change path names a whole image (`Images[KEY]`), not one of its fields.
-fn is_whole_image(path: &str) -> bool {
-    path.starts_with("Images[") && path.ends_with(']')
-}
-
 fn change_text(c: &Change) -> String {
     let show = |v: &Option<Value>| match v {
-        Some(v) if is_whole_image(&c.path) => image_text(v),
+        Some(v) if c.is_whole_image() => image_text(v),
         Some(v) => value_code(v),
         None => String::new(),
     };
@@ -413,15 +409,13 @@ fn days_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io
     writeln!(w)?;
     writeln!(w, "### Days")?;
     writeln!(w)?;
-    let plural =
-        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     writeln!(
         w,
         "{} of the observed days compliant at {}; {}; {} not observed (before the history held).",
         share(t.compliant_days, t.observed_days),
         r.fail_on,
-        plural(t.gaps.len(), "missed night", "missed nights"),
-        plural(t.not_observed.len(), "day", "days"),
+        count(t.gaps.len() as u64, "missed night", "missed nights"),
+        count(t.not_observed.len() as u64, "day", "days"),
     )?;
     if t.daily.is_empty() {
         return Ok(());
