@@ -5,7 +5,7 @@ use crate::app::{Error, ExitCode};
 use crate::report::diff::{LogDoc, LogEvent, log_json, log_text};
 use crate::report::write_json_array;
 use crate::store::OpenMode;
-use crate::task::fields::{self as catalogue, Role};
+use crate::task::fields as catalogue;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -33,18 +33,24 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let mut docs = Vec::new();
     // Fields a change in the window was seen under, for telling a typo from a quiet field.
     let mut seen: Vec<bool> = vec![false; args.fields.len()];
+    let filtered = !args.fields.is_empty();
     for name in ctx.target_names(&args.targets, &store)? {
         let (since, until) = args.window.resolve(&store, &name, ctx)?;
         let events = store
             .events(&name, since, until)?
             .into_iter()
             .filter_map(|mut e| {
-                for (i, f) in args.fields.iter().enumerate() {
-                    seen[i] |= e.changes.iter().any(|c| under(&c.path, f));
-                }
-                if !args.fields.is_empty() {
-                    e.changes
-                        .retain(|c| args.fields.iter().any(|f| under(&c.path, f)));
+                if filtered {
+                    e.changes.retain(|c| {
+                        let mut wanted = false;
+                        for (f, seen) in args.fields.iter().zip(seen.iter_mut()) {
+                            if under(&c.path, f) {
+                                *seen = true;
+                                wanted = true;
+                            }
+                        }
+                        wanted
+                    });
                 }
                 (!e.changes.is_empty()).then_some(LogEvent {
                     at: e.at,
@@ -61,17 +67,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     for (f, seen) in args.fields.iter().zip(seen) {
         let top = catalogue::head(f);
-        let documented = catalogue::field(top).is_some_and(|d| d.role != Role::Request);
+        let documented = catalogue::readable().any(|d| d.name == top);
         if !documented && !seen {
-            let names = catalogue::FIELDS
-                .iter()
-                .filter(|d| d.role != Role::Request)
-                .map(|d| d.name);
+            let names = catalogue::readable().map(|d| d.name);
             return Err(Error::Usage(format!(
                 "--field {}: no such field (did you mean {}?); a field the API added later is \
                  accepted once a change to it is recorded",
                 crate::task::text::visible(f),
-                crate::policy::nearest_name(top, names)
+                crate::task::text::nearest(top, names)
             )));
         }
     }

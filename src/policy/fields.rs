@@ -7,16 +7,15 @@
 
 use serde_json::{Map, Value};
 
-use crate::task::fields::{self as catalogue, Role};
+use crate::task::fields as catalogue;
+use crate::task::text::nearest;
 
 pub use crate::task::fields::{Elem, IMAGE_FIELDS, Type as FieldType};
 
 /// The type of a top-level field a rule may read (configuration or status), `None` when the
 /// catalogue does not hold it.
 pub fn top_type(name: &str) -> Option<FieldType> {
-    catalogue::field(name)
-        .filter(|f| f.role != Role::Request)
-        .map(|f| f.ty)
+    catalogue::readable().find(|f| f.name == name).map(|f| f.ty)
 }
 
 /// A parsed field path.
@@ -46,20 +45,8 @@ fn is_ident(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// The known name nearest to `name` (by edit distance, ties to the first).
-pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    candidates
-        .into_iter()
-        .min_by_key(|c| strsim::levenshtein(&name.to_ascii_lowercase(), &c.to_ascii_lowercase()))
-        .unwrap_or_default()
-        .to_string()
-}
-
 fn all_top_fields() -> impl Iterator<Item = &'static str> {
-    catalogue::FIELDS
-        .iter()
-        .filter(|f| f.role != Role::Request)
-        .map(|f| f.name)
+    catalogue::readable().map(|f| f.name)
 }
 
 impl FieldPath {

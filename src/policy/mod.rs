@@ -42,7 +42,7 @@ pub use evaluate::{
     CheckInput, CheckReport, EXPIRING_SOON_DAYS, Observation, RuleResult, RuleStatus, SnapshotRef,
     Summary, WaiverNote, WaiverNoteKind, WaiverRef, default_api_offset, evaluate,
 };
-pub use fields::{FieldPath, FieldType, IMAGE_FIELDS, nearest as nearest_name};
+pub use fields::{FieldPath, FieldType, IMAGE_FIELDS};
 pub use judge::Judge;
 pub use model::{
     Check, Condition, PolicyFileInfo, PolicySet, PolicyTest, Rule, Severity, TestPoint, Waiver,
@@ -183,7 +183,7 @@ fn load_sources(
             } else {
                 format!(
                     "did you mean {}?",
-                    fields::nearest(&r.id, ids.iter().copied())
+                    crate::task::text::nearest(&r.id, ids.iter().copied())
                 )
             };
             diags.push(Diagnostic::at(

@@ -8,11 +8,12 @@ use sha2::{Digest, Sha256};
 use toml_edit::{ImDocument, InlineTable, Item, Key, Table};
 
 use super::diagnostic::{Diagnostic, Level, Location};
-use super::fields::{FieldPath, FieldType, nearest};
+use super::fields::{FieldPath, FieldType};
 use super::model::{
     Check, Condition, PolicyFileInfo, PolicyTest, Rule, Severity, TestPoint, Waiver,
 };
 use super::ops::{HistoryOp, HistoryOpName, StateOp, StateOpName, parse_duration, show_duration};
+use crate::task::text::nearest;
 
 /// The `now` of a test with neither a `now` key nor a history: a fixed instant, so that tests
 /// never depend on the day they run.

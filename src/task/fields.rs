@@ -180,6 +180,12 @@ pub fn field(name: &str) -> Option<&'static Field> {
     FIELDS.iter().find(|f| f.name == name)
 }
 
+/// The fields a rule or `audit log --field` may name: configuration and status, not the
+/// RequestId.
+pub fn readable() -> impl Iterator<Item = &'static Field> {
+    FIELDS.iter().filter(|f| f.role != Role::Request)
+}
+
 /// The documented fields with role `role`, in catalogue order.
 pub fn with_role(role: Role) -> impl Iterator<Item = &'static Field> {
     FIELDS.iter().filter(move |f| f.role == role)

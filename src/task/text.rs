@@ -32,6 +32,17 @@ pub fn visible(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The candidate nearest to `name` by edit distance, case aside (ties to the first): what a
+/// message suggests for a misspelt name.
+pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    let name = name.to_ascii_lowercase();
+    candidates
+        .into_iter()
+        .min_by_key(|c| strsim::levenshtein(&name, &c.to_ascii_lowercase()))
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// `n` and the word for that many: `1 rule`, `3 rules`.
 pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
     let n = n.into();
