@@ -82,7 +82,7 @@ impl Default for Settings {
 
 /// UTC+8, the offset Tencent Cloud's APIs mean by times written without one.
 pub fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+    crate::policy::default_api_offset()
 }
 
 #[derive(Debug, Deserialize)]

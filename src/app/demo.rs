@@ -11,9 +11,10 @@ use serde_json::{Value, json};
 
 use crate::app::config::TargetSpec;
 use crate::app::nightly::{self, JobOptions};
-use crate::app::report::{RunReport, write_run_reports};
+use crate::app::report::write_run_reports;
 use crate::app::{Error, ExitCode};
 use crate::policy::{self, Severity};
+use crate::report::compliance::ReportOptions;
 use crate::sim::{self, SimOptions};
 use crate::store::{OpenMode, Store};
 use crate::task::clock::{Clock, ManualClock};
@@ -249,16 +250,16 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
         let reports = write_run_reports(
             &store,
             &loaded.set,
-            &RunReport {
-                targets: std::slice::from_ref(&target.name),
+            std::slice::from_ref(&target.name),
+            &ReportOptions {
                 since: first_night - chrono::Duration::hours(1),
                 until: last_night + chrono::Duration::hours(1),
                 generated_at: last_night + chrono::Duration::hours(1),
                 tz: chrono_tz::Asia::Shanghai,
                 fail_on: Severity::High,
                 api_offset: crate::app::config::beijing(),
-                run: &run_targets,
             },
+            &run_targets,
             &dir.join("reports"),
         )?;
         Ok::<_, Error>((last, reports, summary))

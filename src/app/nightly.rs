@@ -10,12 +10,12 @@ use chrono_tz::Tz;
 use crate::app::check;
 use crate::app::config::TargetSpec;
 use crate::app::lock::{RunLock, describe_holder};
-use crate::app::report::{RunReport, write_run_reports};
+use crate::app::report::write_run_reports;
 use crate::app::runtime::{Threads, runtime};
 use crate::app::snapshot::{self, Arrival, EnvLookup};
 use crate::app::{Error, ExitCode};
 use crate::policy::{PolicySet, RuleStatus, Severity};
-use crate::report::compliance::RunTarget;
+use crate::report::compliance::{ReportOptions, RunTarget};
 use crate::store::{OpenMode, Store};
 use crate::task::clock::Clock;
 use crate::task::text::{count, visible};
@@ -82,21 +82,15 @@ pub fn run(
     let run_targets: Vec<RunTarget> = outcomes.into_iter().map(|o| o.run).collect();
     let names: Vec<String> = plan.targets.iter().map(|t| t.name.clone()).collect();
     let now = clock.now();
-    let written = write_run_reports(
-        &store,
-        plan.set,
-        &RunReport {
-            targets: &names,
-            since: now - plan.window,
-            until: now,
-            generated_at: now,
-            tz: plan.tz,
-            fail_on: plan.job.fail_on,
-            api_offset: plan.job.times.api_offset,
-            run: &run_targets,
-        },
-        &plan.out_dir,
-    )?;
+    let opts = ReportOptions {
+        since: now - plan.window,
+        until: now,
+        generated_at: now,
+        tz: plan.tz,
+        fail_on: plan.job.fail_on,
+        api_offset: plan.job.times.api_offset,
+    };
+    let written = write_run_reports(&store, plan.set, &names, &opts, &run_targets, &plan.out_dir)?;
     Ok((code, written))
 }
 

@@ -5,12 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, FixedOffset, Utc};
-use chrono_tz::Tz;
-
 use crate::app::Error;
 use crate::app::output::write_atomically;
-use crate::policy::{PolicySet, Severity};
+use crate::policy::PolicySet;
 use crate::report::compliance::{
     self, ComplianceReport, ReportOptions, RunTarget, TargetInput, TargetReport,
 };
@@ -93,51 +90,27 @@ fn gather_target(
         observations,
         events,
         earlier,
-        first_held: store.earliest(name)?,
     })
 }
 
-/// What a run's reports cover.
-pub struct RunReport<'a> {
-    pub targets: &'a [String],
-    pub since: DateTime<Utc>,
-    pub until: DateTime<Utc>,
-    pub generated_at: DateTime<Utc>,
-    pub tz: Tz,
-    pub fail_on: Severity,
-    pub api_offset: FixedOffset,
-    pub run: &'a [RunTarget],
-}
-
-/// Builds the compliance report and writes `tcss-audit-YYYYMMDDTHHMMSSZ.md` and `.json` into `dir`
+/// Builds the compliance report of `targets` over `opts`, with what the run did, and writes `tcss-audit-YYYYMMDDTHHMMSSZ.md` and `.json` into `dir`
 /// (`…Z-2.md` and so on if those names are taken).
 pub fn write_run_reports(
     store: &Store,
     set: &PolicySet,
-    spec: &RunReport<'_>,
+    targets: &[String],
+    opts: &ReportOptions,
+    run: &[RunTarget],
     dir: &Path,
 ) -> Result<Vec<PathBuf>, Error> {
-    let report = compliance_report(
-        store,
-        set,
-        spec.targets,
-        &ReportOptions {
-            since: spec.since,
-            until: spec.until,
-            tz: spec.tz,
-            fail_on: spec.fail_on,
-            generated_at: spec.generated_at,
-            api_offset: spec.api_offset,
-        },
-        Some(spec.run),
-    )?;
+    let report = compliance_report(store, set, targets, opts, Some(run))?;
     std::fs::create_dir_all(dir).map_err(|source| Error::Output {
         what: dir.display().to_string(),
         source,
     })?;
     // Named by the time; a second run within the same second (or a clock set back) gets a
     // suffix rather than replace reports that are already there.
-    let base = format!("tcss-audit-{}", spec.generated_at.format("%Y%m%dT%H%M%SZ"));
+    let base = format!("tcss-audit-{}", opts.generated_at.format("%Y%m%dT%H%M%SZ"));
     let (md, json) = (1..)
         .map(|n| match n {
             1 => base.clone(),
@@ -171,7 +144,7 @@ mod tests {
 
     use super::*;
     use crate::app::check::check_snapshot;
-    use crate::policy::{self, CheckReport, RuleStatus, Times};
+    use crate::policy::{self, CheckReport, RuleStatus, Severity};
     use crate::report::compliance::DayStatus;
     use crate::task::when::parse_zone;
     use crate::test_support::{at, date, store_with};
@@ -361,8 +334,7 @@ value = true
     ) -> Vec<String> {
         let meta = store.meta(id).unwrap();
         let at = meta.observed_at;
-        let check =
-            check_snapshot(store, set, &meta, at, Times::new(opts.api_offset, opts.tz)).unwrap();
+        let check = check_snapshot(store, set, &meta, at, opts.times()).unwrap();
         counting_failures(&check, opts.fail_on)
     }
 
@@ -466,14 +438,7 @@ expires = "2026-11-03"
         let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
         let t = &r.targets[0];
         let latest = store.meta(t.latest.as_ref().unwrap().id).unwrap();
-        let expected = check_snapshot(
-            &store,
-            &set,
-            &latest,
-            opts.until,
-            Times::new(opts.api_offset, opts.tz),
-        )
-        .unwrap();
+        let expected = check_snapshot(&store, &set, &latest, opts.until, opts.times()).unwrap();
         assert_eq!(t.check.as_ref(), Some(&expected));
         let mut judged = 0;
         for d in &t.daily {

@@ -196,35 +196,25 @@ impl Times {
 impl Default for Times {
     /// UTC+8 for the API's times, UTC for showing them.
     fn default() -> Times {
-        Times {
-            api_offset: FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset"),
-            tz: chrono_tz::Tz::UTC,
-        }
+        Times::new(super::evaluate::default_api_offset(), chrono_tz::Tz::UTC)
     }
 }
 
-/// How time-relative ops read times.
+/// How time-relative ops read times: as of `now`, by `times`.
 #[derive(Debug, Clone, Copy)]
 pub struct TimeCtx {
     pub now: DateTime<Utc>,
-    /// The offset of API times written without one (UTC+8 unless configured).
-    pub api_offset: FixedOffset,
-    /// The zone findings show times in.
-    pub tz: chrono_tz::Tz,
+    pub times: Times,
 }
 
 impl TimeCtx {
     pub fn new(now: DateTime<Utc>, times: Times) -> TimeCtx {
-        TimeCtx {
-            now,
-            api_offset: times.api_offset,
-            tz: times.tz,
-        }
+        TimeCtx { now, times }
     }
 
     /// A time as a finding shows it: in the zone, to the second, with its offset.
     pub fn show(&self, at: DateTime<Utc>) -> String {
-        crate::task::when::fmt_time(at, self.tz)
+        crate::task::when::fmt_time(at, self.times.tz)
     }
 }
 
@@ -690,7 +680,7 @@ impl StateOp {
                     Some(Value::String(s)) => s,
                     Some(v) => return Err(format!("is {}, not a time", show(v))),
                 };
-                let at = parse_api_time(text, t.api_offset).ok_or_else(|| {
+                let at = parse_api_time(text, t.times.api_offset).ok_or_else(|| {
                     format!("is {text:?}, which is not a time (YYYY-MM-DD HH:MM:SS or RFC 3339)")
                 })?;
                 let age = t.now - at;
@@ -955,13 +945,10 @@ mod tests {
     use serde_json::json;
 
     fn t(now: &str) -> TimeCtx {
-        TimeCtx {
-            tz: chrono_tz::Tz::UTC,
-            now: DateTime::parse_from_rfc3339(now)
-                .unwrap()
-                .with_timezone(&Utc),
-            api_offset: FixedOffset::east_opt(8 * 3600).unwrap(),
-        }
+        let now = DateTime::parse_from_rfc3339(now)
+            .unwrap()
+            .with_timezone(&Utc);
+        TimeCtx::new(now, Times::default())
     }
 
     fn holds(field: &str, op: &str, value: Option<Value>, view: Value) -> Verdict {
@@ -1173,7 +1160,7 @@ mod tests {
             op.check(&path, view.as_object().unwrap(), &ctx),
             Verdict::Fails(_)
         ));
-        ctx.api_offset = FixedOffset::east_opt(0).unwrap();
+        ctx.times.api_offset = FixedOffset::east_opt(0).unwrap();
         assert_eq!(
             op.check(&path, view.as_object().unwrap(), &ctx),
             Verdict::Holds

@@ -9,7 +9,7 @@ use super::{
     ChangeEvent, ComplianceReport, DayResult, DayStatus, Integrity, REPORT_SCHEMA, ReportOptions,
     RunTarget, SeverityCounts, SnapshotEvidence, TargetReport, Window, day_of,
 };
-use crate::policy::{Judge, Observation, PolicySet, RuleStatus, Times};
+use crate::policy::{Judge, Observation, PolicySet, RuleStatus};
 use crate::store::{Event, SnapshotMeta, VerifyReport};
 use crate::task::canonical::sorted_value;
 use crate::task::diff::Change;
@@ -26,8 +26,6 @@ pub struct TargetInput {
     pub events: Vec<Event>,
     /// The snapshots that an event names but `observations` does not hold (older ones).
     pub earlier: Vec<SnapshotMeta>,
-    /// When the target's earliest snapshot still held was observed: the history starts there.
-    pub first_held: Option<DateTime<Utc>>,
 }
 
 /// The moment from which a target's observations must be loaded for every judgement the report
@@ -54,10 +52,14 @@ pub fn build_target(
         observations,
         events,
         earlier,
-        first_held,
     } = input;
-    // Days before the history held are not observed; with no history at all, none is.
-    let first_day = first_held.map(|at| day_of(at, opts.tz));
+    // Days before the history held are not observed; with no history at all, none is. The
+    // observations start with the last one before the span the report needs, so their first is
+    // the target's earliest held whenever that one lies inside the window, and lies before the
+    // window's first day otherwise: either way it tells which days are not observed.
+    let first_day = observations
+        .first()
+        .map(|(m, _)| day_of(m.observed_at, opts.tz));
     let (metas, obs): (Vec<SnapshotMeta>, Vec<Observation>) = observations
         .into_iter()
         .map(|(m, config)| {
@@ -71,7 +73,9 @@ pub fn build_target(
             (m, o)
         })
         .unzip();
-    let judge = Judge::new(set, &name, Times::new(opts.api_offset, opts.tz), &obs);
+    let judge = Judge::new(set, &name, opts.times(), &obs);
+    // A snapshot the report names, held or read from before the observations.
+    let meta_of = |id: i64| metas.iter().chain(&earlier).find(|m| m.id == id);
 
     // The observations end at `until`, so the last one is the newest at or before it.
     let latest_idx = obs.len().checked_sub(1);
@@ -128,11 +132,7 @@ pub fn build_target(
         .into_iter()
         .map(|e| ChangeEvent {
             at: e.at,
-            from_at: metas
-                .iter()
-                .chain(&earlier)
-                .find(|m| m.id == e.from)
-                .map(|m| m.observed_at),
+            from_at: meta_of(e.from).map(|m| m.observed_at),
             from: e.from,
             to: e.to,
             // Sorted keys inside values, whatever order their maps were built in.
@@ -155,7 +155,7 @@ pub fn build_target(
         if evidence.iter().any(|e| e.id == id) {
             continue;
         }
-        if let Some(m) = metas.iter().chain(&earlier).find(|m| m.id == id) {
+        if let Some(m) = meta_of(id) {
             evidence.push(SnapshotEvidence::of(m));
         }
     }

@@ -26,7 +26,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Serialize, Serializer};
 
-use crate::policy::{CheckReport, PolicyFileInfo, Severity, WaiverRef};
+use crate::policy::{CheckReport, PolicyFileInfo, Severity, Times, WaiverRef};
 use crate::report::check::CHECK_SCHEMA;
 use crate::store::{ChainBreak, SnapshotMeta};
 use crate::task::diff::Change;
@@ -48,6 +48,13 @@ pub struct ReportOptions {
     pub generated_at: DateTime<Utc>,
     /// The offset of API times written without one (`LastScanTime`).
     pub api_offset: FixedOffset,
+}
+
+impl ReportOptions {
+    /// How the report's judgements read API times and show times.
+    pub fn times(&self) -> Times {
+        Times::new(self.api_offset, self.tz)
+    }
 }
 
 /// What the nightly job did for one target, for the report's "This run" section.
