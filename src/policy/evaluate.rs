@@ -389,24 +389,13 @@ pub(crate) fn evaluate_rule(
             if !explain {
                 return (status_of(&v.verdict), Value::Null, String::new());
             }
-            // What the finding is about, in words: the field, the whole config, or (for gaps
-            // between observations) the history itself.
-            let name = match (field, op) {
-                (Some(f), _) => f.text.clone(),
-                (None, super::ops::HistoryOp::MaxGap(_)) => "the history".to_string(),
-                (None, _) => "the config".to_string(),
-            };
+            let name = rule.subject();
             match v.verdict {
                 Verdict::Holds => (
                     RuleStatus::Pass,
                     v.actual,
                     format!("{name} {expected}: holds"),
                 ),
-                Verdict::Fails(why)
-                    if field.is_none() && matches!(op, super::ops::HistoryOp::MaxGap(_)) =>
-                {
-                    (RuleStatus::Fail, v.actual, format!("the history has {why}"))
-                }
                 Verdict::Fails(why) => (RuleStatus::Fail, v.actual, format!("{name} {why}")),
                 Verdict::Unreadable(e) => (
                     RuleStatus::Error,
@@ -491,13 +480,8 @@ pub(crate) fn evaluate_views(
             policy_file: set.files()[rule.file].file.clone(),
             location: rule.location.clone(),
             measured: match &rule.check {
-                Check::State(c) => format!("the value of {}", c.field.text),
-                Check::History { field, op, .. } => op.measure(
-                    field
-                        .as_ref()
-                        .map(|f| f.text.as_str())
-                        .unwrap_or("the config"),
-                ),
+                Check::State(_) => format!("the value of {}", rule.subject()),
+                Check::History { op, .. } => op.measure(&rule.subject()),
             },
         });
     }

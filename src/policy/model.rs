@@ -98,7 +98,22 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// The field as reports show it.
+    /// What a finding of the rule is about, in words: its field, else "the history" for the
+    /// gaps between observations, else "the config" for a rule that follows the whole config.
+    pub fn subject(&self) -> String {
+        match &self.check {
+            Check::State(c) => c.field.text.clone(),
+            Check::History { field: Some(f), .. } => f.text.clone(),
+            Check::History {
+                op: HistoryOp::MaxGap(_),
+                ..
+            } => "the history".into(),
+            Check::History { .. } => "the config".into(),
+        }
+    }
+
+    /// The field as the JSON of a finding names it: `(observations)` and `(config)` where the
+    /// rule follows no field.
     pub fn field_text(&self) -> String {
         match &self.check {
             Check::State(c) => c.field.text.clone(),

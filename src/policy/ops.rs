@@ -766,17 +766,20 @@ fn order(v: &Value) -> Option<f64> {
 }
 
 impl HistoryOp {
-    /// What the op's measured quantity (`actual`) is, in words, for `field` (a field's name, or
-    /// "the config" for a rule that follows the whole config).
-    pub fn measure(&self, field: &str) -> String {
+    /// What the op's measured quantity (`actual`) is, in words, for the rule's `subject`
+    /// ([`super::model::Rule::subject`]).
+    pub fn measure(&self, subject: &str) -> String {
         match self {
             HistoryOp::Unchanged | HistoryOp::MaxChanges(_) => {
-                format!("changes to {field} in the window")
+                format!("changes to {subject} in the window")
             }
-            HistoryOp::NeverIncreases => format!("increases of {field} in the window"),
-            HistoryOp::NeverDecreases => format!("decreases of {field} in the window"),
+            HistoryOp::NeverIncreases => format!("increases of {subject} in the window"),
+            HistoryOp::NeverDecreases => format!("decreases of {subject} in the window"),
             HistoryOp::MaxDuration { value, .. } => {
-                format!("the longest time {field} was {} in the window", show(value))
+                format!(
+                    "the longest time {subject} was {} in the window",
+                    show(value)
+                )
             }
             HistoryOp::MaxGap(_) => {
                 "the longest time without an observation in the window, up to now".into()
@@ -920,7 +923,7 @@ impl HistoryOp {
                 let gap = b - a;
                 let verdict: Outcome = if gap > *limit {
                     Ok(Some(format!(
-                        "no observation for {} between {} and {}{} (at most {} allowed)",
+                        "has no observation for {} between {} and {}{} (at most {} allowed)",
                         show_duration(gap),
                         t.show(a),
                         t.show(b),
