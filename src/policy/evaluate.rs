@@ -44,11 +44,8 @@ impl Observation {
     /// The config with its status fields, as rules see it.
     pub fn view(&self) -> Map<String, Value> {
         let mut view = self.config.as_map().clone();
-        if let Some(t) = &self.status.last_scan_time {
-            view.insert("LastScanTime".into(), Value::String(t.clone()));
-        }
-        if let Some(r) = &self.status.scan_result {
-            view.insert("ScanResult".into(), Value::String(r.clone()));
+        for (name, value) in self.status.fields() {
+            view.insert(name.into(), Value::String(value.into()));
         }
         view
     }

@@ -164,15 +164,13 @@ fn fields_read(set: &PolicySet) -> BTreeSet<&str> {
 
 /// The view of `o` (config and status fields) with only the fields in `read`.
 fn reduced(o: &Observation, read: &BTreeSet<&str>) -> Map<String, Value> {
-    let status = |s: &Option<String>| s.clone().map(Value::String);
-    read.iter()
-        .filter_map(|&name| {
-            let value = match name {
-                "LastScanTime" => status(&o.status.last_scan_time),
-                "ScanResult" => status(&o.status.scan_result),
-                _ => o.config.get(name).cloned(),
-            }?;
-            Some((name.to_string(), value))
-        })
-        .collect()
+    let config = read
+        .iter()
+        .filter_map(|&name| Some((name.to_string(), o.config.get(name)?.clone())));
+    let status = o
+        .status
+        .fields()
+        .filter(|(name, _)| read.contains(name))
+        .map(|(name, value)| (name.to_string(), Value::String(value.into())));
+    config.chain(status).collect()
 }

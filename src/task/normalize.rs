@@ -83,6 +83,18 @@ pub struct Status {
     pub scan_result: Option<String>,
 }
 
+impl Status {
+    /// The status fields by their names in the answer, those present only.
+    pub fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("LastScanTime", &self.last_scan_time),
+            ("ScanResult", &self.scan_result),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.as_deref().map(|v| (name, v)))
+    }
+}
+
 /// Normalizes the inner object of an answer (`Response` less the envelope).
 pub fn normalize(answer: &Map<String, Value>) -> Config {
     let mut keys: Vec<&String> = answer.keys().collect();
