@@ -5,9 +5,9 @@ use std::io::{BufRead, Read};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
 
 use crate::app::Error;
+use crate::app::snapshot::warn_new_fields;
 use crate::store::{
     EXPORT_SCHEMA, ExportHeader, ExportRow, NewSnapshot, OpenMode, Recorded, Store,
 };
@@ -16,13 +16,13 @@ use crate::task::normalize;
 use crate::task::source::Source;
 use crate::task::text::visible;
 use crate::task::when::fmt_utc;
-use crate::tencent::model::{self, AnswerError, MAX_ANSWER_BYTES};
+use crate::tencent::model::{self, Answer, AnswerError, MAX_ANSWER_BYTES};
 
 /// One saved answer, read and checked.
 pub struct SavedAnswer {
     raw: Vec<u8>,
     at: DateTime<Utc>,
-    fields: Map<String, Value>,
+    answer: Answer,
 }
 
 /// How a file is named in messages: `-` is standard input.
@@ -75,7 +75,7 @@ pub fn record_answers(
 ) -> Result<(), Error> {
     // Every answer is checked before any is recorded.
     for (i, l) in answers.iter().enumerate() {
-        let Some(rid) = l.fields.get("RequestId").and_then(Value::as_str) else {
+        let Some(rid) = l.answer.request_id() else {
             continue;
         };
         let mut elsewhere: Vec<String> = store
@@ -87,9 +87,7 @@ pub fn record_answers(
         elsewhere.extend(
             answers[..i]
                 .iter()
-                .filter(|o| {
-                    o.at != l.at && o.fields.get("RequestId").and_then(Value::as_str) == Some(rid)
-                })
+                .filter(|o| o.at != l.at && o.answer.request_id() == Some(rid))
                 .map(|o| format!("another file, at {}", fmt_utc(o.at))),
         );
         if !elsewhere.is_empty() {
@@ -103,27 +101,20 @@ pub fn record_answers(
         }
     }
     for l in answers {
-        let config = normalize::Prepared::new(normalize::normalize(&l.fields));
-        let status = normalize::status_of(&l.fields);
-        let request_id = l.fields.get("RequestId").and_then(|v| v.as_str());
+        let config = normalize::Prepared::new(normalize::normalize(&l.answer.fields));
+        let status = normalize::status_of(&l.answer.fields);
         let r = store.record(&NewSnapshot {
             target,
             observed_at: l.at,
             recorded_at: now,
             source: Source::Import,
             endpoint: None,
-            request_id,
+            request_id: l.answer.request_id(),
             raw: &l.raw,
             config: &config,
             status: &status,
         })?;
-        for field in &r.new_fields {
-            tracing::warn!(
-                "target {}: the answer has a field {} that this tool does not document; it is kept and compared as plain JSON",
-                visible(target),
-                visible(field)
-            );
-        }
+        warn_new_fields(target, &r);
         recorded(&r)?;
     }
     Ok(())
@@ -177,11 +168,7 @@ fn read_answer(
             fmt_utc(now)
         ));
     }
-    Ok(SavedAnswer {
-        raw,
-        at,
-        fields: answer.fields,
-    })
+    Ok(SavedAnswer { raw, at, answer })
 }
 
 /// What a restore did.

@@ -14,7 +14,7 @@ use crate::app::report::write_run_reports;
 use crate::app::runtime::{Threads, runtime};
 use crate::app::snapshot::{self, Arrival, EnvLookup};
 use crate::app::{Error, ExitCode};
-use crate::policy::{PolicySet, RuleStatus, Severity};
+use crate::policy::{PolicySet, Severity};
 use crate::report::compliance::{ReportOptions, RunTarget};
 use crate::store::{OpenMode, Store};
 use crate::task::clock::Clock;
@@ -241,13 +241,7 @@ fn judge(
     let now = clock.now();
     let report = check::check_snapshot(store, set, &meta, now, opts.times)?;
     checks.push(check::to_stored(set, &report, now)?);
-    let failing = report
-        .results
-        .iter()
-        .filter(|r| {
-            r.severity >= opts.fail_on && matches!(r.status, RuleStatus::Fail | RuleStatus::Error)
-        })
-        .count();
+    let failing = report.failing_at_or_above(opts.fail_on).count();
     // The fields this observation changed, by their top-level name, in the order the diff gives.
     let mut fields: Vec<String> = Vec::new();
     for event in store.events(name, Some(recorded.observed_at), Some(recorded.observed_at))? {

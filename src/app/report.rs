@@ -144,7 +144,7 @@ mod tests {
 
     use super::*;
     use crate::app::check::check_snapshot;
-    use crate::policy::{self, CheckReport, RuleStatus, Severity};
+    use crate::policy::{self, CheckReport, Severity};
     use crate::report::compliance::DayStatus;
     use crate::task::when::parse_zone;
     use crate::test_support::{at, date, store_with};
@@ -340,11 +340,7 @@ value = true
 
     fn counting_failures(check: &CheckReport, fail_on: Severity) -> Vec<String> {
         check
-            .results
-            .iter()
-            .filter(|r| {
-                r.severity >= fail_on && matches!(r.status, RuleStatus::Fail | RuleStatus::Error)
-            })
+            .failing_at_or_above(fail_on)
             .map(|r| r.rule.clone())
             .collect()
     }

@@ -8,6 +8,7 @@ use crate::store::{NewSnapshot, Recorded, Store};
 use crate::task::clock::Clock;
 use crate::task::normalize;
 use crate::task::source::Source;
+use crate::task::text::visible;
 use crate::tencent::{self, Client, ClientOptions, Endpoint, Fetched};
 
 /// The outcome for one target.
@@ -115,15 +116,21 @@ pub fn record_arrivals(
         .collect();
     let recorded = store.record_batch(&batch)?;
     for (a, r) in arrivals.iter().zip(&recorded) {
-        for field in &r.new_fields {
-            tracing::warn!(
-                "target {}: the API now returns a field {} that this tool does not document; it is kept and compared as plain JSON",
-                crate::task::text::visible(&a.target),
-                crate::task::text::visible(field)
-            );
-        }
+        warn_new_fields(&a.target, r);
     }
     Ok(recorded)
+}
+
+/// Says which undocumented fields a target shows for the first time: they are kept and compared
+/// as plain JSON, but someone should know the API changed.
+pub fn warn_new_fields(target: &str, recorded: &Recorded) {
+    for field in &recorded.new_fields {
+        tracing::warn!(
+            "target {}: the answer has a field {} that this tool does not document; it is kept and compared as plain JSON",
+            visible(target),
+            visible(field)
+        );
+    }
 }
 
 /// Fetches and records each target in turn (`audit snapshot`): one target failing does not stop

@@ -8,6 +8,7 @@ use crate::app::{Error, ExitCode};
 use crate::report::history::recorded_line;
 use crate::report::write_json;
 use crate::store::OpenMode;
+use crate::task::text::visible;
 use crate::task::when::fmt_utc;
 
 #[derive(Debug, clap::Args)]
@@ -55,7 +56,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                     code = code.worst(e.exit_code());
                     // One target failing does not stop the others; each failure is named.
                     if !single {
-                        eprintln!("error: target {}: {e}", outcome.target);
+                        eprintln!(
+                            "error: target {}: {}",
+                            visible(&outcome.target),
+                            visible(&e.to_string())
+                        );
                         results.push(json!({"target": outcome.target, "error": e.to_string()}));
                     }
                 }

@@ -75,6 +75,12 @@ pub enum RuleStatus {
 }
 
 impl RuleStatus {
+    /// Failed or could not be evaluated: what counts against compliance (an unevaluated rule
+    /// shows nothing about it).
+    pub fn is_failing(self) -> bool {
+        matches!(self, RuleStatus::Fail | RuleStatus::Error)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             RuleStatus::Pass => "pass",
@@ -185,11 +191,17 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// Whether a rule of at least `sev` failed or could not be evaluated (waived ones do not count).
-    pub fn fails_at_or_above(&self, sev: Severity) -> bool {
+    /// The rules of at least `sev` that failed or could not be evaluated (waived ones do not
+    /// count).
+    pub fn failing_at_or_above(&self, sev: Severity) -> impl Iterator<Item = &RuleResult> {
         self.results
             .iter()
-            .any(|r| r.severity >= sev && matches!(r.status, RuleStatus::Fail | RuleStatus::Error))
+            .filter(move |r| r.severity >= sev && r.status.is_failing())
+    }
+
+    /// Whether a rule of at least `sev` failed or could not be evaluated (waived ones do not count).
+    pub fn fails_at_or_above(&self, sev: Severity) -> bool {
+        self.failing_at_or_above(sev).next().is_some()
     }
 }
 

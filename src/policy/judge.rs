@@ -130,7 +130,7 @@ impl<'a> Judge<'a> {
                 evaluate_rule(rule, &self.light[idx], &history, followed, &t, false);
             let waived = status == RuleStatus::Fail
                 && waiver_in_force(self.set, self.target, &rule.id, now).is_some();
-            if matches!(status, RuleStatus::Fail | RuleStatus::Error) && !waived {
+            if status.is_failing() && !waived {
                 failing.push(rule.id.clone());
             }
         }

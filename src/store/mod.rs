@@ -210,7 +210,7 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let opened = Connection::open_with_flags(path, flags).and_then(|conn| {
             conn.busy_timeout(busy_timeout)?;
-            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let version = user_version(&conn)?;
             Ok((conn, version))
         });
         let (mut conn, version) = match opened {
@@ -225,21 +225,13 @@ impl Store {
                         rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
                     ) =>
             {
-                let conn = open_immutable(path).map_err(sqlite_err)?;
-                let version: i64 = conn
-                    .pragma_query_value(None, "user_version", |r| r.get(0))
-                    .map_err(sqlite_err)?;
-                (conn, version)
+                open_immutable(path).map_err(sqlite_err)?
             }
             // For writing: a file that opens only as immutable is on read-only media.
             Err(rusqlite::Error::SqliteFailure(f, _))
                 if f.code == rusqlite::ErrorCode::CannotOpen
                     && path.exists()
-                    && open_immutable(path)
-                        .and_then(|c| {
-                            c.pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
-                        })
-                        .is_ok() =>
+                    && open_immutable(path).is_ok() =>
             {
                 return Err(StoreError::ReadOnly {
                     path: shown,
@@ -420,8 +412,14 @@ fn keep_wal_files(conn: &Connection) {
     }
 }
 
-/// Opens `path` read-only as an immutable file (no locks, no journal): for read-only media.
-fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+/// The schema version a database file records.
+fn user_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
+}
+
+/// Opens `path` read-only as an immutable file (no locks, no journal), for read-only media, and
+/// reads its schema version: opening alone does not read the file.
+fn open_immutable(path: &Path) -> rusqlite::Result<(Connection, i64)> {
     // SQLite's URI syntax: the path with `%`, `?` and `#` escaped, then the parameter.
     let mut uri = String::from("file:");
     for c in path.to_string_lossy().chars() {
@@ -433,12 +431,14 @@ fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
         }
     }
     uri.push_str("?immutable=1");
-    Connection::open_with_flags(
+    let conn = Connection::open_with_flags(
         uri,
         OpenFlags::SQLITE_OPEN_READ_ONLY
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
+    )?;
+    let version = user_version(&conn)?;
+    Ok((conn, version))
 }
 
 fn classify(path: &str, e: rusqlite::Error, waited: Duration) -> StoreError {

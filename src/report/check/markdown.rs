@@ -46,7 +46,7 @@ pub fn markdown(report: &CheckReport, tz: chrono_tz::Tz, w: &mut dyn Write) -> i
     }
     let todo: Vec<_> = ordered(report)
         .into_iter()
-        .filter(|r| matches!(r.status, RuleStatus::Fail | RuleStatus::Error))
+        .filter(|r| r.status.is_failing())
         .collect();
     if !todo.is_empty() {
         writeln!(w)?;

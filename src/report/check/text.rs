@@ -31,7 +31,7 @@ pub fn text(report: &CheckReport, color: bool, tz: Tz, w: &mut dyn Write) -> io:
             visible(&r.title),
             visible(&r.message)
         )?;
-        if matches!(r.status, RuleStatus::Fail | RuleStatus::Error) && !r.remediation.is_empty() {
+        if r.status.is_failing() && !r.remediation.is_empty() {
             writeln!(w, "{:>31}fix: {}", "", visible(&r.remediation))?;
         }
     }

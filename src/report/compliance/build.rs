@@ -9,7 +9,7 @@ use super::{
     ChangeEvent, ComplianceReport, DayResult, DayStatus, Integrity, REPORT_SCHEMA, ReportOptions,
     RunTarget, SeverityCounts, SnapshotEvidence, TargetReport, Window, day_of,
 };
-use crate::policy::{Judge, Observation, PolicySet, RuleStatus};
+use crate::policy::{Judge, Observation, PolicySet};
 use crate::store::{Event, SnapshotMeta, VerifyReport};
 use crate::task::canonical::sorted_value;
 use crate::task::diff::Change;
@@ -165,7 +165,7 @@ pub fn build_target(
     let mut waivers = Vec::new();
     if let Some(c) = &check {
         for r in &c.results {
-            if matches!(r.status, RuleStatus::Fail | RuleStatus::Error) {
+            if r.status.is_failing() {
                 failures_by_severity.add(r.severity);
             }
             if let Some(w) = &r.waiver {

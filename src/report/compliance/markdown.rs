@@ -268,7 +268,7 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
     let mut failing: Vec<_> = check
         .results
         .iter()
-        .filter(|r| matches!(r.status, RuleStatus::Fail | RuleStatus::Error))
+        .filter(|r| r.status.is_failing())
         .collect();
     // Most severe first; rule order otherwise (the sort is stable).
     failing.sort_by_key(|r| std::cmp::Reverse(r.severity));
