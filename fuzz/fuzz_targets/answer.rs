@@ -60,10 +60,6 @@ fn check_one(bytes: &[u8]) -> Option<Config> {
     assert_eq!(hash, config_hash(&once.clone()));
     assert!(hash.len() == 64 && hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
     assert!(diff(&once, &once).is_empty(), "diff(a, a) is not empty");
-    assert!(
-        diff(&twice, &once).is_empty(),
-        "diff sees a change normalizing again made"
-    );
 
     // What `show` prints is read back as the same config by `import`, unless the config itself
     // holds a key that means something to the parser (`Error`, or `Response` alone).

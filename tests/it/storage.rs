@@ -621,10 +621,23 @@ fn a_path_that_is_not_a_regular_file_is_refused_untouched() {
             "{db}: {}",
             run.stderr
         );
+        // A good answer to record, so that only the path can be what is refused.
+        let file = env.write("seed.json", SEED);
         let run = env
-            .run(&["--db", &db, "import", "-", "--at", "2026-11-01"])
-            .code(2);
-        assert!(!run.stderr.is_empty());
+            .run(&[
+                "--db",
+                &db,
+                "import",
+                file.to_str().unwrap(),
+                "--at",
+                "2026-11-01",
+            ])
+            .code(4);
+        assert!(
+            run.stderr.contains("not a regular file"),
+            "{db}: {}",
+            run.stderr
+        );
     }
     assert!(!std::path::Path::new("/dev/null-journal").exists());
     assert!(!std::path::Path::new("/dev/null-wal").exists());
