@@ -2,6 +2,7 @@
 //! applied. `audit check`, the nightly job and the compliance report's days all judge through it,
 //! so a day's verdict in a report is the one `audit check` gives for the same snapshot and time.
 
+use std::cell::OnceCell;
 use std::collections::BTreeSet;
 use std::ops::Range;
 
@@ -21,6 +22,13 @@ pub struct Judge<'a> {
     target: &'a str,
     times: Times,
     history: &'a [Observation],
+    /// What verdicts without messages need, made on the first such verdict: `audit check` and
+    /// the nightly job ask only for full reports, and need none of it.
+    verdicts: OnceCell<Verdicts>,
+}
+
+/// The observations prepared for verdicts without messages.
+struct Verdicts {
     /// Each observation reduced to the fields the rules read (its status fields included): a
     /// verdict needs no more, and copying whole configs (images and all) for every judgement was
     /// what a report's days cost.
@@ -30,14 +38,8 @@ pub struct Judge<'a> {
     followed: Vec<Option<Vec<Value>>>,
 }
 
-impl<'a> Judge<'a> {
-    /// `history`: the target's observations, oldest first (ties by snapshot id).
-    pub fn new(
-        set: &'a PolicySet,
-        target: &'a str,
-        times: Times,
-        history: &'a [Observation],
-    ) -> Judge<'a> {
+impl Verdicts {
+    fn new(set: &PolicySet, history: &[Observation]) -> Verdicts {
         let read = fields_read(set);
         let light: Vec<Map<String, Value>> = history.iter().map(|o| reduced(o, &read)).collect();
         let followed = set
@@ -56,13 +58,24 @@ impl<'a> Judge<'a> {
                 Check::State(_) => None,
             })
             .collect();
+        Verdicts { light, followed }
+    }
+}
+
+impl<'a> Judge<'a> {
+    /// `history`: the target's observations, oldest first (ties by snapshot id).
+    pub fn new(
+        set: &'a PolicySet,
+        target: &'a str,
+        times: Times,
+        history: &'a [Observation],
+    ) -> Judge<'a> {
         Judge {
             set,
             target,
             times,
             history,
-            light,
-            followed,
+            verdicts: OnceCell::new(),
         }
     }
 
@@ -111,23 +124,25 @@ impl<'a> Judge<'a> {
     /// The rules of severity `fail_on` or above that fail (unwaived) or cannot be evaluated for
     /// observation `idx` as of `now`: the verdict of [`Judge::report`], without its messages.
     pub fn failing(&self, idx: usize, now: DateTime<Utc>, fail_on: Severity) -> Vec<String> {
+        let Verdicts { light, followed } = self
+            .verdicts
+            .get_or_init(|| Verdicts::new(self.set, self.history));
         let range = self.history_range(idx, now);
         let history: Vec<View> = range
             .clone()
             .map(|i| View {
                 at: self.history[i].at,
-                view: &self.light[i],
+                view: &light[i],
             })
             .collect();
         let t = self.time(now);
         let mut failing = Vec::new();
-        for (rule, followed) in self.set.rules().iter().zip(&self.followed) {
+        for (rule, followed) in self.set.rules().iter().zip(followed) {
             if rule.severity < fail_on {
                 continue;
             }
             let followed = followed.as_ref().map(|v| &v[range.clone()]);
-            let (status, _, _) =
-                evaluate_rule(rule, &self.light[idx], &history, followed, &t, false);
+            let (status, _, _) = evaluate_rule(rule, &light[idx], &history, followed, &t, false);
             let waived = status == RuleStatus::Fail
                 && waiver_in_force(self.set, self.target, &rule.id, now).is_some();
             if status.is_failing() && !waived {
