@@ -38,6 +38,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         ctx.clock.clone(),
         &options,
         |outcome| {
+            code = code.worst(outcome.exit_code());
             match &outcome.result {
                 Ok(recorded) => {
                     if args.format == TextOrJson::Text {
@@ -53,7 +54,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                     }));
                 }
                 Err(e) => {
-                    code = code.worst(e.exit_code());
                     // One target failing does not stop the others; each failure is named.
                     if !single {
                         eprintln!(

@@ -1,7 +1,8 @@
 //! How an observation came in: fetched from the API, or imported from a saved answer or backup.
 
-/// How an observation came in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// How an observation came in; serialized as its stored word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Source {
     Fetch,
     Import,
@@ -42,6 +43,10 @@ mod tests {
             assert_eq!(Source::parse(s.as_str()), Some(s));
         }
         assert_eq!(Source::parse("Fetch"), None);
+        // Its JSON is the same word.
+        for s in Source::ALL {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
         assert_eq!(Source::parse(""), None);
     }
 }

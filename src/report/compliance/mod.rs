@@ -141,7 +141,6 @@ pub struct SnapshotEvidence {
     pub request_id: Option<String>,
     pub config_hash: String,
     /// Fetched from the API, or imported from a saved answer or a backup.
-    #[serde(serialize_with = "ser_source")]
     pub source: Source,
     /// When this tool recorded it.
     #[serde(serialize_with = "ser_time")]
@@ -254,10 +253,6 @@ fn ser_opt_time<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok
         Some(at) => s.serialize_str(&fmt_utc(*at)),
         None => s.serialize_none(),
     }
-}
-
-fn ser_source<S: Serializer>(source: &Source, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(source.as_str())
 }
 
 fn ser_tz<S: Serializer>(tz: &Tz, s: S) -> Result<S::Ok, S::Error> {
