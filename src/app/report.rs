@@ -153,14 +153,12 @@ mod tests {
         parse_zone("Asia/Shanghai").unwrap()
     }
 
-    fn build(
-        store: &Store,
-        set: &PolicySet,
-        targets: &[String],
-        opts: &ReportOptions,
-        run: Option<&[RunTarget]>,
-    ) -> Result<ComplianceReport, Error> {
-        compliance_report(store, set, targets, opts, run)
+    /// The report's part for target `prod`, the only one these tests record.
+    fn prod(store: &Store, set: &PolicySet, opts: &ReportOptions) -> TargetReport {
+        compliance_report(store, set, &["prod".to_string()], opts, None)
+            .unwrap()
+            .targets
+            .remove(0)
     }
 
     /// One rule: the task is switched on.
@@ -210,17 +208,7 @@ value = true
         let set = switch_policy();
         let since = at("2026-11-01T00:00:00+08:00");
         let until = at("2026-11-04T23:59:59+08:00");
-        let targets = ["prod".to_string()];
-
-        let sh = build(
-            &store,
-            &set,
-            &targets,
-            &options(since, until, shanghai()),
-            None,
-        )
-        .unwrap();
-        let t = &sh.targets[0];
+        let t = &prod(&store, &set, &options(since, until, shanghai()));
         let verdicts: Vec<(String, bool)> = t
             .daily
             .iter()
@@ -245,15 +233,7 @@ value = true
         assert_eq!(t.daily[3].failing, ["ON"]);
 
         // In UTC the same instants fall on other days: 1 Nov ends switched off.
-        let utc = build(
-            &store,
-            &set,
-            &targets,
-            &options(since, until, Tz::UTC),
-            None,
-        )
-        .unwrap();
-        let t = &utc.targets[0];
+        let t = &prod(&store, &set, &options(since, until, Tz::UTC));
         let compliant: Vec<String> = t
             .daily
             .iter()
@@ -286,8 +266,7 @@ value = true
             at("2026-11-30T23:00:00Z"),
             Tz::UTC,
         );
-        let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
-        let t = &r.targets[0];
+        let t = &prod(&store, &set, &opts);
         assert_eq!((t.days, t.observed_days, t.compliant_days), (30, 1, 1));
         assert!(t.gaps.is_empty(), "{:?}", t.gaps);
         assert_eq!(t.not_observed.len(), 29);
@@ -307,8 +286,7 @@ value = true
             at("2026-12-02T23:00:00Z"),
             Tz::UTC,
         );
-        let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
-        let t = &r.targets[0];
+        let t = &prod(&store, &set, &opts);
         assert_eq!(t.gaps, [date("2026-12-01")]);
         assert_eq!((t.observed_days, t.compliant_days), (3, 1));
         // Pruned days are outside the history held again.
@@ -319,8 +297,7 @@ value = true
                 false,
             )
             .unwrap();
-        let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
-        let t = &r.targets[0];
+        let t = &prod(&store, &set, &opts);
         assert_eq!(t.not_observed.len(), 31, "1 November to 1 December");
         assert!(t.gaps.is_empty(), "{:?}", t.gaps);
     }
@@ -378,8 +355,8 @@ expires = "2026-11-03"
             at("2026-11-06T23:00:00Z"),
             Tz::UTC,
         );
-        let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
-        let failing: Vec<(String, Vec<String>)> = r.targets[0]
+        let t = prod(&store, &set, &opts);
+        let failing: Vec<(String, Vec<String>)> = t
             .daily
             .iter()
             .map(|d| (d.date.to_string(), d.failing.clone()))
@@ -396,7 +373,7 @@ expires = "2026-11-03"
                 ("2026-11-06".into(), on()),
             ]
         );
-        for d in &r.targets[0].daily {
+        for d in &t.daily {
             assert_eq!(
                 d.failing,
                 checked_that_day(&store, &set, d.snapshot.unwrap(), &opts)
@@ -431,8 +408,7 @@ expires = "2026-11-03"
             at("2026-11-13T00:00:00Z"),
             Tz::UTC,
         );
-        let r = build(&store, &set, &["prod".to_string()], &opts, None).unwrap();
-        let t = &r.targets[0];
+        let t = &prod(&store, &set, &opts);
         let latest = store.meta(t.latest.as_ref().unwrap().id).unwrap();
         let expected = check_snapshot(&store, &set, &latest, opts.until, opts.times()).unwrap();
         assert_eq!(t.check.as_ref(), Some(&expected));
