@@ -7,6 +7,7 @@
 //! - [`report`] and [`sim`]: reports built from what the jobs gathered, and the stand-in endpoint;
 //! - [`tencent`], [`store`], [`policy`]: the API, the history, the rules;
 //! - [`task`]: the task's own notions (its fields, normalization, diff, moments, the clock).
+//!   [`trust`] beside it: keys, signatures and witnessed heads.
 
 pub mod app;
 pub mod cli;
@@ -16,6 +17,7 @@ pub mod sim;
 pub mod store;
 pub mod task;
 pub mod tencent;
+pub mod trust;
 
 pub use app::{Error, ExitCode};
 

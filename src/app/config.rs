@@ -49,6 +49,8 @@ pub struct Settings {
     /// `audit run` exits 1 when a target's config drifted, as `diff --exit-code` does.
     pub fail_on_drift: bool,
     pub timezone: Option<String>,
+    /// The private key that signs checkpoints and reports (`signing_key`).
+    pub signing_key: Option<PathBuf>,
     /// How the API's offset-less times (`LastScanTime`) are read: UTC+8 unless set.
     pub api_offset: FixedOffset,
     pub targets: Vec<TargetSpec>,
@@ -73,6 +75,7 @@ impl Default for Settings {
             fail_on: None,
             fail_on_drift: false,
             timezone: None,
+            signing_key: None,
             api_offset: beijing(),
             targets: vec![TargetSpec::default_target()],
             client: ClientSettings::default(),
@@ -95,6 +98,7 @@ struct RawFile {
     #[serde(default)]
     fail_on_drift: bool,
     timezone: Option<String>,
+    signing_key: Option<String>,
     api_offset: Option<String>,
     timeout: Option<u64>,
     retries: Option<u32>,
@@ -223,6 +227,7 @@ impl Settings {
                 .collect(),
             fail_on: raw.fail_on,
             fail_on_drift: raw.fail_on_drift,
+            signing_key: raw.signing_key.as_deref().map(resolve),
             timezone: raw.timezone,
             api_offset,
             targets,

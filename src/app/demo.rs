@@ -261,6 +261,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
             },
             &run_targets,
             &dir.join("reports"),
+            None,
         )?;
         Ok::<_, Error>((last, reports, summary))
     })?;

@@ -48,6 +48,9 @@ pub enum Error {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Policy(#[from] crate::policy::PolicyError),
+    /// A signing or public key that cannot be used.
+    #[error(transparent)]
+    Key(#[from] crate::trust::KeyError),
     /// One target's work ended unexpectedly (a panic): that target failed, the others went on.
     #[error(
         "the work for target {target:?} stopped unexpectedly ({why}); the other targets were done; please report this"
@@ -68,7 +71,7 @@ impl Error {
             Error::Usage(_) | Error::Input(_) | Error::When(_) | Error::Config(_) => {
                 ExitCode::Usage
             }
-            Error::Policy(_) => ExitCode::Usage,
+            Error::Policy(_) | Error::Key(_) => ExitCode::Usage,
             Error::Remote(_) | Error::TaskFailed { .. } => ExitCode::Remote,
             Error::Store(e) if e.is_about_the_request() => ExitCode::Usage,
             Error::Store(_) => ExitCode::Storage,

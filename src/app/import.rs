@@ -3,6 +3,7 @@
 
 use std::io::{BufRead, Read};
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
@@ -17,6 +18,7 @@ use crate::task::source::Source;
 use crate::task::text::visible;
 use crate::task::when::fmt_utc;
 use crate::tencent::model::{self, Answer, AnswerError, MAX_ANSWER_BYTES};
+use crate::trust::SigningKey;
 
 /// One saved answer, read and checked.
 pub struct SavedAnswer {
@@ -189,9 +191,16 @@ impl std::ops::AddAssign for Restored {
 
 /// Restores a backup into the database at `db`, creating it if need be; a restore that fails
 /// before recording anything into a database it created leaves no file behind.
-pub fn restore_into(db: &Path, files: &[impl AsRef<Path>]) -> Result<Restored, Error> {
+pub fn restore_into(
+    db: &Path,
+    files: &[impl AsRef<Path>],
+    signing_key: Option<Arc<SigningKey>>,
+) -> Result<Restored, Error> {
     let existed = db.exists();
     let mut store = Store::open(db, OpenMode::Create)?;
+    if let Some(key) = signing_key {
+        store.sign_checkpoints_with(key);
+    }
     match restore(&mut store, files) {
         Ok(done) => {
             store.compact_wal()?;

@@ -13,5 +13,6 @@ pub mod output;
 pub mod report;
 pub mod runtime;
 pub mod snapshot;
+pub mod verify;
 
 pub use error::{Error, ExitCode, Result};

@@ -20,6 +20,7 @@ use crate::store::{OpenMode, Store};
 use crate::task::clock::Clock;
 use crate::task::text::{count, visible};
 use crate::tencent::ClientOptions;
+use crate::trust::SigningKey;
 
 /// How the job runs.
 #[derive(Clone)]
@@ -57,6 +58,8 @@ pub struct NightlyRun<'a> {
     pub window: chrono::Duration,
     pub tz: Tz,
     pub out_dir: PathBuf,
+    /// Signs each recording's new head and the reports.
+    pub signing_key: Option<Arc<SigningKey>>,
 }
 
 /// Runs the nightly job: takes the run lock, snapshots and checks every target (`done` hears of
@@ -69,6 +72,9 @@ pub fn run(
 ) -> Result<(ExitCode, Vec<PathBuf>), Error> {
     let _lock = RunLock::acquire(&plan.db, plan.lock_timeout, &describe_holder(clock.now()))?;
     let mut store = Store::open(&plan.db, OpenMode::Create)?;
+    if let Some(key) = &plan.signing_key {
+        store.sign_checkpoints_with(key.clone());
+    }
     let runtime = runtime(Threads::Workers(2))?;
     let outcomes = runtime.block_on(snapshot_and_check(
         &mut store,
@@ -90,7 +96,15 @@ pub fn run(
         fail_on: plan.job.fail_on,
         api_offset: plan.job.times.api_offset,
     };
-    let written = write_run_reports(&store, plan.set, &names, &opts, &run_targets, &plan.out_dir)?;
+    let written = write_run_reports(
+        &store,
+        plan.set,
+        &names,
+        &opts,
+        &run_targets,
+        &plan.out_dir,
+        plan.signing_key.as_deref(),
+    )?;
     Ok((code, written))
 }
 

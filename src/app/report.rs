@@ -13,6 +13,7 @@ use crate::report::compliance::{
 };
 use crate::store::{OpenMode, Store};
 use crate::task::when::fmt_utc;
+use crate::trust::SigningKey;
 
 /// The compliance report for `targets` (sorted and deduplicated here) over the window of `opts`.
 pub fn compliance_report(
@@ -102,6 +103,7 @@ pub fn write_run_reports(
     opts: &ReportOptions,
     run: &[RunTarget],
     dir: &Path,
+    signing_key: Option<&SigningKey>,
 ) -> Result<Vec<PathBuf>, Error> {
     let report = compliance_report(store, set, targets, opts, Some(run))?;
     std::fs::create_dir_all(dir).map_err(|source| Error::Output {
@@ -132,8 +134,30 @@ pub fn write_run_reports(
     });
     md_done?;
     json_done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-    let written = vec![md, json];
+    let mut written = vec![md, json];
+    if let Some(key) = signing_key {
+        let signatures = written
+            .iter()
+            .map(|report| sign_file(report, key))
+            .collect::<Result<Vec<_>, Error>>()?;
+        written.extend(signatures);
+    }
     Ok(written)
+}
+
+/// Writes `REPORT.sig` beside `report`: an SSH signature (namespace `tcss-audit`) of the bytes on
+/// disk, which `ssh-keygen -Y verify -n tcss-audit` checks with nothing of this tool's.
+pub fn sign_file(report: &Path, key: &SigningKey) -> Result<PathBuf, Error> {
+    let bytes = std::fs::read(report).map_err(|source| Error::Output {
+        what: report.display().to_string(),
+        source,
+    })?;
+    let signature = key.sign(crate::trust::REPORT_NAMESPACE, &bytes);
+    let mut name = report.as_os_str().to_owned();
+    name.push(".sig");
+    let path = PathBuf::from(name);
+    write_atomically(&path, |w| w.write_all(signature.as_bytes()))?;
+    Ok(path)
 }
 
 #[cfg(test)]

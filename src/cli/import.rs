@@ -6,7 +6,6 @@ use super::Context;
 use crate::app::import;
 use crate::app::{Error, ExitCode};
 use crate::report::history::recorded_line;
-use crate::store::OpenMode;
 use crate::task::when::parse_instant;
 
 #[derive(Debug, clap::Args)]
@@ -33,7 +32,7 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     if args.jsonl {
-        let done = import::restore_into(&ctx.db_path(), &args.files)?;
+        let done = import::restore_into(&ctx.db_path(), &args.files, ctx.signing_key()?)?;
         if !ctx.quiet() {
             eprintln!(
                 "imported {}; {} already present",
@@ -56,7 +55,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         .map(|t| parse_instant(t, ctx.now(), ctx.tz))
         .transpose()?;
     let answers = import::read_answers(&args.files, at, ctx.now())?;
-    let mut store = ctx.open_store(OpenMode::Create)?;
+    let mut store = ctx.open_recording_store()?;
     import::record_answers(&mut store, &target, &answers, ctx.now(), |r| {
         ctx.emit(|w| recorded_line(&target, r, ctx.tz, w))
     })?;

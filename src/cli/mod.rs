@@ -7,6 +7,7 @@ pub mod diff;
 pub mod export;
 pub mod history;
 pub mod import;
+pub mod key;
 pub mod log;
 pub mod policy;
 pub mod prune;
@@ -63,6 +64,16 @@ pub struct GlobalArgs {
     /// Show and read days in this IANA zone instead of UTC (e.g. Asia/Shanghai)
     #[arg(long, global = true, value_name = "ZONE", env = "TCSS_AUDIT_TZ")]
     pub tz: Option<String>,
+    /// Sign each new chain head (snapshot, import, run) and run's reports with this Ed25519 key
+    /// (OpenSSH format, from `audit key generate`; not readable by other users) [default: the
+    /// config's signing_key]
+    #[arg(
+        long,
+        global = true,
+        env = "TCSS_AUDIT_SIGNING_KEY",
+        value_name = "FILE"
+    )]
+    pub signing_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -108,8 +119,11 @@ pub enum Command {
     Demo(demo::Args),
     /// Compliance report for a window
     Report(report::Args),
-    /// Check the hash chain of the whole history
+    /// Check the history: the hash chain, the tables derived from it, signed checkpoints, witnesses
     Verify(verify::Args),
+    /// Make the Ed25519 key that signs checkpoints and reports
+    #[command(subcommand)]
+    Key(key::Command),
     /// Write the whole history as JSON lines (a backup `import --jsonl` restores)
     Export(export::Args),
     /// Remove the oldest observations; the chain stays verifiable from a checkpoint
@@ -164,6 +178,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Demo(args) => demo::run(args, &ctx),
         Command::Report(args) => report::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
+        Command::Key(cmd) => key::run(cmd, &ctx),
         Command::Export(args) => export::run(args, &ctx),
         Command::Prune(args) => prune::run(args, &ctx),
         Command::Policy(cmd) => policy::run(cmd, &ctx),
@@ -283,6 +298,31 @@ impl Context {
 
     pub fn open_store(&self, mode: OpenMode) -> Result<Store, Error> {
         Ok(Store::open(&self.db_path(), mode)?)
+    }
+
+    /// The signing key, if one is given (`--signing-key`, `TCSS_AUDIT_SIGNING_KEY`, the config's
+    /// `signing_key`): read and checked before anything is fetched or recorded.
+    pub fn signing_key(&self) -> Result<Option<Arc<crate::trust::SigningKey>>, Error> {
+        match self
+            .global
+            .signing_key
+            .as_ref()
+            .or(self.settings.signing_key.as_ref())
+        {
+            Some(path) => Ok(Some(Arc::new(crate::trust::SigningKey::load(path)?))),
+            None => Ok(None),
+        }
+    }
+
+    /// The store for a command that records rows: with a signing key, each recording signs the
+    /// new head in its own transaction.
+    pub fn open_recording_store(&self) -> Result<Store, Error> {
+        let key = self.signing_key()?;
+        let mut store = self.open_store(OpenMode::Create)?;
+        if let Some(key) = key {
+            store.sign_checkpoints_with(key);
+        }
+        Ok(store)
     }
 
     /// The targets a writing command acts on: they must be named in the config (or be `default`).

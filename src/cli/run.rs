@@ -106,6 +106,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         window,
         tz: ctx.tz,
         out_dir,
+        signing_key: ctx.signing_key()?,
     };
     let quiet = ctx.quiet();
     let (code, written) = nightly::run(&plan, ctx.clock.clone(), |o| {

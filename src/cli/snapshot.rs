@@ -7,7 +7,6 @@ use crate::app::snapshot;
 use crate::app::{Error, ExitCode};
 use crate::report::history::recorded_line;
 use crate::report::write_json;
-use crate::store::OpenMode;
 use crate::task::text::visible;
 use crate::task::when::fmt_utc;
 
@@ -26,7 +25,7 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let targets = args.client.apply(ctx.configured_targets(&args.targets)?);
-    let mut store = ctx.open_store(OpenMode::Create)?;
+    let mut store = ctx.open_recording_store()?;
     let options = args.client.options(&ctx.settings);
     let mut code = ExitCode::Ok;
     let mut results = Vec::new();

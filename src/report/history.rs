@@ -6,9 +6,10 @@ use chrono_tz::Tz;
 use serde_json::json;
 
 use super::{short, write_json};
-use crate::store::{HistoryRow, Recorded, VerifyReport};
-use crate::task::text::visible;
+use crate::store::{CheckpointReport, HistoryRow, Recorded, VerifyReport};
+use crate::task::text::{count, visible};
 use crate::task::when::{fmt_time, fmt_utc};
+use crate::trust::witness::{HeadStatus, WitnessResult, WitnessStatus};
 
 /// `audit history` as text: one line per snapshot.
 pub fn history_text(
@@ -82,34 +83,160 @@ pub fn recorded_line(target: &str, r: &Recorded, tz: Tz, w: &mut dyn Write) -> i
     )
 }
 
+/// Everything `audit verify` found: the chain and derived tables, the signed checkpoints, and
+/// each witness.
+#[derive(Debug, Clone)]
+pub struct VerifyOutcome {
+    pub chain: VerifyReport,
+    pub checkpoints: CheckpointReport,
+    /// The public key's fingerprint, when one was given.
+    pub key: Option<String>,
+    pub require_signed: bool,
+    pub witnesses: Vec<WitnessResult>,
+}
+
+impl VerifyOutcome {
+    /// The unsigned tail is a failure only with `--require-signed`.
+    pub fn tail_fails(&self) -> bool {
+        self.require_signed && self.checkpoints.unsigned_tail > 0
+    }
+
+    pub fn ok(&self) -> bool {
+        self.chain.ok()
+            && self.checkpoints.first_bad.is_none()
+            && !self.tail_fails()
+            && !self.witnesses.iter().any(|w| w.status.is_failure())
+    }
+}
+
 /// `audit verify` as text.
-pub fn verify_text(report: &VerifyReport, w: &mut dyn Write) -> io::Result<()> {
-    match &report.first_break {
+pub fn verify_text(v: &VerifyOutcome, w: &mut dyn Write) -> io::Result<()> {
+    let c = &v.chain;
+    match &c.first_break {
         None => writeln!(
             w,
-            "chain holds: {} snapshots and {} configs verified",
-            report.checked, report.configs_checked
-        ),
+            "chain holds: {} and {} verified; {} and {} match the snapshots",
+            count(c.checked, "snapshot", "snapshots"),
+            count(c.configs_checked, "config", "configs"),
+            count(c.events_checked, "change event", "change events"),
+            count(c.fields_checked, "first-seen field", "first-seen fields"),
+        )?,
         Some(b) => writeln!(
             w,
             "chain BROKEN at snapshot {}: {} ({} snapshots read)",
             b.snapshot,
             visible(&b.reason),
-            report.checked
-        ),
+            c.checked
+        )?,
     }
+    match &c.head {
+        Some(h) => writeln!(
+            w,
+            "head: snapshot {}, chain hash {}",
+            h.snapshot, h.chain_hash
+        )?,
+        None => writeln!(w, "head: none (no snapshots)")?,
+    }
+    let k = &v.checkpoints;
+    match (&v.key, k.verified) {
+        (Some(fp), Some(verified)) => {
+            writeln!(
+                w,
+                "checkpoints: {} signed, {verified} verified with {fp}{}; {} after the newest verified one",
+                k.signed,
+                if k.pruned > 0 {
+                    format!(", {} pruned", k.pruned)
+                } else {
+                    String::new()
+                },
+                count(k.unsigned_tail, "snapshot", "snapshots"),
+            )?;
+        }
+        _ if k.signed == 0 => writeln!(w, "checkpoints: none signed")?,
+        _ => writeln!(
+            w,
+            "checkpoints: {} signed, not checked (give --public-key FILE.pub)",
+            k.signed
+        )?,
+    }
+    if let Some(b) = &k.first_bad {
+        writeln!(
+            w,
+            "checkpoint BROKEN at snapshot {}: {}",
+            b.snapshot,
+            visible(&b.reason)
+        )?;
+    }
+    if v.tail_fails() {
+        writeln!(
+            w,
+            "unsigned tail: {} recorded after the newest verified signed checkpoint, and --require-signed was given",
+            count(k.unsigned_tail, "snapshot is", "snapshots are"),
+        )?;
+    }
+    for r in &v.witnesses {
+        let file = visible(&r.file);
+        let signed = match r.signature {
+            Some(s) => format!(" (signature {s})"),
+            None => String::new(),
+        };
+        let what = match (&r.status, r.snapshot) {
+            (WitnessStatus::Head(HeadStatus::Held), Some(id)) => {
+                format!("snapshot {id} held")
+            }
+            (WitnessStatus::Head(HeadStatus::HeldAtCheckpoint), Some(id)) => {
+                format!("snapshot {id} held (at the pruning checkpoint that ends there)")
+            }
+            (WitnessStatus::Head(HeadStatus::Pruned), Some(id)) => {
+                format!("snapshot {id} pruned, not checkable")
+            }
+            (WitnessStatus::Head(HeadStatus::Rewritten { found }), Some(id)) => format!(
+                "snapshot {id} REWRITTEN: its chain hash is now {}, not the witnessed one; the history at or before it was changed",
+                short(found)
+            ),
+            (WitnessStatus::Head(HeadStatus::Missing { newest }), Some(id)) => format!(
+                "snapshot {id} MISSING: the history was cut below it ({})",
+                match newest {
+                    Some(n) => format!("the newest now is {n}"),
+                    None => "no snapshot is left".into(),
+                }
+            ),
+            (WitnessStatus::BadSignature { reason, .. }, _) => {
+                format!("signature BAD: {}", visible(reason))
+            }
+            _ => "names no head (made from an empty history)".into(),
+        };
+        writeln!(w, "witness {file}{signed}: {what}")?;
+    }
+    Ok(())
 }
 
 /// `audit verify` as JSON.
-pub fn verify_json(report: &VerifyReport, w: &mut dyn Write) -> io::Result<()> {
+pub fn verify_json(v: &VerifyOutcome, w: &mut dyn Write) -> io::Result<()> {
+    let c = &v.chain;
+    let k = &v.checkpoints;
     write_json(
         w,
         &json!({
             "schema": "tcss-audit/verify/v1",
-            "ok": report.ok(),
-            "checked": report.checked,
-            "configs_checked": report.configs_checked,
-            "first_break": report.first_break,
+            "ok": v.ok(),
+            "checked": c.checked,
+            "configs_checked": c.configs_checked,
+            "events_checked": c.events_checked,
+            "fields_checked": c.fields_checked,
+            "head": c.head,
+            "first_break": c.first_break,
+            "checkpoints": {
+                "signed": k.signed,
+                "verified": k.verified,
+                "pruned": k.pruned,
+                "unsigned_tail": k.unsigned_tail,
+                "require_signed": v.require_signed,
+                "public_key": v.key,
+                "newest": k.newest,
+                "first_bad": k.first_bad,
+            },
+            "witnesses": v.witnesses,
         }),
     )
 }

@@ -4,11 +4,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use rusqlite::OptionalExtension;
+
 use serde::Serialize;
 
+use super::derived::{self, Obs};
 use super::{Store, StoreError, rawpack};
 use crate::task::normalize::{self, Config};
 use crate::task::source::Source;
+use crate::trust::Head;
 use sha2::{Digest, Sha256};
 
 /// The "previous chain hash" of the first snapshot.
@@ -62,6 +66,11 @@ pub struct ChainBreak {
 pub struct VerifyReport {
     pub checked: u64,
     pub configs_checked: u64,
+    /// Stored change events and first-seen fields compared with what the snapshots imply.
+    pub events_checked: u64,
+    pub fields_checked: u64,
+    /// The newest snapshot and its chain hash, as stored (none in an empty history).
+    pub head: Option<Head>,
     pub first_break: Option<ChainBreak>,
 }
 
@@ -104,7 +113,11 @@ struct Checker {
     expected_id: i64,
     checked: u64,
     first_break: Option<ChainBreak>,
-    first_use: HashMap<String, i64>,
+    /// Each config hash seen, by index, and the snapshot that used it first.
+    index: HashMap<String, u32>,
+    first_use: Vec<i64>,
+    /// Every observation, for deriving the change events and first-seen fields.
+    obs: Vec<Obs>,
     buf: Vec<u8>,
 }
 
@@ -189,7 +202,21 @@ impl Checker {
         }
         self.expected_id = id + 1;
         hex::encode_to_slice(chain_hash, &mut self.prev).expect("64 digits for 32 bytes");
-        self.first_use.entry(config_hash).or_insert(id);
+        let config = match self.index.get(&config_hash) {
+            Some(i) => *i,
+            None => {
+                let i = self.first_use.len() as u32;
+                self.index.insert(config_hash, i);
+                self.first_use.push(id);
+                i
+            }
+        };
+        self.obs.push(Obs {
+            target: target_id,
+            observed_at,
+            id,
+            config,
+        });
         true
     }
 }
@@ -243,9 +270,24 @@ impl Store {
             expected_id: start.as_ref().map_or(1, |(id, _)| id + 1),
             checked: 0,
             first_break: None,
-            first_use: HashMap::new(),
+            index: HashMap::new(),
+            first_use: Vec::new(),
+            obs: Vec::new(),
             buf: Vec::new(),
         };
+        let head: Option<Head> = tx
+            .query_row(
+                "SELECT id, lower(hex(chain_hash)) FROM snapshots ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok(Head {
+                        snapshot: r.get(0)?,
+                        chain_hash: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
         let mut stmt = tx
             .prepare(
                 "SELECT id, target_id, observed_at, recorded_at, source, endpoint, request_id,
@@ -336,28 +378,41 @@ impl Store {
         let Checker {
             checked,
             mut first_break,
+            index,
             first_use,
+            obs,
             ..
         } = checker;
-        let configs_checked = if first_break.is_none() {
-            self.verify_configs(&first_use, &mut first_break)?
-        } else {
-            0
-        };
+        let (mut configs_checked, mut events_checked, mut fields_checked) = (0, 0, 0);
+        if first_break.is_none() {
+            let (n, configs) = self.verify_configs(&index, &first_use, &mut first_break)?;
+            configs_checked = n;
+            if first_break.is_none() {
+                let derived = derived::derive(obs, &configs);
+                let (events, fields, broken) = derived::compare(&tx, &derived, |e| self.err(e))?;
+                (events_checked, fields_checked, first_break) = (events, fields, broken);
+            }
+        }
         drop(tx);
         Ok(VerifyReport {
             checked,
             configs_checked,
+            events_checked,
+            fields_checked,
+            head,
             first_break,
         })
     }
 
     /// Every stored config must hash to its name, and every snapshot's config must be there.
+    /// Gives the configs read, by the index the chain pass gave their hashes.
     fn verify_configs(
         &self,
-        first_use: &HashMap<String, i64>,
+        index: &HashMap<String, u32>,
+        first_use: &[i64],
         first_break: &mut Option<ChainBreak>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<(u64, Vec<Option<Config>>), StoreError> {
+        let mut parsed: Vec<Option<Config>> = vec![None; index.len()];
         let mut stmt = self
             .conn
             .prepare("SELECT hash, canonical FROM configs")
@@ -365,7 +420,7 @@ impl Store {
         let mut rows = stmt
             .query_map([], |r| {
                 let hash = r.get::<_, String>(0)?;
-                let first = first_use.get(&hash).copied();
+                let first = index.get(&hash).map(|i| first_use[*i as usize]);
                 Ok((hash, r.get::<_, String>(1)?, first))
             })
             .map_err(|e| self.err(e))?
@@ -378,12 +433,14 @@ impl Store {
         let mut n = 0;
         for (hash, canonical, first) in rows {
             n += 1;
-            let ok = Config::from_canonical(&canonical)
-                .map(|c| {
-                    normalize::config_hash(&c) == hash
-                        && crate::task::canonical::canonical_json(&c) == canonical
-                })
-                .unwrap_or(false);
+            let config = Config::from_canonical(&canonical).ok().filter(|c| {
+                normalize::config_hash(c) == hash
+                    && crate::task::canonical::canonical_json(c) == canonical
+            });
+            let ok = config.is_some();
+            if let Some(i) = index.get(&hash) {
+                parsed[*i as usize] = config;
+            }
             if !ok {
                 *first_break = Some(ChainBreak {
                     snapshot: first.unwrap_or(0),
@@ -398,10 +455,10 @@ impl Store {
         if first_break.is_none() {
             // A snapshot whose config is not stored: the earliest one, from the hashes the
             // chain pass gathered (no second pass over the history).
-            let orphan = first_use
+            let orphan = index
                 .iter()
                 .filter(|(hash, _)| !stored.contains(hash.as_str()))
-                .map(|(_, id)| *id)
+                .map(|(_, i)| first_use[*i as usize])
                 .min();
             if let Some(id) = orphan {
                 *first_break = Some(ChainBreak {
@@ -410,6 +467,6 @@ impl Store {
                 });
             }
         }
-        Ok(n)
+        Ok((n, parsed))
     }
 }

@@ -2,11 +2,13 @@
 
 mod chain;
 mod checks;
+mod derived;
 mod export;
 mod prune;
 mod query;
 mod rawpack;
 mod record;
+mod signed;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +25,7 @@ pub use export::{EXPORT_SCHEMA, ExportHeader, ExportRow};
 pub use prune::Pruned;
 pub use query::{Event, HistoryRow, SnapshotMeta, StoredSnapshot};
 pub use record::{NewSnapshot, Recorded};
+pub use signed::CheckpointReport;
 
 /// The schema, one migration a folder. Never edit one that has landed; add the next.
 fn migrations() -> Migrations<'static> {
@@ -32,6 +35,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/03-check-results/up.sql")),
         M::up(include_str!("../../migrations/04-chain-checkpoints/up.sql")),
         M::up(include_str!("../../migrations/05-compact-snapshots/up.sql")),
+        M::up(include_str!(
+            "../../migrations/06-signed-checkpoints/up.sql"
+        )),
     ])
 }
 
@@ -120,6 +126,8 @@ pub struct Store {
     path: PathBuf,
     bases: BaseCache,
     recent: record::Recent,
+    /// With a signing key: the key, and this connection's checkpoint row once it has one.
+    signer: Option<signed::Signer>,
 }
 
 /// The raw-answer bases read or written lately. Bases never change once committed and their ids
@@ -298,6 +306,7 @@ impl Store {
             path: path.to_path_buf(),
             bases: BaseCache::default(),
             recent: record::Recent::default(),
+            signer: None,
         })
     }
 
@@ -372,7 +381,7 @@ fn load_base(conn: &Connection, shown: &str, id: i64, base: i64) -> Result<Vec<u
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 5;
+const KNOWN_VERSION: i64 = 6;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;

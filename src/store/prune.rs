@@ -123,22 +123,11 @@ impl Store {
                 dry_run,
             });
         }
-        tx.execute(
-            "DELETE FROM change_events WHERE from_snapshot <= ?1 OR to_snapshot <= ?1",
-            [limit],
-        )
-        .map_err(err)?;
+        // The derived tables are written afresh from what stays (below); their rows go first,
+        // since they point at the snapshots about to be removed.
+        tx.execute("DELETE FROM change_events", []).map_err(err)?;
+        tx.execute("DELETE FROM seen_fields", []).map_err(err)?;
         tx.execute("DELETE FROM check_results WHERE snapshot_id <= ?1", [limit])
-            .map_err(err)?;
-        // A field first seen in a removed snapshot is now first seen in the oldest kept one.
-        tx.execute(
-            "UPDATE seen_fields SET first_snapshot = (SELECT MIN(s.id) FROM snapshots s
-                 WHERE s.target_id = seen_fields.target_id AND s.id > ?1)
-             WHERE first_snapshot <= ?1",
-            [limit],
-        )
-        .map_err(err)?;
-        tx.execute("DELETE FROM seen_fields WHERE first_snapshot IS NULL", [])
             .map_err(err)?;
         tx.execute("DELETE FROM snapshots WHERE id <= ?1", [limit])
             .map_err(err)?;
@@ -155,6 +144,11 @@ impl Store {
             [],
         )
         .map_err(err)?;
+        // Consecutive observations are now those that stay, and a field first seen in a removed
+        // snapshot is first seen in the oldest kept one that has it: exactly what `verify`
+        // derives and compares.
+        let derived = super::derived::gather(&tx, &shown, err)?;
+        super::derived::rewrite(&tx, &derived, err)?;
         tx.execute(
             "INSERT INTO chain_checkpoints (last_snapshot, chain_hash, removed, before, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -85,10 +85,23 @@ impl Store {
         for s in batch {
             out.push(record_in(&tx, &mut state, s)?);
         }
+        // With a signing key, the new head is signed in the same transaction: no committed row
+        // is newer than the newest signature unless the process died between two commands.
+        let checkpoint = match &self.signer {
+            Some(signer) if !batch.is_empty() => {
+                let head = state.last(&tx)?;
+                let at = batch.iter().map(|s| ms(s.recorded_at)).max().unwrap_or(0);
+                Some(signer.write(&tx, &shown, head, at)?)
+            }
+            _ => None,
+        };
         let Batch {
             recent, new_bases, ..
         } = state;
         tx.commit().map_err(err)?;
+        if let (Some(signer), Some(row)) = (&mut self.signer, checkpoint) {
+            signer.row = Some(row);
+        }
         // Only committed bases are remembered: a rolled-back id may be given out again.
         self.bases.remember(new_bases);
         self.recent = recent;

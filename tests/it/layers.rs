@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 /// The top-level modules by layer, lowest first; a module may use its own layer's modules only
 /// when the list says so (none do: the modules of a layer are independent of each other).
 const LAYERS: [&[&str]; 5] = [
-    &["task"],
+    &["task", "trust"],
     &["tencent", "store", "policy"],
     &["report", "sim"],
     &["app"],

@@ -147,17 +147,25 @@ pub fn markdown(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
     match &i.first_break {
         None => writeln!(
             w,
-            "The hash chain holds: {} snapshots and {} configs of the whole history were re-hashed and verified.",
-            i.checked, i.configs_checked
-        ),
+            "The hash chain holds: {} snapshots and {} configs of the whole history were re-hashed and verified, and {} change events and {} first-seen fields match what the snapshots imply.",
+            i.checked, i.configs_checked, i.events_checked, i.fields_checked
+        )?,
         Some(b) => writeln!(
             w,
             "**The hash chain is BROKEN** at snapshot #{}: {} ({} snapshots read). The history cannot be relied on past that point.",
             b.snapshot,
             text(&b.reason),
             i.checked
-        ),
+        )?,
     }
+    // File this report where the database's writers cannot change it: `audit verify --witness`
+    // then proves that the history still holds this head unchanged.
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{}",
+        crate::trust::witness::markdown_head_line(i.head.as_ref())
+    )
 }
 
 fn run_section(run: &[RunTarget], w: &mut dyn Write) -> io::Result<()> {

@@ -240,6 +240,11 @@ pub struct Integrity {
     pub ok: bool,
     pub checked: u64,
     pub configs_checked: u64,
+    /// The change events and first-seen fields compared with what the snapshots imply.
+    pub events_checked: u64,
+    pub fields_checked: u64,
+    /// The chain head the report was made from: a witness for `audit verify --witness`.
+    pub head: Option<crate::trust::Head>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_break: Option<ChainBreak>,
 }
