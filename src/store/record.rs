@@ -520,6 +520,41 @@ mod tests_support {
 mod tests {
     use super::tests_support::*;
     use crate::store::OpenMode;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        /// Whatever order answers are imported in, and after pruning, the stored change events
+        /// and first-seen fields are exactly what `verify` derives from the snapshots.
+        #[test]
+        fn derived_tables_match_the_snapshots_in_any_order_and_after_a_prune(
+            order in Just((1..=12i64).collect::<Vec<_>>()).prop_shuffle(),
+            periods in proptest::collection::vec(1..4i64, 12),
+            extra in proptest::collection::vec(any::<bool>(), 12),
+        ) {
+            let (_dir, _, mut a) = fresh();
+            for &night in &order {
+                let i = (night - 1) as usize;
+                let mut inner = serde_json::json!({"Enable": true, "ScanPeriod": periods[i], "RequestId": format!("r{night}")});
+                if extra[i] {
+                    inner["LaterField"] = serde_json::json!(periods[i]);
+                }
+                let fields = inner.as_object().unwrap().clone();
+                let answer = (
+                    serde_json::to_vec(&serde_json::json!({ "Response": inner })).unwrap(),
+                    Prepared::new(normalize::normalize(&fields)),
+                    normalize::status_of(&fields),
+                );
+                a.record(&nightly(night, &answer)).unwrap();
+            }
+            let v = a.verify().unwrap();
+            prop_assert!(v.ok(), "{:?}", v.first_break);
+            let cut = DateTime::from_timestamp(1_780_000_000 + 6 * 86_400, 0).unwrap();
+            a.prune(cut, cut, false).unwrap();
+            let v = a.verify().unwrap();
+            prop_assert!(v.ok(), "after pruning: {:?}", v.first_break);
+        }
+    }
 
     #[test]
     fn what_one_connection_remembers_gives_way_to_another_connections_writes() {

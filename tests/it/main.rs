@@ -16,3 +16,4 @@ mod sim;
 mod snapshot;
 mod storage;
 mod support;
+mod trust;
