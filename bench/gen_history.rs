@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! cargo run --release --example gen_history -- --targets 1000 --nights 365 --seed 42 \
-//!     --end 2026-12-31 --db scratch.db --git-stream history.fi
+//!     --end 2026-12-31 --db scratch.db --git-stream history.fi [--signing-key KEY]
 //! ```
+//!
+//! With `--signing-key`, each night's batch stores its own signed checkpoint, as a nightly
+//! `audit run` with a key does.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -51,6 +54,7 @@ struct Args {
     db: PathBuf,
     git_stream: Option<PathBuf>,
     change_per_mille: u64,
+    signing_key: Option<PathBuf>,
 }
 
 fn parse_args() -> Args {
@@ -62,6 +66,7 @@ fn parse_args() -> Args {
         db: PathBuf::from("scratch.db"),
         git_stream: None,
         change_per_mille: 20,
+        signing_key: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -76,6 +81,7 @@ fn parse_args() -> Args {
             "--end" => a.end = val().parse().unwrap_or_else(|_| die("bad --end")),
             "--db" => a.db = val().into(),
             "--git-stream" => a.git_stream = Some(val().into()),
+            "--signing-key" => a.signing_key = Some(val().into()),
             "--change-per-mille" => {
                 a.change_per_mille = val().parse().unwrap_or_else(|_| die("bad value"))
             }
@@ -212,6 +218,11 @@ fn main() {
 
     let _ = std::fs::remove_file(&args.db);
     let mut store = Store::open(&args.db, OpenMode::Create).unwrap_or_else(|e| die(&e.to_string()));
+    let key = args.signing_key.as_ref().map(|p| {
+        std::sync::Arc::new(
+            tcss_audit::trust::SigningKey::load(p).unwrap_or_else(|e| die(&e.to_string())),
+        )
+    });
     let mut git = args.git_stream.as_ref().map(|p| {
         std::io::BufWriter::new(std::fs::File::create(p).unwrap_or_else(|e| die(&e.to_string())))
     });
@@ -260,6 +271,10 @@ fn main() {
                 status,
             })
             .collect();
+        if let Some(key) = &key {
+            // A new command each night: a checkpoint row of its own.
+            store.sign_checkpoints_with(key.clone());
+        }
         store
             .record_batch(&batch)
             .unwrap_or_else(|e| die(&e.to_string()));

@@ -123,8 +123,11 @@ obs=$((targets * nights))
 
 # --- 1. the history --------------------------------------------------------------------------
 say "generating $targets targets x $nights nights (seed $seed)"
+# Signed as a nightly job with a key signs: one checkpoint a night (for the signed verify row).
+"$audit" key generate --out "$work/bench-key" >/dev/null 2>>"$work/steps.log" || fail "key generate"
 "$gen" --targets "$targets" --nights "$nights" --seed "$seed" --end "$end_date" \
-    --db "$work/scratch.db" --git-stream "$work/history.fi" 2>>"$work/steps.log" || fail "generator"
+    --db "$work/scratch.db" --git-stream "$work/history.fi" --signing-key "$work/bench-key" \
+    2>>"$work/steps.log" || fail "generator"
 "$audit" --db "$work/scratch.db" export --jsonl -o "$work/history.jsonl" 2>>"$work/steps.log" ||
     fail "export"
 
@@ -195,8 +198,16 @@ say "verify"
 verify_ms=$(median_ms "$audit" --db "$db" verify)
 verify_s=$(awk -v d="$verify_ms" 'BEGIN { printf "%.2f", d / 1000 }')
 verify_rate=$(awk -v n="$obs" -v ms="$verify_ms" 'BEGIN { printf "%d", (ms > 0) ? n * 1000 / ms : 0 }')
-row "verify (whole history)" "$verify_rate obs/s ($obs in ${verify_s} s)" ">= 100000 obs/s" \
-    "$(verdict "$verify_rate" ">=" 100000)"
+row "verify (whole history)" "$verify_rate obs/s ($obs in ${verify_s} s)" ">= 300000 obs/s" \
+    "$(verdict "$verify_rate" ">=" 300000)"
+# The generator's database holds the same chain (an export imported into an empty database
+# reproduces it) and a signed checkpoint a night; the Markdown report above is the witness.
+signed_ms=$(median_ms "$audit" --db "$work/scratch.db" verify --witness "$work/report.md" \
+    --public-key "$work/bench-key.pub" --require-signed)
+signed_s=$(awk -v d="$signed_ms" 'BEGIN { printf "%.2f", d / 1000 }')
+signed_rate=$(awk -v n="$obs" -v ms="$signed_ms" 'BEGIN { printf "%d", (ms > 0) ? n * 1000 / ms : 0 }')
+row "verify --witness REPORT --public-key K --require-signed ($nights signed checkpoints)" \
+    "$signed_rate obs/s ($obs in ${signed_s} s)" ">= 300000 obs/s" "$(verdict "$signed_rate" ">=" 300000)"
 
 # --- 5. the nightly job over the fleet, against the stand-in ---------------------------------
 latency_ms=50

@@ -27,6 +27,8 @@ const DEMO_KEY: &str = "DemoOnlySecretKeyNotARealOne00001";
 pub const NIGHTS: i64 = 21;
 /// The file that marks a folder as the demo's own, so a rerun may replace what it wrote.
 const MARKER: &str = ".tcss-audit-demo";
+/// The demo's signing key, made afresh in its folder (its public key beside it, `.pub`).
+pub const SIGNING_KEY: &str = "signing-key";
 
 /// A drift the demo injects, and the night it happens (0-based).
 #[derive(Debug, Clone)]
@@ -99,6 +101,8 @@ pub struct DemoRun {
     pub dir: PathBuf,
     pub db: PathBuf,
     pub reports: Vec<PathBuf>,
+    /// The public key of the key that signed the checkpoints and reports.
+    pub public_key: PathBuf,
     /// The exit code `audit run` would have given on the last night.
     pub last_night: ExitCode,
     pub summary: Vec<String>,
@@ -115,7 +119,14 @@ pub fn prepare_dir(dir: &Path) -> Result<(), Error> {
                 dir.display()
             )));
         }
-        for name in ["audit.db", "audit.db-wal", "audit.db-shm", "audit.db.lock"] {
+        for name in [
+            "audit.db",
+            "audit.db-wal",
+            "audit.db-shm",
+            "audit.db.lock",
+            SIGNING_KEY,
+            "signing-key.pub",
+        ] {
             let _ = std::fs::remove_file(dir.join(name));
         }
         let _ = std::fs::remove_dir_all(dir.join("reports"));
@@ -152,6 +163,9 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Workers(2))?;
     let loaded = policy::builtin();
     let mut store = Store::open(&db, OpenMode::Create)?;
+    // Every night's checkpoint and the reports are signed, as a job with a key kept apart does.
+    let key = Arc::new(crate::trust::SigningKey::generate());
+    let public_key = key.write_new(&dir.join(SIGNING_KEY))?;
     let drifts = script();
     let (last_night_code, reports, summary) = runtime.block_on(async {
         let sim = sim::start(SimOptions {
@@ -228,6 +242,8 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
                 continue;
             }
             clock.set(at);
+            // Each night is a run of its own, with a checkpoint of its own.
+            store.sign_checkpoints_with(key.clone());
             let outcomes = nightly::snapshot_and_check(
                 &mut store,
                 &loaded.set,
@@ -261,7 +277,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
             },
             &run_targets,
             &dir.join("reports"),
-            None,
+            Some(&key),
         )?;
         Ok::<_, Error>((last, reports, summary))
     })?;
@@ -269,6 +285,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
         dir: dir.to_path_buf(),
         db,
         reports,
+        public_key,
         last_night: last_night_code,
         summary,
     })

@@ -74,7 +74,21 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         writeln!(w, "  audit --db {db} log")?;
         writeln!(w, "  audit --db {db} diff --from 7d --format markdown")?;
         writeln!(w, "  audit --db {db} check --fail-on high")?;
-        writeln!(w, "  audit --db {db} verify")
+        writeln!(w, "  audit --db {db} verify")?;
+        // The JSON report witnesses the head it was made from; the key signed every night.
+        if let Some(json) = result
+            .reports
+            .iter()
+            .find(|r| r.extension().is_some_and(|e| e == "json"))
+        {
+            writeln!(
+                w,
+                "  audit --db {db} verify --witness {} --public-key {} --require-signed",
+                json.display(),
+                result.public_key.display()
+            )?;
+        }
+        Ok(())
     })?;
     Ok(ExitCode::Ok)
 }

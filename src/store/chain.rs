@@ -385,10 +385,29 @@ impl Store {
         } = checker;
         let (mut configs_checked, mut events_checked, mut fields_checked) = (0, 0, 0);
         if first_break.is_none() {
-            let (n, configs) = self.verify_configs(&index, &first_use, &mut first_break)?;
+            let (n, unknown) = self.verify_configs(&index, &first_use, &mut first_break)?;
             configs_checked = n;
             if first_break.is_none() {
-                let derived = derived::derive(obs, &configs);
+                let mut hashes = vec![String::new(); index.len()];
+                for (hash, i) in index {
+                    hashes[i as usize] = hash;
+                }
+                let mut stmt = tx
+                    .prepare("SELECT canonical FROM configs WHERE hash = ?1")
+                    .map_err(|e| self.err(e))?;
+                // Each config was just checked against its hash, so one that reads back is it.
+                let mut load = |i: u32| -> Option<Config> {
+                    let text: String = stmt.query_row([&hashes[i as usize]], |r| r.get(0)).ok()?;
+                    Config::from_canonical(&text).ok()
+                };
+                let derived = derived::derive(
+                    obs,
+                    derived::Configs {
+                        unknown: &unknown,
+                        load: &mut load,
+                    },
+                );
+                drop(stmt);
                 let (events, fields, broken) = derived::compare(&tx, &derived, |e| self.err(e))?;
                 (events_checked, fields_checked, first_break) = (events, fields, broken);
             }
@@ -405,14 +424,14 @@ impl Store {
     }
 
     /// Every stored config must hash to its name, and every snapshot's config must be there.
-    /// Gives the configs read, by the index the chain pass gave their hashes.
+    /// Gives each config's undocumented fields, by the index the chain pass gave its hash.
     fn verify_configs(
         &self,
         index: &HashMap<String, u32>,
         first_use: &[i64],
         first_break: &mut Option<ChainBreak>,
-    ) -> Result<(u64, Vec<Option<Config>>), StoreError> {
-        let mut parsed: Vec<Option<Config>> = vec![None; index.len()];
+    ) -> Result<(u64, Vec<Vec<String>>), StoreError> {
+        let mut unknown: Vec<Vec<String>> = vec![Vec::new(); index.len()];
         let mut stmt = self
             .conn
             .prepare("SELECT hash, canonical FROM configs")
@@ -438,8 +457,8 @@ impl Store {
                     && crate::task::canonical::canonical_json(c) == canonical
             });
             let ok = config.is_some();
-            if let Some(i) = index.get(&hash) {
-                parsed[*i as usize] = config;
+            if let (Some(i), Some(config)) = (index.get(&hash), &config) {
+                unknown[*i as usize] = normalize::unknown_fields(config);
             }
             if !ok {
                 *first_break = Some(ChainBreak {
@@ -467,6 +486,6 @@ impl Store {
                 });
             }
         }
-        Ok((n, parsed))
+        Ok((n, unknown))
     }
 }

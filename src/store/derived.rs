@@ -40,31 +40,45 @@ pub(crate) struct Derived {
     pub seen: BTreeMap<(i64, String), i64>,
 }
 
-/// Derives both tables from every observation and the configs they name (`configs[i]` is the
-/// config of index `i`; `None` for one that could not be read, which the caller has already
-/// reported).
-pub(crate) fn derive(mut obs: Vec<Obs>, configs: &[Option<Config>]) -> Derived {
+/// What the derivation needs of the configs: each one's undocumented fields (by index), and a
+/// way to read one whole when a change event needs its diff. Configs are read only for events,
+/// a few at a time: a year of a large fleet has thousands of configs, too many to hold at once.
+pub(crate) struct Configs<'a> {
+    pub unknown: &'a [Vec<String>],
+    pub load: &'a mut dyn FnMut(u32) -> Option<Config>,
+}
+
+/// Derives both tables from every observation.
+pub(crate) fn derive(mut obs: Vec<Obs>, configs: Configs<'_>) -> Derived {
     obs.sort_unstable_by_key(|o| (o.target, o.observed_at, o.id));
     let mut out = Derived::default();
-    let mut diffs: HashMap<(u32, u32), serde_json::Value> = HashMap::new();
-    let mut unknown: HashMap<u32, Vec<String>> = HashMap::new();
+    // A target's events mostly chain (one event's new config is the next one's old): a small
+    // cache of parsed configs reads each about once.
+    let mut cache: HashMap<u32, std::rc::Rc<Option<Config>>> = HashMap::new();
+    let mut get = |i: u32| -> std::rc::Rc<Option<Config>> {
+        if let Some(c) = cache.get(&i) {
+            return c.clone();
+        }
+        if cache.len() >= 16 {
+            cache.clear();
+        }
+        let c = std::rc::Rc::new((configs.load)(i));
+        cache.insert(i, c.clone());
+        c
+    };
     for group in obs.chunk_by(|a, b| a.target == b.target) {
         for pair in group.windows(2) {
             let (a, b) = (pair[0], pair[1]);
             if a.config == b.config {
                 continue;
             }
-            let changes = diffs
-                .entry((a.config, b.config))
-                .or_insert_with(|| {
-                    match (&configs[a.config as usize], &configs[b.config as usize]) {
-                        (Some(x), Some(y)) => {
-                            serde_json::to_value(diff::diff(x, y)).expect("changes serialize")
-                        }
-                        _ => serde_json::Value::Null,
-                    }
-                })
-                .clone();
+            let (x, y) = (get(a.config), get(b.config));
+            let changes = match (x.as_ref(), y.as_ref()) {
+                (Some(x), Some(y)) => {
+                    serde_json::to_value(diff::diff(x, y)).expect("changes serialize")
+                }
+                _ => serde_json::Value::Null,
+            };
             out.events.insert(
                 (b.target, b.id),
                 Event {
@@ -74,20 +88,17 @@ pub(crate) fn derive(mut obs: Vec<Obs>, configs: &[Option<Config>]) -> Derived {
                 },
             );
         }
-        // The first use of each config by this target, then its undocumented fields.
+        // The first use of each config with undocumented fields by this target.
         let mut first: HashMap<u32, i64> = HashMap::new();
         for o in group {
+            if configs.unknown[o.config as usize].is_empty() {
+                continue;
+            }
             let e = first.entry(o.config).or_insert(o.id);
             *e = (*e).min(o.id);
         }
         for (config, id) in first {
-            let fields = unknown.entry(config).or_insert_with(|| {
-                configs[config as usize]
-                    .as_ref()
-                    .map(normalize::unknown_fields)
-                    .unwrap_or_default()
-            });
-            for field in fields.iter() {
+            for field in &configs.unknown[config as usize] {
                 let e = out
                     .seen
                     .entry((group[0].target, field.clone()))
@@ -274,18 +285,43 @@ pub(crate) fn gather(
             });
         }
     }
-    let mut configs: Vec<Option<Config>> = vec![None; index.len()];
+    let mut hashes = vec![String::new(); index.len()];
+    for (hash, i) in index {
+        hashes[i as usize] = hash;
+    }
     let mut stmt = conn
         .prepare("SELECT canonical FROM configs WHERE hash = ?1")
         .map_err(&err)?;
-    for (hash, i) in &index {
+    let mut read = |i: u32| -> Result<Config, StoreError> {
+        let hash = &hashes[i as usize];
         let text: String = stmt.query_row([hash], |r| r.get(0)).map_err(&err)?;
-        let config = Config::from_canonical(&text).map_err(|e| StoreError::BadConfig {
+        Config::from_canonical(&text).map_err(|e| StoreError::BadConfig {
             path: shown.to_string(),
             hash: hash.clone(),
             message: e.to_string(),
-        })?;
-        configs[*i as usize] = Some(config);
+        })
+    };
+    let mut unknown = Vec::with_capacity(hashes.len());
+    for i in 0..hashes.len() as u32 {
+        unknown.push(normalize::unknown_fields(&read(i)?));
     }
-    Ok(derive(obs, &configs))
+    let mut failed = None;
+    let mut load = |i: u32| match read(i) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            failed.get_or_insert(e);
+            None
+        }
+    };
+    let derived = derive(
+        obs,
+        Configs {
+            unknown: &unknown,
+            load: &mut load,
+        },
+    );
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(derived),
+    }
 }

@@ -27,7 +27,7 @@ pub enum KeyError {
     )]
     NotAKey { path: String, what: &'static str },
     #[error(
-        "key file {path} holds a {found} key; tcss-audit signs with Ed25519 keys only (`audit key generate --out FILE`)"
+        "key file {path} holds a key of kind {found}; tcss-audit signs with Ed25519 keys only (`audit key generate --out FILE`)"
     )]
     WrongKind { path: String, found: String },
     #[error(
@@ -109,9 +109,18 @@ impl SigningKey {
             }
         }
         let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(unreadable)?);
-        let key = ssh_key::PrivateKey::from_openssh(&bytes[..]).map_err(|_| KeyError::NotAKey {
-            path: shown.clone(),
-            what: "private key",
+        let key = ssh_key::PrivateKey::from_openssh(&bytes[..]).map_err(|e| match e {
+            // An OpenSSH key of a kind this build cannot even read (ECDSA, security keys).
+            ssh_key::Error::AlgorithmUnknown | ssh_key::Error::AlgorithmUnsupported { .. } => {
+                KeyError::WrongKind {
+                    path: shown.clone(),
+                    found: "other than Ed25519".into(),
+                }
+            }
+            _ => KeyError::NotAKey {
+                path: shown.clone(),
+                what: "private key",
+            },
         })?;
         if key.is_encrypted() {
             return Err(KeyError::Encrypted { path: shown });

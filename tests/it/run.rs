@@ -339,6 +339,21 @@ fn the_demo_runs_and_its_report_names_each_drift() {
     );
     assert!(paths.iter().any(|p| p.starts_with("Images[")), "{paths:?}");
     env.run(&["--db", db.to_str().unwrap(), "verify"]).ok();
+    // The demo's last line verifies its history against the report it filed and the public key
+    // of the key that signed every night.
+    let line = run.stdout.lines().last().unwrap().trim();
+    assert!(line.contains("--public-key"), "{line}");
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let verified = env.run(&args).ok();
+    assert!(
+        verified.stdout.contains("(signature verified): snapshot")
+            && verified.stdout.contains(" held")
+            && verified
+                .stdout
+                .contains("0 snapshots after the newest verified one"),
+        "{}",
+        verified.stdout
+    );
     let report = run
         .stdout
         .lines()

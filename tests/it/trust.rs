@@ -577,6 +577,41 @@ fn bad_keys_are_refused_with_the_reason_and_nothing_is_recorded() {
     );
     let e = import(&env.path("no-such-key")).code(2);
     assert!(e.stderr.contains("no-such-key"), "{}", e.stderr);
+    // Keys of another kind, and one with a passphrase, as OpenSSH makes them.
+    if let Some(keygen) = ssh_keygen() {
+        for (name, args, says) in [
+            (
+                "rsa",
+                &["-t", "rsa", "-b", "2048", "-N", ""][..],
+                "kind ssh-rsa",
+            ),
+            (
+                "ecdsa",
+                &["-t", "ecdsa", "-N", ""][..],
+                "other than Ed25519",
+            ),
+            (
+                "locked",
+                &["-t", "ed25519", "-N", "a passphrase"][..],
+                "passphrase",
+            ),
+        ] {
+            let path = env.path(name);
+            let made = std::process::Command::new(keygen)
+                .args(args)
+                .args(["-q", "-C", "", "-f"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(
+                made.status.success(),
+                "{}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            let e = import(&path).code(2);
+            assert!(e.stderr.contains(says), "{name}: {}", e.stderr);
+        }
+    }
     assert_eq!(
         env.rows("snapshots"),
         0,
