@@ -104,38 +104,28 @@ impl Store {
 
     /// Where `head` stands in this history: held, rewritten, pruned or cut.
     pub fn head_status(&self, head: &Head) -> Result<HeadStatus, StoreError> {
-        let found: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT lower(hex(chain_hash)) FROM snapshots WHERE id = ?1",
-                [head.snapshot],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        if let Some(found) = found {
-            return Ok(if found == head.chain_hash {
-                HeadStatus::Held
+        let hash_at = |sql: &str| -> Result<Option<String>, StoreError> {
+            self.conn
+                .query_row(sql, [head.snapshot], |r| r.get(0))
+                .optional()
+                .map_err(|e| self.err(e))
+        };
+        let compare = |found: String, held: HeadStatus| {
+            if found == head.chain_hash {
+                held
             } else {
                 HeadStatus::Rewritten { found }
-            });
+            }
+        };
+        if let Some(found) = hash_at("SELECT lower(hex(chain_hash)) FROM snapshots WHERE id = ?1")?
+        {
+            return Ok(compare(found, HeadStatus::Held));
         }
-        let at_checkpoint: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT chain_hash FROM chain_checkpoints WHERE last_snapshot = ?1
-                 ORDER BY id DESC LIMIT 1",
-                [head.snapshot],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        if let Some(found) = at_checkpoint {
-            return Ok(if found == head.chain_hash {
-                HeadStatus::HeldAtCheckpoint
-            } else {
-                HeadStatus::Rewritten { found }
-            });
+        if let Some(found) = hash_at(
+            "SELECT chain_hash FROM chain_checkpoints WHERE last_snapshot = ?1
+             ORDER BY id DESC LIMIT 1",
+        )? {
+            return Ok(compare(found, HeadStatus::HeldAtCheckpoint));
         }
         let (pruned_through, newest): (Option<i64>, Option<i64>) = self
             .conn
