@@ -176,6 +176,8 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
             faults: Vec::new(),
             rate_limit: sim::DEFAULT_RATE_LIMIT,
             clock: shared.clone(),
+            accounts_file: None,
+            temp_lifetime: None,
         })
         .await
         .map_err(|e| Error::Usage(format!("the demo's stand-in could not start: {e}")))?;

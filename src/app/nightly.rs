@@ -353,6 +353,8 @@ mod tests {
                 faults: Vec::new(),
                 rate_limit: 0,
                 clock: clock.clone(),
+                accounts_file: None,
+                temp_lifetime: None,
             })
             .await
             .unwrap();

@@ -24,7 +24,31 @@ outcome; never a key or a signature).
 
 Update replaces the fields it is given and keeps the others; with --state, each accepted Update is
 written back to that file. A wrong X-TC-Version is answered with NoSuchVersion, an unknown action
-with InvalidAction.";
+with InvalidAction.
+
+The same address serves STS (AssumeRole, AssumeRoleWithWebIdentity, GetCallerIdentity; version
+2018-08-13, service sts), Organization (DescribeOrganizationMembers; 2021-03-31, organization)
+and the CVM metadata service (GET /latest/meta-data/cam/security-credentials/[ROLE]). Temporary
+credentials are accepted only with their X-TC-Token and refused once expired
+(AuthFailure.TokenFailure). A TCSS request reads the task of the caller's account.
+
+Without --accounts every key belongs to account 100000000001, with no roles and no members.
+An accounts file:
+
+  uin = \"100000000001\"            # the account of the keys (the organization's manager)
+  name = \"management\"
+  metadata_role = \"cvm-audit\"     # optional: the role the metadata service gives
+  roles = [{ name = \"cvm-audit\", trust = [\"100000000001\"] }]
+  [[oidc]]                        # optional: a TKE OIDC provider and its token
+  provider_id = \"tke-oidc\"
+  token_file = \"token\"            # relative to the accounts file
+  [[member]]
+  uin = \"100000000002\"
+  name = \"shop\"
+  state = \"shop.json\"             # optional: its task (default: the reference example)
+  roles = [{ name = \"OrganizationAccessControlRole\", trust = [\"100000000001\"], external_id = \"x\" }]
+
+A role trusts account UINs, or \"oidc:PROVIDER\" for AssumeRoleWithWebIdentity.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = NOTES)]
@@ -70,6 +94,13 @@ pub struct Args {
     /// Requests accepted per SecretId per second; 0 disables the limit
     #[arg(long, value_name = "N", default_value_t = sim::DEFAULT_RATE_LIMIT)]
     pub rate_limit: u32,
+    /// Accounts (TOML): the keys' own account, member accounts with tasks of their own, the roles
+    /// callers may assume, the CVM metadata role, OIDC providers (see below)
+    #[arg(long, value_name = "FILE")]
+    pub accounts: Option<PathBuf>,
+    /// No temporary credential STS issues lives longer than this, e.g. 90s (for renewal tests)
+    #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
+    pub temp_lifetime: Option<Duration>,
 }
 
 /// A parsed `--faults` value.
@@ -142,6 +173,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         faults: args.faults.clone().map(|f| f.0).unwrap_or_default(),
         rate_limit: args.rate_limit,
         clock: ctx.clock.clone(),
+        accounts_file: args.accounts.clone(),
+        temp_lifetime: args.temp_lifetime.map(|d| d.as_secs().max(1) as i64),
     };
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::PerCore)?;
     runtime.block_on(async {

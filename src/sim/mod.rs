@@ -7,9 +7,16 @@
 //!   the shape it was read; the in-memory task changes only if the write succeeded.
 //! - A version other than `2020-11-01` is answered with `NoSuchVersion`, Tencent's common code
 //!   for it; an unknown action with `InvalidAction`. Both are checked after authentication.
-//! - `X-TC-Token` is accepted and not checked: the stand-in has no temporary credentials.
+//! - One address serves every service: TCSS, STS (`AssumeRole`, `AssumeRoleWithWebIdentity`,
+//!   `GetCallerIdentity`), Organization (`DescribeOrganizationMembers`) and, on plain GET paths
+//!   under `/latest/meta-data/`, the CVM metadata service. Each action's credential scope must
+//!   name its own service (`tcss`, `sts`, `organization`) and its own version.
+//! - A temporary SecretId is accepted only with its `X-TC-Token`, and refused once expired
+//!   (`AuthFailure.TokenFailure`); a TCSS request reads the task of the caller's account (see
+//!   `accounts`).
 //! - The rate limit counts real elapsed time (not the injected clock, which may stand still).
 
+mod accounts;
 mod credentials;
 mod envelope;
 mod faults;
@@ -17,11 +24,10 @@ mod limiter;
 mod state;
 mod verify;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
@@ -38,6 +44,36 @@ pub use verify::{Authorization, parse_authorization};
 
 use crate::task::clock::Clock;
 use crate::tencent::{DESCRIBE, Secret, UPDATE, VERSION};
+
+const ASSUME_ROLE: &str = "AssumeRole";
+const ASSUME_ROLE_WITH_WEB_IDENTITY: &str = "AssumeRoleWithWebIdentity";
+const GET_CALLER_IDENTITY: &str = "GetCallerIdentity";
+const DESCRIBE_ORGANIZATION_MEMBERS: &str = "DescribeOrganizationMembers";
+
+/// The service (credential scope) and API version of an action.
+fn service_of(action: &str) -> (&'static str, &'static str) {
+    match action {
+        ASSUME_ROLE | ASSUME_ROLE_WITH_WEB_IDENTITY | GET_CALLER_IDENTITY => ("sts", "2018-08-13"),
+        DESCRIBE_ORGANIZATION_MEMBERS => ("organization", "2021-03-31"),
+        _ => ("tcss", VERSION),
+    }
+}
+
+fn check_version(req: &verify::Incoming<'_>, version: &str) -> Result<(), ApiError> {
+    let given = req
+        .headers
+        .get("x-tc-version")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    if given != version {
+        return Err(ApiError::new(
+            "NoSuchVersion",
+            format!("The API version `{given}` does not exist; use {version}."),
+        ));
+    }
+    Ok(())
+}
 
 /// The per-SecretId limit Tencent documents for this action.
 pub const DEFAULT_RATE_LIMIT: u32 = 20;
@@ -56,6 +92,10 @@ pub struct SimOptions {
     pub rate_limit: u32,
     /// The server's "now": the 300 s signature rule and the `Date` header.
     pub clock: Arc<dyn Clock>,
+    /// Accounts, roles, the metadata role, OIDC providers and members (see `accounts`).
+    pub accounts_file: Option<PathBuf>,
+    /// No temporary credential lives longer than this (seconds), for renewal tests.
+    pub temp_lifetime: Option<i64>,
 }
 
 /// Why the stand-in could not start.
@@ -107,10 +147,7 @@ fn bump(c: &AtomicU64) {
 }
 
 struct Shared {
-    keys: HashMap<String, Secret>,
-    task: Mutex<Map<String, Value>>,
-    scans: Mutex<state::ScanSimulation>,
-    state_file: Option<state::StateFile>,
+    accounts: accounts::Accounts,
     latency: Duration,
     script: faults::Script,
     limiter: limiter::Limiter,
@@ -150,11 +187,12 @@ impl RunningSim {
 
     /// The task as Describe would answer it now, without a RequestId.
     pub fn state(&self) -> Map<String, Value> {
-        self.shared
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.shared.accounts.main_task()
+    }
+
+    /// The task of account `uin` (none: the stand-in has no such account).
+    pub fn state_of(&self, uin: &str) -> Option<Map<String, Value>> {
+        self.shared.accounts.task_of(uin)
     }
 
     pub fn counters(&self) -> Counters {
@@ -194,6 +232,15 @@ pub async fn start(opts: SimOptions) -> Result<RunningSim, SimError> {
         }
         None => (state::seed(), None),
     };
+    let accounts = accounts::Accounts::load(
+        opts.accounts_file.as_deref(),
+        opts.credentials,
+        accounts::MainState {
+            task,
+            file: state_file,
+        },
+        opts.temp_lifetime,
+    )?;
     let listener = tokio::net::TcpListener::bind(opts.listen)
         .await
         .map_err(|source| SimError::Bind {
@@ -206,10 +253,7 @@ pub async fn start(opts: SimOptions) -> Result<RunningSim, SimError> {
     })?;
     let (stop, stopping) = watch::channel(false);
     let shared = Arc::new(Shared {
-        keys: opts.credentials.into_iter().collect(),
-        task: Mutex::new(task),
-        scans: Mutex::new(state::ScanSimulation::default()),
-        state_file,
+        accounts,
         latency: opts.latency,
         script: faults::Script::new(opts.faults),
         limiter: limiter::Limiter::new(opts.rate_limit),
@@ -317,12 +361,38 @@ impl Shared {
                 ),
             ));
         }
-        let who = verify::verify(req, now, |id| self.keys.get(id))?;
+        let action = req
+            .headers
+            .get("x-tc-action")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .trim();
+        let (service, version) = service_of(action);
+        if action == ASSUME_ROLE_WITH_WEB_IDENTITY {
+            // Not signed: the web identity token is the proof.
+            check_version(req, version)?;
+            let params = self.params(req)?;
+            return self.accounts.assume_role_with_web_identity(&params, now);
+        }
+        let who = verify::verify(req, now, service, |id| self.accounts.key_of(id))?;
+        let token = req
+            .headers
+            .get("x-tc-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim);
+        let caller = self.accounts.caller(&who.secret_id, token, now)?;
         if !self.limiter.admit(&who.secret_id, Instant::now()) {
             bump(&self.counters.rate_limited);
             return Err(ApiError::limit(self.limiter.limit()));
         }
-        if who.action != DESCRIBE && who.action != UPDATE {
+        let known = [
+            DESCRIBE,
+            UPDATE,
+            ASSUME_ROLE,
+            GET_CALLER_IDENTITY,
+            DESCRIBE_ORGANIZATION_MEMBERS,
+        ];
+        if !known.contains(&who.action.as_str()) {
             return Err(ApiError::new(
                 "InvalidAction",
                 format!(
@@ -331,38 +401,43 @@ impl Shared {
                 ),
             ));
         }
-        if who.version != VERSION {
+        if who.version != version {
             return Err(ApiError::new(
                 "NoSuchVersion",
                 format!(
-                    "The API version `{}` does not exist; use {VERSION}.",
+                    "The API version `{}` does not exist; use {version}.",
                     who.version
                 ),
             ));
         }
         let params = self.params(req)?;
+        match who.action.as_str() {
+            GET_CALLER_IDENTITY => return Ok(self.accounts.identity(&caller)),
+            ASSUME_ROLE => return self.accounts.assume_role(&caller, &params, now),
+            DESCRIBE_ORGANIZATION_MEMBERS => return self.accounts.members(&caller, &params),
+            _ => {}
+        }
+        let at = self.clock.now();
         if who.action == DESCRIBE {
             state::check_no_params(&params)?;
-            let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let mut scans = self.scans.lock().unwrap_or_else(|e| e.into_inner());
-            return Ok(scans.answer(&task, self.clock.now()));
+            return Ok(self
+                .accounts
+                .with_task(&caller, |task, scans, _| scans.answer(task, at)));
         }
         let set = state::check_update(&params)?;
-        let mut task = self.task.lock().unwrap_or_else(|e| e.into_inner());
-        let mut next = task.clone();
-        next.extend(set);
-        if let Some(file) = &self.state_file
-            && let Err(e) = file.save(&next)
-        {
-            tracing::error!(path = %file.path.display(), "cannot write the state back: {e}");
-            return Err(ApiError::internal());
-        }
-        self.scans
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .updated(&task, &next, self.clock.now());
-        *task = next;
-        Ok(Map::new())
+        self.accounts.with_task(&caller, |task, scans, file| {
+            let mut next = task.clone();
+            next.extend(set);
+            if let Some(file) = file
+                && let Err(e) = file.save(&next)
+            {
+                tracing::error!(path = %file.path.display(), "cannot write the state back: {e}");
+                return Err(ApiError::internal());
+            }
+            scans.updated(task, &next, at);
+            *task = next;
+            Ok(Map::new())
+        })
     }
 
     fn params(&self, req: &verify::Incoming<'_>) -> Result<Map<String, Value>, ApiError> {
@@ -413,6 +488,7 @@ impl Shared {
     }
 }
 
+const HTTP404_BODY: &str = "<html>\r\n<head><title>404 Not Found</title></head>\r\n<body>\r\n<center><h1>404 Not Found</h1></center>\r\n</body>\r\n</html>\r\n";
 const HTTP500_BODY: &str = "<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n<center><h1>500 Internal Server Error</h1></center>\r\n</body>\r\n</html>\r\n";
 const HTTP503_BODY: &str = "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n";
 /// Neither JSON nor valid UTF-8, as a confused proxy might send.
@@ -425,6 +501,19 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // The CVM metadata service: plain GETs, no signature, no faults.
+    if method == Method::GET && uri.path().starts_with("/latest/meta-data/") {
+        let now = sim.clock.now().timestamp();
+        return match sim.accounts.metadata(uri.path(), now) {
+            Some(text) => {
+                let mut resp = sim.json_response(StatusCode::OK, text.into_bytes());
+                resp.headers_mut()
+                    .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                resp
+            }
+            None => sim.page(StatusCode::NOT_FOUND, HTTP404_BODY),
+        };
+    }
     bump(&sim.counters.requests);
     let fault = sim.script.next();
     if fault != Fault::Ok {

@@ -3,8 +3,8 @@
 use axum::http::HeaderMap;
 
 use super::envelope::ApiError;
+use crate::tencent::Secret;
 use crate::tencent::sign::{self, ALGORITHM, TERMINATOR};
-use crate::tencent::{SERVICE, Secret};
 
 /// How far a request's timestamp may be from the server's clock, in seconds.
 pub const MAX_SKEW_SECS: i64 = 300;
@@ -114,10 +114,11 @@ pub fn claimed_secret_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Verifies the signature of `req` against the key of its SecretId, at server time `now`.
-pub fn verify<'k>(
+pub fn verify(
     req: &Incoming<'_>,
     now: i64,
-    key_of: impl Fn(&str) -> Option<&'k Secret>,
+    service: &str,
+    key_of: impl Fn(&str) -> Option<Secret>,
 ) -> Result<Verified, ApiError> {
     let action = required(req.headers, "x-tc-action", "Action")?;
     let version = required(req.headers, "x-tc-version", "Version")?;
@@ -142,9 +143,9 @@ pub fn verify<'k>(
         Some(v) => v.to_str().map_err(|_| invalid("it is not text".into()))?,
     };
     let auth = parse_authorization(header).map_err(invalid)?;
-    if auth.service != SERVICE {
+    if auth.service != service {
         return Err(invalid(format!(
-            "the credential scope names service `{}`, this endpoint is `{SERVICE}`",
+            "the credential scope names service `{}`, this action's is `{service}`",
             auth.service
         )));
     }

@@ -139,6 +139,8 @@ fn two_hundred_requests_on_one_credential_are_paced_not_refused() {
             faults: Vec::new(),
             rate_limit: sim::DEFAULT_RATE_LIMIT,
             clock: Arc::new(SystemClock),
+            accounts_file: None,
+            temp_lifetime: None,
         })
         .await
         .unwrap();

@@ -32,6 +32,8 @@ async fn start_with(faults: Vec<Fault>, clock: &ManualClock) -> RunningSim {
         faults,
         rate_limit: 20,
         clock: Arc::new(clock.clone()),
+        accounts_file: None,
+        temp_lifetime: None,
     })
     .await
     .expect("the stand-in starts")
@@ -495,6 +497,8 @@ async fn latency_is_added_before_the_answer() {
         faults: vec![],
         rate_limit: 20,
         clock: Arc::new(clock.clone()),
+        accounts_file: None,
+        temp_lifetime: None,
     })
     .await
     .unwrap();
@@ -529,6 +533,8 @@ async fn a_state_file_is_served_and_updates_are_written_back() {
         faults: vec![],
         rate_limit: 20,
         clock: Arc::new(clock.clone()),
+        accounts_file: None,
+        temp_lifetime: None,
     })
     .await
     .unwrap();
@@ -563,6 +569,8 @@ async fn start_refuses_a_bad_state_file_and_no_credentials() {
         faults: vec![],
         rate_limit: 20,
         clock: Arc::new(clock()),
+        accounts_file: None,
+        temp_lifetime: None,
     };
     let err = sim::start(opts(
         Some(path.clone()),
