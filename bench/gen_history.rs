@@ -269,6 +269,7 @@ fn main() {
                 raw,
                 config,
                 status,
+                identity: None,
             })
             .collect();
         if let Some(key) = &key {

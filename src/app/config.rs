@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use chrono::FixedOffset;
 use serde::Deserialize;
 
+use crate::tencent::credentials::SourceKind;
+use crate::tencent::identity::RoleSpec;
 use crate::tencent::{CredentialSource, DEFAULT_ENDPOINT};
 
 /// A config file that cannot be used.
@@ -24,6 +26,8 @@ pub struct TargetSpec {
     pub endpoint: String,
     pub region: Option<String>,
     pub credentials: CredentialSource,
+    /// The account (UIN) the answers must come from.
+    pub account: Option<String>,
 }
 
 impl TargetSpec {
@@ -34,8 +38,48 @@ impl TargetSpec {
             endpoint: DEFAULT_ENDPOINT.into(),
             region: None,
             credentials: CredentialSource::default(),
+            account: None,
         }
     }
+}
+
+/// The `[organization]` section: every member account, reached through a role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrganizationSpec {
+    /// The management account's base credentials.
+    pub credentials: CredentialSource,
+    /// The TCSS endpoint of the members' targets.
+    pub endpoint: String,
+    pub region: Option<String>,
+    pub role_name: String,
+    pub external_id: Option<String>,
+    pub role_duration: u32,
+    /// Member UINs or names; empty: every member.
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    /// Target names: `{uin}` and `{name}` are replaced.
+    pub name: String,
+}
+
+/// `OrganizationAccessControlRole`: the preset identity through which a management account
+/// reaches its members.
+pub const ORG_ROLE: &str = "OrganizationAccessControlRole";
+
+/// A role session name from a target name: `tcss-audit-NAME`, with characters STS does not take
+/// (it takes letters, digits and `+=,.@_-`, 2 to 128 of them) made `-`.
+pub fn session_name_for(target: &str) -> String {
+    let mut s: String = format!("tcss-audit-{target}")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "+=,.@_-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    s.truncate(128);
+    s
 }
 
 /// Everything the config file decides, with defaults for what it leaves out.
@@ -56,6 +100,11 @@ pub struct Settings {
     pub targets: Vec<TargetSpec>,
     /// Request timeouts and retries; flags override them.
     pub client: ClientSettings,
+    /// STS, Organization and the CVM metadata service, where set (hosts or URLs).
+    pub sts_endpoint: Option<String>,
+    pub organization_endpoint: Option<String>,
+    pub metadata_endpoint: Option<String>,
+    pub organization: Option<OrganizationSpec>,
 }
 
 /// How requests are made, as the config file sets it (`None`: the built-in default).
@@ -79,6 +128,10 @@ impl Default for Settings {
             api_offset: beijing(),
             targets: vec![TargetSpec::default_target()],
             client: ClientSettings::default(),
+            sts_endpoint: None,
+            organization_endpoint: None,
+            metadata_endpoint: None,
+            organization: None,
         }
     }
 }
@@ -103,6 +156,12 @@ struct RawFile {
     timeout: Option<u64>,
     retries: Option<u32>,
     retry_max_time: Option<u64>,
+    sts_endpoint: Option<String>,
+    organization_endpoint: Option<String>,
+    metadata_endpoint: Option<String>,
+    #[serde(default)]
+    defaults: RawIdentity,
+    organization: Option<RawOrganization>,
     #[serde(default)]
     target: Vec<RawTarget>,
 }
@@ -118,6 +177,74 @@ struct RawTarget {
     token_env: Option<String>,
     profile: Option<String>,
     credentials_file: Option<String>,
+    credentials: Option<String>,
+    role_arn: Option<String>,
+    role_session_name: Option<String>,
+    role_duration: Option<u32>,
+    external_id: Option<String>,
+    account: Option<String>,
+}
+
+/// What a target may say about its credentials, also as `[defaults]` for every target.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIdentity {
+    endpoint: Option<String>,
+    region: Option<String>,
+    secret_id_env: Option<String>,
+    secret_key_env: Option<String>,
+    token_env: Option<String>,
+    profile: Option<String>,
+    credentials_file: Option<String>,
+    credentials: Option<String>,
+    role_arn: Option<String>,
+    role_session_name: Option<String>,
+    role_duration: Option<u32>,
+    external_id: Option<String>,
+    account: Option<String>,
+}
+
+impl RawTarget {
+    /// The target's own identity settings, each falling back to `[defaults]`.
+    fn identity(&self, d: &RawIdentity) -> RawIdentity {
+        let or = |a: &Option<String>, b: &Option<String>| a.clone().or_else(|| b.clone());
+        RawIdentity {
+            endpoint: or(&self.endpoint, &d.endpoint),
+            region: or(&self.region, &d.region),
+            secret_id_env: or(&self.secret_id_env, &d.secret_id_env),
+            secret_key_env: or(&self.secret_key_env, &d.secret_key_env),
+            token_env: or(&self.token_env, &d.token_env),
+            profile: or(&self.profile, &d.profile),
+            credentials_file: or(&self.credentials_file, &d.credentials_file),
+            credentials: or(&self.credentials, &d.credentials),
+            role_arn: or(&self.role_arn, &d.role_arn),
+            role_session_name: or(&self.role_session_name, &d.role_session_name),
+            role_duration: self.role_duration.or(d.role_duration),
+            external_id: or(&self.external_id, &d.external_id),
+            account: or(&self.account, &d.account),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOrganization {
+    endpoint: Option<String>,
+    region: Option<String>,
+    secret_id_env: Option<String>,
+    secret_key_env: Option<String>,
+    token_env: Option<String>,
+    profile: Option<String>,
+    credentials_file: Option<String>,
+    credentials: Option<String>,
+    role_name: Option<String>,
+    role_duration: Option<u32>,
+    external_id: Option<String>,
+    #[serde(default)]
+    include: Vec<String>,
+    #[serde(default)]
+    exclude: Vec<String>,
+    name: Option<String>,
 }
 
 impl Settings {
@@ -171,7 +298,7 @@ impl Settings {
         let mut names = std::collections::HashSet::new();
         for t in raw.target {
             let span = t.name.span();
-            let name = t.name.into_inner();
+            let name = t.name.get_ref().clone();
             if name.trim().is_empty() {
                 return Err(fail(Some(span), "a target needs a name".into()));
             }
@@ -194,23 +321,106 @@ impl Settings {
                     ),
                 ));
             }
-            let endpoint = t.endpoint.unwrap_or_else(|| DEFAULT_ENDPOINT.into());
+            let id = t.identity(&raw.defaults);
+            let endpoint = id
+                .endpoint
+                .clone()
+                .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
             crate::tencent::Endpoint::parse(&endpoint)
                 .map_err(|e| fail(find(&endpoint), e.to_string()))?;
-            let defaults = CredentialSource::default();
+            if let Some(a) = &id.account
+                && (a.is_empty() || !a.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(fail(
+                    find("account"),
+                    format!(
+                        "account = {:?}: give the account's UIN, its digits only",
+                        crate::task::text::visible(a)
+                    ),
+                ));
+            }
+            let credentials = credential_source(
+                &id,
+                &name,
+                id.role_arn.clone(),
+                &resolve,
+                &|needle: &str| find(needle),
+            )
+            .map_err(|(span, m)| fail(span, m))?;
             targets.push(TargetSpec {
                 name,
                 endpoint,
-                region: t.region,
-                credentials: CredentialSource {
-                    secret_id_env: t.secret_id_env.unwrap_or(defaults.secret_id_env),
-                    secret_key_env: t.secret_key_env.unwrap_or(defaults.secret_key_env),
-                    token_env: t.token_env.unwrap_or(defaults.token_env),
-                    profile: t.profile,
-                    file: t.credentials_file.as_deref().map(resolve),
-                },
+                region: id.region.clone(),
+                credentials,
+                account: id.account.clone(),
             });
         }
+        for (key, value) in [
+            ("sts_endpoint", &raw.sts_endpoint),
+            ("organization_endpoint", &raw.organization_endpoint),
+        ] {
+            if let Some(v) = value {
+                crate::tencent::Endpoint::parse(v)
+                    .map_err(|e| fail(find(key), format!("{key}: {e}")))?;
+            }
+        }
+        if let Some(m) = &raw.metadata_endpoint {
+            crate::tencent::credentials::metadata_url(m)
+                .map_err(|e| fail(find("metadata_endpoint"), format!("metadata_endpoint: {e}")))?;
+        }
+        let organization = match raw.organization {
+            None => None,
+            Some(o) => {
+                let endpoint = o
+                    .endpoint
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_ENDPOINT.into());
+                crate::tencent::Endpoint::parse(&endpoint)
+                    .map_err(|e| fail(find("[organization]"), e.to_string()))?;
+                let id = RawIdentity {
+                    endpoint: None,
+                    region: o.region.clone(),
+                    secret_id_env: o.secret_id_env.clone(),
+                    secret_key_env: o.secret_key_env.clone(),
+                    token_env: o.token_env.clone(),
+                    profile: o.profile.clone(),
+                    credentials_file: o.credentials_file.clone(),
+                    credentials: o.credentials.clone(),
+                    role_arn: None,
+                    role_session_name: None,
+                    role_duration: o.role_duration,
+                    external_id: None,
+                    account: None,
+                };
+                let credentials =
+                    credential_source(&id, "organization", None, &resolve, &|needle: &str| {
+                        find(needle)
+                    })
+                    .map_err(|(span, m)| fail(span, m))?;
+                let name = o.name.unwrap_or_else(|| "org-{uin}".into());
+                if !name.contains("{uin}") && !name.contains("{name}") {
+                    return Err(fail(
+                        find("[organization]"),
+                        format!(
+                            "[organization] name = {name:?}: it must hold {{uin}} or {{name}}, so that each member's target has a name of its own"
+                        ),
+                    ));
+                }
+                Some(OrganizationSpec {
+                    credentials,
+                    endpoint,
+                    region: o.region,
+                    role_name: o.role_name.unwrap_or_else(|| ORG_ROLE.into()),
+                    external_id: o.external_id,
+                    role_duration: o
+                        .role_duration
+                        .unwrap_or(crate::tencent::identity::DEFAULT_ROLE_DURATION),
+                    include: o.include,
+                    exclude: o.exclude,
+                    name,
+                })
+            }
+        };
         if targets.is_empty() {
             targets.push(TargetSpec::default_target());
         }
@@ -236,12 +446,72 @@ impl Settings {
                 retries: raw.retries,
                 retry_max_time: raw.retry_max_time,
             },
+            sts_endpoint: raw.sts_endpoint,
+            organization_endpoint: raw.organization_endpoint,
+            metadata_endpoint: raw.metadata_endpoint,
+            organization,
         })
     }
 
     pub fn target(&self, name: &str) -> Option<&TargetSpec> {
         self.targets.iter().find(|t| t.name == name)
     }
+}
+
+type Span = Option<std::ops::Range<usize>>;
+
+/// The credential source a target's (or the organization's) settings describe.
+fn credential_source(
+    id: &RawIdentity,
+    target: &str,
+    role_arn: Option<String>,
+    resolve: &dyn Fn(&str) -> PathBuf,
+    find: &dyn Fn(&str) -> Span,
+) -> Result<CredentialSource, (Span, String)> {
+    let defaults = CredentialSource::default();
+    let kind = match &id.credentials {
+        None => None,
+        Some(k) => Some(SourceKind::parse(k).ok_or_else(|| {
+            (
+                find("credentials"),
+                format!(
+                    "credentials = {:?}: use one of {}",
+                    crate::task::text::visible(k),
+                    SourceKind::ALL.map(SourceKind::as_str).join(", ")
+                ),
+            )
+        })?),
+    };
+    let duration = id
+        .role_duration
+        .unwrap_or(crate::tencent::identity::DEFAULT_ROLE_DURATION);
+    if duration == 0 || duration > crate::tencent::identity::MAX_ROLE_DURATION {
+        return Err((
+            find("role_duration"),
+            format!(
+                "role_duration = {duration}: give seconds, at most {}",
+                crate::tencent::identity::MAX_ROLE_DURATION
+            ),
+        ));
+    }
+    let role = role_arn.map(|arn| RoleSpec {
+        arn,
+        session_name: id
+            .role_session_name
+            .clone()
+            .unwrap_or_else(|| session_name_for(target)),
+        duration,
+        external_id: id.external_id.clone(),
+    });
+    Ok(CredentialSource {
+        secret_id_env: id.secret_id_env.clone().unwrap_or(defaults.secret_id_env),
+        secret_key_env: id.secret_key_env.clone().unwrap_or(defaults.secret_key_env),
+        token_env: id.token_env.clone().unwrap_or(defaults.token_env),
+        profile: id.profile.clone(),
+        file: id.credentials_file.as_deref().map(resolve),
+        kind,
+        role,
+    })
 }
 
 fn parse_offset(text: &str) -> Option<FixedOffset> {

@@ -197,9 +197,11 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
             endpoint: sim.url(),
             region: None,
             credentials: CredentialSource::default(),
+            account: None,
         };
         let defaults = CredentialSource::default();
         let job = JobOptions {
+            services: Default::default(),
             concurrency: 1,
             fail_on_drift: false,
             endpoint: None,

@@ -115,6 +115,7 @@ pub fn record_answers(
             raw: &l.raw,
             config: &config,
             status: &status,
+            identity: None,
         })?;
         warn_new_fields(target, &r);
         recorded(&r)?;
@@ -416,6 +417,7 @@ fn flush(
             raw: p.row.raw.as_bytes(),
             config: &p.config,
             status: &p.status,
+            identity: p.row.identity.as_ref(),
         })
         .collect();
     let recorded = store.record_batch(&batch)?;

@@ -34,6 +34,8 @@ pub struct JobOptions {
     /// How API times are read and findings show times.
     pub times: crate::policy::Times,
     pub env: EnvLookup,
+    /// Where STS, Organization and the metadata service are.
+    pub services: snapshot::ServiceSettings,
 }
 
 /// One target's outcome.
@@ -145,6 +147,7 @@ pub async fn snapshot_and_check(
                 clock,
                 &opts.client,
                 &opts.env,
+                &opts.services,
             )
             .await;
             (target.name, result)
@@ -174,10 +177,11 @@ pub async fn snapshot_and_check(
                 }
             };
             match fetched {
-                Ok((fetched, endpoint)) => arrivals.push(Arrival {
+                Ok(f) => arrivals.push(Arrival {
                     target,
-                    fetched,
-                    endpoint,
+                    fetched: f.fetched,
+                    endpoint: f.endpoint,
+                    identity: f.identity,
                 }),
                 Err(e) => {
                     let o = failed(&target, &e);
@@ -333,6 +337,7 @@ mod tests {
                 secret_key_env: format!("{}_KEY", name.to_uppercase()),
                 ..CredentialSource::default()
             },
+            account: None,
         }
     }
 
@@ -369,6 +374,7 @@ mod tests {
                 _ => None,
             });
             let opts = JobOptions {
+                services: Default::default(),
                 concurrency: 3,
                 fail_on_drift: false,
                 endpoint: None,

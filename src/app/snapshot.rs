@@ -7,9 +7,13 @@ use crate::app::{Error, ExitCode};
 use crate::store::{NewSnapshot, Recorded, Store};
 use crate::task::clock::Clock;
 use crate::task::normalize;
+use crate::task::source::Identity;
 use crate::task::source::Source;
 use crate::task::text::visible;
-use crate::tencent::{self, Client, ClientOptions, Endpoint, Fetched};
+use crate::tencent::client::TCSS;
+use crate::tencent::credentials::{self, SourceEndpoints};
+use crate::tencent::identity;
+use crate::tencent::{self, Client, ClientOptions, Endpoint, Fetched, Provider};
 
 /// The outcome for one target.
 #[derive(Debug)]
@@ -27,21 +31,97 @@ impl TargetOutcome {
     }
 }
 
-/// Builds a signed client for a target, reading its credentials.
-pub fn client_for(
+/// Where the APIs besides TCSS are, as the config sets them (`None`: the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceSettings {
+    pub sts: Option<String>,
+    pub organization: Option<String>,
+    pub metadata: Option<String>,
+}
+
+/// The services' endpoints for a target whose TCSS endpoint is `tcss`. With a loopback `tcss`
+/// (the stand-in, which serves every API on one address) each one not set defaults to it too.
+pub struct Services {
+    pub sources: SourceEndpoints,
+    pub organization: Endpoint,
+}
+
+impl ServiceSettings {
+    pub fn resolve(&self, tcss: &Endpoint) -> Result<Services, tencent::Error> {
+        let local = tcss.url().scheme() == "http";
+        let pick = |set: &Option<String>, default: &str| -> Result<Endpoint, tencent::Error> {
+            match set {
+                Some(s) => Endpoint::parse(s),
+                None if local => Ok(tcss.clone()),
+                None => Endpoint::parse(default),
+            }
+        };
+        let metadata = match &self.metadata {
+            Some(m) => m.clone(),
+            None if local => tcss.url().to_string(),
+            None => credentials::DEFAULT_METADATA.into(),
+        };
+        let metadata = credentials::metadata_url(&metadata).map_err(|message| {
+            tencent::Error::BadEndpoint {
+                endpoint: metadata.clone(),
+                message,
+            }
+        })?;
+        Ok(Services {
+            sources: SourceEndpoints {
+                sts: pick(&self.sts, STS_ENDPOINT)?,
+                metadata,
+            },
+            organization: pick(&self.organization, ORGANIZATION_ENDPOINT)?,
+        })
+    }
+}
+
+/// STS's and Organization's public hosts.
+pub const STS_ENDPOINT: &str = "sts.tencentcloudapi.com";
+pub const ORGANIZATION_ENDPOINT: &str = "organization.tencentcloudapi.com";
+
+/// A target's client and where its credentials come from.
+pub struct TargetClient {
+    pub client: Client,
+    pub provider: Provider,
+    pub services: Services,
+    pub options: ClientOptions,
+}
+
+/// Builds a signed client for a target: its credentials from the source it names (or the chain),
+/// and the role it assumes, if any.
+pub async fn client_for(
     target: &TargetSpec,
     endpoint_override: Option<&str>,
     clock: Arc<dyn Clock>,
     options: &ClientOptions,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<Client, tencent::Error> {
+    env: &(dyn Fn(&str) -> Option<String> + Send + Sync),
+    settings: &ServiceSettings,
+) -> Result<TargetClient, tencent::Error> {
     let endpoint = Endpoint::parse(endpoint_override.unwrap_or(&target.endpoint))?;
-    let credentials = target.credentials.resolve(&target.name, env)?;
+    let services = settings.resolve(&endpoint)?;
     let mut options = options.clone();
     if options.region.is_none() {
         options.region = target.region.clone();
     }
-    Client::new(endpoint, credentials, clock, options)
+    let provider = target
+        .credentials
+        .provider(
+            &target.name,
+            env,
+            &services.sources,
+            clock.clone(),
+            &options,
+        )
+        .await?;
+    let client = Client::with(endpoint, provider.clone(), TCSS, clock, options.clone())?;
+    Ok(TargetClient {
+        client,
+        provider,
+        services,
+        options,
+    })
 }
 
 /// Where credentials' variables are read: the process environment, or a stand-in's for the demo.
@@ -52,18 +132,75 @@ pub fn process_env() -> EnvLookup {
     Arc::new(|name: &str| std::env::var(name).ok())
 }
 
-/// Fetches one target's task (no storage involved, so many can run at once).
+/// One target's answer, where it came from, and which account its credentials belong to.
+#[derive(Debug)]
+pub struct FetchedFrom {
+    pub fetched: Fetched,
+    pub endpoint: String,
+    pub identity: Option<Identity>,
+}
+
+/// Fetches one target's task (no storage involved, so many can run at once), and asks STS, at
+/// the same time, which account the credentials belong to (once per credential per process).
+/// A target pinned to an account gets nothing but an error from any other.
 pub async fn fetch(
     target: &TargetSpec,
     endpoint_override: Option<&str>,
     clock: Arc<dyn Clock>,
     options: &ClientOptions,
     env: &EnvLookup,
-) -> Result<(Fetched, String), Error> {
-    let client = client_for(target, endpoint_override, clock, options, env.as_ref())?;
-    let endpoint = client.endpoint().to_string();
-    let fetched = client.describe().await?;
-    Ok((fetched, endpoint))
+    settings: &ServiceSettings,
+) -> Result<FetchedFrom, Error> {
+    let tc = client_for(
+        target,
+        endpoint_override,
+        clock.clone(),
+        options,
+        env.as_ref(),
+        settings,
+    )
+    .await?;
+    let endpoint = tc.client.endpoint().to_string();
+    let (fetched, identity) = tokio::join!(
+        tc.client.describe(),
+        identity::caller_identity(&tc.provider, &tc.services.sources.sts, clock, &tc.options)
+    );
+    let fetched = fetched?;
+    let identity = match (identity, &target.account) {
+        (Ok(id), Some(pin)) if id.account != *pin => {
+            return Err(tencent::Error::WrongAccount {
+                target: target.name.clone(),
+                expected: pin.clone(),
+                found: id.account,
+                arn: id.arn,
+            }
+            .into());
+        }
+        (Ok(id), _) => Some(id),
+        (Err(e), Some(pin)) => {
+            return Err(tencent::Error::Credentials {
+                origin: tc.provider.origin(),
+                message: format!(
+                    "target {:?} is pinned to account {pin}, and which account its credentials belong to cannot be asked (sts:GetCallerIdentity): {e}; nothing was recorded",
+                    visible(&target.name)
+                ),
+            }
+            .into());
+        }
+        (Err(e), None) => {
+            tracing::warn!(
+                "target {}: which account the answer came from is not known (sts:GetCallerIdentity failed: {}); it is recorded without one",
+                visible(&target.name),
+                visible(&e.to_string())
+            );
+            None
+        }
+    };
+    Ok(FetchedFrom {
+        fetched,
+        endpoint,
+        identity,
+    })
 }
 
 /// One fetched answer waiting to be recorded.
@@ -72,6 +209,7 @@ pub struct Arrival {
     pub target: String,
     pub fetched: Fetched,
     pub endpoint: String,
+    pub identity: Option<Identity>,
 }
 
 /// Records a fetched answer for `target`.
@@ -112,6 +250,7 @@ pub fn record_arrivals(
             raw: &a.fetched.raw,
             config,
             status,
+            identity: a.identity.as_ref(),
         })
         .collect();
     let recorded = store.record_batch(&batch)?;
@@ -141,6 +280,7 @@ pub fn snapshot_targets(
     endpoint_override: Option<&str>,
     clock: Arc<dyn Clock>,
     options: &ClientOptions,
+    settings: &ServiceSettings,
     mut done: impl FnMut(&TargetOutcome) -> Result<(), Error>,
 ) -> Result<Vec<TargetOutcome>, Error> {
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
@@ -154,12 +294,14 @@ pub fn snapshot_targets(
                 clock.clone(),
                 options,
                 &env,
+                settings,
             ))
-            .and_then(|(fetched, endpoint)| {
+            .and_then(|f| {
                 let arrival = Arrival {
                     target: target.name.clone(),
-                    fetched,
-                    endpoint,
+                    fetched: f.fetched,
+                    endpoint: f.endpoint,
+                    identity: f.identity,
                 };
                 record_fetched(store, arrival, clock.as_ref())
             });

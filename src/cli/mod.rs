@@ -425,6 +425,15 @@ impl Context {
         crate::policy::Times::new(self.settings.api_offset, self.tz)
     }
 
+    /// Where STS, Organization and the CVM metadata service are, as the config file says.
+    pub fn services(&self) -> crate::app::snapshot::ServiceSettings {
+        crate::app::snapshot::ServiceSettings {
+            sts: self.settings.sts_endpoint.clone(),
+            organization: self.settings.organization_endpoint.clone(),
+            metadata: self.settings.metadata_endpoint.clone(),
+        }
+    }
+
     /// `-q`: only errors reach stderr.
     pub fn quiet(&self) -> bool {
         self.global.quiet

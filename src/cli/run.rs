@@ -102,6 +102,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             fail_on,
             times: ctx.times(),
             env: snapshot::process_env(),
+            services: ctx.services(),
         },
         window,
         tz: ctx.tz,

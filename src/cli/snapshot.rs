@@ -36,6 +36,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         args.endpoint.as_deref(),
         ctx.clock.clone(),
         &options,
+        &ctx.services(),
         |outcome| {
             code = code.worst(outcome.exit_code());
             match &outcome.result {

@@ -321,7 +321,7 @@ impl Accounts {
         now: i64,
     ) -> Result<Map<String, Value>, ApiError> {
         let (uin, role) = self.role_of(params)?;
-        let trusted = role.trust.iter().any(|t| *t == caller.uin);
+        let trusted = role.trust.contains(&caller.uin);
         let external = params.get("ExternalId").and_then(Value::as_str);
         let external_ok = match &role.external_id {
             Some(want) => external == Some(want.as_str()),

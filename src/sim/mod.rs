@@ -515,10 +515,6 @@ async fn handle(
         };
     }
     bump(&sim.counters.requests);
-    let fault = sim.script.next();
-    if fault != Fault::Ok {
-        bump(&sim.counters.faults_injected);
-    }
     // Only the SecretId is ever logged: never the key, the signature or the Authorization header.
     let secret_id = verify::claimed_secret_id(&headers).unwrap_or_else(|| "-".into());
     let action = headers
@@ -526,6 +522,15 @@ async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_string();
+    // Scripted faults are the task's: STS and Organization requests are answered as they come.
+    let fault = if service_of(&action).0 == "tcss" {
+        sim.script.next()
+    } else {
+        Fault::Ok
+    };
+    if fault != Fault::Ok {
+        bump(&sim.counters.faults_injected);
+    }
 
     if fault == Fault::Hang {
         tracing::info!(%action, %secret_id, outcome = "fault hang", "request");

@@ -33,6 +33,14 @@ pub(crate) struct Link<'a> {
     pub config_hash: &'a str,
     pub last_scan_time: Option<&'a str>,
     pub scan_result: Option<&'a str>,
+    /// Which account it came from: linked only when known, so that the rows recorded before
+    /// accounts were (and imported ones) keep the links they were made with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_type: Option<&'a str>,
 }
 
 /// `sha256("tcss-audit/chain/v1\n" + prev + "\n" + canonical JSON of the link)`, serializing
@@ -97,6 +105,9 @@ struct RowRead {
     last_scan_time: Option<String>,
     scan_result: Option<String>,
     chain_hash: [u8; 32],
+    account: Option<String>,
+    arn: Option<String>,
+    principal_type: Option<String>,
 }
 
 /// What the reading thread sends: a row, or the id of a row it could not read and why.
@@ -150,6 +161,9 @@ impl Checker {
             last_scan_time,
             scan_result,
             chain_hash,
+            account,
+            arn,
+            principal_type,
         } = r;
         let reason = (|| {
             if id != self.expected_id {
@@ -186,6 +200,9 @@ impl Checker {
                 config_hash: &config_hash,
                 last_scan_time: last_scan_time.as_deref(),
                 scan_result: scan_result.as_deref(),
+                account: account.as_deref(),
+                arn: arn.as_deref(),
+                principal_type: principal_type.as_deref(),
             };
             let prev = std::str::from_utf8(&self.prev).expect("hex is ASCII");
             if link_digest(prev, &link, &mut self.buf) != chain_hash {
@@ -292,7 +309,7 @@ impl Store {
             .prepare(
                 "SELECT id, target_id, observed_at, recorded_at, source, endpoint, request_id,
                         raw_base, raw, raw_sha256, config_hash, last_scan_time, scan_result,
-                        chain_hash
+                        chain_hash, account, arn, principal_type
                  FROM snapshots ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
@@ -343,6 +360,9 @@ impl Store {
                             last_scan_time: r.get(11).map_err(typed)?,
                             scan_result: r.get(12).map_err(typed)?,
                             chain_hash: hash(13)?,
+                            account: r.get(14).map_err(typed)?,
+                            arn: r.get(15).map_err(typed)?,
+                            principal_type: r.get(16).map_err(typed)?,
                         })
                     })();
                     chunk.push(item.map_err(|reason| (id, reason)));

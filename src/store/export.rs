@@ -33,6 +33,9 @@ pub struct ExportRow {
     pub raw: String,
     pub config_hash: String,
     pub chain_hash: String,
+    /// Which account it came from, when known (older exports have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<crate::task::source::Identity>,
 }
 
 impl Store {
@@ -45,7 +48,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT s.id, t.name, s.observed_at, s.recorded_at, s.source, s.endpoint, s.request_id,
-                        s.raw_base, s.raw, s.config_hash, s.chain_hash
+                        s.raw_base, s.raw, s.config_hash, s.chain_hash, s.account, s.arn,
+                        s.principal_type
                  FROM snapshots s JOIN targets t ON t.id = s.target_id ORDER BY s.id",
             )
             .map_err(|e| self.err(e))?;
@@ -69,6 +73,14 @@ impl Store {
                     raw: String::from_utf8_lossy(&raw).into_owned(),
                     config_hash: r.get(9)?,
                     chain_hash: hex::encode(r.get::<_, Vec<u8>>(10)?),
+                    identity: match r.get::<_, Option<String>>(11)? {
+                        Some(account) => Some(crate::task::source::Identity {
+                            account,
+                            arn: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+                            principal_type: r.get::<_, Option<String>>(13)?.unwrap_or_default(),
+                        }),
+                        None => None,
+                    },
                 })
             })()
             .map_err(|e| self.err(e))?;

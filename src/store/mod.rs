@@ -38,6 +38,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/06-signed-checkpoints/up.sql"
         )),
+        M::up(include_str!("../../migrations/07-identity/up.sql")),
     ])
 }
 
@@ -381,7 +382,7 @@ fn load_base(conn: &Connection, shown: &str, id: i64, base: i64) -> Result<Vec<u
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 6;
+const KNOWN_VERSION: i64 = 7;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;

@@ -9,7 +9,7 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::{Store, StoreError, from_ms, ms};
 use crate::task::diff::Change;
 use crate::task::normalize::{Config, Status};
-use crate::task::source::Source;
+use crate::task::source::{Identity, Source};
 use crate::task::when::When;
 
 /// A snapshot without its raw answer.
@@ -24,6 +24,8 @@ pub struct SnapshotMeta {
     pub request_id: Option<String>,
     pub config_hash: String,
     pub status: Status,
+    /// Which account it came from, when known.
+    pub identity: Option<Identity>,
 }
 
 /// A snapshot with its raw answer and config.
@@ -53,7 +55,7 @@ pub struct Event {
     pub changes: Vec<Change>,
 }
 
-const META_COLUMNS: &str = "s.id, t.name, s.observed_at, s.recorded_at, s.source, s.endpoint, s.request_id, s.config_hash, s.last_scan_time, s.scan_result";
+const META_COLUMNS: &str = "s.id, t.name, s.observed_at, s.recorded_at, s.source, s.endpoint, s.request_id, s.config_hash, s.last_scan_time, s.scan_result, s.account, s.arn, s.principal_type";
 
 fn meta_of(r: &Row<'_>) -> rusqlite::Result<SnapshotMeta> {
     Ok(SnapshotMeta {
@@ -77,6 +79,14 @@ fn meta_of(r: &Row<'_>) -> rusqlite::Result<SnapshotMeta> {
         status: Status {
             last_scan_time: r.get(8)?,
             scan_result: r.get(9)?,
+        },
+        identity: match r.get::<_, Option<String>>(10)? {
+            Some(account) => Some(Identity {
+                account,
+                arn: r.get::<_, Option<String>>(11)?.unwrap_or_default(),
+                principal_type: r.get::<_, Option<String>>(12)?.unwrap_or_default(),
+            }),
+            None => None,
         },
     })
 }
@@ -274,10 +284,10 @@ impl Store {
         let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
         let rows = stmt
             .query_map(params![target_id, since, until], |r| {
-                let first: bool = r.get(11)?;
+                let first: bool = r.get(14)?;
                 Ok(HistoryRow {
                     meta: meta_of(r)?,
-                    changed: first || r.get::<_, bool>(10)?,
+                    changed: first || r.get::<_, bool>(13)?,
                     first,
                 })
             })

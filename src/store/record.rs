@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use super::{BaseCache, Store, StoreError, chain, ms, rawpack};
 use crate::task::diff;
 use crate::task::normalize::{self, Config, Prepared, Status};
-use crate::task::source::Source;
+use crate::task::source::{Identity, Source};
 use sha2::{Digest, Sha256};
 
 /// One observation to record.
@@ -27,6 +27,8 @@ pub struct NewSnapshot<'a> {
     /// The normalized config, with its canonical JSON and hash.
     pub config: &'a Prepared,
     pub status: &'a Status,
+    /// Which account it came from, when known.
+    pub identity: Option<&'a Identity>,
 }
 
 /// What recording did.
@@ -361,14 +363,17 @@ fn record_in(
         config_hash,
         last_scan_time: s.status.last_scan_time.as_deref(),
         scan_result: s.status.scan_result.as_deref(),
+        account: s.identity.map(|i| i.account.as_str()),
+        arn: s.identity.map(|i| i.arn.as_str()),
+        principal_type: s.identity.map(|i| i.principal_type.as_str()),
     };
     let chain_digest = chain::link_digest(&prev_chain, &link, &mut Vec::new());
     let chain_hash = hex::encode(chain_digest);
     tx.prepare_cached(
         "INSERT INTO snapshots (id, target_id, observed_at, recorded_at, source, endpoint,
                 request_id, raw_base, raw, raw_sha256, config_hash, last_scan_time, scan_result,
-                chain_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                chain_hash, account, arn, principal_type)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     )
     .and_then(|mut st| {
         st.execute(params![
@@ -385,7 +390,10 @@ fn record_in(
             config_hash,
             s.status.last_scan_time,
             s.status.scan_result,
-            chain_digest
+            chain_digest,
+            s.identity.map(|i| &i.account),
+            s.identity.map(|i| &i.arn),
+            s.identity.map(|i| &i.principal_type)
         ])
     })
     .map_err(err)?;
@@ -507,6 +515,7 @@ mod tests_support {
             raw,
             config,
             status,
+            identity: None,
         }
     }
 

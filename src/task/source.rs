@@ -33,6 +33,17 @@ impl std::fmt::Display for Source {
     }
 }
 
+/// Which account an observation came from, as `sts:GetCallerIdentity` said for the credentials
+/// that fetched it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    /// The account's UIN (`AccountId`).
+    pub account: String,
+    pub arn: String,
+    /// `Type`: `RootAccount`, `CAMUser`, `AssumedRole`, ...
+    pub principal_type: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 use reqwest::Url;
 
+use super::identity::Provider;
 use super::model::{self, Answer, AnswerError, MAX_ANSWER_BYTES};
 use super::sign::{self, SignInput};
 use super::{Credentials, Error, SERVICE, VERSION};
@@ -152,19 +153,61 @@ pub struct Fetched {
     pub tries: u32,
 }
 
-/// A signed client for one endpoint and one set of credentials.
+/// A Tencent Cloud API: the service name in the credential scope and the version it speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    pub name: &'static str,
+    pub version: &'static str,
+}
+
+/// The scan task's API.
+pub const TCSS: Service = Service {
+    name: SERVICE,
+    version: VERSION,
+};
+/// Security Token Service: roles and the caller's identity.
+pub const STS: Service = Service {
+    name: "sts",
+    version: "2018-08-13",
+};
+/// Organization: the member accounts.
+pub const ORGANIZATION: Service = Service {
+    name: "organization",
+    version: "2021-03-31",
+};
+
+/// A signed client for one endpoint of one service, with one source of credentials.
 pub struct Client {
     http: reqwest::Client,
     endpoint: Endpoint,
-    credentials: Credentials,
+    provider: Provider,
+    service: Service,
     clock: Arc<dyn Clock>,
     options: ClientOptions,
 }
 
 impl Client {
+    /// A TCSS client with fixed credentials.
     pub fn new(
         endpoint: Endpoint,
         credentials: Credentials,
+        clock: Arc<dyn Clock>,
+        options: ClientOptions,
+    ) -> Result<Client, Error> {
+        Self::with(
+            endpoint,
+            Provider::Static(credentials),
+            TCSS,
+            clock,
+            options,
+        )
+    }
+
+    /// A client of `service` whose credentials come from `provider` (renewed as they expire).
+    pub fn with(
+        endpoint: Endpoint,
+        provider: Provider,
+        service: Service,
         clock: Arc<dyn Clock>,
         options: ClientOptions,
     ) -> Result<Client, Error> {
@@ -178,10 +221,23 @@ impl Client {
         Ok(Client {
             http,
             endpoint,
-            credentials,
+            provider,
+            service,
             clock,
             options,
         })
+    }
+
+    /// Sends `action` with `params` and gives the answer's inner object (an error envelope is an
+    /// [`Error::Api`]); transient failures are retried as for the task.
+    pub async fn request(
+        &self,
+        action: &str,
+        params: &serde_json::Value,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, Error> {
+        let body = serde_json::to_vec(params).expect("JSON values serialize");
+        let (_, answer, _) = self.call(action, &body).await?;
+        Ok(answer.fields)
     }
 
     pub fn endpoint(&self) -> &Endpoint {
@@ -281,16 +337,17 @@ impl Client {
     }
 
     async fn call_once(&self, action: &str, payload: &[u8]) -> Result<RawAnswer, Error> {
-        super::limiter::for_secret_id(&self.credentials.secret_id)
+        let credentials = self.provider.current().await?;
+        super::limiter::for_secret_id(&credentials.secret_id)
             .acquire()
             .await;
         let endpoint = self.endpoint.to_string();
         let timestamp = self.clock.now().timestamp();
         let content_type = "application/json";
         let signed = sign::sign(&SignInput {
-            secret_id: &self.credentials.secret_id,
-            secret_key: self.credentials.secret_key.expose(),
-            service: SERVICE,
+            secret_id: &credentials.secret_id,
+            secret_key: credentials.secret_key.expose(),
+            service: self.service.name,
             timestamp,
             headers: &[
                 ("content-type", content_type),
@@ -304,7 +361,7 @@ impl Client {
             .header("Content-Type", content_type)
             .header("Host", self.endpoint.host())
             .header("X-TC-Action", action)
-            .header("X-TC-Version", VERSION)
+            .header("X-TC-Version", self.service.version)
             .header("X-TC-Timestamp", timestamp.to_string())
             .header("Authorization", signed.authorization)
             .body(payload.to_vec());
@@ -314,10 +371,10 @@ impl Client {
         if let Some(language) = &self.options.language {
             request = request.header("X-TC-Language", language);
         }
-        if let Some(token) = &self.credentials.token {
+        if let Some(token) = &credentials.token {
             request = request.header("X-TC-Token", token.expose());
         }
-        tracing::debug!(%endpoint, action, secret_id = %self.credentials.secret_id, "sending");
+        tracing::debug!(%endpoint, action, secret_id = %credentials.secret_id, "sending");
         let mut response = request.send().await.map_err(|e| Error::Network {
             endpoint: endpoint.clone(),
             message: describe_reqwest_error(&e),

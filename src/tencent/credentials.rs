@@ -4,7 +4,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
+use super::client::ClientOptions;
+use super::identity::{self, Provider, RoleSpec};
 use super::{Error, Secret};
+use crate::task::clock::Clock;
 
 /// A SecretId, a SecretKey and, for temporary credentials, a session token.
 #[derive(Clone)]
@@ -37,6 +42,81 @@ pub struct CredentialSource {
     pub profile: Option<String>,
     /// The credentials file; default: the user's, then the system's.
     pub file: Option<PathBuf>,
+    /// One source by name; `None`: the chain, in the order Tencent's tools use.
+    pub kind: Option<SourceKind>,
+    /// A role to assume with the base credentials.
+    pub role: Option<RoleSpec>,
+}
+
+/// The sources of base credentials, in the chain's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceKind {
+    /// The environment variables (and `TENCENTCLOUD_ROLE_ARN` with
+    /// `TENCENTCLOUD_ROLE_SESSION_NAME`, as tccli reads them).
+    Env,
+    /// A profile of the INI credentials file.
+    Profile,
+    /// tccli's own `~/.tccli/PROFILE.credential`.
+    Tccli,
+    /// The CVM instance role, from the metadata service.
+    CvmRole,
+    /// The TKE pod identity (`TKE_*` variables, `AssumeRoleWithWebIdentity`).
+    Oidc,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 5] = [
+        SourceKind::Env,
+        SourceKind::Profile,
+        SourceKind::Tccli,
+        SourceKind::CvmRole,
+        SourceKind::Oidc,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Env => "env",
+            SourceKind::Profile => "profile",
+            SourceKind::Tccli => "tccli",
+            SourceKind::CvmRole => "cvm-role",
+            SourceKind::Oidc => "oidc",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SourceKind> {
+        SourceKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// The metadata service's default address (plain HTTP, reachable only from inside a CVM).
+pub const DEFAULT_METADATA: &str = "http://metadata.tencentyun.com";
+
+/// The metadata service at `text`: a URL (plain HTTP allowed: that is how it is served) or a
+/// host name.
+pub fn metadata_url(text: &str) -> Result<reqwest::Url, String> {
+    let t = text.trim();
+    let full = if t.contains("://") {
+        t.to_string()
+    } else {
+        format!("http://{t}")
+    };
+    let mut url = reqwest::Url::parse(&full).map_err(|e| format!("not a URL: {e}"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err("give http://HOST[:PORT]".into());
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// Where the credential sources that need the network reach it.
+#[derive(Debug, Clone)]
+pub struct SourceEndpoints {
+    pub sts: super::Endpoint,
+    /// The CVM metadata service (plain HTTP by design).
+    pub metadata: reqwest::Url,
 }
 
 impl Default for CredentialSource {
@@ -47,6 +127,8 @@ impl Default for CredentialSource {
             token_env: "TENCENTCLOUD_TOKEN".into(),
             profile: None,
             file: None,
+            kind: None,
+            role: None,
         }
     }
 }
@@ -61,7 +143,195 @@ pub fn default_files() -> Vec<PathBuf> {
     files
 }
 
+/// What one source gave: credentials, or why it gave none (`Err(Some)`: an error to stop at,
+/// such as a file that cannot be read; `Err(None)`-like absence is `Ok(None)` with a reason).
+type Found = Result<Result<Provider, String>, Error>;
+
 impl CredentialSource {
+    /// The credentials for `target`: the named source or the chain, then the role to assume,
+    /// if any. Each source that gave nothing says why, in the error.
+    pub async fn provider(
+        &self,
+        target: &str,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+        endpoints: &SourceEndpoints,
+        clock: Arc<dyn Clock>,
+        options: &ClientOptions,
+    ) -> Result<Provider, Error> {
+        let kinds: Vec<SourceKind> = match (self.kind, &self.profile) {
+            (Some(k), _) => vec![k],
+            // A profile named by hand wins over the environment.
+            (None, Some(_)) => vec![SourceKind::Profile],
+            (None, None) => SourceKind::ALL.to_vec(),
+        };
+        let mut tried = Vec::new();
+        let mut base = None;
+        for kind in kinds {
+            match self
+                .try_source(kind, target, env, endpoints, clock.clone(), options)
+                .await?
+            {
+                Ok(p) => {
+                    base = Some(p);
+                    break;
+                }
+                Err(why) => tried.push(format!("{}: {why}", kind.as_str())),
+            }
+        }
+        let Some(base) = base else {
+            return Err(Error::NoSource {
+                target: target.to_string(),
+                tried: tried.join("; "),
+            });
+        };
+        Ok(match &self.role {
+            Some(role) => {
+                identity::assume_role(base, role.clone(), endpoints.sts.clone(), clock, options)
+            }
+            None => base,
+        })
+    }
+
+    async fn try_source(
+        &self,
+        kind: SourceKind,
+        target: &str,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+        endpoints: &SourceEndpoints,
+        clock: Arc<dyn Clock>,
+        options: &ClientOptions,
+    ) -> Found {
+        let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+        let files = match &self.file {
+            Some(f) => vec![f.clone()],
+            None => default_files(),
+        };
+        let shown_files = files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" or ");
+        match kind {
+            SourceKind::Env => {
+                let (id, key) = (get(&self.secret_id_env), get(&self.secret_key_env));
+                let creds = match (id, key) {
+                    (Some(id), Some(key)) => Credentials {
+                        secret_id: id.trim().to_string(),
+                        secret_key: Secret::new(key.trim()),
+                        token: get(&self.token_env).map(|t| Secret::new(t.trim())),
+                        origin: format!("environment ({})", self.secret_id_env),
+                    },
+                    (Some(_), None) | (None, Some(_)) => {
+                        return Err(Error::CredentialsFile {
+                            path: "environment".into(),
+                            message: format!(
+                                "only one of {} and {} is set for target {target:?}; set both",
+                                self.secret_id_env, self.secret_key_env
+                            ),
+                        });
+                    }
+                    (None, None) => {
+                        return Ok(Err(format!(
+                            "{} and {} are not set",
+                            self.secret_id_env, self.secret_key_env
+                        )));
+                    }
+                };
+                let base = Provider::Static(creds);
+                // tccli's variables: a role to assume with the environment's key.
+                match (
+                    get("TENCENTCLOUD_ROLE_ARN"),
+                    get("TENCENTCLOUD_ROLE_SESSION_NAME"),
+                ) {
+                    (Some(arn), Some(session)) if self.role.is_none() => {
+                        Ok(Ok(identity::assume_role(
+                            base,
+                            RoleSpec {
+                                arn: arn.trim().to_string(),
+                                session_name: session.trim().to_string(),
+                                duration: identity::DEFAULT_ROLE_DURATION,
+                                external_id: None,
+                            },
+                            endpoints.sts.clone(),
+                            clock,
+                            options,
+                        )))
+                    }
+                    _ => Ok(Ok(base)),
+                }
+            }
+            SourceKind::Profile => {
+                let profile = self.profile.as_deref().unwrap_or("default");
+                Ok(from_files(&files, profile)?
+                    .map(Provider::Static)
+                    .ok_or_else(|| {
+                        format!("no profile [{profile}] with both keys in {shown_files}")
+                    }))
+            }
+            SourceKind::Tccli => {
+                let profile = self
+                    .profile
+                    .clone()
+                    .or_else(|| get("TCCLI_PROFILE"))
+                    .unwrap_or_else(|| "default".into());
+                let Some(home) = get("HOME").map(PathBuf::from).or_else(dirs::home_dir) else {
+                    return Ok(Err("no home folder to find ~/.tccli in".into()));
+                };
+                let path = home.join(".tccli").join(format!("{profile}.credential"));
+                tccli(&path, endpoints, clock, options).await
+            }
+            SourceKind::CvmRole => {
+                match identity::instance_role_name(&endpoints.metadata, options).await {
+                    Ok(Some(role)) => Ok(Ok(identity::instance_role(
+                        &endpoints.metadata,
+                        &role,
+                        clock,
+                        options,
+                    )?)),
+                    Ok(None) => Ok(Err(format!(
+                        "the metadata service ({}) says no CAM role is bound to this instance",
+                        endpoints.metadata
+                    ))),
+                    Err(e) => Ok(Err(e.to_string())),
+                }
+            }
+            SourceKind::Oidc => {
+                let vars = [
+                    "TKE_REGION",
+                    "TKE_PROVIDER_ID",
+                    "TKE_WEB_IDENTITY_TOKEN_FILE",
+                    "TKE_ROLE_ARN",
+                ];
+                let values: Vec<Option<String>> = vars.iter().map(|v| get(v)).collect();
+                let missing: Vec<&str> = vars
+                    .iter()
+                    .zip(&values)
+                    .filter(|(_, v)| v.is_none())
+                    .map(|(n, _)| *n)
+                    .collect();
+                if !missing.is_empty() {
+                    return Ok(Err(format!("{} not set", missing.join(", "))));
+                }
+                let [region, provider_id, token_file, arn] =
+                    <[Option<String>; 4]>::try_from(values).expect("four values");
+                Ok(Ok(identity::web_identity_role(
+                    provider_id.expect("checked"),
+                    PathBuf::from(token_file.expect("checked")),
+                    RoleSpec {
+                        arn: arn.expect("checked"),
+                        session_name: format!("tcss-audit-{}", clock.now().timestamp()),
+                        duration: identity::DEFAULT_ROLE_DURATION,
+                        external_id: None,
+                    },
+                    region.expect("checked"),
+                    endpoints.sts.clone(),
+                    clock,
+                    options,
+                )))
+            }
+        }
+    }
+
     /// Resolves the credentials for `target`, reading variables through `env`.
     pub fn resolve(
         &self,
@@ -166,6 +436,79 @@ pub fn from_ini(path: &Path, text: &str, profile: &str) -> Result<Option<Credent
             message: format!("profile [{profile}] needs both secret_id and secret_key"),
         }),
     }
+}
+
+/// tccli's credential file: `secretId`, `secretKey`, `token`, `role-arn`, `role-session-name`,
+/// `type` (`cvm-role`: the instance role instead of keys).
+async fn tccli(
+    path: &Path,
+    endpoints: &SourceEndpoints,
+    clock: Arc<dyn Clock>,
+    options: &ClientOptions,
+) -> Found {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Err(format!("no {}", path.display())));
+        }
+        Err(e) => {
+            return Err(Error::CredentialsFile {
+                path: path.display().to_string(),
+                message: format!("cannot read it: {e}"),
+            });
+        }
+    };
+    let bad = |message: &str| Error::CredentialsFile {
+        path: path.display().to_string(),
+        message: message.to_string(),
+    };
+    let doc: serde_json::Value =
+        serde_json::from_str(&text).map_err(|_| bad("not a tccli credential file (not JSON)"))?;
+    let get = |k: &str| {
+        doc.get(k)
+            .and_then(|v| v.as_str())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let base = if get("type") == Some("cvm-role") {
+        match identity::instance_role_name(&endpoints.metadata, options).await {
+            Ok(Some(role)) => {
+                identity::instance_role(&endpoints.metadata, &role, clock.clone(), options)?
+            }
+            Ok(None) => {
+                return Ok(Err(format!(
+                    "{} names the CVM role, but none is bound to this instance",
+                    path.display()
+                )));
+            }
+            Err(e) => return Ok(Err(format!("{} names the CVM role: {e}", path.display()))),
+        }
+    } else {
+        match (get("secretId"), get("secretKey")) {
+            (Some(id), Some(key)) => Provider::Static(Credentials {
+                secret_id: id.to_string(),
+                secret_key: Secret::new(key),
+                token: get("token").map(Secret::new),
+                origin: format!("tccli's {}", path.display()),
+            }),
+            _ => return Err(bad("it needs both secretId and secretKey")),
+        }
+    };
+    Ok(Ok(match (get("role-arn"), get("role-session-name")) {
+        (Some(arn), Some(session)) => identity::assume_role(
+            base,
+            RoleSpec {
+                arn: arn.to_string(),
+                session_name: session.to_string(),
+                duration: identity::DEFAULT_ROLE_DURATION,
+                external_id: None,
+            },
+            endpoints.sts.clone(),
+            clock,
+            options,
+        ),
+        _ => base,
+    }))
 }
 
 #[cfg(test)]

@@ -2,13 +2,15 @@
 
 pub mod client;
 pub mod credentials;
+pub mod identity;
 pub mod limiter;
 pub mod model;
 pub mod secret;
 pub mod sign;
 
-pub use client::{Client, ClientOptions, Endpoint, Fetched};
+pub use client::{Client, ClientOptions, Endpoint, Fetched, Service};
 pub use credentials::{CredentialSource, Credentials};
+pub use identity::Provider;
 pub use model::{Answer, ApiError};
 pub use secret::Secret;
 
@@ -38,6 +40,22 @@ pub enum Error {
     },
     #[error("credentials file {path}: {message}")]
     CredentialsFile { path: String, message: String },
+    /// Temporary credentials could not be had from where they were to come from.
+    #[error("credentials from {origin}: {message}")]
+    Credentials { origin: String, message: String },
+    /// None of the sources gave credentials: each one tried, and why it gave nothing.
+    #[error("no credentials for target {target:?}; tried: {tried}")]
+    NoSource { target: String, tried: String },
+    /// The answers came from another account than the target pins.
+    #[error(
+        "target {target:?} is pinned to account {expected}, but its credentials belong to account {found} ({arn}); nothing was recorded: fix the target's credentials or its `account`"
+    )]
+    WrongAccount {
+        target: String,
+        expected: String,
+        found: String,
+        arn: String,
+    },
     #[error("endpoint {endpoint:?}: {message}")]
     BadEndpoint { endpoint: String, message: String },
     #[error("{endpoint}: {code}: {message} (RequestId {request_id}){hint}")]

@@ -61,6 +61,7 @@ pub fn record_points(store: &mut Store, target: &str, points: &[(&str, Value)]) 
                 raw: &raw,
                 config: &Prepared::new(normalize(fields)),
                 status: &status_of(fields),
+                identity: None,
             })
             .unwrap();
     }

@@ -45,6 +45,7 @@ fn seed_history(db: &Path, n: i64) {
             raw,
             config,
             status,
+            identity: None,
         })
         .collect();
     store.record_batch(&batch).unwrap();
@@ -548,7 +549,7 @@ fn a_database_written_before_packing_is_migrated_in_place_and_still_verifies() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
     let whole: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM snapshots WHERE raw_base IS NULL",
@@ -603,6 +604,7 @@ fn seed_later(db: &Path) {
                 raw: &raw,
                 config: &normalize::Prepared::new(normalize::normalize(fields)),
                 status: &normalize::status_of(fields),
+                identity: None,
             })
             .unwrap();
     }
