@@ -290,11 +290,15 @@ fn judge(
     Ok(TargetOutcome {
         code,
         line: format!(
-            "{}: #{} {state}; {} failing at or above {}{}",
+            "{}: #{} {state}; {} failing at or above {}{}{}",
             visible(name),
             recorded.id,
             count(failing as u64, "rule", "rules"),
             opts.fail_on,
+            match &recorded.identity {
+                Some(id) => format!("; account {}", visible(&id.account)),
+                None => String::new(),
+            },
             if tries > 1 {
                 format!(" (answered on try {tries})")
             } else {

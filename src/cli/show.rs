@@ -41,11 +41,19 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             TextOrJson::Text => {
                 writeln!(
                     w,
-                    "# target {}, snapshot {}, observed {}, config {}",
-                    target,
+                    "# target {}, snapshot {}, observed {}, config {}{}",
+                    crate::task::text::visible(&target),
                     meta.id,
                     fmt_time(meta.observed_at, ctx.tz),
-                    short(&meta.config_hash)
+                    short(&meta.config_hash),
+                    meta.identity
+                        .as_ref()
+                        .map(|i| format!(
+                            ", account {} ({})",
+                            crate::task::text::visible(&i.account),
+                            crate::task::text::visible(&i.arn)
+                        ))
+                        .unwrap_or_default()
                 )?;
                 w.write_all(crate::task::canonical::pretty_json(&snap.config).as_bytes())
             }
@@ -59,6 +67,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                         "at": fmt_utc(meta.observed_at),
                         "request_id": meta.request_id,
                         "config_hash": meta.config_hash,
+                        "identity": meta.identity,
                     },
                     "config": snap.config,
                     "status": meta.status,

@@ -23,13 +23,13 @@ pub fn history_text(
     }
     writeln!(
         w,
-        "{:>6}  {:<25}  {:<12}  {:<9}  {:<6}  REQUEST ID",
-        "ID", "OBSERVED", "CONFIG", "CHANGE", "SOURCE"
+        "{:>6}  {:<25}  {:<12}  {:<9}  {:<6}  {:<12}  REQUEST ID",
+        "ID", "OBSERVED", "CONFIG", "CHANGE", "SOURCE", "ACCOUNT"
     )?;
     for r in rows {
         writeln!(
             w,
-            "{:>6}  {:<25}  {:<12}  {:<9}  {:<6}  {}",
+            "{:>6}  {:<25}  {:<12}  {:<9}  {:<6}  {:<12}  {}",
             r.meta.id,
             fmt_time(r.meta.observed_at, tz),
             short(&r.meta.config_hash),
@@ -41,6 +41,7 @@ pub fn history_text(
                 "unchanged"
             },
             r.meta.source,
+            visible(r.meta.identity.as_ref().map_or("-", |i| i.account.as_str())),
             visible(r.meta.request_id.as_deref().unwrap_or("-")),
         )?;
     }
@@ -58,6 +59,7 @@ pub fn history_json_value(target: &str, rows: &[HistoryRow]) -> serde_json::Valu
             "request_id": r.meta.request_id,
             "config_hash": r.meta.config_hash,
             "changed": r.changed,
+            "identity": r.meta.identity,
         })).collect::<Vec<_>>(),
     })
 }
@@ -73,14 +75,18 @@ pub fn recorded_line(target: &str, r: &Recorded, tz: Tz, w: &mut dyn Write) -> i
     } else {
         "unchanged"
     };
-    writeln!(
+    write!(
         w,
         "{}  #{}  {}  {state}  {}",
         visible(target),
         r.id,
         fmt_time(r.observed_at, tz),
         short(&r.config_hash)
-    )
+    )?;
+    match &r.identity {
+        Some(id) => writeln!(w, "  account {}", visible(&id.account)),
+        None => writeln!(w),
+    }
 }
 
 /// Everything `audit verify` found: the chain and derived tables, the signed checkpoints, and

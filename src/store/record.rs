@@ -47,6 +47,8 @@ pub struct Recorded {
     pub new_fields: Vec<String>,
     /// This snapshot's link in the hash chain.
     pub chain_hash: String,
+    /// Which account it came from, when known.
+    pub identity: Option<Identity>,
 }
 
 impl Store {
@@ -295,6 +297,7 @@ fn record_in(
                     duplicate: true,
                     new_fields: Vec::new(),
                     chain_hash,
+                    identity: s.identity.cloned(),
                 });
             }
             let before = neighbour(
@@ -473,6 +476,7 @@ fn record_in(
         duplicate: false,
         new_fields,
         chain_hash,
+        identity: s.identity.cloned(),
     })
 }
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    ChangeEvent, ComplianceReport, DayResult, DayStatus, Integrity, REPORT_SCHEMA, ReportOptions,
-    RunTarget, SeverityCounts, SnapshotEvidence, TargetReport, Window, day_of,
+    AccountChange, ChangeEvent, ComplianceReport, DayResult, DayStatus, Integrity, REPORT_SCHEMA,
+    ReportOptions, RunTarget, SeverityCounts, SnapshotEvidence, TargetReport, Window, day_of,
 };
 use crate::policy::{Judge, Observation, PolicySet};
 use crate::store::{Event, SnapshotMeta, VerifyReport};
@@ -177,6 +177,24 @@ pub fn build_target(
         .as_ref()
         .is_some_and(|c| !c.fails_at_or_above(opts.fail_on));
     let latest = latest_idx.map(|i| SnapshotEvidence::of(&metas[i]));
+    // Consecutive snapshots (in time) with known accounts that differ, the later in the window.
+    let mut account_changes = Vec::new();
+    let mut last_known: Option<&str> = None;
+    for m in &metas {
+        let Some(id) = &m.identity else { continue };
+        if let Some(prev) = last_known
+            && prev != id.account
+            && m.observed_at >= opts.since
+        {
+            account_changes.push(AccountChange {
+                at: m.observed_at,
+                snapshot: m.id,
+                from: prev.to_string(),
+                to: id.account.clone(),
+            });
+        }
+        last_known = Some(&id.account);
+    }
     let snapshots = in_window.len();
     let config = latest_idx.map(|i| obs[i].config.clone());
     TargetReport {
@@ -207,6 +225,7 @@ pub fn build_target(
         waivers,
         daily,
         evidence,
+        account_changes,
     }
 }
 

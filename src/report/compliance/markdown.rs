@@ -238,6 +238,27 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
         s.waived,
         s.error
     )?;
+    if let Some(id) = &latest.identity {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "Audited account: {} ({}, {}), as `sts:GetCallerIdentity` said for the credentials that fetched it.",
+            code(&id.account),
+            code(&id.arn),
+            text(&id.principal_type)
+        )?;
+    }
+    for c in &t.account_changes {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "**The account changed** at snapshot #{} ({}): the answers came from account {} before and from {} since. Check that the target's credentials reach the account meant.",
+            c.snapshot,
+            fmt_time(c.at, tz),
+            code(&c.from),
+            code(&c.to)
+        )?;
+    }
 
     writeln!(w)?;
     writeln!(w, "### Configuration")?;
@@ -378,9 +399,9 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
     writeln!(w)?;
     writeln!(
         w,
-        "| Snapshot | Observed | Source | Recorded | RequestId | Config hash | Role |"
+        "| Snapshot | Observed | Source | Recorded | Account | RequestId | Config hash | Role |"
     )?;
-    writeln!(w, "|---|---|---|---|---|---|---|")?;
+    writeln!(w, "|---|---|---|---|---|---|---|---|")?;
     for e in &t.evidence {
         let mut roles = Vec::new();
         if e.id == latest.id {
@@ -394,7 +415,7 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
         }
         writeln!(
             w,
-            "| #{} | {} | {} | {} | {} | {} | {} |",
+            "| #{} | {} | {} | {} | {} | {} | {} | {} |",
             e.id,
             fmt_time(e.at, tz),
             match e.source {
@@ -402,6 +423,10 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
                 Source::Import => "imported",
             },
             fmt_time(e.recorded_at, tz),
+            e.identity
+                .as_ref()
+                .map(|i| code(&i.account))
+                .unwrap_or_else(|| "not known".into()),
             e.request_id
                 .as_deref()
                 .map(code)

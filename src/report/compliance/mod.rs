@@ -31,7 +31,7 @@ use crate::report::check::CHECK_SCHEMA;
 use crate::store::{ChainBreak, SnapshotMeta};
 use crate::task::diff::Change;
 use crate::task::normalize::Config;
-use crate::task::source::Source;
+use crate::task::source::{Identity, Source};
 use crate::task::when::fmt_utc;
 
 /// The `schema` of the JSON report.
@@ -130,6 +130,9 @@ pub struct TargetReport {
     pub daily: Vec<DayResult>,
     /// The snapshots the report relies on: `latest` and both ends of every change, by time.
     pub evidence: Vec<SnapshotEvidence>,
+    /// Snapshots in the window whose account differs from the snapshot's before them: the
+    /// target's credentials now reach another account.
+    pub account_changes: Vec<AccountChange>,
 }
 
 /// A snapshot as evidence: which, when, the RequestId Tencent gave, and the config's identity.
@@ -145,6 +148,19 @@ pub struct SnapshotEvidence {
     /// When this tool recorded it.
     #[serde(serialize_with = "ser_time")]
     pub recorded_at: DateTime<Utc>,
+    /// Which account it came from (`sts:GetCallerIdentity`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
+}
+
+/// A target whose answers came from another account than the snapshot before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountChange {
+    #[serde(serialize_with = "ser_time")]
+    pub at: DateTime<Utc>,
+    pub snapshot: i64,
+    pub from: String,
+    pub to: String,
 }
 
 impl SnapshotEvidence {
@@ -156,6 +172,7 @@ impl SnapshotEvidence {
             config_hash: m.config_hash.clone(),
             source: m.source,
             recorded_at: m.recorded_at,
+            identity: m.identity.clone(),
         }
     }
 }
