@@ -98,6 +98,8 @@ pub struct Settings {
     /// How the API's offset-less times (`LastScanTime`) are read: UTC+8 unless set.
     pub api_offset: FixedOffset,
     pub targets: Vec<TargetSpec>,
+    /// The config file names its targets (else `targets` holds the one default target).
+    pub targets_given: bool,
     /// Request timeouts and retries; flags override them.
     pub client: ClientSettings,
     /// STS, Organization and the CVM metadata service, where set (hosts or URLs).
@@ -127,6 +129,7 @@ impl Default for Settings {
             signing_key: None,
             api_offset: beijing(),
             targets: vec![TargetSpec::default_target()],
+            targets_given: false,
             client: ClientSettings::default(),
             sts_endpoint: None,
             organization_endpoint: None,
@@ -421,6 +424,7 @@ impl Settings {
                 })
             }
         };
+        let targets_given = !targets.is_empty();
         if targets.is_empty() {
             targets.push(TargetSpec::default_target());
         }
@@ -441,6 +445,7 @@ impl Settings {
             timezone: raw.timezone,
             api_offset,
             targets,
+            targets_given,
             client: ClientSettings {
                 timeout: raw.timeout,
                 retries: raw.retries,

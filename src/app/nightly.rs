@@ -62,6 +62,15 @@ pub struct NightlyRun<'a> {
     pub out_dir: PathBuf,
     /// Signs each recording's new head and the reports.
     pub signing_key: Option<Arc<SigningKey>>,
+    /// The organization's members among `targets`, to name new and departed ones.
+    pub organization: Option<OrgMembers>,
+}
+
+/// Which targets are an organization's members now, and how its target names are made.
+#[derive(Debug, Clone)]
+pub struct OrgMembers {
+    pub template: String,
+    pub members: Vec<String>,
 }
 
 /// Runs the nightly job: takes the run lock, snapshots and checks every target (`done` hears of
@@ -77,6 +86,8 @@ pub fn run(
     if let Some(key) = &plan.signing_key {
         store.sign_checkpoints_with(key.clone());
     }
+    // Before anything is recorded: which targets the history already holds.
+    let known = store.targets()?;
     let runtime = runtime(Threads::Workers(2))?;
     let outcomes = runtime.block_on(snapshot_and_check(
         &mut store,
@@ -87,7 +98,28 @@ pub fn run(
         done,
     ))?;
     let code = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
-    let run_targets: Vec<RunTarget> = outcomes.into_iter().map(|o| o.run).collect();
+    let mut run_targets: Vec<RunTarget> = outcomes.into_iter().map(|o| o.run).collect();
+    if let Some(org) = &plan.organization {
+        for t in &mut run_targets {
+            if org.members.contains(&t.target) && !known.contains(&t.target) {
+                t.membership = Some("new");
+            }
+        }
+        for name in &known {
+            let running = plan.targets.iter().any(|t| t.name == *name);
+            if !running && crate::app::organization::made_by(&org.template, name) {
+                run_targets.push(RunTarget {
+                    target: name.clone(),
+                    snapshot: None,
+                    changed: None,
+                    error: None,
+                    exit_code: 0,
+                    membership: Some("gone"),
+                });
+            }
+        }
+        run_targets.sort_by(|a, b| a.target.cmp(&b.target));
+    }
     let names: Vec<String> = plan.targets.iter().map(|t| t.name.clone()).collect();
     let now = clock.now();
     let opts = ReportOptions {
@@ -240,6 +272,7 @@ fn failed(target: &str, e: &Error) -> TargetOutcome {
             changed: None,
             error: Some(e.to_string()),
             exit_code: e.exit_code() as u8,
+            membership: None,
         },
     }
 }
@@ -311,6 +344,7 @@ fn judge(
             changed: Some(recorded.changed),
             error: None,
             exit_code: code as u8,
+            membership: None,
         },
     })
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::{ClientArgs, Context, TargetArgs};
 use crate::app::check;
 use crate::app::nightly::{self, JobOptions, NightlyRun};
+use crate::app::organization;
 use crate::app::snapshot;
 use crate::app::{Error, ExitCode};
 use crate::policy::Severity;
@@ -63,10 +64,48 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             )));
         }
     };
-    let targets = args.client.apply(ctx.configured_targets(&TargetArgs {
+    let selection = TargetArgs {
         target: args.target.clone(),
         all: args.target.is_none(),
-    })?);
+    };
+    let mut targets = match ctx.configured_targets(&selection) {
+        // A member of the organization is no target of the file.
+        Err(_) if ctx.settings.organization.is_some() => Vec::new(),
+        other => other?,
+    };
+    // With an organization, its members are targets too (and the default target is not).
+    let mut organization = None;
+    if let Some(spec) = &ctx.settings.organization {
+        if !ctx.settings.targets_given {
+            targets.clear();
+        }
+        let members = organization::resolve_targets(
+            spec,
+            &ctx.services(),
+            args.endpoint.as_deref(),
+            ctx.clock.clone(),
+            &args.client.options(&ctx.settings),
+            &snapshot::process_env(),
+        )?;
+        let names: Vec<String> = members.iter().map(|t| t.name.clone()).collect();
+        for m in members {
+            let wanted = args.target.as_ref().is_none_or(|t| *t == m.name);
+            if wanted && !targets.iter().any(|t| t.name == m.name) {
+                targets.push(m);
+            }
+        }
+        if targets.is_empty() {
+            return Err(Error::Usage(format!(
+                "target {:?} is neither in the config file nor a member of the organization",
+                crate::task::text::visible(args.target.as_deref().unwrap_or(""))
+            )));
+        }
+        organization = Some(nightly::OrgMembers {
+            template: spec.name.clone(),
+            members: names,
+        });
+    }
+    let targets = args.client.apply(targets);
     let loaded = check::load_policies(&args.policies, &ctx.settings)?;
     let fail_on = super::check::fail_on(args.fail_on, ctx, Severity::Low)?;
     let db = ctx.db_path();
@@ -108,6 +147,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         tz: ctx.tz,
         out_dir,
         signing_key: ctx.signing_key()?,
+        organization,
     };
     let quiet = ctx.quiet();
     let (code, written) = nightly::run(&plan, ctx.clock.clone(), |o| {

@@ -185,7 +185,14 @@ fn run_section(run: &[RunTarget], w: &mut dyn Write) -> io::Result<()> {
                     None => "change unknown",
                 }
             ),
+            (None, None) if t.membership == Some("gone") => {
+                "no longer a member of the organization: not audited; its history stays".into()
+            }
             (None, None) => "nothing recorded".into(),
+        };
+        let outcome = match t.membership {
+            Some("new") => format!("new member of the organization; {outcome}"),
+            _ => outcome,
         };
         writeln!(w, "| {} | {outcome} | {} |", code(&t.target), t.exit_code)?;
     }

@@ -68,6 +68,10 @@ pub struct RunTarget {
     /// Why the target failed, when it did.
     pub error: Option<String>,
     pub exit_code: u8,
+    /// For an organization's member: `new` (first seen in this run) or `gone` (no longer a
+    /// member; its history stays).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub membership: Option<&'static str>,
 }
 
 /// The report: plain data, serialized as the JSON document (`schema` [`REPORT_SCHEMA`]).

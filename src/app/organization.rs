@@ -1,0 +1,203 @@
+//! Every member account of an organization as a target: the members listed with
+//! `DescribeOrganizationMembers` (50 at a time), each reached through its role
+//! `qcs::cam::uin/UIN:roleName/ROLE` and pinned to its own account.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::app::Error;
+use crate::app::config::{OrganizationSpec, TargetSpec, session_name_for};
+use crate::app::snapshot::{EnvLookup, ServiceSettings};
+use crate::task::clock::Clock;
+use crate::task::text::visible;
+use crate::tencent::client::ORGANIZATION;
+use crate::tencent::identity::RoleSpec;
+use crate::tencent::{self, Client, ClientOptions, Endpoint};
+
+/// One member account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub uin: String,
+    pub name: String,
+}
+
+/// Members asked for at a time: the most the API gives.
+const PAGE: i64 = 50;
+
+/// The organization's members, as the management account's credentials list them.
+pub async fn members(
+    spec: &OrganizationSpec,
+    settings: &ServiceSettings,
+    endpoint_override: Option<&str>,
+    clock: Arc<dyn Clock>,
+    options: &ClientOptions,
+    env: &EnvLookup,
+) -> Result<Vec<Member>, Error> {
+    let tcss = Endpoint::parse(endpoint_override.unwrap_or(&spec.endpoint))?;
+    let services = settings.resolve(&tcss)?;
+    let provider = spec
+        .credentials
+        .provider(
+            "organization",
+            env.as_ref(),
+            &services.sources,
+            clock.clone(),
+            options,
+        )
+        .await?;
+    let mut o = options.clone();
+    if o.region.is_none() {
+        o.region = spec.region.clone();
+    }
+    let client = Client::with(services.organization, provider, ORGANIZATION, clock, o)?;
+    let mut out = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = client
+            .request(
+                "DescribeOrganizationMembers",
+                &json!({"Offset": offset, "Limit": PAGE}),
+            )
+            .await?;
+        let malformed = |message: &str| {
+            Error::from(tencent::Error::Malformed {
+                endpoint: client.endpoint().to_string(),
+                message: message.to_string(),
+            })
+        };
+        let items = page
+            .get("Items")
+            .and_then(Value::as_array)
+            .ok_or_else(|| malformed("DescribeOrganizationMembers gave no Items"))?;
+        for item in items {
+            let uin = match item.get("MemberUin") {
+                Some(Value::Number(n)) => n.to_string(),
+                Some(Value::String(s)) => s.clone(),
+                _ => return Err(malformed("a member has no MemberUin")),
+            };
+            if uin.is_empty() || !uin.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(malformed("a member's MemberUin is not a UIN"));
+            }
+            let name = item
+                .get("Name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            out.push(Member { uin, name });
+        }
+        let total = page.get("Total").and_then(Value::as_i64).unwrap_or(0);
+        offset += items.len() as i64;
+        if items.is_empty() || offset >= total {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The targets of the members `spec` selects: each through its role, pinned to its account.
+pub fn member_targets(spec: &OrganizationSpec, members: &[Member]) -> Vec<TargetSpec> {
+    let selected = |m: &Member| {
+        let named = |list: &[String]| list.iter().any(|x| *x == m.uin || *x == m.name);
+        (spec.include.is_empty() || named(&spec.include)) && !named(&spec.exclude)
+    };
+    members
+        .iter()
+        .filter(|m| selected(m))
+        .map(|m| {
+            let name = target_name(&spec.name, m);
+            let mut credentials = spec.credentials.clone();
+            credentials.role = Some(RoleSpec {
+                arn: format!("qcs::cam::uin/{}:roleName/{}", m.uin, spec.role_name),
+                session_name: session_name_for(&name),
+                duration: spec.role_duration,
+                external_id: spec.external_id.clone(),
+            });
+            TargetSpec {
+                name,
+                endpoint: spec.endpoint.clone(),
+                region: spec.region.clone(),
+                credentials,
+                account: Some(m.uin.clone()),
+            }
+        })
+        .collect()
+}
+
+/// A member's target name from the template: `{uin}` and `{name}` replaced, with the characters
+/// a name may not hold (control characters) made visible.
+pub fn target_name(template: &str, m: &Member) -> String {
+    let name = template.replace("{uin}", &m.uin).replace("{name}", &m.name);
+    visible(&name).into_owned()
+}
+
+/// Whether `name` is one the template makes (for members that have left: targets in the
+/// history that the organization made and that are members no longer).
+pub fn made_by(template: &str, name: &str) -> bool {
+    let mut pattern = String::from("^");
+    let mut rest = template;
+    while !rest.is_empty() {
+        if let Some(r) = rest.strip_prefix("{uin}") {
+            pattern.push_str("[0-9]+");
+            rest = r;
+        } else if let Some(r) = rest.strip_prefix("{name}") {
+            pattern.push_str(".+");
+            rest = r;
+        } else {
+            let c = rest.chars().next().expect("not empty");
+            pattern.push_str(&regex::escape(&c.to_string()));
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    pattern.push('$');
+    regex::Regex::new(&pattern).is_ok_and(|re| re.is_match(name))
+}
+
+/// Lists the members and gives their targets; an error names what to check.
+pub fn resolve_targets(
+    spec: &OrganizationSpec,
+    settings: &ServiceSettings,
+    endpoint_override: Option<&str>,
+    clock: Arc<dyn Clock>,
+    options: &ClientOptions,
+    env: &EnvLookup,
+) -> Result<Vec<TargetSpec>, Error> {
+    let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
+    let members = runtime
+        .block_on(members(
+            spec,
+            settings,
+            endpoint_override,
+            clock,
+            options,
+            env,
+        ))
+        .map_err(|e| match e {
+            Error::Remote(r) => Error::Remote(Box::new(tencent::Error::Credentials {
+                origin: "the organization's management account".into(),
+                message: format!("listing the members (DescribeOrganizationMembers): {r}"),
+            })),
+            other => other,
+        })?;
+    Ok(member_targets(spec, &members))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_name_targets_and_recognise_their_own() {
+        let m = Member {
+            uin: "100000000002".into(),
+            name: "shop".into(),
+        };
+        assert_eq!(target_name("org-{uin}", &m), "org-100000000002");
+        assert_eq!(target_name("{name}-{uin}", &m), "shop-100000000002");
+        assert!(made_by("org-{uin}", "org-100000000002"));
+        assert!(!made_by("org-{uin}", "org-shop"));
+        assert!(!made_by("org-{uin}", "prod"));
+        assert!(made_by("acct.{name}", "acct.shop"));
+        assert!(!made_by("acct.{name}", "acctXshop"));
+    }
+}
