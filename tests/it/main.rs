@@ -9,6 +9,7 @@ mod deploy;
 mod drift;
 mod faults;
 mod history;
+mod identity;
 mod layers;
 mod report;
 mod run;

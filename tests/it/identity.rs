@@ -1,0 +1,589 @@
+//! Credentials as organisations deploy them, against the real stand-in's STS, metadata service
+//! and organization: roles per target, every source of base credentials, the account each
+//! observation came from, and every member account.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use assert_cmd::cargo::CommandCargoExt;
+use serde_json::Value;
+
+use crate::support::{Env, Run, SEED, SIM_ID, SIM_KEY};
+
+const MAIN: &str = "100000000001";
+const SHOP: &str = "100000000002";
+const ADS: &str = "100000000003";
+const ROLE: &str = "OrganizationAccessControlRole";
+const OIDC_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.pod-identity-token-that-must-never-be-printed";
+
+/// The stand-in with an accounts file, logging each request (never a key) to a file.
+struct World {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl World {
+    fn start(env: &Env, accounts: &str, extra: &[&str]) -> World {
+        let file = env.write("accounts.toml", accounts);
+        let log = env.path("sim.log");
+        let mut child = Command::cargo_bin("audit")
+            .unwrap()
+            .args([
+                "-v",
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--secret-id",
+                SIM_ID,
+            ])
+            .args(["--secret-key", SIM_KEY, "--accounts"])
+            .arg(&file)
+            .args(extra)
+            .env_remove("TCSS_AUDIT_NOW")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line.trim().to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "sim printed {url:?}");
+        World { child, url, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The management account, a CVM role in it, an OIDC provider, and the member `shop` whose task
+/// is switched off (so that reading it shows whose task was read).
+fn accounts(env: &Env, members: &[(&str, &str)]) -> String {
+    let mut off: Value = serde_json::from_str(SEED).unwrap();
+    off["Response"]["Enable"] = Value::Bool(false);
+    env.write("shop.json", &off.to_string());
+    env.write("oidc-token", OIDC_TOKEN);
+    let mut text = format!(
+        r#"uin = "{MAIN}"
+name = "management"
+metadata_role = "cvm-audit"
+roles = [{{ name = "cvm-audit", trust = ["{MAIN}"] }}]
+
+[[oidc]]
+provider_id = "tke-oidc"
+token_file = "oidc-token"
+"#
+    );
+    for (uin, name) in members {
+        let state = if *name == "shop" {
+            "state = \"shop.json\"\n"
+        } else {
+            ""
+        };
+        text.push_str(&format!(
+            r#"
+[[member]]
+uin = "{uin}"
+name = "{name}"
+{state}roles = [
+  {{ name = "{ROLE}", trust = ["{MAIN}"] }},
+  {{ name = "external", trust = ["{MAIN}"], external_id = "ext-1" }},
+  {{ name = "pod", trust = ["oidc:tke-oidc"] }},
+]
+"#
+        ));
+    }
+    text
+}
+
+fn arn(uin: &str, role: &str) -> String {
+    format!("qcs::cam::uin/{uin}:roleName/{role}")
+}
+
+/// Runs with the management account's long-term key in the environment.
+fn as_manager(env: &Env, args: &[&str]) -> Run {
+    env.run_with(args, |c| {
+        c.env("TENCENTCLOUD_SECRET_ID", SIM_ID)
+            .env("TENCENTCLOUD_SECRET_KEY", SIM_KEY);
+    })
+}
+
+fn show(env: &Env, cfg: &Path, target: &str) -> Value {
+    env.run(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "show",
+        "--target",
+        target,
+        "--format",
+        "json",
+    ])
+    .ok()
+    .json()
+}
+
+#[test]
+fn a_role_in_a_member_account_is_assumed_and_its_task_read_with_the_temporary_key() {
+    let env = Env::new();
+    let world = World::start(&env, &accounts(&env, &[(SHOP, "shop")]), &[]);
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            r#"
+[[target]]
+name = "shop"
+endpoint = "{url}"
+role_arn = "{role}"
+external_id = "ext-1"
+account = "{SHOP}"
+
+[[target]]
+name = "wrong-id"
+endpoint = "{url}"
+role_arn = "{role}"
+external_id = "not-it"
+
+[[target]]
+name = "pinned-elsewhere"
+endpoint = "{url}"
+account = "{ADS}"
+"#,
+            url = world.url,
+            role = arn(SHOP, "external"),
+        ),
+    );
+    let c = cfg.to_str().unwrap();
+    let out = as_manager(&env, &["--config", c, "snapshot", "--target", "shop"]).ok();
+    assert!(
+        out.stdout.contains(&format!("account {SHOP}")),
+        "{}",
+        out.stdout
+    );
+    let shown = show(&env, &cfg, "shop");
+    assert_eq!(shown["config"]["Enable"], false, "the member's own task");
+    assert_eq!(shown["snapshot"]["identity"]["account"], SHOP);
+    assert_eq!(
+        shown["snapshot"]["identity"]["principal_type"],
+        "AssumedRole"
+    );
+    // The stand-in accepts a temporary SecretId only with its token: the Describe it logged
+    // under a temporary id was signed with the temporary key and carried the token.
+    let log = world.log();
+    assert!(log.contains("AssumeRole"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("DescribeImageRegistryTimingScanTask")
+                && l.contains("AKIDtmp")
+                && l.contains("outcome=ok")),
+        "{log}"
+    );
+
+    // A wrong external id: the role is refused, exit 3, nothing recorded for it.
+    let refused = as_manager(&env, &["--config", c, "snapshot", "--target", "wrong-id"]).code(3);
+    assert!(
+        refused.stderr.contains("UnauthorizedOperation")
+            && refused.stderr.contains(&arn(SHOP, "external")),
+        "{}",
+        refused.stderr
+    );
+    // Pinned to another account than its credentials reach: exit 3, both accounts named.
+    let pinned = as_manager(
+        &env,
+        &["--config", c, "snapshot", "--target", "pinned-elsewhere"],
+    )
+    .code(3);
+    assert!(
+        pinned.stderr.contains(ADS) && pinned.stderr.contains(MAIN),
+        "{}",
+        pinned.stderr
+    );
+    assert_eq!(
+        env.rows("snapshots"),
+        1,
+        "only the shop's answer is recorded"
+    );
+    let history = env
+        .run(&["--config", c, "history", "--target", "shop"])
+        .ok();
+    assert!(history.stdout.contains(SHOP), "{}", history.stdout);
+}
+
+#[test]
+fn a_run_longer_than_the_temporary_credentials_life_renews_them() {
+    let env = Env::new();
+    let world = World::start(
+        &env,
+        &accounts(&env, &[(SHOP, "shop")]),
+        &[
+            "--temp-lifetime",
+            "2s",
+            "--latency",
+            "250ms",
+            "--rate-limit",
+            "0",
+        ],
+    );
+    let mut cfg = format!(
+        r#"
+[defaults]
+endpoint = "{}"
+role_arn = "{}"
+role_session_name = "nightly"
+"#,
+        world.url,
+        arn(SHOP, ROLE)
+    );
+    for i in 0..14 {
+        cfg.push_str(&format!("\n[[target]]\nname = \"t{i:02}\"\n"));
+    }
+    let cfg = env.write("config.toml", &cfg);
+    let out_dir = env.path("reports");
+    let run = as_manager(
+        &env,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "run",
+            "--concurrency",
+            "1",
+            "--out-dir",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    // 14 targets one at a time at 250 ms each outlast the 2 s credentials several times over.
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    assert!(!run.stderr.contains("TokenFailure"), "{}", run.stderr);
+    assert_eq!(env.rows("snapshots"), 14);
+    let log = world.log();
+    assert!(!log.contains("TokenFailure"), "{log}");
+    let assumed = log
+        .lines()
+        .filter(|l| l.contains("action=AssumeRole") && l.contains("outcome=ok"))
+        .count();
+    assert!(assumed >= 2, "renewed: {assumed} AssumeRole calls\n{log}");
+}
+
+#[test]
+fn base_credentials_come_from_each_source_tencents_tools_use() {
+    let env = Env::new();
+    let world = World::start(&env, &accounts(&env, &[(SHOP, "shop")]), &[]);
+    let target = |name: &str, extra: &str| {
+        format!(
+            "\n[[target]]\nname = \"{name}\"\nendpoint = \"{}\"\n{extra}\n",
+            world.url
+        )
+    };
+    let cfg = env.write(
+        "config.toml",
+        &[
+            target("env-role", "credentials = \"env\""),
+            target("tccli", "credentials = \"tccli\""),
+            target("cvm", "credentials = \"cvm-role\""),
+            target("pod", "credentials = \"oidc\""),
+            target("chain", ""),
+        ]
+        .concat(),
+    );
+    let c = cfg.to_str().unwrap();
+    let account_of = |t: &str| show(&env, &cfg, t)["snapshot"]["identity"].clone();
+
+    // The environment, with tccli's role variables.
+    env.run_with(
+        &["--config", c, "snapshot", "--target", "env-role"],
+        |cmd| {
+            cmd.env("TENCENTCLOUD_SECRET_ID", SIM_ID)
+                .env("TENCENTCLOUD_SECRET_KEY", SIM_KEY)
+                .env("TENCENTCLOUD_ROLE_ARN", arn(SHOP, ROLE))
+                .env("TENCENTCLOUD_ROLE_SESSION_NAME", "from-env");
+        },
+    )
+    .ok();
+    let id = account_of("env-role");
+    assert_eq!(
+        (id["account"].as_str(), id["principal_type"].as_str()),
+        (Some(SHOP), Some("AssumedRole"))
+    );
+    assert!(id["arn"].as_str().unwrap().ends_with("/from-env"), "{id}");
+
+    // tccli's own file, with a role in it.
+    let tccli = env.path(".tccli");
+    std::fs::create_dir_all(&tccli).unwrap();
+    std::fs::write(
+        tccli.join("default.credential"),
+        serde_json::json!({
+            "secretId": SIM_ID, "secretKey": SIM_KEY,
+            "role-arn": arn(SHOP, ROLE), "role-session-name": "from-tccli"
+        })
+        .to_string(),
+    )
+    .unwrap();
+    env.run(&["--config", c, "snapshot", "--target", "tccli"])
+        .ok();
+    assert!(
+        account_of("tccli")["arn"]
+            .as_str()
+            .unwrap()
+            .ends_with("/from-tccli")
+    );
+
+    // The CVM instance role, from the metadata service (no key anywhere).
+    env.run(&["--config", c, "snapshot", "--target", "cvm"])
+        .ok();
+    let id = account_of("cvm");
+    assert_eq!(id["account"], MAIN);
+    assert!(id["arn"].as_str().unwrap().contains("assumed-role"), "{id}");
+
+    // The TKE pod identity.
+    let token = env.path("oidc-token");
+    env.run_with(&["--config", c, "snapshot", "--target", "pod"], |cmd| {
+        cmd.env("TKE_REGION", "ap-guangzhou")
+            .env("TKE_PROVIDER_ID", "tke-oidc")
+            .env("TKE_WEB_IDENTITY_TOKEN_FILE", &token)
+            .env("TKE_ROLE_ARN", arn(SHOP, "pod"));
+    })
+    .ok();
+    assert_eq!(account_of("pod")["account"], SHOP);
+
+    // The chain finds the tccli file (after the environment and profile gave nothing).
+    env.run(&["--config", c, "snapshot", "--target", "chain"])
+        .ok();
+    assert!(
+        account_of("chain")["arn"]
+            .as_str()
+            .unwrap()
+            .ends_with("/from-tccli")
+    );
+
+    // Nothing anywhere: every source says why it gave nothing.
+    std::fs::remove_file(tccli.join("default.credential")).unwrap();
+    let nothing = World::start(&env, &format!("uin = \"{MAIN}\"\n"), &[]);
+    let bare = env.write(
+        "bare.toml",
+        &format!("[[target]]\nname = \"x\"\nendpoint = \"{}\"\n", nothing.url),
+    );
+    let e = env
+        .run(&["--config", bare.to_str().unwrap(), "snapshot"])
+        .code(3);
+    for source in ["env:", "profile:", "tccli:", "cvm-role:", "oidc:"] {
+        assert!(e.stderr.contains(source), "{source}: {}", e.stderr);
+    }
+    assert!(e.stderr.contains("no CAM role is bound"), "{}", e.stderr);
+}
+
+#[test]
+fn an_organization_is_audited_member_by_member_and_new_and_departed_ones_are_named() {
+    let env = Env::new();
+    let cfg = |url: &str| {
+        env.write(
+            "config.toml",
+            &format!(
+                "[organization]\nendpoint = \"{url}\"\nname = \"org-{{uin}}\"\nexclude = [\"excluded\"]\n"
+            ),
+        )
+    };
+    let out_dir = env.path("reports");
+    let run = |url: &str| {
+        let c = cfg(url);
+        let r = as_manager(
+            &env,
+            &[
+                "--config",
+                c.to_str().unwrap(),
+                "run",
+                "--out-dir",
+                out_dir.to_str().unwrap(),
+            ],
+        );
+        assert!(r.code == 0 || r.code == 1, "{}", r.stderr);
+        let json = r
+            .stdout
+            .lines()
+            .find(|l| l.ends_with(".json"))
+            .unwrap()
+            .to_string();
+        let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+        (r, report)
+    };
+    let membership = |report: &Value, target: &str| {
+        report["run"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["target"] == target)
+            .map(|t| t["membership"].clone())
+    };
+    {
+        let world = World::start(
+            &env,
+            &accounts(&env, &[(SHOP, "shop"), ("100000000009", "excluded")]),
+            &[],
+        );
+        let (r, report) = run(&world.url);
+        assert!(r.stderr.contains(&format!("org-{SHOP}")), "{}", r.stderr);
+        assert_eq!(
+            membership(&report, &format!("org-{SHOP}")),
+            Some(Value::from("new"))
+        );
+        assert_eq!(membership(&report, "org-100000000009"), None, "excluded");
+    }
+    // A member joins.
+    {
+        let world = World::start(&env, &accounts(&env, &[(SHOP, "shop"), (ADS, "ads")]), &[]);
+        let (_, report) = run(&world.url);
+        assert_eq!(
+            membership(&report, &format!("org-{SHOP}")),
+            Some(Value::Null)
+        );
+        assert_eq!(
+            membership(&report, &format!("org-{ADS}")),
+            Some(Value::from("new"))
+        );
+        let names: Vec<&str> = report["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&format!("org-{ADS}").as_str()), "{names:?}");
+    }
+    // And the first one leaves: named as gone, its history kept.
+    {
+        let world = World::start(&env, &accounts(&env, &[(ADS, "ads")]), &[]);
+        let (r, report) = run(&world.url);
+        assert_eq!(
+            membership(&report, &format!("org-{SHOP}")),
+            Some(Value::from("gone"))
+        );
+        let history = env
+            .run(&["history", "--target", &format!("org-{SHOP}")])
+            .ok();
+        assert_eq!(history.stdout.lines().count(), 1 + 2, "{}", history.stdout);
+        let md = r
+            .stdout
+            .lines()
+            .find(|l| l.ends_with(".md"))
+            .unwrap()
+            .to_string();
+        let md = std::fs::read_to_string(md).unwrap();
+        assert!(
+            md.contains("no longer a member of the organization"),
+            "{md}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_temporary_key_token_or_oidc_token_reaches_any_output_or_the_database() {
+    use tcss_audit::task::clock::SystemClock;
+    use tcss_audit::tencent::identity::{RoleSpec, assume_role};
+    use tcss_audit::tencent::{ClientOptions, Credentials, Endpoint, Provider, Secret};
+    let env = Env::new();
+    let world = World::start(&env, &accounts(&env, &[(SHOP, "shop")]), &[]);
+    // Temporary credentials, had here from the stand-in's STS as any tool would.
+    let temp = assume_role(
+        Provider::Static(Credentials {
+            secret_id: SIM_ID.into(),
+            secret_key: Secret::new(SIM_KEY),
+            token: None,
+            origin: "test".into(),
+        }),
+        RoleSpec {
+            arn: arn(SHOP, ROLE),
+            session_name: "leak-check".into(),
+            duration: 7200,
+            external_id: None,
+        },
+        Endpoint::parse(&world.url).unwrap(),
+        Arc::new(SystemClock),
+        &ClientOptions::default(),
+    )
+    .current()
+    .await
+    .unwrap();
+    let key = temp.secret_key.expose().to_string();
+    let token = temp.token.as_ref().unwrap().expose().to_string();
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            "[[target]]\nname = \"shop\"\nendpoint = \"{}\"\n\n[[target]]\nname = \"pod\"\nendpoint = \"{}\"\ncredentials = \"oidc\"\n",
+            world.url, world.url
+        ),
+    );
+    let c = cfg.to_str().unwrap().to_string();
+    let token_file = env.path("oidc-token");
+    let out_dir = env.path("reports");
+    let mut printed = String::new();
+    let mut runs: Vec<Vec<String>> = vec![
+        vec!["-vv".into(), "snapshot".into(), "--all".into()],
+        vec![
+            "-vv".into(),
+            "run".into(),
+            "--out-dir".into(),
+            out_dir.display().to_string(),
+        ],
+        vec![
+            "history".into(),
+            "--all".into(),
+            "--format".into(),
+            "json".into(),
+        ],
+        vec!["export".into()],
+    ];
+    for args in runs.iter_mut() {
+        let mut full = vec!["--config".to_string(), c.clone()];
+        full.append(args);
+        let full: Vec<&str> = full.iter().map(String::as_str).collect();
+        let r = env.run_with(&full, |cmd| {
+            cmd.env("TENCENTCLOUD_SECRET_ID", &temp.secret_id)
+                .env("TENCENTCLOUD_SECRET_KEY", &key)
+                .env("TENCENTCLOUD_TOKEN", &token)
+                .env("TKE_REGION", "ap-guangzhou")
+                .env("TKE_PROVIDER_ID", "tke-oidc")
+                .env("TKE_WEB_IDENTITY_TOKEN_FILE", &token_file)
+                .env("TKE_ROLE_ARN", arn(SHOP, "pod"));
+        });
+        assert!(r.code <= 1, "{full:?}: {}", r.stderr);
+        printed.push_str(&r.stdout);
+        printed.push_str(&r.stderr);
+    }
+    assert!(printed.contains("account 100000000002"), "{printed}");
+    let mut files = Vec::new();
+    collect(env.dir.path(), &mut files);
+    for secret in [key.as_str(), token.as_str(), OIDC_TOKEN] {
+        assert!(!printed.contains(secret), "a secret was printed");
+        for f in files.iter().filter(|f| !f.ends_with("oidc-token")) {
+            let bytes = std::fs::read(f).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a secret is in {}",
+                f.display()
+            );
+        }
+    }
+    assert!(files.iter().any(|f| f.ends_with("audit.db")));
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
