@@ -25,8 +25,21 @@ python3 -m venv "$work/venv"
 
 export SIM_SECRET_ID="AKIDsdkCHECK00000000000000000001"
 export SIM_SECRET_KEY="sdkCheckSecretKey0000000000000001"
+# A member account whose task is switched off, reached through a role the keys' account may
+# assume (the SDK's STSAssumeRoleCredential is checked against the stand-in's STS).
+printf '{"Response": {"Enable": false, "ScanPeriod": 1, "ScanTime": "03:00:00"}}\n' >"$work/member.json"
+cat >"$work/accounts.toml" <<'TOML'
+uin = "100000000001"
+[[member]]
+uin = "100000000002"
+name = "member"
+state = "member.json"
+roles = [{ name = "sdk-role", trust = ["100000000001"] }]
+TOML
+export SIM_ROLE_ARN="qcs::cam::uin/100000000002:roleName/sdk-role"
 mkfifo "$work/url"
-"$AUDIT_BIN" -v sim --secret-id "$SIM_SECRET_ID" --secret-key "$SIM_SECRET_KEY" >"$work/url" 2>"$work/sim.log" &
+"$AUDIT_BIN" -v sim --secret-id "$SIM_SECRET_ID" --secret-key "$SIM_SECRET_KEY" \
+    --accounts "$work/accounts.toml" >"$work/url" 2>"$work/sim.log" &
 sim_pid=$!
 read -r SIM_URL <"$work/url"
 export SIM_URL

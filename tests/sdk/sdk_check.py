@@ -72,4 +72,27 @@ try:
 except TencentCloudSDKException as e:
     check("update without ScanPeriod is refused", e.get_code(), "MissingParameter")
 
+# A role in a member account, assumed through the stand-in's STS with the SDK's own
+# STSAssumeRoleCredential, then TCSS called with the temporary key and token it got.
+# The SDK's STS client speaks https only; the stand-in here is plain http on loopback.
+from tencentcloud.common.profile import http_profile as _hp
+
+_init = _hp.HttpProfile.__init__
+
+
+def _loopback_scheme(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+    self.scheme = url.scheme
+
+
+_hp.HttpProfile.__init__ = _loopback_scheme
+role = credential.STSAssumeRoleCredential(
+    secret_id, secret_key, os.environ["SIM_ROLE_ARN"], "sdk-check", 3600, endpoint=url.netloc
+)
+http = HttpProfile(endpoint=url.netloc, reqTimeout=10)
+http.scheme = url.scheme
+member = tcss_client.TcssClient(role, "ap-guangzhou", ClientProfile(httpProfile=http))
+check("a temporary key from STS", (role.secret_id or "")[:7], "AKIDtmp")
+check("the member's own task through the role", describe(member).Enable, False)
+
 print("all SDK calls behaved as against Tencent")
