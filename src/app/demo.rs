@@ -9,15 +9,19 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use crate::app::config::TargetSpec;
+use crate::app::config::{ORG_ROLE, OrganizationSpec, TargetSpec};
 use crate::app::nightly::{self, JobOptions};
+use crate::app::organization;
 use crate::app::report::write_run_reports;
+use crate::app::snapshot::ServiceSettings;
 use crate::app::{Error, ExitCode};
 use crate::policy::{self, Severity};
 use crate::report::compliance::ReportOptions;
 use crate::sim::{self, SimOptions};
 use crate::store::{OpenMode, Store};
 use crate::task::clock::{Clock, ManualClock};
+use crate::tencent::Provider;
+use crate::tencent::identity::RoleSpec;
 use crate::tencent::{Client, ClientOptions, CredentialSource, Credentials, Endpoint, Secret};
 
 /// The demo's made-up credential, known only to the in-process stand-in.
@@ -29,6 +33,16 @@ pub const NIGHTS: i64 = 21;
 const MARKER: &str = ".tcss-audit-demo";
 /// The demo's signing key, made afresh in its folder (its public key beside it, `.pub`).
 pub const SIGNING_KEY: &str = "signing-key";
+/// The stand-in's accounts: the demo's own, and an organization of three members.
+const ACCOUNTS: &str = "accounts.toml";
+/// The organization's members: (UIN, name).
+pub const MEMBERS: [(&str, &str); 3] = [
+    ("100000000002", "shop"),
+    ("100000000003", "ads"),
+    ("100000000004", "data"),
+];
+/// The night (0-based) an operator drops virus scanning in the `ads` member account.
+const MEMBER_DRIFT_NIGHT: i64 = 8;
 
 /// A drift the demo injects, and the night it happens (0-based).
 #[derive(Debug, Clone)]
@@ -126,6 +140,7 @@ pub fn prepare_dir(dir: &Path) -> Result<(), Error> {
             "audit.db.lock",
             SIGNING_KEY,
             "signing-key.pub",
+            ACCOUNTS,
         ] {
             let _ = std::fs::remove_file(dir.join(name));
         }
@@ -167,6 +182,15 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
     let key = Arc::new(crate::trust::SigningKey::generate());
     let public_key = key.write_new(&dir.join(SIGNING_KEY))?;
     let drifts = script();
+    let mut accounts = String::from("uin = \"100000000001\"\nname = \"demo\"\n");
+    for (uin, name) in MEMBERS {
+        accounts.push_str(&format!(
+            "\n[[member]]\nuin = \"{uin}\"\nname = \"{name}\"\nroles = [{{ name = \"{ORG_ROLE}\", trust = [\"100000000001\"] }}]\n"
+        ));
+    }
+    let accounts_file = dir.join(ACCOUNTS);
+    std::fs::write(&accounts_file, accounts)
+        .map_err(|e| Error::Input(format!("demo folder {}: {e}", dir.display())))?;
     let (last_night_code, reports, summary) = runtime.block_on(async {
         let sim = sim::start(SimOptions {
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
@@ -176,7 +200,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
             faults: Vec::new(),
             rate_limit: sim::DEFAULT_RATE_LIMIT,
             clock: shared.clone(),
-            accounts_file: None,
+            accounts_file: Some(accounts_file.clone()),
             temp_lifetime: None,
         })
         .await
@@ -221,8 +245,64 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
                 }
             }),
         };
+        // The organization: its members listed through the stand-in's Organization API, each
+        // audited through its role, as `audit run` does with an [organization] section.
+        let org = OrganizationSpec {
+            credentials: CredentialSource::default(),
+            endpoint: sim.url(),
+            region: None,
+            role_name: ORG_ROLE.into(),
+            external_id: None,
+            role_duration: crate::tencent::identity::DEFAULT_ROLE_DURATION,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            name: "org-{name}".into(),
+        };
+        let members = organization::members(
+            &org,
+            &ServiceSettings::default(),
+            None,
+            shared.clone(),
+            &ClientOptions::default(),
+            &job.env,
+        )
+        .await?;
+        let mut targets = vec![target.clone()];
+        targets.extend(organization::member_targets(&org, &members));
+        // An operator in the `ads` account, reached through the same role.
+        let ads_operator = Client::with(
+            Endpoint::parse(&sim.url())?,
+            crate::tencent::identity::assume_role(
+                Provider::Static(Credentials {
+                    secret_id: DEMO_ID.into(),
+                    secret_key: Secret::new(DEMO_KEY),
+                    token: None,
+                    origin: "the demo".into(),
+                }),
+                RoleSpec {
+                    arn: format!("qcs::cam::uin/{}:roleName/{ORG_ROLE}", MEMBERS[1].0),
+                    session_name: "demo-operator".into(),
+                    duration: crate::tencent::identity::DEFAULT_ROLE_DURATION,
+                    external_id: None,
+                },
+                Endpoint::parse(&sim.url())?,
+                shared.clone(),
+                &ClientOptions::default(),
+            ),
+            crate::tencent::client::TCSS,
+            shared.clone(),
+            ClientOptions::default(),
+        )?;
         let mut last = ExitCode::Ok;
-        let mut summary = Vec::new();
+        let mut summary = vec![format!(
+            "the organization: {} member accounts ({}), each audited through its {ORG_ROLE}",
+            members.len(),
+            members
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )];
         let mut run_targets = Vec::new();
         for night in 0..NIGHTS {
             let at = first_night + chrono::Duration::days(night);
@@ -242,6 +322,18 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
                     d.what
                 ));
             }
+            if night == MEMBER_DRIFT_NIGHT {
+                ads_operator
+                    .update(&json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00", "ScanType": ["vul", "risk"]}))
+                    .await?;
+                summary.push(format!(
+                    "night {:>2} ({}): in member account {} ({}), virus scanning dropped",
+                    night + 1,
+                    crate::task::when::fmt_time(at, tz),
+                    MEMBERS[1].1,
+                    MEMBERS[1].0
+                ));
+            }
             if skip {
                 continue;
             }
@@ -251,7 +343,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
             let outcomes = nightly::snapshot_and_check(
                 &mut store,
                 &loaded.set,
-                std::slice::from_ref(&target),
+                &targets,
                 shared.clone(),
                 &job,
                 |_| {},
@@ -267,10 +359,11 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
             run_targets = outcomes.into_iter().map(|o| o.run).collect();
         }
         sim.shutdown().await;
+        let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
         let reports = write_run_reports(
             &store,
             &loaded.set,
-            std::slice::from_ref(&target.name),
+            &names,
             &ReportOptions {
                 since: first_night - chrono::Duration::hours(1),
                 until: last_night + chrono::Duration::hours(1),

@@ -69,11 +69,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         writeln!(w, "Look around:")?;
         writeln!(
             w,
-            "  audit --db {db} --tz Asia/Shanghai history --changes-only"
+            "  audit --db {db} --tz Asia/Shanghai history --all --changes-only"
         )?;
-        writeln!(w, "  audit --db {db} log")?;
-        writeln!(w, "  audit --db {db} diff --from 7d --format markdown")?;
-        writeln!(w, "  audit --db {db} check --fail-on high")?;
+        writeln!(w, "  audit --db {db} log --all")?;
+        writeln!(
+            w,
+            "  audit --db {db} diff --target org-ads --from 14d --format markdown"
+        )?;
+        writeln!(w, "  audit --db {db} check --all --fail-on high")?;
         writeln!(w, "  audit --db {db} verify")?;
         // The JSON report witnesses the head it was made from; the key signed every night.
         if let Some(json) = result

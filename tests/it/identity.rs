@@ -587,3 +587,38 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
         }
     }
 }
+
+#[test]
+fn a_target_whose_account_changes_between_runs_is_flagged_in_the_report() {
+    let env = Env::new();
+    let world = World::start(&env, &accounts(&env, &[(SHOP, "shop"), (ADS, "ads")]), &[]);
+    for member in [SHOP, ADS] {
+        let cfg = env.write(
+            "config.toml",
+            &format!(
+                "[[target]]\nname = \"moving\"\nendpoint = \"{}\"\nrole_arn = \"{}\"\n",
+                world.url,
+                arn(member, ROLE)
+            ),
+        );
+        as_manager(&env, &["--config", cfg.to_str().unwrap(), "snapshot"]).ok();
+    }
+    let report = env
+        .run(&["report", "--target", "moving", "--format", "json"])
+        .ok()
+        .json();
+    let changes = &report["targets"][0]["account_changes"];
+    assert_eq!(changes.as_array().map(Vec::len), Some(1), "{changes}");
+    assert_eq!(
+        (changes[0]["from"].as_str(), changes[0]["to"].as_str()),
+        (Some(SHOP), Some(ADS))
+    );
+    let md = env
+        .run(&["report", "--target", "moving", "--format", "markdown"])
+        .ok()
+        .stdout;
+    assert!(
+        md.contains("**The account changed** at snapshot #2"),
+        "{md}"
+    );
+}

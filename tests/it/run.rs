@@ -311,12 +311,22 @@ fn the_demo_runs_and_its_report_names_each_drift() {
         "switched off",
         "missed night",
         "image added",
+        "3 member accounts (shop, ads, data)",
+        "in member account ads (100000000003), virus scanning dropped",
     ] {
         assert!(run.stdout.contains(drift), "{drift}: {}", run.stdout);
     }
     let db = dir.join("audit.db");
     let log = env
-        .run(&["--db", db.to_str().unwrap(), "log", "--format", "json"])
+        .run(&[
+            "--db",
+            db.to_str().unwrap(),
+            "log",
+            "--target",
+            "prod",
+            "--format",
+            "json",
+        ])
         .ok()
         .json();
     let paths: Vec<String> = log["events"]
@@ -361,6 +371,14 @@ fn the_demo_runs_and_its_report_names_each_drift() {
         .find(|l| l.ends_with(".md"))
         .unwrap();
     let md = std::fs::read_to_string(report).unwrap();
+    // Each member account is a target of the report, with the account it was read from.
+    for member in ["org-shop", "org-ads", "org-data"] {
+        assert!(md.contains(&format!("## Target `{member}`")), "{member}");
+    }
+    assert!(
+        md.contains("Audited account: `100000000003`"),
+        "the ads account"
+    );
     for drift in [
         "removed `\"virus\"`",
         "`true` -> `false`",
