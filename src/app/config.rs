@@ -107,6 +107,8 @@ pub struct Settings {
     pub organization_endpoint: Option<String>,
     pub metadata_endpoint: Option<String>,
     pub organization: Option<OrganizationSpec>,
+    /// Where notifications go (`[[notify]]`).
+    pub notify: Vec<crate::app::notify::NotifySpec>,
 }
 
 /// How requests are made, as the config file sets it (`None`: the built-in default).
@@ -135,6 +137,7 @@ impl Default for Settings {
             organization_endpoint: None,
             metadata_endpoint: None,
             organization: None,
+            notify: Vec::new(),
         }
     }
 }
@@ -166,7 +169,22 @@ struct RawFile {
     defaults: RawIdentity,
     organization: Option<RawOrganization>,
     #[serde(default)]
+    notify: Vec<RawNotify>,
+    #[serde(default)]
     target: Vec<RawTarget>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    kind: String,
+    url_env: String,
+    secret_env: Option<String>,
+    on: Option<Vec<String>>,
+    #[serde(default)]
+    targets: Vec<String>,
+    language: Option<String>,
+    stale_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -371,6 +389,86 @@ impl Settings {
             crate::tencent::credentials::metadata_url(m)
                 .map_err(|e| fail(find("metadata_endpoint"), format!("metadata_endpoint: {e}")))?;
         }
+        let mut notify = Vec::new();
+        for n in raw.notify {
+            use crate::app::notify::{DEFAULT_ON, NotifyKind, NotifySpec};
+            use crate::report::notify::{EventKind, Language};
+            let at = |key: &str| find(key);
+            let kind = NotifyKind::parse(&n.kind).ok_or_else(|| {
+                fail(
+                    at("kind"),
+                    format!(
+                        "[[notify]] kind = {:?}: use one of {}",
+                        crate::task::text::visible(&n.kind),
+                        NotifyKind::ALL.map(NotifyKind::as_str).join(", ")
+                    ),
+                )
+            })?;
+            if n.url_env.trim().is_empty() || n.url_env.contains("://") {
+                return Err(fail(
+                    at("url_env"),
+                    "[[notify]] url_env names the environment variable that holds the webhook URL (the URL is a secret and does not belong in this file)".into(),
+                ));
+            }
+            if n.secret_env.is_some() && matches!(kind, NotifyKind::Wecom | NotifyKind::Slack) {
+                return Err(fail(
+                    at("secret_env"),
+                    format!("[[notify]] kind = \"{}\" takes no secret_env: its URL is its secret", kind.as_str()),
+                ));
+            }
+            let (mut on, mut always) = (Vec::new(), false);
+            match &n.on {
+                None => on.extend(DEFAULT_ON),
+                Some(list) => {
+                    for word in list {
+                        if word == "always" {
+                            always = true;
+                        } else {
+                            on.push(EventKind::parse(word).ok_or_else(|| {
+                                fail(
+                                    at("on"),
+                                    format!(
+                                        "[[notify]] on = {:?}: use drift, new-failure, error, recovered, stale or always",
+                                        crate::task::text::visible(word)
+                                    ),
+                                )
+                            })?);
+                        }
+                    }
+                }
+            }
+            for g in &n.targets {
+                glob::Pattern::new(g).map_err(|e| {
+                    fail(at("targets"), format!("[[notify]] targets: {g:?} is not a glob: {e}"))
+                })?;
+            }
+            let language = match n.language.as_deref() {
+                None => Language::En,
+                Some(l) => Language::parse(l).ok_or_else(|| {
+                    fail(at("language"), format!("[[notify]] language = {l:?}: use en or zh"))
+                })?,
+            };
+            let stale_after = match n.stale_after.as_deref() {
+                None => chrono::Duration::hours(26),
+                Some(s) => humantime::parse_duration(s)
+                    .ok()
+                    .and_then(|d| chrono::Duration::from_std(d).ok())
+                    .filter(|d| *d > chrono::Duration::zero())
+                    .ok_or_else(|| {
+                        fail(at("stale_after"), format!("[[notify]] stale_after = {s:?}: give a duration such as \"26h\""))
+                    })?,
+            };
+            notify.push(NotifySpec {
+                kind,
+                url_env: n.url_env,
+                secret_env: n.secret_env,
+                on,
+                always,
+                targets: n.targets,
+                language,
+                stale_after,
+            });
+        }
         let organization = match raw.organization {
             None => None,
             Some(o) => {
@@ -455,6 +553,7 @@ impl Settings {
             organization_endpoint: raw.organization_endpoint,
             metadata_endpoint: raw.metadata_endpoint,
             organization,
+            notify,
         })
     }
 

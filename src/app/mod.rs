@@ -9,6 +9,7 @@ pub mod error;
 pub mod import;
 pub mod lock;
 pub mod nightly;
+pub mod notify;
 pub mod organization;
 pub mod output;
 pub mod report;

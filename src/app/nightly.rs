@@ -10,7 +10,7 @@ use chrono_tz::Tz;
 use crate::app::check;
 use crate::app::config::TargetSpec;
 use crate::app::lock::{RunLock, describe_holder};
-use crate::app::report::write_run_reports;
+use crate::app::report::write_report_files;
 use crate::app::runtime::{Threads, runtime};
 use crate::app::snapshot::{self, Arrival, EnvLookup};
 use crate::app::{Error, ExitCode};
@@ -45,6 +45,8 @@ pub struct TargetOutcome {
     /// The summary line for people.
     pub line: String,
     pub run: RunTarget,
+    /// Rules failing at or above `fail_on` (for notifications).
+    pub failing: Vec<crate::report::notify::RuleRef>,
 }
 
 /// The nightly job as `audit run` runs it: the database, what to fetch and judge, and where the
@@ -64,6 +66,18 @@ pub struct NightlyRun<'a> {
     pub signing_key: Option<Arc<SigningKey>>,
     /// The organization's members among `targets`, to name new and departed ones.
     pub organization: Option<OrgMembers>,
+    /// Where to tell what is new, after the reports are written.
+    pub notify: Vec<crate::app::notify::NotifySpec>,
+    /// Say what would be sent, send nothing, and remember nothing as told.
+    pub notify_dry_run: bool,
+}
+
+/// What the nightly job did.
+#[derive(Debug)]
+pub struct NightlyDone {
+    pub code: ExitCode,
+    pub written: Vec<PathBuf>,
+    pub deliveries: Vec<crate::app::notify::Delivery>,
 }
 
 /// Which targets are an organization's members now, and how its target names are made.
@@ -80,14 +94,25 @@ pub fn run(
     plan: &NightlyRun<'_>,
     clock: Arc<dyn Clock>,
     done: impl FnMut(&TargetOutcome),
-) -> Result<(ExitCode, Vec<PathBuf>), Error> {
+) -> Result<NightlyDone, Error> {
     let _lock = RunLock::acquire(&plan.db, plan.lock_timeout, &describe_holder(clock.now()))?;
     let mut store = Store::open(&plan.db, OpenMode::Create)?;
     if let Some(key) = &plan.signing_key {
         store.sign_checkpoints_with(key.clone());
     }
-    // Before anything is recorded: which targets the history already holds.
+    // Before anything is recorded: which targets the history already holds, and when each was
+    // last seen (for notifications of a job that stopped).
     let known = store.targets()?;
+    let mut last_before = std::collections::HashMap::new();
+    if !plan.notify.is_empty() {
+        for t in plan.targets {
+            if let Ok(m) =
+                store.resolve(&t.name, &crate::task::when::When::Latest, chrono_tz::UTC)
+            {
+                last_before.insert(t.name.clone(), m.observed_at);
+            }
+        }
+    }
     let runtime = runtime(Threads::Workers(2))?;
     let outcomes = runtime.block_on(snapshot_and_check(
         &mut store,
@@ -97,7 +122,11 @@ pub fn run(
         &plan.job,
         done,
     ))?;
-    let code = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
+    let mut code = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
+    let failing: std::collections::HashMap<String, Vec<crate::report::notify::RuleRef>> = outcomes
+        .iter()
+        .map(|o| (o.run.target.clone(), o.failing.clone()))
+        .collect();
     let mut run_targets: Vec<RunTarget> = outcomes.into_iter().map(|o| o.run).collect();
     if let Some(org) = &plan.organization {
         for t in &mut run_targets {
@@ -130,16 +159,72 @@ pub fn run(
         fail_on: plan.job.fail_on,
         api_offset: plan.job.times.api_offset,
     };
-    let written = write_run_reports(
+    let mut report = crate::app::report::compliance_report(
         &store,
         plan.set,
         &names,
         &opts,
-        &run_targets,
+        Some(&run_targets),
+    )?;
+    let written = write_report_files(
+        &report,
         &plan.out_dir,
         plan.signing_key.as_deref(),
+        None,
     )?;
-    Ok((code, written))
+    let mut deliveries = Vec::new();
+    if !plan.notify.is_empty() {
+        let mut nows = Vec::new();
+        for t in &run_targets {
+            if t.membership == Some("gone") {
+                continue;
+            }
+            let latest = store
+                .resolve(&t.target, &crate::task::when::When::Latest, chrono_tz::UTC)
+                .ok();
+            nows.push(crate::app::notify::TargetNow {
+                target: t.target.clone(),
+                config_hash: latest.map(|m| m.config_hash),
+                failing: failing.get(&t.target).cloned().unwrap_or_default(),
+                error: t.error.clone(),
+                last_before: last_before.get(&t.target).copied(),
+                recorded: t.snapshot.is_some(),
+            });
+        }
+        let paths = (
+            written.first().map(|p| p.display().to_string()),
+            written.get(1).map(|p| p.display().to_string()),
+        );
+        deliveries = crate::app::notify::notify_all(
+            &mut store,
+            &plan.notify,
+            &nows,
+            now,
+            code as u8,
+            paths,
+            plan.notify_dry_run,
+            plan.job.env.as_ref(),
+        )?;
+        let failed: Vec<String> = deliveries
+            .iter()
+            .filter_map(|d| d.failed.as_ref().map(|f| format!("{}: {f}", d.destination)))
+            .collect();
+        if !failed.is_empty() {
+            code = code.worst(ExitCode::Remote);
+            report.notifications_failed = failed;
+            write_report_files(
+                &report,
+                &plan.out_dir,
+                plan.signing_key.as_deref(),
+                Some((&written[0], &written[1])),
+            )?;
+        }
+    }
+    Ok(NightlyDone {
+        code,
+        written,
+        deliveries,
+    })
 }
 
 /// Snapshots and checks every target; `done` hears about each as it finishes. Outcomes come back
@@ -264,6 +349,7 @@ fn panic_text(e: tokio::task::JoinError) -> String {
 
 fn failed(target: &str, e: &Error) -> TargetOutcome {
     TargetOutcome {
+        failing: Vec::new(),
         code: e.exit_code(),
         line: format!("{}: error: {}", visible(target), visible(&e.to_string())),
         run: RunTarget {
@@ -292,7 +378,15 @@ fn judge(
     let now = clock.now();
     let report = check::check_snapshot(store, set, &meta, now, opts.times)?;
     checks.push(check::to_stored(set, &report, now)?);
-    let failing = report.failing_at_or_above(opts.fail_on).count();
+    let failing_rules: Vec<crate::report::notify::RuleRef> = report
+        .failing_at_or_above(opts.fail_on)
+        .map(|r| crate::report::notify::RuleRef {
+            id: r.rule.clone(),
+            title: r.title.clone(),
+            severity: r.severity.to_string(),
+        })
+        .collect();
+    let failing = failing_rules.len();
     // The fields this observation changed, by their top-level name, in the order the diff gives.
     let mut fields: Vec<String> = Vec::new();
     for event in store.events(name, Some(recorded.observed_at), Some(recorded.observed_at))? {
@@ -321,6 +415,7 @@ fn judge(
         format!("changed: {}", shown.join(", "))
     };
     Ok(TargetOutcome {
+        failing: failing_rules,
         code,
         line: format!(
             "{}: #{} {state}; {} failing at or above {}{}{}",

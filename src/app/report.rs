@@ -106,30 +106,49 @@ pub fn write_run_reports(
     signing_key: Option<&SigningKey>,
 ) -> Result<Vec<PathBuf>, Error> {
     let report = compliance_report(store, set, targets, opts, Some(run))?;
+    write_report_files(&report, dir, signing_key, None)
+}
+
+/// Writes `report` as Markdown and JSON (and, with a key, their `.sig`s) into `dir`, named by
+/// its time, or over the files `at` (a run's reports written again, with what came after).
+pub fn write_report_files(
+    report: &ComplianceReport,
+    dir: &Path,
+    signing_key: Option<&SigningKey>,
+    at: Option<(&Path, &Path)>,
+) -> Result<Vec<PathBuf>, Error> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Output {
         what: dir.display().to_string(),
         source,
     })?;
-    // Named by the time; a second run within the same second (or a clock set back) gets a
-    // suffix rather than replace reports that are already there.
-    let base = format!("tcss-audit-{}", opts.generated_at.format("%Y%m%dT%H%M%SZ"));
-    let (md, json) = (1..)
-        .map(|n| match n {
-            1 => base.clone(),
-            n => format!("{base}-{n}"),
-        })
-        .map(|stem| {
-            (
-                dir.join(format!("{stem}.md")),
-                dir.join(format!("{stem}.json")),
-            )
-        })
-        .find(|(md, json)| !md.exists() && !json.exists())
-        .expect("some suffix is free");
+    let (md, json) = match at {
+        Some((md, json)) => (md.to_path_buf(), json.to_path_buf()),
+        None => {
+            // Named by the time; a second run within the same second (or a clock set back)
+            // gets a suffix rather than replace reports that are already there.
+            let base = format!(
+                "tcss-audit-{}",
+                report.generated_at.format("%Y%m%dT%H%M%SZ")
+            );
+            (1..)
+                .map(|n| match n {
+                    1 => base.clone(),
+                    n => format!("{base}-{n}"),
+                })
+                .map(|stem| {
+                    (
+                        dir.join(format!("{stem}.md")),
+                        dir.join(format!("{stem}.json")),
+                    )
+                })
+                .find(|(md, json)| !md.exists() && !json.exists())
+                .expect("some suffix is free")
+        }
+    };
     // The two are rendered side by side: a fleet's report is many MB of each.
     let (md_done, json_done) = std::thread::scope(|scope| {
-        let json_done = scope.spawn(|| write_atomically(&json, |w| compliance::json(&report, w)));
-        let md_done = write_atomically(&md, |w| compliance::markdown(&report, w));
+        let json_done = scope.spawn(|| write_atomically(&json, |w| compliance::json(report, w)));
+        let md_done = write_atomically(&md, |w| compliance::markdown(report, w));
         (md_done, json_done.join())
     });
     md_done?;

@@ -9,6 +9,7 @@ pub mod history;
 pub mod import;
 pub mod key;
 pub mod log;
+pub mod notify;
 pub mod policy;
 pub mod prune;
 pub mod report;
@@ -124,6 +125,9 @@ pub enum Command {
     /// Make the Ed25519 key that signs checkpoints and reports
     #[command(subcommand)]
     Key(key::Command),
+    /// Check the notification destinations: `test` sends each one a test message
+    #[command(subcommand)]
+    Notify(notify::Command),
     /// Write the whole history as JSON lines (a backup `import --jsonl` restores)
     Export(export::Args),
     /// Remove the oldest observations; the chain stays verifiable from a checkpoint
@@ -179,6 +183,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Report(args) => report::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Key(cmd) => key::run(cmd, &ctx),
+        Command::Notify(cmd) => notify::run(cmd, &ctx),
         Command::Export(args) => export::run(args, &ctx),
         Command::Prune(args) => prune::run(args, &ctx),
         Command::Policy(cmd) => policy::run(cmd, &ctx),

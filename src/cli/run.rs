@@ -19,7 +19,10 @@ use crate::task::when::When;
     after_help = "Exit codes: 0 all recorded and compliant; 1 a policy failure at or above \
 --fail-on (or, with --fail-on-drift, a config that drifted); 3 a target could not be fetched (credentials, API, network); 4 the database (or the run \
 lock) failed. Over several targets the most severe wins (4 > 3 > 1 > 0), after every target that \
-can be done is done. Reports are written as tcss-audit-YYYYMMDDTHHMMSSZ.md and .json."
+can be done is done. Reports are written as tcss-audit-YYYYMMDDTHHMMSSZ.md and .json. With \
+[[notify]] destinations, what is new since each was last told is sent after the reports are \
+written; a delivery that fails is named, tried again at the next run, and makes the run exit 3 \
+when nothing worse happened."
 )]
 pub struct Args {
     /// Only this target [default: every target of the config file]
@@ -50,6 +53,9 @@ pub struct Args {
     /// Seconds to wait for another run on the same database before giving up (exit 4)
     #[arg(long, default_value_t = 60, value_name = "SECONDS")]
     pub lock_timeout: u64,
+    /// Print what the config's [[notify]] destinations would be sent, and send nothing
+    #[arg(long)]
+    pub notify_dry_run: bool,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -148,9 +154,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         out_dir,
         signing_key: ctx.signing_key()?,
         organization,
+        notify: ctx.settings.notify.clone(),
+        notify_dry_run: args.notify_dry_run,
     };
     let quiet = ctx.quiet();
-    let (code, written) = nightly::run(&plan, ctx.clock.clone(), |o| {
+    let done = nightly::run(&plan, ctx.clock.clone(), |o| {
         progress.inc(1);
         // With -q only a target that failed is worth a line.
         if !quiet || o.run.error.is_some() {
@@ -158,11 +166,37 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         }
     })?;
     progress.finish_and_clear();
+    for d in &done.deliveries {
+        if let Some(why) = &d.failed {
+            eprintln!(
+                "notify {}: not delivered ({}); it is tried again at the next run",
+                crate::task::text::visible(&d.destination),
+                crate::task::text::visible(why)
+            );
+        } else if !quiet && d.dry_run.is_none() && d.events > 0 {
+            eprintln!(
+                "notify {}: told {}",
+                crate::task::text::visible(&d.destination),
+                crate::task::text::count(d.events as u64, "event", "events")
+            );
+        }
+    }
     ctx.emit(|w| {
-        for path in &written {
+        for path in &done.written {
             writeln!(w, "{}", path.display())?;
+        }
+        for d in &done.deliveries {
+            if let Some(doc) = &d.dry_run {
+                writeln!(
+                    w,
+                    "notify {} (dry run, nothing sent): {}",
+                    crate::task::text::visible(&d.destination),
+                    crate::task::text::count(d.events as u64, "event", "events")
+                )?;
+                crate::report::write_json(w, doc)?;
+            }
         }
         Ok(())
     })?;
-    Ok(code)
+    Ok(done.code)
 }

@@ -3,6 +3,7 @@
 mod chain;
 mod checks;
 mod derived;
+mod notify;
 mod export;
 mod prune;
 mod query;
@@ -39,6 +40,7 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/06-signed-checkpoints/up.sql"
         )),
         M::up(include_str!("../../migrations/07-identity/up.sql")),
+        M::up(include_str!("../../migrations/08-notify-state/up.sql")),
     ])
 }
 
@@ -382,7 +384,7 @@ fn load_base(conn: &Connection, shown: &str, id: i64, base: i64) -> Result<Vec<u
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 7;
+const KNOWN_VERSION: i64 = 8;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;

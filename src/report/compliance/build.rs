@@ -266,5 +266,6 @@ pub fn assemble(
         fail_on: opts.fail_on,
         policies: set.files().to_vec(),
         run,
+        notifications_failed: Vec::new(),
     }
 }

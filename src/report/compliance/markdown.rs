@@ -137,6 +137,17 @@ pub fn markdown(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
     if let Some(run) = &r.run {
         run_section(run, w)?;
     }
+    if !r.notifications_failed.is_empty() {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "**Notifications not delivered** (they are tried again at the next run):"
+        )?;
+        writeln!(w)?;
+        for n in &r.notifications_failed {
+            writeln!(w, "- {}", text(n))?;
+        }
+    }
     for t in &r.targets {
         target_section(r, t, w)?;
     }

@@ -90,6 +90,10 @@ pub struct ComplianceReport {
     pub policies: Vec<PolicyFileInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run: Option<Vec<RunTarget>>,
+    /// Notifications the run could not deliver (each destination and why); they are tried
+    /// again at the next run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notifications_failed: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -1,0 +1,512 @@
+//! Notifications: what is new for each destination since it was last told (drift, new failures,
+//! errors, recoveries, stale targets), delivered to WeCom, DingTalk, Feishu, Slack or a webhook
+//! after the run's records and reports are stored. A delivery that fails is retried within a
+//! bounded time, named, and tried again at the next run (what a destination was told is saved
+//! only once it was told).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::app::Error;
+use crate::report::notify::{self, Event, EventKind, Language, Notification, RuleRef};
+use crate::store::Store;
+use crate::task::diff;
+use crate::task::text::visible;
+
+/// Where a destination is, as the config file's `[[notify]]` says.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotifySpec {
+    pub kind: NotifyKind,
+    /// The variable that holds the webhook URL (a secret: the URL itself is never shown).
+    pub url_env: String,
+    pub secret_env: Option<String>,
+    /// Kinds of events sent; `always` sends a message every run.
+    pub on: Vec<EventKind>,
+    pub always: bool,
+    /// Target name globs; empty: every target.
+    pub targets: Vec<String>,
+    pub language: Language,
+    pub stale_after: chrono::Duration,
+}
+
+/// The kinds of destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyKind {
+    Wecom,
+    Dingtalk,
+    Feishu,
+    Slack,
+    Webhook,
+}
+
+impl NotifyKind {
+    pub const ALL: [NotifyKind; 5] = [
+        NotifyKind::Wecom,
+        NotifyKind::Dingtalk,
+        NotifyKind::Feishu,
+        NotifyKind::Slack,
+        NotifyKind::Webhook,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyKind::Wecom => "wecom",
+            NotifyKind::Dingtalk => "dingtalk",
+            NotifyKind::Feishu => "feishu",
+            NotifyKind::Slack => "slack",
+            NotifyKind::Webhook => "webhook",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<NotifyKind> {
+        NotifyKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+impl NotifySpec {
+    /// The destination's name in messages and in the database: its kind and the variable that
+    /// holds its URL, never the URL.
+    pub fn id(&self) -> String {
+        format!("{}:{}", self.kind.as_str(), self.url_env)
+    }
+
+    fn wants(&self, target: &str) -> bool {
+        self.targets.is_empty()
+            || self
+                .targets
+                .iter()
+                .any(|g| glob::Pattern::new(g).is_ok_and(|p| p.matches(target)))
+    }
+}
+
+/// The default `on`: everything but `stale`.
+pub const DEFAULT_ON: [EventKind; 4] = [
+    EventKind::Drift,
+    EventKind::NewFailure,
+    EventKind::Error,
+    EventKind::Recovered,
+];
+
+/// What a destination was last told about a target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Told {
+    pub config_hash: Option<String>,
+    pub failing: Vec<String>,
+    pub error: bool,
+    pub stale: bool,
+}
+
+/// A target as this run leaves it.
+#[derive(Debug, Clone)]
+pub struct TargetNow {
+    pub target: String,
+    /// The newest config recorded (this run's, or an earlier one when the run failed).
+    pub config_hash: Option<String>,
+    /// Rules failing at or above `fail_on` now (when the target was audited).
+    pub failing: Vec<RuleRef>,
+    pub error: Option<String>,
+    /// The newest snapshot before this run.
+    pub last_before: Option<DateTime<Utc>>,
+    /// Recorded in this run.
+    pub recorded: bool,
+}
+
+/// The events `now` holds for a destination that was told `before` (none: never told), and
+/// what it will have been told once they are delivered.
+pub fn events_for(
+    spec: &NotifySpec,
+    before: Option<&Told>,
+    now: &TargetNow,
+    run_at: DateTime<Utc>,
+    store: &Store,
+) -> (Vec<Event>, Told) {
+    let prev = before.cloned().unwrap_or_default();
+    let mut events = Vec::new();
+    let mut push = |kind: EventKind, summary: String, changes, rules| {
+        if spec.always || spec.on.contains(&kind) {
+            events.push(Event {
+                target: now.target.clone(),
+                kind,
+                summary,
+                changes,
+                rules,
+            });
+        }
+    };
+    let mut told = prev.clone();
+    match &now.error {
+        Some(e) => {
+            if !prev.error {
+                push(EventKind::Error, e.clone(), None, None);
+            }
+            told.error = true;
+        }
+        None => {
+            if let (Some(old), Some(cur)) = (&prev.config_hash, &now.config_hash)
+                && old != cur
+            {
+                let changes = match (store.config(old), store.config(cur)) {
+                    (Ok(a), Ok(b)) => diff::diff(&a, &b),
+                    _ => Vec::new(),
+                };
+                let fields: Vec<&str> = changes.iter().map(|c| c.field()).collect();
+                let mut fields = fields;
+                fields.dedup();
+                push(
+                    EventKind::Drift,
+                    format!("changed: {}", fields.join(", ")),
+                    Some(changes),
+                    None,
+                );
+            }
+            let newly: Vec<RuleRef> = now
+                .failing
+                .iter()
+                .filter(|r| !prev.failing.contains(&r.id))
+                .cloned()
+                .collect();
+            if !newly.is_empty() {
+                push(
+                    EventKind::NewFailure,
+                    format!("{} failing that passed before", newly.len()),
+                    None,
+                    Some(newly),
+                );
+            }
+            let healed: Vec<String> = prev
+                .failing
+                .iter()
+                .filter(|id| !now.failing.iter().any(|r| r.id == **id))
+                .cloned()
+                .collect();
+            if prev.error || !healed.is_empty() {
+                let summary = if healed.is_empty() {
+                    "audited again after an error".to_string()
+                } else {
+                    format!("passing again: {}", healed.join(", "))
+                };
+                push(EventKind::Recovered, summary, None, None);
+            }
+            told = Told {
+                config_hash: now.config_hash.clone(),
+                failing: now.failing.iter().map(|r| r.id.clone()).collect(),
+                error: false,
+                stale: false,
+            };
+        }
+    }
+    // A stopped job: the gap before this run, or a target that still has no fresh snapshot.
+    let gap = now.last_before.map(|t| run_at - t);
+    let stale = gap.is_some_and(|g| g > spec.stale_after);
+    if stale && !prev.stale {
+        let hours = gap.map_or(0, |g| g.num_hours());
+        push(
+            EventKind::Stale,
+            format!("no snapshot for {hours} h (more than {} h)", spec.stale_after.num_hours()),
+            None,
+            None,
+        );
+    }
+    told.stale = stale && !now.recorded;
+    (events, told)
+}
+
+/// The outcome of one destination.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub destination: String,
+    pub events: usize,
+    /// Why it could not be delivered (never the URL or secret).
+    pub failed: Option<String>,
+    /// What would have been sent (dry run): the webhook's JSON document.
+    pub dry_run: Option<Value>,
+}
+
+/// Notifies every destination of what is new; with `dry_run`, only says what would be sent.
+#[allow(clippy::too_many_arguments)]
+pub fn notify_all(
+    store: &mut Store,
+    specs: &[NotifySpec],
+    targets: &[TargetNow],
+    run_at: DateTime<Utc>,
+    exit_code: u8,
+    reports: (Option<String>, Option<String>),
+    dry_run: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Delivery>, Error> {
+    let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
+    let mut out = Vec::new();
+    for spec in specs {
+        let told: HashMap<String, Told> = store
+            .told(&spec.id())?
+            .into_iter()
+            .filter_map(|(t, s)| serde_json::from_str(&s).ok().map(|s| (t, s)))
+            .collect();
+        let mut events = Vec::new();
+        let mut next = Vec::new();
+        for t in targets.iter().filter(|t| spec.wants(&t.target)) {
+            let (e, state) = events_for(spec, told.get(&t.target), t, run_at, store);
+            events.extend(e);
+            next.push((
+                t.target.clone(),
+                serde_json::to_string(&state).expect("a state serializes"),
+            ));
+        }
+        let n = Notification {
+            at: run_at,
+            exit_code,
+            events,
+            report_markdown: reports.0.clone(),
+            report_json: reports.1.clone(),
+            test: false,
+        };
+        let count = n.events.len();
+        if dry_run {
+            out.push(Delivery {
+                destination: spec.id(),
+                events: count,
+                failed: None,
+                dry_run: Some(notify::webhook_body(&n)),
+            });
+            continue;
+        }
+        let result = if count == 0 && !spec.always {
+            Ok(())
+        } else {
+            runtime.block_on(deliver(spec, &n, env))
+        };
+        match result {
+            Ok(()) => {
+                store.save_told(&spec.id(), &next, run_at)?;
+                out.push(Delivery {
+                    destination: spec.id(),
+                    events: count,
+                    failed: None,
+                    dry_run: None,
+                });
+            }
+            Err(why) => out.push(Delivery {
+                destination: spec.id(),
+                events: count,
+                failed: Some(why),
+                dry_run: None,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Sends one test message to every destination.
+pub fn test_all(
+    specs: &[NotifySpec],
+    at: DateTime<Utc>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Delivery>, Error> {
+    let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
+    Ok(specs
+        .iter()
+        .map(|spec| {
+            let n = Notification {
+                at,
+                exit_code: 0,
+                events: Vec::new(),
+                report_markdown: None,
+                report_json: None,
+                test: true,
+            };
+            Delivery {
+                destination: spec.id(),
+                events: 0,
+                failed: runtime.block_on(deliver(spec, &n, env)).err(),
+                dry_run: None,
+            }
+        })
+        .collect())
+}
+
+/// Tries per delivery, and the time they may take in all.
+const TRIES: u32 = 3;
+const DELIVERY_TIME: Duration = Duration::from_secs(20);
+
+/// Builds the destination's request and sends it, retrying what may pass on a second try.
+async fn deliver(
+    spec: &NotifySpec,
+    n: &Notification,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), String> {
+    let url = env(&spec.url_env)
+        .map(|u| u.trim().to_string())
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| format!("{} is not set: it holds the destination's URL", spec.url_env))?;
+    let secret = match &spec.secret_env {
+        Some(name) => Some(
+            env(name)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| format!("{name} is not set: it holds the destination's secret"))?,
+        ),
+        None => None,
+    };
+    let mut url = reqwest::Url::parse(&url)
+        .map_err(|_| format!("{} does not hold a URL", spec.url_env))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(format!("{} must hold an http(s) URL", spec.url_env));
+    }
+    let lang = spec.language;
+    let now = Utc::now();
+    let mut headers: Vec<(&str, String)> = Vec::new();
+    let body: Value = match spec.kind {
+        NotifyKind::Wecom => json!({
+            "msgtype": "markdown",
+            "markdown": {"content": notify::message(n, lang, true, 4096)},
+        }),
+        NotifyKind::Dingtalk => {
+            if let Some(secret) = &secret {
+                let ts = now.timestamp_millis();
+                let sign = base64(&hmac(secret.as_bytes(), format!("{ts}\n{secret}").as_bytes()));
+                url.query_pairs_mut()
+                    .append_pair("timestamp", &ts.to_string())
+                    .append_pair("sign", &sign);
+            }
+            json!({
+                "msgtype": "markdown",
+                "markdown": {"title": notify::title(n, lang), "text": notify::message(n, lang, true, 20_000)},
+            })
+        }
+        NotifyKind::Feishu => {
+            let mut body = json!({
+                "msg_type": "text",
+                "content": {"text": notify::message(n, lang, false, 30_000)},
+            });
+            if let Some(secret) = &secret {
+                let ts = now.timestamp();
+                let sign = base64(&hmac(format!("{ts}\n{secret}").as_bytes(), b""));
+                body["timestamp"] = json!(ts.to_string());
+                body["sign"] = json!(sign);
+            }
+            body
+        }
+        NotifyKind::Slack => notify::slack_body(n, lang),
+        NotifyKind::Webhook => notify::webhook_body(n),
+    };
+    let bytes = serde_json::to_vec(&body).expect("JSON values serialize");
+    if spec.kind == NotifyKind::Webhook
+        && let Some(secret) = &secret
+    {
+        headers.push((
+            "X-Tcss-Audit-Signature",
+            format!("sha256={}", hex::encode(hmac(secret.as_bytes(), &bytes))),
+        ));
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("tcss-audit/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.without_url().to_string())?;
+    let started = std::time::Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut req = http
+            .post(url.clone())
+            .header("Content-Type", "application/json")
+            .body(bytes.clone());
+        for (k, v) in &headers {
+            req = req.header(*k, v);
+        }
+        let outcome = match req.send().await {
+            Err(e) => Err((true, format!("not reachable: {}", e.without_url()))),
+            Ok(resp) => {
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                judge(spec.kind, status.as_u16(), &text)
+            }
+        };
+        match outcome {
+            Ok(()) => return Ok(()),
+            Err((retry, why)) => {
+                if !retry || attempt >= TRIES || started.elapsed() >= DELIVERY_TIME {
+                    return Err(if attempt > 1 {
+                        format!("{why} (after {attempt} tries)")
+                    } else {
+                        why
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(500 << (attempt - 1))).await;
+            }
+        }
+    }
+}
+
+/// Whether the destination took the message: `Err((retry, why))` if not.
+fn judge(kind: NotifyKind, status: u16, body: &str) -> Result<(), (bool, String)> {
+    let excerpt = || crate::tencent::client::excerpt(body.as_bytes(), 120);
+    if status == 429 || status >= 500 {
+        return Err((true, format!("HTTP {status}: {}", excerpt())));
+    }
+    if !(200..300).contains(&status) {
+        return Err((false, format!("HTTP {status}: {}", excerpt())));
+    }
+    let json: Option<Value> = serde_json::from_str(body).ok();
+    let code = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(Value::as_i64);
+    let msg = |k: &str| {
+        json.as_ref()
+            .and_then(|j| j.get(k))
+            .and_then(Value::as_str)
+            .map(|m| visible(m).into_owned())
+            .unwrap_or_default()
+    };
+    match kind {
+        NotifyKind::Wecom | NotifyKind::Dingtalk => match code("errcode") {
+            Some(0) => Ok(()),
+            Some(c) => {
+                let meaning = match (kind, c) {
+                    (NotifyKind::Wecom, 45009) => "rate limited: at most 20 messages a minute",
+                    (NotifyKind::Wecom, 40058) => "the message is too long",
+                    (NotifyKind::Wecom, 93000) => "the robot's key is not valid",
+                    (NotifyKind::Dingtalk, 310000) => "the signature or keyword check failed",
+                    _ => "refused",
+                };
+                Err((c == 45009, format!("errcode {c} ({meaning}): {}", msg("errmsg"))))
+            }
+            None => Err((false, format!("an answer that is not the robot's: {}", excerpt()))),
+        },
+        NotifyKind::Feishu => match code("code").or_else(|| code("StatusCode")) {
+            Some(0) => Ok(()),
+            Some(c) => {
+                let meaning = if c == 19021 {
+                    "the signature check failed"
+                } else {
+                    "refused"
+                };
+                Err((false, format!("code {c} ({meaning}): {}", msg("msg"))))
+            }
+            None => Err((false, format!("an answer that is not the bot's: {}", excerpt()))),
+        },
+        NotifyKind::Slack => {
+            if body.trim() == "ok" {
+                Ok(())
+            } else {
+                Err((false, format!("Slack answered {}", excerpt())))
+            }
+        }
+        NotifyKind::Webhook => Ok(()),
+    }
+}
+
+fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn base64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}

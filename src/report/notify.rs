@@ -1,0 +1,341 @@
+//! Notifications as each destination takes them: the webhook's JSON document, Markdown for the
+//! WeCom and DingTalk robots, text for the Feishu bot, blocks for Slack; in English or Chinese,
+//! and shortened to the destination's limit with a line that says what was left out and where
+//! the full report is.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::task::diff::Change;
+use crate::task::text::visible;
+use crate::task::when::fmt_utc;
+
+/// The notification document's schema.
+pub const NOTIFICATION_SCHEMA: &str = "tcss-audit/notification/v1";
+
+/// What happened to a target that a destination is told about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    Drift,
+    NewFailure,
+    Error,
+    Recovered,
+    Stale,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 5] = [
+        EventKind::Drift,
+        EventKind::NewFailure,
+        EventKind::Error,
+        EventKind::Recovered,
+        EventKind::Stale,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Drift => "drift",
+            EventKind::NewFailure => "new-failure",
+            EventKind::Error => "error",
+            EventKind::Recovered => "recovered",
+            EventKind::Stale => "stale",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+}
+
+/// A rule named in an event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleRef {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+}
+
+/// One thing to tell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Event {
+    pub target: String,
+    pub kind: EventKind,
+    pub summary: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<Change>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rules: Option<Vec<RuleRef>>,
+}
+
+/// One message: the run it is about, what is new, where the reports are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    pub at: DateTime<Utc>,
+    pub exit_code: u8,
+    pub events: Vec<Event>,
+    pub report_markdown: Option<String>,
+    pub report_json: Option<String>,
+    /// A test message (`audit notify test`).
+    pub test: bool,
+}
+
+/// The message language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    En,
+    Zh,
+}
+
+impl Language {
+    pub fn parse(text: &str) -> Option<Language> {
+        match text {
+            "en" => Some(Language::En),
+            "zh" => Some(Language::Zh),
+            _ => None,
+        }
+    }
+}
+
+/// The webhook's body: `{schema, run:{at, exit_code}, events:[...], report:{markdown, json}}`.
+pub fn webhook_body(n: &Notification) -> Value {
+    json!({
+        "schema": NOTIFICATION_SCHEMA,
+        "run": {"at": fmt_utc(n.at), "exit_code": n.exit_code, "test": n.test},
+        "events": n.events,
+        "report": {"markdown": n.report_markdown, "json": n.report_json},
+    })
+}
+
+/// The title line.
+pub fn title(n: &Notification, lang: Language) -> String {
+    match (lang, n.test) {
+        (Language::En, true) => "tcss-audit: test message".into(),
+        (Language::Zh, true) => "tcss-audit：测试消息".into(),
+        (Language::En, false) => format!(
+            "tcss-audit: {} new since the last message (run at {}, exit {})",
+            count_en(n.events.len()),
+            fmt_utc(n.at),
+            n.exit_code
+        ),
+        (Language::Zh, false) => format!(
+            "tcss-audit：自上次通知以来新增 {} 项（运行于 {}，退出码 {}）",
+            n.events.len(),
+            fmt_utc(n.at),
+            n.exit_code
+        ),
+    }
+}
+
+fn count_en(n: usize) -> String {
+    if n == 1 {
+        "1 event".into()
+    } else {
+        format!("{n} events")
+    }
+}
+
+fn kind_label(kind: EventKind, lang: Language) -> &'static str {
+    match (lang, kind) {
+        (Language::En, EventKind::Drift) => "config drifted",
+        (Language::En, EventKind::NewFailure) => "new failing rules",
+        (Language::En, EventKind::Error) => "could not be audited",
+        (Language::En, EventKind::Recovered) => "recovered",
+        (Language::En, EventKind::Stale) => "no recent snapshot",
+        (Language::Zh, EventKind::Drift) => "配置发生变更",
+        (Language::Zh, EventKind::NewFailure) => "新增不合规规则",
+        (Language::Zh, EventKind::Error) => "无法审计",
+        (Language::Zh, EventKind::Recovered) => "已恢复",
+        (Language::Zh, EventKind::Stale) => "长时间无快照",
+    }
+}
+
+/// One event as lines of Markdown (robots) or text.
+fn event_lines(e: &Event, lang: Language, markdown: bool) -> Vec<String> {
+    let bold = |s: &str| {
+        if markdown {
+            format!("**{s}**")
+        } else {
+            s.to_string()
+        }
+    };
+    let mut lines = vec![format!(
+        "- {} {}: {}",
+        bold(&visible(&e.target)),
+        kind_label(e.kind, lang),
+        visible(&e.summary)
+    )];
+    if let Some(rules) = &e.rules {
+        for r in rules {
+            lines.push(format!(
+                "  - {} [{}] {}",
+                visible(&r.id),
+                visible(&r.severity),
+                visible(&r.title)
+            ));
+        }
+    }
+    if let Some(changes) = &e.changes {
+        for c in changes {
+            let v = |v: &Option<Value>| {
+                v.as_ref()
+                    .map(|v| visible(&v.to_string()).into_owned())
+                    .unwrap_or_default()
+            };
+            lines.push(match (&c.old, &c.new) {
+                (Some(_), Some(_)) => format!("  - {}: {} -> {}", visible(&c.path), v(&c.old), v(&c.new)),
+                (None, Some(_)) => format!("  - {}: + {}", visible(&c.path), v(&c.new)),
+                _ => format!("  - {}: - {}", visible(&c.path), v(&c.old)),
+            });
+        }
+    }
+    lines
+}
+
+fn footer(n: &Notification, lang: Language, left_out: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    if left_out > 0 {
+        lines.push(match lang {
+            Language::En => format!(
+                "... and {left_out} more lines left out to fit this message; the full report has them."
+            ),
+            Language::Zh => format!("……另有 {left_out} 行因消息长度限制被省略，详见完整报告。"),
+        });
+    }
+    if let Some(md) = &n.report_markdown {
+        lines.push(match lang {
+            Language::En => format!("Report: {}", visible(md)),
+            Language::Zh => format!("报告：{}", visible(md)),
+        });
+    }
+    lines
+}
+
+/// The message as text within `max_bytes` of UTF-8 (`markdown`: the robots' Markdown): the
+/// title, every event that fits, and a footer saying how much was left out and where the
+/// report is.
+pub fn message(n: &Notification, lang: Language, markdown: bool, max_bytes: usize) -> String {
+    let head = if markdown {
+        format!("## {}", title(n, lang))
+    } else {
+        title(n, lang)
+    };
+    let body: Vec<String> = n
+        .events
+        .iter()
+        .flat_map(|e| event_lines(e, lang, markdown))
+        .collect();
+    let assemble = |kept: usize| {
+        let mut out = vec![head.clone()];
+        out.extend(body[..kept].iter().cloned());
+        out.extend(footer(n, lang, body.len() - kept));
+        out.join("\n")
+    };
+    let mut kept = body.len();
+    let mut text = assemble(kept);
+    while text.len() > max_bytes && kept > 0 {
+        kept -= 1;
+        text = assemble(kept);
+    }
+    if text.len() > max_bytes {
+        // Even the title and footer are too long: cut at a character boundary.
+        let mut end = max_bytes;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
+    text
+}
+
+/// Slack's body: a text fallback and section blocks of at most 3000 characters each.
+pub fn slack_body(n: &Notification, lang: Language) -> Value {
+    const BLOCK: usize = 3000;
+    let text = message(n, lang, false, 40_000);
+    let mut blocks = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let line: String = line.chars().take(BLOCK).collect();
+        if current.chars().count() + line.chars().count() + 1 > BLOCK {
+            blocks.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(&line);
+    }
+    if !current.is_empty() {
+        blocks.push(current);
+    }
+    // Slack takes at most 50 blocks; the footer of `message` names the report.
+    blocks.truncate(50);
+    json!({
+        "text": title(n, lang),
+        "blocks": blocks
+            .into_iter()
+            .map(|t| json!({"type": "section", "text": {"type": "mrkdwn", "text": t}}))
+            .collect::<Vec<_>>(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notification(events: usize) -> Notification {
+        Notification {
+            at: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+            exit_code: 1,
+            events: (0..events)
+                .map(|i| Event {
+                    target: format!("prod-{i}"),
+                    kind: EventKind::Drift,
+                    summary: "ScanType changed".into(),
+                    changes: Some(vec![Change {
+                        path: "ScanType".into(),
+                        kind: crate::task::diff::ChangeKind::Removed,
+                        old: Some(json!("virus")),
+                        new: None,
+                    }]),
+                    rules: None,
+                })
+                .collect(),
+            report_markdown: Some("reports/r.md".into()),
+            report_json: Some("reports/r.json".into()),
+            test: false,
+        }
+    }
+
+    #[test]
+    fn a_long_message_is_cut_to_the_limit_and_says_what_was_left_out() {
+        let n = notification(500);
+        for lang in [Language::En, Language::Zh] {
+            let text = message(&n, lang, true, 4096);
+            assert!(text.len() <= 4096, "{}", text.len());
+            assert!(text.contains("reports/r.md"), "{text}");
+            assert!(text.contains("left out") || text.contains("省略"), "{text}");
+        }
+        let short = message(&notification(2), Language::En, true, 4096);
+        assert!(!short.contains("left out"), "{short}");
+        assert!(short.contains("**prod-1** config drifted"), "{short}");
+    }
+
+    #[test]
+    fn slack_blocks_stay_within_3000_characters() {
+        let body = slack_body(&notification(400), Language::En);
+        let blocks = body["blocks"].as_array().unwrap();
+        assert!(!blocks.is_empty() && blocks.len() <= 50);
+        for b in blocks {
+            assert!(b["text"]["text"].as_str().unwrap().chars().count() <= 3000);
+        }
+    }
+
+    #[test]
+    fn outside_text_in_a_message_is_made_visible() {
+        let mut n = notification(1);
+        n.events[0].target = "prod\u{1b}[2J".into();
+        let text = message(&n, Language::En, true, 4096);
+        assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+}
