@@ -413,7 +413,10 @@ impl Settings {
             if n.secret_env.is_some() && matches!(kind, NotifyKind::Wecom | NotifyKind::Slack) {
                 return Err(fail(
                     at("secret_env"),
-                    format!("[[notify]] kind = \"{}\" takes no secret_env: its URL is its secret", kind.as_str()),
+                    format!(
+                        "[[notify]] kind = \"{}\" takes no secret_env: its URL is its secret",
+                        kind.as_str()
+                    ),
                 ));
             }
             let (mut on, mut always) = (Vec::new(), false);
@@ -439,13 +442,19 @@ impl Settings {
             }
             for g in &n.targets {
                 glob::Pattern::new(g).map_err(|e| {
-                    fail(at("targets"), format!("[[notify]] targets: {g:?} is not a glob: {e}"))
+                    fail(
+                        at("targets"),
+                        format!("[[notify]] targets: {g:?} is not a glob: {e}"),
+                    )
                 })?;
             }
             let language = match n.language.as_deref() {
                 None => Language::En,
                 Some(l) => Language::parse(l).ok_or_else(|| {
-                    fail(at("language"), format!("[[notify]] language = {l:?}: use en or zh"))
+                    fail(
+                        at("language"),
+                        format!("[[notify]] language = {l:?}: use en or zh"),
+                    )
                 })?,
             };
             let stale_after = match n.stale_after.as_deref() {
@@ -455,7 +464,12 @@ impl Settings {
                     .and_then(|d| chrono::Duration::from_std(d).ok())
                     .filter(|d| *d > chrono::Duration::zero())
                     .ok_or_else(|| {
-                        fail(at("stale_after"), format!("[[notify]] stale_after = {s:?}: give a duration such as \"26h\""))
+                        fail(
+                            at("stale_after"),
+                            format!(
+                                "[[notify]] stale_after = {s:?}: give a duration such as \"26h\""
+                            ),
+                        )
                     })?,
             };
             notify.push(NotifySpec {

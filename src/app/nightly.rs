@@ -106,8 +106,7 @@ pub fn run(
     let mut last_before = std::collections::HashMap::new();
     if !plan.notify.is_empty() {
         for t in plan.targets {
-            if let Ok(m) =
-                store.resolve(&t.name, &crate::task::when::When::Latest, chrono_tz::UTC)
+            if let Ok(m) = store.resolve(&t.name, &crate::task::when::When::Latest, chrono_tz::UTC)
             {
                 last_before.insert(t.name.clone(), m.observed_at);
             }
@@ -159,19 +158,9 @@ pub fn run(
         fail_on: plan.job.fail_on,
         api_offset: plan.job.times.api_offset,
     };
-    let mut report = crate::app::report::compliance_report(
-        &store,
-        plan.set,
-        &names,
-        &opts,
-        Some(&run_targets),
-    )?;
-    let written = write_report_files(
-        &report,
-        &plan.out_dir,
-        plan.signing_key.as_deref(),
-        None,
-    )?;
+    let mut report =
+        crate::app::report::compliance_report(&store, plan.set, &names, &opts, Some(&run_targets))?;
+    let written = write_report_files(&report, &plan.out_dir, plan.signing_key.as_deref(), None)?;
     let mut deliveries = Vec::new();
     if !plan.notify.is_empty() {
         let mut nows = Vec::new();

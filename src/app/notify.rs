@@ -209,7 +209,10 @@ pub fn events_for(
         let hours = gap.map_or(0, |g| g.num_hours());
         push(
             EventKind::Stale,
-            format!("no snapshot for {hours} h (more than {} h)", spec.stale_after.num_hours()),
+            format!(
+                "no snapshot for {hours} h (more than {} h)",
+                spec.stale_after.num_hours()
+            ),
             None,
             None,
         );
@@ -344,7 +347,12 @@ async fn deliver(
     let url = env(&spec.url_env)
         .map(|u| u.trim().to_string())
         .filter(|u| !u.is_empty())
-        .ok_or_else(|| format!("{} is not set: it holds the destination's URL", spec.url_env))?;
+        .ok_or_else(|| {
+            format!(
+                "{} is not set: it holds the destination's URL",
+                spec.url_env
+            )
+        })?;
     let secret = match &spec.secret_env {
         Some(name) => Some(
             env(name)
@@ -353,8 +361,8 @@ async fn deliver(
         ),
         None => None,
     };
-    let mut url = reqwest::Url::parse(&url)
-        .map_err(|_| format!("{} does not hold a URL", spec.url_env))?;
+    let mut url =
+        reqwest::Url::parse(&url).map_err(|_| format!("{} does not hold a URL", spec.url_env))?;
     if !matches!(url.scheme(), "https" | "http") {
         return Err(format!("{} must hold an http(s) URL", spec.url_env));
     }
@@ -369,7 +377,10 @@ async fn deliver(
         NotifyKind::Dingtalk => {
             if let Some(secret) = &secret {
                 let ts = now.timestamp_millis();
-                let sign = base64(&hmac(secret.as_bytes(), format!("{ts}\n{secret}").as_bytes()));
+                let sign = base64(&hmac(
+                    secret.as_bytes(),
+                    format!("{ts}\n{secret}").as_bytes(),
+                ));
                 url.query_pairs_mut()
                     .append_pair("timestamp", &ts.to_string())
                     .append_pair("sign", &sign);
@@ -474,9 +485,15 @@ fn judge(kind: NotifyKind, status: u16, body: &str) -> Result<(), (bool, String)
                     (NotifyKind::Dingtalk, 310000) => "the signature or keyword check failed",
                     _ => "refused",
                 };
-                Err((c == 45009, format!("errcode {c} ({meaning}): {}", msg("errmsg"))))
+                Err((
+                    c == 45009,
+                    format!("errcode {c} ({meaning}): {}", msg("errmsg")),
+                ))
             }
-            None => Err((false, format!("an answer that is not the robot's: {}", excerpt()))),
+            None => Err((
+                false,
+                format!("an answer that is not the robot's: {}", excerpt()),
+            )),
         },
         NotifyKind::Feishu => match code("code").or_else(|| code("StatusCode")) {
             Some(0) => Ok(()),
@@ -488,7 +505,10 @@ fn judge(kind: NotifyKind, status: u16, body: &str) -> Result<(), (bool, String)
                 };
                 Err((false, format!("code {c} ({meaning}): {}", msg("msg"))))
             }
-            None => Err((false, format!("an answer that is not the bot's: {}", excerpt()))),
+            None => Err((
+                false,
+                format!("an answer that is not the bot's: {}", excerpt()),
+            )),
         },
         NotifyKind::Slack => {
             if body.trim() == "ok" {

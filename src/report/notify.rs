@@ -184,7 +184,9 @@ fn event_lines(e: &Event, lang: Language, markdown: bool) -> Vec<String> {
                     .unwrap_or_default()
             };
             lines.push(match (&c.old, &c.new) {
-                (Some(_), Some(_)) => format!("  - {}: {} -> {}", visible(&c.path), v(&c.old), v(&c.new)),
+                (Some(_), Some(_)) => {
+                    format!("  - {}: {} -> {}", visible(&c.path), v(&c.old), v(&c.new))
+                }
                 (None, Some(_)) => format!("  - {}: + {}", visible(&c.path), v(&c.new)),
                 _ => format!("  - {}: - {}", visible(&c.path), v(&c.old)),
             });

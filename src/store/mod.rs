@@ -3,8 +3,8 @@
 mod chain;
 mod checks;
 mod derived;
-mod notify;
 mod export;
+mod notify;
 mod prune;
 mod query;
 mod rawpack;
