@@ -11,6 +11,7 @@ mod faults;
 mod history;
 mod identity;
 mod layers;
+mod notify;
 mod report;
 mod run;
 mod sim;

@@ -1,0 +1,545 @@
+//! Notifications, delivered to a real HTTP receiver on loopback that answers as each bot does:
+//! the payloads and their signatures, the limits, the bots' error codes, and over a scripted
+//! history of nights what is sent once, what is not sent again, and what is retried.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tcss_audit::tencent::ClientOptions;
+
+use crate::support::{Env, Run, SIM_ID, SIM_KEY, Sim, sim_client};
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    query: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+#[derive(Default)]
+struct Inbox {
+    got: Mutex<Vec<Received>>,
+    /// Per path: the status and body to answer (default 200 and the bot's "ok").
+    answers: Mutex<HashMap<String, (u16, String)>>,
+}
+
+/// A receiver on an ephemeral loopback port, in a thread of its own.
+struct Receiver {
+    url: String,
+    inbox: Arc<Inbox>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let inbox = Arc::new(Inbox::default());
+        let shared = inbox.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+                    .await
+                    .unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                let app = axum::Router::new().fallback(take).with_state(shared);
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        let addr = rx.recv().unwrap();
+        Receiver {
+            url: format!("http://{addr}"),
+            inbox,
+        }
+    }
+
+    fn answer(&self, path: &str, status: u16, body: &str) {
+        self.inbox
+            .answers
+            .lock()
+            .unwrap()
+            .insert(path.to_string(), (status, body.to_string()));
+    }
+
+    fn got(&self, path: &str) -> Vec<Received> {
+        self.inbox
+            .got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+async fn take(
+    State(inbox): State<Arc<Inbox>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, String) {
+    let path = uri.path().to_string();
+    inbox.got.lock().unwrap().push(Received {
+        path: path.clone(),
+        query: uri.query().unwrap_or("").to_string(),
+        headers,
+        body: body.to_vec(),
+    });
+    let answer = inbox.answers.lock().unwrap().get(&path).cloned();
+    let (status, body) = answer.unwrap_or_else(|| {
+        let ok = match path.as_str() {
+            p if p.starts_with("/wecom") || p.starts_with("/dingtalk") => {
+                r#"{"errcode":0,"errmsg":"ok"}"#
+            }
+            p if p.starts_with("/feishu") => r#"{"code":0,"msg":"success"}"#,
+            p if p.starts_with("/slack") => "ok",
+            _ => "",
+        };
+        (200, ok.to_string())
+    });
+    (StatusCode::from_u16(status).unwrap(), body)
+}
+
+/// A secret-looking part of each URL: it must never be shown.
+const URL_KEY: &str = "0123456789abcdefSECRETWEBHOOKKEY";
+const SECRET: &str = "SECsigningSECRETthatMustStayHidden";
+
+fn update(url: &str, params: Value) {
+    let client = sim_client(url, ClientOptions::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(client.update(&params)).unwrap();
+}
+
+fn base_params(scan_types: &[&str]) -> Value {
+    json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00", "ScanType": scan_types})
+}
+
+fn hmac(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
+    mac.update(msg);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Runs the nightly job with the destinations' URLs and secrets in the environment.
+fn run(env: &Env, cfg: &Path, urls: &[(&str, String)]) -> Run {
+    let out_dir = env.path("reports");
+    env.run_with(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "run",
+            "--out-dir",
+            out_dir.to_str().unwrap(),
+        ],
+        |c| {
+            c.env("TENCENTCLOUD_SECRET_ID", SIM_ID)
+                .env("TENCENTCLOUD_SECRET_KEY", SIM_KEY)
+                .env("HOOK_SECRET", SECRET);
+            for (k, v) in urls {
+                c.env(k, v);
+            }
+        },
+    )
+}
+
+#[test]
+fn each_kind_gets_its_own_payload_signed_and_within_its_limit() {
+    let sim = Sim::start(&[]);
+    let rx = Receiver::start();
+    let env = Env::new();
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            r#"
+[[target]]
+name = "prod"
+endpoint = "{}"
+
+[[notify]]
+kind = "wecom"
+url_env = "WECOM_URL"
+on = ["always"]
+
+[[notify]]
+kind = "dingtalk"
+url_env = "DINGTALK_URL"
+secret_env = "HOOK_SECRET"
+on = ["always"]
+language = "zh"
+
+[[notify]]
+kind = "feishu"
+url_env = "FEISHU_URL"
+secret_env = "HOOK_SECRET"
+on = ["always"]
+
+[[notify]]
+kind = "slack"
+url_env = "SLACK_URL"
+on = ["always"]
+
+[[notify]]
+kind = "webhook"
+url_env = "HOOK_URL"
+secret_env = "HOOK_SECRET"
+on = ["always"]
+"#,
+            sim.url
+        ),
+    );
+    let urls = vec![
+        ("WECOM_URL", format!("{}/wecom?key={URL_KEY}", rx.url)),
+        (
+            "DINGTALK_URL",
+            format!("{}/dingtalk?access_token={URL_KEY}", rx.url),
+        ),
+        ("FEISHU_URL", format!("{}/feishu/{URL_KEY}", rx.url)),
+        ("SLACK_URL", format!("{}/slack/{URL_KEY}", rx.url)),
+        ("HOOK_URL", format!("{}/hook/{URL_KEY}", rx.url)),
+    ];
+    let first = run(&env, &cfg, &urls);
+    assert!(first.code <= 1, "{}", first.stderr);
+    // A long drift: 80 images added.
+    let mut params = base_params(&["vul", "risk"]);
+    params["Images"] = Value::Array(
+        (0..80)
+            .map(|i| {
+                json!({"ImageRepoAddress": format!("ccr.ccs.tencentyun.com/shop/app{i}:v1"),
+                       "ImageName": format!("shop/app{i}"), "ImageTag": "v1", "InstanceId": "ins-1",
+                       "InstanceName": "r", "Namespace": "shop", "RegistryType": "ccr",
+                       "ImageDigest": format!("sha256:{i:064}"), "Force": "Force"})
+            })
+            .collect(),
+    );
+    update(&sim.url, params);
+    let second = run(&env, &cfg, &urls);
+    assert!(second.code <= 1, "{}", second.stderr);
+
+    let wecom = rx.got("/wecom");
+    assert_eq!(wecom.len(), 2, "always: a message each run");
+    let body = wecom[1].json();
+    assert_eq!(body["msgtype"], "markdown");
+    let content = body["markdown"]["content"].as_str().unwrap();
+    assert!(content.len() <= 4096, "{}", content.len());
+    assert!(
+        content.contains("left out") && content.contains("Report: "),
+        "{content}"
+    );
+
+    let ding = &rx.got("/dingtalk")[1];
+    let q: HashMap<String, String> = url::form_urlencoded::parse(ding.query.as_bytes())
+        .into_owned()
+        .collect();
+    let ts = &q["timestamp"];
+    assert_eq!(
+        q["sign"],
+        b64(&hmac(
+            SECRET.as_bytes(),
+            format!("{ts}\n{SECRET}").as_bytes()
+        ))
+    );
+    assert_eq!(ding.json()["msgtype"], "markdown");
+    assert!(
+        ding.json()["markdown"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("配置发生变更")
+    );
+
+    let feishu = rx.got(&format!("/feishu/{URL_KEY}"))[1].json();
+    let ts = feishu["timestamp"].as_str().unwrap();
+    assert_eq!(
+        feishu["sign"],
+        b64(&hmac(format!("{ts}\n{SECRET}").as_bytes(), b""))
+    );
+    assert_eq!(feishu["msg_type"], "text");
+
+    let slack = rx.got(&format!("/slack/{URL_KEY}"))[1].json();
+    for b in slack["blocks"].as_array().unwrap() {
+        assert!(b["text"]["text"].as_str().unwrap().chars().count() <= 3000);
+    }
+
+    let hook = &rx.got(&format!("/hook/{URL_KEY}"))[1];
+    let doc = hook.json();
+    assert_eq!(doc["schema"], "tcss-audit/notification/v1");
+    assert!(doc["report"]["json"].as_str().unwrap().ends_with(".json"));
+    let drift = doc["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "drift")
+        .expect("a drift event");
+    assert_eq!(drift["target"], "prod");
+    assert!(drift["changes"].as_array().unwrap().len() >= 80);
+    let sig = hook.headers["x-tcss-audit-signature"].to_str().unwrap();
+    assert_eq!(
+        sig,
+        format!(
+            "sha256={}",
+            hex::encode(hmac(SECRET.as_bytes(), &hook.body))
+        )
+    );
+
+    // The bots' own refusals are named, and make the run exit 3 with everything else done.
+    rx.answer(
+        "/wecom",
+        200,
+        r#"{"errcode":45009,"errmsg":"api freq out of limit"}"#,
+    );
+    rx.answer(
+        "/dingtalk",
+        200,
+        r#"{"errcode":310000,"errmsg":"sign not match"}"#,
+    );
+    rx.answer(
+        &format!("/feishu/{URL_KEY}"),
+        200,
+        r#"{"code":19021,"msg":"sign match fail"}"#,
+    );
+    let refused = run(&env, &cfg, &urls).code(3);
+    for code in ["45009", "310000", "19021"] {
+        assert!(refused.stderr.contains(code), "{code}: {}", refused.stderr);
+    }
+    assert_eq!(
+        env.rows("snapshots"),
+        3,
+        "the run recorded its snapshot all the same"
+    );
+
+    // No URL or secret anywhere.
+    let mut printed = String::new();
+    for r in [&first, &second, &refused] {
+        printed.push_str(&r.stdout);
+        printed.push_str(&r.stderr);
+    }
+    let mut files = Vec::new();
+    collect(env.dir.path(), &mut files);
+    for secret in [URL_KEY, SECRET] {
+        assert!(!printed.contains(secret), "a secret was printed");
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a secret is in {}",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn over_a_history_of_nights_what_is_new_is_sent_once_and_a_failed_delivery_is_sent_later() {
+    let sim = Sim::start(&[]);
+    let rx = Receiver::start();
+    let env = Env::new();
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            r#"
+[[target]]
+name = "prod"
+endpoint = "{}"
+
+[[notify]]
+kind = "webhook"
+url_env = "HOOK_URL"
+
+[[notify]]
+kind = "webhook"
+url_env = "STALE_URL"
+on = ["stale"]
+stale_after = "3s"
+"#,
+            sim.url
+        ),
+    );
+    let urls = vec![
+        ("HOOK_URL", format!("{}/hook", rx.url)),
+        ("STALE_URL", format!("{}/stale", rx.url)),
+    ];
+    let kinds = |r: &Received| -> Vec<String> {
+        r.json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap().to_string())
+            .collect()
+    };
+    update(&sim.url, base_params(&["vul", "risk", "virus"]));
+    // Night 1: the destination was never told; nothing has drifted yet.
+    run(&env, &cfg, &urls);
+    let told = rx.got("/hook").len();
+    // Night 2: nothing new, nothing sent.
+    run(&env, &cfg, &urls);
+    assert_eq!(rx.got("/hook").len(), told, "nothing new is not sent");
+    // Night 3: virus scanning dropped: a drift and a new failure, sent once.
+    update(&sim.url, base_params(&["vul", "risk"]));
+    run(&env, &cfg, &urls);
+    let got = rx.got("/hook");
+    assert_eq!(got.len(), told + 1);
+    let k = kinds(got.last().unwrap());
+    assert!(
+        k.contains(&"drift".into()) && k.contains(&"new-failure".into()),
+        "{k:?}"
+    );
+    // Night 4: the same failure is not sent again.
+    run(&env, &cfg, &urls);
+    assert_eq!(
+        rx.got("/hook").len(),
+        told + 1,
+        "the same failure is not sent again"
+    );
+    // Night 5: fixed: a drift and a recovery.
+    update(&sim.url, base_params(&["vul", "risk", "virus"]));
+    run(&env, &cfg, &urls);
+    let got = rx.got("/hook");
+    assert_eq!(got.len(), told + 2);
+    assert!(kinds(got.last().unwrap()).contains(&"recovered".into()));
+    // Night 6: the receiver is down: the run exits 3 and its records and reports are whole.
+    rx.answer("/hook", 503, "down");
+    update(&sim.url, base_params(&["vul"]));
+    let before = env.rows("snapshots");
+    let down = run(&env, &cfg, &urls).code(3);
+    assert!(
+        down.stderr
+            .contains("notify webhook:HOOK_URL: not delivered"),
+        "{}",
+        down.stderr
+    );
+    assert_eq!(env.rows("snapshots"), before + 1);
+    let md = down.stdout.lines().find(|l| l.ends_with(".md")).unwrap();
+    let md = std::fs::read_to_string(md).unwrap();
+    assert!(
+        md.contains("Notifications not delivered") && md.contains("HTTP 503"),
+        "{md}"
+    );
+    // Night 7: up again: the drift of night 6 arrives now.
+    rx.answer("/hook", 200, "");
+    run(&env, &cfg, &urls);
+    let got = rx.got("/hook");
+    let last = got.last().unwrap().json();
+    let drift = last["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "drift")
+        .expect("the undelivered drift, delivered now");
+    assert!(
+        drift["summary"].as_str().unwrap().contains("ScanType"),
+        "{drift}"
+    );
+    // A job that stopped: the next run after the gap says so.
+    assert!(rx.got("/stale").is_empty(), "no gap yet");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    run(&env, &cfg, &urls);
+    let stale = rx.got("/stale");
+    assert_eq!(stale.len(), 1);
+    assert_eq!(kinds(&stale[0]), ["stale"]);
+
+    // A dry run prints what would be sent and sends nothing.
+    update(&sim.url, base_params(&["vul", "risk", "virus"]));
+    let n = rx.got("/hook").len();
+    let dry = env.run_with(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "run",
+            "--notify-dry-run",
+            "--out-dir",
+            env.path("reports").to_str().unwrap(),
+        ],
+        |c| {
+            c.env("TENCENTCLOUD_SECRET_ID", SIM_ID)
+                .env("TENCENTCLOUD_SECRET_KEY", SIM_KEY);
+            for (k, v) in &urls {
+                c.env(k, v);
+            }
+        },
+    );
+    assert!(dry.code <= 1, "{}", dry.stderr);
+    assert!(
+        dry.stdout
+            .contains("notify webhook:HOOK_URL (dry run, nothing sent)"),
+        "{}",
+        dry.stdout
+    );
+    assert!(dry.stdout.contains("\"kind\": \"drift\""), "{}", dry.stdout);
+    assert_eq!(rx.got("/hook").len(), n, "nothing sent");
+}
+
+#[test]
+fn notify_test_sends_one_message_to_each_destination() {
+    let rx = Receiver::start();
+    let env = Env::new();
+    let cfg = env.write(
+        "config.toml",
+        "[[notify]]\nkind = \"slack\"\nurl_env = \"SLACK_URL\"\n\n[[notify]]\nkind = \"wecom\"\nurl_env = \"WECOM_URL\"\n",
+    );
+    let out = env.run_with(
+        &["--config", cfg.to_str().unwrap(), "notify", "test"],
+        |c| {
+            c.env("SLACK_URL", format!("{}/slack", rx.url))
+                .env("WECOM_URL", format!("{}/wecom", rx.url));
+        },
+    );
+    let out = out.ok();
+    assert!(
+        out.stdout.contains("slack:SLACK_URL: delivered"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(rx.got("/slack").len(), 1);
+    assert!(
+        rx.got("/wecom")[0].json()["markdown"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("test message")
+    );
+    // A destination whose URL variable is not set is named, exit 3.
+    let missing = env
+        .run(&["--config", cfg.to_str().unwrap(), "notify", "test"])
+        .code(3);
+    assert!(
+        missing.stdout.contains("SLACK_URL is not set"),
+        "{}",
+        missing.stdout
+    );
+}
+
+fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            collect(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
