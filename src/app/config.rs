@@ -187,6 +187,8 @@ struct RawNotify {
     stale_after: Option<String>,
 }
 
+/// A `[[target]]`: its name and what [`RawIdentity`] holds, written out again because serde's
+/// `flatten` cannot be combined with `deny_unknown_fields`, and a misspelt key must be an error.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawTarget {

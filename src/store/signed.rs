@@ -38,33 +38,18 @@ impl Signer {
             CHECKPOINT_NAMESPACE,
             &checkpoint_message(&head, signed_at, version),
         );
-        if let Some(row) = self.row {
-            let updated = tx
-                .prepare_cached(
-                    "UPDATE signed_checkpoints SET snapshot = ?2, chain_hash = ?3, signed_at = ?4,
-                         tool_version = ?5, signature = ?6 WHERE id = ?1",
-                )
-                .and_then(|mut st| {
-                    st.execute(params![
-                        row,
-                        head.snapshot,
-                        head.chain_hash,
-                        signed_at,
-                        version,
-                        signature
-                    ])
-                })
-                .map_err(err)?;
-            if updated == 1 {
-                return Ok(row);
-            }
-        }
+        // This command's row moves forward (a NULL id is a new row); a row removed meanwhile
+        // is written again.
         tx.prepare_cached(
-            "INSERT INTO signed_checkpoints (snapshot, chain_hash, signed_at, tool_version, signature)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO signed_checkpoints (id, snapshot, chain_hash, signed_at, tool_version, signature)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(id) DO UPDATE SET snapshot = excluded.snapshot,
+                 chain_hash = excluded.chain_hash, signed_at = excluded.signed_at,
+                 tool_version = excluded.tool_version, signature = excluded.signature",
         )
         .and_then(|mut st| {
             st.execute(params![
+                self.row,
                 head.snapshot,
                 head.chain_hash,
                 signed_at,
@@ -73,7 +58,7 @@ impl Signer {
             ])
         })
         .map_err(err)?;
-        Ok(tx.last_insert_rowid())
+        Ok(self.row.unwrap_or_else(|| tx.last_insert_rowid()))
     }
 }
 

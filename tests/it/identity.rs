@@ -561,31 +561,19 @@ async fn no_temporary_key_token_or_oidc_token_reaches_any_output_or_the_database
         printed.push_str(&r.stderr);
     }
     assert!(printed.contains("account 100000000002"), "{printed}");
-    let mut files = Vec::new();
-    collect(env.dir.path(), &mut files);
+    let files = crate::support::files_under(env.dir.path());
     for secret in [key.as_str(), token.as_str(), OIDC_TOKEN] {
         assert!(!printed.contains(secret), "a secret was printed");
         for f in files.iter().filter(|f| !f.ends_with("oidc-token")) {
             let bytes = std::fs::read(f).unwrap();
             assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                !crate::support::holds(&bytes, secret.as_bytes()),
                 "a secret is in {}",
                 f.display()
             );
         }
     }
     assert!(files.iter().any(|f| f.ends_with("audit.db")));
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            collect(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
 }
 
 #[test]

@@ -14,9 +14,8 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
-use tcss_audit::tencent::ClientOptions;
 
-use crate::support::{Env, Run, SIM_ID, SIM_KEY, Sim, sim_client};
+use crate::support::{Env, Run, SIM_ID, SIM_KEY, Sim, update};
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
@@ -123,15 +122,6 @@ async fn take(
 /// A secret-looking part of each URL: it must never be shown.
 const URL_KEY: &str = "0123456789abcdefSECRETWEBHOOKKEY";
 const SECRET: &str = "SECsigningSECRETthatMustStayHidden";
-
-fn update(url: &str, params: Value) {
-    let client = sim_client(url, ClientOptions::default());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(client.update(&params)).unwrap();
-}
 
 fn base_params(scan_types: &[&str]) -> Value {
     json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00", "ScanType": scan_types})
@@ -339,14 +329,13 @@ on = ["always"]
         printed.push_str(&r.stdout);
         printed.push_str(&r.stderr);
     }
-    let mut files = Vec::new();
-    collect(env.dir.path(), &mut files);
+    let files = crate::support::files_under(env.dir.path());
     for secret in [URL_KEY, SECRET] {
         assert!(!printed.contains(secret), "a secret was printed");
         for f in &files {
             let bytes = std::fs::read(f).unwrap();
             assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                !crate::support::holds(&bytes, secret.as_bytes()),
                 "a secret is in {}",
                 f.display()
             );
@@ -531,15 +520,4 @@ fn notify_test_sends_one_message_to_each_destination() {
         "{}",
         missing.stdout
     );
-}
-
-fn collect(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            collect(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
 }

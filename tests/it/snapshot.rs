@@ -1,18 +1,6 @@
 //! Fetching from the real stand-in over loopback and recording into a real SQLite file.
 
-use tcss_audit::tencent::ClientOptions;
-
-use crate::support::{Env, SIM_ID, SIM_KEY, Sim, sim_client};
-
-/// Sends a signed Update to the stand-in, as an operator would from the console.
-fn update(url: &str, params: serde_json::Value) {
-    let client = sim_client(url, ClientOptions::default());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(client.update(&params)).unwrap();
-}
+use crate::support::{Env, SIM_ID, SIM_KEY, Sim, update};
 
 #[test]
 fn unchanged_twice_is_two_snapshots_of_one_config_and_an_update_makes_a_second() {

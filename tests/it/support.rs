@@ -209,3 +209,35 @@ pub fn sim_client(url: &str, options: ClientOptions) -> Client {
     )
     .unwrap()
 }
+
+/// Every file under `dir`, for tests that look for a secret in everything a run left behind.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+/// Whether `needle` occurs in `hay`.
+pub fn holds(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Sends a signed Update to the stand-in, as an operator would from the console.
+pub fn update(url: &str, params: serde_json::Value) {
+    let client = sim_client(url, ClientOptions::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(client.update(&params)).unwrap();
+}

@@ -756,30 +756,21 @@ fn run_signs_its_reports_so_that_ssh_keygen_verifies_them_and_the_key_never_leak
     let body: Vec<&str> = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     let mut needles: Vec<Vec<u8>> = vec![seed.to_vec(), hex::encode(seed).into_bytes()];
     needles.extend(body.iter().map(|l| l.as_bytes().to_vec()));
-    let mut files = Vec::new();
-    collect(env.dir.path(), &mut files);
+    let files = crate::support::files_under(env.dir.path());
     let printed = [run.stdout, run.stderr, v.stdout, v.stderr].concat();
     for needle in &needles {
-        assert!(!contains(printed.as_bytes(), needle), "the key was printed");
+        assert!(
+            !crate::support::holds(printed.as_bytes(), needle),
+            "the key was printed"
+        );
         for f in files.iter().filter(|f| **f != k) {
             let bytes = std::fs::read(f).unwrap();
-            assert!(!contains(&bytes, needle), "the key is in {}", f.display());
+            assert!(
+                !crate::support::holds(&bytes, needle),
+                "the key is in {}",
+                f.display()
+            );
         }
     }
     assert!(files.iter().any(|f| f.ends_with("audit.db")));
-}
-
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            collect(&p, out);
-        } else {
-            out.push(p);
-        }
-    }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
