@@ -88,7 +88,8 @@ pub struct Args {
     /// Names: ok (no fault), http500, http503 (an HTML error page), hang (no answer until the
     /// stand-in stops), garbage (HTTP 200, not JSON), truncate (the real answer, its second half
     /// cut off), limit (RequestLimitExceeded), internal (InternalError),
-    /// auth (AuthFailure.SignatureFailure). Faults meet the TCSS actions only; STS and
+    /// auth (AuthFailure.SignatureFailure), refuse (UnauthorizedOperation), notake (an Update
+    /// answered with success that changes nothing). Faults meet the TCSS actions only; STS and
     /// Organization requests are answered normally
     #[arg(long, value_name = "LIST", value_parser = parse_fault_list)]
     pub faults: Option<FaultList>,

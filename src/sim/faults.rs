@@ -25,10 +25,14 @@ pub enum Fault {
     Internal,
     /// `AuthFailure.SignatureFailure`.
     Auth,
+    /// `UnauthorizedOperation`: the caller may not do this (an Update refused).
+    Refuse,
+    /// An Update answered with success that does not change the task (it "does not take").
+    NoTake,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 9] = [
+    pub const ALL: [Fault; 11] = [
         Fault::Ok,
         Fault::Http500,
         Fault::Http503,
@@ -38,6 +42,8 @@ impl Fault {
         Fault::Limit,
         Fault::Internal,
         Fault::Auth,
+        Fault::Refuse,
+        Fault::NoTake,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +57,8 @@ impl Fault {
             Fault::Limit => "limit",
             Fault::Internal => "internal",
             Fault::Auth => "auth",
+            Fault::Refuse => "refuse",
+            Fault::NoTake => "notake",
         }
     }
 }

@@ -322,9 +322,13 @@ impl Shared {
     }
 
     /// The answer a faithful endpoint gives: verification, limit, action, parameters, state.
-    fn answer(&self, req: &verify::Incoming<'_>) -> (Result<(), ApiError>, Vec<u8>, String) {
+    fn answer(
+        &self,
+        req: &verify::Incoming<'_>,
+        apply: bool,
+    ) -> (Result<(), ApiError>, Vec<u8>, String) {
         let now = self.clock.now().timestamp();
-        let result = self.process(req, now);
+        let result = self.process(req, now, apply);
         let action = req
             .headers
             .get("x-tc-action")
@@ -347,10 +351,12 @@ impl Shared {
         }
     }
 
+    /// Answers one request; with `apply` false an accepted Update changes nothing.
     fn process(
         &self,
         req: &verify::Incoming<'_>,
         now: i64,
+        apply: bool,
     ) -> Result<Map<String, Value>, ApiError> {
         if req.method != "POST" && req.method != "GET" {
             return Err(ApiError::new(
@@ -425,6 +431,9 @@ impl Shared {
                 .with_task(&caller, |task, scans, _| scans.answer(task, at)));
         }
         let set = state::check_update(&params)?;
+        if !apply {
+            return Ok(Map::new());
+        }
         self.accounts.with_task(&caller, |task, scans, file| {
             let mut next = task.clone();
             next.extend(set);
@@ -564,7 +573,11 @@ async fn handle(
         Fault::Limit => scripted(ApiError::limit(sim.limiter.limit().max(1))),
         Fault::Internal => scripted(ApiError::internal()),
         Fault::Auth => scripted(ApiError::signature_failure()),
-        Fault::Ok | Fault::Truncate | Fault::Hang => {
+        Fault::Refuse => scripted(ApiError::new(
+            "UnauthorizedOperation",
+            "The caller is not authorized to perform this operation; check its CAM policy.",
+        )),
+        Fault::Ok | Fault::Truncate | Fault::Hang | Fault::NoTake => {
             let req = verify::Incoming {
                 method: method.as_str(),
                 path: uri.path(),
@@ -572,7 +585,7 @@ async fn handle(
                 headers: &headers,
                 body: &body,
             };
-            let (result, mut bytes, action) = sim.answer(&req);
+            let (result, mut bytes, action) = sim.answer(&req, fault != Fault::NoTake);
             let outcome = match &result {
                 Ok(()) => "ok".to_string(),
                 Err(e) => e.code.to_string(),

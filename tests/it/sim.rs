@@ -637,3 +637,32 @@ async fn the_binary_prints_its_url_serves_a_credentials_file_and_stops_on_sigter
     );
     assert!(!log.contains(KEY), "the key never reaches the log: {log}");
 }
+
+#[test]
+fn an_update_can_be_refused_or_accepted_without_taking() {
+    let sim = crate::support::Sim::start(&["--faults", "refuse,notake"]);
+    let client =
+        crate::support::sim_client(&sim.url, tcss_audit::tencent::ClientOptions::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let params = serde_json::json!({"Enable": false, "ScanPeriod": 3, "ScanTime": "04:00"});
+    let refused = rt.block_on(client.update(&params)).unwrap_err();
+    assert!(
+        refused.to_string().contains("UnauthorizedOperation"),
+        "{refused}"
+    );
+    // Accepted, with a RequestId, but the task is as it was.
+    let id = rt.block_on(client.update(&params)).unwrap();
+    assert_eq!(id.len(), 36);
+    let now = rt.block_on(client.describe()).unwrap();
+    assert_eq!(
+        now.answer.fields["ScanPeriod"], 1,
+        "the Update did not take"
+    );
+    // The script is used up: the next Update takes.
+    rt.block_on(client.update(&params)).unwrap();
+    let now = rt.block_on(client.describe()).unwrap();
+    assert_eq!(now.answer.fields["ScanPeriod"], 3);
+}
