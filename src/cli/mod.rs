@@ -2,6 +2,7 @@
 //! Subcommands hold no SQL, HTTP or rendering: they call the library and pick a renderer.
 
 pub mod check;
+pub mod completions;
 pub mod demo;
 pub mod diff;
 pub mod export;
@@ -128,6 +129,10 @@ pub enum Command {
     /// Check the notification destinations: `test` sends each one a test message
     #[command(subcommand)]
     Notify(notify::Command),
+    /// Print a completion script for a shell
+    Completions(completions::CompletionsArgs),
+    /// Write the man pages (one per subcommand)
+    Man(completions::ManArgs),
     /// Write the whole history as JSON lines (a backup `import --jsonl` restores)
     Export(export::Args),
     /// Remove the oldest observations; the chain stays verifiable from a checkpoint
@@ -184,6 +189,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Key(cmd) => key::run(cmd, &ctx),
         Command::Notify(cmd) => notify::run(cmd, &ctx),
+        Command::Completions(args) => completions::completions(args, &ctx),
+        Command::Man(args) => completions::man(args, &ctx),
         Command::Export(args) => export::run(args, &ctx),
         Command::Prune(args) => prune::run(args, &ctx),
         Command::Policy(cmd) => policy::run(cmd, &ctx),

@@ -12,6 +12,7 @@ mod history;
 mod identity;
 mod layers;
 mod notify;
+mod platform;
 mod report;
 mod run;
 mod sim;
