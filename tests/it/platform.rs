@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{Env, SIM_ID, SIM_KEY, Sim};
+use crate::support::Env;
 
 fn installed(tool: &str) -> bool {
     Command::new(tool).arg("--version").output().is_ok()
