@@ -109,6 +109,8 @@ pub struct Settings {
     pub organization: Option<OrganizationSpec>,
     /// Where notifications go (`[[notify]]`).
     pub notify: Vec<crate::app::notify::NotifySpec>,
+    /// Where `audit run` writes its Prometheus metrics.
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// How requests are made, as the config file sets it (`None`: the built-in default).
@@ -138,6 +140,7 @@ impl Default for Settings {
             metadata_endpoint: None,
             organization: None,
             notify: Vec::new(),
+            metrics_file: None,
         }
     }
 }
@@ -170,6 +173,7 @@ struct RawFile {
     organization: Option<RawOrganization>,
     #[serde(default)]
     notify: Vec<RawNotify>,
+    metrics_file: Option<String>,
     #[serde(default)]
     target: Vec<RawTarget>,
 }
@@ -570,6 +574,7 @@ impl Settings {
             metadata_endpoint: raw.metadata_endpoint,
             organization,
             notify,
+            metrics_file: raw.metrics_file.as_deref().map(resolve),
         })
     }
 

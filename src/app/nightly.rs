@@ -47,6 +47,10 @@ pub struct TargetOutcome {
     pub run: RunTarget,
     /// Rules failing at or above `fail_on` (for notifications).
     pub failing: Vec<crate::report::notify::RuleRef>,
+    /// Every failing rule, by severity (for metrics; every severity present).
+    pub failing_by_severity: std::collections::BTreeMap<String, u64>,
+    /// Changes between the snapshot recorded and the one before it.
+    pub drift_changes: u64,
 }
 
 /// The nightly job as `audit run` runs it: the database, what to fetch and judge, and where the
@@ -70,6 +74,8 @@ pub struct NightlyRun<'a> {
     pub notify: Vec<crate::app::notify::NotifySpec>,
     /// Say what would be sent, send nothing, and remember nothing as told.
     pub notify_dry_run: bool,
+    /// Where the run's Prometheus metrics go.
+    pub metrics: Option<PathBuf>,
 }
 
 /// What the nightly job did.
@@ -95,6 +101,7 @@ pub fn run(
     clock: Arc<dyn Clock>,
     done: impl FnMut(&TargetOutcome),
 ) -> Result<NightlyDone, Error> {
+    let started = std::time::Instant::now();
     let _lock = RunLock::acquire(&plan.db, plan.lock_timeout, &describe_holder(clock.now()))?;
     let mut store = Store::open(&plan.db, OpenMode::Create)?;
     if let Some(key) = &plan.signing_key {
@@ -125,6 +132,19 @@ pub fn run(
     let failing: std::collections::HashMap<String, Vec<crate::report::notify::RuleRef>> = outcomes
         .iter()
         .map(|o| (o.run.target.clone(), o.failing.clone()))
+        .collect();
+    let figures: std::collections::HashMap<
+        String,
+        (std::collections::BTreeMap<String, u64>, u64, bool),
+    > = outcomes
+        .iter()
+        .map(|o| {
+            let compliant = o.run.error.is_none() && o.failing.is_empty();
+            (
+                o.run.target.clone(),
+                (o.failing_by_severity.clone(), o.drift_changes, compliant),
+            )
+        })
         .collect();
     let mut run_targets: Vec<RunTarget> = outcomes.into_iter().map(|o| o.run).collect();
     if let Some(org) = &plan.organization {
@@ -208,6 +228,46 @@ pub fn run(
                 Some((&written[0], &written[1])),
             )?;
         }
+    }
+    if let Some(path) = &plan.metrics {
+        let mut targets = Vec::new();
+        for t in &run_targets {
+            if t.membership == Some("gone") {
+                continue;
+            }
+            let latest = store
+                .resolve(&t.target, &crate::task::when::When::Latest, chrono_tz::UTC)
+                .ok();
+            let (failing_by_severity, drift_changes, compliant) =
+                figures.get(&t.target).cloned().unwrap_or_default();
+            // Every snapshot held was recorded without error: the newest is the last success.
+            let last_success = latest.as_ref().map(|m| m.observed_at);
+            targets.push(crate::report::metrics::TargetMetrics {
+                target: t.target.clone(),
+                compliant,
+                failing_by_severity,
+                drift_changes,
+                last_success,
+                scan_enabled: match &latest {
+                    Some(m) => Some(
+                        store.config(&m.config_hash)?.get("Enable")
+                            == Some(&serde_json::Value::Bool(true)),
+                    ),
+                    None => None,
+                },
+                snapshot_age_seconds: latest
+                    .map(|m| (now - m.observed_at).num_milliseconds() as f64 / 1000.0),
+            });
+        }
+        let metrics = crate::report::metrics::RunMetrics {
+            duration_seconds: started.elapsed().as_secs_f64(),
+            exit_code: code as u8,
+            chain_ok: report.integrity.ok,
+            targets,
+        };
+        crate::app::output::write_atomically(path, |w| {
+            crate::report::metrics::prometheus(&metrics, w)
+        })?;
     }
     Ok(NightlyDone {
         code,
@@ -339,6 +399,8 @@ fn panic_text(e: tokio::task::JoinError) -> String {
 fn failed(target: &str, e: &Error) -> TargetOutcome {
     TargetOutcome {
         failing: Vec::new(),
+        failing_by_severity: Default::default(),
+        drift_changes: 0,
         code: e.exit_code(),
         line: format!("{}: error: {}", visible(target), visible(&e.to_string())),
         run: RunTarget {
@@ -378,10 +440,12 @@ fn judge(
     let failing = failing_rules.len();
     // The fields this observation changed, by their top-level name, in the order the diff gives.
     let mut fields: Vec<String> = Vec::new();
+    let mut drift_changes = 0u64;
     for event in store.events(name, Some(recorded.observed_at), Some(recorded.observed_at))? {
         if event.to != recorded.id {
             continue;
         }
+        drift_changes += event.changes.len() as u64;
         for change in &event.changes {
             if !fields.iter().any(|f| f == change.field()) {
                 fields.push(change.field().to_string());
@@ -403,8 +467,20 @@ fn judge(
         let shown: Vec<String> = fields.iter().map(|f| visible(f).into_owned()).collect();
         format!("changed: {}", shown.join(", "))
     };
+    let mut failing_by_severity: std::collections::BTreeMap<String, u64> =
+        crate::policy::Severity::ALL
+            .iter()
+            .map(|s| (s.to_string(), 0))
+            .collect();
+    for r in report.results.iter().filter(|r| r.status.is_failing()) {
+        *failing_by_severity
+            .entry(r.severity.to_string())
+            .or_default() += 1;
+    }
     Ok(TargetOutcome {
         failing: failing_rules,
+        failing_by_severity,
+        drift_changes,
         code,
         line: format!(
             "{}: #{} {state}; {} failing at or above {}{}{}",

@@ -56,6 +56,10 @@ pub struct Args {
     /// Print what the config's [[notify]] destinations would be sent, and send nothing
     #[arg(long)]
     pub notify_dry_run: bool,
+    /// Write the run's Prometheus metrics to FILE (written whole, then renamed into place, for
+    /// node_exporter's textfile collector) [default: the config's metrics_file]
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
     #[command(flatten)]
     pub client: ClientArgs,
 }
@@ -156,6 +160,10 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         organization,
         notify: ctx.settings.notify.clone(),
         notify_dry_run: args.notify_dry_run,
+        metrics: args
+            .metrics
+            .clone()
+            .or_else(|| ctx.settings.metrics_file.clone()),
     };
     let quiet = ctx.quiet();
     let done = nightly::run(&plan, ctx.clock.clone(), |o| {

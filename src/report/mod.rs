@@ -6,6 +6,7 @@ pub mod compliance;
 pub mod diff;
 pub mod history;
 pub mod markdown;
+pub mod metrics;
 pub mod notify;
 
 use std::io::{self, Write};

@@ -74,3 +74,91 @@ fn man_pages_cover_every_subcommand_and_render() {
     );
     assert!(String::from_utf8_lossy(&shown.stdout).contains("NAME"));
 }
+
+#[test]
+fn run_writes_prometheus_metrics_for_a_compliant_and_a_failing_target() {
+    use crate::support::{SIM_ID, SIM_KEY, Sim};
+    let env = Env::new();
+    let mut off: serde_json::Value = serde_json::from_str(crate::support::SEED).unwrap();
+    off["Response"]["Enable"] = serde_json::Value::Bool(false);
+    let state = env.write("off.json", &off.to_string());
+    let (on_sim, off_sim) = (Sim::start(&[]), Sim::start_in(Some(&state), &[]));
+    std::fs::create_dir_all(env.path("policies")).unwrap();
+    env.write(
+        "policies/on.toml",
+        "[policy]\nname = \"on\"\n\n[[rule]]\nid = \"ON-001\"\ntitle = \"Scanning is on\"\nseverity = \"high\"\nfield = \"Enable\"\nop = \"eq\"\nvalue = true\n",
+    );
+    let metrics = env.path("metrics/tcss-audit.prom");
+    std::fs::create_dir_all(metrics.parent().unwrap()).unwrap();
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            "policies = [\"policies\"]\nmetrics_file = \"metrics/tcss-audit.prom\"\n\n[[target]]\nname = \"on\"\nendpoint = \"{}\"\n\n[[target]]\nname = \"off\"\nendpoint = \"{}\"\n",
+            on_sim.url, off_sim.url
+        ),
+    );
+    let run = env
+        .run_with(
+            &[
+                "--config",
+                cfg.to_str().unwrap(),
+                "run",
+                "--out-dir",
+                env.path("reports").to_str().unwrap(),
+            ],
+            |c| {
+                c.env("TENCENTCLOUD_SECRET_ID", SIM_ID)
+                    .env("TENCENTCLOUD_SECRET_KEY", SIM_KEY);
+            },
+        )
+        .code(1);
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let lines: Vec<std::io::Result<String>> = text.lines().map(|l| Ok(l.to_string())).collect();
+    let scrape = prometheus_parse::Scrape::parse(lines.into_iter()).unwrap();
+    let value = |name: &str, target: Option<&str>, severity: Option<&str>| -> f64 {
+        let s = scrape
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == name
+                    && target.is_none_or(|t| s.labels.get("target") == Some(t))
+                    && severity.is_none_or(|v| s.labels.get("severity") == Some(v))
+            })
+            .unwrap_or_else(|| panic!("{name} {target:?} {severity:?}:\n{text}"));
+        match s.value {
+            prometheus_parse::Value::Gauge(v) => v,
+            ref other => panic!("{name} is {other:?}, not a gauge"),
+        }
+    };
+    assert_eq!(value("tcss_audit_compliant", Some("on"), None), 1.0);
+    assert_eq!(value("tcss_audit_compliant", Some("off"), None), 0.0);
+    assert_eq!(value("tcss_audit_scan_enabled", Some("on"), None), 1.0);
+    assert_eq!(value("tcss_audit_scan_enabled", Some("off"), None), 0.0);
+    assert_eq!(
+        value("tcss_audit_failing_rules", Some("off"), Some("high")),
+        1.0
+    );
+    assert_eq!(
+        value("tcss_audit_failing_rules", Some("on"), Some("high")),
+        0.0
+    );
+    assert_eq!(value("tcss_audit_drift_changes", Some("on"), None), 0.0);
+    assert!(
+        value(
+            "tcss_audit_last_success_timestamp_seconds",
+            Some("off"),
+            None
+        ) > 1.7e9
+    );
+    assert!(value("tcss_audit_snapshot_age_seconds", Some("on"), None) >= 0.0);
+    assert_eq!(value("tcss_audit_run_exit_code", None, None), 1.0);
+    assert_eq!(value("tcss_audit_chain_ok", None, None), 1.0);
+    assert!(value("tcss_audit_run_duration_seconds", None, None) > 0.0);
+    assert!(text.contains("# TYPE tcss_audit_compliant gauge"), "{text}");
+    assert!(run.stderr.contains("off:"), "{}", run.stderr);
+    // No temporary file is left beside it.
+    let left: Vec<_> = std::fs::read_dir(metrics.parent().unwrap())
+        .unwrap()
+        .collect();
+    assert_eq!(left.len(), 1);
+}
