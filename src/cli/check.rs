@@ -16,6 +16,8 @@ pub enum Format {
     Markdown,
     Sarif,
     Junit,
+    /// OCSF 1.x Compliance Finding events (class_uid 2003), one per rule result, as a JSON array
+    Ocsf,
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,8 +71,10 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let when = When::parse(&args.when, ctx.now())?;
     let mut code = ExitCode::Ok;
     let mut reports = Vec::new();
+    let mut accounts = Vec::new();
     for target in ctx.target_names(&args.targets, &store)? {
         let meta = store.resolve(&target, &when, ctx.tz)?;
+        accounts.push(meta.identity.as_ref().map(|i| i.account.clone()));
         let now = if when == When::Latest {
             ctx.now()
         } else {
@@ -80,6 +84,15 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         check::save(&mut store, &loaded.set, &report, ctx.now())?;
         code = code.worst(check::verdict(&report, fail_on));
         reports.push(report);
+    }
+    if args.format == Format::Ocsf {
+        let pairs: Vec<_> = reports
+            .iter()
+            .zip(&accounts)
+            .map(|(r, a)| (r, a.as_deref()))
+            .collect();
+        ctx.emit(|w| crate::report::check::ocsf(&pairs, w))?;
+        return Ok(code);
     }
     if reports.len() > 1 && args.format == Format::Json {
         ctx.emit(|w| {
@@ -98,6 +111,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 Format::Markdown => crate::report::check::markdown(report, ctx.tz, w)?,
                 Format::Sarif => crate::report::check::sarif(report, w)?,
                 Format::Junit => crate::report::check::junit(report, w)?,
+                // One array for every target, written above.
+                Format::Ocsf => {}
             }
         }
         Ok(())

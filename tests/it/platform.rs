@@ -162,3 +162,84 @@ fn run_writes_prometheus_metrics_for_a_compliant_and_a_failing_target() {
         .collect();
     assert_eq!(left.len(), 1);
 }
+
+#[test]
+fn check_ocsf_events_have_every_attribute_the_class_requires() {
+    let env = Env::new();
+    crate::common::store_with(
+        &env.db(),
+        "prod",
+        &[(
+            "2026-11-01T03:00:00Z",
+            serde_json::json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00", "ScanType": ["vul"]}),
+        )],
+    );
+    let out = env
+        .run(&["check", "--target", "prod", "--format", "ocsf"])
+        .code(1);
+    let events: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+    let def: serde_json::Value =
+        serde_json::from_str(include_str!("../fixtures/ocsf/compliance_finding-1.3.json")).unwrap();
+    let names = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(events.len() > 3, "one event per rule result");
+    let class = &def["class"];
+    for e in &events {
+        for attr in names(&class["required"]) {
+            assert!(e.get(&attr).is_some(), "{attr} missing in {e}");
+        }
+        for (object, spec) in def["objects"].as_object().unwrap() {
+            if let Some(o) = e.get(object) {
+                for attr in names(&spec["required"]) {
+                    assert!(o.get(&attr).is_some(), "{object}.{attr} missing in {e}");
+                }
+                for (field, allowed) in spec
+                    .get("enums")
+                    .and_then(|v| v.as_object())
+                    .into_iter()
+                    .flatten()
+                {
+                    assert!(
+                        allowed.as_array().unwrap().contains(&o[field]),
+                        "{object}.{field}: {e}"
+                    );
+                }
+            }
+        }
+        for (field, allowed) in class["enums"].as_object().unwrap() {
+            assert!(
+                allowed.as_array().unwrap().contains(&e[field]),
+                "{field}: {e}"
+            );
+        }
+        assert_eq!(e["class_uid"], class["uid"]);
+        assert_eq!(e["category_uid"], class["category_uid"]);
+        assert_eq!(
+            e["type_uid"].as_i64().unwrap(),
+            e["class_uid"].as_i64().unwrap() * 100 + e["activity_id"].as_i64().unwrap()
+        );
+        assert!(
+            e["time"].as_i64().unwrap() > 1_700_000_000_000,
+            "milliseconds"
+        );
+        assert_eq!(e["resources"][0]["name"], "prod");
+    }
+    // A failing rule is Fail with its remediation; a passing one is Pass.
+    let status = |s: &str| {
+        events
+            .iter()
+            .filter(|e| e["compliance"]["status"] == s)
+            .count()
+    };
+    assert!(status("Fail") >= 1 && status("Pass") >= 1, "{}", out.stdout);
+    assert!(
+        events
+            .iter()
+            .any(|e| e["compliance"]["status"] == "Fail" && e["remediation"]["desc"].is_string())
+    );
+}

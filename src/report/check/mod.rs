@@ -2,11 +2,13 @@
 
 mod junit;
 mod markdown;
+mod ocsf;
 mod sarif;
 mod text;
 
 pub use junit::junit;
 pub use markdown::markdown;
+pub use ocsf::{OCSF_VERSION, events as ocsf_events, ocsf};
 pub use sarif::sarif;
 pub use text::text;
 

@@ -1,0 +1,124 @@
+//! `audit check --format ocsf`: one OCSF 1.x Compliance Finding event (class_uid 2003) per rule
+//! result, as a JSON array a SIEM ingests. The mapping, where OCSF leaves a choice:
+//! - the resource is the target's scan task (`resources[0]`: its name, the account where known,
+//!   the snapshot and config hash in `data`); `cloud.provider` is Tencent Cloud;
+//! - `compliance.standards` names the policy the rule comes from, `compliance.control` the rule;
+//!   `compliance.status_id` is Pass (1), Fail (3), or Warning (2) for a rule that could not be
+//!   evaluated; a waived failure is Fail with the finding's `status_id` Suppressed (3);
+//! - `severity_id` follows the rule's severity: info 1, low 2, medium 3, high 4, critical 5;
+//! - `time` is the snapshot's time (Unix milliseconds), `finding_info.uid` is
+//!   `TARGET/RULE/SNAPSHOT`, stable for the same judgement.
+
+use std::io::{self, Write};
+
+use serde_json::{Value, json};
+
+use crate::policy::{CheckReport, RuleStatus, Severity};
+
+/// The OCSF schema version the events follow.
+pub const OCSF_VERSION: &str = "1.3.0";
+
+fn severity_id(s: Severity) -> (u8, &'static str) {
+    match s {
+        Severity::Info => (1, "Informational"),
+        Severity::Low => (2, "Low"),
+        Severity::Medium => (3, "Medium"),
+        Severity::High => (4, "High"),
+        Severity::Critical => (5, "Critical"),
+    }
+}
+
+/// The events of one check report; `account` is the UIN the snapshot came from, where known.
+pub fn events(report: &CheckReport, account: Option<&str>) -> Vec<Value> {
+    let time = report.snapshot.at.timestamp_millis();
+    report
+        .results
+        .iter()
+        .map(|r| {
+            let (sev_id, sev) = severity_id(r.severity);
+            let (compliance_id, compliance) = match r.status {
+                RuleStatus::Pass => (1, "Pass"),
+                RuleStatus::Error => (2, "Warning"),
+                RuleStatus::Fail | RuleStatus::Waived => (3, "Fail"),
+            };
+            let (status_id, status) = match r.status {
+                RuleStatus::Pass => (4, "Resolved"),
+                RuleStatus::Waived => (3, "Suppressed"),
+                RuleStatus::Fail | RuleStatus::Error => (1, "New"),
+            };
+            let standard = report
+                .policies
+                .iter()
+                .find(|p| p.file == r.policy_file)
+                .map(|p| p.name.clone())
+                .unwrap_or_else(|| r.policy_file.clone());
+            let mut resource = json!({
+                "type": "TCSS scheduled image-registry scan task",
+                "name": report.target,
+                "uid": report.target,
+                "data": {"snapshot": report.snapshot.id, "config_hash": report.snapshot.config_hash},
+            });
+            let mut cloud = json!({"provider": "Tencent Cloud"});
+            if let Some(a) = account {
+                resource["owner"] = json!({"account": {"uid": a, "type": "Tencent Cloud account"}});
+                cloud["account"] = json!({"uid": a});
+            }
+            let mut event = json!({
+                "activity_id": 1,
+                "activity_name": "Create",
+                "category_uid": 2,
+                "category_name": "Findings",
+                "class_uid": 2003,
+                "class_name": "Compliance Finding",
+                "type_uid": 200301,
+                "type_name": "Compliance Finding: Create",
+                "severity_id": sev_id,
+                "severity": sev,
+                "time": time,
+                "message": r.message,
+                "status_id": status_id,
+                "status": status,
+                "metadata": {
+                    "version": OCSF_VERSION,
+                    "product": {
+                        "name": "tcss-audit",
+                        "vendor_name": "tcss-audit",
+                        "version": env!("CARGO_PKG_VERSION"),
+                    },
+                    "log_name": "audit check",
+                },
+                "finding_info": {
+                    "uid": format!("{}/{}/{}", report.target, r.rule, report.snapshot.id),
+                    "title": r.title,
+                    "desc": r.message,
+                    "created_time": time,
+                },
+                "compliance": {
+                    "standards": [standard],
+                    "control": r.rule,
+                    "status_id": compliance_id,
+                    "status": compliance,
+                    "status_detail": r.message,
+                },
+                "resources": [resource],
+                "cloud": cloud,
+            });
+            if !r.remediation.is_empty() {
+                event["remediation"] = json!({"desc": r.remediation});
+            }
+            if let Some(w) = &r.waiver {
+                event["comment"] = json!(format!("waived: {}", w.reason));
+            }
+            event
+        })
+        .collect()
+}
+
+/// Every report's events as one JSON array.
+pub fn ocsf(reports: &[(&CheckReport, Option<&str>)], w: &mut dyn Write) -> io::Result<()> {
+    let all: Vec<Value> = reports
+        .iter()
+        .flat_map(|(r, account)| events(r, *account))
+        .collect();
+    super::super::write_json(w, &Value::Array(all))
+}
