@@ -119,6 +119,10 @@ pub struct ClientSettings {
     pub timeout: Option<u64>,
     pub retries: Option<u32>,
     pub retry_max_time: Option<u64>,
+    /// More CA certificates to trust (PEM).
+    pub ca_file: Option<PathBuf>,
+    /// A proxy URL for every request.
+    pub proxy: Option<String>,
 }
 
 impl Default for Settings {
@@ -165,6 +169,8 @@ struct RawFile {
     timeout: Option<u64>,
     retries: Option<u32>,
     retry_max_time: Option<u64>,
+    ca_file: Option<String>,
+    proxy: Option<String>,
     sts_endpoint: Option<String>,
     organization_endpoint: Option<String>,
     metadata_endpoint: Option<String>,
@@ -568,6 +574,8 @@ impl Settings {
                 timeout: raw.timeout,
                 retries: raw.retries,
                 retry_max_time: raw.retry_max_time,
+                ca_file: raw.ca_file.as_deref().map(resolve),
+                proxy: raw.proxy.clone(),
             },
             sts_endpoint: raw.sts_endpoint,
             organization_endpoint: raw.organization_endpoint,
@@ -710,7 +718,9 @@ profile = "staging"
             ClientSettings {
                 timeout: Some(20),
                 retries: Some(5),
-                retry_max_time: None
+                retry_max_time: None,
+                ca_file: None,
+                proxy: None,
             }
         );
     }

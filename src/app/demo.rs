@@ -202,6 +202,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
             clock: shared.clone(),
             accounts_file: Some(accounts_file.clone()),
             temp_lifetime: None,
+            tls: None,
         })
         .await
         .map_err(|e| Error::Usage(format!("the demo's stand-in could not start: {e}")))?;

@@ -558,6 +558,7 @@ mod tests {
                 clock: clock.clone(),
                 accounts_file: None,
                 temp_lifetime: None,
+                tls: None,
             })
             .await
             .unwrap();

@@ -233,6 +233,11 @@ pub struct ClientArgs {
     /// instead of the environment
     #[arg(long, value_name = "NAME")]
     pub profile: Option<String>,
+    /// Also trust the CA certificates in this PEM file (a TLS-inspecting proxy, a private
+    /// endpoint), beside the platform's store and the bundled web roots [default: the config's
+    /// ca_file]
+    #[arg(long, value_name = "FILE", env = "TCSS_AUDIT_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
 }
 
 impl ClientArgs {
@@ -257,6 +262,8 @@ impl ClientArgs {
             max_retry_time: std::time::Duration::from_secs(
                 self.retry_max_time.or(c.retry_max_time).unwrap_or(60),
             ),
+            ca_file: self.ca_file.clone().or_else(|| c.ca_file.clone()),
+            proxy: c.proxy.clone(),
             ..Default::default()
         }
     }

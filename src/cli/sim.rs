@@ -103,6 +103,17 @@ pub struct Args {
     /// No temporary credential STS issues lives longer than this, e.g. 90s (for renewal tests)
     #[arg(long, value_name = "D", value_parser = humantime::parse_duration)]
     pub temp_lifetime: Option<Duration>,
+    /// Serve HTTPS, with a CA and a server certificate (for 127.0.0.1, ::1, localhost and each
+    /// --tls-name) made at start
+    #[arg(long)]
+    pub tls: bool,
+    /// Another name the server certificate is for (repeatable)
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    pub tls_name: Vec<String>,
+    /// Where to write the CA certificate (PEM) [default: a file in the temporary folder, named
+    /// on stderr]
+    #[arg(long, value_name = "FILE", requires = "tls")]
+    pub tls_ca_out: Option<PathBuf>,
 }
 
 /// A parsed `--faults` value.
@@ -161,7 +172,9 @@ fn credentials(args: &Args) -> Result<Vec<(String, Secret)>, Error> {
 fn sim_error(e: SimError) -> Error {
     match e {
         SimError::Bind { .. } | SimError::NoCredentials => Error::Usage(e.to_string()),
-        SimError::State { .. } | SimError::Credentials { .. } => Error::Input(e.to_string()),
+        SimError::State { .. } | SimError::Credentials { .. } | SimError::Tls { .. } => {
+            Error::Input(e.to_string())
+        }
     }
 }
 
@@ -177,7 +190,25 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         clock: ctx.clock.clone(),
         accounts_file: args.accounts.clone(),
         temp_lifetime: args.temp_lifetime.map(|d| d.as_secs().max(1) as i64),
+        tls: if args.tls {
+            Some(sim::TlsOptions {
+                names: args.tls_name.clone(),
+                ca_out: match &args.tls_ca_out {
+                    Some(p) => p.clone(),
+                    None => std::env::temp_dir()
+                        .join(format!("tcss-audit-sim-ca-{}.pem", std::process::id())),
+                },
+            })
+        } else {
+            None
+        },
     };
+    if let Some(t) = &opts.tls {
+        eprintln!(
+            "audit sim: the CA certificate is in {} (give it to clients with --ca-file)",
+            t.ca_out.display()
+        );
+    }
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::PerCore)?;
     runtime.block_on(async {
         let running = sim::start(opts).await.map_err(sim_error)?;

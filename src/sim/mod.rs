@@ -22,6 +22,7 @@ mod envelope;
 mod faults;
 mod limiter;
 mod state;
+mod tls;
 mod verify;
 
 use std::net::SocketAddr;
@@ -40,6 +41,7 @@ use tokio::sync::watch;
 pub use credentials::parse_credentials_file;
 pub use envelope::ApiError;
 pub use faults::{Fault, parse_faults};
+pub use tls::TlsOptions;
 pub use verify::{Authorization, parse_authorization};
 
 use crate::task::clock::Clock;
@@ -96,6 +98,8 @@ pub struct SimOptions {
     pub accounts_file: Option<PathBuf>,
     /// No temporary credential lives longer than this (seconds), for renewal tests.
     pub temp_lifetime: Option<i64>,
+    /// Serve HTTPS with a certificate made at start.
+    pub tls: Option<TlsOptions>,
 }
 
 /// Why the stand-in could not start.
@@ -113,6 +117,8 @@ pub enum SimError {
     Credentials { path: PathBuf, message: String },
     #[error("no credentials to accept: give at least one SecretId and SecretKey")]
     NoCredentials,
+    #[error("TLS: {message}")]
+    Tls { message: String },
 }
 
 /// What the stand-in has seen so far, for tests and the shutdown summary.
@@ -159,6 +165,8 @@ struct Shared {
 /// A stand-in serving in the background of the current tokio runtime.
 pub struct RunningSim {
     pub addr: SocketAddr,
+    /// Serving HTTPS.
+    pub tls: bool,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -168,9 +176,10 @@ pub struct RunningSim {
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 impl RunningSim {
-    /// `http://ADDR`, the endpoint to give a client.
+    /// `http://ADDR` (`https://` with TLS), the endpoint to give a client.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, releases hanging requests, and waits for the server to finish.
@@ -265,19 +274,46 @@ pub async fn start(opts: SimOptions) -> Result<RunningSim, SimError> {
         .fallback(handle)
         .with_state(shared.clone());
     let mut until = stopping;
-    let task = tokio::spawn(async move {
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = until.wait_for(|s| *s).await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!("stand-in server stopped: {e}");
-        }
-    });
-    tracing::info!(%addr, "stand-in listening");
+    let tls = opts.tls.as_ref().map(tls::make).transpose()?;
+    let secure = tls.is_some();
+    let task = match tls {
+        None => tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = until.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!("stand-in server stopped: {e}");
+            }
+        }),
+        // axum serves plain TCP only; over TLS each connection is accepted, handshaken and
+        // served with hyper here.
+        Some(tls) => tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    _ = until.wait_for(|s| *s) => break,
+                };
+                let Ok((tcp, _)) = accepted else { continue };
+                let acceptor = tls.acceptor.clone();
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }),
+    };
+    tracing::info!(%addr, tls = secure, "stand-in listening");
     Ok(RunningSim {
         addr,
+        tls: secure,
         shared,
         stop,
         task: Some(task),

@@ -115,16 +115,57 @@ pub struct ClientOptions {
     /// An HTTP client to share between targets (its TLS setup and its connections); `None`
     /// builds one for each [`Client`]. Made with [`http_client`], so it has these timeouts.
     pub http: Option<reqwest::Client>,
+    /// More CA certificates to trust (PEM), beside the platform's store and the bundled web
+    /// roots.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// A proxy for every request (`HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are honoured
+    /// without it).
+    pub proxy: Option<String>,
 }
 
-/// The HTTP client a [`Client`] with `options` uses: rustls, the timeouts, no redirects.
-pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+/// The HTTP client a [`Client`] with `options` uses: rustls trusting the platform's store, the
+/// bundled web roots and the `ca_file`, the timeouts, the proxy, no redirects. There is no way
+/// to turn certificate verification off.
+pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, String> {
+    build_http(options, false)
+}
+
+/// As [`http_client`], but never through a proxy (the CVM metadata service is link-local).
+pub fn http_client_direct(options: &ClientOptions) -> Result<reqwest::Client, String> {
+    build_http(options, true)
+}
+
+fn build_http(options: &ClientOptions, direct: bool) -> Result<reqwest::Client, String> {
+    let mut b = reqwest::Client::builder()
         .connect_timeout(options.connect_timeout)
         .timeout(options.timeout)
         .user_agent(concat!("tcss-audit/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
-        .build()
+        .tls_built_in_root_certs(true);
+    if let Some(path) = &options.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("the CA file {} cannot be read: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|_| format!("the CA file {} holds no PEM certificate", path.display()))?;
+        if certs.is_empty() {
+            return Err(format!(
+                "the CA file {} holds no PEM certificate",
+                path.display()
+            ));
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    if direct {
+        b = b.no_proxy();
+    } else if let Some(p) = &options.proxy {
+        let proxy = reqwest::Proxy::all(p)
+            .map_err(|_| "the proxy setting is not a URL (http://HOST:PORT)".to_string())?
+            .no_proxy(reqwest::NoProxy::from_env());
+        b = b.proxy(proxy);
+    }
+    b.build().map_err(|e| e.without_url().to_string())
 }
 
 impl Default for ClientOptions {
@@ -138,6 +179,8 @@ impl Default for ClientOptions {
             backoff: Duration::from_millis(500),
             max_retry_time: Duration::from_secs(60),
             http: None,
+            ca_file: None,
+            proxy: None,
         }
     }
 }
@@ -527,6 +570,11 @@ fn describe_reqwest_error(e: &reqwest::Error) -> String {
         text.push_str(": ");
         text.push_str(&s.to_string());
         source = s.source();
+    }
+    if text.contains("certificate") {
+        text.push_str(
+            "; the endpoint's certificate does not verify: if it is signed by your own CA (a TLS-inspecting proxy, a private endpoint), give that CA's certificate with --ca-file (or ca_file, TCSS_AUDIT_CA_FILE, SSL_CERT_FILE)",
+        );
     }
     text
 }

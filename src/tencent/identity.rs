@@ -412,16 +412,13 @@ async fn metadata_get(
     url: &reqwest::Url,
     options: &ClientOptions,
 ) -> Result<(u16, Vec<u8>), Error> {
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(1))
-        .timeout(Duration::from_secs(2).min(options.timeout))
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .build()
-        .map_err(|e| Error::Network {
-            endpoint: url.to_string(),
-            message: e.to_string(),
-        })?;
+    let mut quick = options.clone();
+    quick.connect_timeout = Duration::from_secs(1);
+    quick.timeout = Duration::from_secs(2).min(options.timeout);
+    let http = super::client::http_client_direct(&quick).map_err(|message| Error::Network {
+        endpoint: url.to_string(),
+        message,
+    })?;
     let resp = http
         .get(url.clone())
         .send()

@@ -92,7 +92,8 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Retried { last, .. } => last.is_transient(),
-            Error::Network { .. } => true,
+            // A certificate that does not verify will not verify on a second try.
+            Error::Network { message, .. } => !message.contains("certificate"),
             Error::Http { status, .. } => *status >= 500,
             Error::Api { code, .. } => {
                 code.starts_with("RequestLimitExceeded") || code == "InternalError"

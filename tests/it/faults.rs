@@ -141,6 +141,7 @@ fn two_hundred_requests_on_one_credential_are_paced_not_refused() {
             clock: Arc::new(SystemClock),
             accounts_file: None,
             temp_lifetime: None,
+            tls: None,
         })
         .await
         .unwrap();

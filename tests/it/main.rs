@@ -19,4 +19,5 @@ mod sim;
 mod snapshot;
 mod storage;
 mod support;
+mod tls;
 mod trust;

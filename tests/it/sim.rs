@@ -34,6 +34,7 @@ async fn start_with(faults: Vec<Fault>, clock: &ManualClock) -> RunningSim {
         clock: Arc::new(clock.clone()),
         accounts_file: None,
         temp_lifetime: None,
+        tls: None,
     })
     .await
     .expect("the stand-in starts")
@@ -499,6 +500,7 @@ async fn latency_is_added_before_the_answer() {
         clock: Arc::new(clock.clone()),
         accounts_file: None,
         temp_lifetime: None,
+        tls: None,
     })
     .await
     .unwrap();
@@ -535,6 +537,7 @@ async fn a_state_file_is_served_and_updates_are_written_back() {
         clock: Arc::new(clock.clone()),
         accounts_file: None,
         temp_lifetime: None,
+        tls: None,
     })
     .await
     .unwrap();
@@ -571,6 +574,7 @@ async fn start_refuses_a_bad_state_file_and_no_credentials() {
         clock: Arc::new(clock()),
         accounts_file: None,
         temp_lifetime: None,
+        tls: None,
     };
     let err = sim::start(opts(
         Some(path.clone()),

@@ -165,7 +165,10 @@ impl Sim {
             .read_line(&mut line)
             .unwrap();
         let url = line.trim().to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "sim printed {url:?}");
+        assert!(
+            url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"),
+            "sim printed {url:?}"
+        );
         Sim { child, url }
     }
 }
