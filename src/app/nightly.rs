@@ -225,7 +225,7 @@ pub fn run(
                 &report,
                 &plan.out_dir,
                 plan.signing_key.as_deref(),
-                Some((&written[0], &written[1])),
+                Some(&written),
             )?;
         }
     }

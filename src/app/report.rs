@@ -115,15 +115,15 @@ pub fn write_report_files(
     report: &ComplianceReport,
     dir: &Path,
     signing_key: Option<&SigningKey>,
-    at: Option<(&Path, &Path)>,
+    at: Option<&[PathBuf]>,
 ) -> Result<Vec<PathBuf>, Error> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Output {
         what: dir.display().to_string(),
         source,
     })?;
-    let (md, json) = match at {
-        Some((md, json)) => (md.to_path_buf(), json.to_path_buf()),
-        None => {
+    let (md, json, html) = match at {
+        Some([md, json, html, ..]) => (md.clone(), json.clone(), html.clone()),
+        _ => {
             // Named by the time; a second run within the same second (or a clock set back)
             // gets a suffix rather than replace reports that are already there.
             let base = format!(
@@ -139,21 +139,24 @@ pub fn write_report_files(
                     (
                         dir.join(format!("{stem}.md")),
                         dir.join(format!("{stem}.json")),
+                        dir.join(format!("{stem}.html")),
                     )
                 })
-                .find(|(md, json)| !md.exists() && !json.exists())
+                .find(|(md, json, html)| !md.exists() && !json.exists() && !html.exists())
                 .expect("some suffix is free")
         }
     };
-    // The two are rendered side by side: a fleet's report is many MB of each.
-    let (md_done, json_done) = std::thread::scope(|scope| {
+    // Rendered side by side: a fleet's report is many MB of each.
+    let (md_done, json_done, html_done) = std::thread::scope(|scope| {
         let json_done = scope.spawn(|| write_atomically(&json, |w| compliance::json(report, w)));
+        let html_done = scope.spawn(|| write_atomically(&html, |w| compliance::html(report, w)));
         let md_done = write_atomically(&md, |w| compliance::markdown(report, w));
-        (md_done, json_done.join())
+        (md_done, json_done.join(), html_done.join())
     });
     md_done?;
     json_done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-    let mut written = vec![md, json];
+    html_done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+    let mut written = vec![md, json, html];
     if let Some(key) = signing_key {
         let signatures = written
             .iter()

@@ -18,6 +18,8 @@ use crate::task::when::When;
 pub enum Format {
     Markdown,
     Json,
+    /// One self-contained page (no external resource, no script) with a calendar per target
+    Html,
 }
 
 /// The window a report covers when --since is not given.
@@ -101,6 +103,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let render = |w: &mut dyn Write| match args.format {
         Format::Markdown => compliance::markdown(&report, w),
         Format::Json => compliance::json(&report, w),
+        Format::Html => compliance::html(&report, w),
     };
     match &args.output {
         Some(path) => write_atomically(path, render)?,

@@ -19,7 +19,7 @@ use crate::task::when::When;
     after_help = "Exit codes: 0 all recorded and compliant; 1 a policy failure at or above \
 --fail-on (or, with --fail-on-drift, a config that drifted); 3 a target could not be fetched (credentials, API, network); 4 the database (or the run \
 lock) failed. Over several targets the most severe wins (4 > 3 > 1 > 0), after every target that \
-can be done is done. Reports are written as tcss-audit-YYYYMMDDTHHMMSSZ.md and .json. With \
+can be done is done. Reports are written as tcss-audit-YYYYMMDDTHHMMSSZ.md, .json and .html. With \
 [[notify]] destinations, what is new since each was last told is sent after the reports are \
 written; a delivery that fails is named, tried again at the next run, and makes the run exit 3 \
 when nothing worse happened."
@@ -28,7 +28,7 @@ pub struct Args {
     /// Only this target [default: every target of the config file]
     #[arg(long, value_name = "NAME")]
     pub target: Option<String>,
-    /// Where the run's Markdown and JSON reports go [default: `reports` beside the database]
+    /// Where the run's Markdown, JSON and HTML reports go [default: `reports` beside the database]
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
     /// Exit 1 when a rule of this severity or above fails [default: the config's fail_on, else low]

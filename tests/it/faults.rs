@@ -103,7 +103,7 @@ fn every_fault_has_its_exit_code_and_leaves_the_database_right() {
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
-        assert_eq!(reports.len(), 2, "{faults}");
+        assert_eq!(reports.len(), 3, "{faults}: Markdown, JSON and HTML");
         if stored == 1 {
             env.run(&["verify"]).ok();
         }

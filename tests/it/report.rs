@@ -472,3 +472,102 @@ fn a_target_without_history_has_no_day_observed_and_no_night_missed() {
         md.stdout
     );
 }
+
+#[test]
+fn the_html_report_is_exact_self_contained_and_renders_in_a_browser() {
+    let env = history_env();
+    let mut args = vec!["report", "--policies", "policies"];
+    args.extend(WINDOW);
+    args.extend(["--format", "html"]);
+    let html = env.run(&args).ok().stdout;
+    let version = env!("CARGO_PKG_VERSION");
+    insta::assert_snapshot!(
+        "report_html",
+        html.replace(&format!("tcss-audit {version}."), "tcss-audit [version].")
+    );
+    // Self-contained: no reference to anything outside, no script.
+    let lower = html.to_lowercase();
+    assert!(!lower.contains("http"), "an http reference");
+    assert!(
+        !lower.contains("<script") && !lower.contains("src="),
+        "a script or resource"
+    );
+    assert!(
+        html.contains("<svg") && html.contains("missed night"),
+        "the calendar"
+    );
+    let page = env.write("report.html", &html);
+    let Some(browser) = chromium() else { return };
+    let shot = env.path("report.png");
+    let profile = env.path("chromium-profile");
+    let out = std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1200,1600",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    assert!(shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+    let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let pixels = &buf[..info.buffer_size()];
+    let distinct: std::collections::HashSet<&[u8]> =
+        pixels.chunks(info.color_type.samples()).collect();
+    assert!(
+        distinct.len() > 20,
+        "the screenshot is blank ({} colours)",
+        distinct.len()
+    );
+}
+
+#[test]
+fn hostile_text_is_escaped_in_the_html_report() {
+    let env = Env::new();
+    let mut answer: Value = serde_json::from_str(crate::support::SEED).unwrap();
+    answer["Response"]["RequestId"] = Value::String("\"><img src=x onerror=alert(1)>".into());
+    let file = env.write("a.json", &answer.to_string());
+    let name = "<b>prod</b>";
+    env.run(&["import", file.to_str().unwrap(), "--target", name])
+        .ok();
+    let html = env
+        .run(&["report", "--target", name, "--format", "html"])
+        .ok()
+        .stdout;
+    assert!(!html.contains("<b>prod</b>") && html.contains("&lt;b&gt;prod&lt;/b&gt;"));
+    assert!(
+        !html.contains("<img") && html.contains("&quot;&gt;&lt;img"),
+        "{html}"
+    );
+}
+
+/// Chromium, or `None` when it is missing here (in CI it must be there).
+fn chromium() -> Option<&'static str> {
+    for name in ["chromium", "chromium-browser", "google-chrome"] {
+        if std::process::Command::new(name)
+            .arg("--version")
+            .output()
+            .is_ok()
+        {
+            return Some(name);
+        }
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "chromium is missing; CI installs it"
+    );
+    eprintln!("skipped: chromium is not installed, the page is not rendered");
+    None
+}

@@ -68,9 +68,11 @@ fn three_targets_one_with_a_wrong_key() {
     );
     assert!(!first.stderr.contains("WrongKeyForTheBrokenTarget0000"));
     let written: Vec<_> = first.stdout.lines().collect();
-    assert_eq!(written.len(), 2, "{}", first.stdout);
+    assert_eq!(written.len(), 3, "{}", first.stdout);
     assert!(
-        written.iter().any(|p| p.ends_with(".md")) && written.iter().any(|p| p.ends_with(".json"))
+        written.iter().any(|p| p.ends_with(".md"))
+            && written.iter().any(|p| p.ends_with(".json"))
+            && written.iter().any(|p| p.ends_with(".html"))
     );
     for p in &written {
         assert!(std::path::Path::new(p).exists(), "{p}");
@@ -266,8 +268,10 @@ fn two_runs_in_the_same_second_keep_both_reports() {
     assert_eq!(
         names,
         [
+            format!("{stem}-2.html"),
             format!("{stem}-2.json"),
             format!("{stem}-2.md"),
+            format!("{stem}.html"),
             format!("{stem}.json"),
             format!("{stem}.md"),
         ]

@@ -670,7 +670,7 @@ fn run_signs_its_reports_so_that_ssh_keygen_verifies_them_and_the_key_never_leak
     ]);
     assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
     let listed: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert_eq!(listed.len(), 6, "{listed:?}");
     let json = PathBuf::from(listed.iter().find(|l| l.ends_with(".json")).unwrap());
     let md = PathBuf::from(listed.iter().find(|l| l.ends_with(".md")).unwrap());
     for report in [&json, &md] {

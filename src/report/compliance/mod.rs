@@ -15,10 +15,12 @@
 //!   it, oldest first.
 
 mod build;
+mod html;
 mod json;
 mod markdown;
 
 pub use build::{TargetInput, assemble, build_target, history_from};
+pub use html::html;
 pub use json::json;
 pub use markdown::markdown;
 
