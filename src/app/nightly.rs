@@ -76,6 +76,8 @@ pub struct NightlyRun<'a> {
     pub notify_dry_run: bool,
     /// Where the run's Prometheus metrics go.
     pub metrics: Option<PathBuf>,
+    /// Also write the OCSF findings (`NAME.ocsf.json`).
+    pub ocsf: bool,
 }
 
 /// What the nightly job did.
@@ -180,7 +182,13 @@ pub fn run(
     };
     let mut report =
         crate::app::report::compliance_report(&store, plan.set, &names, &opts, Some(&run_targets))?;
-    let written = write_report_files(&report, &plan.out_dir, plan.signing_key.as_deref(), None)?;
+    let mut written =
+        write_report_files(&report, &plan.out_dir, plan.signing_key.as_deref(), None)?;
+    if plan.ocsf {
+        let findings =
+            crate::app::report::write_ocsf(&report, &written[1], plan.signing_key.as_deref())?;
+        written.extend(findings);
+    }
     let mut deliveries = Vec::new();
     if !plan.notify.is_empty() {
         let mut nows = Vec::new();

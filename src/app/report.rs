@@ -167,6 +167,38 @@ pub fn write_report_files(
     Ok(written)
 }
 
+/// Writes the OCSF Compliance Finding events of every target's latest check beside the JSON
+/// report (`NAME.ocsf.json`), signed like the reports when there is a key.
+pub fn write_ocsf(
+    report: &ComplianceReport,
+    json_report: &Path,
+    signing_key: Option<&SigningKey>,
+) -> Result<Vec<PathBuf>, Error> {
+    let name = json_report
+        .file_name()
+        .map(|n| n.to_string_lossy().replace(".json", ".ocsf.json"))
+        .unwrap_or_else(|| "findings.ocsf.json".into());
+    let path = json_report.with_file_name(name);
+    let pairs: Vec<_> = report
+        .targets
+        .iter()
+        .filter_map(|t| {
+            let account = t
+                .latest
+                .as_ref()
+                .and_then(|l| l.identity.as_ref())
+                .map(|i| i.account.as_str());
+            t.check.as_ref().map(|c| (c, account))
+        })
+        .collect();
+    write_atomically(&path, |w| crate::report::check::ocsf(&pairs, w))?;
+    let mut out = vec![path.clone()];
+    if let Some(key) = signing_key {
+        out.push(sign_file(&path, key)?);
+    }
+    Ok(out)
+}
+
 /// Writes `REPORT.sig` beside `report`: an SSH signature (namespace `tcss-audit`) of the bytes on
 /// disk, which `ssh-keygen -Y verify -n tcss-audit` checks with nothing of this tool's.
 pub fn sign_file(report: &Path, key: &SigningKey) -> Result<PathBuf, Error> {

@@ -56,6 +56,10 @@ pub struct Args {
     /// Print what the config's [[notify]] destinations would be sent, and send nothing
     #[arg(long)]
     pub notify_dry_run: bool,
+    /// Also write the OCSF 1.3 Compliance Finding events of every target's check beside the
+    /// reports, as NAME.ocsf.json (for a SIEM)
+    #[arg(long)]
+    pub ocsf: bool,
     /// Write the run's Prometheus metrics to FILE (written whole, then renamed into place, for
     /// node_exporter's textfile collector) [default: the config's metrics_file]
     #[arg(long, value_name = "FILE")]
@@ -164,6 +168,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             .metrics
             .clone()
             .or_else(|| ctx.settings.metrics_file.clone()),
+        ocsf: args.ocsf,
     };
     let quiet = ctx.quiet();
     let done = nightly::run(&plan, ctx.clock.clone(), |o| {

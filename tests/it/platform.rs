@@ -103,6 +103,7 @@ fn run_writes_prometheus_metrics_for_a_compliant_and_a_failing_target() {
                 "--config",
                 cfg.to_str().unwrap(),
                 "run",
+                "--ocsf",
                 "--out-dir",
                 env.path("reports").to_str().unwrap(),
             ],
@@ -156,6 +157,21 @@ fn run_writes_prometheus_metrics_for_a_compliant_and_a_failing_target() {
     assert!(value("tcss_audit_run_duration_seconds", None, None) > 0.0);
     assert!(text.contains("# TYPE tcss_audit_compliant gauge"), "{text}");
     assert!(run.stderr.contains("off:"), "{}", run.stderr);
+    // With --ocsf the run's findings are beside its reports, for both targets.
+    let ocsf = run
+        .stdout
+        .lines()
+        .find(|l| l.ends_with(".ocsf.json"))
+        .expect("the OCSF findings are listed");
+    let events: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(ocsf).unwrap()).unwrap();
+    for target in ["on", "off"] {
+        assert!(
+            events
+                .iter()
+                .any(|e| e["class_uid"] == 2003 && e["resources"][0]["name"] == target)
+        );
+    }
     // No temporary file is left beside it.
     let left: Vec<_> = std::fs::read_dir(metrics.parent().unwrap())
         .unwrap()
