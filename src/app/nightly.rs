@@ -1,10 +1,12 @@
 //! The nightly job's core, shared by `audit run` and `audit demo`: fetch every target (bounded
 //! concurrency), record each answer as it arrives, check it, and say how each target went.
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::app::check;
@@ -15,7 +17,8 @@ use crate::app::runtime::{Threads, runtime};
 use crate::app::snapshot::{self, Arrival, EnvLookup};
 use crate::app::{Error, ExitCode};
 use crate::policy::{PolicySet, Severity};
-use crate::report::compliance::{ReportOptions, RunTarget};
+use crate::report::compliance::{ComplianceReport, ReportOptions, RunTarget, TargetReport};
+use crate::report::notify::RuleRef;
 use crate::store::{OpenMode, Store};
 use crate::task::clock::Clock;
 use crate::task::text::{count, visible};
@@ -112,7 +115,7 @@ pub fn run(
     // Before anything is recorded: which targets the history already holds, and when each was
     // last seen (for notifications of a job that stopped).
     let known = store.targets()?;
-    let mut last_before = std::collections::HashMap::new();
+    let mut last_before = HashMap::new();
     if !plan.notify.is_empty() {
         for t in plan.targets {
             if let Ok(m) = store.resolve(&t.name, &crate::task::when::When::Latest, chrono_tz::UTC)
@@ -131,22 +134,9 @@ pub fn run(
         done,
     ))?;
     let mut code = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
-    let failing: std::collections::HashMap<String, Vec<crate::report::notify::RuleRef>> = outcomes
+    let figures: HashMap<String, Figures> = outcomes
         .iter()
-        .map(|o| (o.run.target.clone(), o.failing.clone()))
-        .collect();
-    let figures: std::collections::HashMap<
-        String,
-        (std::collections::BTreeMap<String, u64>, u64, bool),
-    > = outcomes
-        .iter()
-        .map(|o| {
-            let compliant = o.run.error.is_none() && o.failing.is_empty();
-            (
-                o.run.target.clone(),
-                (o.failing_by_severity.clone(), o.drift_changes, compliant),
-            )
-        })
+        .map(|o| (o.run.target.clone(), Figures::of(o)))
         .collect();
     let mut run_targets: Vec<RunTarget> = outcomes.into_iter().map(|o| o.run).collect();
     if let Some(org) = &plan.organization {
@@ -155,9 +145,10 @@ pub fn run(
                 t.membership = Some("new");
             }
         }
+        let made = crate::app::organization::made_by(&org.template);
         for name in &known {
             let running = plan.targets.iter().any(|t| t.name == *name);
-            if !running && crate::app::organization::made_by(&org.template, name) {
+            if !running && made(name) {
                 run_targets.push(RunTarget {
                     target: name.clone(),
                     snapshot: None,
@@ -191,23 +182,7 @@ pub fn run(
     }
     let mut deliveries = Vec::new();
     if !plan.notify.is_empty() {
-        let mut nows = Vec::new();
-        for t in &run_targets {
-            if t.membership == Some("gone") {
-                continue;
-            }
-            let latest = store
-                .resolve(&t.target, &crate::task::when::When::Latest, chrono_tz::UTC)
-                .ok();
-            nows.push(crate::app::notify::TargetNow {
-                target: t.target.clone(),
-                config_hash: latest.map(|m| m.config_hash),
-                failing: failing.get(&t.target).cloned().unwrap_or_default(),
-                error: t.error.clone(),
-                last_before: last_before.get(&t.target).copied(),
-                recorded: t.snapshot.is_some(),
-            });
-        }
+        let nows = targets_now(&report, &run_targets, &figures, &last_before);
         let paths = (
             written.first().map(|p| p.display().to_string()),
             written.get(1).map(|p| p.display().to_string()),
@@ -238,40 +213,11 @@ pub fn run(
         }
     }
     if let Some(path) = &plan.metrics {
-        let mut targets = Vec::new();
-        for t in &run_targets {
-            if t.membership == Some("gone") {
-                continue;
-            }
-            let latest = store
-                .resolve(&t.target, &crate::task::when::When::Latest, chrono_tz::UTC)
-                .ok();
-            let (failing_by_severity, drift_changes, compliant) =
-                figures.get(&t.target).cloned().unwrap_or_default();
-            // Every snapshot held was recorded without error: the newest is the last success.
-            let last_success = latest.as_ref().map(|m| m.observed_at);
-            targets.push(crate::report::metrics::TargetMetrics {
-                target: t.target.clone(),
-                compliant,
-                failing_by_severity,
-                drift_changes,
-                last_success,
-                scan_enabled: match &latest {
-                    Some(m) => Some(
-                        store.config(&m.config_hash)?.get("Enable")
-                            == Some(&serde_json::Value::Bool(true)),
-                    ),
-                    None => None,
-                },
-                snapshot_age_seconds: latest
-                    .map(|m| (now - m.observed_at).num_milliseconds() as f64 / 1000.0),
-            });
-        }
         let metrics = crate::report::metrics::RunMetrics {
             duration_seconds: started.elapsed().as_secs_f64(),
             exit_code: code as u8,
             chain_ok: report.integrity.ok,
-            targets,
+            targets: target_metrics(&report, &run_targets, &figures, now),
         };
         crate::app::output::write_atomically(path, |w| {
             crate::report::metrics::prometheus(&metrics, w)
@@ -282,6 +228,95 @@ pub fn run(
         written,
         deliveries,
     })
+}
+
+/// What the end of the run needs of each target's outcome, once the outcomes have become the
+/// report's rows.
+#[derive(Debug, Clone, Default)]
+struct Figures {
+    failing: Vec<RuleRef>,
+    failing_by_severity: BTreeMap<String, u64>,
+    drift_changes: u64,
+    compliant: bool,
+}
+
+impl Figures {
+    fn of(o: &TargetOutcome) -> Figures {
+        Figures {
+            failing: o.failing.clone(),
+            failing_by_severity: o.failing_by_severity.clone(),
+            drift_changes: o.drift_changes,
+            compliant: o.run.error.is_none() && o.failing.is_empty(),
+        }
+    }
+}
+
+/// The run's targets (not those gone from the organization) with their part of the report,
+/// which holds each one's newest snapshot and config.
+fn live<'r>(
+    report: &'r ComplianceReport,
+    run: &'r [RunTarget],
+) -> impl Iterator<Item = (&'r RunTarget, Option<&'r TargetReport>)> {
+    let parts: HashMap<&str, &TargetReport> = report
+        .targets
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
+    run.iter()
+        .filter(|t| t.membership != Some("gone"))
+        .map(move |t| (t, parts.get(t.target.as_str()).copied()))
+}
+
+/// Each target as the notifications compare it with what a destination was told.
+fn targets_now(
+    report: &ComplianceReport,
+    run: &[RunTarget],
+    figures: &HashMap<String, Figures>,
+    last_before: &HashMap<String, DateTime<Utc>>,
+) -> Vec<crate::app::notify::TargetNow> {
+    live(report, run)
+        .map(|(t, part)| crate::app::notify::TargetNow {
+            target: t.target.clone(),
+            config_hash: part
+                .and_then(|p| p.latest.as_ref())
+                .map(|l| l.config_hash.clone()),
+            failing: figures
+                .get(&t.target)
+                .map(|f| f.failing.clone())
+                .unwrap_or_default(),
+            error: t.error.clone(),
+            last_before: last_before.get(&t.target).copied(),
+            recorded: t.snapshot.is_some(),
+        })
+        .collect()
+}
+
+/// Each target's metrics.
+fn target_metrics(
+    report: &ComplianceReport,
+    run: &[RunTarget],
+    figures: &HashMap<String, Figures>,
+    now: DateTime<Utc>,
+) -> Vec<crate::report::metrics::TargetMetrics> {
+    live(report, run)
+        .map(|(t, part)| {
+            let f = figures.get(&t.target).cloned().unwrap_or_default();
+            let latest = part.and_then(|p| p.latest.as_ref());
+            crate::report::metrics::TargetMetrics {
+                target: t.target.clone(),
+                compliant: f.compliant,
+                failing_by_severity: f.failing_by_severity,
+                drift_changes: f.drift_changes,
+                // Every snapshot held was recorded without error: the newest is the last success.
+                last_success: latest.map(|l| l.at),
+                scan_enabled: part
+                    .and_then(|p| p.config.as_ref())
+                    .map(|c| c.get("Enable") == Some(&serde_json::Value::Bool(true))),
+                snapshot_age_seconds: latest
+                    .map(|l| (now - l.at).num_milliseconds() as f64 / 1000.0),
+            }
+        })
+        .collect()
 }
 
 /// Snapshots and checks every target; `done` hears about each as it finishes. Outcomes come back

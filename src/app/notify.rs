@@ -156,9 +156,12 @@ pub fn events_for(
                     (Ok(a), Ok(b)) => diff::diff(&a, &b),
                     _ => Vec::new(),
                 };
-                let fields: Vec<&str> = changes.iter().map(|c| c.field()).collect();
-                let mut fields = fields;
-                fields.dedup();
+                let mut fields: Vec<&str> = Vec::new();
+                for c in &changes {
+                    if !fields.contains(&c.field()) {
+                        fields.push(c.field());
+                    }
+                }
                 push(
                     EventKind::Drift,
                     format!("changed: {}", fields.join(", ")),

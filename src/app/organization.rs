@@ -131,9 +131,9 @@ pub fn target_name(template: &str, m: &Member) -> String {
     visible(&name).into_owned()
 }
 
-/// Whether `name` is one the template makes (for members that have left: targets in the
-/// history that the organization made and that are members no longer).
-pub fn made_by(template: &str, name: &str) -> bool {
+/// Which names the template makes (for members that have left: targets in the history that
+/// the organization made and that are members no longer). The pattern is built once.
+pub fn made_by(template: &str) -> impl Fn(&str) -> bool {
     let mut pattern = String::from("^");
     let mut rest = template;
     while !rest.is_empty() {
@@ -150,7 +150,8 @@ pub fn made_by(template: &str, name: &str) -> bool {
         }
     }
     pattern.push('$');
-    regex::Regex::new(&pattern).is_ok_and(|re| re.is_match(name))
+    let re = regex::Regex::new(&pattern).ok();
+    move |name| re.as_ref().is_some_and(|re| re.is_match(name))
 }
 
 /// Lists the members and gives their targets; an error names what to check.
@@ -194,10 +195,10 @@ mod tests {
         };
         assert_eq!(target_name("org-{uin}", &m), "org-100000000002");
         assert_eq!(target_name("{name}-{uin}", &m), "shop-100000000002");
-        assert!(made_by("org-{uin}", "org-100000000002"));
-        assert!(!made_by("org-{uin}", "org-shop"));
-        assert!(!made_by("org-{uin}", "prod"));
-        assert!(made_by("acct.{name}", "acct.shop"));
-        assert!(!made_by("acct.{name}", "acctXshop"));
+        assert!(made_by("org-{uin}")("org-100000000002"));
+        assert!(!made_by("org-{uin}")("org-shop"));
+        assert!(!made_by("org-{uin}")("prod"));
+        assert!(made_by("acct.{name}")("acct.shop"));
+        assert!(!made_by("acct.{name}")("acctXshop"));
     }
 }

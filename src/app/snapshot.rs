@@ -48,12 +48,7 @@ pub struct Services {
 
 impl ServiceSettings {
     pub fn resolve(&self, tcss: &Endpoint) -> Result<Services, tencent::Error> {
-        let local = match tcss.url().host() {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-            None => false,
-        };
+        let local = tcss.is_loopback();
         let pick = |set: &Option<String>, default: &str| -> Result<Endpoint, tencent::Error> {
             match set {
                 Some(s) => Endpoint::parse(s),

@@ -43,13 +43,7 @@ impl Endpoint {
         match url.scheme() {
             "https" => {}
             "http" => {
-                let loopback = match url.host() {
-                    Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-                    Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-                    Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-                    None => false,
-                };
-                if !loopback {
+                if !is_loopback(&url) {
                     return Err(bad(
                         "plain http:// is only allowed to a loopback address (127.0.0.1, [::1], localhost); use https://",
                     ));
@@ -82,9 +76,23 @@ impl Endpoint {
         &self.url
     }
 
+    /// On this machine: 127.0.0.1, [::1] or localhost (where the stand-in listens).
+    pub fn is_loopback(&self) -> bool {
+        is_loopback(&self.url)
+    }
+
     /// The Host header value that is signed and sent.
     pub fn host(&self) -> &str {
         &self.host
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
