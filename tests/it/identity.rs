@@ -2,15 +2,12 @@
 //! and organization: roles per target, every source of base credentials, the account each
 //! observation came from, and every member account.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-use assert_cmd::cargo::CommandCargoExt;
 use serde_json::Value;
 
-use crate::support::{Env, Run, SEED, SIM_ID, SIM_KEY};
+use crate::support::{Env, Run, SEED, SIM_ID, SIM_KEY, Sim};
 
 const MAIN: &str = "100000000001";
 const SHOP: &str = "100000000002";
@@ -20,7 +17,7 @@ const OIDC_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.pod-identity-token-that-must-neve
 
 /// The stand-in with an accounts file, logging each request (never a key) to a file.
 struct World {
-    child: Child,
+    _sim: Sim,
     url: String,
     log: PathBuf,
 }
@@ -29,44 +26,18 @@ impl World {
     fn start(env: &Env, accounts: &str, extra: &[&str]) -> World {
         let file = env.write("accounts.toml", accounts);
         let log = env.path("sim.log");
-        let mut child = Command::cargo_bin("audit")
-            .unwrap()
-            .args([
-                "-v",
-                "sim",
-                "--listen",
-                "127.0.0.1:0",
-                "--secret-id",
-                SIM_ID,
-            ])
-            .args(["--secret-key", SIM_KEY, "--accounts"])
-            .arg(&file)
-            .args(extra)
-            .env_remove("TCSS_AUDIT_NOW")
-            .env("NO_COLOR", "1")
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line.trim().to_string();
-        assert!(url.starts_with("http://127.0.0.1:"), "sim printed {url:?}");
-        World { child, url, log }
+        let mut args = vec!["--accounts", file.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let sim = Sim::start_logged(&args, &log);
+        World {
+            url: sim.url.clone(),
+            _sim: sim,
+            log,
+        }
     }
 
     fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap()
-    }
-}
-
-impl Drop for World {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

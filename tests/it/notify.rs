@@ -139,24 +139,28 @@ fn b64(bytes: &[u8]) -> String {
 
 /// Runs the nightly job with the destinations' URLs and secrets in the environment.
 fn run(env: &Env, cfg: &Path, urls: &[(&str, String)]) -> Run {
+    run_with(env, cfg, urls, &[])
+}
+
+/// As [`run`], with more flags for `audit run`.
+fn run_with(env: &Env, cfg: &Path, urls: &[(&str, String)], flags: &[&str]) -> Run {
     let out_dir = env.path("reports");
-    env.run_with(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "run",
-            "--out-dir",
-            out_dir.to_str().unwrap(),
-        ],
-        |c| {
-            c.env("TENCENTCLOUD_SECRET_ID", SIM_ID)
-                .env("TENCENTCLOUD_SECRET_KEY", SIM_KEY)
-                .env("HOOK_SECRET", SECRET);
-            for (k, v) in urls {
-                c.env(k, v);
-            }
-        },
-    )
+    let mut args = vec![
+        "--config",
+        cfg.to_str().unwrap(),
+        "run",
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    env.run_with(&args, |c| {
+        c.env("TENCENTCLOUD_SECRET_ID", SIM_ID)
+            .env("TENCENTCLOUD_SECRET_KEY", SIM_KEY)
+            .env("HOOK_SECRET", SECRET);
+        for (k, v) in urls {
+            c.env(k, v);
+        }
+    })
 }
 
 #[test]
@@ -455,23 +459,7 @@ stale_after = "3s"
     // A dry run prints what would be sent and sends nothing.
     update(&sim.url, base_params(&["vul", "risk", "virus"]));
     let n = rx.got("/hook").len();
-    let dry = env.run_with(
-        &[
-            "--config",
-            cfg.to_str().unwrap(),
-            "run",
-            "--notify-dry-run",
-            "--out-dir",
-            env.path("reports").to_str().unwrap(),
-        ],
-        |c| {
-            c.env("TENCENTCLOUD_SECRET_ID", SIM_ID)
-                .env("TENCENTCLOUD_SECRET_KEY", SIM_KEY);
-            for (k, v) in &urls {
-                c.env(k, v);
-            }
-        },
-    );
+    let dry = run_with(&env, &cfg, &urls, &["--notify-dry-run"]);
     assert!(dry.code <= 1, "{}", dry.stderr);
     assert!(
         dry.stdout

@@ -139,7 +139,19 @@ impl Sim {
     }
 
     pub fn start_in(state: Option<&Path>, extra: &[&str]) -> Sim {
+        Self::spawn(state, extra, None)
+    }
+
+    /// With `-v`, its log of every request (never a key) written to `log`.
+    pub fn start_logged(extra: &[&str], log: &Path) -> Sim {
+        Self::spawn(None, extra, Some(log))
+    }
+
+    fn spawn(state: Option<&Path>, extra: &[&str], log: Option<&Path>) -> Sim {
         let mut c = Command::cargo_bin("audit").unwrap();
+        if log.is_some() {
+            c.arg("-v").env("NO_COLOR", "1");
+        }
         c.args([
             "sim",
             "--listen",
@@ -154,9 +166,13 @@ impl Sim {
         }
         c.args(extra);
         c.env_remove("TCSS_AUDIT_NOW");
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::null(),
+        };
         let mut child = c
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
