@@ -452,14 +452,18 @@ impl Settings {
                     }
                 }
             }
-            for g in &n.targets {
-                glob::Pattern::new(g).map_err(|e| {
-                    fail(
-                        at("targets"),
-                        format!("[[notify]] targets: {g:?} is not a glob: {e}"),
-                    )
-                })?;
-            }
+            let targets = n
+                .targets
+                .iter()
+                .map(|g| {
+                    glob::Pattern::new(g).map_err(|e| {
+                        fail(
+                            at("targets"),
+                            format!("[[notify]] targets: {g:?} is not a glob: {e}"),
+                        )
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let language = match n.language.as_deref() {
                 None => Language::En,
                 Some(l) => Language::parse(l).ok_or_else(|| {
@@ -490,7 +494,7 @@ impl Settings {
                 secret_env: n.secret_env,
                 on,
                 always,
-                targets: n.targets,
+                targets,
                 language,
                 stale_after,
             });

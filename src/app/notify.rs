@@ -31,7 +31,7 @@ pub struct NotifySpec {
     pub on: Vec<EventKind>,
     pub always: bool,
     /// Target name globs; empty: every target.
-    pub targets: Vec<String>,
+    pub targets: Vec<glob::Pattern>,
     pub language: Language,
     pub stale_after: chrono::Duration,
 }
@@ -78,11 +78,7 @@ impl NotifySpec {
     }
 
     fn wants(&self, target: &str) -> bool {
-        self.targets.is_empty()
-            || self
-                .targets
-                .iter()
-                .any(|g| glob::Pattern::new(g).is_ok_and(|p| p.matches(target)))
+        self.targets.is_empty() || self.targets.iter().any(|p| p.matches(target))
     }
 }
 
@@ -532,4 +528,26 @@ fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
 
 fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_targets_filter_takes_globs_and_empty_means_every_target() {
+        let mut spec = NotifySpec {
+            kind: NotifyKind::Webhook,
+            url_env: "U".into(),
+            secret_env: None,
+            on: DEFAULT_ON.to_vec(),
+            always: false,
+            targets: vec![glob::Pattern::new("prod-*").unwrap()],
+            language: Language::En,
+            stale_after: chrono::Duration::hours(26),
+        };
+        assert!(spec.wants("prod-eu") && !spec.wants("staging"));
+        spec.targets.clear();
+        assert!(spec.wants("staging"));
+    }
 }
