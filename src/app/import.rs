@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use crate::app::Error;
 use crate::app::snapshot::warn_new_fields;
 use crate::store::{
-    EXPORT_SCHEMA, ExportHeader, ExportRow, NewSnapshot, OpenMode, Recorded, Store,
+    EXPORT_SCHEMA, ExportEntry, ExportHeader, ExportLine, ExportRow, NewSnapshot, OpenMode,
+    Recorded, Store,
 };
 use crate::task::fields;
 use crate::task::normalize;
@@ -251,11 +252,11 @@ fn import_one(
     reproduce_chain: bool,
 ) -> Result<Restored, Error> {
     std::thread::scope(|scope| {
-        let (send, batches) = std::sync::mpsc::sync_channel::<Result<Vec<Pending>, Error>>(2);
+        let (send, batches) = std::sync::mpsc::sync_channel::<Result<Vec<Item>, Error>>(2);
         scope.spawn(move || parse_lines(reader, name, &send));
         // Recorded batches go to a thread of their own to be freed: freeing a batch's parsed
         // answers costs about as much as parsing them, and the recorder is the busiest thread.
-        let (spent, freed) = std::sync::mpsc::channel::<Vec<Pending>>();
+        let (spent, freed) = std::sync::mpsc::channel::<Vec<Item>>();
         scope.spawn(move || freed.into_iter().for_each(drop));
         let mut total = Restored::default();
         // The first error ends the loop, which drops the receiver and so stops the reader.
@@ -273,7 +274,7 @@ fn import_one(
 fn parse_lines(
     reader: Box<dyn BufRead + Send>,
     name: &str,
-    send: &std::sync::mpsc::SyncSender<Result<Vec<Pending>, Error>>,
+    send: &std::sync::mpsc::SyncSender<Result<Vec<Item>, Error>>,
 ) {
     let bad = |line: usize, message: String| {
         Error::Input(format!(
@@ -305,7 +306,7 @@ fn parse_lines(
         let _ = send.send(Err(e));
         return;
     }
-    let mut pending: Vec<Pending> = Vec::with_capacity(BATCH);
+    let mut pending: Vec<Item> = Vec::with_capacity(BATCH);
     for (i, line) in lines {
         let n = i + 1;
         let parsed = line
@@ -385,6 +386,13 @@ impl Iterator for BoundedLines {
 /// fsync per row.
 const BATCH: usize = 4000;
 
+/// One parsed line waiting for its batch: an observation, or a journal entry (rare: the rows
+/// around one are recorded in batches of their own).
+enum Item {
+    Snapshot(Box<Pending>),
+    Journal { line: usize, entry: ExportEntry },
+}
+
 /// One parsed export row waiting for its batch.
 struct Pending {
     line: usize,
@@ -398,7 +406,35 @@ struct Pending {
 
 fn flush(
     store: &mut Store,
-    pending: &[Pending],
+    items: &[Item],
+    reproduce_chain: bool,
+    name: &str,
+) -> Result<Restored, Error> {
+    let mut total = Restored::default();
+    let mut rows: Vec<&Pending> = Vec::new();
+    for item in items {
+        match item {
+            Item::Snapshot(p) => rows.push(p),
+            Item::Journal { line, entry } => {
+                total += flush_rows(store, &rows, reproduce_chain, name)?;
+                rows.clear();
+                let (hash, present) = store.import_entry(entry)?;
+                if reproduce_chain && !present && hash != entry.hash {
+                    return Err(Error::Input(format!(
+                        "{name}:{line}: journal entry {}'s hash does not reproduce: the export was altered or is out of order",
+                        entry.id
+                    )));
+                }
+            }
+        }
+    }
+    total += flush_rows(store, &rows, reproduce_chain, name)?;
+    Ok(total)
+}
+
+fn flush_rows(
+    store: &mut Store,
+    pending: &[&Pending],
     reproduce_chain: bool,
     name: &str,
 ) -> Result<Restored, Error> {
@@ -442,9 +478,28 @@ fn parse_row(
     n: usize,
     text: &str,
     bad: &dyn Fn(usize, String) -> Error,
-) -> Result<Option<Pending>, Error> {
+) -> Result<Option<Item>, Error> {
     if text.trim().is_empty() {
         return Ok(None);
+    }
+    if ExportLine::is_journal(text) {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Line {
+            journal: ExportEntry,
+        }
+        let line: Line = serde_json::from_str(text)
+            .map_err(|e| bad(n, format!("not a journal entry: {e}")))?;
+        if chrono::DateTime::parse_from_rfc3339(&line.journal.at).is_err() {
+            return Err(bad(
+                n,
+                format!("bad time {:?}", visible(&line.journal.at)),
+            ));
+        }
+        return Ok(Some(Item::Journal {
+            line: n,
+            entry: line.journal,
+        }));
     }
     let row: ExportRow =
         serde_json::from_str(text).map_err(|e| bad(n, format!("not an export row: {e}")))?;
@@ -467,7 +522,7 @@ fn parse_row(
             ),
         ));
     }
-    Ok(Some(Pending {
+    Ok(Some(Item::Snapshot(Box::new(Pending {
         line: n,
         observed_at: time(&row.observed_at)?,
         recorded_at: time(&row.recorded_at)?,
@@ -475,5 +530,5 @@ fn parse_row(
         status: normalize::status_of(&answer.fields),
         row,
         config,
-    }))
+    }))))
 }

@@ -11,7 +11,9 @@ use crate::store::{EXPORT_SCHEMA, ExportHeader, OpenMode};
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "The first line is a header ({\"schema\":\"tcss-audit/export/v1\",…}); each \
-further line is one observation in recording order, its raw answer kept exactly. \
+further line is one observation in recording order, its raw answer kept exactly, or an entry \
+of the journal (an approved baseline, an applied restore) as {\"journal\":{…}}, before the first \
+observation that links it. \
 `audit import --jsonl FILE` into an empty database rebuilds the same configs, hashes and chain."
 )]
 pub struct Args {
@@ -26,7 +28,7 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let store = ctx.open_store(OpenMode::Existing)?;
     let write_all = |w: &mut dyn Write| -> Result<u64, Error> {
-        let mut n = 0u64;
+        let n;
         let total = store.count()?;
         let header = ExportHeader {
             schema: EXPORT_SCHEMA.into(),
@@ -39,9 +41,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         };
         serde_json::to_writer(&mut *w, &header).map_err(|e| io(e.into()))?;
         w.write_all(b"\n").map_err(io)?;
-        store.export(|row| {
-            serde_json::to_writer(&mut *w, row)?;
-            n += 1;
+        n = store.export(|line| {
+            serde_json::to_writer(&mut *w, line)?;
             w.write_all(b"\n")
         })?;
         w.flush().map_err(io)?;

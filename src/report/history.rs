@@ -135,6 +135,27 @@ pub fn verify_text(v: &VerifyOutcome, w: &mut dyn Write) -> io::Result<()> {
             c.checked
         )?,
     }
+    let j = &c.journal;
+    match &j.first_break {
+        Some(b) => writeln!(
+            w,
+            "journal BROKEN at entry {}: {}",
+            b.entry,
+            visible(&b.reason)
+        )?,
+        None if j.entries == 0 => {}
+        None if j.unlinked > 0 => writeln!(
+            w,
+            "journal holds: {}; {} newer than the newest snapshot, covered by the chain from the next snapshot on",
+            count(j.entries, "entry", "entries"),
+            count(j.unlinked, "entry is", "entries are"),
+        )?,
+        None => writeln!(
+            w,
+            "journal holds: {}, every one linked by the snapshots after it",
+            count(j.entries, "entry", "entries"),
+        )?,
+    }
     match &c.head {
         Some(h) => writeln!(
             w,
@@ -232,6 +253,7 @@ pub fn verify_json(v: &VerifyOutcome, w: &mut dyn Write) -> io::Result<()> {
             "fields_checked": c.fields_checked,
             "head": c.head,
             "first_break": c.first_break,
+            "journal": c.journal,
             "checkpoints": {
                 "signed": k.signed,
                 "verified": k.verified,

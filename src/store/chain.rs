@@ -41,6 +41,10 @@ pub(crate) struct Link<'a> {
     pub arn: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub principal_type: Option<&'a str>,
+    /// The journal's newest entry when it was recorded (its hash): linked only when the
+    /// journal has one, so histories without a journal keep their links.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub journal: Option<&'a str>,
 }
 
 /// `sha256("tcss-audit/chain/v1\n" + prev + "\n" + canonical JSON of the link)`, serializing
@@ -80,11 +84,13 @@ pub struct VerifyReport {
     /// The newest snapshot and its chain hash, as stored (none in an empty history).
     pub head: Option<Head>,
     pub first_break: Option<ChainBreak>,
+    /// The journal's chain of baselines and restores.
+    pub journal: super::JournalReport,
 }
 
 impl VerifyReport {
     pub fn ok(&self) -> bool {
-        self.first_break.is_none()
+        self.first_break.is_none() && self.journal.first_break.is_none()
     }
 }
 
@@ -108,6 +114,7 @@ struct RowRead {
     account: Option<String>,
     arn: Option<String>,
     principal_type: Option<String>,
+    journal_id: Option<i64>,
 }
 
 /// What the reading thread sends: a row, or the id of a row it could not read and why.
@@ -130,6 +137,8 @@ struct Checker {
     /// Every observation, for deriving the change events and first-seen fields.
     obs: Vec<Obs>,
     buf: Vec<u8>,
+    /// The hash of every journal entry that holds, by id.
+    journal: HashMap<i64, String>,
 }
 
 impl Checker {
@@ -164,6 +173,7 @@ impl Checker {
             account,
             arn,
             principal_type,
+            journal_id,
         } = r;
         let reason = (|| {
             if id != self.expected_id {
@@ -187,6 +197,17 @@ impl Checker {
             let Some(target) = self.targets.get(&target_id) else {
                 return Some("its target is missing from the database".into());
             };
+            let journal = match journal_id {
+                Some(j) => match self.journal.get(&j) {
+                    Some(hash) => Some(hash.as_str()),
+                    None => {
+                        return Some(format!(
+                            "the journal entry {j} it links is missing or does not hold"
+                        ));
+                    }
+                },
+                None => None,
+            };
             let mut raw_hex = [0u8; 64];
             let link = Link {
                 id,
@@ -203,6 +224,7 @@ impl Checker {
                 account: account.as_deref(),
                 arn: arn.as_deref(),
                 principal_type: principal_type.as_deref(),
+                journal,
             };
             let prev = std::str::from_utf8(&self.prev).expect("hex is ASCII");
             if link_digest(prev, &link, &mut self.buf) != chain_hash {
@@ -271,6 +293,16 @@ impl Store {
                 .and_then(|rows| rows.collect())
                 .map_err(|e| self.err(e))?
         };
+        let newest: Option<i64> = tx
+            .query_row(
+                "SELECT journal_id FROM snapshots ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .flatten();
+        let (journal_hashes, journal) = self.verify_journal(&tx, newest)?;
         let start = self.chain_start()?;
         // After pruning, the chain links up from the checkpoint instead of the genesis.
         let mut checker = Checker {
@@ -291,6 +323,7 @@ impl Store {
             first_use: Vec::new(),
             obs: Vec::new(),
             buf: Vec::new(),
+            journal: journal_hashes,
         };
         let head: Option<Head> = tx
             .query_row(
@@ -309,7 +342,7 @@ impl Store {
             .prepare(
                 "SELECT id, target_id, observed_at, recorded_at, source, endpoint, request_id,
                         raw_base, raw, raw_sha256, config_hash, last_scan_time, scan_result,
-                        chain_hash, account, arn, principal_type
+                        chain_hash, account, arn, principal_type, journal_id
                  FROM snapshots ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
@@ -363,6 +396,7 @@ impl Store {
                             account: r.get(14).map_err(typed)?,
                             arn: r.get(15).map_err(typed)?,
                             principal_type: r.get(16).map_err(typed)?,
+                            journal_id: r.get(17).map_err(typed)?,
                         })
                     })();
                     chunk.push(item.map_err(|reason| (id, reason)));
@@ -440,6 +474,7 @@ impl Store {
             fields_checked,
             head,
             first_break,
+            journal,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Store, StoreError, from_ms};
+use super::{ExportEntry, Store, StoreError, from_ms};
 use crate::task::when::fmt_utc_exact;
 
 /// The first line of an export.
@@ -38,18 +38,43 @@ pub struct ExportRow {
     pub identity: Option<crate::task::source::Identity>,
 }
 
+/// One line of an export after the header: an observation, or a journal entry (written as
+/// `{"journal":{...}}` just before the first observation that links it, so that an import in
+/// line order rebuilds the same links).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ExportLine {
+    Journal { journal: ExportEntry },
+    Snapshot(Box<ExportRow>),
+}
+
+impl ExportLine {
+    /// Whether a line's text is a journal entry's, by the prefix the export writes: rows are
+    /// parsed once, as rows, without trying each shape in turn.
+    pub fn is_journal(text: &str) -> bool {
+        text.trim_start().starts_with("{\"journal\"")
+    }
+}
+
 impl Store {
-    /// Calls `each` for every snapshot in recording order, without loading the history at once.
+    /// Calls `each` for every snapshot in recording order, without loading the history at once,
+    /// and for each journal entry before the first snapshot that links it. Gives the number of
+    /// snapshots.
     pub fn export(
         &self,
-        mut each: impl FnMut(&ExportRow) -> std::io::Result<()>,
+        mut each: impl FnMut(&ExportLine) -> std::io::Result<()>,
     ) -> Result<u64, StoreError> {
+        let mut entries = self.export_entries()?.into_iter().peekable();
+        let io = |e: std::io::Error| StoreError::Sqlite {
+            path: self.shown(),
+            message: format!("writing the export failed: {e}"),
+        };
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT s.id, t.name, s.observed_at, s.recorded_at, s.source, s.endpoint, s.request_id,
                         s.raw_base, s.raw, s.config_hash, s.chain_hash, s.account, s.arn,
-                        s.principal_type
+                        s.principal_type, s.journal_id
                  FROM snapshots s JOIN targets t ON t.id = s.target_id ORDER BY s.id",
             )
             .map_err(|e| self.err(e))?;
@@ -84,11 +109,15 @@ impl Store {
                 })
             })()
             .map_err(|e| self.err(e))?;
-            each(&row).map_err(|e| StoreError::Sqlite {
-                path: self.shown(),
-                message: format!("writing the export failed: {e}"),
-            })?;
+            let linked: Option<i64> = r.get(14).map_err(|e| self.err(e))?;
+            while let Some(e) = entries.next_if(|e| linked.is_some_and(|j| e.id <= j)) {
+                each(&ExportLine::Journal { journal: e }).map_err(io)?;
+            }
+            each(&ExportLine::Snapshot(Box::new(row))).map_err(io)?;
             n += 1;
+        }
+        for e in entries {
+            each(&ExportLine::Journal { journal: e }).map_err(io)?;
         }
         Ok(n)
     }

@@ -4,6 +4,7 @@ mod chain;
 mod checks;
 mod derived;
 mod export;
+mod journal;
 mod notify;
 mod prune;
 mod query;
@@ -22,7 +23,8 @@ use rusqlite_migration::{M, Migrations};
 
 pub use chain::{ChainBreak, VerifyReport};
 pub use checks::{CheckCounts, StoredCheck};
-pub use export::{EXPORT_SCHEMA, ExportHeader, ExportRow};
+pub use export::{EXPORT_SCHEMA, ExportHeader, ExportLine, ExportRow};
+pub use journal::{Entry, EntryKind, ExportEntry, JournalReport, NewEntry};
 pub use prune::Pruned;
 pub use query::{Event, HistoryRow, SnapshotMeta, StoredSnapshot};
 pub use record::{NewSnapshot, Recorded};
@@ -41,6 +43,7 @@ fn migrations() -> Migrations<'static> {
         )),
         M::up(include_str!("../../migrations/07-identity/up.sql")),
         M::up(include_str!("../../migrations/08-notify-state/up.sql")),
+        M::up(include_str!("../../migrations/09-journal/up.sql")),
     ])
 }
 
@@ -384,7 +387,7 @@ fn load_base(conn: &Connection, shown: &str, id: i64, base: i64) -> Result<Vec<u
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 8;
+const KNOWN_VERSION: i64 = 9;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;

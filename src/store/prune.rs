@@ -132,9 +132,10 @@ impl Store {
         tx.execute("DELETE FROM snapshots WHERE id <= ?1", [limit])
             .map_err(err)?;
         // Only configs and raw bases no kept snapshot refers to go (one pass over the snapshots
-        // each, not one per config).
+        // each, not one per config); the journal's configs (approved baselines, restores) stay.
         tx.execute(
-            "DELETE FROM configs WHERE hash NOT IN (SELECT config_hash FROM snapshots)",
+            "DELETE FROM configs WHERE hash NOT IN (SELECT config_hash FROM snapshots)
+                                   AND hash NOT IN (SELECT config_hash FROM journal)",
             [],
         )
         .map_err(err)?;

@@ -60,6 +60,26 @@ impl Store {
     /// Records several observations in one transaction (for imports: one commit, not one per
     /// row); either all of them are stored or none.
     pub fn record_batch(&mut self, batch: &[NewSnapshot<'_>]) -> Result<Vec<Recorded>, StoreError> {
+        Ok(self.record_batch_with(None, batch)?.1)
+    }
+
+    /// Records a journal entry and the observation that follows it in one transaction (a
+    /// restore: the Update's entry, then what the task read back). The entry names the
+    /// snapshot, and the snapshot's link covers the entry.
+    pub fn record_after_entry(
+        &mut self,
+        entry: &super::NewEntry<'_>,
+        s: &NewSnapshot<'_>,
+    ) -> Result<(super::Entry, Recorded), StoreError> {
+        let (entry, mut recorded) = self.record_batch_with(Some(entry), std::slice::from_ref(s))?;
+        Ok((entry.expect("an entry was given"), recorded.remove(0)))
+    }
+
+    fn record_batch_with(
+        &mut self,
+        entry: Option<&super::NewEntry<'_>>,
+        batch: &[NewSnapshot<'_>],
+    ) -> Result<(Option<super::Entry>, Vec<Recorded>), StoreError> {
         let shown = self.shown();
         let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
         // Taken, not borrowed: if anything below fails, what it remembered is dropped with it.
@@ -84,6 +104,20 @@ impl Store {
             recent,
             bases: &self.bases,
             new_bases: HashMap::new(),
+            journal: None,
+        };
+        let entry = match entry {
+            Some(e) => {
+                let (last, _) = state.last(&tx)?;
+                let e = super::NewEntry {
+                    snapshot: (!batch.is_empty()).then_some(last + 1).or(e.snapshot),
+                    ..e.clone()
+                };
+                let entry = super::journal::insert(&tx, &e, err)?;
+                state.journal = Some(Some((entry.id, entry.hash.clone())));
+                Some(entry)
+            }
+            None => None,
         };
         let mut out = Vec::with_capacity(batch.len());
         for s in batch {
@@ -109,7 +143,7 @@ impl Store {
         // Only committed bases are remembered: a rolled-back id may be given out again.
         self.bases.remember(new_bases);
         self.recent = recent;
-        Ok(out)
+        Ok((entry, out))
     }
 
     /// Forgets what recording remembers between batches (after this connection removes rows).
@@ -146,6 +180,8 @@ struct Batch<'a> {
     recent: Recent,
     bases: &'a BaseCache,
     new_bases: HashMap<i64, Arc<[u8]>>,
+    /// The journal's newest entry (id, hash), read once per transaction: new snapshots link it.
+    journal: Option<Option<(i64, String)>>,
 }
 
 impl<'a> Batch<'a> {
@@ -197,6 +233,16 @@ impl<'a> Batch<'a> {
             })
             .map_err(self.err())?;
         Ok(last)
+    }
+
+    /// The journal's newest entry, which a snapshot recorded now links.
+    fn journal(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<Option<(i64, String)>, StoreError> {
+        if let Some(j) = &self.journal {
+            return Ok(j.clone());
+        }
+        let head = super::journal::head(tx).map_err(self.err())?;
+        self.journal = Some(head.clone());
+        Ok(head)
     }
 
     /// The target's latest observation.
@@ -354,6 +400,7 @@ fn record_in(
         None => (None, s.raw.to_vec()),
     };
 
+    let journal = state.journal(tx)?;
     let link = chain::Link {
         id,
         target: s.target,
@@ -369,14 +416,15 @@ fn record_in(
         account: s.identity.map(|i| i.account.as_str()),
         arn: s.identity.map(|i| i.arn.as_str()),
         principal_type: s.identity.map(|i| i.principal_type.as_str()),
+        journal: journal.as_ref().map(|(_, hash)| hash.as_str()),
     };
     let chain_digest = chain::link_digest(&prev_chain, &link, &mut Vec::new());
     let chain_hash = hex::encode(chain_digest);
     tx.prepare_cached(
         "INSERT INTO snapshots (id, target_id, observed_at, recorded_at, source, endpoint,
                 request_id, raw_base, raw, raw_sha256, config_hash, last_scan_time, scan_result,
-                chain_hash, account, arn, principal_type)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                chain_hash, account, arn, principal_type, journal_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
     )
     .and_then(|mut st| {
         st.execute(params![
@@ -396,7 +444,8 @@ fn record_in(
             chain_digest,
             s.identity.map(|i| &i.account),
             s.identity.map(|i| &i.arn),
-            s.identity.map(|i| &i.principal_type)
+            s.identity.map(|i| &i.principal_type),
+            journal.as_ref().map(|(id, _)| *id)
         ])
     })
     .map_err(err)?;
@@ -481,7 +530,7 @@ fn record_in(
 }
 
 #[cfg(test)]
-mod tests_support {
+pub(crate) mod tests_support {
     pub use super::*;
     use serde_json::json;
 
