@@ -126,6 +126,7 @@ fn bench_policies(c: &mut Criterion) {
                     current,
                     history: &history,
                     times: tcss_audit::policy::Times::default(),
+                    baseline: None,
                 },
             )
         })

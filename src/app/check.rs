@@ -62,7 +62,9 @@ pub fn check_snapshot(
         // Not among the rows read (a store whose rows moved under it): judge it on its own.
         history.push(observation(meta.clone(), store.config(&meta.config_hash)?));
     }
-    let judge = Judge::new(set, &meta.target, times, &history);
+    let (baselines, _) = crate::app::baseline::journal_of(store, &meta.target)?;
+    let baselines = crate::report::compliance::policy_baselines(&baselines);
+    let judge = Judge::new(set, &meta.target, times, &history).with_baselines(&baselines);
     Ok(judge.report(history.len() - 1, now))
 }
 

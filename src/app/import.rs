@@ -390,7 +390,10 @@ const BATCH: usize = 4000;
 /// around one are recorded in batches of their own).
 enum Item {
     Snapshot(Box<Pending>),
-    Journal { line: usize, entry: ExportEntry },
+    Journal {
+        line: usize,
+        entry: Box<ExportEntry>,
+    },
 }
 
 /// One parsed export row waiting for its batch.
@@ -488,17 +491,14 @@ fn parse_row(
         struct Line {
             journal: ExportEntry,
         }
-        let line: Line = serde_json::from_str(text)
-            .map_err(|e| bad(n, format!("not a journal entry: {e}")))?;
+        let line: Line =
+            serde_json::from_str(text).map_err(|e| bad(n, format!("not a journal entry: {e}")))?;
         if chrono::DateTime::parse_from_rfc3339(&line.journal.at).is_err() {
-            return Err(bad(
-                n,
-                format!("bad time {:?}", visible(&line.journal.at)),
-            ));
+            return Err(bad(n, format!("bad time {:?}", visible(&line.journal.at))));
         }
         return Ok(Some(Item::Journal {
             line: n,
-            entry: line.journal,
+            entry: Box::new(line.journal),
         }));
     }
     let row: ExportRow =

@@ -2,6 +2,7 @@
 //! nightly run, the demo, report gathering, import, the run lock), and the one error type whose
 //! mapping decides every exit code.
 
+pub mod baseline;
 pub mod check;
 pub mod config;
 pub mod demo;
@@ -13,6 +14,7 @@ pub mod notify;
 pub mod organization;
 pub mod output;
 pub mod report;
+pub mod restore;
 pub mod runtime;
 pub mod snapshot;
 pub mod verify;

@@ -86,11 +86,14 @@ fn gather_target(
             earlier.push(store.meta(id)?);
         }
     }
+    let (baselines, restores) = crate::app::baseline::journal_of(store, name)?;
     Ok(TargetInput {
         name: name.to_string(),
         observations,
         events,
         earlier,
+        baselines,
+        restores,
     })
 }
 

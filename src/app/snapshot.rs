@@ -212,6 +212,36 @@ pub struct Arrival {
     pub identity: Option<Identity>,
 }
 
+impl Arrival {
+    /// The answer's normalized config and its status fields.
+    pub fn prepare(&self) -> (normalize::Prepared, normalize::Status) {
+        (
+            normalize::Prepared::new(normalize::normalize(&self.fetched.answer.fields)),
+            normalize::status_of(&self.fetched.answer.fields),
+        )
+    }
+
+    /// The observation to record, with `parts` from [`Arrival::prepare`].
+    pub fn snapshot<'a>(
+        &'a self,
+        (config, status): &'a (normalize::Prepared, normalize::Status),
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> NewSnapshot<'a> {
+        NewSnapshot {
+            target: &self.target,
+            observed_at: self.fetched.at,
+            recorded_at: now,
+            source: Source::Fetch,
+            endpoint: Some(&self.endpoint),
+            request_id: self.fetched.answer.request_id(),
+            raw: &self.fetched.raw,
+            config,
+            status,
+            identity: self.identity.as_ref(),
+        }
+    }
+}
+
 /// Records a fetched answer for `target`.
 pub fn record_fetched(
     store: &mut Store,
@@ -228,30 +258,11 @@ pub fn record_arrivals(
     clock: &dyn Clock,
 ) -> Result<Vec<Recorded>, Error> {
     let now = clock.now();
-    let parts: Vec<_> = arrivals
-        .iter()
-        .map(|a| {
-            (
-                normalize::Prepared::new(normalize::normalize(&a.fetched.answer.fields)),
-                normalize::status_of(&a.fetched.answer.fields),
-            )
-        })
-        .collect();
+    let parts: Vec<_> = arrivals.iter().map(Arrival::prepare).collect();
     let batch: Vec<NewSnapshot<'_>> = arrivals
         .iter()
         .zip(&parts)
-        .map(|(a, (config, status))| NewSnapshot {
-            target: &a.target,
-            observed_at: a.fetched.at,
-            recorded_at: now,
-            source: Source::Fetch,
-            endpoint: Some(&a.endpoint),
-            request_id: a.fetched.answer.request_id(),
-            raw: &a.fetched.raw,
-            config,
-            status,
-            identity: a.identity.as_ref(),
-        })
+        .map(|(a, parts)| a.snapshot(parts, now))
         .collect();
     let recorded = store.record_batch(&batch)?;
     for (a, r) in arrivals.iter().zip(&recorded) {

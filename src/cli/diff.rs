@@ -5,6 +5,7 @@ use crate::app::{Error, ExitCode};
 use crate::report::diff::{DiffDoc, DiffEnd, diff_json, diff_markdown, diff_text, diff_unified};
 use crate::store::{OpenMode, SnapshotMeta};
 use crate::task::diff::{diff, diff_status};
+use crate::task::normalize::Config;
 use crate::task::when::{When, fmt_time};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -17,8 +18,9 @@ pub enum Format {
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The earlier moment [default: the snapshot before --to]
-    #[arg(long, value_name = "WHEN")]
+    /// The earlier moment, or `baseline` (the approved baseline) [default: the snapshot before
+    /// --to]
+    #[arg(long, value_name = "WHEN|baseline")]
     pub from: Option<String>,
     /// The later moment
     #[arg(long, value_name = "WHEN", default_value = "latest")]
@@ -44,6 +46,29 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let store = ctx.open_store(OpenMode::Existing)?;
     let target = ctx.target_names(&args.targets, &store)?.remove(0);
     let to = store.resolve(&target, &When::parse(&args.to, ctx.now())?, ctx.tz)?;
+    if args.from.as_deref() == Some("baseline") {
+        let b = crate::app::baseline::current(&store, &target)?;
+        let old = store.config(&b.config_hash)?;
+        let new = store.config(&to.config_hash)?;
+        let from = DiffEnd {
+            snapshot: b.snapshot.unwrap_or_default(),
+            at: b
+                .detail
+                .get("observed_at")
+                .and_then(|v| v.as_str())
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .map_or(b.at, |t| t.with_timezone(&chrono::Utc)),
+            config_hash: b.config_hash.clone(),
+        };
+        let label = format!("{target}@baseline (approved {})", fmt_time(b.at, ctx.tz));
+        let earlier = Earlier {
+            end: from,
+            label,
+            config: old,
+            status_changes: Vec::new(),
+        };
+        return render(args, ctx, &target, earlier, &to, &new);
+    }
     let from: SnapshotMeta = match &args.from {
         Some(text) => store.resolve(&target, &When::parse(text, ctx.now())?, ctx.tz)?,
         // With a single snapshot there is nothing before it: compare it with itself (no changes).
@@ -60,24 +85,59 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     let old = store.config(&from.config_hash)?;
     let new = store.config(&to.config_hash)?;
+    let label = format!(
+        "{target}@{} ({})",
+        from.id,
+        fmt_time(from.observed_at, ctx.tz)
+    );
+    let end = DiffEnd {
+        snapshot: from.id,
+        at: from.observed_at,
+        config_hash: from.config_hash.clone(),
+    };
+    let status = if args.include_status {
+        diff_status(&from.status, &to.status)
+    } else {
+        Vec::new()
+    };
+    let earlier = Earlier {
+        end,
+        label,
+        config: old,
+        status_changes: status,
+    };
+    render(args, ctx, &target, earlier, &to, &new)
+}
+
+/// The earlier end of a diff: a snapshot, or the approved baseline.
+struct Earlier {
+    end: DiffEnd,
+    /// How the unified diff names it.
+    label: String,
+    config: Config,
+    status_changes: Vec<crate::task::diff::Change>,
+}
+
+/// Renders the diff from `from` to snapshot `to`, whose config is `new`.
+fn render(
+    args: &Args,
+    ctx: &Context,
+    target: &str,
+    from: Earlier,
+    to: &SnapshotMeta,
+    new: &Config,
+) -> Result<ExitCode, Error> {
+    let old = &from.config;
     let doc = DiffDoc {
-        target: target.clone(),
-        from: DiffEnd {
-            snapshot: from.id,
-            at: from.observed_at,
-            config_hash: from.config_hash.clone(),
-        },
+        target: target.to_string(),
+        from: from.end.clone(),
         to: DiffEnd {
             snapshot: to.id,
             at: to.observed_at,
             config_hash: to.config_hash.clone(),
         },
-        changes: diff(&old, &new),
-        status_changes: if args.include_status {
-            diff_status(&from.status, &to.status)
-        } else {
-            Vec::new()
-        },
+        changes: diff(old, new),
+        status_changes: from.status_changes.clone(),
         include_status: args.include_status,
     };
     ctx.emit(|w| match args.format {
@@ -85,13 +145,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         Format::Markdown => diff_markdown(&doc, ctx.tz, w),
         Format::Json => diff_json(&doc, w),
         Format::Unified => diff_unified(
-            &old,
-            &new,
-            &format!(
-                "{target}@{} ({})",
-                from.id,
-                fmt_time(from.observed_at, ctx.tz)
-            ),
+            old,
+            new,
+            &from.label,
             &format!("{target}@{} ({})", to.id, fmt_time(to.observed_at, ctx.tz)),
             w,
         ),

@@ -28,7 +28,6 @@ pub struct Args {
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let store = ctx.open_store(OpenMode::Existing)?;
     let write_all = |w: &mut dyn Write| -> Result<u64, Error> {
-        let n;
         let total = store.count()?;
         let header = ExportHeader {
             schema: EXPORT_SCHEMA.into(),
@@ -41,7 +40,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         };
         serde_json::to_writer(&mut *w, &header).map_err(|e| io(e.into()))?;
         w.write_all(b"\n").map_err(io)?;
-        n = store.export(|line| {
+        let n = store.export(|line| {
             serde_json::to_writer(&mut *w, line)?;
             w.write_all(b"\n")
         })?;

@@ -34,6 +34,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     // Fields a change in the window was seen under, for telling a typo from a quiet field.
     let mut seen: Vec<bool> = vec![false; args.fields.len()];
     let filtered = !args.fields.is_empty();
+    // The journal is small: read once for every target, not once a target.
+    let entries = if filtered {
+        Vec::new()
+    } else {
+        store.entries(None, None)?
+    };
     for name in ctx.target_names(&args.targets, &store)? {
         let (since, until) = args.window.resolve(&store, &name, ctx)?;
         let events = store
@@ -60,9 +66,20 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 })
             })
             .collect();
+        let journal = entries
+            .iter()
+            .rev()
+            .filter(|e| {
+                e.target == name
+                    && since.is_none_or(|s| e.at >= s)
+                    && until.is_none_or(|u| e.at <= u)
+            })
+            .cloned()
+            .collect();
         docs.push(LogDoc {
             target: name,
             events,
+            journal,
         });
     }
     for (f, seen) in args.fields.iter().zip(seen) {

@@ -1,6 +1,7 @@
 //! The command line: global flags, the subcommands, and the context they run in.
 //! Subcommands hold no SQL, HTTP or rendering: they call the library and pick a renderer.
 
+pub mod baseline;
 pub mod check;
 pub mod completions;
 pub mod demo;
@@ -14,6 +15,7 @@ pub mod notify;
 pub mod policy;
 pub mod prune;
 pub mod report;
+pub mod restore;
 pub mod run;
 pub mod show;
 pub mod sim;
@@ -121,6 +123,11 @@ pub enum Command {
     Demo(demo::Args),
     /// Compliance report for a window
     Report(report::Args),
+    /// Approve the config at a moment as a target's baseline; show it and its history
+    #[command(subcommand)]
+    Baseline(baseline::Command),
+    /// Plan putting a drifted task back to its baseline (or a recorded moment); --apply does it
+    Restore(restore::Args),
     /// Check the history: the hash chain, the tables derived from it, signed checkpoints, witnesses
     Verify(verify::Args),
     /// Make the Ed25519 key that signs checkpoints and reports
@@ -186,6 +193,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Command::Run(args) => run::run(args, &ctx),
         Command::Demo(args) => demo::run(args, &ctx),
         Command::Report(args) => report::run(args, &ctx),
+        Command::Baseline(cmd) => baseline::run(cmd, &ctx),
+        Command::Restore(args) => restore::run(args, &ctx),
         Command::Verify(args) => verify::run(args, &ctx),
         Command::Key(cmd) => key::run(cmd, &ctx),
         Command::Notify(cmd) => notify::run(cmd, &ctx),

@@ -6,7 +6,8 @@
 //! observation up to `now`; `max_gap` includes the gap from the last observation to `now`, so a
 //! job that stopped is caught. To judge a past moment as it stood then, pass `now = current.at`.
 //!
-//! A rule whose `when` does not hold passes with a message starting "not applicable:".
+//! A rule whose `when` does not hold passes with a message starting "not applicable:", as does an
+//! `equals_baseline` rule for a target with no approved baseline in force at `now`.
 //! A rule that cannot be evaluated (a value of the wrong type in the data, an unreadable time)
 //! has status `error`, which [`CheckReport::fails_at_or_above`] counts as a failure: an
 //! unevaluated rule shows nothing about compliance.
@@ -15,6 +16,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::baseline::Baseline;
 use super::diagnostic::Location;
 use super::model::{Check, PolicyFileInfo, PolicySet, Rule, Severity, Waiver};
 use super::ops::{Point, TimeCtx, Times, Verdict};
@@ -62,6 +64,10 @@ pub struct CheckInput<'a> {
     pub history: &'a [Observation],
     /// How API times are read and findings show times.
     pub times: Times,
+    /// The target's approved baseline in force at `now` (see [`Baseline::in_force`]), which
+    /// `equals_baseline` rules compare `current` with; `None`: the target has none, and those
+    /// rules do not apply.
+    pub baseline: Option<&'a Baseline>,
 }
 
 /// The outcome of one rule.
@@ -228,7 +234,7 @@ pub fn evaluate(set: &PolicySet, input: &CheckInput) -> CheckReport {
             view: &current_view,
         });
     }
-    let t = TimeCtx::new(input.now, input.times);
+    let t = TimeCtx::new(input.now, input.times).with_baseline(input.baseline);
     report_of(
         set,
         input.target,
@@ -318,7 +324,7 @@ pub(crate) fn evaluate_rule(
             Verdict::Fails(why) => {
                 let actual = match &rule.check {
                     Check::State(c) => c.field.value_of(current),
-                    Check::History { .. } => Value::Null,
+                    Check::History { .. } | Check::Baseline { .. } => Value::Null,
                 };
                 return (
                     RuleStatus::Pass,
@@ -413,7 +419,58 @@ pub(crate) fn evaluate_rule(
                 ),
             }
         }
+        Check::Baseline { ignore, .. } => baseline_rule(current, ignore, t, explain),
     }
+}
+
+/// An `equals_baseline` rule on `current` (a view: config and status fields): `actual` is the
+/// sorted names of the fields that differ from the baseline in force.
+fn baseline_rule(
+    current: &Map<String, Value>,
+    ignore: &[String],
+    t: &TimeCtx,
+    explain: bool,
+) -> (RuleStatus, Value, String) {
+    let Some(baseline) = t.baseline else {
+        let message = if explain {
+            format!(
+                "not applicable: the target has no approved baseline as of {}",
+                t.show(t.now)
+            )
+        } else {
+            String::new()
+        };
+        return (RuleStatus::Pass, Value::Null, message);
+    };
+    let differ = baseline.differing_fields(current, ignore);
+    let status = if differ.is_empty() {
+        RuleStatus::Pass
+    } else {
+        RuleStatus::Fail
+    };
+    if !explain {
+        return (status, Value::Null, String::new());
+    }
+    let ignoring = if ignore.is_empty() {
+        String::new()
+    } else {
+        format!(" (ignoring {})", ignore.join(", "))
+    };
+    let message = if differ.is_empty() {
+        format!(
+            "the config{ignoring} equals {}: holds",
+            baseline.describe(t)
+        )
+    } else {
+        format!(
+            "the config{ignoring} differs from {} in {}: {}",
+            baseline.describe(t),
+            crate::task::text::count(differ.len() as u64, "field", "fields"),
+            differ.join(", ")
+        )
+    };
+    let actual = Value::Array(differ.into_iter().map(Value::String).collect());
+    (status, actual, message)
 }
 
 fn waiver_ref(set: &PolicySet, w: &Waiver) -> WaiverRef {
@@ -491,6 +548,7 @@ pub(crate) fn evaluate_views(
             measured: match &rule.check {
                 Check::State(_) => format!("the value of {}", rule.subject()),
                 Check::History { op, .. } => op.measure(&rule.subject()),
+                Check::Baseline { .. } => "the config fields that differ from the baseline".into(),
             },
         });
     }

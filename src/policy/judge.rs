@@ -9,6 +9,7 @@ use std::ops::Range;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::baseline::Baseline;
 use super::evaluate::{
     CheckReport, Observation, RuleStatus, View, evaluate_rule, followed_value, report_of,
     waiver_in_force,
@@ -22,6 +23,9 @@ pub struct Judge<'a> {
     target: &'a str,
     times: Times,
     history: &'a [Observation],
+    /// The target's approved baselines, oldest first; a judgement as of `now` compares with the
+    /// one in force then.
+    baselines: &'a [Baseline],
     /// What verdicts without messages need, made on the first such verdict: `audit check` and
     /// the nightly job ask only for full reports, and need none of it.
     verdicts: OnceCell<Verdicts>,
@@ -31,7 +35,8 @@ pub struct Judge<'a> {
 struct Verdicts {
     /// Each observation reduced to the fields the rules read (its status fields included): a
     /// verdict needs no more, and copying whole configs (images and all) for every judgement was
-    /// what a report's days cost.
+    /// what a report's days cost. A rule that compares with a baseline reads every config field,
+    /// so with one the views are whole.
     light: Vec<Map<String, Value>>,
     /// For each history rule (by rule index), the value it follows in every observation. A rule
     /// that follows the whole config follows its hash, which changes exactly when it does.
@@ -41,7 +46,13 @@ struct Verdicts {
 impl Verdicts {
     fn new(set: &PolicySet, history: &[Observation]) -> Verdicts {
         let read = fields_read(set);
-        let light: Vec<Map<String, Value>> = history.iter().map(|o| reduced(o, &read)).collect();
+        let light: Vec<Map<String, Value>> = history
+            .iter()
+            .map(|o| match &read {
+                Some(read) => reduced(o, read),
+                None => o.view(),
+            })
+            .collect();
         let followed = set
             .rules()
             .iter()
@@ -55,7 +66,7 @@ impl Verdicts {
                 Check::History { field, .. } => {
                     Some(light.iter().map(|v| followed_value(field, v)).collect())
                 }
-                Check::State(_) => None,
+                Check::State(_) | Check::Baseline { .. } => None,
             })
             .collect();
         Verdicts { light, followed }
@@ -63,7 +74,8 @@ impl Verdicts {
 }
 
 impl<'a> Judge<'a> {
-    /// `history`: the target's observations, oldest first (ties by snapshot id).
+    /// `history`: the target's observations, oldest first (ties by snapshot id). The target has no
+    /// approved baseline unless [`Judge::with_baselines`] gives it some.
     pub fn new(
         set: &'a PolicySet,
         target: &'a str,
@@ -75,8 +87,15 @@ impl<'a> Judge<'a> {
             target,
             times,
             history,
+            baselines: &[],
             verdicts: OnceCell::new(),
         }
+    }
+
+    /// The same judge, with the target's approved baselines (oldest first): a judgement as of
+    /// `now` compares with the newest approved at or before `now` (see [`Baseline::in_force`]).
+    pub fn with_baselines(self, baselines: &'a [Baseline]) -> Judge<'a> {
+        Judge { baselines, ..self }
     }
 
     /// The observations a judgement of observation `idx` as of `now` sees: from the last
@@ -152,13 +171,15 @@ impl<'a> Judge<'a> {
         failing
     }
 
-    fn time(&self, now: DateTime<Utc>) -> TimeCtx {
-        TimeCtx::new(now, self.times)
+    /// The context of a judgement as of `now`: its times, and the baseline in force then.
+    fn time(&self, now: DateTime<Utc>) -> TimeCtx<'a> {
+        TimeCtx::new(now, self.times).with_baseline(Baseline::in_force(self.baselines, now))
     }
 }
 
-/// The top-level fields the rules of `set` read.
-fn fields_read(set: &PolicySet) -> BTreeSet<&str> {
+/// The top-level fields the rules of `set` read; `None` when a rule compares the config with a
+/// baseline, which reads every field.
+fn fields_read(set: &PolicySet) -> Option<BTreeSet<&str>> {
     let mut fields = BTreeSet::new();
     for rule in set.rules() {
         if let Some(when) = &rule.when {
@@ -172,9 +193,10 @@ fn fields_read(set: &PolicySet) -> BTreeSet<&str> {
                 fields.insert(f.head.as_str());
             }
             Check::History { field: None, .. } => {}
+            Check::Baseline { .. } => return None,
         }
     }
-    fields
+    Some(fields)
 }
 
 /// The view of `o` (config and status fields) with only the fields in `read`.

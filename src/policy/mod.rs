@@ -13,6 +13,10 @@
 //!   `absent`, `empty` and `subset_of` hold on a missing field, the other ops fail.
 //! - Values for `ScanType` and `RegistryType` are lower-cased at load, as configs are.
 //! - A `when` that does not hold makes the rule pass with "not applicable: ...".
+//! - `equals_baseline` compares the config (status fields aside, `ignore` fields left out) with
+//!   the newest approved [`Baseline`] at or before `now`, top-level field by top-level field; with
+//!   none it passes with "not applicable: ...". A test's `baseline` is approved a second before
+//!   its `now`.
 //! - Time-relative ops and history windows are relative to `now` (see [`evaluate`]); times
 //!   without an offset (`LastScanTime`) are read at the input's API offset, UTC+8 by default.
 //! - History windows are `[now - window, now]`; the last observation before the window gives the
@@ -26,6 +30,7 @@
 //! - [`CheckReport::fails_at_or_above`] counts `error` results as failures.
 //! - Waivers: valid through the end of their `expires` UTC day; they turn `fail` into `waived`.
 
+mod baseline;
 mod diagnostic;
 mod evaluate;
 mod fields;
@@ -37,6 +42,7 @@ mod testing;
 
 use std::path::{Path, PathBuf};
 
+pub use baseline::Baseline;
 pub use diagnostic::{Diagnostic, Level, Location, PolicyError};
 pub use evaluate::{
     CheckInput, CheckReport, EXPIRING_SOON_DAYS, Observation, RuleResult, RuleStatus, SnapshotRef,
@@ -59,7 +65,7 @@ pub struct Loaded {
 }
 
 /// The shipped policy files, compiled in so that `audit check` works from any directory.
-pub const BUILTIN: [(&str, &str); 2] = [
+pub const BUILTIN: [(&str, &str); 3] = [
     (
         "builtin/tcss-baseline.toml",
         include_str!("../../policies/tcss-baseline.toml"),
@@ -67,6 +73,10 @@ pub const BUILTIN: [(&str, &str); 2] = [
     (
         "builtin/change-control.toml",
         include_str!("../../policies/change-control.toml"),
+    ),
+    (
+        "builtin/baseline.toml",
+        include_str!("../../policies/baseline.toml"),
     ),
 ];
 

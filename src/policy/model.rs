@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::baseline::Baseline;
 use super::diagnostic::Location;
 use super::fields::FieldPath;
 use super::ops::{HistoryOp, StateOp};
@@ -81,6 +82,14 @@ pub enum Check {
         op: HistoryOp,
         expected: String,
     },
+    /// `equals_baseline`: the config as observed equals the approved baseline in force, top-level
+    /// field by top-level field.
+    Baseline {
+        /// Top-level config fields left out of the comparison, as written.
+        ignore: Vec<String>,
+        /// `equals_baseline`, with ` ignore [...]` when fields are left out.
+        expected: String,
+    },
 }
 
 /// One rule.
@@ -99,7 +108,8 @@ pub struct Rule {
 
 impl Rule {
     /// What a finding of the rule is about, in words: its field, else "the history" for the
-    /// gaps between observations, else "the config" for a rule that follows the whole config.
+    /// gaps between observations, else "the config" for a rule that follows or compares the
+    /// whole config.
     pub fn subject(&self) -> String {
         match &self.check {
             Check::State(c) => c.field.text.clone(),
@@ -108,12 +118,12 @@ impl Rule {
                 op: HistoryOp::MaxGap(_),
                 ..
             } => "the history".into(),
-            Check::History { .. } => "the config".into(),
+            Check::History { .. } | Check::Baseline { .. } => "the config".into(),
         }
     }
 
     /// The field as the JSON of a finding names it: `(observations)` and `(config)` where the
-    /// rule follows no field.
+    /// rule follows no field (a baseline rule compares the whole config).
     pub fn field_text(&self) -> String {
         match &self.check {
             Check::State(c) => c.field.text.clone(),
@@ -122,14 +132,14 @@ impl Rule {
                 op: HistoryOp::MaxGap(_),
                 ..
             } => "(observations)".into(),
-            Check::History { .. } => "(config)".into(),
+            Check::History { .. } | Check::Baseline { .. } => "(config)".into(),
         }
     }
 
     pub fn expected(&self) -> &str {
         match &self.check {
             Check::State(c) => &c.expected,
-            Check::History { expected, .. } => expected,
+            Check::History { expected, .. } | Check::Baseline { expected, .. } => expected,
         }
     }
 }
@@ -176,6 +186,9 @@ pub struct PolicyTest {
     /// Earlier observations, oldest first; the test's `config` is observed at `now` after them.
     pub history: Vec<TestPoint>,
     pub config: Map<String, Value>,
+    /// The test's `baseline`: approved one second before `now`, so in force at `now`. `None`:
+    /// the target has no approved baseline.
+    pub baseline: Option<Baseline>,
     pub expect_fail: Vec<String>,
     pub expect_pass: Vec<String>,
     pub expect_waived: Vec<String>,
@@ -230,7 +243,7 @@ impl PolicySet {
             .iter()
             .filter_map(|r| match &r.check {
                 Check::History { window, .. } => Some(*window),
-                Check::State(_) => None,
+                Check::State(_) | Check::Baseline { .. } => None,
             })
             .max()
             .unwrap_or_else(Duration::zero)

@@ -5,6 +5,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, NaiveTime, TimeZone
 use regex::Regex;
 use serde_json::{Map, Value};
 
+use super::baseline::Baseline;
 use super::fields::{Elem, FieldPath, FieldType, Resolved};
 
 /// Declares an op-name enum: each variant with the word a policy file spells it with, in the
@@ -200,16 +201,30 @@ impl Default for Times {
     }
 }
 
-/// How time-relative ops read times: as of `now`, by `times`.
+/// How time-relative ops read times: as of `now`, by `times`; and what else holds as of `now`.
 #[derive(Debug, Clone, Copy)]
-pub struct TimeCtx {
+pub struct TimeCtx<'a> {
     pub now: DateTime<Utc>,
     pub times: Times,
+    /// The target's approved baseline in force at `now`, which `equals_baseline` rules compare
+    /// the config with; `None` when the target has none by then (the rules do not apply). It
+    /// travels with `now` because which baseline is in force depends on it.
+    pub baseline: Option<&'a Baseline>,
 }
 
-impl TimeCtx {
-    pub fn new(now: DateTime<Utc>, times: Times) -> TimeCtx {
-        TimeCtx { now, times }
+impl<'a> TimeCtx<'a> {
+    /// As of `now`, with no baseline in force.
+    pub fn new(now: DateTime<Utc>, times: Times) -> TimeCtx<'a> {
+        TimeCtx {
+            now,
+            times,
+            baseline: None,
+        }
+    }
+
+    /// The same, with `baseline` in force.
+    pub fn with_baseline(self, baseline: Option<&'a Baseline>) -> TimeCtx<'a> {
+        TimeCtx { baseline, ..self }
     }
 
     /// A time as a finding shows it: in the zone, to the second, with its offset.
@@ -947,7 +962,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn t(now: &str) -> TimeCtx {
+    fn t(now: &str) -> TimeCtx<'static> {
         let now = DateTime::parse_from_rfc3339(now)
             .unwrap()
             .with_timezone(&Utc);
@@ -1170,7 +1185,7 @@ mod tests {
         );
     }
 
-    fn t_at(now: &str) -> TimeCtx {
+    fn t_at(now: &str) -> TimeCtx<'static> {
         t(now)
     }
 

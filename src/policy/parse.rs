@@ -7,12 +7,14 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use toml_edit::{ImDocument, InlineTable, Item, Key, Table};
 
+use super::baseline::{self, Baseline};
 use super::diagnostic::{Diagnostic, Level, Location};
 use super::fields::{FieldPath, FieldType};
 use super::model::{
     Check, Condition, PolicyFileInfo, PolicyTest, Rule, Severity, TestPoint, Waiver,
 };
 use super::ops::{HistoryOp, HistoryOpName, StateOp, StateOpName, parse_duration, show_duration};
+use crate::task::fields::{self as catalogue, Role};
 use crate::task::text::nearest;
 
 /// The `now` of a test with neither a `now` key nor a history: a fixed instant, so that tests
@@ -24,7 +26,7 @@ pub const DEFAULT_TEST_TARGET: &str = "default";
 
 const TOP_KEYS: [&str; 4] = ["policy", "rule", "waiver", "test"];
 const POLICY_KEYS: [&str; 2] = ["name", "description"];
-const RULE_KEYS: [&str; 12] = [
+const RULE_KEYS: [&str; 13] = [
     "id",
     "title",
     "severity",
@@ -35,15 +37,17 @@ const RULE_KEYS: [&str; 12] = [
     "when",
     "window",
     "duration",
+    "ignore",
     "remediation",
     "description",
 ];
 const WHEN_KEYS: [&str; 3] = ["field", "op", "value"];
 const WAIVER_KEYS: [&str; 5] = ["rule", "target", "reason", "owner", "expires"];
-const TEST_KEYS: [&str; 8] = [
+const TEST_KEYS: [&str; 9] = [
     "name",
     "config",
     "history",
+    "baseline",
     "target",
     "now",
     "expect_fail",
@@ -382,20 +386,34 @@ pub(crate) fn parse_file(
     out
 }
 
-fn parse_condition(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Condition> {
+/// A field, op and value: a state rule's (`in_rule`), or a `when`'s, where `equals_baseline` is
+/// not an op.
+fn parse_condition(
+    p: &mut P,
+    t: Tbl,
+    subject: &str,
+    what: &str,
+    in_rule: bool,
+) -> Option<Condition> {
     let field = parse_field(p, t, subject, what, true)?;
     let (op_text, op_span) = p.string(t, "op", subject, what, true)?;
     let Some(op) = StateOpName::parse(&op_text) else {
+        // A rule may also compare the config with its baseline; a `when` may not.
+        let ops = || StateOpName::words().chain(in_rule.then_some(baseline::OP));
         let hint = if HistoryOpName::parse(&op_text).is_some() {
             format!(
                 "`{op_text}` is a history op: add kind = \"history\" to the rule (not allowed in `when`)"
+            )
+        } else if op_text == baseline::OP {
+            format!(
+                "`{op_text}` compares the whole config with its approved baseline; it is a rule's op, not a `when` precondition"
             )
         } else {
             format!(
                 "unknown op `{}` (did you mean `{}`?); valid ops: {}; history ops (with kind = \"history\"): {}",
                 clip(&op_text),
-                nearest(&op_text, StateOpName::words()),
-                StateOpName::words().collect::<Vec<_>>().join(", "),
+                nearest(&op_text, ops()),
+                ops().collect::<Vec<_>>().join(", "),
                 HistoryOpName::words().collect::<Vec<_>>().join(", ")
             )
         };
@@ -482,7 +500,7 @@ fn parse_rule(p: &mut P, t: Tbl, n: usize) -> Option<Rule> {
         Some((_, item)) => match Tbl::of(item) {
             Some(w) => {
                 p.unknown_keys(w, &WHEN_KEYS, &subject, "`when`");
-                let c = parse_condition(p, w, &subject, &format!("the `when` of {subject}"));
+                let c = parse_condition(p, w, &subject, &format!("the `when` of {subject}"), false);
                 ok &= c.is_some();
                 c
             }
@@ -511,8 +529,26 @@ fn parse_rule(p: &mut P, t: Tbl, n: usize) -> Option<Rule> {
             return None;
         }
     };
+    // Whatever the kind: a history rule with this op gets its own hint from `parse_history`.
+    let compares_baseline = t
+        .get("op")
+        .and_then(|(_, i)| i.as_str())
+        .is_some_and(|op| op == baseline::OP);
+    if !compares_baseline && let Some((k, _)) = t.get("ignore") {
+        p.error(
+            k.span(),
+            &subject,
+            format!(
+                "`ignore` is only for op = \"{}\" (fields left out of the comparison with the baseline); remove it",
+                baseline::OP
+            ),
+        );
+        ok = false;
+    }
     let check = if history {
         parse_history(p, t, &subject, &what)
+    } else if compares_baseline {
+        parse_baseline(p, t, &subject)
     } else {
         for key in ["window", "duration"] {
             if let Some((k, _)) = t.get(key) {
@@ -526,7 +562,7 @@ fn parse_rule(p: &mut P, t: Tbl, n: usize) -> Option<Rule> {
                 ok = false;
             }
         }
-        parse_condition(p, t, &subject, &what).map(Check::State)
+        parse_condition(p, t, &subject, &what, true).map(Check::State)
     };
     if !ok {
         return None;
@@ -548,6 +584,10 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
     let Some(op) = HistoryOpName::parse(&op_text) else {
         let hint = if StateOpName::parse(&op_text).is_some() {
             format!("`{op_text}` is a state op; remove kind = \"history\" to use it")
+        } else if op_text == baseline::OP {
+            format!(
+                "`{op_text}` compares the config as observed with its approved baseline, not a history; remove kind = \"history\""
+            )
         } else {
             format!(
                 "unknown history op `{}` (did you mean `{}`?); valid history ops: {}",
@@ -720,6 +760,105 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
     })
 }
 
+/// An `equals_baseline` rule's check: it takes no `field`, `value`, `window` or `duration`, and
+/// an optional `ignore` list of top-level config fields. Every mistake is reported.
+fn parse_baseline(p: &mut P, t: Tbl, subject: &str) -> Option<Check> {
+    let op = baseline::OP;
+    let mut ok = true;
+    for key in ["field", "value", "window", "duration"] {
+        if let Some((k, _)) = t.get(key) {
+            let hint = if key == "field" {
+                " (to leave fields out of the comparison, list them in `ignore`)"
+            } else {
+                ""
+            };
+            p.error(
+                k.span(),
+                subject,
+                format!(
+                    "`{op}` takes no `{key}`: it compares the whole config as observed with the approved baseline; remove it{hint}"
+                ),
+            );
+            ok = false;
+        }
+    }
+    let mut ignore = Vec::new();
+    if let Some((_, item)) = t.get("ignore") {
+        match item.as_array() {
+            None => {
+                p.error(
+                    item_span(item),
+                    subject,
+                    "`ignore` must be a list of config field names, as in [\"ScanTime\", \"Images\"]"
+                        .into(),
+                );
+                ok = false;
+            }
+            Some(arr) => {
+                for v in arr.iter() {
+                    match v.as_str() {
+                        Some(name) => {
+                            ignore_warning(p, v.span(), subject, name);
+                            ignore.push(name.to_string());
+                        }
+                        None => {
+                            p.error(
+                                v.span(),
+                                subject,
+                                format!(
+                                    "`ignore` holds {}, not a config field name string",
+                                    v.type_name()
+                                ),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !ok {
+        return None;
+    }
+    let expected = if ignore.is_empty() {
+        op.to_string()
+    } else {
+        format!(
+            "{op} ignore {}",
+            serde_json::to_string(&ignore).unwrap_or_default()
+        )
+    };
+    Some(Check::Baseline { ignore, expected })
+}
+
+/// Warns about an `ignore` entry that is not a known top-level config field: a status field is
+/// never compared anyway; any other name is left out as written (the API may add fields), with
+/// the nearest known name.
+fn ignore_warning(p: &mut P, span: Option<Range<usize>>, subject: &str, name: &str) {
+    match catalogue::field(name).map(|f| f.role) {
+        Some(Role::Config) => {}
+        Some(Role::Status) => p.warn(
+            span,
+            subject,
+            format!(
+                "`{name}` is a status field, which a comparison with the baseline never counts; remove it from `ignore`"
+            ),
+        ),
+        _ => {
+            let config = catalogue::with_role(Role::Config).map(|f| f.name);
+            p.warn(
+                span,
+                subject,
+                format!(
+                    "unknown config field `{}` in `ignore` (did you mean `{}`?); `ignore` takes top-level config field names, and this one is left out as written",
+                    clip(name),
+                    nearest(catalogue::head(name), config)
+                ),
+            );
+        }
+    }
+}
+
 fn parse_waiver(p: &mut P, t: Tbl, n: usize) -> Option<(Waiver, RuleRef)> {
     let subject = format!("waiver #{n}");
     p.unknown_keys(t, &WAIVER_KEYS, &subject, "a waiver");
@@ -826,6 +965,37 @@ fn parse_test(p: &mut P, t: Tbl, n: usize) -> Option<(PolicyTest, Vec<RuleRef>)>
     };
     let mut history = Vec::new();
     let mut history_ok = true;
+    let mut baseline_ok = true;
+    let baseline_config = match t.get("baseline") {
+        None => None,
+        Some((_, item)) => match parse_config(p, item, &subject, "baseline") {
+            Some(mut config) => {
+                let status: Vec<String> = config
+                    .keys()
+                    .filter(|k| catalogue::is_status(k))
+                    .cloned()
+                    .collect();
+                for name in status {
+                    let span = Tbl::of(item)
+                        .and_then(|b| b.get(&name))
+                        .and_then(|(k, _)| k.span());
+                    p.warn(
+                        span.or_else(|| item_span(item)),
+                        &subject,
+                        format!(
+                            "`{name}` is a status field, which a baseline does not hold; it is left out"
+                        ),
+                    );
+                    config.remove(&name);
+                }
+                Some(config)
+            }
+            None => {
+                baseline_ok = false;
+                None
+            }
+        },
+    };
     if let Some((_, item)) = t.get("history") {
         let entries: Vec<(Option<Range<usize>>, Tbl)> = match item {
             Item::ArrayOfTables(a) => a.iter().map(|t| (t.span(), Tbl::T(t))).collect(),
@@ -950,16 +1120,18 @@ fn parse_test(p: &mut P, t: Tbl, n: usize) -> Option<(PolicyTest, Vec<RuleRef>)>
     let expect_waived = lists.pop().unwrap_or_default();
     let expect_pass = lists.pop().unwrap_or_default();
     let expect_fail = lists.pop().unwrap_or_default();
-    if !history_ok {
+    if !history_ok || !baseline_ok {
         return None;
     }
+    let now = now?;
     Some((
         PolicyTest {
             name: name?.0,
             target,
-            now: now?,
+            now,
             history,
             config: config?,
+            baseline: baseline_config.map(|config| test_baseline(config, now)),
             expect_fail,
             expect_pass,
             expect_waived,
@@ -968,6 +1140,19 @@ fn parse_test(p: &mut P, t: Tbl, n: usize) -> Option<(PolicyTest, Vec<RuleRef>)>
         },
         refs,
     ))
+}
+
+/// A test's `baseline`: approved a second before the test's `now`, from no snapshot, its hash
+/// that of its canonical JSON as the store computes it.
+fn test_baseline(config: Map<String, Value>, now: DateTime<Utc>) -> Baseline {
+    Baseline {
+        approved_at: now - Duration::seconds(1),
+        snapshot: None,
+        config_hash: hex::encode(Sha256::digest(
+            crate::task::canonical::canonical_json(&config).as_bytes(),
+        )),
+        config,
+    }
 }
 
 /// A value quoted back in a message, cut short: the location already says where it is.

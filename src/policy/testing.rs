@@ -2,6 +2,8 @@
 //!
 //! A test's `config` is observed at its `now`: the `now` key when given, else the last history
 //! entry's `at`, else 2026-01-01T00:00:00Z. Its `history` entries come before, oldest first.
+//! Its `baseline`, when given, is approved a second before `now`; without one the target has no
+//! approved baseline.
 //! Times without an offset in the test are read at UTC+8, as the API means them. Configs are
 //! taken as written, already normalized (lower-case scan types, `HH:MM:SS` times).
 
@@ -72,7 +74,8 @@ pub fn run_tests(set: &PolicySet) -> TestReport {
             at: test.now,
             view: &test.config,
         });
-        let t = TimeCtx::new(test.now, super::Times::default());
+        let t =
+            TimeCtx::new(test.now, super::Times::default()).with_baseline(test.baseline.as_ref());
         let (results, _) = evaluate_views(set, &test.target, &test.config, &history, &t);
         let mut mismatches = Vec::new();
         let expectations = [

@@ -20,7 +20,7 @@ fn obs(id: i64, when: &str, config: serde_json::Value, status: Status) -> Observ
 fn the_shipped_policies_load_without_warnings_and_pass_their_tests() {
     let loaded = builtin();
     assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
-    assert_eq!(loaded.set.files().len(), 2);
+    assert_eq!(loaded.set.files().len(), 3);
     assert!(loaded.set.tests().len() >= 15);
     let report = run_tests(&loaded.set);
     let failed: Vec<_> = report.outcomes.iter().filter(|o| !o.passed()).collect();
@@ -48,6 +48,7 @@ fn the_reference_example_fails_the_vulnerability_scan_at_high() {
         current: &current,
         history: &history,
         times: crate::policy::Times::default(),
+        baseline: None,
     };
     let report = evaluate(&loaded.set, &input);
     let r002 = report
@@ -292,6 +293,7 @@ fn check_waived(target: &str, now: &str) -> CheckReport {
             current: &current,
             history: &history,
             times: crate::policy::Times::default(),
+            baseline: None,
         },
     )
 }
@@ -364,4 +366,594 @@ fn load_paths_reads_directories_in_name_order_and_reports_missing_paths() {
         err.to_string().contains("nope.toml: error: cannot read"),
         "{err}"
     );
+}
+
+// equals_baseline: parsing, evaluation, the baseline in force, and the judge's two paths.
+
+const BASELINE_MISTAKES: &str = r#"[policy]
+name = "b"
+[[rule]]
+id = "B-1"
+title = "t"
+severity = "high"
+op = "equals_baseline"
+field = "ScanType"
+value = 1
+window = "7d"
+duration = "1h"
+remediation = "x"
+[[rule]]
+id = "B-2"
+title = "t"
+severity = "high"
+kind = "history"
+op = "equals_baseline"
+remediation = "x"
+[[rule]]
+id = "B-3"
+title = "t"
+severity = "high"
+field = "Enable"
+op = "eq"
+value = true
+ignore = ["ScanTime"]
+remediation = "x"
+[[rule]]
+id = "B-4"
+title = "t"
+severity = "high"
+op = "equals_baseline"
+ignore = "ScanTime"
+remediation = "x"
+[[rule]]
+id = "B-5"
+title = "t"
+severity = "high"
+op = "equals_baseline"
+ignore = ["ScanTime", 3]
+remediation = "x"
+[[rule]]
+id = "B-6"
+title = "t"
+severity = "high"
+when = { field = "Enable", op = "equals_baseline" }
+op = "equals_baseline"
+remediation = "x"
+[[rule]]
+id = "B-7"
+title = "t"
+severity = "high"
+field = "Enable"
+op = "equal_baseline"
+remediation = "x"
+"#;
+
+#[test]
+fn equals_baseline_mistakes_are_every_one_a_located_error() {
+    let err = load_str("b.toml", BASELINE_MISTAKES).unwrap_err();
+    let errors: Vec<String> = err.errors().map(ToString::to_string).collect();
+    let expect = [
+        (
+            "b.toml:8:1: error[B-1]: `equals_baseline` takes no `field`",
+            "list them in `ignore`",
+        ),
+        (
+            "b.toml:9:1: error[B-1]: `equals_baseline` takes no `value`",
+            "remove it",
+        ),
+        (
+            "b.toml:10:1: error[B-1]: `equals_baseline` takes no `window`",
+            "remove it",
+        ),
+        (
+            "b.toml:11:1: error[B-1]: `equals_baseline` takes no `duration`",
+            "remove it",
+        ),
+        (
+            "b.toml:18:6: error[B-2]:",
+            "not a history; remove kind = \"history\"",
+        ),
+        (
+            "b.toml:27:1: error[B-3]: `ignore` is only for op = \"equals_baseline\"",
+            "remove it",
+        ),
+        (
+            "b.toml:34:10: error[B-4]: `ignore` must be a list",
+            "[\"ScanTime\", \"Images\"]",
+        ),
+        (
+            "b.toml:41:23: error[B-5]: `ignore` holds integer",
+            "not a config field name",
+        ),
+        ("b.toml:47:33: error[B-6]:", "not a `when` precondition"),
+        (
+            "b.toml:55:6: error[B-7]: unknown op `equal_baseline` (did you mean `equals_baseline`?)",
+            "time_between, equals_baseline; history ops",
+        ),
+    ];
+    assert_eq!(errors.len(), expect.len(), "{errors:#?}");
+    for ((start, has), got) in expect.iter().zip(&errors) {
+        assert!(
+            got.starts_with(start) && got.contains(has),
+            "{got}\n{errors:#?}"
+        );
+    }
+}
+
+#[test]
+fn ignore_entries_that_are_not_config_fields_warn_with_the_nearest_name() {
+    let text = r#"[policy]
+name = "w"
+[[rule]]
+id = "W-1"
+title = "t"
+severity = "high"
+op = "equals_baseline"
+ignore = ["ScanTime", "scantime", "LastScanTime", "Images[*].Force", "RequestId"]
+remediation = "x"
+"#;
+    let loaded = load_str("w.toml", text).unwrap();
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    let expect = [
+        "w.toml:8:23: warning[W-1]: unknown config field `scantime` in `ignore` (did you mean `ScanTime`?)",
+        "w.toml:8:35: warning[W-1]: `LastScanTime` is a status field",
+        "w.toml:8:51: warning[W-1]: unknown config field `Images[*].Force` in `ignore` (did you mean `Images`?)",
+        "w.toml:8:70: warning[W-1]: unknown config field `RequestId` in `ignore`",
+    ];
+    assert_eq!(warnings.len(), expect.len(), "{warnings:#?}");
+    for (start, got) in expect.iter().zip(&warnings) {
+        assert!(got.starts_with(start), "{got}\n{warnings:#?}");
+    }
+    // Warnings do not stop the load: the names are kept as written.
+    match &loaded.set.rules()[0].check {
+        Check::Baseline { ignore, .. } => assert_eq!(
+            ignore,
+            &[
+                "ScanTime",
+                "scantime",
+                "LastScanTime",
+                "Images[*].Force",
+                "RequestId"
+            ]
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+const BASELINE_RULES: &str = r#"[policy]
+name = "b"
+description = "Baseline rules for the tests."
+
+[[rule]]
+id = "B-ALL"
+title = "The task equals its baseline"
+severity = "high"
+op = "equals_baseline"
+remediation = "x"
+
+[[rule]]
+id = "B-IGN"
+title = "The task equals its baseline but for the scan time"
+severity = "medium"
+kind = "state"
+op = "equals_baseline"
+ignore = ["ScanTime"]
+remediation = "x"
+
+[[rule]]
+id = "B-WHEN"
+title = "A task that is on equals its baseline"
+severity = "low"
+when = { field = "Enable", op = "eq", value = true }
+op = "equals_baseline"
+remediation = "x"
+
+[[rule]]
+id = "B-ON"
+title = "The task is on"
+severity = "low"
+field = "Enable"
+op = "eq"
+value = true
+remediation = "x"
+
+[[test]]
+name = "only the ignored field differs"
+config = { Enable = true, ScanTime = "04:00:00", ScanPeriod = 1 }
+baseline = { Enable = true, ScanTime = "03:00:00", ScanPeriod = 1 }
+expect_pass = ["B-IGN"]
+expect_fail = ["B-ALL", "B-WHEN"]
+
+[[test]]
+name = "an ignored field and another differ"
+config = { Enable = true, ScanTime = "04:00:00", ScanPeriod = 7 }
+baseline = { Enable = true, ScanTime = "03:00:00", ScanPeriod = 1 }
+expect_fail = ["B-ALL", "B-IGN", "B-WHEN"]
+
+[[test]]
+name = "no baseline, no finding"
+config = { Enable = true, ScanTime = "04:00:00" }
+expect_pass = ["B-ALL", "B-IGN", "B-WHEN"]
+
+[[test]]
+name = "the precondition does not hold"
+config = { Enable = false }
+baseline = { Enable = true }
+expect_pass = ["B-WHEN"]
+expect_fail = ["B-ALL", "B-ON"]
+"#;
+
+fn approved(when: &str, snapshot: i64, config: serde_json::Value) -> Baseline {
+    let config = normalize::normalize(config.as_object().unwrap());
+    Baseline {
+        approved_at: at(when),
+        snapshot: Some(snapshot),
+        config_hash: normalize::config_hash(&config),
+        config: config.into_map(),
+    }
+}
+
+fn last_scan(result: &str) -> Status {
+    Status {
+        last_scan_time: Some("2026-10-02 03:10:00".into()),
+        scan_result: Some(result.into()),
+    }
+}
+
+/// The findings of [`BASELINE_RULES`] on `config` as of 2026-10-05, with `baseline` in force.
+fn check_baseline(
+    config: serde_json::Value,
+    status: Status,
+    baseline: Option<&Baseline>,
+) -> CheckReport {
+    let loaded = load_str("b.toml", BASELINE_RULES).unwrap();
+    let current = obs(9, "2026-10-05T00:00:00Z", config, status);
+    let history = [current.clone()];
+    let shanghai = crate::policy::Times::new(default_api_offset(), chrono_tz::Asia::Shanghai);
+    evaluate(
+        &loaded.set,
+        &CheckInput {
+            target: "prod",
+            now: at("2026-10-05T00:00:00Z"),
+            current: &current,
+            history: &history,
+            times: shanghai,
+            baseline,
+        },
+    )
+}
+
+fn result<'r>(report: &'r CheckReport, rule: &str) -> &'r RuleResult {
+    report.results.iter().find(|r| r.rule == rule).unwrap()
+}
+
+fn seed() -> serde_json::Value {
+    json!({"Enable": true, "ScanTime": "03:00:00", "ScanPeriod": 1,
+           "ScanType": ["risk", "virus", "vul"], "All": true, "Latest": false})
+}
+
+#[test]
+fn equals_baseline_rules_load_with_their_words() {
+    let loaded = load_str("b.toml", BASELINE_RULES).unwrap();
+    assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
+    let rules = loaded.set.rules();
+    let words: Vec<(String, String, &str)> = rules[..3]
+        .iter()
+        .map(|r| (r.subject(), r.field_text(), r.expected()))
+        .collect();
+    assert_eq!(
+        words,
+        [
+            ("the config".into(), "(config)".into(), "equals_baseline"),
+            (
+                "the config".into(),
+                "(config)".into(),
+                "equals_baseline ignore [\"ScanTime\"]"
+            ),
+            ("the config".into(), "(config)".into(), "equals_baseline"),
+        ]
+    );
+    assert!(rules[2].when.is_some());
+    assert_eq!(loaded.set.max_window(), chrono::Duration::zero());
+    let tests = loaded.set.tests();
+    let b = tests[0].baseline.as_ref().unwrap();
+    assert_eq!(b.approved_at, tests[0].now - chrono::Duration::seconds(1));
+    assert_eq!(b.config_hash.len(), 64);
+    assert!(tests[2].baseline.is_none());
+}
+
+#[test]
+fn policy_tests_with_a_baseline_run_against_it() {
+    let loaded = load_str("b.toml", BASELINE_RULES).unwrap();
+    let report = run_tests(&loaded.set);
+    assert_eq!(report.outcomes.len(), 4);
+    let failed: Vec<_> = report.outcomes.iter().filter(|o| !o.passed()).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+
+    // A wrong expectation about a baseline is caught, with the rule's message.
+    let wrong = BASELINE_RULES.replace(
+        "expect_pass = [\"B-IGN\"]\nexpect_fail = [\"B-ALL\", \"B-WHEN\"]",
+        "expect_pass = [\"B-ALL\"]",
+    );
+    let report = run_tests(&load_str("b.toml", &wrong).unwrap().set);
+    let m = &report.outcomes[0].mismatches;
+    assert_eq!(m.len(), 1, "{m:#?}");
+    assert_eq!((m[0].rule.as_str(), m[0].got), ("B-ALL", RuleStatus::Fail));
+    assert!(
+        m[0].message.ends_with("in 1 field: ScanTime"),
+        "{}",
+        m[0].message
+    );
+}
+
+#[test]
+fn a_test_baseline_with_status_fields_warns_and_leaves_them_out() {
+    let text = r#"[policy]
+name = "s"
+[[rule]]
+id = "S-1"
+title = "t"
+severity = "high"
+op = "equals_baseline"
+remediation = "x"
+[[test]]
+name = "status"
+config = { Enable = true }
+baseline = { Enable = true, ScanResult = "Success" }
+expect_pass = ["S-1"]
+"#;
+    let loaded = load_str("s.toml", text).unwrap();
+    let warnings: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 1, "{warnings:#?}");
+    assert!(
+        warnings[0]
+            .starts_with("s.toml:12:29: warning[test \"status\"]: `ScanResult` is a status field"),
+        "{warnings:#?}"
+    );
+    let b = loaded.set.tests()[0].baseline.as_ref().unwrap();
+    assert_eq!(b.config.keys().collect::<Vec<_>>(), ["Enable"]);
+}
+
+#[test]
+fn without_a_baseline_equals_baseline_does_not_apply() {
+    let report = check_baseline(seed(), Status::default(), None);
+    let r = result(&report, "B-ALL");
+    assert_eq!(r.status, RuleStatus::Pass);
+    assert!(
+        r.message.starts_with(
+            "not applicable: the target has no approved baseline as of 2026-10-05T08:00:00+08:00"
+        ),
+        "{}",
+        r.message
+    );
+    assert_eq!(r.actual, serde_json::Value::Null);
+    assert_eq!(
+        (r.field.as_str(), r.expected.as_str()),
+        ("(config)", "equals_baseline")
+    );
+}
+
+#[test]
+fn an_equal_config_passes_whatever_its_status_fields_say() {
+    let mut b = approved("2026-10-01T03:00:00Z", 7, seed());
+    // Status fields count on neither side, even in a baseline that holds one.
+    b.config.insert("ScanResult".into(), json!("Success"));
+    let report = check_baseline(seed(), last_scan("InsufficientLicense"), Some(&b));
+    for rule in ["B-ALL", "B-IGN", "B-WHEN"] {
+        let r = result(&report, rule);
+        assert_eq!(r.status, RuleStatus::Pass, "{rule}: {}", r.message);
+        assert_eq!(r.actual, json!([]), "{rule}");
+    }
+    let m = &result(&report, "B-ALL").message;
+    assert_eq!(
+        m,
+        &format!(
+            "the config equals the baseline approved at 2026-10-01T11:00:00+08:00 (snapshot 7, config hash {}): holds",
+            &b.config_hash[..12]
+        )
+    );
+}
+
+#[test]
+fn a_different_config_fails_naming_each_differing_field_and_the_baseline() {
+    let b = approved("2026-10-01T03:00:00Z", 7, seed());
+    // ScanPeriod and ScanType differ; ExcludeImageAssetIds is only observed, Latest only approved.
+    let config = json!({"Enable": true, "ScanTime": "03:00:00", "ScanPeriod": 7,
+                        "ScanType": ["risk", "virus"], "All": true,
+                        "ExcludeImageAssetIds": [12]});
+    let report = check_baseline(config, last_scan("Success"), Some(&b));
+    let r = result(&report, "B-ALL");
+    assert_eq!(r.status, RuleStatus::Fail);
+    assert_eq!(
+        r.actual,
+        json!(["ExcludeImageAssetIds", "Latest", "ScanPeriod", "ScanType"])
+    );
+    assert_eq!(
+        r.message,
+        format!(
+            "the config differs from the baseline approved at 2026-10-01T11:00:00+08:00 (snapshot 7, config hash {}) in 4 fields: ExcludeImageAssetIds, Latest, ScanPeriod, ScanType",
+            &b.config_hash[..12]
+        )
+    );
+    assert_eq!(
+        r.measured,
+        "the config fields that differ from the baseline"
+    );
+    assert!(report.fails_at_or_above(Severity::High));
+}
+
+#[test]
+fn ignored_fields_are_left_out_of_the_comparison() {
+    let b = Baseline {
+        snapshot: None,
+        ..approved("2026-10-01T03:00:00Z", 7, seed())
+    };
+    let mut config = seed();
+    config["ScanTime"] = json!("04:00:00");
+    let report = check_baseline(config.clone(), Status::default(), Some(&b));
+    let all = result(&report, "B-ALL");
+    assert_eq!(
+        (all.status, &all.actual),
+        (RuleStatus::Fail, &json!(["ScanTime"]))
+    );
+    // No snapshot known: the baseline is named by its time and hash alone.
+    assert!(
+        all.message
+            .contains("2026-10-01T11:00:00+08:00 (config hash "),
+        "{}",
+        all.message
+    );
+    let ign = result(&report, "B-IGN");
+    assert_eq!((ign.status, &ign.actual), (RuleStatus::Pass, &json!([])));
+    assert!(
+        ign.message
+            .starts_with("the config (ignoring ScanTime) equals"),
+        "{}",
+        ign.message
+    );
+
+    config["ScanPeriod"] = json!(7);
+    let report = check_baseline(config, Status::default(), Some(&b));
+    let ign = result(&report, "B-IGN");
+    assert_eq!(
+        (ign.status, &ign.actual),
+        (RuleStatus::Fail, &json!(["ScanPeriod"]))
+    );
+    assert_eq!(ign.expected, "equals_baseline ignore [\"ScanTime\"]");
+    assert!(
+        ign.message.ends_with("in 1 field: ScanPeriod"),
+        "{}",
+        ign.message
+    );
+}
+
+#[test]
+fn a_precondition_still_applies_to_a_baseline_rule() {
+    let b = approved("2026-10-01T03:00:00Z", 7, seed());
+    let mut config = seed();
+    config["Enable"] = json!(false);
+    let report = check_baseline(config, Status::default(), Some(&b));
+    let when = result(&report, "B-WHEN");
+    assert_eq!(when.status, RuleStatus::Pass);
+    assert!(
+        when.message.starts_with("not applicable: the precondition"),
+        "{}",
+        when.message
+    );
+    assert_eq!(result(&report, "B-ALL").actual, json!(["Enable"]));
+}
+
+/// Observations on 2026-10-03, -05, -08 and -12: the period set to 7 from the 5th, back to 1 on
+/// the 12th; and baselines approved on the 1st (period 1) and the 10th (period 7).
+fn baseline_story() -> (Vec<Observation>, Vec<Baseline>) {
+    let with_period = |p: i64| {
+        let mut c = seed();
+        c["ScanPeriod"] = json!(p);
+        c
+    };
+    let history = vec![
+        obs(
+            1,
+            "2026-10-03T00:00:00Z",
+            with_period(1),
+            last_scan("Success"),
+        ),
+        obs(
+            2,
+            "2026-10-05T00:00:00Z",
+            with_period(7),
+            last_scan("Success"),
+        ),
+        obs(
+            3,
+            "2026-10-08T00:00:00Z",
+            with_period(7),
+            last_scan("InternalError"),
+        ),
+        obs(
+            4,
+            "2026-10-12T00:00:00Z",
+            with_period(1),
+            last_scan("Success"),
+        ),
+    ];
+    let baselines = vec![
+        approved("2026-10-01T00:00:00Z", 100, with_period(1)),
+        approved("2026-10-10T00:00:00Z", 200, with_period(7)),
+    ];
+    (history, baselines)
+}
+
+#[test]
+fn a_judgement_compares_with_the_baseline_in_force_at_its_now() {
+    let loaded = load_str("b.toml", BASELINE_RULES).unwrap();
+    let (history, baselines) = baseline_story();
+    let times = crate::policy::Times::default();
+    let judge = Judge::new(&loaded.set, "prod", times, &history).with_baselines(&baselines);
+    let b_all = |idx: usize, now: &str| {
+        let r = judge.report(idx, at(now));
+        let r = result(&r, "B-ALL");
+        (r.status, r.message.clone())
+    };
+    // Before the first approval: no baseline.
+    let (status, message) = b_all(0, "2026-09-30T00:00:00Z");
+    assert_eq!(status, RuleStatus::Pass);
+    assert!(message.starts_with("not applicable:"), "{message}");
+    // Period 7 against the first baseline (period 1) fails, against the second passes.
+    let (status, message) = b_all(2, "2026-10-09T23:59:59Z");
+    assert_eq!(status, RuleStatus::Fail);
+    assert!(
+        message.contains("snapshot 100") && message.ends_with("ScanPeriod"),
+        "{message}"
+    );
+    let (status, message) = b_all(2, "2026-10-10T00:00:00Z");
+    assert_eq!(status, RuleStatus::Pass, "{message}");
+    assert!(message.contains("snapshot 200"), "{message}");
+    // Back to period 1 after the second approval: drift from it.
+    let (status, message) = b_all(3, "2026-10-12T00:00:00Z");
+    assert_eq!(status, RuleStatus::Fail);
+    assert!(message.contains("snapshot 200"), "{message}");
+    // The same judge without baselines finds nothing to compare with.
+    let plain = Judge::new(&loaded.set, "prod", times, &history);
+    let r = plain.report(2, at("2026-10-09T00:00:00Z"));
+    assert!(result(&r, "B-ALL").message.starts_with("not applicable:"));
+}
+
+#[test]
+fn judge_failing_and_report_agree_on_baseline_rules() {
+    // B-ON reads only Enable: the verdict path must still see every config field.
+    let loaded = load_str("b.toml", BASELINE_RULES).unwrap();
+    let (history, baselines) = baseline_story();
+    let judge = Judge::new(
+        &loaded.set,
+        "prod",
+        crate::policy::Times::default(),
+        &history,
+    )
+    .with_baselines(&baselines);
+    let nows = [
+        "2026-09-30T00:00:00Z",
+        "2026-10-05T00:00:00Z",
+        "2026-10-09T23:59:59Z",
+        "2026-10-10T00:00:00Z",
+        "2026-10-12T00:00:00Z",
+    ];
+    let (mut fails, mut passes) = (0, 0);
+    for (idx, o) in history.iter().enumerate() {
+        for now in nows.map(at).into_iter().filter(|n| *n >= o.at) {
+            let report = judge.report(idx, now);
+            for sev in [Severity::Info, Severity::Medium, Severity::High] {
+                let want: Vec<String> = report
+                    .failing_at_or_above(sev)
+                    .map(|r| r.rule.clone())
+                    .collect();
+                assert_eq!(judge.failing(idx, now, sev), want, "{idx} {now} {sev}");
+            }
+            match result(&report, "B-ALL").status {
+                RuleStatus::Fail => fails += 1,
+                _ => passes += 1,
+            }
+        }
+    }
+    assert!(fails >= 2 && passes >= 2, "{fails} {passes}");
 }

@@ -1,5 +1,6 @@
 //! Renderers for a diff between two snapshots and for a log of change events.
 
+use crate::task::text::visible;
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
@@ -50,6 +51,54 @@ pub struct LogEvent {
 pub struct LogDoc {
     pub target: String,
     pub events: Vec<LogEvent>,
+    /// The journal's entries in the window (baselines approved, restores applied), newest
+    /// first: shown among the changes, by time.
+    pub journal: Vec<crate::store::Entry>,
+}
+
+/// A journal entry as one line of the log.
+fn journal_line(e: &crate::store::Entry) -> String {
+    use crate::store::EntryKind;
+    let short = |h: &str| h[..h.len().min(12)].to_string();
+    match e.kind {
+        EntryKind::Baseline => format!(
+            "baseline approved by {}: {}config {}: {}",
+            visible(&e.by),
+            e.snapshot
+                .map(|s| format!("snapshot #{s}, "))
+                .unwrap_or_default(),
+            short(&e.config_hash),
+            visible(&e.reason)
+        ),
+        EntryKind::Restore => {
+            let plan = &e.detail["plan"];
+            let fields: Vec<String> = plan["update"]
+                .as_object()
+                .map(|m| m.keys().map(|k| visible(k).into_owned()).collect())
+                .unwrap_or_default();
+            let not_taken: Vec<String> = e.detail["not_taken"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(|s| visible(s).into_owned()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            format!(
+                "restore applied by {} to {} {} (sent {}); read back {}: {}",
+                visible(&e.by),
+                visible(plan["restore_to"]["kind"].as_str().unwrap_or("snapshot")),
+                short(&e.config_hash),
+                fields.join(", "),
+                e.snapshot.map(|s| format!("#{s}")).unwrap_or_default(),
+                if not_taken.is_empty() {
+                    "converged".to_string()
+                } else {
+                    format!("NOT converged ({})", not_taken.join(", "))
+                }
+            )
+        }
+    }
 }
 
 /// A value as one line of text: compact JSON, so `true` and `"true"` stay apart.
@@ -208,6 +257,8 @@ struct JsonLog<'a> {
     schema: &'static str,
     target: &'a str,
     events: Vec<JsonEvent>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    journal: &'a [crate::store::Entry],
 }
 
 /// Changes whose values serialize with sorted keys, whatever order their maps were built in.
@@ -262,15 +313,23 @@ pub fn diff_unified(
 
 /// The change log for people: per event its time and snapshots, then its changes indented.
 pub fn log_text(doc: &LogDoc, tz: Tz, color: bool, w: &mut dyn Write) -> io::Result<()> {
-    if doc.events.is_empty() {
+    if doc.events.is_empty() && doc.journal.is_empty() {
         return writeln!(w, "{}: no changes", doc.target);
     }
     writeln!(w, "{}:", doc.target)?;
+    // Both lists come newest first: merged by time, an entry before the changes of its moment.
+    let mut journal = doc.journal.iter().peekable();
     for e in &doc.events {
+        while let Some(j) = journal.next_if(|j| j.at >= e.at) {
+            writeln!(w, "{}  {}", fmt_time(j.at, tz), journal_line(j))?;
+        }
         writeln!(w, "{}  #{} -> #{}", fmt_time(e.at, tz), e.from, e.to)?;
         for c in &e.changes {
             write_change(c, "    ", color, w)?;
         }
+    }
+    for j in journal {
+        writeln!(w, "{}  {}", fmt_time(j.at, tz), journal_line(j))?;
     }
     Ok(())
 }
@@ -292,6 +351,7 @@ pub fn log_json(doc: &LogDoc, w: &mut dyn Write) -> io::Result<()> {
             schema: LOG_SCHEMA,
             target: &doc.target,
             events,
+            journal: &doc.journal,
         },
         w,
     )
@@ -368,6 +428,7 @@ mod tests {
     fn log_doc() -> LogDoc {
         let (a, b) = (old_config(), new_config());
         LogDoc {
+            journal: Vec::new(),
             target: "prod".into(),
             events: vec![
                 LogEvent {
@@ -508,6 +569,7 @@ mod tests {
     #[test]
     fn text_log_without_events() {
         let doc = LogDoc {
+            journal: Vec::new(),
             target: "prod".into(),
             events: Vec::new(),
         };

@@ -8,6 +8,7 @@ pub mod history;
 pub mod markdown;
 pub mod metrics;
 pub mod notify;
+pub mod restore;
 
 use std::io::{self, Write};
 

@@ -146,8 +146,10 @@ fn entry_digest(prev: &str, link: &EntryLink<'_>) -> [u8; 32] {
 pub(crate) fn head(tx: &Transaction<'_>) -> rusqlite::Result<Option<(i64, String)>> {
     tx.prepare_cached("SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1")
         .and_then(|mut st| {
-            st.query_row([], |r| Ok((r.get(0)?, hex::encode(r.get::<_, Vec<u8>>(1)?))))
-                .optional()
+            st.query_row([], |r| {
+                Ok((r.get(0)?, hex::encode(r.get::<_, Vec<u8>>(1)?)))
+            })
+            .optional()
         })
 }
 

@@ -236,7 +236,10 @@ impl<'a> Batch<'a> {
     }
 
     /// The journal's newest entry, which a snapshot recorded now links.
-    fn journal(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<Option<(i64, String)>, StoreError> {
+    fn journal(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+    ) -> Result<Option<(i64, String)>, StoreError> {
         if let Some(j) = &self.journal {
             return Ok(j.clone());
         }

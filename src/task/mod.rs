@@ -6,6 +6,7 @@ pub mod clock;
 pub mod diff;
 pub mod fields;
 pub mod normalize;
+pub mod restore;
 pub mod source;
 pub mod text;
 pub mod when;

@@ -107,6 +107,7 @@ fn fixed_report() -> CheckReport {
             current: &current,
             history: &history,
             times: crate::policy::Times::default(),
+            baseline: None,
         },
     )
 }

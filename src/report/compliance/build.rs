@@ -6,13 +6,14 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{
-    AccountChange, ChangeEvent, ComplianceReport, DayResult, DayStatus, Integrity, REPORT_SCHEMA,
-    ReportOptions, RunTarget, SeverityCounts, SnapshotEvidence, TargetReport, Window, day_of,
+    AccountChange, BaselineDrift, ChangeEvent, ComplianceReport, DayResult, DayStatus, Integrity,
+    REPORT_SCHEMA, ReportOptions, RestoreRecord, RunTarget, SeverityCounts, SnapshotEvidence,
+    TargetReport, Window, day_of,
 };
-use crate::policy::{Judge, Observation, PolicySet};
-use crate::store::{Event, SnapshotMeta, VerifyReport};
+use crate::policy::{Baseline, Judge, Observation, PolicySet};
+use crate::store::{Entry, Event, SnapshotMeta, VerifyReport};
 use crate::task::canonical::sorted_value;
-use crate::task::diff::Change;
+use crate::task::diff::{Change, diff};
 use crate::task::normalize::Config;
 
 /// What the report needs of one target's history.
@@ -26,6 +27,10 @@ pub struct TargetInput {
     pub events: Vec<Event>,
     /// The snapshots that an event names but `observations` does not hold (older ones).
     pub earlier: Vec<SnapshotMeta>,
+    /// Every baseline approved for the target, oldest first, with its config.
+    pub baselines: Vec<(Entry, Config)>,
+    /// The restores applied to it, oldest first.
+    pub restores: Vec<Entry>,
 }
 
 /// The moment from which a target's observations must be loaded for every judgement the report
@@ -40,6 +45,19 @@ pub fn check_time(opts: &ReportOptions) -> DateTime<Utc> {
     opts.until.min(opts.generated_at)
 }
 
+/// The baselines (journal entries with their configs) as the policies judge them.
+pub fn policy_baselines(baselines: &[(Entry, Config)]) -> Vec<Baseline> {
+    baselines
+        .iter()
+        .map(|(e, config)| Baseline {
+            approved_at: e.at,
+            snapshot: e.snapshot,
+            config_hash: e.config_hash.clone(),
+            config: config.as_map().clone(),
+        })
+        .collect()
+}
+
 /// One target's part of the report; `days` are the window's days ([`super::window_days`]).
 pub fn build_target(
     set: &PolicySet,
@@ -52,6 +70,8 @@ pub fn build_target(
         observations,
         events,
         earlier,
+        baselines,
+        restores,
     } = input;
     // Days before the history held are not observed; with no history at all, none is. The
     // observations start with the last one before the span the report needs, so their first is
@@ -73,7 +93,8 @@ pub fn build_target(
             (m, o)
         })
         .unzip();
-    let judge = Judge::new(set, &name, opts.times(), &obs);
+    let in_force = policy_baselines(&baselines);
+    let judge = Judge::new(set, &name, opts.times(), &obs).with_baselines(&in_force);
     // A snapshot the report names, held or read from before the observations.
     let meta_of = |id: i64| metas.iter().chain(&earlier).find(|m| m.id == id);
 
@@ -197,6 +218,58 @@ pub fn build_target(
     }
     let snapshots = in_window.len();
     let config = latest_idx.map(|i| obs[i].config.clone());
+    let judged_at = check_time(opts);
+    let baseline = baselines
+        .iter()
+        .rev()
+        .find(|(e, _)| e.at <= judged_at)
+        .zip(config.as_ref())
+        .map(|((e, approved), latest)| {
+            let changes = diff(approved, latest);
+            BaselineDrift {
+                entry: e.id,
+                approved_at: e.at,
+                by: e.by.clone(),
+                reason: e.reason.clone(),
+                snapshot: e.snapshot,
+                config_hash: e.config_hash.clone(),
+                equals: changes.is_empty(),
+                changes,
+            }
+        });
+    let restores = restores
+        .into_iter()
+        .filter(|e| e.at >= opts.since && e.at <= opts.until)
+        .map(|e| {
+            let strings = |v: &serde_json::Value| -> Vec<String> {
+                v.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            let plan = &e.detail["plan"];
+            RestoreRecord {
+                entry: e.id,
+                at: e.at,
+                by: e.by,
+                restored_to: plan["restore_to"]["kind"]
+                    .as_str()
+                    .unwrap_or("snapshot")
+                    .to_string(),
+                config_hash: e.config_hash,
+                snapshot: e.snapshot,
+                fields: plan["update"]
+                    .as_object()
+                    .map(|m| m.keys().cloned().collect())
+                    .unwrap_or_default(),
+                converged: e.detail["outcome"] == "converged",
+                not_taken: strings(&e.detail["not_taken"]),
+            }
+        })
+        .collect();
     TargetReport {
         name,
         snapshots,
@@ -226,6 +299,8 @@ pub fn build_target(
         daily,
         evidence,
         account_changes,
+        baseline,
+        restores,
     }
 }
 

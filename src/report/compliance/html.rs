@@ -205,6 +205,43 @@ fn target(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Resu
                     esc(&c.to)
                 )?;
             }
+            match &t.baseline {
+                Some(b) if b.equals => writeln!(
+                    w,
+                    "<p>Baseline approved {} by {}: the latest config <span class=\"yes\">equals it</span>.</p>",
+                    esc(&fmt_time(b.approved_at, tz)),
+                    esc(&b.by)
+                )?,
+                Some(b) => {
+                    let mut fields: Vec<&str> = b.changes.iter().map(|c| c.field()).collect();
+                    fields.dedup();
+                    writeln!(
+                        w,
+                        "<p>Baseline approved {} by {}: the latest config <span class=\"no\">differs</span> in {}.</p>",
+                        esc(&fmt_time(b.approved_at, tz)),
+                        esc(&b.by),
+                        fields
+                            .iter()
+                            .map(|f| format!("<code>{}</code>", esc(f)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )?
+                }
+                None => writeln!(w, "<p>No approved baseline.</p>")?,
+            }
+            for x in &t.restores {
+                writeln!(
+                    w,
+                    "<p>Restore applied {} by {}: {}.</p>",
+                    esc(&fmt_time(x.at, tz)),
+                    esc(&x.by),
+                    if x.converged {
+                        "converged".to_string()
+                    } else {
+                        format!("not converged ({})", esc(&x.not_taken.join(", ")))
+                    }
+                )?;
+            }
             let failing: Vec<_> = check
                 .results
                 .iter()

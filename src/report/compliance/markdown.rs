@@ -410,6 +410,7 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
         }
     }
 
+    baseline_section(r, t, w)?;
     days_section(r, t, w)?;
 
     writeln!(w)?;
@@ -452,6 +453,87 @@ fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
             code(&e.config_hash),
             roles.join("; ")
         )?;
+    }
+    Ok(())
+}
+
+/// The drift from the approved baseline, beside the night-to-night drift above it, and the
+/// restores applied in the window.
+fn baseline_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    let tz = r.tz;
+    writeln!(w)?;
+    writeln!(w, "### Drift from the approved baseline")?;
+    writeln!(w)?;
+    match &t.baseline {
+        None => writeln!(
+            w,
+            "No approved baseline (`audit baseline approve` records one)."
+        )?,
+        Some(b) => {
+            writeln!(
+                w,
+                "Baseline approved {} by {}{} (config {}): {}",
+                fmt_time(b.approved_at, tz),
+                text(&b.by),
+                b.snapshot
+                    .map(|s| format!(" from snapshot #{s}"))
+                    .unwrap_or_default(),
+                code(&b.config_hash),
+                text(&b.reason)
+            )?;
+            writeln!(w)?;
+            if b.equals {
+                writeln!(w, "The latest config **equals** it.")?;
+            } else {
+                writeln!(
+                    w,
+                    "The latest config **differs** from it (`audit restore --to baseline` plans putting it back):"
+                )?;
+                writeln!(w)?;
+                writeln!(w, "| Field | Baseline -> latest |")?;
+                writeln!(w, "|---|---|")?;
+                for c in &b.changes {
+                    writeln!(w, "| {} | {} |", code(&c.path), change_text(c))?;
+                }
+            }
+        }
+    }
+    if !t.restores.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "### Restores applied")?;
+        writeln!(w)?;
+        writeln!(w, "| When | By | To | Fields sent | Read back | Outcome |")?;
+        writeln!(w, "|---|---|---|---|---|---|")?;
+        for x in &t.restores {
+            writeln!(
+                w,
+                "| {} | {} | {} {} | {} | {} | {} |",
+                fmt_time(x.at, tz),
+                text(&x.by),
+                text(&x.restored_to),
+                code(&x.config_hash),
+                x.fields
+                    .iter()
+                    .map(|f| code(f))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                x.snapshot
+                    .map(|s| format!("#{s}"))
+                    .unwrap_or_else(|| "-".into()),
+                if x.converged {
+                    "converged".to_string()
+                } else {
+                    format!(
+                        "**not converged**: {}",
+                        x.not_taken
+                            .iter()
+                            .map(|f| code(f))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            )?;
+        }
     }
     Ok(())
 }

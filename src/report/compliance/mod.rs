@@ -19,7 +19,7 @@ mod html;
 mod json;
 mod markdown;
 
-pub use build::{TargetInput, assemble, build_target, history_from};
+pub use build::{TargetInput, assemble, build_target, history_from, policy_baselines};
 pub use html::html;
 pub use json::json;
 pub use markdown::markdown;
@@ -143,6 +143,48 @@ pub struct TargetReport {
     /// Snapshots in the window whose account differs from the snapshot's before them: the
     /// target's credentials now reach another account.
     pub account_changes: Vec<AccountChange>,
+    /// The approved baseline in force when the latest snapshot is judged, and how the latest
+    /// config differs from it (beside `changes`, the drift from one night to the next).
+    pub baseline: Option<BaselineDrift>,
+    /// Restores applied inside the window, oldest first.
+    pub restores: Vec<RestoreRecord>,
+}
+
+/// The baseline in force and the latest config's drift from it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BaselineDrift {
+    /// Its journal entry.
+    pub entry: i64,
+    #[serde(serialize_with = "ser_time")]
+    pub approved_at: DateTime<Utc>,
+    pub by: String,
+    pub reason: String,
+    pub snapshot: Option<i64>,
+    pub config_hash: String,
+    /// The latest config equals it.
+    pub equals: bool,
+    /// What turns the baseline into the latest config.
+    pub changes: Vec<Change>,
+}
+
+/// A restore applied: who, to what, and whether the task took it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RestoreRecord {
+    /// Its journal entry.
+    pub entry: i64,
+    #[serde(serialize_with = "ser_time")]
+    pub at: DateTime<Utc>,
+    pub by: String,
+    /// `baseline` or `snapshot`.
+    pub restored_to: String,
+    pub config_hash: String,
+    /// The observation read back after the Update.
+    pub snapshot: Option<i64>,
+    /// The fields the Update set.
+    pub fields: Vec<String>,
+    pub converged: bool,
+    /// The fields that still differed afterwards.
+    pub not_taken: Vec<String>,
 }
 
 /// A snapshot as evidence: which, when, the RequestId Tencent gave, and the config's identity.

@@ -1,0 +1,100 @@
+//! Approved baselines: approving the config at a moment, and reading the one in force.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::app::Error;
+use crate::store::{Entry, EntryKind, NewEntry, Store};
+use crate::task::normalize::Config;
+use crate::task::text::visible;
+use crate::task::when::When;
+
+/// The longest reason or name kept: a sentence or two, not a file.
+const MAX_TEXT: usize = 2000;
+
+/// Who is deciding: `--by`, else the user this process runs as.
+pub fn who(by: Option<&str>) -> Result<String, Error> {
+    let name = match by {
+        Some(b) => b.to_string(),
+        None => ["USER", "LOGNAME", "USERNAME"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+            .ok_or_else(|| {
+                Error::Usage(
+                    "who is deciding is not known (no USER or LOGNAME in the environment): give --by NAME".into(),
+                )
+            })?,
+    };
+    checked_text("--by", &name)
+}
+
+/// `text` trimmed, refused when empty or longer than [`MAX_TEXT`].
+pub fn checked_text(what: &str, text: &str) -> Result<String, Error> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(Error::Usage(format!("{what} is empty: say it in words")));
+    }
+    if t.chars().count() > MAX_TEXT {
+        return Err(Error::Usage(format!(
+            "{what} is longer than {MAX_TEXT} characters: keep it to a sentence or two and link the rest"
+        )));
+    }
+    Ok(t.to_string())
+}
+
+/// Records the config `target` had at `when` as its approved baseline.
+pub fn approve(
+    store: &mut Store,
+    target: &str,
+    when: &When,
+    tz: Tz,
+    reason: &str,
+    by: &str,
+    now: DateTime<Utc>,
+) -> Result<Entry, Error> {
+    let reason = checked_text("--reason", reason)?;
+    let meta = store.resolve(target, when, tz)?;
+    // The config must be readable now, or the baseline would name nothing.
+    store.config(&meta.config_hash)?;
+    Ok(store.append_entry(&NewEntry {
+        target,
+        kind: EntryKind::Baseline,
+        at: now,
+        by,
+        reason: &reason,
+        snapshot: Some(meta.id),
+        config_hash: &meta.config_hash,
+        detail: &serde_json::json!({"observed_at": crate::task::when::fmt_utc(meta.observed_at)}),
+    })?)
+}
+
+/// The target's baseline now, or a usage error saying how to approve one.
+pub fn current(store: &Store, target: &str) -> Result<Entry, Error> {
+    store.baseline(target, None)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "target {} has no approved baseline: approve one with `audit baseline approve --target {} --reason TEXT`",
+            visible(target),
+            visible(target)
+        ))
+    })
+}
+
+/// Approved baselines, each with its config, oldest first.
+pub type Baselines = Vec<(Entry, Config)>;
+
+/// A target's journal as reports and checks read it: every baseline with its config, and the
+/// restores, oldest first.
+pub fn journal_of(store: &Store, target: &str) -> Result<(Baselines, Vec<Entry>), Error> {
+    let mut baselines = Vec::new();
+    let mut restores = Vec::new();
+    for e in store.entries(Some(target), None)? {
+        match e.kind {
+            EntryKind::Baseline => {
+                let config = store.config(&e.config_hash)?;
+                baselines.push((e, config));
+            }
+            EntryKind::Restore => restores.push(e),
+        }
+    }
+    Ok((baselines, restores))
+}
