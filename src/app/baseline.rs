@@ -12,16 +12,23 @@ use crate::task::when::When;
 /// The longest reason or name kept: a sentence or two, not a file.
 const MAX_TEXT: usize = 2000;
 
-/// Who is deciding: `--by`, else the user this process runs as.
+/// Who is deciding: `--by`, else the account this process runs as (from the system's user
+/// database, which a container may lack), else `$USER` or `$LOGNAME`.
 pub fn who(by: Option<&str>) -> Result<String, Error> {
     let name = match by {
         Some(b) => b.to_string(),
-        None => ["USER", "LOGNAME", "USERNAME"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+        None => whoami::fallible::username()
+            .ok()
+            .filter(|s| !s.trim().is_empty())
+            .or_else(|| {
+                ["USER", "LOGNAME"]
+                    .iter()
+                    .find_map(|v| std::env::var(v).ok().filter(|s| !s.trim().is_empty()))
+            })
             .ok_or_else(|| {
                 Error::Usage(
-                    "who is deciding is not known (no USER or LOGNAME in the environment): give --by NAME".into(),
+                    "who is deciding is not known (this user has no name here): give --by NAME"
+                        .into(),
                 )
             })?,
     };

@@ -114,6 +114,18 @@ pub fn plan_text(plan: &Plan, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
             writeln!(w, "  {}: {}", visible(&n.field), visible(&n.reason))?;
         }
     }
+    if !plan.update.is_empty() {
+        let to = match (to.kind.as_str(), to.snapshot) {
+            ("snapshot", Some(id)) => id.to_string(),
+            _ => "baseline".into(),
+        };
+        writeln!(w)?;
+        writeln!(
+            w,
+            "To apply: audit restore --target {} --to {to} --apply (or save it with --out FILE and apply it with --apply --plan FILE)",
+            visible(&plan.target)
+        )?;
+    }
     Ok(())
 }
 

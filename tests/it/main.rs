@@ -14,6 +14,7 @@ mod layers;
 mod notify;
 mod platform;
 mod report;
+mod restore;
 mod run;
 mod sim;
 mod snapshot;

@@ -1,0 +1,480 @@
+//! Approved baselines and restores against the real stand-in: approve, drift through a signed
+//! Update, plan (nothing changes), apply, converge; a stale plan, a refused Update and one that
+//! does not take.
+
+use serde_json::{Value, json};
+use tcss_audit::tencent::ClientOptions;
+
+use crate::support::{Env, Sim, sim_client, update};
+
+/// The stand-in's task, read with the operator's own signed client (nothing recorded).
+fn live(url: &str) -> serde_json::Map<String, Value> {
+    let client = sim_client(url, ClientOptions::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(client.describe()).unwrap().answer.fields
+}
+
+/// The reference task with virus scanning dropped and the scan switched off.
+fn drift(url: &str) {
+    update(
+        url,
+        json!({"Enable": false, "ScanPeriod": 1, "ScanTime": "03:00:00", "ScanType": ["vul", "risk"]}),
+    );
+}
+
+/// A snapshot, then that snapshot approved as the baseline.
+fn approved(env: &Env, sim: &Sim) {
+    env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
+    let out = env
+        .run(&[
+            "baseline",
+            "approve",
+            "--reason",
+            "CHG-1 agreed",
+            "--by",
+            "alice",
+        ])
+        .ok();
+    assert!(
+        out.stdout.contains("as the baseline, by alice"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// How many Updates the stand-in's log shows.
+fn updates_in(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("UpdateImageRegistryTimingScanTask"))
+        .count()
+}
+
+#[test]
+fn approve_drift_plan_apply_and_converge() {
+    let env = Env::new();
+    let sim = Sim::start(&[]);
+    approved(&env, &sim);
+    let shown = env
+        .run(&["baseline", "show", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(shown["baseline"]["by"], "alice");
+    assert_eq!(shown["baseline"]["reason"], "CHG-1 agreed");
+    assert_eq!(shown["latest"]["equals_baseline"], true);
+    let before = live(&sim.url);
+
+    drift(&sim.url);
+    env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
+    let diff = env
+        .run(&["diff", "--from", "baseline", "--format", "json"])
+        .ok()
+        .json();
+    let mut paths: Vec<&str> = diff["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["path"].as_str().unwrap())
+        .collect();
+    paths.dedup();
+    assert_eq!(paths, ["Enable", "ScanType"], "{diff}");
+    let check = env.run(&["check", "--format", "json"]).json();
+    let base = check["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "TCSS-BASE-001")
+        .unwrap()
+        .clone();
+    assert_eq!(base["status"], "fail", "{base}");
+    assert_eq!(base["actual"], json!(["Enable", "ScanType"]));
+
+    // Planning changes nothing: not the task, not the history.
+    let snapshots = env.rows("snapshots");
+    let plan = env.run_signed(&["restore", "--endpoint", &sim.url]).code(1);
+    assert!(plan.stdout.contains("Enable"), "{}", plan.stdout);
+    assert!(
+        plan.stdout
+            .contains("UpdateImageRegistryTimingScanTask would be sent"),
+        "{}",
+        plan.stdout
+    );
+    assert_eq!(env.rows("snapshots"), snapshots);
+    assert_eq!(env.rows("journal"), 1);
+    assert_eq!(live(&sim.url)["Enable"], json!(false));
+
+    let applied = env
+        .run_signed(&[
+            "restore",
+            "--endpoint",
+            &sim.url,
+            "--apply",
+            "--yes",
+            "--by",
+            "bob",
+        ])
+        .ok();
+    assert!(applied.stdout.contains("converged"), "{}", applied.stdout);
+    assert_eq!(env.rows("journal"), 2);
+    assert_eq!(
+        env.rows("snapshots"),
+        snapshots + 1,
+        "the read-back is recorded"
+    );
+    let after = live(&sim.url);
+    for field in ["Enable", "ScanType", "ScanPeriod", "ScanTime"] {
+        assert_eq!(after[field], before[field], "{field}");
+    }
+
+    // The next run shows no drift from the baseline, and the restore in its report.
+    let out = env.path("reports");
+    env.run_signed(&[
+        "run",
+        "--endpoint",
+        &sim.url,
+        "--out-dir",
+        out.to_str().unwrap(),
+    ]);
+    let json_report = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.extension().is_some_and(|e| e == "json") && !p.to_string_lossy().contains("ocsf")
+        })
+        .unwrap();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_report).unwrap()).unwrap();
+    let target = &report["targets"][0];
+    assert_eq!(target["baseline"]["equals"], true, "{}", target["baseline"]);
+    assert_eq!(target["restores"][0]["by"], "bob");
+    assert_eq!(target["restores"][0]["converged"], true);
+    let rule = target["check"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "TCSS-BASE-001")
+        .unwrap()
+        .clone();
+    assert_eq!(rule["status"], "pass", "{rule}");
+    let md = std::fs::read_to_string(json_report.with_extension("md")).unwrap();
+    assert!(md.contains("The latest config **equals** it."), "{md}");
+    assert!(md.contains("### Restores applied"), "{md}");
+
+    let log = env.run(&["log"]).ok();
+    assert!(
+        log.stdout.contains("restore applied by bob to baseline"),
+        "{}",
+        log.stdout
+    );
+    assert!(
+        log.stdout.contains("baseline approved by alice"),
+        "{}",
+        log.stdout
+    );
+    let verify = env.run(&["verify", "--format", "json"]).ok().json();
+    assert_eq!(verify["journal"]["entries"], 2);
+    assert_eq!(verify["journal"]["unlinked"], 0);
+
+    // A backup restores the same chain, journal included.
+    let backup = env.path("backup.jsonl");
+    env.run(&["export", "-o", backup.to_str().unwrap()]).ok();
+    let text = std::fs::read_to_string(&backup).unwrap();
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("{\"journal\""))
+            .count(),
+        2
+    );
+    let copy = env.path("copy.db");
+    env.run(&[
+        "--db",
+        copy.to_str().unwrap(),
+        "import",
+        "--jsonl",
+        backup.to_str().unwrap(),
+    ])
+    .ok();
+    let again = env
+        .run(&["--db", copy.to_str().unwrap(), "verify", "--format", "json"])
+        .ok()
+        .json();
+    assert_eq!(again["head"], verify["head"]);
+    assert_eq!(again["journal"]["entries"], 2);
+}
+
+#[test]
+fn an_edited_baseline_is_found_by_verify() {
+    let env = Env::new();
+    let sim = Sim::start(&[]);
+    approved(&env, &sim);
+    env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
+    env.run(&["verify"]).ok();
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    conn.execute("UPDATE journal SET by_whom = 'mallory'", [])
+        .unwrap();
+    drop(conn);
+    let out = env.run(&["verify"]).code(1);
+    assert!(
+        out.stdout.contains("journal BROKEN at entry 1"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("chain BROKEN at snapshot 2"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_stale_plan_is_refused_and_nothing_is_sent() {
+    let env = Env::new();
+    let log = env.path("sim.log");
+    let sim = Sim::start_logged(&[], &log);
+    approved(&env, &sim);
+    drift(&sim.url);
+    let plan = env.path("plan.json");
+    env.run_signed(&[
+        "restore",
+        "--endpoint",
+        &sim.url,
+        "--out",
+        plan.to_str().unwrap(),
+    ])
+    .code(1);
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
+    assert_eq!(saved["schema"], "tcss-audit/restore-plan/v1");
+    // Someone changes the task again after the plan was made.
+    update(
+        &sim.url,
+        json!({"Enable": false, "ScanPeriod": 7, "ScanTime": "03:00:00"}),
+    );
+    let sent = updates_in(&log);
+    let out = env
+        .run_signed(&[
+            "restore",
+            "--endpoint",
+            &sim.url,
+            "--apply",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--yes",
+        ])
+        .code(1);
+    assert!(
+        out.stderr.contains("changed since the plan"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("nothing was sent"), "{}", out.stderr);
+    assert_eq!(updates_in(&log), sent, "no Update was sent");
+    assert_eq!(live(&sim.url)["ScanPeriod"], json!(7));
+    assert_eq!(env.rows("journal"), 1, "only the approval");
+}
+
+#[test]
+fn a_saved_plan_applies_and_an_edited_one_is_refused() {
+    let env = Env::new();
+    let sim = Sim::start(&[]);
+    approved(&env, &sim);
+    drift(&sim.url);
+    let plan = env.path("plan.json");
+    env.run_signed(&[
+        "restore",
+        "--endpoint",
+        &sim.url,
+        "--out",
+        plan.to_str().unwrap(),
+    ])
+    .code(1);
+    let text = std::fs::read_to_string(&plan).unwrap();
+    let mut edited: Value = serde_json::from_str(&text).unwrap();
+    edited["update"]["ScanPeriod"] = json!(30);
+    let bad = env.write("edited.json", &edited.to_string());
+    let out = env
+        .run_signed(&[
+            "restore",
+            "--endpoint",
+            &sim.url,
+            "--apply",
+            "--plan",
+            bad.to_str().unwrap(),
+            "--yes",
+        ])
+        .code(2);
+    assert!(out.stderr.contains("it was edited"), "{}", out.stderr);
+    assert_eq!(live(&sim.url)["Enable"], json!(false));
+
+    env.run_signed(&[
+        "restore",
+        "--endpoint",
+        &sim.url,
+        "--apply",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--yes",
+        "--by",
+        "carol",
+    ])
+    .ok();
+    assert_eq!(live(&sim.url)["Enable"], json!(true));
+}
+
+#[test]
+fn without_a_terminal_apply_needs_yes() {
+    let env = Env::new();
+    let log = env.path("sim.log");
+    let sim = Sim::start_logged(&[], &log);
+    approved(&env, &sim);
+    drift(&sim.url);
+    let sent = updates_in(&log);
+    let out = env
+        .run_signed(&["restore", "--endpoint", &sim.url, "--apply"])
+        .code(2);
+    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+    assert_eq!(updates_in(&log), sent);
+}
+
+#[test]
+fn a_refused_update_is_exit_3_and_nothing_is_recorded_as_applied() {
+    let env = Env::new();
+    // The snapshot, the drifting Update, the plan's read and the apply's read; then the
+    // restoring Update is refused.
+    let sim = Sim::start(&["--faults", "ok*4,refuse"]);
+    approved(&env, &sim);
+    drift(&sim.url);
+    let snapshots = env.rows("snapshots");
+    let out = env
+        .run_signed(&["restore", "--endpoint", &sim.url, "--apply", "--yes"])
+        .code(3);
+    assert!(
+        out.stderr.contains("UnauthorizedOperation"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("nothing was recorded as applied"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.rows("journal"), 1);
+    assert_eq!(env.rows("snapshots"), snapshots);
+    assert_eq!(live(&sim.url)["Enable"], json!(false));
+}
+
+#[test]
+fn an_update_that_does_not_take_is_exit_1_naming_the_fields() {
+    let env = Env::new();
+    let sim = Sim::start(&["--faults", "ok*4,notake"]);
+    approved(&env, &sim);
+    drift(&sim.url);
+    let out = env
+        .run_signed(&[
+            "restore",
+            "--endpoint",
+            &sim.url,
+            "--apply",
+            "--yes",
+            "--by",
+            "bob",
+        ])
+        .code(1);
+    assert!(
+        out.stderr
+            .contains("the Update did not take for Enable, ScanType"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("NOT converged"), "{}", out.stdout);
+    // The apply is recorded with its outcome, and the observation read back with it.
+    assert_eq!(env.rows("journal"), 2);
+    let log = env.run(&["log"]).ok();
+    assert!(
+        log.stdout.contains("NOT converged (Enable, ScanType)"),
+        "{}",
+        log.stdout
+    );
+}
+
+#[test]
+fn restore_without_a_baseline_says_how_to_approve_one() {
+    let env = Env::new();
+    let sim = Sim::start(&[]);
+    env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
+    let out = env.run_signed(&["restore", "--endpoint", &sim.url]).code(2);
+    assert!(
+        out.stderr.contains("audit baseline approve"),
+        "{}",
+        out.stderr
+    );
+    let empty = env.run(&["baseline", "approve", "--reason", "  "]).code(2);
+    assert!(
+        empty.stderr.contains("--reason is empty"),
+        "{}",
+        empty.stderr
+    );
+}
+
+/// Times and the stand-in's RequestIds vary from run to run: the goldens hold placeholders.
+fn redact(text: &str, request_ids: &[&str]) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let looks_like_time = i + 11 <= chars.len()
+            && chars[i..i + 4].iter().all(char::is_ascii_digit)
+            && chars[i + 4] == '-'
+            && chars[i + 7] == '-'
+            && chars[i + 10] == 'T';
+        if looks_like_time {
+            out.push_str("<TIME>");
+            while i < chars.len() && !matches!(chars[i], ' ' | '"' | ',' | ')' | '\n') {
+                i += 1;
+            }
+        } else {
+            out.push(chars[i]);
+            i += 1;
+        }
+    }
+    for id in request_ids {
+        out = out.replace(id, "<REQUEST-ID>");
+    }
+    out
+}
+
+#[test]
+fn the_plan_is_exact_in_text_and_json() {
+    let env = Env::new();
+    let sim = Sim::start(&[]);
+    approved(&env, &sim);
+    update(
+        &sim.url,
+        json!({"Enable": false, "ScanPeriod": 3, "ScanTime": "04:30", "ScanType": ["vul"], "ContainerRunning": true}),
+    );
+    let plan = env.path("plan.json");
+    let text = env
+        .run_signed(&[
+            "restore",
+            "--endpoint",
+            &sim.url,
+            "--out",
+            plan.to_str().unwrap(),
+        ])
+        .code(1);
+    let json = std::fs::read_to_string(&plan).unwrap();
+    let value: Value = serde_json::from_str(&json).unwrap();
+    let rid = value["live"]["request_id"].as_str().unwrap().to_string();
+    insta::assert_snapshot!("restore_plan_text", redact(&text.stdout, &[&rid]));
+    insta::assert_snapshot!("restore_plan_json", redact(&json, &[&rid]));
+    // The JSON on stdout is the saved plan.
+    let again = env
+        .run_signed(&["restore", "--endpoint", &sim.url, "--format", "json"])
+        .code(1)
+        .json();
+    assert_eq!(again["update"], value["update"]);
+    assert_eq!(again["live"]["config_hash"], value["live"]["config_hash"]);
+}
