@@ -358,6 +358,24 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
                 )));
             }
             run_targets = outcomes.into_iter().map(|o| o.run).collect();
+            if night == 0 {
+                // The first night's config is the one agreed: approved as prod's baseline, so
+                // the report shows the drift from it and TCSS-BASE-001 judges it.
+                crate::app::baseline::approve(
+                    &mut store,
+                    &target.name,
+                    &crate::task::when::When::Latest,
+                    tz,
+                    "the agreed scan task (change ticket CHG-0001)",
+                    "secops",
+                    clock.now(),
+                )?;
+                summary.push(format!(
+                    "night {:>2} ({}): its config approved as prod's baseline (audit baseline approve)",
+                    night + 1,
+                    crate::task::when::fmt_time(at, tz),
+                ));
+            }
         }
         sim.shutdown().await;
         let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();

@@ -352,6 +352,45 @@ fn the_demo_runs_and_its_report_names_each_drift() {
         "{paths:?}"
     );
     assert!(paths.iter().any(|p| p.starts_with("Images[")), "{paths:?}");
+    // The first night's config is prod's approved baseline, and the drift since is judged.
+    assert_eq!(log["journal"][0]["by"], "secops", "{}", log["journal"]);
+    let baseline = env
+        .run(&[
+            "--db",
+            db.to_str().unwrap(),
+            "baseline",
+            "show",
+            "--target",
+            "prod",
+            "--format",
+            "json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(baseline["latest"]["equals_baseline"], false);
+    let check = env
+        .run(&[
+            "--db",
+            db.to_str().unwrap(),
+            "check",
+            "--target",
+            "prod",
+            "--format",
+            "json",
+        ])
+        .json();
+    let rule = check["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "TCSS-BASE-001")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        rule["actual"],
+        serde_json::json!(["Images", "ScanType"]),
+        "{rule}"
+    );
     env.run(&["--db", db.to_str().unwrap(), "verify"]).ok();
     // The demo's last line verifies its history against the report it filed and the public key
     // of the key that signed every night.
