@@ -61,7 +61,11 @@ impl Restorer<'_> {
 
     /// Reads the live task (nothing is recorded).
     pub fn fetch_live(&self) -> Result<FetchedFrom, Error> {
-        self.runtime()?.block_on(snapshot::fetch(
+        self.read(&self.runtime()?)
+    }
+
+    fn read(&self, runtime: &tokio::runtime::Runtime) -> Result<FetchedFrom, Error> {
+        runtime.block_on(snapshot::fetch(
             self.target,
             self.endpoint_override,
             self.clock.clone(),
@@ -171,17 +175,7 @@ impl Restorer<'_> {
         by: &str,
     ) -> Result<Applied, Error> {
         let runtime = self.runtime()?;
-        let fetch = || {
-            runtime.block_on(snapshot::fetch(
-                self.target,
-                self.endpoint_override,
-                self.clock.clone(),
-                self.options,
-                &self.env,
-                self.settings,
-            ))
-        };
-        let live = fetch()?;
+        let live = self.read(&runtime)?;
         let live_config =
             normalize::Prepared::new(normalize::normalize(&live.fetched.answer.fields));
         if live_config.hash() != plan.live.config_hash {
@@ -209,7 +203,7 @@ impl Restorer<'_> {
             self.settings,
         ))?;
         let request_id = runtime.block_on(tc.client.update(&Value::Object(plan.update.clone())))?;
-        let after = fetch()?;
+        let after = self.read(&runtime)?;
         let arrival = Arrival {
             target: self.target.name.clone(),
             fetched: after.fetched,

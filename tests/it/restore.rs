@@ -45,6 +45,20 @@ fn approved(env: &Env, sim: &Sim) {
     );
 }
 
+/// A plan saved with `--out` (planning exits 1: there is something to restore).
+fn saved_plan(env: &Env, sim: &Sim) -> std::path::PathBuf {
+    let plan = env.path("plan.json");
+    env.run_signed(&[
+        "restore",
+        "--endpoint",
+        &sim.url,
+        "--out",
+        plan.to_str().unwrap(),
+    ])
+    .code(1);
+    plan
+}
+
 /// How many Updates the stand-in's log shows.
 fn updates_in(log: &std::path::Path) -> usize {
     std::fs::read_to_string(log)
@@ -237,15 +251,7 @@ fn a_stale_plan_is_refused_and_nothing_is_sent() {
     let sim = Sim::start_logged(&[], &log);
     approved(&env, &sim);
     drift(&sim.url);
-    let plan = env.path("plan.json");
-    env.run_signed(&[
-        "restore",
-        "--endpoint",
-        &sim.url,
-        "--out",
-        plan.to_str().unwrap(),
-    ])
-    .code(1);
+    let plan = saved_plan(&env, &sim);
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
     assert_eq!(saved["schema"], "tcss-audit/restore-plan/v1");
     // Someone changes the task again after the plan was made.
@@ -282,15 +288,7 @@ fn a_saved_plan_applies_and_an_edited_one_is_refused() {
     let sim = Sim::start(&[]);
     approved(&env, &sim);
     drift(&sim.url);
-    let plan = env.path("plan.json");
-    env.run_signed(&[
-        "restore",
-        "--endpoint",
-        &sim.url,
-        "--out",
-        plan.to_str().unwrap(),
-    ])
-    .code(1);
+    let plan = saved_plan(&env, &sim);
     let text = std::fs::read_to_string(&plan).unwrap();
     let mut edited: Value = serde_json::from_str(&text).unwrap();
     edited["update"]["ScanPeriod"] = json!(30);

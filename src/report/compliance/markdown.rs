@@ -512,30 +512,24 @@ fn baseline_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -
                 text(&x.by),
                 text(&x.restored_to),
                 code(&x.config_hash),
-                x.fields
-                    .iter()
-                    .map(|f| code(f))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                codes(&x.fields),
                 x.snapshot
                     .map(|s| format!("#{s}"))
                     .unwrap_or_else(|| "-".into()),
                 if x.converged {
                     "converged".to_string()
                 } else {
-                    format!(
-                        "**not converged**: {}",
-                        x.not_taken
-                            .iter()
-                            .map(|f| code(f))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
+                    format!("**not converged**: {}", codes(&x.not_taken))
                 }
             )?;
         }
     }
     Ok(())
+}
+
+/// Names as code, comma-separated.
+fn codes(names: &[String]) -> String {
+    names.iter().map(|f| code(f)).collect::<Vec<_>>().join(", ")
 }
 
 fn days_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
@@ -592,11 +586,7 @@ fn days_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io
             w,
             "| {} | {verdict} | {snap} | {enable} | {types} | {} |",
             d.date,
-            d.failing
-                .iter()
-                .map(|f| code(f))
-                .collect::<Vec<_>>()
-                .join(", ")
+            codes(&d.failing)
         )?;
     }
     Ok(())
