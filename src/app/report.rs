@@ -3,6 +3,7 @@
 //! folder: one Markdown and one JSON file named by the UTC time, each written to a temporary file
 //! first and renamed, so a reader never sees half a report.
 
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 use crate::app::Error;
@@ -11,7 +12,7 @@ use crate::policy::PolicySet;
 use crate::report::compliance::{
     self, ComplianceReport, ReportOptions, RunTarget, TargetInput, TargetReport,
 };
-use crate::store::{OpenMode, Store};
+use crate::store::{OpenMode, Store, VerifyReport};
 use crate::task::when::fmt_utc;
 use crate::trust::SigningKey;
 
@@ -23,6 +24,76 @@ pub fn compliance_report(
     opts: &ReportOptions,
     run: Option<&[RunTarget]>,
 ) -> Result<ComplianceReport, Error> {
+    let mut parts = Vec::new();
+    let verify = each_target(store, set, targets, opts, |t| {
+        parts.push(t);
+        Ok(())
+    })?;
+    Ok(compliance::assemble(set, opts, parts, verify, run))
+}
+
+/// How a report is written a target at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streamed {
+    Markdown,
+    Json,
+}
+
+/// Writes the compliance report of `targets` over `opts` a target at a time: each target's
+/// part is built, rendered and let go before the next, so that memory does not grow with the
+/// number of targets. The Markdown's sections wait in a temporary file until the summary table
+/// above them is known; the JSON comes out as it goes. Same bytes as the whole report rendered.
+pub fn stream_report(
+    store: &Store,
+    set: &PolicySet,
+    targets: &[String],
+    opts: &ReportOptions,
+    format: Streamed,
+    w: &mut dyn Write,
+) -> Result<(), Error> {
+    let io = |source: std::io::Error| Error::Output {
+        what: "the report".into(),
+        source,
+    };
+    // The parts every target shares; the chain check is filled in once it is done.
+    let mut shared = compliance::assemble(set, opts, Vec::new(), VerifyReport::default(), None);
+    match format {
+        Streamed::Json => {
+            let mut json = compliance::JsonTargets::start(&shared, w).map_err(io)?;
+            let verify = each_target(store, set, targets, opts, |t| {
+                json.target(&t, w).map_err(io)
+            })?;
+            shared.integrity = compliance::Integrity::of(verify);
+            json.finish(&shared, w).map_err(io)
+        }
+        Streamed::Markdown => {
+            let spool = tempfile::tempfile().map_err(io)?;
+            let mut sections = std::io::BufWriter::with_capacity(1 << 20, spool);
+            let mut rows = Vec::new();
+            let verify = each_target(store, set, targets, opts, |t| {
+                rows.push(compliance::SummaryRow::of(&t));
+                compliance::target_section(&shared, &t, &mut sections).map_err(io)
+            })?;
+            shared.integrity = compliance::Integrity::of(verify);
+            let mut spool = sections.into_inner().map_err(|e| io(e.into_error()))?;
+            compliance::markdown_head(&shared, &rows, w).map_err(io)?;
+            spool.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+            std::io::copy(&mut spool, w).map_err(io)?;
+            compliance::markdown_tail(&shared, w).map_err(io)
+        }
+    }
+}
+
+/// Builds each of `targets`' parts (sorted and deduplicated here) in turn and hands it to
+/// `each`, while the whole chain is verified on a second connection (if a second connection
+/// cannot be had, on this one afterwards). Gives the chain check.
+fn each_target(
+    store: &Store,
+    set: &PolicySet,
+    targets: &[String],
+    opts: &ReportOptions,
+    mut each: impl FnMut(TargetReport) -> Result<(), Error>,
+) -> Result<VerifyReport, Error> {
     if opts.since > opts.until {
         return Err(Error::Usage(format!(
             "the report window starts ({}) after it ends ({}); give a --since earlier than --until",
@@ -34,28 +105,21 @@ pub fn compliance_report(
     names.sort();
     names.dedup();
     let days = compliance::window_days(opts.since, opts.until, opts.tz);
-    // The whole chain is verified on a second connection while the targets are judged on this
-    // one; if a second connection cannot be had, it is verified here afterwards. Each target's
-    // history is gathered, built into its part of the report and let go before the next.
-    let (parts, verified) = std::thread::scope(|scope| {
+    let (built, verified) = std::thread::scope(|scope| {
         let path = store.path().to_path_buf();
         let verifying =
             scope.spawn(move || Store::open(&path, OpenMode::Existing).and_then(|s| s.verify()));
-        let parts: Result<Vec<TargetReport>, Error> = names
-            .iter()
-            .map(|name| {
-                let input = gather_target(store, set, name, opts)?;
-                Ok(compliance::build_target(set, opts, &days, input))
-            })
-            .collect();
-        (parts, verifying.join())
+        let built = names.iter().try_for_each(|name| {
+            let input = gather_target(store, set, name, opts)?;
+            each(compliance::build_target(set, opts, &days, input))
+        });
+        (built, verifying.join())
     });
-    let parts = parts?;
-    let verify = match verified {
+    built?;
+    Ok(match verified {
         Ok(Ok(v)) => v,
         _ => store.verify()?,
-    };
-    Ok(compliance::assemble(set, opts, parts, verify, run))
+    })
 }
 
 /// What the report needs of one target's history, read from the store.

@@ -8,6 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Context, TargetArgs};
 use crate::app::check;
+use crate::app::report::{Streamed, compliance_report, stream_report};
 use crate::app::{Error, ExitCode};
 use crate::policy::Severity;
 use crate::report::compliance::{self, ReportOptions};
@@ -99,15 +100,48 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         generated_at: now,
         api_offset: ctx.settings.api_offset,
     };
-    let report = crate::app::report::compliance_report(&store, &loaded.set, &names, &opts, None)?;
-    let render = |w: &mut dyn Write| match args.format {
-        Format::Markdown => compliance::markdown(&report, w),
-        Format::Json => compliance::json(&report, w),
-        Format::Html => compliance::html(&report, w),
+    // Markdown and JSON are written a target at a time; the HTML page is built whole.
+    let streamed = match args.format {
+        Format::Markdown => Some(Streamed::Markdown),
+        Format::Json => Some(Streamed::Json),
+        Format::Html => None,
+    };
+    let render = |w: &mut dyn Write| -> Result<(), Error> {
+        match streamed {
+            Some(format) => stream_report(&store, &loaded.set, &names, &opts, format, w),
+            None => {
+                let report = compliance_report(&store, &loaded.set, &names, &opts, None)?;
+                compliance::html(&report, w).map_err(|source| Error::Output {
+                    what: "the report".into(),
+                    source,
+                })
+            }
+        }
     };
     match &args.output {
-        Some(path) => write_atomically(path, render)?,
-        None => ctx.emit(render)?,
+        Some(path) => {
+            let mut failed = None;
+            let written = write_atomically(path, |w| {
+                render(w).map_err(|e| {
+                    let message = e.to_string();
+                    failed = Some(e);
+                    std::io::Error::other(message)
+                })
+            });
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            written?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+            render(&mut out)?;
+            out.flush().map_err(|source| Error::Output {
+                what: "to stdout".into(),
+                source,
+            })?;
+        }
     }
     Ok(ExitCode::Ok)
 }

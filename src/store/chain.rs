@@ -73,8 +73,8 @@ pub struct ChainBreak {
     pub reason: String,
 }
 
-/// The outcome of checking the whole history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The outcome of checking the whole history (its default: nothing checked yet).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
     pub checked: u64,
     pub configs_checked: u64,

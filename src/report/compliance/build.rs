@@ -304,6 +304,21 @@ pub fn build_target(
     }
 }
 
+impl Integrity {
+    /// What the report says of the chain check.
+    pub fn of(verify: VerifyReport) -> Integrity {
+        Integrity {
+            ok: verify.ok(),
+            checked: verify.checked,
+            configs_checked: verify.configs_checked,
+            events_checked: verify.events_checked,
+            fields_checked: verify.fields_checked,
+            head: verify.head,
+            first_break: verify.first_break,
+        }
+    }
+}
+
 /// The whole report from its targets' parts (sorted here by name), the chain check and, for the
 /// nightly job, what the run did.
 pub fn assemble(
@@ -327,15 +342,7 @@ pub fn assemble(
             until: opts.until,
         },
         targets,
-        integrity: Integrity {
-            ok: verify.ok(),
-            checked: verify.checked,
-            configs_checked: verify.configs_checked,
-            events_checked: verify.events_checked,
-            fields_checked: verify.fields_checked,
-            head: verify.head,
-            first_break: verify.first_break,
-        },
+        integrity: Integrity::of(verify),
         tool_version: env!("CARGO_PKG_VERSION"),
         tz: opts.tz,
         fail_on: opts.fail_on,

@@ -81,7 +81,53 @@ fn change_text(c: &Change) -> String {
     }
 }
 
+/// One row of the summary table: what it needs of a target's part, kept when the part itself
+/// is let go (a report written a target at a time).
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    name: String,
+    compliant: bool,
+    failures: SeverityCounts,
+    changes: usize,
+    snapshots: usize,
+    compliant_days: usize,
+    observed_days: usize,
+    gaps: usize,
+    not_observed: usize,
+}
+
+impl SummaryRow {
+    pub fn of(t: &TargetReport) -> SummaryRow {
+        SummaryRow {
+            name: t.name.clone(),
+            compliant: t.compliant,
+            failures: t.failures_by_severity,
+            changes: t.changes.len(),
+            snapshots: t.snapshots,
+            compliant_days: t.compliant_days,
+            observed_days: t.observed_days,
+            gaps: t.gaps.len(),
+            not_observed: t.not_observed.len(),
+        }
+    }
+}
+
 pub fn markdown(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
+    let rows: Vec<SummaryRow> = r.targets.iter().map(SummaryRow::of).collect();
+    markdown_head(r, &rows, w)?;
+    for t in &r.targets {
+        target_section(r, t, w)?;
+    }
+    markdown_tail(r, w)
+}
+
+/// The header, the summary table of `rows`, and the run: everything before the targets'
+/// sections. `r`'s own targets are not read.
+pub fn markdown_head(
+    r: &ComplianceReport,
+    rows: &[SummaryRow],
+    w: &mut dyn Write,
+) -> io::Result<()> {
     let tz = r.tz;
     let day_count = window_days(r.window.since, r.window.until, tz).len();
     writeln!(w, "# TCSS scheduled scan compliance report")?;
@@ -120,18 +166,18 @@ pub fn markdown(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
         r.fail_on
     )?;
     writeln!(w, "|---|---|---|---|---|---|---|---|")?;
-    for t in &r.targets {
+    for t in rows {
         writeln!(
             w,
             "| {} | {} | {} | {} | {} | {} | {} | {} |",
             code(&t.name),
             if t.compliant { "yes" } else { "**no**" },
-            severities(&t.failures_by_severity),
-            t.changes.len(),
+            severities(&t.failures),
+            t.changes,
             t.snapshots,
             share(t.compliant_days, t.observed_days),
-            t.gaps.len(),
-            t.not_observed.len()
+            t.gaps,
+            t.not_observed
         )?;
     }
     if let Some(run) = &r.run {
@@ -148,9 +194,11 @@ pub fn markdown(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
             writeln!(w, "- {}", text(n))?;
         }
     }
-    for t in &r.targets {
-        target_section(r, t, w)?;
-    }
+    Ok(())
+}
+
+/// The chain of custody: everything after the targets' sections.
+pub fn markdown_tail(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w)?;
     writeln!(w, "## Chain of custody")?;
     writeln!(w)?;
@@ -220,7 +268,8 @@ fn run_section(run: &[RunTarget], w: &mut dyn Write) -> io::Result<()> {
     }
 }
 
-fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+/// One target's section; of `r`, only what the whole report shares is read (not its targets).
+pub fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
     let tz = r.tz;
     writeln!(w)?;
     writeln!(w, "## Target {}", code(&t.name))?;
@@ -527,6 +576,72 @@ fn baseline_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -
     Ok(())
 }
 
+/// The longest window whose days the Markdown lists one by one; a longer one (a quarter, a year)
+/// is summarized month by month, and its days are in the JSON and HTML reports.
+pub const MAX_DAILY_DAYS: usize = 31;
+
+/// A long window month by month: how each month's days were judged, and which rules failed on
+/// how many of them.
+fn months_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    #[derive(Default)]
+    struct Month {
+        days: usize,
+        compliant: usize,
+        failing: usize,
+        missed: usize,
+        not_observed: usize,
+        rules: std::collections::BTreeMap<String, usize>,
+    }
+    let mut months: std::collections::BTreeMap<(i32, u32), Month> = Default::default();
+    for d in &t.daily {
+        use chrono::Datelike;
+        let m = months.entry((d.date.year(), d.date.month())).or_default();
+        m.days += 1;
+        match d.status {
+            DayStatus::Compliant => m.compliant += 1,
+            DayStatus::Failing => m.failing += 1,
+            DayStatus::Missed => m.missed += 1,
+            DayStatus::NotObserved => m.not_observed += 1,
+        }
+        for rule in &d.failing {
+            *m.rules.entry(rule.clone()).or_default() += 1;
+        }
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "The window is longer than {MAX_DAILY_DAYS} days: its days are summarized month by month here; the day-by-day detail is in the JSON report (`daily`) and the HTML report."
+    )?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "| Month | Days | Compliant | Failing | Missed nights | Not observed | Failing at {} (days) |",
+        r.fail_on
+    )?;
+    writeln!(w, "|---|---|---|---|---|---|---|")?;
+    for ((year, month), m) in &months {
+        writeln!(
+            w,
+            "| {year}-{month:02} | {} | {} | {} | {} | {} | {} |",
+            m.days,
+            m.compliant,
+            if m.failing > 0 {
+                format!("**{}**", m.failing)
+            } else {
+                "0".into()
+            },
+            m.missed,
+            m.not_observed,
+            m.rules
+                .iter()
+                .map(|(rule, n)| format!("{} ({n})", code(rule)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )?;
+    }
+    Ok(())
+}
+
 /// Names as code, comma-separated.
 fn codes(names: &[String]) -> String {
     names.iter().map(|f| code(f)).collect::<Vec<_>>().join(", ")
@@ -546,6 +661,9 @@ fn days_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io
     )?;
     if t.daily.is_empty() {
         return Ok(());
+    }
+    if t.daily.len() > MAX_DAILY_DAYS {
+        return months_section(r, t, w);
     }
     writeln!(w)?;
     writeln!(

@@ -21,8 +21,8 @@ mod markdown;
 
 pub use build::{TargetInput, assemble, build_target, history_from, policy_baselines};
 pub use html::html;
-pub use json::json;
-pub use markdown::markdown;
+pub use json::{JsonTargets, json};
+pub use markdown::{SummaryRow, markdown, markdown_head, markdown_tail, target_section};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use chrono_tz::Tz;

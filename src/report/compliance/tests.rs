@@ -44,3 +44,104 @@ fn shares_round_half_up() {
     assert_eq!(share(2, 3), "2/3 (67%)");
     assert_eq!(share(0, 0), "0/0");
 }
+
+/// A report of targets with no history, over a window of `days` days.
+fn report_of(names: &[&str], days: i64) -> ComplianceReport {
+    let set = crate::policy::builtin().set;
+    let opts = ReportOptions {
+        since: at("2026-01-01T00:00:00Z"),
+        until: at("2026-01-01T00:00:00Z") + chrono::Duration::days(days)
+            - chrono::Duration::seconds(1),
+        tz: Tz::UTC,
+        fail_on: crate::policy::Severity::Low,
+        generated_at: at("2027-01-01T00:00:00Z"),
+        api_offset: crate::policy::default_api_offset(),
+    };
+    let window = window_days(opts.since, opts.until, opts.tz);
+    let targets = names
+        .iter()
+        .map(|n| {
+            build_target(
+                &set,
+                &opts,
+                &window,
+                TargetInput {
+                    name: n.to_string(),
+                    observations: Vec::new(),
+                    events: Vec::new(),
+                    earlier: Vec::new(),
+                    baselines: Vec::new(),
+                    restores: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    assemble(
+        &set,
+        &opts,
+        targets,
+        crate::store::VerifyReport::default(),
+        None,
+    )
+}
+
+#[test]
+fn a_report_written_a_target_at_a_time_has_the_same_bytes() {
+    for names in [&[][..], &["a"][..], &["a", "b", "c"][..]] {
+        let whole = report_of(names, 3);
+        let mut expected = Vec::new();
+        json(&whole, &mut expected).unwrap();
+        let mut shared = whole.clone();
+        shared.targets.clear();
+        let mut streamed = Vec::new();
+        let mut writer = JsonTargets::start(&shared, &mut streamed).unwrap();
+        for t in &whole.targets {
+            writer.target(t, &mut streamed).unwrap();
+        }
+        writer.finish(&shared, &mut streamed).unwrap();
+        assert_eq!(
+            String::from_utf8(streamed).unwrap(),
+            String::from_utf8(expected).unwrap(),
+            "{names:?}"
+        );
+
+        let mut expected = Vec::new();
+        markdown(&whole, &mut expected).unwrap();
+        let rows: Vec<SummaryRow> = whole.targets.iter().map(SummaryRow::of).collect();
+        let mut pieces = Vec::new();
+        markdown_head(&shared, &rows, &mut pieces).unwrap();
+        for t in &whole.targets {
+            target_section(&shared, t, &mut pieces).unwrap();
+        }
+        markdown_tail(&shared, &mut pieces).unwrap();
+        assert_eq!(
+            String::from_utf8(pieces).unwrap(),
+            String::from_utf8(expected).unwrap()
+        );
+    }
+}
+
+#[test]
+fn a_window_longer_than_a_month_is_summarized_by_month_in_markdown_only() {
+    let long = report_of(&["a"], 62);
+    let mut md = Vec::new();
+    markdown(&long, &mut md).unwrap();
+    let md = String::from_utf8(md).unwrap();
+    assert!(md.contains("summarized month by month"), "{md}");
+    assert!(md.contains("| 2026-01 | 31 |"), "{md}");
+    assert!(
+        md.contains("| 2026-02 | 28 |") && md.contains("| 2026-03 | 3 |"),
+        "{md}"
+    );
+    assert!(!md.contains("| Day | Verdict |"), "{md}");
+    // The JSON keeps every day.
+    assert_eq!(long.targets[0].daily.len(), 62);
+    let short = report_of(&["a"], 31);
+    let mut md = Vec::new();
+    markdown(&short, &mut md).unwrap();
+    let md = String::from_utf8(md).unwrap();
+    assert!(
+        md.contains("| Day | Verdict |") && !md.contains("month by month"),
+        "{md}"
+    );
+}
