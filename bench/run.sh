@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Measures tcss-audit at fleet scale, side by side with a git repository of the same history.
 #
-#   bench/run.sh                      1,000 targets x 365 nights (the full size)
+#   bench/run.sh                      1,000 targets x 365 nights (the full size), then 10,000
 #   bench/run.sh --quick              a small size that checks the script works (CI's smoke check)
-#   bench/run.sh --targets 100 --nights 365 --fleet 1000 --keep /tmp/b
+#   bench/run.sh --targets 100 --nights 365 --fleet 1000 --big 0 --keep /tmp/b
+#                                     (--big N: the large size's targets; 0 leaves it out)
 #
 # Prints a table on stdout (progress on stderr) and exits non-zero if any step fails.
 set -euo pipefail
@@ -11,20 +12,22 @@ set -euo pipefail
 targets=1000
 nights=365
 fleet=1000
+big=10000
 seed=42
 repeat=5
 keep=""
 quick=0
 while [ $# -gt 0 ]; do
     case "$1" in
-        --quick) quick=1; targets=20; nights=60; fleet=60; repeat=2 ;;
+        --quick) quick=1; targets=20; nights=60; fleet=60; big=100; repeat=2 ;;
         --targets) targets="$2"; shift ;;
         --nights) nights="$2"; shift ;;
         --fleet) fleet="$2"; shift ;;
+        --big) big="$2"; shift ;;
         --seed) seed="$2"; shift ;;
         --repeat) repeat="$2"; shift ;;
         --keep) keep="$2"; shift ;;
-        -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
         *) echo "run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -103,6 +106,17 @@ median_ms() {
     done
     printf '%s\n' "${times[@]}" | sort -n | awk '{a[NR]=$1} END {printf "%.1f", a[int((NR+1)/2)]/1000}'
 }
+# The median of REPEAT runs of a command by time, as "SECONDS PEAK_KB" (timed_peak's).
+median_report() {
+    local name="$1"; shift
+    : >"$work/$name.times"
+    for ((i = 0; i < repeat; i++)); do
+        timed_peak "$work/$name.time" "$@" 2>>"$work/steps.log" ||
+            fail "$name (see $work/steps.log)"
+        cat "$work/$name.time" >>"$work/$name.times"
+    done
+    sort -n "$work/$name.times" | awk '{ a[NR] = $0 } END { print a[int((NR + 1) / 2)] }'
+}
 # Like median_ms, for commands that succeed with exit 0 or 1 (1: "found wanting").
 ok01() { "$@" || [ $? -eq 1 ]; }
 div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf "%.1f", a / b }'; }
@@ -118,6 +132,7 @@ span=$((nights / 2))
 d1=$(date -u -d "$end_date - $span days" +%F)
 d2=$(date -u -d "$end_date - 1 day" +%F)
 since=$(date -u -d "$TCSS_AUDIT_NOW - 30 days" '+%F %T +0000')
+year_since=$(date -u -d "$TCSS_AUDIT_NOW - 365 days" '+%F %T +0000')
 one=t0001
 obs=$((targets * nights))
 
@@ -163,6 +178,8 @@ git_diff() {
     git -C "$repo" diff "$a" "$b" -- "$one.json"
 }
 git_log() { git -C "$repo" log -p --since="$since" main; }
+git_year_log() { git -C "$repo" log -p --since="$year_since" main; }
+git_year_field() { git -C "$repo" log -p --since="$year_since" -G'"Enable": false' main; }
 
 # --- 4. the questions ------------------------------------------------------------------------
 say "diff and log"
@@ -180,19 +197,39 @@ row "git log -p --since" "$glog_ms ms (git/tcss-audit ${log_ratio}x)" "" ""
 row "git repository (fast-import)" "built in ${git_build_s} s, $((git_bytes / 1024)) KiB" "" ""
 
 say "report"
-# The median of REPEAT runs by time, with its peak memory.
-for ((i = 0; i < repeat; i++)); do
-    timed_peak "$work/report.time" "$audit" --db "$db" report --all --since 30d \
-        --format markdown --output "$work/report.md" 2>>"$work/steps.log" ||
-        fail "report (see $work/steps.log)"
-    cat "$work/report.time" >>"$work/report.times"
-done
-read -r report_s report_kb <<<"$(sort -n "$work/report.times" |
-    awk '{ a[NR] = $0 } END { print a[int((NR + 1) / 2)] }')"
+read -r report_s report_kb <<<"$(median_report report "$audit" --db "$db" report --all --since 30d \
+    --format markdown --output "$work/report.md")"
 report_mb=$((report_kb / 1024))
 row "report --all --since 30d ($targets targets)" "${report_s} s, ${report_mb} MB peak" \
     "<= 2 s, <= 150 MB" "$( [ "$(verdict "$report_s" "<=" 2)" = met ] &&
         [ "$(verdict "$report_mb" "<=" 150)" = met ] && echo met || echo "NOT met")"
+
+say "the year: report, log, field question"
+read -r year_s year_kb <<<"$(median_report year "$audit" --db "$db" report --all --since 365d \
+    --format markdown --output "$work/year.md")"
+year_mb=$((year_kb / 1024))
+year_out=$(($(stat -c %s "$work/year.md") / 1024))
+read -r yjson_s yjson_kb <<<"$(median_report year-json "$audit" --db "$db" report --all --since 365d \
+    --format json --output "$work/year.json")"
+yjson_out=$(($(stat -c %s "$work/year.json") / 1024))
+row "report --all --since 365d ($targets targets), Markdown" \
+    "${year_s} s, ${year_mb} MB peak, ${year_out} KiB written" "<= 3 s, <= 150 MB" \
+    "$( [ "$(verdict "$year_s" "<=" 3)" = met ] && [ "$(verdict "$year_mb" "<=" 150)" = met ] &&
+        echo met || echo "NOT met")"
+row "the same as JSON (every day of every target)" \
+    "${yjson_s} s, $((yjson_kb / 1024)) MB peak, ${yjson_out} KiB written" "" ""
+ylog_ms=$(median_ms "$audit" --db "$db" log --all --since 365d)
+gylog_ms=$(median_ms git_year_log)
+ylog_ratio=$(div "$gylog_ms" "$ylog_ms")
+row "log --all --since 365d" "$ylog_ms ms" "" ""
+row "git log -p --since (365 days)" "$gylog_ms ms (git/tcss-audit ${ylog_ratio}x)" ">= 10x" \
+    "$(verdict "$ylog_ratio" ">=" 10)"
+yfield_ms=$(median_ms "$audit" --db "$db" log --all --since 365d --field Enable)
+gyfield_ms=$(median_ms git_year_field)
+yfield_ratio=$(div "$gyfield_ms" "$yfield_ms")
+row "log --all --since 365d --field Enable" "$yfield_ms ms" "" ""
+row "git log -p --since (365 days) -G'\"Enable\": false'" \
+    "$gyfield_ms ms (git/tcss-audit ${yfield_ratio}x)" ">= 10x" "$(verdict "$yfield_ratio" ">=" 10)"
 
 say "verify"
 verify_ms=$(median_ms "$audit" --db "$db" verify)
@@ -216,11 +253,11 @@ fleet_dir="$work/fleet"
 mkdir -p "$fleet_dir"
 # Writes the config and credentials; with "shared", every target uses the first credential.
 fleet_setup() {
-    local mode="$1" i id
+    local mode="$1" count="$2" i id
     : >"$fleet_dir/creds"
     {
         echo "db = \"$mode.db\""
-        for ((i = 1; i <= fleet; i++)); do
+        for ((i = 1; i <= count; i++)); do
             id=$(printf '%04d' "$i")
             [ "$mode" = shared ] && [ "$i" -gt 1 ] || echo "AKIDbench$id key-$id" >>"$fleet_dir/creds"
             [ "$mode" = shared ] && id=0001
@@ -228,15 +265,15 @@ fleet_setup() {
                 "$i" "$id" "$id"
         done
     } >"$fleet_dir/$mode.toml"
-    for ((i = 1; i <= fleet; i++)); do
+    for ((i = 1; i <= count; i++)); do
         id=$(printf '%04d' "$i")
         export "BENCH_ID_$id=AKIDbench$id" "BENCH_KEY_$id=key-$id"
     done
 }
 # Runs the job against a fresh stand-in; prints "WALL_SECONDS RATE_LIMITED EXIT".
 fleet_run() {
-    local mode="$1" url pid t0 t1 code=0 limited
-    fleet_setup "$mode"
+    local mode="$1" count="${2:-$fleet}" conc="${3:-$concurrency}" url pid t0 t1 code=0 limited
+    fleet_setup "$mode" "$count"
     rm -f "$fleet_dir/$mode.db"*
     NO_COLOR=1 "$audit" -v --color never sim --listen 127.0.0.1:0 --credentials-file "$fleet_dir/creds" \
         --latency "${latency_ms}ms" >"$fleet_dir/$mode.url" 2>"$fleet_dir/$mode.sim.log" &
@@ -245,7 +282,7 @@ fleet_run() {
     url=$(head -1 "$fleet_dir/$mode.url")
     [ -n "$url" ] || { kill "$pid"; fail "the stand-in did not start"; }
     t0=$(now_ns)
-    "$audit" --config "$fleet_dir/$mode.toml" run --concurrency "$concurrency" --endpoint "$url" \
+    "$audit" --config "$fleet_dir/$mode.toml" run --concurrency "$conc" --endpoint "$url" \
         --out-dir "$fleet_dir/reports-$mode" >/dev/null 2>"$fleet_dir/$mode.run.log" || code=$?
     t1=$(now_ns)
     kill -TERM "$pid"
@@ -280,7 +317,59 @@ row "run --concurrency $concurrency, $fleet targets, one shared credential" \
     "<= 1.3x, 0 refused" \
     "$( [ "$(verdict "$shared_x" "<=" 1.3)" = met ] && [ "$shared_limited" = 0 ] && echo met || echo "NOT met")"
 
-# --- 6. one nightly snapshot, process start to stored, beside Tencent's Python SDK ------------
+# --- 6. ten thousand targets: the history, its questions and the nightly job at that size ----
+if [ "$big" -gt 0 ]; then
+    big_obs=$((big * nights))
+    say "generating $big targets x $nights nights"
+    "$gen" --targets "$big" --nights "$nights" --seed "$seed" --end "$end_date" \
+        --db "$work/big-scratch.db" 2>>"$work/steps.log" || fail "generator (large size)"
+    "$audit" --db "$work/big-scratch.db" export --jsonl -o "$work/big.jsonl" 2>>"$work/steps.log" ||
+        fail "export (large size)"
+    rm -f "$work/big-scratch.db"*
+    say "importing $big_obs observations"
+    big_db="$work/big.db"
+    t0=$(now_ns)
+    "$audit" --db "$big_db" import --jsonl "$work/big.jsonl" 2>>"$work/steps.log" || fail "import (large size)"
+    t1=$(now_ns)
+    rm -f "$work/big.jsonl"
+    big_import_s=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')
+    big_rate=$(awk -v n="$big_obs" -v s="$big_import_s" 'BEGIN { printf "%d", n / s }')
+    big_bytes=$(($(stat -c %s "$big_db") + $( [ -f "$big_db-wal" ] && stat -c %s "$big_db-wal" || echo 0)))
+    big_per_obs=$(awk -v b="$big_bytes" -v n="$big_obs" 'BEGIN { printf "%d", b / n }')
+    row "$big targets: import (fresh database)" "$big_rate obs/s ($big_obs in ${big_import_s} s)" \
+        ">= 40000 obs/s" "$(verdict "$big_rate" ">=" 40000)"
+    row "$big targets: bytes on disk per observation" \
+        "$big_per_obs B ($((big_bytes / 1048576)) MiB in all, raw kept)" "<= 512 B" \
+        "$(verdict "$big_per_obs" "<=" 512)"
+    big_repeat=$((repeat < 3 ? repeat : 3))
+    big_verify_ms=$(repeat=$big_repeat median_ms "$audit" --db "$big_db" verify)
+    big_verify_rate=$(awk -v n="$big_obs" -v ms="$big_verify_ms" 'BEGIN { printf "%d", (ms > 0) ? n * 1000 / ms : 0 }')
+    row "$big targets: verify (whole history)" \
+        "$big_verify_rate obs/s ($big_obs in $(awk -v d="$big_verify_ms" 'BEGIN { printf "%.2f", d / 1000 }') s)" \
+        ">= 400000 obs/s" "$(verdict "$big_verify_rate" ">=" 400000)"
+    read -r big_report_s big_report_kb <<<"$(repeat=$big_repeat median_report big-report "$audit" \
+        --db "$big_db" report --all --since 30d --format markdown --output "$work/big-report.md")"
+    big_report_mb=$((big_report_kb / 1024))
+    # Memory that does not grow with the targets: within 1.5x of the report of $targets targets.
+    flat_mb=$(awk -v m="$report_mb" 'BEGIN { printf "%d", m * 1.5 }')
+    row "$big targets: report --all --since 30d" \
+        "${big_report_s} s, ${big_report_mb} MB peak (${report_mb} MB at $targets targets)" \
+        "<= 15 s, <= 1.5x the peak at $targets" \
+        "$( [ "$(verdict "$big_report_s" "<=" 15)" = met ] && [ "$(verdict "$big_report_mb" "<=" "$flat_mb")" = met ] &&
+            echo met || echo "NOT met")"
+    rm -f "$big_db"*
+    big_conc=64
+    say "fleet run: $big targets, one credential each, concurrency $big_conc"
+    read -r big_s big_limited big_code <<<"$(fleet_run own "$big" "$big_conc")"
+    [ "$big_code" -le 1 ] || fail "audit run ($big targets) exited $big_code (see $fleet_dir/own.run.log)"
+    big_bound=$(awk -v n="$big" -v l="$latency_ms" -v c="$big_conc" 'BEGIN { printf "%.2f", n * l / 1000 / c }')
+    big_x=$(div "$big_s" "$big_bound")
+    row "$big targets: run --concurrency $big_conc, own credentials, ${latency_ms} ms latency" \
+        "${big_s} s (bound ${big_bound} s, ${big_x}x), rate-limited: $big_limited" "<= 1.3x, 0 refused" \
+        "$( [ "$(verdict "$big_x" "<=" 1.3)" = met ] && [ "$big_limited" = 0 ] && echo met || echo "NOT met")"
+fi
+
+# --- 7. one nightly snapshot, process start to stored, beside Tencent's Python SDK ------------
 snap_dir="$work/snapshot"
 mkdir -p "$snap_dir"
 snap_runs=$((quick ? 5 : 31))
@@ -358,6 +447,7 @@ unset TENCENTCLOUD_SECRET_ID TENCENTCLOUD_SECRET_KEY
 
 # --- the table -------------------------------------------------------------------------------
 size="$targets targets x $nights nights ($obs observations), fleet $fleet"
+[ "$big" -gt 0 ] && size="$size; large size $big targets ($((big * nights)) observations)"
 [ "$quick" = 1 ] && size="$size (--quick: checks the script, not the speed)"
 echo
 echo "tcss-audit benchmark: $size, $(nproc) cores, seed $seed"

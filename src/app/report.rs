@@ -105,14 +105,82 @@ fn each_target(
     names.sort();
     names.dedup();
     let days = compliance::window_days(opts.since, opts.until, opts.tz);
+    let build = |store: &Store, name: &str| -> Result<TargetReport, Error> {
+        let input = gather_target(store, set, name, opts)?;
+        Ok(compliance::build_target(set, opts, &days, input))
+    };
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_WORKERS);
+    let path = store.path().to_path_buf();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let (built, verified) = std::thread::scope(|scope| {
-        let path = store.path().to_path_buf();
-        let verifying =
-            scope.spawn(move || Store::open(&path, OpenMode::Existing).and_then(|s| s.verify()));
-        let built = names.iter().try_for_each(|name| {
-            let input = gather_target(store, set, name, opts)?;
-            each(compliance::build_target(set, opts, &days, input))
-        });
+        let verifying = {
+            let path = path.clone();
+            scope.spawn(move || Store::open(&path, OpenMode::Existing).and_then(|s| s.verify()))
+        };
+        // Targets are judged on worker threads, each with a connection of its own, and handed
+        // on in order; with one core, or a single target, on this thread.
+        let built = if workers < 2 || names.len() < 2 {
+            names.iter().try_for_each(|name| each(build(store, name)?))
+        } else {
+            let (send, parts) =
+                std::sync::mpsc::sync_channel::<(usize, Result<TargetReport, Error>)>(2 * workers);
+            for _ in 0..workers {
+                let send = send.clone();
+                let (names, next, path, build) = (&names, &next, &path, &build);
+                scope.spawn(move || {
+                    let store = match Store::open(path, OpenMode::Existing)
+                        .and_then(|s| s.read_once().map(|()| s))
+                    {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let _ = send.send((i, Err(e.into())));
+                            return;
+                        }
+                    };
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(name) = names.get(i) else { return };
+                        // A receiver gone means the report stopped on an error: stop too.
+                        if send.send((i, build(&store, name))).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+            drop(send);
+            let mut waiting = std::collections::BTreeMap::new();
+            let mut due = 0;
+            let mut result = Ok(());
+            for (i, part) in parts.iter() {
+                waiting.insert(i, part);
+                while let Some(part) = waiting.remove(&due) {
+                    due += 1;
+                    if let Err(e) = part.and_then(&mut each) {
+                        result = Err(e);
+                        break;
+                    }
+                }
+                if result.is_err() {
+                    break;
+                }
+            }
+            // Stop the workers: the next item each takes is past the end.
+            next.store(names.len(), std::sync::atomic::Ordering::Relaxed);
+            drop(parts);
+            result.and_then(|()| {
+                if due == names.len() {
+                    Ok(())
+                } else {
+                    Err(Error::Usage(format!(
+                        "the report stopped after {due} of {} targets",
+                        names.len()
+                    )))
+                }
+            })
+        };
         (built, verifying.join())
     });
     built?;
@@ -121,6 +189,9 @@ fn each_target(
         _ => store.verify()?,
     })
 }
+
+/// The most threads that judge a report's targets at once.
+const MAX_WORKERS: usize = 4;
 
 /// What the report needs of one target's history, read from the store.
 fn gather_target(

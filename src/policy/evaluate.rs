@@ -400,7 +400,7 @@ pub(crate) fn evaluate_rule(
                 .zip(values)
                 .map(|(h, value)| Point { at: h.at, value })
                 .collect();
-            let v = op.check(&points, *window, t);
+            let v = op.check_as(&points, *window, t, explain);
             if !explain {
                 return (status_of(&v.verdict), Value::Null, String::new());
             }

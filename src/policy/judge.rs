@@ -46,13 +46,7 @@ struct Verdicts {
 impl Verdicts {
     fn new(set: &PolicySet, history: &[Observation]) -> Verdicts {
         let read = fields_read(set);
-        let light: Vec<Map<String, Value>> = history
-            .iter()
-            .map(|o| match &read {
-                Some(read) => reduced(o, read),
-                None => o.view(),
-            })
-            .collect();
+        let light: Vec<Map<String, Value>> = history.iter().map(|o| reduced(o, &read)).collect();
         let followed = set
             .rules()
             .iter()
@@ -161,7 +155,14 @@ impl<'a> Judge<'a> {
                 continue;
             }
             let followed = followed.as_ref().map(|v| &v[range.clone()]);
-            let (status, _, _) = evaluate_rule(rule, &light[idx], &history, followed, &t, false);
+            let status = match &rule.check {
+                // The light view holds only the fields the other rules read: a comparison with
+                // the baseline reads the whole config, which the observation has.
+                Check::Baseline { ignore, .. } => {
+                    baseline_verdict(rule, ignore, &light[idx], &self.history[idx], &t)
+                }
+                _ => evaluate_rule(rule, &light[idx], &history, followed, &t, false).0,
+            };
             let waived = status == RuleStatus::Fail
                 && waiver_in_force(self.set, self.target, &rule.id, now).is_some();
             if status.is_failing() && !waived {
@@ -177,9 +178,33 @@ impl<'a> Judge<'a> {
     }
 }
 
-/// The top-level fields the rules of `set` read; `None` when a rule compares the config with a
-/// baseline, which reads every field.
-fn fields_read(set: &PolicySet) -> Option<BTreeSet<&str>> {
+/// A baseline rule's verdict on `o` (`light`: its view for the rule's `when`), as
+/// [`evaluate_rule`] gives it, from the observation's whole config.
+fn baseline_verdict(
+    rule: &super::model::Rule,
+    ignore: &[String],
+    light: &Map<String, Value>,
+    o: &Observation,
+    t: &super::ops::TimeCtx,
+) -> RuleStatus {
+    if let Some(when) = &rule.when {
+        // As evaluate_rule: a `when` that does not hold makes the rule not applicable (a pass),
+        // and one that cannot be read is an error.
+        match when.op.check(&when.field, light, t) {
+            super::ops::Verdict::Holds => {}
+            super::ops::Verdict::Fails(_) => return RuleStatus::Pass,
+            super::ops::Verdict::Unreadable(_) => return RuleStatus::Error,
+        }
+    }
+    match t.baseline {
+        Some(b) if !b.differing_fields(o.config.as_map(), ignore).is_empty() => RuleStatus::Fail,
+        _ => RuleStatus::Pass,
+    }
+}
+
+/// The top-level fields the rules of `set` read (a baseline rule reads the whole config from the
+/// observation itself, not from these).
+fn fields_read(set: &PolicySet) -> BTreeSet<&str> {
     let mut fields = BTreeSet::new();
     for rule in set.rules() {
         if let Some(when) = &rule.when {
@@ -193,10 +218,10 @@ fn fields_read(set: &PolicySet) -> Option<BTreeSet<&str>> {
                 fields.insert(f.head.as_str());
             }
             Check::History { field: None, .. } => {}
-            Check::Baseline { .. } => return None,
+            Check::Baseline { .. } => {}
         }
     }
-    Some(fields)
+    fields
 }
 
 /// The view of `o` (config and status fields) with only the fields in `read`.

@@ -957,3 +957,54 @@ fn judge_failing_and_report_agree_on_baseline_rules() {
     }
     assert!(fails >= 2 && passes >= 2, "{fails} {passes}");
 }
+
+#[test]
+fn judge_failing_and_report_agree_on_the_shipped_history_rules() {
+    // Sixty nights with the task switched off for three, the scan types changed, the period
+    // lengthened and two nights missed: every history op of the shipped set fails somewhere.
+    let loaded = builtin();
+    let mut history = Vec::new();
+    for night in 0..60i64 {
+        if night == 20 || night == 21 {
+            continue;
+        }
+        let mut config = seed();
+        if (10..13).contains(&night) {
+            config["Enable"] = json!(false);
+        }
+        if night >= 30 {
+            config["ScanType"] = json!(["risk", "vul"]);
+        }
+        if night >= 40 {
+            config["ScanPeriod"] = json!(3);
+        }
+        let when = (at("2026-09-01T19:00:00Z") + chrono::Duration::days(night)).to_rfc3339();
+        history.push(obs(night + 1, &when, config, last_scan("Success")));
+    }
+    let judge = Judge::new(
+        &loaded.set,
+        "prod",
+        crate::policy::Times::default(),
+        &history,
+    );
+    let mut failing_seen = std::collections::BTreeSet::new();
+    for (idx, o) in history.iter().enumerate() {
+        for now in [o.at, o.at + chrono::Duration::hours(30)] {
+            let report = judge.report(idx, now);
+            for sev in [Severity::Info, Severity::Medium, Severity::High] {
+                let want: Vec<String> = report
+                    .failing_at_or_above(sev)
+                    .map(|r| r.rule.clone())
+                    .collect();
+                assert_eq!(judge.failing(idx, now, sev), want, "{idx} {now} {sev}");
+                failing_seen.extend(want);
+            }
+        }
+    }
+    for rule in ["TCSS-CC-001", "TCSS-CC-002", "TCSS-CC-003", "TCSS-CC-005"] {
+        assert!(
+            failing_seen.contains(rule),
+            "{rule} never failed: {failing_seen:?}"
+        );
+    }
+}

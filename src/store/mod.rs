@@ -333,6 +333,14 @@ impl Store {
         self.path.display().to_string()
     }
 
+    /// For a connection that reads each row about once (a report's worker): a small page cache,
+    /// so that several such connections together stay within what one would use.
+    pub fn read_once(&self) -> Result<(), StoreError> {
+        self.conn
+            .pragma_update(None, "cache_size", -8192)
+            .map_err(|e| self.err(e))
+    }
+
     fn err(&self, e: rusqlite::Error) -> StoreError {
         classify(&self.shown(), e, DEFAULT_BUSY_TIMEOUT)
     }

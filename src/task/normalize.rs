@@ -35,6 +35,7 @@
 //! order, so a config serializes the same whether or not `serde_json` preserves insertion order.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
@@ -46,9 +47,18 @@ use super::fields;
 /// A normalized configuration: the answer less `RequestId` and the status fields, with the rules
 /// above applied. Only [`normalize`] makes one from an answer; [`Config::from_canonical`] reads
 /// back one this tool stored. It derefs to its JSON object for reading.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct Config(Map<String, Value>);
+///
+/// A config never changes once made, so it is shared rather than copied: a clone is a
+/// reference count (a year of one target's observations holds a handful of configs, each
+/// observation a handle on one).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config(Arc<Map<String, Value>>);
+
+impl Serialize for Config {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.as_ref().serialize(s)
+    }
+}
 
 impl std::ops::Deref for Config {
     type Target = Map<String, Value>;
@@ -62,7 +72,7 @@ impl Config {
     /// A config from the canonical JSON this tool stored for it (its hash is checked by
     /// `audit verify`, not here).
     pub fn from_canonical(text: &str) -> Result<Config, serde_json::Error> {
-        serde_json::from_str(text).map(Config)
+        serde_json::from_str(text).map(|m| Config(Arc::new(m)))
     }
 
     pub fn as_map(&self) -> &Map<String, Value> {
@@ -70,7 +80,7 @@ impl Config {
     }
 
     pub fn into_map(self) -> Map<String, Value> {
-        self.0
+        Arc::try_unwrap(self.0).unwrap_or_else(|shared| shared.as_ref().clone())
     }
 }
 
@@ -121,7 +131,7 @@ pub fn normalize(answer: &Map<String, Value>) -> Config {
             out.insert(key.clone(), v);
         }
     }
-    Config(out)
+    Config(Arc::new(out))
 }
 
 /// A set-like array as a sorted, duplicate-free array; `None` when nothing is left (rule 5).
