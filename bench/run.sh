@@ -258,7 +258,7 @@ fleet_setup() {
     {
         echo "db = \"$mode.db\""
         for ((i = 1; i <= count; i++)); do
-            id=$(printf '%04d' "$i")
+            printf -v id '%04d' "$i"
             [ "$mode" = shared ] && [ "$i" -gt 1 ] || echo "AKIDbench$id key-$id" >>"$fleet_dir/creds"
             [ "$mode" = shared ] && id=0001
             printf '\n[[target]]\nname = "f%04d"\nsecret_id_env = "BENCH_ID_%s"\nsecret_key_env = "BENCH_KEY_%s"\n' \
@@ -266,7 +266,7 @@ fleet_setup() {
         done
     } >"$fleet_dir/$mode.toml"
     for ((i = 1; i <= count; i++)); do
-        id=$(printf '%04d' "$i")
+        printf -v id '%04d' "$i"
         export "BENCH_ID_$id=AKIDbench$id" "BENCH_KEY_$id=key-$id"
     done
 }
