@@ -142,8 +142,10 @@ pub struct Store {
 pub(crate) struct BaseCache(Mutex<HashMap<i64, Arc<[u8]>>>);
 
 impl BaseCache {
-    /// Enough for a nightly batch over a large fleet (one base a target) in a few MB.
-    const CAPACITY: usize = 8192;
+    /// Enough for every base of a large fleet (a base or two a target): a pass in recording
+    /// order (verify, export) meets each target once a night, so a cache smaller than the
+    /// fleet's bases is emptied before any base is met again. Bases are a few hundred bytes.
+    const CAPACITY: usize = 65536;
 
     fn get_or_load(
         &self,
