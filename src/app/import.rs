@@ -252,11 +252,11 @@ fn import_one(
     reproduce_chain: bool,
 ) -> Result<Restored, Error> {
     std::thread::scope(|scope| {
-        let (send, batches) = std::sync::mpsc::sync_channel::<Result<Vec<Item>, Error>>(2);
+        let (send, batches) = std::sync::mpsc::sync_channel::<Result<Batch, Error>>(2);
         scope.spawn(move || parse_lines(reader, name, &send));
         // Recorded batches go to a thread of their own to be freed: freeing a batch's parsed
         // answers costs about as much as parsing them, and the recorder is the busiest thread.
-        let (spent, freed) = std::sync::mpsc::channel::<Vec<Item>>();
+        let (spent, freed) = std::sync::mpsc::channel::<Batch>();
         scope.spawn(move || freed.into_iter().for_each(drop));
         let mut total = Restored::default();
         // The first error ends the loop, which drops the receiver and so stops the reader.
@@ -274,7 +274,7 @@ fn import_one(
 fn parse_lines(
     reader: Box<dyn BufRead + Send>,
     name: &str,
-    send: &std::sync::mpsc::SyncSender<Result<Vec<Item>, Error>>,
+    send: &std::sync::mpsc::SyncSender<Result<Batch, Error>>,
 ) {
     let bad = |line: usize, message: String| {
         Error::Input(format!(
@@ -306,14 +306,19 @@ fn parse_lines(
         let _ = send.send(Err(e));
         return;
     }
-    let mut pending: Vec<Item> = Vec::with_capacity(BATCH);
+    let mut pending = Batch::new();
     for (i, line) in lines {
         let n = i + 1;
         let parsed = line
             .map_err(|e| bad(n, format!("cannot read: {e}")))
             .and_then(|text| parse_row(n, &text, &bad));
         match parsed {
-            Ok(Some(p)) => pending.push(p),
+            Ok(Some(Item::Snapshot(p))) => pending.rows.push(p),
+            Ok(Some(Item::Journal(entry))) => pending.journal.push(Journal {
+                before: pending.rows.len(),
+                line: n,
+                entry,
+            }),
             Ok(None) => {}
             Err(e) => {
                 // Keep what came before the bad line, so the message's promise holds.
@@ -324,8 +329,8 @@ fn parse_lines(
                 return;
             }
         }
-        if pending.len() >= BATCH {
-            let full = std::mem::replace(&mut pending, Vec::with_capacity(BATCH));
+        if pending.rows.len() >= BATCH {
+            let full = std::mem::replace(&mut pending, Batch::new());
             if send.send(Ok(full)).is_err() {
                 // The recorder stopped on an error of its own.
                 return;
@@ -386,14 +391,40 @@ impl Iterator for BoundedLines {
 /// fsync per row.
 const BATCH: usize = 4000;
 
-/// One parsed line waiting for its batch: an observation, or a journal entry (rare: the rows
-/// around one are recorded in batches of their own).
+/// One parsed line of an export: an observation, or a journal entry. It lives only from the
+/// parse to the batch it is moved into, so its size costs nothing; boxing the observation would
+/// cost an allocation for every row of a restore.
+#[allow(clippy::large_enum_variant)]
 enum Item {
-    Snapshot(Box<Pending>),
-    Journal {
-        line: usize,
-        entry: Box<ExportEntry>,
-    },
+    Snapshot(Pending),
+    Journal(Box<ExportEntry>),
+}
+
+/// Lines recorded together: the observations, and the journal entries among them (rare), each
+/// recorded just before the row it came before in the file.
+struct Batch {
+    rows: Vec<Pending>,
+    journal: Vec<Journal>,
+}
+
+struct Journal {
+    /// The index in `rows` of the row after it.
+    before: usize,
+    line: usize,
+    entry: Box<ExportEntry>,
+}
+
+impl Batch {
+    fn new() -> Batch {
+        Batch {
+            rows: Vec::with_capacity(BATCH),
+            journal: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty() && self.journal.is_empty()
+    }
 }
 
 /// One parsed export row waiting for its batch.
@@ -409,35 +440,30 @@ struct Pending {
 
 fn flush(
     store: &mut Store,
-    items: &[Item],
+    batch: &Batch,
     reproduce_chain: bool,
     name: &str,
 ) -> Result<Restored, Error> {
     let mut total = Restored::default();
-    let mut rows: Vec<&Pending> = Vec::new();
-    for item in items {
-        match item {
-            Item::Snapshot(p) => rows.push(p),
-            Item::Journal { line, entry } => {
-                total += flush_rows(store, &rows, reproduce_chain, name)?;
-                rows.clear();
-                let (hash, present) = store.import_entry(entry)?;
-                if reproduce_chain && !present && hash != entry.hash {
-                    return Err(Error::Input(format!(
-                        "{name}:{line}: journal entry {}'s hash does not reproduce: the export was altered or is out of order",
-                        entry.id
-                    )));
-                }
-            }
+    let mut from = 0;
+    for j in &batch.journal {
+        total += flush_rows(store, &batch.rows[from..j.before], reproduce_chain, name)?;
+        from = j.before;
+        let (hash, present) = store.import_entry(&j.entry)?;
+        if reproduce_chain && !present && hash != j.entry.hash {
+            return Err(Error::Input(format!(
+                "{name}:{}: journal entry {}'s hash does not reproduce: the export was altered or is out of order",
+                j.line, j.entry.id
+            )));
         }
     }
-    total += flush_rows(store, &rows, reproduce_chain, name)?;
+    total += flush_rows(store, &batch.rows[from..], reproduce_chain, name)?;
     Ok(total)
 }
 
 fn flush_rows(
     store: &mut Store,
-    pending: &[&Pending],
+    pending: &[Pending],
     reproduce_chain: bool,
     name: &str,
 ) -> Result<Restored, Error> {
@@ -496,10 +522,7 @@ fn parse_row(
         if chrono::DateTime::parse_from_rfc3339(&line.journal.at).is_err() {
             return Err(bad(n, format!("bad time {:?}", visible(&line.journal.at))));
         }
-        return Ok(Some(Item::Journal {
-            line: n,
-            entry: Box::new(line.journal),
-        }));
+        return Ok(Some(Item::Journal(Box::new(line.journal))));
     }
     let row: ExportRow =
         serde_json::from_str(text).map_err(|e| bad(n, format!("not an export row: {e}")))?;
@@ -522,7 +545,7 @@ fn parse_row(
             ),
         ));
     }
-    Ok(Some(Item::Snapshot(Box::new(Pending {
+    Ok(Some(Item::Snapshot(Pending {
         line: n,
         observed_at: time(&row.observed_at)?,
         recorded_at: time(&row.recorded_at)?,
@@ -530,5 +553,5 @@ fn parse_row(
         status: normalize::status_of(&answer.fields),
         row,
         config,
-    }))))
+    })))
 }

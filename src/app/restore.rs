@@ -118,7 +118,7 @@ impl Restorer<'_> {
         restored: &Config,
         now: DateTime<Utc>,
     ) -> Plan {
-        let config = normalize::Prepared::new(normalize::normalize(&live.fetched.answer.fields));
+        let config = prepared(live);
         let parts = restore::parts(config.config(), restored);
         Plan {
             schema: PLAN_SCHEMA.into(),
@@ -136,8 +136,9 @@ impl Restorer<'_> {
         }
     }
 
-    /// Reads a saved plan's config to restore from the history, and checks that the plan is
-    /// what that config and the plan's live config give: a plan edited by hand is refused.
+    /// Reads a saved plan's config to restore from the history, after checking that the plan is
+    /// this target's. (That its changes are what its two configs give is checked by
+    /// [`Restorer::apply`], against the live config itself.)
     pub fn check_saved(&self, store: &Store, plan: &Plan) -> Result<Config, Error> {
         if plan.schema != PLAN_SCHEMA {
             return Err(Error::Input(format!(
@@ -152,17 +153,7 @@ impl Restorer<'_> {
                 visible(&self.target.name)
             )));
         }
-        let restored = store.config(&plan.restore_to.config_hash)?;
-        let live = store.config(&plan.live.config_hash).ok();
-        if let Some(live) = live {
-            let parts = restore::parts(&live, &restored);
-            if parts.update != plan.update || parts.changes != plan.changes {
-                return Err(Error::Input(
-                    "the plan's changes or parameters are not what its two configs give: it was edited; make a new one".into(),
-                ));
-            }
-        }
-        Ok(restored)
+        Ok(store.config(&plan.restore_to.config_hash)?)
     }
 
     /// Sends `plan`'s Update if the live config still has the plan's hash, reads the task
@@ -176,19 +167,19 @@ impl Restorer<'_> {
     ) -> Result<Applied, Error> {
         let runtime = self.runtime()?;
         let live = self.read(&runtime)?;
-        let live_config =
-            normalize::Prepared::new(normalize::normalize(&live.fetched.answer.fields));
+        let live_config = prepared(&live);
         if live_config.hash() != plan.live.config_hash {
             return Ok(Applied::Stale {
                 found: live_config.hash().to_string(),
                 planned: plan.live.config_hash.clone(),
             });
         }
-        // Same live config, same config to restore: the parameters are the plan's.
+        // Same live config, same config to restore: the changes and parameters are the plan's,
+        // unless someone edited it.
         let parts = restore::parts(live_config.config(), restored);
-        if parts.update != plan.update {
+        if parts.update != plan.update || parts.changes != plan.changes {
             return Err(Error::Input(
-                "the plan's parameters are not what its two configs give: it was edited; make a new one".into(),
+                "the plan's changes or parameters are not what its two configs give: it was edited; make a new one".into(),
             ));
         }
         if plan.update.is_empty() {
@@ -241,4 +232,9 @@ impl Restorer<'_> {
             request_id,
         })
     }
+}
+
+/// The normalized config of a live answer.
+fn prepared(live: &FetchedFrom) -> normalize::Prepared {
+    normalize::Prepared::new(normalize::normalize(&live.fetched.answer.fields))
 }

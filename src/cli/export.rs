@@ -41,7 +41,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         serde_json::to_writer(&mut *w, &header).map_err(|e| io(e.into()))?;
         w.write_all(b"\n").map_err(io)?;
         let n = store.export(|line| {
-            serde_json::to_writer(&mut *w, line)?;
+            serde_json::to_writer(&mut *w, &line)?;
             w.write_all(b"\n")
         })?;
         w.flush().map_err(io)?;

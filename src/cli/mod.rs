@@ -468,6 +468,16 @@ impl Context {
     }
 }
 
+/// Asks `question` on stderr and reads the answer from stdin: whether it was yes.
+pub fn confirm(question: &str) -> Result<bool, Error> {
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Input(format!("reading the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
 /// Turns `--since`/`--until` into an instant: a day is its start (`lower`) or its end; a snapshot
 /// id or `latest` is that snapshot's time.
 pub fn bound(

@@ -43,18 +43,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         if plan.removed == 0 {
             plan
         } else {
-            eprint!(
-                "remove {} observed before {} (through #{}) from {}? [y/N] ",
+            let question = format!(
+                "remove {} observed before {} (through #{}) from {}?",
                 snapshots(plan.removed),
                 fmt_utc(before),
                 plan.through.unwrap_or_default(),
                 ctx.db_path().display()
             );
-            let mut answer = String::new();
-            std::io::stdin()
-                .read_line(&mut answer)
-                .map_err(|e| Error::Input(format!("reading the answer: {e}")))?;
-            if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+            if !super::confirm(&question)? {
                 return Err(Error::Usage("nothing was removed".into()));
             }
             store.prune(before, ctx.now(), false)?

@@ -9,7 +9,9 @@ use crate::app::output::write_atomically;
 use crate::app::restore::{Applied, Restorer, To};
 use crate::app::snapshot::process_env;
 use crate::app::{Error, ExitCode, baseline};
-use crate::report::restore::{plan_json, plan_text};
+use crate::report::restore::{
+    ApplyOutcome, applied_json, applied_text, names, plan_json, plan_text,
+};
 use crate::report::short;
 use crate::task::restore::Plan;
 use crate::task::text::visible;
@@ -133,7 +135,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             );
         }
     }
-    // With --apply and JSON, stdout carries the outcome only; the plan goes to stderr as text.
+    // With --apply and JSON, stdout carries the outcome only (which holds the plan).
     if !(args.apply && args.format == TextOrJson::Json) {
         ctx.emit(|w| match args.format {
             TextOrJson::Text => plan_text(&plan, ctx.tz, w),
@@ -153,22 +155,23 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     if plan.update.is_empty() {
         eprintln!(
             "error: nothing can be sent: {} cannot be restored by an Update; nothing was sent",
-            names(plan.not_restorable.iter().map(|n| n.field.as_str()))
+            names(
+                &plan
+                    .not_restorable
+                    .iter()
+                    .map(|n| n.field.clone())
+                    .collect::<Vec<_>>()
+            )
         );
         return Ok(ExitCode::Wanting);
     }
-    if !args.yes {
-        eprint!(
-            "send this Update to target {}? [y/N] ",
+    if !args.yes
+        && !super::confirm(&format!(
+            "send this Update to target {}?",
             visible(&target.name)
-        );
-        let mut answer = String::new();
-        std::io::stdin()
-            .read_line(&mut answer)
-            .map_err(|e| Error::Input(format!("reading the answer: {e}")))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
-            return Err(Error::Usage("nothing was sent".into()));
-        }
+        ))?
+    {
+        return Err(Error::Usage("nothing was sent".into()));
     }
     let by = by.expect("--apply has a person");
     let applied = restorer
@@ -195,62 +198,28 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             not_taken,
             request_id,
         } => {
-            if args.format == TextOrJson::Text {
-                ctx.emit(|w| {
-                    writeln!(
-                        w,
-                        "\nsent the Update (RequestId {}); read the task back as snapshot {} (config {}); recorded as journal entry {}",
-                        visible(request_id),
-                        recorded.id,
-                        short(&recorded.config_hash),
-                        entry.id
-                    )?;
-                    if not_taken.is_empty() {
-                        writeln!(w, "converged: the live config equals the one restored")
-                    } else {
-                        writeln!(
-                            w,
-                            "NOT converged: {} still differ from the config restored",
-                            names(not_taken.iter().map(String::as_str))
-                        )
-                    }
-                })?;
-            } else {
-                ctx.emit(|w| {
-                    crate::report::write_json(
-                        w,
-                        &serde_json::json!({
-                            "schema": "tcss-audit/restore-apply/v1",
-                            "target": target.name,
-                            "plan": plan,
-                            "update_request_id": request_id,
-                            "snapshot": recorded.id,
-                            "config_hash": recorded.config_hash,
-                            "journal_entry": entry.id,
-                            "converged": not_taken.is_empty(),
-                            "not_taken": not_taken,
-                        }),
-                    )
-                })?;
-            }
+            let outcome = ApplyOutcome {
+                plan: &plan,
+                entry,
+                recorded,
+                not_taken,
+                request_id,
+            };
+            ctx.emit(|w| match args.format {
+                TextOrJson::Text => applied_text(&outcome, w),
+                TextOrJson::Json => applied_json(&outcome, w),
+            })?;
             if not_taken.is_empty() {
                 ExitCode::Ok
             } else {
                 eprintln!(
                     "error: target {}: the Update did not take for {}",
                     visible(&target.name),
-                    names(not_taken.iter().map(String::as_str))
+                    names(not_taken)
                 );
                 ExitCode::Wanting
             }
         }
     };
     Ok(code)
-}
-
-fn names<'a>(fields: impl Iterator<Item = &'a str>) -> String {
-    fields
-        .map(|f| visible(f).into_owned())
-        .collect::<Vec<_>>()
-        .join(", ")
 }

@@ -1,6 +1,5 @@
 //! Renderers for a diff between two snapshots and for a log of change events.
 
-use crate::task::text::visible;
 use std::io::{self, Write};
 
 use chrono::{DateTime, Utc};
@@ -10,9 +9,11 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::markdown::{code, value_code};
+use super::short;
 use crate::task::canonical::{canonical_value, pretty_json, sorted_value};
 use crate::task::diff::{Change, ChangeKind};
 use crate::task::normalize::Config;
+use crate::task::text::visible;
 use crate::task::when::{fmt_time, fmt_utc};
 
 const DIFF_SCHEMA: &str = "tcss-audit/diff/v1";
@@ -59,7 +60,6 @@ pub struct LogDoc {
 /// A journal entry as one line of the log.
 fn journal_line(e: &crate::store::Entry) -> String {
     use crate::store::EntryKind;
-    let short = |h: &str| h[..h.len().min(12)].to_string();
     match e.kind {
         EntryKind::Baseline => format!(
             "baseline approved by {}: {}config {}: {}",

@@ -134,6 +134,64 @@ pub fn plan_json(plan: &Plan, w: &mut dyn Write) -> io::Result<()> {
     write_json(w, plan)
 }
 
+/// What an apply did, for its report: the Update sent, the observation read back and recorded
+/// with its journal entry, and the fields that still differ.
+pub struct ApplyOutcome<'a> {
+    pub plan: &'a Plan,
+    pub entry: &'a Entry,
+    pub recorded: &'a crate::store::Recorded,
+    pub not_taken: &'a [String],
+    pub request_id: &'a str,
+}
+
+/// An apply's outcome as text, after its plan.
+pub fn applied_text(a: &ApplyOutcome<'_>, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "\nsent the Update (RequestId {}); read the task back as snapshot {} (config {}); recorded as journal entry {}",
+        visible(a.request_id),
+        a.recorded.id,
+        short(&a.recorded.config_hash),
+        a.entry.id
+    )?;
+    if a.not_taken.is_empty() {
+        writeln!(w, "converged: the live config equals the one restored")
+    } else {
+        writeln!(
+            w,
+            "NOT converged: {} still differ from the config restored",
+            names(a.not_taken)
+        )
+    }
+}
+
+/// An apply's outcome as JSON (`tcss-audit/restore-apply/v1`), its plan included.
+pub fn applied_json(a: &ApplyOutcome<'_>, w: &mut dyn Write) -> io::Result<()> {
+    write_json(
+        w,
+        &json!({
+            "schema": "tcss-audit/restore-apply/v1",
+            "target": a.plan.target,
+            "plan": a.plan,
+            "update_request_id": a.request_id,
+            "snapshot": a.recorded.id,
+            "config_hash": a.recorded.config_hash,
+            "journal_entry": a.entry.id,
+            "converged": a.not_taken.is_empty(),
+            "not_taken": a.not_taken,
+        }),
+    )
+}
+
+/// Field names, escaped, comma-separated.
+pub fn names(fields: &[String]) -> String {
+    fields
+        .iter()
+        .map(|f| visible(f).into_owned())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The baseline in force and how the latest snapshot compares with it.
 pub struct BaselineView<'a> {
     pub target: &'a str,

@@ -41,14 +41,14 @@ pub struct ExportRow {
 /// One line of an export after the header: an observation, or a journal entry (written as
 /// `{"journal":{...}}` just before the first observation that links it, so that an import in
 /// line order rebuilds the same links).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize)]
 #[serde(untagged)]
-pub enum ExportLine {
-    Journal { journal: ExportEntry },
-    Snapshot(Box<ExportRow>),
+pub enum ExportLine<'a> {
+    Journal { journal: &'a ExportEntry },
+    Snapshot(&'a ExportRow),
 }
 
-impl ExportLine {
+impl ExportLine<'_> {
     /// Whether a line's text is a journal entry's, by the prefix the export writes: rows are
     /// parsed once, as rows, without trying each shape in turn.
     pub fn is_journal(text: &str) -> bool {
@@ -62,7 +62,7 @@ impl Store {
     /// snapshots.
     pub fn export(
         &self,
-        mut each: impl FnMut(&ExportLine) -> std::io::Result<()>,
+        mut each: impl FnMut(ExportLine<'_>) -> std::io::Result<()>,
     ) -> Result<u64, StoreError> {
         let mut entries = self.export_entries()?.into_iter().peekable();
         let io = |e: std::io::Error| StoreError::Sqlite {
@@ -111,13 +111,13 @@ impl Store {
             .map_err(|e| self.err(e))?;
             let linked: Option<i64> = r.get(14).map_err(|e| self.err(e))?;
             while let Some(e) = entries.next_if(|e| linked.is_some_and(|j| e.id <= j)) {
-                each(&ExportLine::Journal { journal: e }).map_err(io)?;
+                each(ExportLine::Journal { journal: &e }).map_err(io)?;
             }
-            each(&ExportLine::Snapshot(Box::new(row))).map_err(io)?;
+            each(ExportLine::Snapshot(&row)).map_err(io)?;
             n += 1;
         }
         for e in entries {
-            each(&ExportLine::Journal { journal: e }).map_err(io)?;
+            each(ExportLine::Journal { journal: &e }).map_err(io)?;
         }
         Ok(n)
     }

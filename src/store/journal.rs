@@ -358,7 +358,6 @@ impl Store {
             err,
         )?;
         tx.commit().map_err(err)?;
-        self.forget_recent();
         Ok((entry.hash, false))
     }
 

@@ -114,7 +114,7 @@ impl Store {
                     ..e.clone()
                 };
                 let entry = super::journal::insert(&tx, &e, err)?;
-                state.journal = Some(Some((entry.id, entry.hash.clone())));
+                state.journal = Some(Some((entry.id, Arc::from(entry.hash.as_str()))));
                 Some(entry)
             }
             None => None,
@@ -181,7 +181,7 @@ struct Batch<'a> {
     bases: &'a BaseCache,
     new_bases: HashMap<i64, Arc<[u8]>>,
     /// The journal's newest entry (id, hash), read once per transaction: new snapshots link it.
-    journal: Option<Option<(i64, String)>>,
+    journal: Option<Option<(i64, Arc<str>)>>,
 }
 
 impl<'a> Batch<'a> {
@@ -239,11 +239,13 @@ impl<'a> Batch<'a> {
     fn journal(
         &mut self,
         tx: &rusqlite::Transaction<'_>,
-    ) -> Result<Option<(i64, String)>, StoreError> {
+    ) -> Result<Option<(i64, Arc<str>)>, StoreError> {
         if let Some(j) = &self.journal {
             return Ok(j.clone());
         }
-        let head = super::journal::head(tx).map_err(self.err())?;
+        let head = super::journal::head(tx)
+            .map_err(self.err())?
+            .map(|(id, hash)| (id, Arc::from(hash)));
         self.journal = Some(head.clone());
         Ok(head)
     }
@@ -419,7 +421,7 @@ fn record_in(
         account: s.identity.map(|i| i.account.as_str()),
         arn: s.identity.map(|i| i.arn.as_str()),
         principal_type: s.identity.map(|i| i.principal_type.as_str()),
-        journal: journal.as_ref().map(|(_, hash)| hash.as_str()),
+        journal: journal.as_ref().map(|(_, hash)| &**hash),
     };
     let chain_digest = chain::link_digest(&prev_chain, &link, &mut Vec::new());
     let chain_hash = hex::encode(chain_digest);

@@ -45,17 +45,17 @@ fn approved(env: &Env, sim: &Sim) {
     );
 }
 
+/// `audit restore` against the stand-in, with the stand-in's credentials.
+fn restore(env: &Env, sim: &Sim, extra: &[&str]) -> crate::support::Run {
+    let mut args = vec!["restore", "--endpoint", &sim.url];
+    args.extend_from_slice(extra);
+    env.run_signed(&args)
+}
+
 /// A plan saved with `--out` (planning exits 1: there is something to restore).
 fn saved_plan(env: &Env, sim: &Sim) -> std::path::PathBuf {
     let plan = env.path("plan.json");
-    env.run_signed(&[
-        "restore",
-        "--endpoint",
-        &sim.url,
-        "--out",
-        plan.to_str().unwrap(),
-    ])
-    .code(1);
+    restore(env, sim, &["--out", plan.to_str().unwrap()]).code(1);
     plan
 }
 
@@ -109,7 +109,7 @@ fn approve_drift_plan_apply_and_converge() {
 
     // Planning changes nothing: not the task, not the history.
     let snapshots = env.rows("snapshots");
-    let plan = env.run_signed(&["restore", "--endpoint", &sim.url]).code(1);
+    let plan = restore(&env, &sim, &[]).code(1);
     assert!(plan.stdout.contains("Enable"), "{}", plan.stdout);
     assert!(
         plan.stdout
@@ -121,17 +121,7 @@ fn approve_drift_plan_apply_and_converge() {
     assert_eq!(env.rows("journal"), 1);
     assert_eq!(live(&sim.url)["Enable"], json!(false));
 
-    let applied = env
-        .run_signed(&[
-            "restore",
-            "--endpoint",
-            &sim.url,
-            "--apply",
-            "--yes",
-            "--by",
-            "bob",
-        ])
-        .ok();
+    let applied = restore(&env, &sim, &["--apply", "--yes", "--by", "bob"]).ok();
     assert!(applied.stdout.contains("converged"), "{}", applied.stdout);
     assert_eq!(env.rows("journal"), 2);
     assert_eq!(
@@ -260,17 +250,12 @@ fn a_stale_plan_is_refused_and_nothing_is_sent() {
         json!({"Enable": false, "ScanPeriod": 7, "ScanTime": "03:00:00"}),
     );
     let sent = updates_in(&log);
-    let out = env
-        .run_signed(&[
-            "restore",
-            "--endpoint",
-            &sim.url,
-            "--apply",
-            "--plan",
-            plan.to_str().unwrap(),
-            "--yes",
-        ])
-        .code(1);
+    let out = restore(
+        &env,
+        &sim,
+        &["--apply", "--plan", plan.to_str().unwrap(), "--yes"],
+    )
+    .code(1);
     assert!(
         out.stderr.contains("changed since the plan"),
         "{}",
@@ -293,31 +278,27 @@ fn a_saved_plan_applies_and_an_edited_one_is_refused() {
     let mut edited: Value = serde_json::from_str(&text).unwrap();
     edited["update"]["ScanPeriod"] = json!(30);
     let bad = env.write("edited.json", &edited.to_string());
-    let out = env
-        .run_signed(&[
-            "restore",
-            "--endpoint",
-            &sim.url,
-            "--apply",
-            "--plan",
-            bad.to_str().unwrap(),
-            "--yes",
-        ])
-        .code(2);
+    let out = restore(
+        &env,
+        &sim,
+        &["--apply", "--plan", bad.to_str().unwrap(), "--yes"],
+    )
+    .code(2);
     assert!(out.stderr.contains("it was edited"), "{}", out.stderr);
     assert_eq!(live(&sim.url)["Enable"], json!(false));
 
-    env.run_signed(&[
-        "restore",
-        "--endpoint",
-        &sim.url,
-        "--apply",
-        "--plan",
-        plan.to_str().unwrap(),
-        "--yes",
-        "--by",
-        "carol",
-    ])
+    restore(
+        &env,
+        &sim,
+        &[
+            "--apply",
+            "--plan",
+            plan.to_str().unwrap(),
+            "--yes",
+            "--by",
+            "carol",
+        ],
+    )
     .ok();
     assert_eq!(live(&sim.url)["Enable"], json!(true));
 }
@@ -330,9 +311,7 @@ fn without_a_terminal_apply_needs_yes() {
     approved(&env, &sim);
     drift(&sim.url);
     let sent = updates_in(&log);
-    let out = env
-        .run_signed(&["restore", "--endpoint", &sim.url, "--apply"])
-        .code(2);
+    let out = restore(&env, &sim, &["--apply"]).code(2);
     assert!(out.stderr.contains("--yes"), "{}", out.stderr);
     assert_eq!(updates_in(&log), sent);
 }
@@ -346,9 +325,7 @@ fn a_refused_update_is_exit_3_and_nothing_is_recorded_as_applied() {
     approved(&env, &sim);
     drift(&sim.url);
     let snapshots = env.rows("snapshots");
-    let out = env
-        .run_signed(&["restore", "--endpoint", &sim.url, "--apply", "--yes"])
-        .code(3);
+    let out = restore(&env, &sim, &["--apply", "--yes"]).code(3);
     assert!(
         out.stderr.contains("UnauthorizedOperation"),
         "{}",
@@ -370,17 +347,7 @@ fn an_update_that_does_not_take_is_exit_1_naming_the_fields() {
     let sim = Sim::start(&["--faults", "ok*4,notake"]);
     approved(&env, &sim);
     drift(&sim.url);
-    let out = env
-        .run_signed(&[
-            "restore",
-            "--endpoint",
-            &sim.url,
-            "--apply",
-            "--yes",
-            "--by",
-            "bob",
-        ])
-        .code(1);
+    let out = restore(&env, &sim, &["--apply", "--yes", "--by", "bob"]).code(1);
     assert!(
         out.stderr
             .contains("the Update did not take for Enable, ScanType"),
@@ -403,7 +370,7 @@ fn restore_without_a_baseline_says_how_to_approve_one() {
     let env = Env::new();
     let sim = Sim::start(&[]);
     env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
-    let out = env.run_signed(&["restore", "--endpoint", &sim.url]).code(2);
+    let out = restore(&env, &sim, &[]).code(2);
     assert!(
         out.stderr.contains("audit baseline approve"),
         "{}",
@@ -454,25 +421,14 @@ fn the_plan_is_exact_in_text_and_json() {
         json!({"Enable": false, "ScanPeriod": 3, "ScanTime": "04:30", "ScanType": ["vul"], "ContainerRunning": true}),
     );
     let plan = env.path("plan.json");
-    let text = env
-        .run_signed(&[
-            "restore",
-            "--endpoint",
-            &sim.url,
-            "--out",
-            plan.to_str().unwrap(),
-        ])
-        .code(1);
+    let text = restore(&env, &sim, &["--out", plan.to_str().unwrap()]).code(1);
     let json = std::fs::read_to_string(&plan).unwrap();
     let value: Value = serde_json::from_str(&json).unwrap();
     let rid = value["live"]["request_id"].as_str().unwrap().to_string();
     insta::assert_snapshot!("restore_plan_text", redact(&text.stdout, &[&rid]));
     insta::assert_snapshot!("restore_plan_json", redact(&json, &[&rid]));
     // The JSON on stdout is the saved plan.
-    let again = env
-        .run_signed(&["restore", "--endpoint", &sim.url, "--format", "json"])
-        .code(1)
-        .json();
+    let again = restore(&env, &sim, &["--format", "json"]).code(1).json();
     assert_eq!(again["update"], value["update"]);
     assert_eq!(again["live"]["config_hash"], value["live"]["config_hash"]);
 }
