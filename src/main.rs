@@ -4,6 +4,13 @@ use clap::Parser;
 use tcss_audit::cli::{self, Cli};
 use tcss_audit::task::text::visible;
 
+/// mimalloc rather than the system allocator: an import or a year's report makes and frees
+/// millions of small values (parsed answers, configs, rows), often on another thread than the
+/// one that made them. glibc's allocator spent a fifth of an import's time on them; with
+/// mimalloc the bench's 3.65 million rows import in 72 s instead of 80.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use crate::app::Error;
 use crate::app::snapshot::warn_new_fields;
 use crate::store::{
-    EXPORT_SCHEMA, ExportEntry, ExportHeader, ExportLine, ExportRow, NewSnapshot, OpenMode,
+    Bulk, EXPORT_SCHEMA, ExportEntry, ExportHeader, ExportLine, ExportRow, NewSnapshot, OpenMode,
     Recorded, Store,
 };
 use crate::task::fields;
@@ -259,12 +259,27 @@ fn import_one(
         let (spent, freed) = std::sync::mpsc::channel::<Batch>();
         scope.spawn(move || freed.into_iter().for_each(drop));
         let mut total = Restored::default();
+        let mut bulk = store.bulk(BATCH, NIGHTS_PER_COMMIT);
         // The first error ends the loop, which drops the receiver and so stops the reader.
         for batch in batches {
-            let batch = batch?;
-            total += flush(store, &batch, reproduce_chain, name)?;
-            let _ = spent.send(batch);
+            let done = batch.and_then(|batch| {
+                let done = flush(&mut bulk, &batch, reproduce_chain, name);
+                let _ = spent.send(batch);
+                done
+            });
+            match done {
+                Ok(done) => total += done,
+                // A bad line, or a row whose hash does not reproduce: what came before it is
+                // a chain that holds, and is kept (the messages say so).
+                Err(e @ Error::Input(_)) => {
+                    bulk.commit()?;
+                    return Err(e);
+                }
+                // The store failed and rolled back what was open.
+                Err(e) => return Err(e),
+            }
         }
+        bulk.commit()?;
         Ok(total)
     })
 }
@@ -386,10 +401,13 @@ impl Iterator for BoundedLines {
     }
 }
 
-/// Rows committed together: a kill loses at most the batch in flight (and importing the file
-/// again fills it in, since a row already recorded is skipped), and a large restore is not one
-/// fsync per row.
+/// Rows parsed and handed to the recorder together, and the fewest committed together.
 const BATCH: usize = 4000;
+
+/// Rows committed together: ten for each target (ten nights of a fleet), and at least a batch. A
+/// kill loses at most the rows since the last commit (and importing the file again fills them
+/// in, since a row already recorded is skipped); see [`Store::bulk`] for why more than a batch.
+const NIGHTS_PER_COMMIT: usize = 10;
 
 /// One parsed line of an export: an observation, or a journal entry. It lives only from the
 /// parse to the batch it is moved into, so its size costs nothing; boxing the observation would
@@ -439,7 +457,7 @@ struct Pending {
 }
 
 fn flush(
-    store: &mut Store,
+    store: &mut Bulk<'_>,
     batch: &Batch,
     reproduce_chain: bool,
     name: &str,
@@ -462,7 +480,7 @@ fn flush(
 }
 
 fn flush_rows(
-    store: &mut Store,
+    store: &mut Bulk<'_>,
     pending: &[Pending],
     reproduce_chain: bool,
     name: &str,

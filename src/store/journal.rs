@@ -143,7 +143,7 @@ fn entry_digest(prev: &str, link: &EntryLink<'_>) -> [u8; 32] {
 }
 
 /// The newest entry's id and hash (hex), if there is one.
-pub(crate) fn head(tx: &Transaction<'_>) -> rusqlite::Result<Option<(i64, String)>> {
+pub(crate) fn head(tx: &rusqlite::Connection) -> rusqlite::Result<Option<(i64, String)>> {
     tx.prepare_cached("SELECT id, hash FROM journal ORDER BY id DESC LIMIT 1")
         .and_then(|mut st| {
             st.query_row([], |r| {
@@ -155,7 +155,7 @@ pub(crate) fn head(tx: &Transaction<'_>) -> rusqlite::Result<Option<(i64, String
 
 /// Appends `e` after the newest entry, in `tx`.
 pub(crate) fn insert(
-    tx: &Transaction<'_>,
+    tx: &rusqlite::Connection,
     e: &NewEntry<'_>,
     err: impl Fn(rusqlite::Error) -> StoreError + Copy,
 ) -> Result<Entry, StoreError> {
@@ -321,44 +321,13 @@ impl Store {
     pub fn import_entry(&mut self, e: &ExportEntry) -> Result<(String, bool), StoreError> {
         let shown = self.shown();
         let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
-        let at = chrono::DateTime::parse_from_rfc3339(&e.at)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|x| StoreError::Sqlite {
-                path: shown.clone(),
-                message: format!("journal entry {}: bad time {:?}: {x}", e.id, e.at),
-            })?;
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err)?;
-        let present: Option<Vec<u8>> = tx
-            .query_row(
-                "SELECT j.hash FROM journal j JOIN targets t ON t.id = j.target_id
-                 WHERE t.name = ?1 AND j.kind = ?2 AND j.at = ?3 AND j.by_whom = ?4 AND j.config_hash = ?5",
-                params![e.target, e.kind.as_str(), ms(at), e.by, e.config_hash],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(err)?;
-        if let Some(hash) = present {
-            return Ok((hex::encode(hash), true));
-        }
-        let entry = insert(
-            &tx,
-            &NewEntry {
-                target: &e.target,
-                kind: e.kind,
-                at,
-                by: &e.by,
-                reason: &e.reason,
-                snapshot: e.snapshot,
-                config_hash: &e.config_hash,
-                detail: &e.detail,
-            },
-            err,
-        )?;
+        let done = import_in(&tx, &shown, e)?;
         tx.commit().map_err(err)?;
-        Ok((entry.hash, false))
+        Ok(done)
     }
 
     /// Every entry as exported, oldest first.
@@ -464,6 +433,48 @@ impl Store {
         }
         Ok((hashes, report))
     }
+}
+
+/// [`Store::import_entry`] in the transaction open on `tx`.
+pub(crate) fn import_in(
+    tx: &rusqlite::Connection,
+    shown: &str,
+    e: &ExportEntry,
+) -> Result<(String, bool), StoreError> {
+    let err = |e: rusqlite::Error| super::classify(shown, e, super::DEFAULT_BUSY_TIMEOUT);
+    let at = chrono::DateTime::parse_from_rfc3339(&e.at)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|x| StoreError::Sqlite {
+            path: shown.to_string(),
+            message: format!("journal entry {}: bad time {:?}: {x}", e.id, e.at),
+        })?;
+    let present: Option<Vec<u8>> = tx
+        .query_row(
+            "SELECT j.hash FROM journal j JOIN targets t ON t.id = j.target_id
+             WHERE t.name = ?1 AND j.kind = ?2 AND j.at = ?3 AND j.by_whom = ?4 AND j.config_hash = ?5",
+            params![e.target, e.kind.as_str(), ms(at), e.by, e.config_hash],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(err)?;
+    if let Some(hash) = present {
+        return Ok((hex::encode(hash), true));
+    }
+    let entry = insert(
+        tx,
+        &NewEntry {
+            target: &e.target,
+            kind: e.kind,
+            at,
+            by: &e.by,
+            reason: &e.reason,
+            snapshot: e.snapshot,
+            config_hash: &e.config_hash,
+            detail: &e.detail,
+        },
+        err,
+    )?;
+    Ok((entry.hash, false))
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ pub use export::{EXPORT_SCHEMA, ExportHeader, ExportLine, ExportRow};
 pub use journal::{Entry, EntryKind, ExportEntry, JournalReport, NewEntry};
 pub use prune::Pruned;
 pub use query::{Event, HistoryRow, SnapshotMeta, StoredSnapshot};
-pub use record::{NewSnapshot, Recorded};
+pub use record::{Bulk, NewSnapshot, Recorded};
 pub use signed::CheckpointReport;
 
 /// The schema, one migration a folder. Never edit one that has landed; add the next.

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 
 use super::{BaseCache, Store, StoreError, chain, ms, rawpack};
 use crate::task::diff;
@@ -80,70 +80,166 @@ impl Store {
         entry: Option<&super::NewEntry<'_>>,
         batch: &[NewSnapshot<'_>],
     ) -> Result<(Option<super::Entry>, Vec<Recorded>), StoreError> {
+        let mut open = self.begin()?;
+        let done = (|| {
+            let entry = match entry {
+                Some(e) => {
+                    let shown = self.shown();
+                    let err = |e: rusqlite::Error| {
+                        super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT)
+                    };
+                    let mut state = self.batch(&shown, &mut open);
+                    let (last, _) = state.last(&self.conn)?;
+                    let e = super::NewEntry {
+                        snapshot: (!batch.is_empty()).then_some(last + 1).or(e.snapshot),
+                        ..e.clone()
+                    };
+                    let entry = super::journal::insert(&self.conn, &e, err)?;
+                    state.open.journal = Some(Some((entry.id, Arc::from(entry.hash.as_str()))));
+                    Some(entry)
+                }
+                None => None,
+            };
+            Ok((entry, self.record_into(&mut open, batch)?))
+        })();
+        match done {
+            Ok(done) => {
+                self.commit(open)?;
+                Ok(done)
+            }
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens a write transaction (raw `BEGIN`, so that a [`Bulk`] can keep it open across calls
+    /// while it holds the store).
+    fn begin(&mut self) -> Result<Open, StoreError> {
         let shown = self.shown();
         let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
         // Taken, not borrowed: if anything below fails, what it remembered is dropped with it.
         let mut recent = std::mem::take(&mut self.recent);
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(err)?;
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
         // With the write lock held, nobody else can change the history until the commit; what
         // was remembered from earlier batches still holds only if nobody did in between.
-        let version: i64 = tx
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
-            .map_err(err)?;
+        let version: i64 = match self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)) {
+            Ok(v) => v,
+            Err(e) => {
+                self.rollback();
+                return Err(err(e));
+            }
+        };
         if recent.data_version != Some(version) {
             recent = Recent {
                 data_version: Some(version),
                 ..Recent::default()
             };
         }
-        let mut state = Batch {
-            shown: &shown,
+        Ok(Open {
             recent,
-            bases: &self.bases,
             new_bases: HashMap::new(),
             journal: None,
-        };
-        let entry = match entry {
-            Some(e) => {
-                let (last, _) = state.last(&tx)?;
-                let e = super::NewEntry {
-                    snapshot: (!batch.is_empty()).then_some(last + 1).or(e.snapshot),
-                    ..e.clone()
-                };
-                let entry = super::journal::insert(&tx, &e, err)?;
-                state.journal = Some(Some((entry.id, Arc::from(entry.hash.as_str()))));
-                Some(entry)
-            }
-            None => None,
-        };
+            rows: 0,
+            recorded_at: None,
+        })
+    }
+
+    fn batch<'a>(&'a self, shown: &'a str, open: &'a mut Open) -> Batch<'a> {
+        Batch {
+            shown,
+            bases: &self.bases,
+            open,
+        }
+    }
+
+    /// Records `batch` in the open transaction.
+    fn record_into(
+        &self,
+        open: &mut Open,
+        batch: &[NewSnapshot<'_>],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let shown = self.shown();
+        let mut state = self.batch(&shown, open);
         let mut out = Vec::with_capacity(batch.len());
         for s in batch {
-            out.push(record_in(&tx, &mut state, s)?);
+            out.push(record_in(&self.conn, &mut state, s)?);
         }
+        let newest = batch.iter().map(|s| ms(s.recorded_at)).max();
+        open.recorded_at = open.recorded_at.max(newest);
+        open.rows += batch.len();
+        Ok(out)
+    }
+
+    /// Commits the open transaction; on failure nothing of it is kept, or remembered.
+    fn commit(&mut self, mut open: Open) -> Result<(), StoreError> {
+        let shown = self.shown();
+        let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
         // With a signing key, the new head is signed in the same transaction: no committed row
         // is newer than the newest signature unless the process died between two commands.
-        let checkpoint = match &self.signer {
-            Some(signer) if !batch.is_empty() => {
-                let head = state.last(&tx)?;
-                let at = batch.iter().map(|s| ms(s.recorded_at)).max().unwrap_or(0);
-                Some(signer.write(&tx, &shown, head, at)?)
+        let checkpoint = match (&self.signer, open.recorded_at) {
+            (Some(signer), Some(at)) if open.rows > 0 => {
+                let head = self.batch(&shown, &mut open).last(&self.conn);
+                match head.and_then(|head| signer.write(&self.conn, &shown, head, at)) {
+                    Ok(row) => Some(row),
+                    Err(e) => {
+                        self.rollback();
+                        return Err(e);
+                    }
+                }
             }
             _ => None,
         };
-        let Batch {
-            recent, new_bases, ..
-        } = state;
-        tx.commit().map_err(err)?;
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            self.rollback();
+            return Err(err(e));
+        }
         if let (Some(signer), Some(row)) = (&mut self.signer, checkpoint) {
             signer.row = Some(row);
         }
         // Only committed bases are remembered: a rolled-back id may be given out again.
-        self.bases.remember(new_bases);
-        self.recent = recent;
-        Ok((entry, out))
+        self.bases.remember(open.new_bases);
+        self.recent = open.recent;
+        Ok(())
+    }
+
+    /// Rolls the open transaction back, forgetting what it remembered.
+    fn rollback(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        self.recent = Recent::default();
+    }
+
+    /// A write transaction held open across batches (for restoring a large export), committed
+    /// once it holds `nights` rows for each target the connection knows, and at least
+    /// `at_least` rows (and by [`Bulk::commit`]). Each commit writes every page it changed, and
+    /// a night of a large fleet changes a page of the time index per target: committing a
+    /// few thousand rows at a time would write each such page again every batch, where a
+    /// commit of several nights writes it once for them all.
+    ///
+    /// While it lasts, the connection's page cache is twice its usual size: the pages a commit
+    /// of a large fleet changes (its rows, and a page of the time index per target) then stay
+    /// in memory until it writes them, instead of being spilled and read back.
+    pub fn bulk(&mut self, at_least: usize, nights: usize) -> Bulk<'_> {
+        let cache = self
+            .conn
+            .pragma_query_value(None, "cache_size", |r| r.get::<_, i64>(0))
+            .ok();
+        if let Some(cache) = cache {
+            // A cache that cannot be grown only makes the import slower.
+            let _ = self
+                .conn
+                .pragma_update(None, "cache_size", cache.saturating_mul(2));
+        }
+        Bulk {
+            store: self,
+            open: None,
+            at_least,
+            nights,
+            cache,
+        }
     }
 
     /// Forgets what recording remembers between batches (after this connection removes rows).
@@ -174,14 +270,97 @@ struct Neighbour {
     raw_base: Option<i64>,
 }
 
-/// What one transaction carries from row to row.
-struct Batch<'a> {
-    shown: &'a str,
+/// What one open transaction carries from row to row and from batch to batch.
+pub(crate) struct Open {
     recent: Recent,
-    bases: &'a BaseCache,
     new_bases: HashMap<i64, Arc<[u8]>>,
     /// The journal's newest entry (id, hash), read once per transaction: new snapshots link it.
     journal: Option<Option<(i64, Arc<str>)>>,
+    rows: usize,
+    /// The newest `recorded_at` among its rows: a signed checkpoint's time.
+    recorded_at: Option<i64>,
+}
+
+/// Recording's view of the store and the open transaction.
+struct Batch<'a> {
+    shown: &'a str,
+    bases: &'a BaseCache,
+    open: &'a mut Open,
+}
+
+/// See [`Store::bulk`]. Dropped with a transaction open, it rolls that back.
+pub struct Bulk<'s> {
+    store: &'s mut Store,
+    open: Option<Open>,
+    at_least: usize,
+    nights: usize,
+    /// The page cache's size before, restored when it ends.
+    cache: Option<i64>,
+}
+
+impl Bulk<'_> {
+    /// Records `batch`, committing when the transaction holds enough rows. On an error the
+    /// open transaction is rolled back: the rows since the last commit are not kept.
+    pub fn record_batch(&mut self, batch: &[NewSnapshot<'_>]) -> Result<Vec<Recorded>, StoreError> {
+        let mut open = match self.open.take() {
+            Some(open) => open,
+            None => self.store.begin()?,
+        };
+        match self.store.record_into(&mut open, batch) {
+            Ok(recorded) => {
+                let targets = open.recent.targets.len();
+                if open.rows >= self.at_least.max(self.nights.saturating_mul(targets)) {
+                    self.store.commit(open)?;
+                } else {
+                    self.open = Some(open);
+                }
+                Ok(recorded)
+            }
+            Err(e) => {
+                self.store.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// An exported journal entry, in the open transaction: see [`Store::import_entry`].
+    pub fn import_entry(&mut self, e: &super::ExportEntry) -> Result<(String, bool), StoreError> {
+        let mut open = match self.open.take() {
+            Some(open) => open,
+            None => self.store.begin()?,
+        };
+        match super::journal::import_in(&self.store.conn, &self.store.shown(), e) {
+            Ok(done) => {
+                // The journal's head may have moved: the next snapshot reads it again.
+                open.journal = None;
+                self.open = Some(open);
+                Ok(done)
+            }
+            Err(e) => {
+                self.store.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Commits what is open.
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        match self.open.take() {
+            Some(open) => self.store.commit(open),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Bulk<'_> {
+    fn drop(&mut self) {
+        if self.open.take().is_some() {
+            self.store.rollback();
+        }
+        if let Some(cache) = self.cache {
+            let _ = self.store.conn.pragma_update(None, "cache_size", cache);
+        }
+    }
 }
 
 impl<'a> Batch<'a> {
@@ -192,10 +371,10 @@ impl<'a> Batch<'a> {
 
     fn target_id(
         &mut self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &rusqlite::Connection,
         s: &NewSnapshot<'_>,
     ) -> Result<i64, StoreError> {
-        if let Some(id) = self.recent.targets.get(s.target) {
+        if let Some(id) = self.open.recent.targets.get(s.target) {
             return Ok(*id);
         }
         let err = self.err();
@@ -206,13 +385,13 @@ impl<'a> Batch<'a> {
             .prepare_cached("SELECT id FROM targets WHERE name = ?1")
             .and_then(|mut st| st.query_row([s.target], |r| r.get(0)))
             .map_err(&err)?;
-        self.recent.targets.insert(s.target.to_string(), id);
+        self.open.recent.targets.insert(s.target.to_string(), id);
         Ok(id)
     }
 
     /// The newest snapshot's id and chain hash; with every snapshot pruned, the checkpoint's.
-    fn last(&mut self, tx: &rusqlite::Transaction<'_>) -> Result<(i64, String), StoreError> {
-        if let Some(last) = &self.recent.last {
+    fn last(&mut self, tx: &rusqlite::Connection) -> Result<(i64, String), StoreError> {
+        if let Some(last) = &self.open.recent.last {
             return Ok(last.clone());
         }
         let last = tx
@@ -238,25 +417,25 @@ impl<'a> Batch<'a> {
     /// The journal's newest entry, which a snapshot recorded now links.
     fn journal(
         &mut self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &rusqlite::Connection,
     ) -> Result<Option<(i64, Arc<str>)>, StoreError> {
-        if let Some(j) = &self.journal {
+        if let Some(j) = &self.open.journal {
             return Ok(j.clone());
         }
         let head = super::journal::head(tx)
             .map_err(self.err())?
             .map(|(id, hash)| (id, Arc::from(hash)));
-        self.journal = Some(head.clone());
+        self.open.journal = Some(head.clone());
         Ok(head)
     }
 
     /// The target's latest observation.
     fn latest(
         &mut self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &rusqlite::Connection,
         target_id: i64,
     ) -> Result<Option<Neighbour>, StoreError> {
-        if let Some(latest) = self.recent.latest.get(&target_id) {
+        if let Some(latest) = self.open.recent.latest.get(&target_id) {
             return Ok(latest.clone());
         }
         let latest = neighbour(
@@ -266,18 +445,13 @@ impl<'a> Batch<'a> {
             params![target_id],
         )
         .map_err(self.err())?;
-        self.recent.latest.insert(target_id, latest.clone());
+        self.open.recent.latest.insert(target_id, latest.clone());
         Ok(latest)
     }
 
     /// Raw base `base`, which the new snapshot `id` is packed against.
-    fn base(
-        &self,
-        tx: &rusqlite::Transaction<'_>,
-        id: i64,
-        base: i64,
-    ) -> Result<Arc<[u8]>, StoreError> {
-        if let Some(b) = self.new_bases.get(&base) {
+    fn base(&self, tx: &rusqlite::Connection, id: i64, base: i64) -> Result<Arc<[u8]>, StoreError> {
+        if let Some(b) = self.open.new_bases.get(&base) {
             return Ok(b.clone());
         }
         self.bases
@@ -286,7 +460,7 @@ impl<'a> Batch<'a> {
 }
 
 fn neighbour(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     sql: &str,
     params: impl rusqlite::Params,
 ) -> rusqlite::Result<Option<Neighbour>> {
@@ -304,7 +478,7 @@ fn neighbour(
 }
 
 fn record_in(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &rusqlite::Connection,
     state: &mut Batch<'_>,
     s: &NewSnapshot<'_>,
 ) -> Result<Recorded, StoreError> {
@@ -396,7 +570,7 @@ fn record_in(
                 .map_err(err)?;
             let b = tx.last_insert_rowid();
             let bytes: Arc<[u8]> = Arc::from(s.raw);
-            state.new_bases.insert(b, bytes.clone());
+            state.open.new_bases.insert(b, bytes.clone());
             (b, bytes)
         }
     };
@@ -454,10 +628,10 @@ fn record_in(
         ])
     })
     .map_err(err)?;
-    state.recent.last = Some((id, chain_hash.clone()));
+    state.open.recent.last = Some((id, chain_hash.clone()));
     if after.is_none() {
         // Nothing comes after it: it is the target's latest now.
-        state.recent.latest.insert(
+        state.open.recent.latest.insert(
             target_id,
             Some(Neighbour {
                 id,
@@ -668,6 +842,39 @@ mod tests {
         let v = a.verify().unwrap();
         assert!(v.ok(), "{:?}", v.first_break);
     }
+    #[test]
+    fn a_bulk_commits_every_so_many_rows_and_drops_what_it_did_not_commit() {
+        let (_dir, path, mut a) = fresh();
+        let answers: Vec<_> = (1..=5)
+            .map(|n| answer(n % 2, &format!("req-{n}")))
+            .collect();
+        {
+            let mut bulk = a.bulk(2, 1);
+            for (n, answer) in answers.iter().enumerate() {
+                bulk.record_batch(&[nightly(n as i64 + 1, answer)]).unwrap();
+            }
+            // Rows 1-4 were committed two at a time; row 5 is open when the bulk is dropped.
+            let other = Store::open(&path, crate::store::OpenMode::Existing).unwrap();
+            assert_eq!(other.count().unwrap(), 4);
+        }
+        assert_eq!(a.count().unwrap(), 4);
+        // The page cache is its usual size again, and recording goes on from what is there.
+        let cache: i64 = a
+            .conn
+            .pragma_query_value(None, "cache_size", |r| r.get(0))
+            .unwrap();
+        assert_eq!(cache, -65536);
+        assert_eq!(a.record(&nightly(5, &answers[4])).unwrap().id, 5);
+        let mut bulk = a.bulk(100, 1);
+        bulk.record_batch(&[nightly(6, &answers[0])]).unwrap();
+        bulk.commit().unwrap();
+        drop(bulk);
+        assert_eq!(a.count().unwrap(), 6);
+        let v = a.verify().unwrap();
+        assert!(v.ok(), "{:?}", v.first_break);
+        assert_eq!(v.events_checked, 4);
+    }
+
     #[test]
     fn a_config_missing_from_the_database_is_named_at_its_first_snapshot() {
         let (_dir, _, mut a) = fresh();

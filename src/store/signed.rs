@@ -23,7 +23,7 @@ impl Signer {
     /// row, which the caller remembers once the transaction commits.
     pub fn write(
         &self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &rusqlite::Connection,
         shown: &str,
         (snapshot, chain_hash): (i64, String),
         signed_at: i64,
