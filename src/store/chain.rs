@@ -134,8 +134,8 @@ struct Checker {
     /// Each config hash seen, by index, and the snapshot that used it first.
     index: HashMap<String, u32>,
     first_use: Vec<i64>,
-    /// Every observation, for deriving the change events and first-seen fields.
-    obs: Vec<Obs>,
+    /// The change events and first-seen fields the observations imply, so far.
+    derived: derived::Builder,
     buf: Vec<u8>,
     /// The hash of every journal entry that holds, by id.
     journal: HashMap<i64, String>,
@@ -250,7 +250,7 @@ impl Checker {
                 i
             }
         };
-        self.obs.push(Obs {
+        self.derived.push(Obs {
             target: target_id,
             observed_at,
             id,
@@ -266,20 +266,7 @@ impl Store {
     /// This thread reads the rows while another checks them, so a long history takes about
     /// as long as the slower of the two.
     pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        // A single pass gains nothing from a large page cache: keep this connection's small
-        // while it reads the whole history, so memory stays flat however long it is.
-        let cache: i64 = self
-            .conn
-            .pragma_query_value(None, "cache_size", |r| r.get(0))
-            .map_err(|e| self.err(e))?;
-        self.conn
-            .pragma_update(None, "cache_size", -8192)
-            .map_err(|e| self.err(e))?;
-        let report = self.verify_all();
-        let restored = self.conn.pragma_update(None, "cache_size", cache);
-        let report = report?;
-        restored.map_err(|e| self.err(e))?;
-        Ok(report)
+        self.with_small_cache(|| self.verify_all())
     }
 
     fn verify_all(&self) -> Result<VerifyReport, StoreError> {
@@ -321,7 +308,7 @@ impl Store {
             first_break: None,
             index: HashMap::new(),
             first_use: Vec::new(),
-            obs: Vec::new(),
+            derived: derived::Builder::default(),
             buf: Vec::new(),
             journal: journal_hashes,
         };
@@ -434,7 +421,7 @@ impl Store {
             mut first_break,
             index,
             first_use,
-            obs,
+            derived,
             ..
         } = checker;
         let (mut configs_checked, mut events_checked, mut fields_checked) = (0, 0, 0);
@@ -443,8 +430,8 @@ impl Store {
             configs_checked = n;
             if first_break.is_none() {
                 let mut hashes = vec![String::new(); index.len()];
-                for (hash, i) in index {
-                    hashes[i as usize] = hash;
+                for (hash, i) in &index {
+                    hashes[*i as usize] = hash.clone();
                 }
                 let mut stmt = tx
                     .prepare("SELECT canonical FROM configs WHERE hash = ?1")
@@ -454,13 +441,43 @@ impl Store {
                     let text: String = stmt.query_row([&hashes[i as usize]], |r| r.get(0)).ok()?;
                     Config::from_canonical(&text).ok()
                 };
-                let derived = derived::derive(
-                    obs,
+                // The observations of targets recorded out of observed time, read again (in
+                // the same transaction: the rows the chain pass checked).
+                let reread = |targets: &std::collections::BTreeSet<i64>| {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "SELECT observed_at, id, config_hash FROM snapshots WHERE target_id = ?1",
+                        )
+                        .map_err(|e| self.err(e))?;
+                    let mut obs = Vec::new();
+                    for &target in targets {
+                        let mut rows = stmt.query([target]).map_err(|e| self.err(e))?;
+                        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                            let hash = r.get_ref(2).ok().and_then(|v| v.as_str().ok());
+                            let config =
+                                hash.and_then(|h| index.get(h)).copied().ok_or_else(|| {
+                                    StoreError::Corrupt {
+                                        path: self.shown(),
+                                        message: "a snapshot changed while it was verified".into(),
+                                    }
+                                })?;
+                            obs.push(Obs {
+                                target,
+                                observed_at: r.get(0).map_err(|e| self.err(e))?,
+                                id: r.get(1).map_err(|e| self.err(e))?,
+                                config,
+                            });
+                        }
+                    }
+                    Ok::<_, StoreError>(obs)
+                };
+                let derived = derived.finish(
                     derived::Configs {
                         unknown: &unknown,
                         load: &mut load,
                     },
-                );
+                    reread,
+                )?;
                 drop(stmt);
                 let (events, fields, broken) = derived::compare(&tx, &derived, |e| self.err(e))?;
                 (events_checked, fields_checked, first_break) = (events, fields, broken);
@@ -480,6 +497,9 @@ impl Store {
 
     /// Every stored config must hash to its name, and every snapshot's config must be there.
     /// Gives each config's undocumented fields, by the index the chain pass gave its hash.
+    ///
+    /// The configs are read one at a time (a large fleet's year has tens of thousands), and the
+    /// break named is the earliest: an unused config's first, else the one first used earliest.
     fn verify_configs(
         &self,
         index: &HashMap<String, u32>,
@@ -487,52 +507,59 @@ impl Store {
         first_break: &mut Option<ChainBreak>,
     ) -> Result<(u64, Vec<Vec<String>>), StoreError> {
         let mut unknown: Vec<Vec<String>> = vec![Vec::new(); index.len()];
+        let mut stored = vec![false; index.len()];
         let mut stmt = self
             .conn
             .prepare("SELECT hash, canonical FROM configs")
             .map_err(|e| self.err(e))?;
-        let mut rows = stmt
-            .query_map([], |r| {
-                let hash = r.get::<_, String>(0)?;
-                let first = index.get(&hash).map(|i| first_use[*i as usize]);
-                Ok((hash, r.get::<_, String>(1)?, first))
-            })
-            .map_err(|e| self.err(e))?
-            .collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))?;
-        let stored: std::collections::HashSet<String> =
-            rows.iter().map(|(hash, _, _)| hash.clone()).collect();
-        // In order of first use (unused configs first), so the break named is the earliest.
-        rows.sort_by_key(|(_, _, first)| *first);
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        // The earliest bad config so far: (its first use, none if unused; its short hash).
+        let mut bad: Option<(Option<i64>, String)> = None;
         let mut n = 0;
-        for (hash, canonical, first) in rows {
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             n += 1;
-            let config = Config::from_canonical(&canonical).ok().filter(|c| {
-                normalize::config_hash(c) == hash
-                    && crate::task::canonical::canonical_json(c) == canonical
+            let hash = r
+                .get_ref(0)
+                .ok()
+                .and_then(|v| v.as_str().ok())
+                .unwrap_or("");
+            let canonical = r.get_ref(1).ok().and_then(|v| v.as_str().ok());
+            let at = index.get(hash).copied();
+            let first = at.map(|i| first_use[i as usize]);
+            let config = canonical.and_then(|canonical| {
+                Config::from_canonical(canonical).ok().filter(|c| {
+                    normalize::config_hash(c) == hash
+                        && crate::task::canonical::canonical_json(c) == canonical
+                })
             });
-            let ok = config.is_some();
-            if let (Some(i), Some(config)) = (index.get(&hash), &config) {
-                unknown[*i as usize] = normalize::unknown_fields(config);
-            }
-            if !ok {
-                *first_break = Some(ChainBreak {
-                    snapshot: first.unwrap_or(0),
-                    reason: format!(
-                        "the stored config {} does not match its hash (the configs table was altered)",
-                        &hash[..12.min(hash.len())]
-                    ),
-                });
-                break;
+            match (at, config) {
+                (Some(i), Some(config)) => {
+                    stored[i as usize] = true;
+                    unknown[i as usize] = normalize::unknown_fields(&config);
+                }
+                (None, Some(_)) => {}
+                (_, None) => {
+                    if bad.as_ref().is_none_or(|(earliest, _)| first < *earliest) {
+                        bad = Some((first, hash.chars().take(12).collect()));
+                    }
+                }
             }
         }
-        if first_break.is_none() {
+        if let Some((first, hash)) = bad {
+            *first_break = Some(ChainBreak {
+                snapshot: first.unwrap_or(0),
+                reason: format!(
+                    "the stored config {} does not match its hash (the configs table was altered)",
+                    crate::task::text::visible(&hash)
+                ),
+            });
+        } else {
             // A snapshot whose config is not stored: the earliest one, from the hashes the
             // chain pass gathered (no second pass over the history).
             let orphan = index
-                .iter()
-                .filter(|(hash, _)| !stored.contains(hash.as_str()))
-                .map(|(_, i)| first_use[*i as usize])
+                .values()
+                .filter(|i| !stored[**i as usize])
+                .map(|i| first_use[*i as usize])
                 .min();
             if let Some(id) = orphan {
                 *first_break = Some(ChainBreak {

@@ -28,7 +28,9 @@ pub(crate) struct Obs {
 pub(crate) struct Event {
     pub from: i64,
     pub at: i64,
-    pub changes: serde_json::Value,
+    /// The changes as recording writes them (compact JSON): a large fleet's year has tens of
+    /// thousands of events, which held as parsed values would take a kilobyte each.
+    pub changes: String,
 }
 
 /// What the derived tables must hold.
@@ -50,64 +52,156 @@ pub(crate) struct Configs<'a> {
 
 /// Derives both tables from every observation.
 pub(crate) fn derive(mut obs: Vec<Obs>, configs: Configs<'_>) -> Derived {
-    obs.sort_unstable_by_key(|o| (o.target, o.observed_at, o.id));
-    let mut out = Derived::default();
-    // A target's events mostly chain (one event's new config is the next one's old): a small
-    // cache of parsed configs reads each about once.
-    let mut cache: HashMap<u32, std::rc::Rc<Option<Config>>> = HashMap::new();
-    let mut get = |i: u32| -> std::rc::Rc<Option<Config>> {
-        if let Some(c) = cache.get(&i) {
-            return c.clone();
-        }
-        if cache.len() >= 16 {
-            cache.clear();
-        }
-        let c = std::rc::Rc::new((configs.load)(i));
-        cache.insert(i, c.clone());
-        c
-    };
-    for group in obs.chunk_by(|a, b| a.target == b.target) {
-        for pair in group.windows(2) {
-            let (a, b) = (pair[0], pair[1]);
-            if a.config == b.config {
-                continue;
+    let mut b = Builder::default();
+    // In recording order, as the chain pass meets them.
+    obs.sort_unstable_by_key(|o| o.id);
+    for o in &obs {
+        b.push(*o);
+    }
+    b.finish(configs, |_| Ok::<_, std::convert::Infallible>(obs))
+        .unwrap_or_else(|e| match e {})
+}
+
+/// A change between two consecutive observations of a target, its diff not yet made.
+#[derive(Debug, Clone, Copy)]
+struct Pair {
+    target: i64,
+    from: i64,
+    to: i64,
+    at: i64,
+    from_config: u32,
+    to_config: u32,
+}
+
+/// A target's newest observation in observed time, so far.
+#[derive(Debug, Clone, Copy)]
+struct Last {
+    observed_at: i64,
+    id: i64,
+    config: u32,
+}
+
+/// Derives both tables from observations met in recording order, holding only what they
+/// imply: a target's latest observation, each target's first use of each config, and the
+/// changes. Its memory grows with the targets and their changes, not with the nights.
+///
+/// A target whose observations are recorded out of observed time (an import of older answers)
+/// cannot be derived this way; [`Builder::finish`] reads its observations again.
+#[derive(Debug, Default)]
+pub(crate) struct Builder {
+    last: HashMap<i64, Last>,
+    pairs: Vec<Pair>,
+    /// Targets met out of observed order.
+    disordered: std::collections::BTreeSet<i64>,
+    /// By (target, config): the first snapshot (in recording order) of the target with it.
+    first_use: HashMap<(i64, u32), i64>,
+}
+
+impl Builder {
+    /// The next observation in recording order (ids increasing).
+    pub(crate) fn push(&mut self, o: Obs) {
+        self.first_use.entry((o.target, o.config)).or_insert(o.id);
+        let next = Last {
+            observed_at: o.observed_at,
+            id: o.id,
+            config: o.config,
+        };
+        match self.last.entry(o.target) {
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(next);
             }
-            let (x, y) = (get(a.config), get(b.config));
+            std::collections::hash_map::Entry::Occupied(mut e) => {
+                let last = *e.get();
+                // Ids increase, so an observation at the same moment still comes after.
+                if o.observed_at < last.observed_at {
+                    self.disordered.insert(o.target);
+                    return;
+                }
+                if last.config != o.config && !self.disordered.contains(&o.target) {
+                    self.pairs.push(Pair {
+                        target: o.target,
+                        from: last.id,
+                        to: o.id,
+                        at: o.observed_at,
+                        from_config: last.config,
+                        to_config: o.config,
+                    });
+                }
+                e.insert(next);
+            }
+        }
+    }
+
+    /// The tables. `reread` gives every observation of the targets met out of order.
+    pub(crate) fn finish<E>(
+        mut self,
+        configs: Configs<'_>,
+        reread: impl FnOnce(&std::collections::BTreeSet<i64>) -> Result<Vec<Obs>, E>,
+    ) -> Result<Derived, E> {
+        if !self.disordered.is_empty() {
+            let disordered = &self.disordered;
+            self.pairs.retain(|p| !disordered.contains(&p.target));
+            let mut obs = reread(disordered)?;
+            obs.retain(|o| disordered.contains(&o.target));
+            obs.sort_unstable_by_key(|o| (o.target, o.observed_at, o.id));
+            for group in obs.chunk_by(|a, b| a.target == b.target) {
+                for pair in group.windows(2) {
+                    let (a, b) = (pair[0], pair[1]);
+                    if a.config != b.config {
+                        self.pairs.push(Pair {
+                            target: b.target,
+                            from: a.id,
+                            to: b.id,
+                            at: b.observed_at,
+                            from_config: a.config,
+                            to_config: b.config,
+                        });
+                    }
+                }
+            }
+        }
+        let mut out = Derived::default();
+        // A target's events mostly chain (one event's new config is the next one's old): in
+        // target order, a small cache of parsed configs reads each about once.
+        self.pairs.sort_unstable_by_key(|p| (p.target, p.at, p.to));
+        let mut cache: HashMap<u32, std::rc::Rc<Option<Config>>> = HashMap::new();
+        let mut get = |i: u32| -> std::rc::Rc<Option<Config>> {
+            if let Some(c) = cache.get(&i) {
+                return c.clone();
+            }
+            if cache.len() >= 16 {
+                cache.clear();
+            }
+            let c = std::rc::Rc::new((configs.load)(i));
+            cache.insert(i, c.clone());
+            c
+        };
+        for p in &self.pairs {
+            let (x, y) = (get(p.from_config), get(p.to_config));
             let changes = match (x.as_ref(), y.as_ref()) {
                 (Some(x), Some(y)) => {
-                    serde_json::to_value(diff::diff(x, y)).expect("changes serialize")
+                    serde_json::to_string(&diff::diff(x, y)).expect("changes serialize")
                 }
-                _ => serde_json::Value::Null,
+                _ => "null".to_string(),
             };
             out.events.insert(
-                (b.target, b.id),
+                (p.target, p.to),
                 Event {
-                    from: a.id,
-                    at: b.observed_at,
+                    from: p.from,
+                    at: p.at,
                     changes,
                 },
             );
         }
-        // The first use of each config with undocumented fields by this target.
-        let mut first: HashMap<u32, i64> = HashMap::new();
-        for o in group {
-            if configs.unknown[o.config as usize].is_empty() {
-                continue;
-            }
-            let e = first.entry(o.config).or_insert(o.id);
-            *e = (*e).min(o.id);
-        }
-        for (config, id) in first {
+        // The first use of each config with undocumented fields by each target.
+        for ((target, config), id) in self.first_use {
             for field in &configs.unknown[config as usize] {
-                let e = out
-                    .seen
-                    .entry((group[0].target, field.clone()))
-                    .or_insert(id);
+                let e = out.seen.entry((target, field.clone())).or_insert(id);
                 *e = (*e).min(id);
             }
         }
+        Ok(out)
     }
-    out
 }
 
 /// Compares the stored tables with what the history implies. The break named is the one at the
@@ -145,8 +239,11 @@ pub(crate) fn compare(
             }),
             Some(e) => {
                 matched.insert((target, to));
-                let same_changes = serde_json::from_str::<serde_json::Value>(&changes)
-                    .is_ok_and(|c| c == e.changes);
+                // As recording writes it, or the same JSON written otherwise.
+                let same_changes = changes == e.changes || {
+                    let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
+                    parse(&changes).is_some_and(|c| Some(c) == parse(&e.changes))
+                };
                 if e.from != from || e.at != at || !same_changes {
                     breaks.push(ChainBreak {
                         snapshot: to,
@@ -244,7 +341,7 @@ pub(crate) fn rewrite(
             .map_err(&err)?;
         for ((target, to), e) in &derived.events {
             insert
-                .execute(params![target, e.from, to, e.at, e.changes.to_string()])
+                .execute(params![target, e.from, to, e.at, e.changes])
                 .map_err(&err)?;
         }
         let mut insert = tx
@@ -323,5 +420,73 @@ pub(crate) fn gather(
     match failed {
         Some(e) => Err(e),
         None => Ok(derived),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The events by definition: a target's observations in observed time (then id), and a
+    /// change wherever two in a row differ in config.
+    fn by_definition(obs: &[Obs]) -> Vec<(i64, i64, i64, i64)> {
+        let mut sorted = obs.to_vec();
+        sorted.sort_by_key(|o| (o.target, o.observed_at, o.id));
+        let mut out = Vec::new();
+        for w in sorted.windows(2) {
+            if w[0].target == w[1].target && w[0].config != w[1].config {
+                out.push((w[1].target, w[1].id, w[0].id, w[1].observed_at));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    proptest! {
+        /// Targets recorded in observed order are derived as the rows pass; a target with rows
+        /// recorded out of order is read again; both give what the definition gives, and the
+        /// first use of each undocumented field is the lowest id.
+        #[test]
+        fn the_builder_gives_the_events_and_fields_the_definition_gives(
+            rows in proptest::collection::vec((0..3i64, 0..20i64, 0..3u32), 1..60),
+            shuffled in any::<bool>(),
+        ) {
+            let mut obs: Vec<Obs> = rows
+                .iter()
+                .enumerate()
+                .map(|(i, &(target, t, config))| Obs {
+                    target,
+                    // Target 0 in observed order; the others as drawn (or all, if shuffled).
+                    observed_at: if target == 0 && !shuffled { i as i64 } else { t },
+                    id: i as i64 + 1,
+                    config,
+                })
+                .collect();
+            let unknown = vec![Vec::new(), vec!["Later".to_string()], Vec::new()];
+            let mut b = Builder::default();
+            for o in &obs {
+                b.push(*o);
+            }
+            let mut load = |_: u32| None;
+            let reread_obs = obs.clone();
+            let derived = b
+                .finish(Configs { unknown: &unknown, load: &mut load }, |_| {
+                    Ok::<_, ()>(reread_obs)
+                })
+                .unwrap();
+            let mut got: Vec<_> = derived
+                .events
+                .iter()
+                .map(|((target, to), e)| (*target, *to, e.from, e.at))
+                .collect();
+            got.sort();
+            prop_assert_eq!(got, by_definition(&obs));
+            obs.sort_by_key(|o| o.id);
+            for target in 0..3 {
+                let first = obs.iter().find(|o| o.target == target && o.config == 1).map(|o| o.id);
+                prop_assert_eq!(derived.seen.get(&(target, "Later".to_string())).copied(), first);
+            }
+        }
     }
 }

@@ -139,21 +139,49 @@ pub struct Store {
 /// The raw-answer bases read or written lately. Bases never change once committed and their ids
 /// are never given out again (`AUTOINCREMENT`), so a remembered one stays right.
 #[derive(Default)]
-pub(crate) struct BaseCache(Mutex<HashMap<i64, Arc<[u8]>>>);
+pub(crate) struct BaseCache(Mutex<Generations>);
+
+/// Two generations of bases: the ones used since the young one began, and the ones before. A
+/// base used again moves to the young one; when that is full, it becomes the old one and the
+/// old one is dropped. So what is used over and over stays, however many bases the history
+/// holds, and memory stays within two generations (an LRU's effect without its bookkeeping).
+#[derive(Default)]
+pub(crate) struct Generations {
+    young: HashMap<i64, Arc<[u8]>>,
+    old: HashMap<i64, Arc<[u8]>>,
+}
+
+impl Generations {
+    fn insert(&mut self, id: i64, bytes: Arc<[u8]>) {
+        if self.young.len() >= BaseCache::GENERATION {
+            self.old = std::mem::take(&mut self.young);
+        }
+        self.young.insert(id, bytes);
+    }
+}
 
 impl BaseCache {
-    /// Enough for every base of a large fleet (a base or two a target): a pass in recording
-    /// order (verify, export) meets each target once a night, so a cache smaller than the
-    /// fleet's bases is emptied before any base is met again. Bases are a few hundred bytes.
-    const CAPACITY: usize = 65536;
+    /// More than a large fleet's bases in use at once: a pass in recording order (verify,
+    /// export) meets each target once a night, and a target's answers are packed against the
+    /// base of its current config, so a night of ten thousand targets uses ten thousand bases
+    /// (a base is an answer, under a kilobyte). A generation that held fewer would drop each
+    /// base before the next night needs it again.
+    const GENERATION: usize = 16384;
 
     fn get_or_load(
         &self,
         id: i64,
         load: impl FnOnce() -> Result<Vec<u8>, StoreError>,
     ) -> Result<Arc<[u8]>, StoreError> {
-        if let Some(b) = self.0.lock().unwrap_or_else(|e| e.into_inner()).get(&id) {
-            return Ok(b.clone());
+        {
+            let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(b) = cache.young.get(&id) {
+                return Ok(b.clone());
+            }
+            if let Some(b) = cache.old.remove(&id) {
+                cache.insert(id, b.clone());
+                return Ok(b);
+            }
         }
         let bytes: Arc<[u8]> = load()?.into();
         self.remember([(id, bytes.clone())]);
@@ -163,9 +191,6 @@ impl BaseCache {
     fn remember(&self, bases: impl IntoIterator<Item = (i64, Arc<[u8]>)>) {
         let mut cache = self.0.lock().unwrap_or_else(|e| e.into_inner());
         for (id, bytes) in bases {
-            if cache.len() >= Self::CAPACITY {
-                cache.clear();
-            }
             cache.insert(id, bytes);
         }
     }
@@ -376,6 +401,26 @@ impl Store {
     }
 
     /// The base that snapshot `id`'s raw answer is packed against.
+    /// Runs `f` with this connection's page cache small: a single pass over the whole history
+    /// gains nothing from a large one, and memory then stays flat however long it is.
+    pub(crate) fn with_small_cache<T>(
+        &self,
+        f: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let cache: i64 = self
+            .conn
+            .pragma_query_value(None, "cache_size", |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        self.conn
+            .pragma_update(None, "cache_size", -8192)
+            .map_err(|e| self.err(e))?;
+        let done = f();
+        let restored = self.conn.pragma_update(None, "cache_size", cache);
+        let done = done?;
+        restored.map_err(|e| self.err(e))?;
+        Ok(done)
+    }
+
     fn base(&self, id: i64, base: i64) -> Result<Arc<[u8]>, StoreError> {
         self.bases
             .get_or_load(base, || load_base(&self.conn, &self.shown(), id, base))

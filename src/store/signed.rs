@@ -191,15 +191,22 @@ impl Store {
                 }
             }
         }
+        // Without a verified checkpoint every snapshot is unsigned: a count without a condition,
+        // which reads the smallest index rather than every row. Either reads through a small
+        // cache, which a long history would otherwise fill.
         let after = report.newest.as_ref().map_or(0, |h| h.snapshot);
-        report.unsigned_tail = self
-            .conn
-            .query_row(
-                "SELECT COUNT(*) FROM snapshots WHERE id > ?1",
-                [after],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_err(|e| self.err(e))? as u64;
+        report.unsigned_tail = self.with_small_cache(|| {
+            let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| {
+                self.conn
+                    .query_row(sql, p, |r| r.get::<_, i64>(0))
+                    .map_err(|e| self.err(e))
+            };
+            if after == 0 {
+                count("SELECT COUNT(*) FROM snapshots", &[])
+            } else {
+                count("SELECT COUNT(*) FROM snapshots WHERE id > ?1", &[&after])
+            }
+        })? as u64;
         Ok(report)
     }
 }
