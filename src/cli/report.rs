@@ -67,14 +67,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let fail_on = super::check::fail_on(args.fail_on, ctx, Severity::Low)?;
     let store = ctx.open_store(OpenMode::Existing)?;
     let names = ctx.target_names(&args.targets, &store)?;
-    for name in &names {
-        // Still reported (every day not observed), but a misspelt name should not pass unnoticed.
-        if store.earliest(name)?.is_none() {
-            tracing::warn!(
-                "target \"{}\" has no snapshots: the report shows no day observed; check the name, or run `audit snapshot --target NAME`",
-                crate::task::text::visible(name)
-            );
-        }
+    // Still reported (every day not observed), but a misspelt name should not pass unnoticed.
+    for name in store.unobserved(&names)? {
+        tracing::warn!(
+            "target \"{}\" has no snapshots: the report shows no day observed; check the name, or run `audit snapshot --target NAME`",
+            crate::task::text::visible(name)
+        );
     }
     let now = ctx.now();
     let since = match &args.since {

@@ -364,7 +364,7 @@ impl Store {
     /// so that several such connections together stay within what one would use.
     pub fn read_once(&self) -> Result<(), StoreError> {
         self.conn
-            .pragma_update(None, "cache_size", -8192)
+            .pragma_update(None, "cache_size", -2048)
             .map_err(|e| self.err(e))
     }
 

@@ -125,6 +125,20 @@ impl Store {
         Ok(at.map(from_ms))
     }
 
+    /// Which of `targets` have no snapshot. Read through a small page cache: a fleet's
+    /// targets each touch a page of their own, which a large cache would keep for nothing.
+    pub fn unobserved<'a>(&self, targets: &'a [String]) -> Result<Vec<&'a str>, StoreError> {
+        self.with_small_cache(|| {
+            let mut out = Vec::new();
+            for name in targets {
+                if self.earliest(name)?.is_none() {
+                    out.push(name.as_str());
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// A snapshot's metadata by id.
     pub fn meta(&self, id: i64) -> Result<SnapshotMeta, StoreError> {
         let sql = format!(
