@@ -270,7 +270,8 @@ fleet_setup() {
         export "BENCH_ID_$id=AKIDbench$id" "BENCH_KEY_$id=key-$id"
     done
 }
-# Runs the job against a fresh stand-in; prints "WALL_SECONDS RATE_LIMITED EXIT".
+# Runs the job against a fresh stand-in; prints "WALL_SECONDS RATE_LIMITED EXIT PEAK_MB"
+# (EXIT 0 for a run that exited 0 or 1, 2 otherwise).
 fleet_run() {
     local mode="$1" count="${2:-$fleet}" conc="${3:-$concurrency}" url pid t0 t1 code=0 limited
     fleet_setup "$mode" "$count"
@@ -281,21 +282,24 @@ fleet_run() {
     for _ in $(seq 100); do [ -s "$fleet_dir/$mode.url" ] && break; sleep 0.05; done
     url=$(head -1 "$fleet_dir/$mode.url")
     [ -n "$url" ] || { kill "$pid"; fail "the stand-in did not start"; }
-    t0=$(now_ns)
-    "$audit" --config "$fleet_dir/$mode.toml" run --concurrency "$conc" --endpoint "$url" \
-        --out-dir "$fleet_dir/reports-$mode" >/dev/null 2>"$fleet_dir/$mode.run.log" || code=$?
-    t1=$(now_ns)
+    # Timed by GNU time (or Python), from the process's start: with a credential pair a target
+    # exported, bash takes seconds to build the environment of each command it starts, which
+    # `date` on either side would count.
+    timed_peak "$fleet_dir/$mode.time" "$audit" --config "$fleet_dir/$mode.toml" run \
+        --concurrency "$conc" --endpoint "$url" --out-dir "$fleet_dir/reports-$mode" \
+        >/dev/null 2>"$fleet_dir/$mode.run.log" || code=2
     kill -TERM "$pid"
     wait "$pid" || true
     limited=$(sed 's/\x1b\[[0-9;]*m//g' "$fleet_dir/$mode.sim.log" | grep -o 'rate_limited=[0-9]*' |
         tail -1 | cut -d= -f2)
-    echo "$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }') ${limited:-unknown} $code"
+    read -r wall peak_kb <"$fleet_dir/$mode.time"
+    echo "$wall ${limited:-unknown} $code $((peak_kb / 1024))"
 }
 fleet_repeat=$((repeat < 3 ? repeat : 3))
 say "fleet run: $fleet targets, one credential each (median of $fleet_repeat)"
 : >"$fleet_dir/own.runs"
 for ((i = 0; i < fleet_repeat; i++)); do
-    read -r own_s own_limited own_code <<<"$(fleet_run own)"
+    read -r own_s own_limited own_code _ <<<"$(fleet_run own)"
     [ "$own_code" -le 1 ] || fail "audit run (own credentials) exited $own_code (see $fleet_dir/own.run.log)"
     echo "$own_s $own_limited" >>"$fleet_dir/own.runs"
 done
@@ -308,7 +312,7 @@ row "run --concurrency $concurrency, $fleet targets, own credentials, ${latency_
     "$( [ "$(verdict "$own_x" "<=" 1.3)" = met ] && [ "$own_limited" = 0 ] && echo met || echo "NOT met")"
 
 say "fleet run: $fleet targets, one shared credential"
-read -r shared_s shared_limited shared_code <<<"$(fleet_run shared)"
+read -r shared_s shared_limited shared_code _ <<<"$(fleet_run shared)"
 [ "$shared_code" -le 1 ] || fail "audit run (shared credential) exited $shared_code (see $fleet_dir/shared.run.log)"
 shared_bound=$(awk -v n="$fleet" 'BEGIN { printf "%.2f", n / 20 }')
 shared_x=$(div "$shared_s" "$shared_bound")
@@ -360,14 +364,18 @@ if [ "$big" -gt 0 ]; then
     rm -f "$big_db"*
     big_conc=64
     say "fleet run: $big targets, one credential each, concurrency $big_conc"
-    read -r big_s big_limited big_code <<<"$(fleet_run own "$big" "$big_conc")"
+    read -r big_s big_limited big_code big_run_mb <<<"$(fleet_run own "$big" "$big_conc")"
     [ "$big_code" -le 1 ] || fail "audit run ($big targets) exited $big_code (see $fleet_dir/own.run.log)"
     big_bound=$(awk -v n="$big" -v l="$latency_ms" -v c="$big_conc" 'BEGIN { printf "%.2f", n * l / 1000 / c }')
     big_x=$(div "$big_s" "$big_bound")
     row "$big targets: run --concurrency $big_conc, own credentials, ${latency_ms} ms latency" \
-        "${big_s} s (bound ${big_bound} s, ${big_x}x), rate-limited: $big_limited" "<= 1.3x, 0 refused" \
+        "${big_s} s (bound ${big_bound} s, ${big_x}x), ${big_run_mb} MB peak, rate-limited: $big_limited" \
+        "<= 1.3x, 0 refused" \
         "$( [ "$(verdict "$big_x" "<=" 1.3)" = met ] && [ "$big_limited" = 0 ] && echo met || echo "NOT met")"
 fi
+
+# The fleets' credentials leave the environment: every command started would carry them.
+unset $(compgen -v BENCH_)
 
 # --- 7. one nightly snapshot, process start to stored, beside Tencent's Python SDK ------------
 snap_dir="$work/snapshot"

@@ -419,6 +419,12 @@ pub async fn snapshot_and_check(
                 }
             }
         }
+        // Kept as they come, a few hundred a commit, while the fetches still out are awaited:
+        // ten thousand at the end held the run's last half second.
+        if checks.len() >= CHECKS_PER_COMMIT {
+            store.save_checks(&checks)?;
+            checks.clear();
+        }
     }
     store.save_checks(&checks)?;
     outcomes.sort_by(|a, b| a.run.target.cmp(&b.run.target));
@@ -457,7 +463,10 @@ fn failed(target: &str, e: &Error) -> TargetOutcome {
     }
 }
 
-/// Checks a recorded snapshot; its result joins `checks`, which are kept together at the end.
+/// How many check results are stored in one commit while a run goes on.
+const CHECKS_PER_COMMIT: usize = 512;
+
+/// Checks a recorded snapshot; its result joins `checks`, which are stored a batch at a time.
 fn judge(
     store: &Store,
     set: &PolicySet,

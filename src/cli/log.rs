@@ -30,6 +30,7 @@ fn under(path: &str, field: &str) -> bool {
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let store = ctx.open_store(OpenMode::Existing)?;
+    let _reading = store.reading()?;
     let mut docs = Vec::new();
     // Fields a change in the window was seen under, for telling a typo from a quiet field.
     let mut seen: Vec<bool> = vec![false; args.fields.len()];
@@ -40,10 +41,23 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     } else {
         store.entries(None, None)?
     };
-    for name in ctx.target_names(&args.targets, &store)? {
-        let (since, until) = args.window.resolve(&store, &name, ctx)?;
-        let events = store
-            .events(&name, since, until)?
+    let names = ctx.target_names(&args.targets, &store)?;
+    // A window of instants is the same for every target: the fleet's events in one query.
+    let mut fleet = match args.window.instants(ctx)? {
+        Some((since, until)) if names.len() > 1 => {
+            Some((since, until, store.events_of_all(since, until)?))
+        }
+        _ => None,
+    };
+    for name in names {
+        let (since, until, events) = match &mut fleet {
+            Some((since, until, all)) => (*since, *until, all.remove(&name).unwrap_or_default()),
+            None => {
+                let (since, until) = args.window.resolve(&store, &name, ctx)?;
+                (since, until, store.events(&name, since, until)?)
+            }
+        };
+        let events = events
             .into_iter()
             .filter_map(|mut e| {
                 if filtered {
@@ -100,11 +114,9 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         TextOrJson::Json => write_json_array(w, &docs, |d, w| log_json(d, w)),
         TextOrJson::Text => {
             for (i, d) in docs.iter().enumerate() {
-                if docs.len() > 1 {
-                    if i > 0 {
-                        writeln!(w)?;
-                    }
-                    writeln!(w, "== {}", d.target)?;
+                // Each target's log begins with its name.
+                if i > 0 {
+                    writeln!(w)?;
                 }
                 log_text(d, ctx.tz, ctx.color, w)?;
             }

@@ -300,6 +300,25 @@ impl WindowArgs {
             bound(store, target, self.until.as_deref(), ctx, false)?,
         ))
     }
+
+    /// Both bounds, when neither names a snapshot (`latest`, an id): the same for every target.
+    pub fn instants(&self, ctx: &Context) -> Result<Option<Bounds>, Error> {
+        let instant = |text: Option<&str>, lower: bool| -> Result<Option<Option<_>>, Error> {
+            let Some(text) = text else {
+                return Ok(Some(None));
+            };
+            let when = When::parse(text, ctx.now())?;
+            let at = if lower {
+                when.lower_instant(ctx.tz)
+            } else {
+                when.upper_instant(ctx.tz)
+            };
+            Ok(at.map(Some))
+        };
+        let since = instant(self.since.as_deref(), true)?;
+        let until = instant(self.until.as_deref(), false)?;
+        Ok(since.zip(until))
+    }
 }
 
 /// Text for people or JSON for programs.
@@ -434,10 +453,11 @@ impl Context {
 
     /// Writes a result to stdout, mapping failures to [`Error::Output`].
     pub fn emit(&self, f: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<(), Error> {
-        let stdout = std::io::stdout();
-        let mut lock = stdout.lock();
-        f(&mut lock)
-            .and_then(|()| lock.flush())
+        // Standard output is line-buffered; a log or report of a fleet is many thousand lines,
+        // written here at once, so it goes out in large writes.
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
+        f(&mut out)
+            .and_then(|()| out.flush())
             .map_err(|source| Error::Output {
                 what: "to stdout".into(),
                 source,

@@ -30,6 +30,11 @@ pub use query::{Event, HistoryRow, SnapshotMeta, StoredSnapshot};
 pub use record::{Bulk, NewSnapshot, Recorded};
 pub use signed::CheckpointReport;
 
+/// A read transaction open on a [`Store`] (see [`Store::reading`]); dropping it ends it.
+pub struct Reading<'a> {
+    _open: rusqlite::Transaction<'a>,
+}
+
 /// The schema, one migration a folder. Never edit one that has landed; add the next.
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -400,7 +405,16 @@ impl Store {
         })
     }
 
-    /// The base that snapshot `id`'s raw answer is packed against.
+    /// A read transaction, held until the value is dropped: the queries made meanwhile see one
+    /// moment of the history (a snapshot recorded by another process is wholly in or out), and
+    /// SQLite takes its shared lock once rather than once a query.
+    pub fn reading(&self) -> Result<Reading<'_>, StoreError> {
+        self.conn
+            .unchecked_transaction()
+            .map(|open| Reading { _open: open })
+            .map_err(|e| self.err(e))
+    }
+
     /// Runs `f` with this connection's page cache small: a single pass over the whole history
     /// gains nothing from a large one, and memory then stays flat however long it is.
     pub(crate) fn with_small_cache<T>(
@@ -421,6 +435,7 @@ impl Store {
         Ok(done)
     }
 
+    /// The base that snapshot `id`'s raw answer is packed against.
     fn base(&self, id: i64, base: i64) -> Result<Arc<[u8]>, StoreError> {
         self.bases
             .get_or_load(base, || load_base(&self.conn, &self.shown(), id, base))
