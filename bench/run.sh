@@ -61,7 +61,11 @@ fi
 timed_peak() {
     local out="$1"; shift
     if [ "$peak_tool" = gnu ]; then
-        /usr/bin/time -f "%e %M" -o "$out" "$@" || [ $? -eq 1 ] || return 1
+        local code=0
+        /usr/bin/time -f "%e %M" -o "$out" "$@" || code=$?
+        # For a command that exits non-zero, GNU time writes a line of its own first.
+        tail -n 1 "$out" >"$out.last" && mv "$out.last" "$out"
+        [ "$code" -le 1 ] || return 1
     else
         python3 - "$out" "$@" <<'PY' || return 1
 import resource, subprocess, sys, time
