@@ -277,7 +277,7 @@ fleet_setup() {
 # Runs the job against a fresh stand-in; prints "WALL_SECONDS RATE_LIMITED EXIT PEAK_MB"
 # (EXIT 0 for a run that exited 0 or 1, 2 otherwise).
 fleet_run() {
-    local mode="$1" count="${2:-$fleet}" conc="${3:-$concurrency}" url pid t0 t1 code=0 limited
+    local mode="$1" count="${2:-$fleet}" conc="${3:-$concurrency}" url pid code=0 limited wall peak_kb
     fleet_setup "$mode" "$count"
     rm -f "$fleet_dir/$mode.db"*
     NO_COLOR=1 "$audit" -v --color never sim --listen 127.0.0.1:0 --credentials-file "$fleet_dir/creds" \

@@ -43,19 +43,19 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     };
     let names = ctx.target_names(&args.targets, &store)?;
     // A window of instants is the same for every target: the fleet's events in one query.
-    let mut fleet = match args.window.instants(ctx)? {
-        Some((since, until)) if names.len() > 1 => {
-            Some((since, until, store.events_of_all(since, until)?))
-        }
-        _ => None,
+    let shared = args.window.instants(ctx)?.filter(|_| names.len() > 1);
+    let mut fleet = match shared {
+        Some((since, until)) => Some(store.events_of_all(since, until)?),
+        None => None,
     };
     for name in names {
-        let (since, until, events) = match &mut fleet {
-            Some((since, until, all)) => (*since, *until, all.remove(&name).unwrap_or_default()),
-            None => {
-                let (since, until) = args.window.resolve(&store, &name, ctx)?;
-                (since, until, store.events(&name, since, until)?)
-            }
+        let (since, until) = match shared {
+            Some(bounds) => bounds,
+            None => args.window.resolve(&store, &name, ctx)?,
+        };
+        let events = match &mut fleet {
+            Some(all) => all.remove(&name).unwrap_or_default(),
+            None => store.events(&name, since, until)?,
         };
         let events = events
             .into_iter()

@@ -303,20 +303,15 @@ impl WindowArgs {
 
     /// Both bounds, when neither names a snapshot (`latest`, an id): the same for every target.
     pub fn instants(&self, ctx: &Context) -> Result<Option<Bounds>, Error> {
-        let instant = |text: Option<&str>, lower: bool| -> Result<Option<Option<_>>, Error> {
-            let Some(text) = text else {
-                return Ok(Some(None));
-            };
-            let when = When::parse(text, ctx.now())?;
-            let at = if lower {
-                when.lower_instant(ctx.tz)
-            } else {
-                when.upper_instant(ctx.tz)
-            };
-            Ok(at.map(Some))
+        // Some(None): an open end; None: a snapshot, different for each target.
+        let end = |text: Option<&str>, lower| -> Result<Option<Option<DateTime<Utc>>>, Error> {
+            Ok(match text {
+                None => Some(None),
+                Some(text) => instant(text, ctx, lower)?.ok().map(Some),
+            })
         };
-        let since = instant(self.since.as_deref(), true)?;
-        let until = instant(self.until.as_deref(), false)?;
+        let since = end(self.since.as_deref(), true)?;
+        let until = end(self.until.as_deref(), false)?;
         Ok(since.zip(until))
     }
 }
@@ -508,14 +503,20 @@ pub fn bound(
     lower: bool,
 ) -> Result<Option<DateTime<Utc>>, Error> {
     let Some(text) = text else { return Ok(None) };
+    match instant(text, ctx, lower)? {
+        Ok(at) => Ok(Some(at)),
+        Err(when) => Ok(Some(store.resolve(target, &when, ctx.tz)?.observed_at)),
+    }
+}
+
+/// `text` as an instant (a day is its start, or its end), or the snapshot it names (an id,
+/// `latest`), which only a target's history can place.
+fn instant(text: &str, ctx: &Context, lower: bool) -> Result<Result<DateTime<Utc>, When>, Error> {
     let when = When::parse(text, ctx.now())?;
     let at = if lower {
         when.lower_instant(ctx.tz)
     } else {
         when.upper_instant(ctx.tz)
     };
-    match at {
-        Some(at) => Ok(Some(at)),
-        None => Ok(Some(store.resolve(target, &when, ctx.tz)?.observed_at)),
-    }
+    Ok(at.ok_or(when))
 }

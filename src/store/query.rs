@@ -377,28 +377,22 @@ impl Store {
             ])
             .map_err(|e| self.err(e))?;
         let mut out: HashMap<String, Vec<Event>> = HashMap::new();
-        // Rows come a target at a time: its name is looked up and copied once, not once a row.
-        let mut current: Option<(String, Vec<Event>)> = None;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-            let name = r.get_ref(0).and_then(|v| v.as_str().map_err(Into::into));
-            let name = name.map_err(|e| self.err(e))?;
-            let event = {
-                let text = r.get_ref(4).and_then(|v| v.as_str().map_err(Into::into));
-                let text = text.map_err(|e| self.err(e))?;
-                let get = |i| r.get::<_, i64>(i).map_err(|e| self.err(e));
-                self.event(get(1)?, get(2)?, get(3)?, text)?
+            let text = |i| {
+                r.get_ref(i)
+                    .and_then(|v| v.as_str().map_err(Into::into))
+                    .map_err(|e| self.err(e))
             };
-            match &mut current {
-                Some((n, events)) if n == name => events.push(event),
-                _ => {
-                    if let Some((n, events)) = current.replace((name.to_owned(), vec![event])) {
-                        out.insert(n, events);
-                    }
+            let get = |i| r.get::<_, i64>(i).map_err(|e| self.err(e));
+            let event = self.event(get(1)?, get(2)?, get(3)?, text(4)?)?;
+            // A target's name is copied once, with its first event.
+            let name = text(0)?;
+            match out.get_mut(name) {
+                Some(events) => events.push(event),
+                None => {
+                    out.insert(name.to_owned(), vec![event]);
                 }
             }
-        }
-        if let Some((n, events)) = current {
-            out.insert(n, events);
         }
         Ok(out)
     }
