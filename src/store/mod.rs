@@ -49,6 +49,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/07-identity/up.sql")),
         M::up(include_str!("../../migrations/08-notify-state/up.sql")),
         M::up(include_str!("../../migrations/09-journal/up.sql")),
+        M::up(include_str!(
+            "../../migrations/10-change-events-by-time/up.sql"
+        )),
     ])
 }
 
@@ -457,7 +460,7 @@ fn load_base(conn: &Connection, shown: &str, id: i64, base: i64) -> Result<Vec<u
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 9;
+const KNOWN_VERSION: i64 = 10;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;
