@@ -274,18 +274,34 @@ fleet_setup() {
         export "BENCH_ID_$id=AKIDbench$id" "BENCH_KEY_$id=key-$id"
     done
 }
+# Waits for a stand-in started in the background with its standard output in FILE to print its
+# URL, and prints it. FILE must not exist before the stand-in starts: a URL left by an earlier
+# stand-in would be read, then emptied by the new one's redirection. Fails, with the end of the
+# stand-in's log, if it exits or prints nothing within 30 seconds (a loaded machine is slow to
+# start a process, never that slow).
+sim_url() {
+    local file="$1" pid="$2" log="$3" url=""
+    for _ in $(seq 600); do
+        url=$(head -1 "$file" 2>/dev/null || true)
+        case "$url" in http*://*) echo "$url"; return 0 ;; esac
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill "$pid" 2>/dev/null || true
+    echo "bench: the stand-in's log ends:" >&2
+    tail -5 "$log" | sed 's/[^[:print:]\t]/?/g' >&2
+    fail "the stand-in did not start (see $log)"
+}
 # Runs the job against a fresh stand-in; prints "WALL_SECONDS RATE_LIMITED EXIT PEAK_MB"
 # (EXIT 0 for a run that exited 0 or 1, 2 otherwise).
 fleet_run() {
     local mode="$1" count="${2:-$fleet}" conc="${3:-$concurrency}" url pid code=0 limited wall peak_kb
     fleet_setup "$mode" "$count"
-    rm -f "$fleet_dir/$mode.db"*
+    rm -f "$fleet_dir/$mode.db"* "$fleet_dir/$mode.url"
     NO_COLOR=1 "$audit" -v --color never sim --listen 127.0.0.1:0 --credentials-file "$fleet_dir/creds" \
         --latency "${latency_ms}ms" >"$fleet_dir/$mode.url" 2>"$fleet_dir/$mode.sim.log" &
     pid=$!
-    for _ in $(seq 100); do [ -s "$fleet_dir/$mode.url" ] && break; sleep 0.05; done
-    url=$(head -1 "$fleet_dir/$mode.url")
-    [ -n "$url" ] || { kill "$pid"; fail "the stand-in did not start"; }
+    url=$(sim_url "$fleet_dir/$mode.url" "$pid" "$fleet_dir/$mode.sim.log") || exit 1
     # Timed by GNU time (or Python), from the process's start: with a credential pair a target
     # exported, bash takes seconds to build the environment of each command it starts, which
     # `date` on either side would count.
@@ -304,7 +320,7 @@ say "fleet run: $fleet targets, one credential each (median of $fleet_repeat)"
 : >"$fleet_dir/own.runs"
 for ((i = 0; i < fleet_repeat; i++)); do
     read -r own_s own_limited own_code _ <<<"$(fleet_run own)"
-    [ "$own_code" -le 1 ] || fail "audit run (own credentials) exited $own_code (see $fleet_dir/own.run.log)"
+    [ "${own_code:-2}" -le 1 ] || fail "audit run (own credentials) exited ${own_code:-early} (see $fleet_dir/own.run.log)"
     echo "$own_s $own_limited" >>"$fleet_dir/own.runs"
 done
 own_limited=$(awk '{ s += ($2 == "unknown") ? 1e9 : $2 } END { print (s >= 1e9) ? "unknown" : s }' "$fleet_dir/own.runs")
@@ -317,7 +333,7 @@ row "run --concurrency $concurrency, $fleet targets, own credentials, ${latency_
 
 say "fleet run: $fleet targets, one shared credential"
 read -r shared_s shared_limited shared_code _ <<<"$(fleet_run shared)"
-[ "$shared_code" -le 1 ] || fail "audit run (shared credential) exited $shared_code (see $fleet_dir/shared.run.log)"
+[ "${shared_code:-2}" -le 1 ] || fail "audit run (shared credential) exited ${shared_code:-early} (see $fleet_dir/shared.run.log)"
 shared_bound=$(awk -v n="$fleet" 'BEGIN { printf "%.2f", n / 20 }')
 shared_x=$(div "$shared_s" "$shared_bound")
 row "run --concurrency $concurrency, $fleet targets, one shared credential" \
@@ -369,7 +385,7 @@ if [ "$big" -gt 0 ]; then
     big_conc=64
     say "fleet run: $big targets, one credential each, concurrency $big_conc"
     read -r big_s big_limited big_code big_run_mb <<<"$(fleet_run own "$big" "$big_conc")"
-    [ "$big_code" -le 1 ] || fail "audit run ($big targets) exited $big_code (see $fleet_dir/own.run.log)"
+    [ "${big_code:-2}" -le 1 ] || fail "audit run ($big targets) exited ${big_code:-early} (see $fleet_dir/own.run.log)"
     big_bound=$(awk -v n="$big" -v l="$latency_ms" -v c="$big_conc" 'BEGIN { printf "%.2f", n * l / 1000 / c }')
     big_x=$(div "$big_s" "$big_bound")
     row "$big targets: run --concurrency $big_conc, own credentials, ${latency_ms} ms latency" \
@@ -394,9 +410,7 @@ echo "AKIDbenchSNAP bench-snap-key" >"$snap_dir/creds"
 "$audit" --color never sim --listen 127.0.0.1:0 --credentials-file "$snap_dir/creds" --rate-limit 0 \
     >"$snap_dir/url" 2>"$snap_dir/sim.log" &
 snap_pid=$!
-for _ in $(seq 100); do [ -s "$snap_dir/url" ] && break; sleep 0.05; done
-snap_url=$(head -1 "$snap_dir/url")
-[ -n "$snap_url" ] || { kill "$snap_pid"; fail "the stand-in did not start"; }
+snap_url=$(sim_url "$snap_dir/url" "$snap_pid" "$snap_dir/sim.log") || exit 1
 export TENCENTCLOUD_SECRET_ID=AKIDbenchSNAP TENCENTCLOUD_SECRET_KEY=bench-snap-key
 # One run first, so the database exists and later runs are nightly ones: a new snapshot of a
 # known target, in a database that is already there.
