@@ -7,7 +7,8 @@ use tcss_audit::task::text::visible;
 /// mimalloc rather than the system allocator: an import or a year's report makes and frees
 /// millions of small values (parsed answers, configs, rows), often on another thread than the
 /// one that made them. glibc's allocator spent a fifth of an import's time on them; with
-/// mimalloc the bench's 3.65 million rows import in 72 s instead of 80.
+/// mimalloc the bench's 3.65 million rows import in 72 s instead of 80. It is built without
+/// transparent huge pages (see Cargo.toml), which doubled the peak memory of a verify.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

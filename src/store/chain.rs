@@ -2,7 +2,6 @@
 //! so that altering, removing or reordering any recorded row is detectable.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use rusqlite::OptionalExtension;
 
@@ -94,34 +93,123 @@ impl VerifyReport {
     }
 }
 
-/// One snapshot row as read, for the checking thread.
+/// Where a field of a row lies in its chunk's buffer.
+type Span = std::ops::Range<usize>;
+
+/// One snapshot row as read, for the checking thread: its text fields and its raw answer lie in
+/// the buffers of the [`Chunk`] it came in.
 struct RowRead {
     id: i64,
     target_id: i64,
     observed_at: i64,
     recorded_at: i64,
     source: &'static str,
-    endpoint: Option<String>,
-    request_id: Option<String>,
-    /// The raw answer's base, if it is packed; an error if the base cannot be had.
-    base: Result<Option<Arc<[u8]>>, String>,
-    raw: Vec<u8>,
+    endpoint: Option<Span>,
+    request_id: Option<Span>,
+    /// The raw answer, unpacked if it was packed; an error if it cannot be rebuilt.
+    raw: Result<Span, String>,
     raw_sha256: [u8; 32],
-    config_hash: String,
-    last_scan_time: Option<String>,
-    scan_result: Option<String>,
+    config_hash: Span,
+    last_scan_time: Option<Span>,
+    scan_result: Option<Span>,
     chain_hash: [u8; 32],
-    account: Option<String>,
-    arn: Option<String>,
-    principal_type: Option<String>,
+    account: Option<Span>,
+    arn: Option<Span>,
+    principal_type: Option<Span>,
     journal_id: Option<i64>,
 }
 
 /// What the reading thread sends: a row, or the id of a row it could not read and why.
 type Read = Result<RowRead, (i64, String)>;
 
+/// Rows sent to the checking thread at a time, with the bytes of their fields in two buffers
+/// (one for text, one for raw answers). The checker sends each chunk back to be filled again,
+/// so that reading a row allocates nothing: with a few strings a row, allocating on one thread
+/// and freeing on the other took a fifth of a verify.
+#[derive(Default)]
+struct Chunk {
+    rows: Vec<Read>,
+    text: String,
+    raw: Vec<u8>,
+}
+
+impl Chunk {
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.text.clear();
+        self.raw.clear();
+    }
+
+    fn text(&self, span: &Span) -> &str {
+        &self.text[span.clone()]
+    }
+
+    fn text_opt(&self, span: &Option<Span>) -> Option<&str> {
+        span.as_ref().map(|s| self.text(s))
+    }
+}
+
 /// Rows sent to the checking thread at a time.
 const VERIFY_CHUNK: usize = 1024;
+
+/// The config hashes the chain pass meets, each given the next index. A large fleet's year names
+/// tens of thousands, so each is kept as its 32 bytes rather than 64 hex digits (twice over, for
+/// the lookup and for the name by index); a name that is not 64 lower-case hex digits, which no
+/// stored config can validly have, is kept as it is.
+#[derive(Debug, Default)]
+struct ConfigIndex {
+    by_digest: HashMap<[u8; 32], u32>,
+    odd: HashMap<String, u32>,
+    /// By index: the digest, or none for an odd name (in `odd`).
+    names: Vec<Option<[u8; 32]>>,
+}
+
+impl ConfigIndex {
+    fn digest(hash: &str) -> Option<[u8; 32]> {
+        let lower_hex = hash.len() == 64
+            && hash
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let mut out = [0u8; 32];
+        (lower_hex && hex::decode_to_slice(hash, &mut out).is_ok()).then_some(out)
+    }
+
+    fn get(&self, hash: &str) -> Option<u32> {
+        match Self::digest(hash) {
+            Some(d) => self.by_digest.get(&d).copied(),
+            None => self.odd.get(hash).copied(),
+        }
+    }
+
+    /// Gives `hash` (not yet in the index) the next index.
+    fn insert(&mut self, hash: &str) -> u32 {
+        let i = self.names.len() as u32;
+        let digest = Self::digest(hash);
+        match digest {
+            Some(d) => self.by_digest.insert(d, i),
+            None => self.odd.insert(hash.to_string(), i),
+        };
+        self.names.push(digest);
+        i
+    }
+
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// The hash given index `i`.
+    fn name(&self, i: u32) -> String {
+        match self.names[i as usize] {
+            Some(d) => hex::encode(d),
+            None => self
+                .odd
+                .iter()
+                .find(|(_, j)| **j == i)
+                .map(|(name, _)| name.clone())
+                .unwrap_or_default(),
+        }
+    }
+}
 
 /// The checking side of [`Store::verify`]: every link in order.
 struct Checker {
@@ -132,7 +220,7 @@ struct Checker {
     checked: u64,
     first_break: Option<ChainBreak>,
     /// Each config hash seen, by index, and the snapshot that used it first.
-    index: HashMap<String, u32>,
+    index: ConfigIndex,
     first_use: Vec<i64>,
     /// The change events and first-seen fields the observations imply, so far.
     derived: derived::Builder,
@@ -142,15 +230,15 @@ struct Checker {
 }
 
 impl Checker {
-    /// Checks one row; `false` once the chain is broken.
-    fn check(&mut self, item: Read) -> bool {
+    /// Checks one row of `chunk`; `false` once the chain is broken.
+    fn check(&mut self, item: &Read, chunk: &Chunk) -> bool {
         self.checked += 1;
         let r = match item {
             Ok(r) => r,
             Err((id, reason)) => {
                 self.first_break = Some(ChainBreak {
-                    snapshot: id,
-                    reason,
+                    snapshot: *id,
+                    reason: reason.clone(),
                 });
                 return false;
             }
@@ -161,20 +249,14 @@ impl Checker {
             observed_at,
             recorded_at,
             source,
-            endpoint,
-            request_id,
-            base,
-            raw,
+            ref raw,
             raw_sha256,
-            config_hash,
-            last_scan_time,
-            scan_result,
+            ref config_hash,
             chain_hash,
-            account,
-            arn,
-            principal_type,
             journal_id,
-        } = r;
+            ..
+        } = *r;
+        let config_hash = chunk.text(config_hash);
         let reason = (|| {
             if id != self.expected_id {
                 return Some(format!(
@@ -182,15 +264,11 @@ impl Checker {
                     self.expected_id
                 ));
             }
-            let raw = match base {
-                Ok(None) => raw,
-                Ok(Some(base)) => match rawpack::unpack(&raw, &base) {
-                    Ok(raw) => raw,
-                    Err(e) => return Some(format!("its raw answer cannot be rebuilt ({e})")),
-                },
+            let raw = match raw {
+                Ok(span) => &chunk.raw[span.clone()],
                 Err(e) => return Some(format!("its raw answer cannot be rebuilt ({e})")),
             };
-            let raw_digest: [u8; 32] = Sha256::digest(&raw).into();
+            let raw_digest: [u8; 32] = Sha256::digest(raw).into();
             if raw_sha256 != raw_digest {
                 return Some("its raw answer does not match the hash recorded for it".into());
             }
@@ -215,15 +293,15 @@ impl Checker {
                 observed_at,
                 recorded_at,
                 source,
-                endpoint: endpoint.as_deref(),
-                request_id: request_id.as_deref(),
+                endpoint: chunk.text_opt(&r.endpoint),
+                request_id: chunk.text_opt(&r.request_id),
                 raw_sha256: hex32(&raw_digest, &mut raw_hex),
-                config_hash: &config_hash,
-                last_scan_time: last_scan_time.as_deref(),
-                scan_result: scan_result.as_deref(),
-                account: account.as_deref(),
-                arn: arn.as_deref(),
-                principal_type: principal_type.as_deref(),
+                config_hash,
+                last_scan_time: chunk.text_opt(&r.last_scan_time),
+                scan_result: chunk.text_opt(&r.scan_result),
+                account: chunk.text_opt(&r.account),
+                arn: chunk.text_opt(&r.arn),
+                principal_type: chunk.text_opt(&r.principal_type),
                 journal,
             };
             let prev = std::str::from_utf8(&self.prev).expect("hex is ASCII");
@@ -241,13 +319,11 @@ impl Checker {
         }
         self.expected_id = id + 1;
         hex::encode_to_slice(chain_hash, &mut self.prev).expect("64 digits for 32 bytes");
-        let config = match self.index.get(&config_hash) {
-            Some(i) => *i,
+        let config = match self.index.get(config_hash) {
+            Some(i) => i,
             None => {
-                let i = self.first_use.len() as u32;
-                self.index.insert(config_hash, i);
                 self.first_use.push(id);
-                i
+                self.index.insert(config_hash)
             }
         };
         self.derived.push(Obs {
@@ -306,7 +382,7 @@ impl Store {
             expected_id: start.as_ref().map_or(1, |(id, _)| id + 1),
             checked: 0,
             first_break: None,
-            index: HashMap::new(),
+            index: ConfigIndex::default(),
             first_use: Vec::new(),
             derived: derived::Builder::default(),
             buf: Vec::new(),
@@ -334,83 +410,134 @@ impl Store {
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        let mut read_all =
-            |send: std::sync::mpsc::SyncSender<Vec<Read>>| -> Result<(), StoreError> {
-                let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
-                while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-                    let id: i64 = r.get(0).unwrap_or(0);
-                    let item = (|| -> Result<RowRead, String> {
-                        let typed = |e: rusqlite::Error| {
-                            format!("the row has a value of the wrong type ({e})")
+        let mut read_all = |send: std::sync::mpsc::SyncSender<Chunk>,
+                            back: std::sync::mpsc::Receiver<Chunk>|
+         -> Result<(), StoreError> {
+            let mut chunk = Chunk::default();
+            // Each target's base, the one its latest answer was packed against: a pass in
+            // recording order meets each target once a night, and its answers are packed
+            // against the base of its config of the time, so this reads each base about once
+            // and holds one a target (not the store's cache of recent bases, which would hold
+            // two nights' worth).
+            let mut bases: HashMap<i64, (Option<i64>, Vec<u8>)> = HashMap::new();
+            let shown = self.shown();
+            while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                let id: i64 = r.get(0).unwrap_or(0);
+                let Chunk { text, raw, .. } = &mut chunk;
+                let bases = &mut bases;
+                let item = (|| -> Result<RowRead, String> {
+                    let typed =
+                        |e: rusqlite::Error| format!("the row has a value of the wrong type ({e})");
+                    let value = |i: usize| r.get_ref(i).map_err(typed);
+                    let hash = |i: usize| -> Result<[u8; 32], String> {
+                        let bytes = value(i)?.as_blob().map_err(|e| typed(e.into()))?;
+                        bytes
+                            .try_into()
+                            .map_err(|_| "a hash in the row is not 32 bytes".to_string())
+                    };
+                    // A text field, copied into the chunk's text.
+                    let mut field = |i: usize| -> Result<Option<Span>, String> {
+                        let Some(s) = value(i)?.as_str_or_null().map_err(|e| typed(e.into()))?
+                        else {
+                            return Ok(None);
                         };
-                        let hash = |i: usize| -> Result<[u8; 32], String> {
-                            let bytes = r
-                                .get_ref(i)
-                                .map_err(typed)?
-                                .as_blob()
-                                .map_err(|e| typed(e.into()))?;
-                            bytes
-                                .try_into()
-                                .map_err(|_| "a hash in the row is not 32 bytes".to_string())
-                        };
-                        let source = Source::parse(
-                            r.get_ref(4)
-                                .map_err(typed)?
-                                .as_str()
-                                .map_err(|e| typed(e.into()))?,
-                        )
+                        let start = text.len();
+                        text.push_str(s);
+                        Ok(Some(start..text.len()))
+                    };
+                    let source = Source::parse(value(4)?.as_str().map_err(|e| typed(e.into()))?)
                         .ok_or("its source is neither fetch nor import")?
                         .as_str();
-                        let base_id: Option<i64> = r.get(7).map_err(typed)?;
-                        let base = base_id
-                            .map(|b| self.base(id, b).map_err(|e| e.to_string()))
-                            .transpose();
-                        Ok(RowRead {
-                            id: r.get(0).map_err(typed)?,
-                            target_id: r.get(1).map_err(typed)?,
-                            observed_at: r.get(2).map_err(typed)?,
-                            recorded_at: r.get(3).map_err(typed)?,
-                            source,
-                            endpoint: r.get(5).map_err(typed)?,
-                            request_id: r.get(6).map_err(typed)?,
-                            base,
-                            raw: r.get(8).map_err(typed)?,
-                            raw_sha256: hash(9)?,
-                            config_hash: r.get(10).map_err(typed)?,
-                            last_scan_time: r.get(11).map_err(typed)?,
-                            scan_result: r.get(12).map_err(typed)?,
-                            chain_hash: hash(13)?,
-                            account: r.get(14).map_err(typed)?,
-                            arn: r.get(15).map_err(typed)?,
-                            principal_type: r.get(16).map_err(typed)?,
-                            journal_id: r.get(17).map_err(typed)?,
-                        })
-                    })();
-                    chunk.push(item.map_err(|reason| (id, reason)));
-                    if chunk.len() == VERIFY_CHUNK {
-                        let full = std::mem::replace(&mut chunk, Vec::with_capacity(VERIFY_CHUNK));
-                        if send.send(full).is_err() {
-                            // The checker found a break and stopped.
-                            return Ok(());
+                    let endpoint = field(5)?;
+                    let request_id = field(6)?;
+                    let config_hash = field(10)?.ok_or_else(|| {
+                        typed(rusqlite::Error::InvalidColumnType(
+                            10,
+                            "config_hash".into(),
+                            rusqlite::types::Type::Null,
+                        ))
+                    })?;
+                    let last_scan_time = field(11)?;
+                    let scan_result = field(12)?;
+                    let account = field(14)?;
+                    let arn = field(15)?;
+                    let principal_type = field(16)?;
+                    // The raw answer, unpacked into the chunk's raw bytes.
+                    let target_id: i64 = r.get(1).map_err(typed)?;
+                    let base_id: Option<i64> = r.get(7).map_err(typed)?;
+                    let stored = value(8)?.as_blob().map_err(|e| typed(e.into()))?;
+                    let start = raw.len();
+                    let unpacked = match base_id {
+                        None => {
+                            raw.extend_from_slice(stored);
+                            Ok(start..raw.len())
                         }
+                        Some(b) => {
+                            let slot = bases.entry(target_id).or_insert((None, Vec::new()));
+                            let loaded = if slot.0 == Some(b) {
+                                Ok(())
+                            } else {
+                                super::load_base(&self.conn, &shown, id, b)
+                                    .map(|bytes| *slot = (Some(b), bytes))
+                                    .map_err(|e| e.to_string())
+                            };
+                            loaded
+                                .and_then(|()| rawpack::unpack_into(stored, &slot.1, raw))
+                                .map(|()| start..raw.len())
+                        }
+                    };
+                    if unpacked.is_err() {
+                        raw.truncate(start);
+                    }
+                    Ok(RowRead {
+                        id: r.get(0).map_err(typed)?,
+                        target_id,
+                        observed_at: r.get(2).map_err(typed)?,
+                        recorded_at: r.get(3).map_err(typed)?,
+                        source,
+                        endpoint,
+                        request_id,
+                        raw: unpacked,
+                        raw_sha256: hash(9)?,
+                        config_hash,
+                        last_scan_time,
+                        scan_result,
+                        chain_hash: hash(13)?,
+                        account,
+                        arn,
+                        principal_type,
+                        journal_id: r.get(17).map_err(typed)?,
+                    })
+                })();
+                chunk.rows.push(item.map_err(|reason| (id, reason)));
+                if chunk.rows.len() == VERIFY_CHUNK {
+                    // A chunk the checker is done with, else a new one.
+                    let mut next = back.try_recv().unwrap_or_default();
+                    next.clear();
+                    if send.send(std::mem::replace(&mut chunk, next)).is_err() {
+                        // The checker found a break and stopped.
+                        return Ok(());
                     }
                 }
-                let _ = send.send(chunk);
-                Ok(())
-            };
+            }
+            let _ = send.send(chunk);
+            Ok(())
+        };
         let checker = std::thread::scope(|scope| {
-            let (send, chunks) = std::sync::mpsc::sync_channel::<Vec<Read>>(4);
+            let (send, chunks) = std::sync::mpsc::sync_channel::<Chunk>(4);
+            let (give_back, back) = std::sync::mpsc::channel::<Chunk>();
             let checking = scope.spawn(move || {
                 'all: for chunk in chunks {
-                    for item in chunk {
-                        if !checker.check(item) {
+                    for item in &chunk.rows {
+                        if !checker.check(item, &chunk) {
                             break 'all;
                         }
                     }
+                    let _ = give_back.send(chunk);
                 }
                 checker
             });
-            let read = read_all(send);
+            let read = read_all(send, back);
             let checker = checking.join().expect("the checking thread does not panic");
             read.map(|()| checker)
         })?;
@@ -429,16 +556,12 @@ impl Store {
             let (n, unknown) = self.verify_configs(&index, &first_use, &mut first_break)?;
             configs_checked = n;
             if first_break.is_none() {
-                let mut hashes = vec![String::new(); index.len()];
-                for (hash, i) in &index {
-                    hashes[*i as usize] = hash.clone();
-                }
                 let mut stmt = tx
                     .prepare("SELECT canonical FROM configs WHERE hash = ?1")
                     .map_err(|e| self.err(e))?;
                 // Each config was just checked against its hash, so one that reads back is it.
                 let mut load = |i: u32| -> Option<Config> {
-                    let text: String = stmt.query_row([&hashes[i as usize]], |r| r.get(0)).ok()?;
+                    let text: String = stmt.query_row([index.name(i)], |r| r.get(0)).ok()?;
                     Config::from_canonical(&text).ok()
                 };
                 // The observations of targets recorded out of observed time, read again (in
@@ -454,13 +577,12 @@ impl Store {
                         let mut rows = stmt.query([target]).map_err(|e| self.err(e))?;
                         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
                             let hash = r.get_ref(2).ok().and_then(|v| v.as_str().ok());
-                            let config =
-                                hash.and_then(|h| index.get(h)).copied().ok_or_else(|| {
-                                    StoreError::Corrupt {
-                                        path: self.shown(),
-                                        message: "a snapshot changed while it was verified".into(),
-                                    }
-                                })?;
+                            let config = hash.and_then(|h| index.get(h)).ok_or_else(|| {
+                                StoreError::Corrupt {
+                                    path: self.shown(),
+                                    message: "a snapshot changed while it was verified".into(),
+                                }
+                            })?;
                             obs.push(Obs {
                                 target,
                                 observed_at: r.get(0).map_err(|e| self.err(e))?,
@@ -471,15 +593,10 @@ impl Store {
                     }
                     Ok::<_, StoreError>(obs)
                 };
-                let derived = derived.finish(
-                    derived::Configs {
-                        unknown: &unknown,
-                        load: &mut load,
-                    },
-                    reread,
-                )?;
+                let pending = derived.finish(&unknown, reread)?;
+                let (events, fields, broken) =
+                    derived::compare(&tx, &pending, &mut load, |e| self.err(e))?;
                 drop(stmt);
-                let (events, fields, broken) = derived::compare(&tx, &derived, |e| self.err(e))?;
                 (events_checked, fields_checked, first_break) = (events, fields, broken);
             }
         }
@@ -502,7 +619,7 @@ impl Store {
     /// break named is the earliest: an unused config's first, else the one first used earliest.
     fn verify_configs(
         &self,
-        index: &HashMap<String, u32>,
+        index: &ConfigIndex,
         first_use: &[i64],
         first_break: &mut Option<ChainBreak>,
     ) -> Result<(u64, Vec<Vec<String>>), StoreError> {
@@ -524,7 +641,7 @@ impl Store {
                 .and_then(|v| v.as_str().ok())
                 .unwrap_or("");
             let canonical = r.get_ref(1).ok().and_then(|v| v.as_str().ok());
-            let at = index.get(hash).copied();
+            let at = index.get(hash);
             let first = at.map(|i| first_use[i as usize]);
             let config = canonical.and_then(|canonical| {
                 Config::from_canonical(canonical).ok().filter(|c| {
@@ -556,10 +673,9 @@ impl Store {
         } else {
             // A snapshot whose config is not stored: the earliest one, from the hashes the
             // chain pass gathered (no second pass over the history).
-            let orphan = index
-                .values()
-                .filter(|i| !stored[**i as usize])
-                .map(|i| first_use[*i as usize])
+            let orphan = (0..index.len())
+                .filter(|i| !stored[*i])
+                .map(|i| first_use[i])
                 .min();
             if let Some(id) = orphan {
                 *first_break = Some(ChainBreak {
@@ -569,5 +685,33 @@ impl Store {
             }
         }
         Ok((n, unknown))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConfigIndex;
+
+    /// Hashes in lower-case hex are kept as bytes and named again exactly; any other name is
+    /// kept as it is and never confused with the hex it spells in another case.
+    #[test]
+    fn the_config_index_names_each_hash_as_it_was_given() {
+        let lower = "ab".repeat(32);
+        let upper = "AB".repeat(32);
+        let mut index = ConfigIndex::default();
+        assert_eq!(index.insert(&lower), 0);
+        assert_eq!(index.get(&upper), None);
+        assert_eq!(index.insert(&upper), 1);
+        assert_eq!(index.insert("short"), 2);
+        assert_eq!(
+            (index.get(&lower), index.get(&upper), index.get("short")),
+            (Some(0), Some(1), Some(2))
+        );
+        assert_eq!(index.get(&"cd".repeat(32)), None);
+        assert_eq!(
+            (0..3).map(|i| index.name(i)).collect::<Vec<_>>(),
+            [lower, upper, "short".to_string()]
+        );
+        assert_eq!(index.len(), 3);
     }
 }

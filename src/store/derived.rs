@@ -58,8 +58,9 @@ pub(crate) fn derive(mut obs: Vec<Obs>, configs: Configs<'_>) -> Derived {
     for o in &obs {
         b.push(*o);
     }
-    b.finish(configs, |_| Ok::<_, std::convert::Infallible>(obs))
+    b.finish(configs.unknown, |_| Ok::<_, std::convert::Infallible>(obs))
         .unwrap_or_else(|e| match e {})
+        .into_derived(configs.load)
 }
 
 /// A change between two consecutive observations of a target, its diff not yet made.
@@ -132,12 +133,13 @@ impl Builder {
         }
     }
 
-    /// The tables. `reread` gives every observation of the targets met out of order.
+    /// The tables, their change events not yet diffed. `unknown` gives each config's
+    /// undocumented fields; `reread` gives every observation of the targets met out of order.
     pub(crate) fn finish<E>(
         mut self,
-        configs: Configs<'_>,
+        unknown: &[Vec<String>],
         reread: impl FnOnce(&std::collections::BTreeSet<i64>) -> Result<Vec<Obs>, E>,
-    ) -> Result<Derived, E> {
+    ) -> Result<Pending, E> {
         if !self.disordered.is_empty() {
             let disordered = &self.disordered;
             self.pairs.retain(|p| !disordered.contains(&p.target));
@@ -160,23 +162,55 @@ impl Builder {
                 }
             }
         }
-        let mut out = Derived::default();
-        // A target's events mostly chain (one event's new config is the next one's old): in
-        // target order, a small cache of parsed configs reads each about once.
+        // The change_events table's key, so that its rows and these meet in one pass.
         self.pairs.sort_unstable_by_key(|p| (p.target, p.at, p.to));
+        let mut seen = BTreeMap::new();
+        // The first use of each config with undocumented fields by each target.
+        for ((target, config), id) in self.first_use {
+            for field in &unknown[config as usize] {
+                let e = seen.entry((target, field.clone())).or_insert(id);
+                *e = (*e).min(id);
+            }
+        }
+        Ok(Pending {
+            pairs: self.pairs,
+            seen,
+        })
+    }
+}
+
+/// What the derived tables must hold, each change event's changes made only when it is met:
+/// a large fleet's year has tens of thousands of events, which a comparison need not hold at
+/// once.
+#[derive(Debug)]
+pub(crate) struct Pending {
+    /// By (target, at, to_snapshot): the change_events table's key.
+    pairs: Vec<Pair>,
+    /// By (target, field): the first snapshot (in recording order) whose config has the field.
+    seen: BTreeMap<(i64, String), i64>,
+}
+
+impl Pending {
+    /// The change events in (target, at, to_snapshot) order, as (target, to_snapshot, event).
+    /// A target's events mostly chain (one event's new config is the next one's old): in this
+    /// order, a small cache of parsed configs reads each about once.
+    fn events<'a>(
+        &'a self,
+        load: &'a mut dyn FnMut(u32) -> Option<Config>,
+    ) -> impl Iterator<Item = (i64, i64, Event)> + 'a {
         let mut cache: HashMap<u32, std::rc::Rc<Option<Config>>> = HashMap::new();
-        let mut get = |i: u32| -> std::rc::Rc<Option<Config>> {
+        let mut get = move |i: u32| -> std::rc::Rc<Option<Config>> {
             if let Some(c) = cache.get(&i) {
                 return c.clone();
             }
             if cache.len() >= 16 {
                 cache.clear();
             }
-            let c = std::rc::Rc::new((configs.load)(i));
+            let c = std::rc::Rc::new(load(i));
             cache.insert(i, c.clone());
             c
         };
-        for p in &self.pairs {
+        self.pairs.iter().map(move |p| {
             let (x, y) = (get(p.from_config), get(p.to_config));
             let changes = match (x.as_ref(), y.as_ref()) {
                 (Some(x), Some(y)) => {
@@ -184,40 +218,57 @@ impl Builder {
                 }
                 _ => "null".to_string(),
             };
-            out.events.insert(
-                (p.target, p.to),
+            (
+                p.target,
+                p.to,
                 Event {
                     from: p.from,
                     at: p.at,
                     changes,
                 },
-            );
+            )
+        })
+    }
+
+    /// Both tables whole (for pruning, which writes them afresh).
+    pub(crate) fn into_derived(self, load: &mut dyn FnMut(u32) -> Option<Config>) -> Derived {
+        let events = self
+            .events(load)
+            .map(|(target, to, e)| ((target, to), e))
+            .collect();
+        Derived {
+            events,
+            seen: self.seen,
         }
-        // The first use of each config with undocumented fields by each target.
-        for ((target, config), id) in self.first_use {
-            for field in &configs.unknown[config as usize] {
-                let e = out.seen.entry((target, field.clone())).or_insert(id);
-                *e = (*e).min(id);
-            }
-        }
-        Ok(out)
     }
 }
 
 /// Compares the stored tables with what the history implies. The break named is the one at the
 /// lowest snapshot; the counts are the rows compared.
+///
+/// The stored change events are read in their key's order and met with the implied ones made in
+/// the same order, one at a time: only the rows that do not match are held.
 pub(crate) fn compare(
     conn: &rusqlite::Connection,
-    derived: &Derived,
+    pending: &Pending,
+    load: &mut dyn FnMut(u32) -> Option<Config>,
     err: impl Fn(rusqlite::Error) -> StoreError,
 ) -> Result<(u64, u64, Option<ChainBreak>), StoreError> {
     let mut breaks: Vec<ChainBreak> = Vec::new();
     let mut stmt = conn
-        .prepare("SELECT target_id, from_snapshot, to_snapshot, at, changes FROM change_events")
+        .prepare(
+            "SELECT target_id, from_snapshot, to_snapshot, at, changes FROM change_events
+             ORDER BY target_id, at, to_snapshot",
+        )
         .map_err(&err)?;
     let mut rows = stmt.query([]).map_err(&err)?;
     let mut seen_events = 0u64;
-    let mut matched = std::collections::HashSet::new();
+    let mut implied = pending.events(load).peekable();
+    // Implied events with no stored row, and stored rows with no implied event, as (target,
+    // to_snapshot, from_snapshot): one of each with the same target and snapshot is a row
+    // whose time was altered.
+    let mut missing: Vec<(i64, i64, i64)> = Vec::new();
+    let mut extra: Vec<(i64, i64, i64)> = Vec::new();
     while let Some(r) = rows.next().map_err(&err)? {
         seen_events += 1;
         let row = (|| -> rusqlite::Result<(i64, i64, i64, i64, String)> {
@@ -230,38 +281,46 @@ pub(crate) fn compare(
             });
             continue;
         };
-        match derived.events.get(&(target, to)) {
-            None => breaks.push(ChainBreak {
-                snapshot: to,
-                reason: format!(
-                    "change_events: a change from snapshot {from} to {to} is recorded that the snapshots do not show (the row was added or altered)"
-                ),
-            }),
-            Some(e) => {
-                matched.insert((target, to));
+        while let Some((t, implied_to, e)) =
+            implied.next_if(|(t, it, e)| (*t, e.at, *it) < (target, at, to))
+        {
+            missing.push((t, implied_to, e.from));
+        }
+        match implied.next_if(|(t, it, e)| (*t, e.at, *it) == (target, at, to)) {
+            None => extra.push((target, to, from)),
+            Some((_, _, e)) => {
                 // As recording writes it, or the same JSON written otherwise.
                 let same_changes = changes == e.changes || {
                     let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
                     parse(&changes).is_some_and(|c| Some(c) == parse(&e.changes))
                 };
-                if e.from != from || e.at != at || !same_changes {
-                    breaks.push(ChainBreak {
-                        snapshot: to,
-                        reason: format!(
-                            "change_events: the change into snapshot {to} does not match the snapshots (the row was altered)"
-                        ),
-                    });
+                if e.from != from || !same_changes {
+                    breaks.push(altered(to));
                 }
             }
         }
     }
-    for ((target, to), e) in &derived.events {
-        if !matched.contains(&(*target, *to)) {
+    missing.extend(implied.map(|(t, to, e)| (t, to, e.from)));
+    let mut unmatched: std::collections::HashSet<(i64, i64)> =
+        missing.iter().map(|&(t, to, _)| (t, to)).collect();
+    for (target, to, from) in extra {
+        if unmatched.remove(&(target, to)) {
+            breaks.push(altered(to));
+        } else {
             breaks.push(ChainBreak {
-                snapshot: *to,
+                snapshot: to,
                 reason: format!(
-                    "change_events: the change from snapshot {} to {to} is missing (the row was deleted)",
-                    e.from
+                    "change_events: a change from snapshot {from} to {to} is recorded that the snapshots do not show (the row was added or altered)"
+                ),
+            });
+        }
+    }
+    for (target, to, from) in missing {
+        if unmatched.contains(&(target, to)) {
+            breaks.push(ChainBreak {
+                snapshot: to,
+                reason: format!(
+                    "change_events: the change from snapshot {from} to {to} is missing (the row was deleted)"
                 ),
             });
         }
@@ -289,7 +348,7 @@ pub(crate) fn compare(
         };
         let shown = crate::task::text::visible(&field).to_string();
         let key = (target, field);
-        match derived.seen.get(&key) {
+        match pending.seen.get(&key) {
             None => breaks.push(ChainBreak {
                 snapshot: first,
                 reason: format!(
@@ -309,7 +368,7 @@ pub(crate) fn compare(
             }
         }
     }
-    for (key, id) in &derived.seen {
+    for (key, id) in &pending.seen {
         if !matched.contains(key) {
             let shown = crate::task::text::visible(&key.1);
             breaks.push(ChainBreak {
@@ -322,6 +381,15 @@ pub(crate) fn compare(
     }
     let first = breaks.into_iter().min_by_key(|b| b.snapshot);
     Ok((seen_events, seen_fields, first))
+}
+
+fn altered(to: i64) -> ChainBreak {
+    ChainBreak {
+        snapshot: to,
+        reason: format!(
+            "change_events: the change into snapshot {to} does not match the snapshots (the row was altered)"
+        ),
+    }
 }
 
 /// Writes both tables afresh from `derived` (after pruning removed the rows they referred to).
@@ -443,6 +511,124 @@ mod tests {
         out
     }
 
+    /// The stored tables as the schema has them, written from `derived`.
+    fn stored(derived: &Derived) -> rusqlite::Connection {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE TABLE change_events (
+                 target_id INTEGER NOT NULL, from_snapshot INTEGER NOT NULL,
+                 to_snapshot INTEGER NOT NULL, at INTEGER NOT NULL, changes TEXT NOT NULL,
+                 PRIMARY KEY (target_id, at, to_snapshot)) WITHOUT ROWID;
+             CREATE UNIQUE INDEX change_events_into ON change_events(target_id, to_snapshot);
+             CREATE TABLE seen_fields (target_id INTEGER NOT NULL, field TEXT NOT NULL,
+                 first_snapshot INTEGER NOT NULL, PRIMARY KEY (target_id, field));",
+        )
+        .unwrap();
+        let tx = conn.transaction().unwrap();
+        rewrite(&tx, derived, |e| StoreError::Sqlite {
+            path: String::new(),
+            message: e.to_string(),
+        })
+        .unwrap();
+        tx.commit().unwrap();
+        conn
+    }
+
+    /// Two targets, each changing config every third night, in recording order.
+    fn fleet() -> (Vec<Obs>, Vec<Vec<String>>) {
+        let obs = (0..30)
+            .map(|i: i64| Obs {
+                target: i % 2,
+                observed_at: 1_000 + i,
+                id: i + 1,
+                config: ((i / 6) % 3) as u32,
+            })
+            .collect();
+        (obs, vec![Vec::new(); 3])
+    }
+
+    fn break_of(
+        conn: &rusqlite::Connection,
+        obs: &[Obs],
+        unknown: &[Vec<String>],
+    ) -> Option<ChainBreak> {
+        let mut b = Builder::default();
+        for o in obs {
+            b.push(*o);
+        }
+        let pending = b.finish(unknown, |_| Ok::<_, ()>(Vec::new())).unwrap();
+        let mut load = |_: u32| None;
+        let err = |e: rusqlite::Error| StoreError::Sqlite {
+            path: String::new(),
+            message: e.to_string(),
+        };
+        compare(conn, &pending, &mut load, err).unwrap().2
+    }
+
+    /// The stored rows met in one pass with the implied ones: each kind of edit is named for
+    /// what it is, at its snapshot, and the untouched table passes.
+    #[test]
+    fn the_streamed_comparison_names_each_edit_at_its_snapshot() {
+        let (obs, unknown) = fleet();
+        let mut load = |_: u32| None;
+        let derived = derive(
+            obs.clone(),
+            Configs {
+                unknown: &unknown,
+                load: &mut load,
+            },
+        );
+        assert!(derived.events.len() >= 6, "{}", derived.events.len());
+        let (&(target, to), _) = derived.events.iter().nth(2).unwrap();
+        let edits: [(&str, &str); 5] = [
+            ("", ""),
+            (
+                "DELETE FROM change_events WHERE target_id = ?1 AND to_snapshot = ?2",
+                "is missing (the row was deleted)",
+            ),
+            (
+                "UPDATE change_events SET at = at + 5 WHERE target_id = ?1 AND to_snapshot = ?2",
+                "does not match the snapshots (the row was altered)",
+            ),
+            (
+                "UPDATE change_events SET changes = '[1]' WHERE target_id = ?1 AND to_snapshot = ?2",
+                "does not match the snapshots (the row was altered)",
+            ),
+            (
+                "UPDATE change_events SET from_snapshot = from_snapshot - 2 WHERE target_id = ?1 AND to_snapshot = ?2",
+                "does not match the snapshots (the row was altered)",
+            ),
+        ];
+        for (sql, said) in edits {
+            let conn = stored(&derived);
+            if !sql.is_empty() {
+                assert_eq!(conn.execute(sql, [target, to]).unwrap(), 1);
+            }
+            let b = break_of(&conn, &obs, &unknown);
+            if said.is_empty() {
+                assert_eq!(b, None);
+            } else {
+                let b = b.unwrap_or_else(|| panic!("{sql} is not caught"));
+                assert_eq!(b.snapshot, to, "{sql}");
+                assert!(b.reason.contains(said), "{sql}: {}", b.reason);
+            }
+        }
+        // A row added where the snapshots show no change.
+        let conn = stored(&derived);
+        conn.execute(
+            "INSERT INTO change_events VALUES (0, 1, 3, 1002, 'null')",
+            [],
+        )
+        .unwrap();
+        let b = break_of(&conn, &obs, &unknown).unwrap();
+        assert_eq!(b.snapshot, 3);
+        assert!(
+            b.reason.contains("(the row was added or altered)"),
+            "{}",
+            b.reason
+        );
+    }
+
     proptest! {
         /// Targets recorded in observed order are derived as the rows pass; a target with rows
         /// recorded out of order is read again; both give what the definition gives, and the
@@ -471,10 +657,9 @@ mod tests {
             let mut load = |_: u32| None;
             let reread_obs = obs.clone();
             let derived = b
-                .finish(Configs { unknown: &unknown, load: &mut load }, |_| {
-                    Ok::<_, ()>(reread_obs)
-                })
-                .unwrap();
+                .finish(&unknown, |_| Ok::<_, ()>(reread_obs))
+                .unwrap()
+                .into_derived(&mut load);
             let mut got: Vec<_> = derived
                 .events
                 .iter()

@@ -21,6 +21,13 @@ pub fn pack(raw: &[u8], base: &[u8]) -> Option<Vec<u8>> {
 
 /// Rebuilds the answer [`pack`] packed against the same `base`.
 pub fn unpack(packed: &[u8], base: &[u8]) -> Result<Vec<u8>, String> {
+    let mut raw = Vec::new();
+    unpack_into(packed, base, &mut raw)?;
+    Ok(raw)
+}
+
+/// [`unpack`], appending the answer to `out` (on an error, what was appended is unspecified).
+pub fn unpack_into(packed: &[u8], base: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let Some((len, block)) = packed.split_first_chunk::<4>() else {
         return Err("the packed answer is shorter than its length prefix".into());
     };
@@ -30,15 +37,16 @@ pub fn unpack(packed: &[u8], base: &[u8]) -> Result<Vec<u8>, String> {
             "the packed answer claims {len} bytes, more than the {MAX_PACKED} an answer may have"
         ));
     }
-    let raw = lz4_flex::block::decompress_with_dict(block, len, base)
+    let start = out.len();
+    out.resize(start + len, 0);
+    let n = lz4_flex::block::decompress_into_with_dict(block, &mut out[start..], base)
         .map_err(|e| format!("the packed answer cannot be unpacked: {e}"))?;
-    if raw.len() != len {
+    if n != len {
         return Err(format!(
-            "the packed answer unpacks to {} bytes, not the {len} it claims",
-            raw.len()
+            "the packed answer unpacks to {n} bytes, not the {len} it claims"
         ));
     }
-    Ok(raw)
+    Ok(())
 }
 
 #[cfg(test)]
