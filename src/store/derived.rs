@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::params;
+use rustc_hash::FxHashMap;
 
 use super::StoreError;
 use super::chain::ChainBreak;
@@ -90,12 +91,12 @@ struct Last {
 /// cannot be derived this way; [`Builder::finish`] reads its observations again.
 #[derive(Debug, Default)]
 pub(crate) struct Builder {
-    last: HashMap<i64, Last>,
+    last: FxHashMap<i64, Last>,
     pairs: Vec<Pair>,
     /// Targets met out of observed order.
     disordered: std::collections::BTreeSet<i64>,
     /// By (target, config): the first snapshot (in recording order) of the target with it.
-    first_use: HashMap<(i64, u32), i64>,
+    first_use: FxHashMap<(i64, u32), i64>,
 }
 
 impl Builder {
