@@ -216,15 +216,19 @@ impl Chunk {
 const VERIFY_CHUNK: usize = 1024;
 
 /// The config hashes the chain pass meets, each given the next index. A large fleet's year names
-/// tens of thousands, so each is kept as its 32 bytes rather than 64 hex digits (twice over, for
-/// the lookup and for the name by index); a name that is not 64 lower-case hex digits, which no
+/// tens of thousands, so each is kept once, as its 32 bytes rather than 64 hex digits, and the
+/// lookup table holds only indices into them (hashbrown's `HashTable`: a map from digest to index
+/// would hold every digest a second time). A name that is not 64 lower-case hex digits, which no
 /// stored config can validly have, is kept as it is.
 #[derive(Debug, Default)]
 struct ConfigIndex {
-    by_digest: FxHashMap<[u8; 32], u32>,
+    /// Indices into `digests`, found by the digest's hash.
+    table: hashbrown::HashTable<u32>,
+    /// By index; an odd name's entry is unused.
+    digests: Vec<[u8; 32]>,
+    /// Odd names: by name, and by index.
     odd: HashMap<String, u32>,
-    /// By index: the digest, or none for an odd name (in `odd`).
-    names: Vec<Option<[u8; 32]>>,
+    odd_names: HashMap<u32, String>,
 }
 
 impl ConfigIndex {
@@ -237,39 +241,50 @@ impl ConfigIndex {
         (lower_hex && hex::decode_to_slice(hash, &mut out).is_ok()).then_some(out)
     }
 
+    fn hash_of(digest: &[u8; 32]) -> u64 {
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(digest)
+    }
+
     fn get(&self, hash: &str) -> Option<u32> {
         match Self::digest(hash) {
-            Some(d) => self.by_digest.get(&d).copied(),
+            Some(d) => self
+                .table
+                .find(Self::hash_of(&d), |&i| self.digests[i as usize] == d)
+                .copied(),
             None => self.odd.get(hash).copied(),
         }
     }
 
     /// Gives `hash` (not yet in the index) the next index.
     fn insert(&mut self, hash: &str) -> u32 {
-        let i = self.names.len() as u32;
-        let digest = Self::digest(hash);
-        match digest {
-            Some(d) => self.by_digest.insert(d, i),
-            None => self.odd.insert(hash.to_string(), i),
-        };
-        self.names.push(digest);
+        let i = self.digests.len() as u32;
+        match Self::digest(hash) {
+            Some(d) => {
+                self.digests.push(d);
+                let digests = &self.digests;
+                self.table.insert_unique(Self::hash_of(&d), i, |&j| {
+                    Self::hash_of(&digests[j as usize])
+                });
+            }
+            None => {
+                self.digests.push([0; 32]);
+                self.odd.insert(hash.to_string(), i);
+                self.odd_names.insert(i, hash.to_string());
+            }
+        }
         i
     }
 
     fn len(&self) -> usize {
-        self.names.len()
+        self.digests.len()
     }
 
     /// The hash given index `i`.
     fn name(&self, i: u32) -> String {
-        match self.names[i as usize] {
-            Some(d) => hex::encode(d),
-            None => self
-                .odd
-                .iter()
-                .find(|(_, j)| **j == i)
-                .map(|(name, _)| name.clone())
-                .unwrap_or_default(),
+        match self.odd_names.get(&i) {
+            Some(name) => name.clone(),
+            None => hex::encode(self.digests[i as usize]),
         }
     }
 }
@@ -881,5 +896,17 @@ mod tests {
             [lower, upper, "short".to_string()]
         );
         assert_eq!(index.len(), 3);
+        // Enough to make the table grow several times: each still found, and named.
+        let many: Vec<String> = (0..5000u32)
+            .map(|n| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(n.to_le_bytes())))
+            .collect();
+        for (n, h) in many.iter().enumerate() {
+            assert_eq!(index.insert(h), 3 + n as u32);
+        }
+        for (n, h) in many.iter().enumerate() {
+            assert_eq!(index.get(h), Some(3 + n as u32));
+            assert_eq!(&index.name(3 + n as u32), h);
+        }
+        assert_eq!(index.get("short"), Some(2));
     }
 }

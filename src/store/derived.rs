@@ -75,6 +75,16 @@ struct Pair {
     to_config: u32,
 }
 
+/// What the builder keeps of a target: its newest observation in observed time so far, and each
+/// config it has had with the first snapshot (in recording order) that had it. A target has a
+/// handful of configs over a year, so a list a target is smaller than a map over all of them,
+/// and is searched only when the config is not the one of the row before.
+#[derive(Debug)]
+struct Track {
+    last: Last,
+    used: Vec<(u32, i64)>,
+}
+
 /// A target's newest observation in observed time, so far.
 #[derive(Debug, Clone, Copy)]
 struct Last {
@@ -91,18 +101,15 @@ struct Last {
 /// cannot be derived this way; [`Builder::finish`] reads its observations again.
 #[derive(Debug, Default)]
 pub(crate) struct Builder {
-    last: FxHashMap<i64, Last>,
+    last: FxHashMap<i64, Track>,
     pairs: Vec<Pair>,
     /// Targets met out of observed order.
     disordered: std::collections::BTreeSet<i64>,
-    /// By (target, config): the first snapshot (in recording order) of the target with it.
-    first_use: FxHashMap<(i64, u32), i64>,
 }
 
 impl Builder {
     /// The next observation in recording order (ids increasing).
     pub(crate) fn push(&mut self, o: Obs) {
-        self.first_use.entry((o.target, o.config)).or_insert(o.id);
         let next = Last {
             observed_at: o.observed_at,
             id: o.id,
@@ -110,10 +117,19 @@ impl Builder {
         };
         match self.last.entry(o.target) {
             std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(next);
+                v.insert(Track {
+                    last: next,
+                    used: vec![(o.config, o.id)],
+                });
             }
             std::collections::hash_map::Entry::Occupied(mut e) => {
-                let last = *e.get();
+                let track = e.get_mut();
+                let last = track.last;
+                // Ids increase, so the first row met with a config is its first use; the
+                // config of the row before is in the list already.
+                if last.config != o.config && !track.used.iter().any(|&(c, _)| c == o.config) {
+                    track.used.push((o.config, o.id));
+                }
                 // Ids increase, so an observation at the same moment still comes after.
                 if o.observed_at < last.observed_at {
                     self.disordered.insert(o.target);
@@ -129,7 +145,7 @@ impl Builder {
                         to_config: o.config,
                     });
                 }
-                e.insert(next);
+                track.last = next;
             }
         }
     }
@@ -167,10 +183,12 @@ impl Builder {
         self.pairs.sort_unstable_by_key(|p| (p.target, p.at, p.to));
         let mut seen = BTreeMap::new();
         // The first use of each config with undocumented fields by each target.
-        for ((target, config), id) in self.first_use {
-            for field in &unknown[config as usize] {
-                let e = seen.entry((target, field.clone())).or_insert(id);
-                *e = (*e).min(id);
+        for (target, track) in self.last {
+            for (config, id) in track.used {
+                for field in &unknown[config as usize] {
+                    let e = seen.entry((target, field.clone())).or_insert(id);
+                    *e = (*e).min(id);
+                }
             }
         }
         Ok(Pending {
