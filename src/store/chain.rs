@@ -226,9 +226,8 @@ struct ConfigIndex {
     table: hashbrown::HashTable<u32>,
     /// By index; an odd name's entry is unused.
     digests: Vec<[u8; 32]>,
-    /// Odd names: by name, and by index.
+    /// Odd names, by name.
     odd: HashMap<String, u32>,
-    odd_names: HashMap<u32, String>,
 }
 
 impl ConfigIndex {
@@ -270,7 +269,6 @@ impl ConfigIndex {
             None => {
                 self.digests.push([0; 32]);
                 self.odd.insert(hash.to_string(), i);
-                self.odd_names.insert(i, hash.to_string());
             }
         }
         i
@@ -280,10 +278,10 @@ impl ConfigIndex {
         self.digests.len()
     }
 
-    /// The hash given index `i`.
+    /// The hash given index `i` (an odd one is looked for among the odd, which are few).
     fn name(&self, i: u32) -> String {
-        match self.odd_names.get(&i) {
-            Some(name) => name.clone(),
+        match self.odd.iter().find(|(_, j)| **j == i) {
+            Some((name, _)) => name.clone(),
             None => hex::encode(self.digests[i as usize]),
         }
     }
@@ -408,24 +406,14 @@ impl Checker {
             .targets
             .get_mut(&target_id)
             .expect("its target was found above");
-        let config = match &mut known.last {
+        let config = match &known.last {
             Some((i, hash)) if hash == config_hash => *i,
-            last => {
-                let i = match self.index.get(config_hash) {
-                    Some(i) => i,
-                    None => {
-                        self.first_use.push(id);
-                        self.index.insert(config_hash)
-                    }
-                };
-                match last {
-                    Some((j, hash)) => {
-                        *j = i;
-                        hash.clear();
-                        hash.push_str(config_hash);
-                    }
-                    None => *last = Some((i, config_hash.to_string())),
-                }
+            _ => {
+                let i = self.index.get(config_hash).unwrap_or_else(|| {
+                    self.first_use.push(id);
+                    self.index.insert(config_hash)
+                });
+                known.last = Some((i, config_hash.to_string()));
                 i
             }
         };
@@ -597,9 +585,6 @@ impl Store {
                                 .map(|()| start..raw.len())
                         }
                     };
-                    if unpacked.is_err() {
-                        raw.truncate(start);
-                    }
                     Ok(RowRead {
                         id: r.get(0).map_err(typed)?,
                         target_id,

@@ -283,10 +283,11 @@ pub(crate) fn compare(
     let mut rows = stmt.query([]).map_err(&err)?;
     let mut seen_events = 0u64;
     let mut implied = pending.events(load).peekable();
-    // Implied events with no stored row, and stored rows with no implied event, as (target,
-    // to_snapshot, from_snapshot): one of each with the same target and snapshot is a row
-    // whose time was altered.
-    let mut missing: Vec<(i64, i64, i64)> = Vec::new();
+    // Implied events with no stored row, by (target, to_snapshot), each with its
+    // from_snapshot; and stored rows with no implied event, as (target, to_snapshot,
+    // from_snapshot). One of each with the same target and snapshot is a row whose time was
+    // altered.
+    let mut missing: BTreeMap<(i64, i64), i64> = BTreeMap::new();
     let mut extra: Vec<(i64, i64, i64)> = Vec::new();
     while let Some(r) = rows.next().map_err(&err)? {
         seen_events += 1;
@@ -303,7 +304,7 @@ pub(crate) fn compare(
         while let Some((t, implied_to, e)) =
             implied.next_if(|(t, it, e)| (*t, e.at, *it) < (target, at, to))
         {
-            missing.push((t, implied_to, e.from));
+            missing.insert((t, implied_to), e.from);
         }
         match implied.next_if(|(t, it, e)| (*t, e.at, *it) == (target, at, to)) {
             None => extra.push((target, to, from)),
@@ -319,11 +320,9 @@ pub(crate) fn compare(
             }
         }
     }
-    missing.extend(implied.map(|(t, to, e)| (t, to, e.from)));
-    let mut unmatched: std::collections::HashSet<(i64, i64)> =
-        missing.iter().map(|&(t, to, _)| (t, to)).collect();
+    missing.extend(implied.map(|(t, to, e)| ((t, to), e.from)));
     for (target, to, from) in extra {
-        if unmatched.remove(&(target, to)) {
+        if missing.remove(&(target, to)).is_some() {
             breaks.push(altered(to));
         } else {
             breaks.push(ChainBreak {
@@ -334,15 +333,13 @@ pub(crate) fn compare(
             });
         }
     }
-    for (target, to, from) in missing {
-        if unmatched.contains(&(target, to)) {
-            breaks.push(ChainBreak {
-                snapshot: to,
-                reason: format!(
-                    "change_events: the change from snapshot {from} to {to} is missing (the row was deleted)"
-                ),
-            });
-        }
+    for ((_, to), from) in missing {
+        breaks.push(ChainBreak {
+            snapshot: to,
+            reason: format!(
+                "change_events: the change from snapshot {from} to {to} is missing (the row was deleted)"
+            ),
+        });
     }
     drop(rows);
     drop(stmt);
@@ -530,19 +527,12 @@ mod tests {
         out
     }
 
-    /// The stored tables as the schema has them, written from `derived`.
+    /// The stored tables in the real schema, written from `derived`.
     fn stored(derived: &Derived) -> rusqlite::Connection {
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch(
-            "CREATE TABLE change_events (
-                 target_id INTEGER NOT NULL, from_snapshot INTEGER NOT NULL,
-                 to_snapshot INTEGER NOT NULL, at INTEGER NOT NULL, changes TEXT NOT NULL,
-                 PRIMARY KEY (target_id, at, to_snapshot)) WITHOUT ROWID;
-             CREATE UNIQUE INDEX change_events_into ON change_events(target_id, to_snapshot);
-             CREATE TABLE seen_fields (target_id INTEGER NOT NULL, field TEXT NOT NULL,
-                 first_snapshot INTEGER NOT NULL, PRIMARY KEY (target_id, field));",
-        )
-        .unwrap();
+        super::super::migrations().to_latest(&mut conn).unwrap();
+        // The rows name snapshots and targets this test does not make.
+        conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
         let tx = conn.transaction().unwrap();
         rewrite(&tx, derived, |e| StoreError::Sqlite {
             path: String::new(),

@@ -26,7 +26,7 @@ pub fn unpack(packed: &[u8], base: &[u8]) -> Result<Vec<u8>, String> {
     Ok(raw)
 }
 
-/// [`unpack`], appending the answer to `out` (on an error, what was appended is unspecified).
+/// [`unpack`], appending the answer to `out` (on an error, `out` is left as it was).
 pub fn unpack_into(packed: &[u8], base: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let Some((len, block)) = packed.split_first_chunk::<4>() else {
         return Err("the packed answer is shorter than its length prefix".into());
@@ -39,14 +39,18 @@ pub fn unpack_into(packed: &[u8], base: &[u8], out: &mut Vec<u8>) -> Result<(), 
     }
     let start = out.len();
     out.resize(start + len, 0);
-    let n = lz4_flex::block::decompress_into_with_dict(block, &mut out[start..], base)
-        .map_err(|e| format!("the packed answer cannot be unpacked: {e}"))?;
-    if n != len {
-        return Err(format!(
+    let unpacked = match lz4_flex::block::decompress_into_with_dict(block, &mut out[start..], base)
+    {
+        Ok(n) if n == len => Ok(()),
+        Ok(n) => Err(format!(
             "the packed answer unpacks to {n} bytes, not the {len} it claims"
-        ));
+        )),
+        Err(e) => Err(format!("the packed answer cannot be unpacked: {e}")),
+    };
+    if unpacked.is_err() {
+        out.truncate(start);
     }
-    Ok(())
+    unpacked
 }
 
 #[cfg(test)]
@@ -66,6 +70,16 @@ mod tests {
             next.len()
         );
         assert_eq!(unpack(&packed, base).unwrap(), next);
+    }
+
+    #[test]
+    fn a_failed_unpack_into_leaves_what_was_there() {
+        let base = b"{\"Response\":{\"Enable\":true}}";
+        let mut short = pack(b"{\"Response\":{\"Enable\":false}}", base).unwrap();
+        short[..4].copy_from_slice(&1u32.to_le_bytes());
+        let mut out = b"kept".to_vec();
+        assert!(unpack_into(&short, base, &mut out).is_err());
+        assert_eq!(out, b"kept");
     }
 
     #[test]
