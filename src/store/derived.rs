@@ -4,6 +4,7 @@
 //! pruning writes them afresh from it.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use rusqlite::params;
 use rustc_hash::FxHashMap;
@@ -209,44 +210,63 @@ pub(crate) struct Pending {
     seen: BTreeMap<(i64, String), i64>,
 }
 
+/// The configs a change goes from and to, as loaded (none if one cannot be read).
+type Between = (Arc<Option<Config>>, Arc<Option<Config>>);
+
+/// A change's differences as the change events table stores them.
+fn changes_of((x, y): &Between) -> String {
+    match (x.as_ref(), y.as_ref()) {
+        (Some(x), Some(y)) => serde_json::to_string(&diff::diff(x, y)).expect("changes serialize"),
+        _ => "null".to_string(),
+    }
+}
+
+impl Pair {
+    fn event(&self, changes: String) -> (i64, i64, Event) {
+        (
+            self.target,
+            self.to,
+            Event {
+                from: self.from,
+                at: self.at,
+                changes,
+            },
+        )
+    }
+}
+
 impl Pending {
-    /// The change events in (target, at, to_snapshot) order, as (target, to_snapshot, event).
+    /// Each change with the two configs it goes between, in (target, at, to_snapshot) order.
     /// A target's events mostly chain (one event's new config is the next one's old): in this
     /// order, a small cache of parsed configs reads each about once.
-    fn events<'a>(
+    fn pairs_with_configs<'a>(
         &'a self,
         load: &'a mut dyn FnMut(u32) -> Option<Config>,
-    ) -> impl Iterator<Item = (i64, i64, Event)> + 'a {
-        let mut cache: HashMap<u32, std::rc::Rc<Option<Config>>> = HashMap::new();
-        let mut get = move |i: u32| -> std::rc::Rc<Option<Config>> {
+    ) -> impl Iterator<Item = (&'a Pair, Between)> + 'a {
+        let mut cache: HashMap<u32, Arc<Option<Config>>> = HashMap::new();
+        let mut get = move |i: u32| -> Arc<Option<Config>> {
             if let Some(c) = cache.get(&i) {
                 return c.clone();
             }
             if cache.len() >= 16 {
                 cache.clear();
             }
-            let c = std::rc::Rc::new(load(i));
+            let c = Arc::new(load(i));
             cache.insert(i, c.clone());
             c
         };
-        self.pairs.iter().map(move |p| {
-            let (x, y) = (get(p.from_config), get(p.to_config));
-            let changes = match (x.as_ref(), y.as_ref()) {
-                (Some(x), Some(y)) => {
-                    serde_json::to_string(&diff::diff(x, y)).expect("changes serialize")
-                }
-                _ => "null".to_string(),
-            };
-            (
-                p.target,
-                p.to,
-                Event {
-                    from: p.from,
-                    at: p.at,
-                    changes,
-                },
-            )
-        })
+        self.pairs
+            .iter()
+            .map(move |p| (p, (get(p.from_config), get(p.to_config))))
+    }
+
+    /// The change events in (target, at, to_snapshot) order, as (target, to_snapshot, event).
+    fn events<'a>(
+        &'a self,
+        load: &'a mut dyn FnMut(u32) -> Option<Config>,
+    ) -> impl Iterator<Item = (i64, i64, Event)> + 'a {
+        self.pairs_with_configs(load)
+            .map(|(p, configs)| p.event(changes_of(&configs)))
     }
 
     /// Both tables whole (for pruning, which writes them afresh).
@@ -261,6 +281,9 @@ impl Pending {
         }
     }
 }
+
+/// Implied changes whose differences are worked out ahead of their comparison.
+const AHEAD: usize = 64;
 
 /// Compares the stored tables with what the history implies. The break named is the one at the
 /// lowest snapshot; the counts are the rows compared.
@@ -282,45 +305,80 @@ pub(crate) fn compare(
         .map_err(&err)?;
     let mut rows = stmt.query([]).map_err(&err)?;
     let mut seen_events = 0u64;
-    let mut implied = pending.events(load).peekable();
-    // Implied events with no stored row, by (target, to_snapshot), each with its
-    // from_snapshot; and stored rows with no implied event, as (target, to_snapshot,
-    // from_snapshot). One of each with the same target and snapshot is a row whose time was
-    // altered.
-    let mut missing: BTreeMap<(i64, i64), i64> = BTreeMap::new();
-    let mut extra: Vec<(i64, i64, i64)> = Vec::new();
-    while let Some(r) = rows.next().map_err(&err)? {
-        seen_events += 1;
-        let row = (|| -> rusqlite::Result<(i64, i64, i64, i64, String)> {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })();
-        let Ok((target, from, to, at, changes)) = row else {
-            breaks.push(ChainBreak {
-                snapshot: r.get(2).unwrap_or(0),
-                reason: "change_events: a row has a value of the wrong type".into(),
-            });
-            continue;
-        };
-        while let Some((t, implied_to, e)) =
-            implied.next_if(|(t, it, e)| (*t, e.at, *it) < (target, at, to))
-        {
-            missing.insert((t, implied_to), e.from);
-        }
-        match implied.next_if(|(t, it, e)| (*t, e.at, *it) == (target, at, to)) {
-            None => extra.push((target, to, from)),
-            Some((_, _, e)) => {
-                // As recording writes it, or the same JSON written otherwise.
-                let same_changes = changes == e.changes || {
-                    let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
-                    parse(&changes).is_some_and(|c| Some(c) == parse(&e.changes))
+    // The differences of each implied change are worked out on a second thread, a few dozen
+    // changes ahead, while this one loads their configs and reads the stored rows.
+    let (mut missing, extra) = std::thread::scope(|scope| -> Result<_, StoreError> {
+        let (to_worker, work) = std::sync::mpsc::sync_channel::<Between>(AHEAD);
+        let (done, results) = std::sync::mpsc::sync_channel::<String>(AHEAD);
+        scope.spawn(move || {
+            for configs in work {
+                if done.send(changes_of(&configs)).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut pairs = pending.pairs_with_configs(load);
+        let mut queued = std::collections::VecDeque::with_capacity(AHEAD);
+        let mut implied = std::iter::from_fn(move || {
+            while queued.len() < AHEAD {
+                let Some((p, configs)) = pairs.next() else {
+                    break;
                 };
-                if e.from != from || !same_changes {
-                    breaks.push(altered(to));
+                to_worker
+                    .send(configs)
+                    .expect("the worker lives while it is sent work");
+                queued.push_back(p);
+            }
+            let p: &Pair = queued.pop_front()?;
+            Some(
+                p.event(
+                    results
+                        .recv()
+                        .expect("the worker answers each change it is sent"),
+                ),
+            )
+        })
+        .peekable();
+        // Implied events with no stored row, by (target, to_snapshot), each with its
+        // from_snapshot; and stored rows with no implied event, as (target, to_snapshot,
+        // from_snapshot). One of each with the same target and snapshot is a row whose time was
+        // altered.
+        let mut missing: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+        let mut extra: Vec<(i64, i64, i64)> = Vec::new();
+        while let Some(r) = rows.next().map_err(&err)? {
+            seen_events += 1;
+            let row = (|| -> rusqlite::Result<(i64, i64, i64, i64, String)> {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })();
+            let Ok((target, from, to, at, changes)) = row else {
+                breaks.push(ChainBreak {
+                    snapshot: r.get(2).unwrap_or(0),
+                    reason: "change_events: a row has a value of the wrong type".into(),
+                });
+                continue;
+            };
+            while let Some((t, implied_to, e)) =
+                implied.next_if(|(t, it, e)| (*t, e.at, *it) < (target, at, to))
+            {
+                missing.insert((t, implied_to), e.from);
+            }
+            match implied.next_if(|(t, it, e)| (*t, e.at, *it) == (target, at, to)) {
+                None => extra.push((target, to, from)),
+                Some((_, _, e)) => {
+                    // As recording writes it, or the same JSON written otherwise.
+                    let same_changes = changes == e.changes || {
+                        let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
+                        parse(&changes).is_some_and(|c| Some(c) == parse(&e.changes))
+                    };
+                    if e.from != from || !same_changes {
+                        breaks.push(altered(to));
+                    }
                 }
             }
         }
-    }
-    missing.extend(implied.map(|(t, to, e)| ((t, to), e.from)));
+        missing.extend(implied.map(|(t, to, e)| ((t, to), e.from)));
+        Ok((missing, extra))
+    })?;
     for (target, to, from) in extra {
         if missing.remove(&(target, to)).is_some() {
             breaks.push(altered(to));

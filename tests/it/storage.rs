@@ -214,6 +214,27 @@ fn a_file_that_is_not_a_database_is_refused_untouched() {
     );
 }
 
+/// A text field altered into bytes that are not UTF-8 breaks the chain at its row, with a
+/// message that says so (and nothing of the bytes themselves), and its neighbours still hold.
+#[test]
+fn a_text_field_that_is_not_utf8_breaks_the_chain_at_its_row() {
+    let env = Env::new();
+    seed_history(&env.db(), 30);
+    {
+        let conn = rusqlite::Connection::open(env.db()).unwrap();
+        conn.execute(
+            "UPDATE snapshots SET scan_result = CAST(X'73756363c3' AS TEXT) WHERE id = 12",
+            [],
+        )
+        .unwrap();
+    }
+    let broken = env.run(&["verify", "--format", "json"]).code(1).json();
+    assert_eq!(broken["first_break"]["snapshot"], 12, "{broken}");
+    let reason = broken["first_break"]["reason"].as_str().unwrap();
+    assert!(reason.contains("not UTF-8"), "{reason}");
+    assert_eq!(broken["checked"], 12, "{broken}");
+}
+
 #[test]
 fn a_truncated_database_is_a_storage_error_not_a_panic() {
     let env = Env::new();
