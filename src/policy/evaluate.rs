@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use super::baseline::Baseline;
 use super::diagnostic::Location;
 use super::model::{Check, PolicyFileInfo, PolicySet, Rule, Severity, Waiver};
-use super::ops::{Point, TimeCtx, Times, Verdict};
+use super::ops::{Point, TimeCtx, Times, Verdict, changed_flags};
 use crate::task::fields;
 use crate::task::normalize::{Config, Status};
 
@@ -307,13 +307,13 @@ fn status_of(verdict: &Verdict) -> RuleStatus {
     }
 }
 
-/// `followed`: for a history rule, the values it follows in `history`, if the caller has them.
-/// Without `explain`, only the status is wanted: the actual value is null and the message empty.
+/// `followed`: for a history rule, the values it follows in `history` and whether each differs
+/// from the one before ([`changed_flags`]), if the caller has them. Without `explain`, only the status is wanted: the actual value is null and the message empty.
 pub(crate) fn evaluate_rule(
     rule: &Rule,
     current: &Map<String, Value>,
     history: &[View],
-    followed: Option<&[Value]>,
+    followed: Option<(&[Value], &[bool])>,
     t: &TimeCtx,
     explain: bool,
 ) -> (RuleStatus, Value, String) {
@@ -384,21 +384,28 @@ pub(crate) fn evaluate_rule(
             op,
             expected,
         } => {
-            let computed: Vec<Value>;
-            let values = match followed {
-                Some(v) => v,
+            let computed: (Vec<Value>, Vec<bool>);
+            let (values, changed) = match followed {
+                Some(f) => f,
                 None => {
-                    computed = history
+                    let values: Vec<Value> = history
                         .iter()
                         .map(|h| followed_value(field, h.view))
                         .collect();
-                    &computed
+                    let flags = changed_flags(&values);
+                    computed = (values, flags);
+                    (&computed.0[..], &computed.1[..])
                 }
             };
             let points: Vec<Point> = history
                 .iter()
                 .zip(values)
-                .map(|(h, value)| Point { at: h.at, value })
+                .zip(changed)
+                .map(|((h, value), &changed)| Point {
+                    at: h.at,
+                    value,
+                    changed,
+                })
                 .collect();
             let v = op.check_as(&points, *window, t, explain);
             if !explain {

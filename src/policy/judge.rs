@@ -15,7 +15,7 @@ use super::evaluate::{
     waiver_in_force,
 };
 use super::model::{Check, PolicySet, Severity};
-use super::ops::{TimeCtx, Times};
+use super::ops::{TimeCtx, Times, changed_flags};
 
 /// One target's observations, oldest first, prepared once for judging any number of them.
 pub struct Judge<'a> {
@@ -38,9 +38,10 @@ struct Verdicts {
     /// what a report's days cost. A rule that compares with a baseline reads every config field,
     /// so with one the views are whole.
     light: Vec<Map<String, Value>>,
-    /// For each history rule (by rule index), the value it follows in every observation. A rule
-    /// that follows the whole config follows its hash, which changes exactly when it does.
-    followed: Vec<Option<Vec<Value>>>,
+    /// For each history rule (by rule index), the value it follows in every observation, and
+    /// whether it differs from the observation's before. A rule that follows the whole config
+    /// follows its hash, which changes exactly when it does.
+    followed: Vec<Option<(Vec<Value>, Vec<bool>)>>,
 }
 
 impl Verdicts {
@@ -50,17 +51,19 @@ impl Verdicts {
         let followed = set
             .rules()
             .iter()
-            .map(|rule| match &rule.check {
-                Check::History { field: None, .. } => Some(
-                    history
+            .map(|rule| {
+                let values: Vec<Value> = match &rule.check {
+                    Check::History { field: None, .. } => history
                         .iter()
                         .map(|o| Value::String(o.config_hash.clone()))
                         .collect(),
-                ),
-                Check::History { field, .. } => {
-                    Some(light.iter().map(|v| followed_value(field, v)).collect())
-                }
-                Check::State(_) | Check::Baseline { .. } => None,
+                    Check::History { field, .. } => {
+                        light.iter().map(|v| followed_value(field, v)).collect()
+                    }
+                    Check::State(_) | Check::Baseline { .. } => return None,
+                };
+                let changed = changed_flags(&values);
+                Some((values, changed))
             })
             .collect();
         Verdicts { light, followed }
@@ -154,7 +157,9 @@ impl<'a> Judge<'a> {
             if rule.severity < fail_on {
                 continue;
             }
-            let followed = followed.as_ref().map(|v| &v[range.clone()]);
+            let followed = followed
+                .as_ref()
+                .map(|(values, changed)| (&values[range.clone()], &changed[range.clone()]));
             let status = match &rule.check {
                 // The light view holds only the fields the other rules read: a comparison with
                 // the baseline reads the whole config, which the observation has.

@@ -766,11 +766,25 @@ pub struct HistoryVerdict {
     pub actual: Value,
 }
 
-/// One observation as history ops see it: when, and the value they follow.
+/// One observation as history ops see it: when, the value they follow, and whether that value
+/// differs ([`same`]) from the one of the observation before it.
 #[derive(Debug, Clone)]
 pub struct Point<'a> {
     pub at: DateTime<Utc>,
     pub value: &'a Value,
+    /// False for the first observation a caller holds. Ops read it only for a point that has one
+    /// before it, so a run of points must be consecutive observations.
+    pub changed: bool,
+}
+
+/// For each of a run of followed values (oldest first), whether it differs ([`same`]) from the
+/// one before it; the first does not. Made once for a target's history, it spares judging each
+/// of a report's days comparing the nights of its window again.
+pub fn changed_flags(values: &[Value]) -> Vec<bool> {
+    std::iter::once(false)
+        .chain(values.windows(2).map(|w| !same(&w[0], &w[1])))
+        .take(values.len())
+        .collect()
 }
 
 fn order(v: &Value) -> Option<f64> {
@@ -834,7 +848,7 @@ impl HistoryOp {
         }
         let changes: Vec<(&Point, &Point)> = points
             .windows(2)
-            .filter(|w| w[1].at >= start && !same(w[0].value, w[1].value))
+            .filter(|w| w[1].at >= start && w[1].changed)
             .map(|w| (&w[0], &w[1]))
             .collect();
         let quiet = |verdict: Outcome| HistoryVerdict {
@@ -1276,13 +1290,16 @@ mod tests {
     }
 
     fn pts<'a>(script: &'a [(&str, Value)]) -> Vec<Point<'a>> {
+        let values: Vec<Value> = script.iter().map(|(_, v)| v.clone()).collect();
         script
             .iter()
-            .map(|(at, v)| Point {
+            .zip(changed_flags(&values))
+            .map(|((at, v), changed)| Point {
                 at: DateTime::parse_from_rfc3339(at)
                     .unwrap()
                     .with_timezone(&Utc),
                 value: v,
+                changed,
             })
             .collect()
     }
