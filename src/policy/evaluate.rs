@@ -308,7 +308,8 @@ fn status_of(verdict: &Verdict) -> RuleStatus {
 }
 
 /// `followed`: for a history rule, the values it follows in `history` and whether each differs
-/// from the one before ([`changed_flags`]), if the caller has them. Without `explain`, only the status is wanted: the actual value is null and the message empty.
+/// from the one before ([`changed_flags`]), if the caller has them. Without `explain`, only the
+/// status is wanted: the actual value is null and the message empty.
 pub(crate) fn evaluate_rule(
     rule: &Rule,
     current: &Map<String, Value>,
