@@ -2,7 +2,7 @@
 //! applied. `audit check`, the nightly job and the compliance report's days all judge through it,
 //! so a day's verdict in a report is the one `audit check` gives for the same snapshot and time.
 
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::BTreeSet;
 use std::ops::Range;
 
@@ -14,8 +14,9 @@ use super::evaluate::{
     CheckReport, Observation, RuleStatus, View, evaluate_rule, followed_value, report_of,
     waiver_in_force,
 };
-use super::model::{Check, PolicySet, Severity};
+use super::model::{Check, Condition, PolicySet, Rule, Severity};
 use super::ops::{TimeCtx, Times, changed_flags};
+use crate::task::fields;
 
 /// One target's observations, oldest first, prepared once for judging any number of them.
 pub struct Judge<'a> {
@@ -35,19 +36,51 @@ pub struct Judge<'a> {
 struct Verdicts {
     /// Each observation reduced to the fields the rules read (its status fields included): a
     /// verdict needs no more, and copying whole configs (images and all) for every judgement was
-    /// what a report's days cost. A rule that compares with a baseline reads every config field,
-    /// so with one the views are whole.
+    /// what a report's days cost. A baseline rule reads the whole config from the observation.
     light: Vec<Map<String, Value>>,
     /// For each history rule (by rule index), the value it follows in every observation, and
     /// whether it differs from the observation's before. A rule that follows the whole config
     /// follows its hash, which changes exactly when it does.
     followed: Vec<Option<(Vec<Value>, Vec<bool>)>>,
+    /// For each observation, which run of consecutive observations with one config it is in.
+    runs: Vec<usize>,
+    /// For each rule whose verdict is the config's alone (see [`config_alone`]), the run it was
+    /// last judged in and its status then. A year of days judges a few configs, each on many
+    /// days; a config the rule saw on the day before gives the same status.
+    last: RefCell<Vec<Option<(usize, RuleStatus)>>>,
 }
 
 impl Verdicts {
     fn new(set: &PolicySet, history: &[Observation]) -> Verdicts {
         let read = fields_read(set);
-        let light: Vec<Map<String, Value>> = history.iter().map(|o| reduced(o, &read)).collect();
+        let mut runs = Vec::with_capacity(history.len());
+        let mut light: Vec<Map<String, Value>> = Vec::with_capacity(history.len());
+        // The config's part of a view is made once for a run, then copied with each
+        // observation's status added: a lookup of every field read for every observation cost
+        // more than the copy.
+        let mut part = Map::new();
+        for (i, o) in history.iter().enumerate() {
+            let run = match i.checked_sub(1) {
+                Some(prev) if history[prev].config_hash == o.config_hash => runs[prev],
+                Some(prev) => {
+                    part = reduced_config(o, &read);
+                    runs[prev] + 1
+                }
+                None => {
+                    part = reduced_config(o, &read);
+                    0
+                }
+            };
+            runs.push(run);
+            let mut view = part.clone();
+            view.extend(
+                o.status
+                    .fields()
+                    .filter(|(name, _)| read.contains(name))
+                    .map(|(name, value)| (name.to_string(), Value::String(value.into()))),
+            );
+            light.push(view);
+        }
         let followed = set
             .rules()
             .iter()
@@ -66,7 +99,12 @@ impl Verdicts {
                 Some((values, changed))
             })
             .collect();
-        Verdicts { light, followed }
+        Verdicts {
+            light,
+            followed,
+            runs,
+            last: RefCell::new(vec![None; set.rules().len()]),
+        }
     }
 }
 
@@ -140,7 +178,12 @@ impl<'a> Judge<'a> {
     /// The rules of severity `fail_on` or above that fail (unwaived) or cannot be evaluated for
     /// observation `idx` as of `now`: the verdict of [`Judge::report`], without its messages.
     pub fn failing(&self, idx: usize, now: DateTime<Utc>, fail_on: Severity) -> Vec<String> {
-        let Verdicts { light, followed } = self
+        let Verdicts {
+            light,
+            followed,
+            runs,
+            last,
+        } = self
             .verdicts
             .get_or_init(|| Verdicts::new(self.set, self.history));
         let range = self.history_range(idx, now);
@@ -152,21 +195,29 @@ impl<'a> Judge<'a> {
             })
             .collect();
         let t = self.time(now);
+        let mut last = last.borrow_mut();
         let mut failing = Vec::new();
-        for (rule, followed) in self.set.rules().iter().zip(followed) {
+        for ((rule, followed), last) in self.set.rules().iter().zip(followed).zip(last.iter_mut()) {
             if rule.severity < fail_on {
                 continue;
             }
             let followed = followed
                 .as_ref()
                 .map(|(values, changed)| (&values[range.clone()], &changed[range.clone()]));
-            let status = match &rule.check {
+            let status = match (&rule.check, *last) {
+                (_, Some((run, status))) if run == runs[idx] => status,
                 // The light view holds only the fields the other rules read: a comparison with
                 // the baseline reads the whole config, which the observation has.
-                Check::Baseline { ignore, .. } => {
+                (Check::Baseline { ignore, .. }, _) => {
                     baseline_verdict(rule, ignore, &light[idx], &self.history[idx], &t)
                 }
-                _ => evaluate_rule(rule, &light[idx], &history, followed, &t, false).0,
+                _ => {
+                    let status = evaluate_rule(rule, &light[idx], &history, followed, &t, false).0;
+                    if config_alone(rule) {
+                        *last = Some((runs[idx], status));
+                    }
+                    status
+                }
             };
             let waived = status == RuleStatus::Fail
                 && waiver_in_force(self.set, self.target, &rule.id, now).is_some();
@@ -229,15 +280,21 @@ fn fields_read(set: &PolicySet) -> BTreeSet<&str> {
     fields
 }
 
-/// The view of `o` (config and status fields) with only the fields in `read`.
-fn reduced(o: &Observation, read: &BTreeSet<&str>) -> Map<String, Value> {
-    let config = read
-        .iter()
-        .filter_map(|&name| Some((name.to_string(), o.config.get(name)?.clone())));
-    let status = o
-        .status
-        .fields()
-        .filter(|(name, _)| read.contains(name))
-        .map(|(name, value)| (name.to_string(), Value::String(value.into())));
-    config.chain(status).collect()
+/// The config of `o` with only the fields in `read` (its status fields are the observation's).
+fn reduced_config(o: &Observation, read: &BTreeSet<&str>) -> Map<String, Value> {
+    read.iter()
+        .filter_map(|&name| Some((name.to_string(), o.config.get(name)?.clone())))
+        .collect()
+}
+
+/// Whether `rule`'s verdict on an observation is a function of its config alone, so that two
+/// observations with one config get the same one: a state rule whose field and precondition
+/// read config fields (not status fields, which change every night) with ops that do not read
+/// the evaluation's time.
+fn config_alone(rule: &Rule) -> bool {
+    let alone = |c: &Condition| !fields::is_status(&c.field.head) && !c.op.reads_now();
+    match &rule.check {
+        Check::State(c) => alone(c) && rule.when.as_ref().is_none_or(alone),
+        Check::History { .. } | Check::Baseline { .. } => false,
+    }
 }

@@ -528,6 +528,12 @@ impl StateOp {
         })
     }
 
+    /// Whether the verdict depends on the evaluation's time (`now`), not only on the value:
+    /// `within` alone.
+    pub fn reads_now(&self) -> bool {
+        matches!(self, StateOp::Within(_))
+    }
+
     /// Whether the op holds for `field` in `view`. `[*]` paths must hold for every element.
     pub fn check(&self, field: &FieldPath, view: &Map<String, Value>, t: &TimeCtx) -> Verdict {
         self.outcome(field, view, t).into()
@@ -846,11 +852,14 @@ impl HistoryOp {
                 actual: Value::Null,
             };
         }
-        let changes: Vec<(&Point, &Point)> = points
-            .windows(2)
-            .filter(|w| w[1].at >= start && w[1].changed)
-            .map(|w| (&w[0], &w[1]))
-            .collect();
+        // The changes inside the window, each with the point before it; a verdict without a
+        // message only counts or scans them, so they are collected only to be described.
+        let changes = || {
+            points
+                .windows(2)
+                .filter(|w| w[1].at >= start && w[1].changed)
+                .map(|w| (&w[0], &w[1]))
+        };
         let quiet = |verdict: Outcome| HistoryVerdict {
             verdict: match verdict {
                 Ok(None) => Verdict::Holds,
@@ -868,14 +877,16 @@ impl HistoryOp {
                     HistoryOp::MaxChanges(n) => *n,
                     _ => 0,
                 };
-                let n = changes.len() as u64;
                 if !explain {
+                    let n = changes().count() as u64;
                     return quiet(if n <= limit {
                         Ok(None)
                     } else {
                         Ok(Some(String::new()))
                     });
                 }
+                let changes: Vec<(&Point, &Point)> = changes().collect();
+                let n = changes.len() as u64;
                 let verdict: Outcome = if n <= limit {
                     Ok(None)
                 } else {
@@ -905,14 +916,19 @@ impl HistoryOp {
                     _ => false,
                 };
                 if !explain {
-                    let any = changes.iter().any(|c| wrong_way(&c));
+                    let any = changes().any(|c| wrong_way(&&c));
                     return quiet(if any {
                         Ok(Some(String::new()))
                     } else {
                         Ok(None)
                     });
                 }
-                let bad: Vec<String> = changes.iter().filter(wrong_way).map(describe).collect();
+                let bad: Vec<String> = changes()
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .filter(wrong_way)
+                    .map(describe)
+                    .collect();
                 let verdict: Outcome = if bad.is_empty() {
                     Ok(None)
                 } else {
@@ -930,8 +946,14 @@ impl HistoryOp {
             HistoryOp::MaxDuration { value, duration } => {
                 let mut runs: Vec<(DateTime<Utc>, DateTime<Utc>, bool)> = Vec::new();
                 let mut run_start = None;
-                for p in points {
-                    match (same(p.value, value), run_start) {
+                // A point that did not change holds what the one before it held (`same` is an
+                // equivalence), so only the first point and the changes are compared.
+                let mut held = false;
+                for (i, p) in points.iter().enumerate() {
+                    if i == 0 || p.changed {
+                        held = same(p.value, value);
+                    }
+                    match (held, run_start) {
                         (true, None) => run_start = Some(p.at),
                         (false, Some(s)) => {
                             runs.push((s, p.at, false));
