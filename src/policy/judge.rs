@@ -60,18 +60,15 @@ impl Verdicts {
         // more than the copy.
         let mut part = Map::new();
         for (i, o) in history.iter().enumerate() {
-            let run = match i.checked_sub(1) {
-                Some(prev) if history[prev].config_hash == o.config_hash => runs[prev],
-                Some(prev) => {
-                    part = reduced_config(o, &read);
-                    runs[prev] + 1
-                }
-                None => {
-                    part = reduced_config(o, &read);
-                    0
-                }
-            };
-            runs.push(run);
+            let same_config = i > 0 && history[i - 1].config_hash == o.config_hash;
+            if !same_config {
+                part = reduced_config(o, &read);
+            }
+            runs.push(match runs.last() {
+                Some(&run) if same_config => run,
+                Some(&run) => run + 1,
+                None => 0,
+            });
             let mut view = part.clone();
             view.extend(
                 o.status

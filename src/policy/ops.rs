@@ -904,8 +904,7 @@ impl HistoryOp {
             }
             HistoryOp::NeverIncreases | HistoryOp::NeverDecreases => {
                 let up = matches!(self, HistoryOp::NeverIncreases);
-                let wrong_way = |(a, b): &&(&Point, &Point)| match (order(a.value), order(b.value))
-                {
+                let wrong_way = |(a, b): &(&Point, &Point)| match (order(a.value), order(b.value)) {
                     (Some(x), Some(y)) => {
                         if up {
                             y > x
@@ -916,7 +915,7 @@ impl HistoryOp {
                     _ => false,
                 };
                 if !explain {
-                    let any = changes().any(|c| wrong_way(&&c));
+                    let any = changes().any(|c| wrong_way(&c));
                     return quiet(if any {
                         Ok(Some(String::new()))
                     } else {
@@ -924,10 +923,8 @@ impl HistoryOp {
                     });
                 }
                 let bad: Vec<String> = changes()
-                    .collect::<Vec<_>>()
-                    .iter()
-                    .filter(wrong_way)
-                    .map(describe)
+                    .filter(|c| wrong_way(c))
+                    .map(|c| describe(&c))
                     .collect();
                 let verdict: Outcome = if bad.is_empty() {
                     Ok(None)
