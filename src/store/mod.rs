@@ -52,6 +52,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/10-change-events-by-time/up.sql"
         )),
+        M::up(include_str!("../../migrations/11-configs-by-row/up.sql")),
     ])
 }
 
@@ -460,7 +461,7 @@ fn load_base(conn: &Connection, shown: &str, id: i64, base: i64) -> Result<Vec<u
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 10;
+const KNOWN_VERSION: i64 = 11;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;

@@ -570,7 +570,7 @@ fn a_database_written_before_packing_is_migrated_in_place_and_still_verifies() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 10);
+    assert_eq!(version, 11);
     let whole: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM snapshots WHERE raw_base IS NULL",
