@@ -12,12 +12,12 @@ use chrono_tz::Tz;
 use crate::app::check;
 use crate::app::config::TargetSpec;
 use crate::app::lock::{RunLock, describe_holder};
-use crate::app::report::write_report_files;
+use crate::app::report::{Newest, RunReport};
 use crate::app::runtime::{Threads, runtime};
 use crate::app::snapshot::{self, Arrival, EnvLookup};
 use crate::app::{Error, ExitCode};
 use crate::policy::{PolicySet, Severity};
-use crate::report::compliance::{ComplianceReport, ReportOptions, RunTarget, TargetReport};
+use crate::report::compliance::{ReportOptions, RunTarget};
 use crate::report::notify::RuleRef;
 use crate::store::{OpenMode, Store};
 use crate::task::clock::Clock;
@@ -171,13 +171,11 @@ pub fn run(
         fail_on: plan.job.fail_on,
         api_offset: plan.job.times.api_offset,
     };
-    let mut report =
-        crate::app::report::compliance_report(&store, plan.set, &names, &opts, Some(&run_targets))?;
-    let mut written =
-        write_report_files(&report, &plan.out_dir, plan.signing_key.as_deref(), None)?;
+    let mut report = RunReport::build(&store, plan.set, &names, &opts, &run_targets, plan.ocsf)?;
+    let key = plan.signing_key.as_deref();
+    let mut written = report.write(&plan.out_dir, key, None)?;
     if plan.ocsf {
-        let findings =
-            crate::app::report::write_ocsf(&report, &written[1], plan.signing_key.as_deref())?;
+        let findings = report.write_ocsf(&written[1], key)?;
         written.extend(findings);
     }
     let mut deliveries = Vec::new();
@@ -203,20 +201,15 @@ pub fn run(
             .collect();
         if !failed.is_empty() {
             code = code.worst(ExitCode::Remote);
-            report.notifications_failed = failed;
-            write_report_files(
-                &report,
-                &plan.out_dir,
-                plan.signing_key.as_deref(),
-                Some(&written),
-            )?;
+            report.set_notifications_failed(failed);
+            report.write(&plan.out_dir, key, Some(&written))?;
         }
     }
     if let Some(path) = &plan.metrics {
         let metrics = crate::report::metrics::RunMetrics {
             duration_seconds: started.elapsed().as_secs_f64(),
             exit_code: code as u8,
-            chain_ok: report.integrity.ok,
+            chain_ok: report.chain_ok(),
             targets: target_metrics(&report, &run_targets, &figures, now),
         };
         crate::app::output::write_atomically(path, |w| {
@@ -251,35 +244,28 @@ impl Figures {
     }
 }
 
-/// The run's targets (not those gone from the organization) with their part of the report,
-/// which holds each one's newest snapshot and config.
+/// The run's targets (not those gone from the organization) with their newest snapshot, as
+/// their part of the report shows it.
 fn live<'r>(
-    report: &'r ComplianceReport,
+    report: &'r RunReport,
     run: &'r [RunTarget],
-) -> impl Iterator<Item = (&'r RunTarget, Option<&'r TargetReport>)> {
-    let parts: HashMap<&str, &TargetReport> = report
-        .targets
-        .iter()
-        .map(|t| (t.name.as_str(), t))
-        .collect();
+) -> impl Iterator<Item = (&'r RunTarget, Option<&'r Newest>)> {
     run.iter()
         .filter(|t| t.membership != Some("gone"))
-        .map(move |t| (t, parts.get(t.target.as_str()).copied()))
+        .map(move |t| (t, report.newest(&t.target)))
 }
 
 /// Each target as the notifications compare it with what a destination was told.
 fn targets_now(
-    report: &ComplianceReport,
+    report: &RunReport,
     run: &[RunTarget],
     figures: &HashMap<String, Figures>,
     last_before: &HashMap<String, DateTime<Utc>>,
 ) -> Vec<crate::app::notify::TargetNow> {
     live(report, run)
-        .map(|(t, part)| crate::app::notify::TargetNow {
+        .map(|(t, newest)| crate::app::notify::TargetNow {
             target: t.target.clone(),
-            config_hash: part
-                .and_then(|p| p.latest.as_ref())
-                .map(|l| l.config_hash.clone()),
+            config_hash: newest.and_then(|n| n.config_hash.clone()),
             failing: figures
                 .get(&t.target)
                 .map(|f| f.failing.clone())
@@ -293,27 +279,24 @@ fn targets_now(
 
 /// Each target's metrics.
 fn target_metrics(
-    report: &ComplianceReport,
+    report: &RunReport,
     run: &[RunTarget],
     figures: &HashMap<String, Figures>,
     now: DateTime<Utc>,
 ) -> Vec<crate::report::metrics::TargetMetrics> {
     live(report, run)
-        .map(|(t, part)| {
+        .map(|(t, newest)| {
             let f = figures.get(&t.target).cloned().unwrap_or_default();
-            let latest = part.and_then(|p| p.latest.as_ref());
+            let at = newest.and_then(|n| n.at);
             crate::report::metrics::TargetMetrics {
                 target: t.target.clone(),
                 compliant: f.compliant,
                 failing_by_severity: f.failing_by_severity,
                 drift_changes: f.drift_changes,
                 // Every snapshot held was recorded without error: the newest is the last success.
-                last_success: latest.map(|l| l.at),
-                scan_enabled: part
-                    .and_then(|p| p.config.as_ref())
-                    .map(|c| c.get("Enable") == Some(&serde_json::Value::Bool(true))),
-                snapshot_age_seconds: latest
-                    .map(|l| (now - l.at).num_milliseconds() as f64 / 1000.0),
+                last_success: at,
+                scan_enabled: newest.and_then(|n| n.scan_enabled),
+                snapshot_age_seconds: at.map(|at| (now - at).num_milliseconds() as f64 / 1000.0),
             }
         })
         .collect()

@@ -12,6 +12,19 @@ pub fn write_atomically(
     path: &Path,
     render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<(), Error> {
+    write_file_atomically(path, |file| {
+        let mut buf = std::io::BufWriter::with_capacity(1 << 16, file);
+        render(&mut buf)?;
+        buf.flush()
+    })
+}
+
+/// [`write_atomically`], handing `render` the temporary file itself: a copy from another file
+/// into it then stays in the kernel (`copy_file_range`) rather than pass through a buffer.
+pub fn write_file_atomically(
+    path: &Path,
+    render: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<(), Error> {
     let what = || path.display().to_string();
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -21,15 +34,10 @@ pub fn write_atomically(
         what: what(),
         source,
     })?;
-    {
-        let mut buf = std::io::BufWriter::with_capacity(1 << 16, file.as_file_mut());
-        render(&mut buf)
-            .and_then(|()| buf.flush())
-            .map_err(|source| Error::Output {
-                what: what(),
-                source,
-            })?;
-    }
+    render(file.as_file_mut()).map_err(|source| Error::Output {
+        what: what(),
+        source,
+    })?;
     // A temporary file is private; a report is for others to read, like any file written here.
     #[cfg(unix)]
     {

@@ -4,10 +4,12 @@
 //! first and renamed, so a reader never sees half a report.
 
 use std::io::{Seek, Write};
+
+use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 
 use crate::app::Error;
-use crate::app::output::write_atomically;
+use crate::app::output::{write_atomically, write_file_atomically};
 use crate::policy::PolicySet;
 use crate::report::compliance::{
     self, ComplianceReport, ReportOptions, RunTarget, TargetInput, TargetReport,
@@ -25,7 +27,7 @@ pub fn compliance_report(
     run: Option<&[RunTarget]>,
 ) -> Result<ComplianceReport, Error> {
     let mut parts = Vec::new();
-    let verify = each_target(store, set, targets, opts, |t| {
+    let verify = each_target(store, set, targets, opts, Ok, |t| {
         parts.push(t);
         Ok(())
     })?;
@@ -37,12 +39,64 @@ pub fn compliance_report(
 pub enum Streamed {
     Markdown,
     Json,
+    Html,
+}
+
+fn io_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Output {
+        what: what.into(),
+        source,
+    }
+}
+
+/// Renders into a buffer of its own (on a worker thread).
+fn rendered(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    render(&mut out).map_err(io_error("the report"))?;
+    Ok(out)
+}
+
+/// A temporary file that a report's parts wait in until what comes before them is known.
+fn spool() -> Result<std::io::BufWriter<std::fs::File>, Error> {
+    let file = tempfile::tempfile().map_err(io_error("a temporary file for the report"))?;
+    Ok(std::io::BufWriter::with_capacity(1 << 20, file))
+}
+
+/// A spool whose writing is done, read back from its start.
+fn spooled(w: std::io::BufWriter<std::fs::File>) -> Result<std::fs::File, Error> {
+    w.into_inner()
+        .map_err(|e| io_error("the report's temporary file")(e.into_error()))
+}
+
+fn copy_spool(spool: &mut std::fs::File, w: &mut dyn Write) -> std::io::Result<()> {
+    spool.seek(std::io::SeekFrom::Start(0))?;
+    std::io::copy(spool, w).map(drop)
+}
+
+/// Writes into `file` what `head` writes, the whole of `spool`, then what `tail` writes. The
+/// spool goes file to file, in the kernel: a fleet's report is hundreds of MB.
+fn around_spool(
+    file: &mut std::fs::File,
+    spool: &mut std::fs::File,
+    head: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+    tail: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, &mut *file);
+    head(&mut w)?;
+    w.flush()?;
+    drop(w);
+    spool.seek(std::io::SeekFrom::Start(0))?;
+    std::io::copy(spool, file)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
+    tail(&mut w)?;
+    w.flush()
 }
 
 /// Writes the compliance report of `targets` over `opts` a target at a time: each target's
-/// part is built, rendered and let go before the next, so that memory does not grow with the
-/// number of targets. The Markdown's sections wait in a temporary file until the summary table
-/// above them is known; the JSON comes out as it goes. Same bytes as the whole report rendered.
+/// part is built and rendered on a worker thread, written in order and let go, so that memory
+/// does not grow with the number of targets. The Markdown's and HTML's sections wait in a
+/// temporary file until the summary table above them is known; the JSON comes out as it goes.
+/// Same bytes as the whole report rendered.
 pub fn stream_report(
     store: &Store,
     set: &PolicySet,
@@ -51,48 +105,86 @@ pub fn stream_report(
     format: Streamed,
     w: &mut dyn Write,
 ) -> Result<(), Error> {
-    let io = |source: std::io::Error| Error::Output {
-        what: "the report".into(),
-        source,
-    };
+    let io = io_error("the report");
     // The parts every target shares; the chain check is filled in once it is done.
     let mut shared = compliance::assemble(set, opts, Vec::new(), VerifyReport::default(), None);
     match format {
         Streamed::Json => {
-            let mut json = compliance::JsonTargets::start(&shared, w).map_err(io)?;
-            let verify = each_target(store, set, targets, opts, |t| {
-                json.target(&t, w).map_err(io)
-            })?;
+            let mut json = compliance::JsonTargets::start(&shared, w).map_err(&io)?;
+            let verify = each_target(
+                store,
+                set,
+                targets,
+                opts,
+                |t| compliance::JsonTargets::render(&t).map_err(&io),
+                |text| json.push(&text, w).map_err(&io),
+            )?;
             shared.integrity = compliance::Integrity::of(verify);
             json.finish(&shared, w).map_err(io)
         }
         Streamed::Markdown => {
-            let spool = tempfile::tempfile().map_err(io)?;
-            let mut sections = std::io::BufWriter::with_capacity(1 << 20, spool);
+            let mut sections = spool()?;
             let mut rows = Vec::new();
-            let verify = each_target(store, set, targets, opts, |t| {
-                rows.push(compliance::SummaryRow::of(&t));
-                compliance::target_section(&shared, &t, &mut sections).map_err(io)
-            })?;
+            let verify = each_target(
+                store,
+                set,
+                targets,
+                opts,
+                |t| {
+                    let section = rendered(|b| compliance::target_section(&shared, &t, b))?;
+                    Ok((compliance::SummaryRow::of(&t), section))
+                },
+                |(row, section)| {
+                    rows.push(row);
+                    sections.write_all(&section).map_err(&io)
+                },
+            )?;
             shared.integrity = compliance::Integrity::of(verify);
-            let mut spool = sections.into_inner().map_err(|e| io(e.into_error()))?;
-            compliance::markdown_head(&shared, &rows, w).map_err(io)?;
-            spool.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-            std::io::copy(&mut spool, w).map_err(io)?;
+            let mut sections = spooled(sections)?;
+            compliance::markdown_head(&shared, &rows, w).map_err(&io)?;
+            copy_spool(&mut sections, w).map_err(&io)?;
             compliance::markdown_tail(&shared, w).map_err(io)
+        }
+        Streamed::Html => {
+            let mut sections = spool()?;
+            let mut rows = Vec::new();
+            let verify = each_target(
+                store,
+                set,
+                targets,
+                opts,
+                |t| {
+                    let row = rendered(|b| compliance::html_summary_row(&t, b))?;
+                    let section = rendered(|b| compliance::html_target(&shared, &t, b))?;
+                    Ok((row, section))
+                },
+                |(row, section)| {
+                    rows.extend_from_slice(&row);
+                    sections.write_all(&section).map_err(&io)
+                },
+            )?;
+            shared.integrity = compliance::Integrity::of(verify);
+            let mut sections = spooled(sections)?;
+            compliance::html_head(&shared, w).map_err(&io)?;
+            w.write_all(&rows).map_err(&io)?;
+            compliance::html_run(&shared, w).map_err(&io)?;
+            copy_spool(&mut sections, w).map_err(&io)?;
+            compliance::html_tail(&shared, w).map_err(io)
         }
     }
 }
 
-/// Builds each of `targets`' parts (sorted and deduplicated here) in turn and hands it to
-/// `each`, while the whole chain is verified on a second connection (if a second connection
-/// cannot be had, on this one afterwards). Gives the chain check.
-fn each_target(
+/// Builds each of `targets`' parts (sorted and deduplicated here) in turn, makes of it what
+/// `make` makes (a rendering, on the worker thread that built it) and hands that to `each` in
+/// the targets' order, while the whole chain is verified on a second connection (if a second
+/// connection cannot be had, on this one afterwards). Gives the chain check.
+fn each_target<T: Send>(
     store: &Store,
     set: &PolicySet,
     targets: &[String],
     opts: &ReportOptions,
-    mut each: impl FnMut(TargetReport) -> Result<(), Error>,
+    make: impl Fn(TargetReport) -> Result<T, Error> + Sync,
+    mut each: impl FnMut(T) -> Result<(), Error>,
 ) -> Result<VerifyReport, Error> {
     if opts.since > opts.until {
         return Err(Error::Usage(format!(
@@ -105,9 +197,9 @@ fn each_target(
     names.sort();
     names.dedup();
     let days = compliance::window_days(opts.since, opts.until, opts.tz);
-    let build = |store: &Store, name: &str| -> Result<TargetReport, Error> {
+    let build = |store: &Store, name: &str| -> Result<T, Error> {
         let input = gather_target(store, set, name, opts)?;
-        Ok(compliance::build_target(set, opts, &days, input))
+        make(compliance::build_target(set, opts, &days, input))
     };
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -122,23 +214,34 @@ fn each_target(
         // Targets are judged on worker threads, each with a connection of its own, and handed
         // on in order; with one core, or a single target, on this thread.
         let built = if workers < 2 || names.len() < 2 {
-            names.iter().try_for_each(|name| each(build(store, name)?))
+            // One read transaction: every target read from one moment of the history, with
+            // SQLite's shared lock taken once rather than once a query.
+            store
+                .reading()
+                .map_err(Error::from)
+                .and_then(|_reading| names.iter().try_for_each(|name| each(build(store, name)?)))
         } else {
             let (send, parts) =
-                std::sync::mpsc::sync_channel::<(usize, Result<TargetReport, Error>)>(2 * workers);
+                std::sync::mpsc::sync_channel::<(usize, Result<T, Error>)>(2 * workers);
             for _ in 0..workers {
                 let send = send.clone();
                 let (names, next, path, build) = (&names, &next, &path, &build);
                 scope.spawn(move || {
+                    // A worker that cannot read says so in the place of its next target.
+                    let fail = |e: Error| {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let _ = send.send((i, Err(e)));
+                    };
                     let store = match Store::open(path, OpenMode::Existing)
                         .and_then(|s| s.read_once().map(|()| s))
                     {
                         Ok(s) => s,
-                        Err(e) => {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let _ = send.send((i, Err(e.into())));
-                            return;
-                        }
+                        Err(e) => return fail(e.into()),
+                    };
+                    // One read transaction for the worker's targets (see above).
+                    let _reading = match store.reading() {
+                        Ok(r) => r,
+                        Err(e) => return fail(e.into()),
                     };
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -232,8 +335,9 @@ fn gather_target(
     })
 }
 
-/// Builds the compliance report of `targets` over `opts`, with what the run did, and writes `tcss-audit-YYYYMMDDTHHMMSSZ.md` and `.json` into `dir`
-/// (`…Z-2.md` and so on if those names are taken).
+/// Builds the compliance report of `targets` over `opts`, with what the run did, and writes
+/// `tcss-audit-YYYYMMDDTHHMMSSZ.md`, `.json` and `.html` into `dir` (`…Z-2.md` and so on if
+/// those names are taken), with their signatures when there is a key.
 pub fn write_run_reports(
     store: &Store,
     set: &PolicySet,
@@ -243,31 +347,266 @@ pub fn write_run_reports(
     dir: &Path,
     signing_key: Option<&SigningKey>,
 ) -> Result<Vec<PathBuf>, Error> {
-    let report = compliance_report(store, set, targets, opts, Some(run))?;
-    write_report_files(&report, dir, signing_key, None)
+    RunReport::build(store, set, targets, opts, run, false)?.write(dir, signing_key, None)
 }
 
-/// Writes `report` as Markdown and JSON (and, with a key, their `.sig`s) into `dir`, named by
-/// its time, or over the files `at` (a run's reports written again, with what came after).
-pub fn write_report_files(
-    report: &ComplianceReport,
+/// What a run's notifications and metrics need of a target's newest snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Newest {
+    pub config_hash: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+    /// `Enable` in its config: was scanning on?
+    pub scan_enabled: Option<bool>,
+}
+
+impl Newest {
+    fn of(t: &TargetReport) -> Newest {
+        Newest {
+            config_hash: t.latest.as_ref().map(|l| l.config_hash.clone()),
+            at: t.latest.as_ref().map(|l| l.at),
+            scan_enabled: t
+                .config
+                .as_ref()
+                .map(|c| c.get("Enable") == Some(&serde_json::Value::Bool(true))),
+        }
+    }
+}
+
+/// A run's compliance report, built a target at a time: each target's part is rendered in every
+/// format on a worker thread as soon as it is judged, and waits in temporary files (spools)
+/// while the next is built, so that a fleet's report is never held whole. The files are then
+/// written from the spools with what every target shares around them, the same bytes as the
+/// whole report rendered, and can be written again (with the notifications that could not be
+/// delivered) without judging the targets again.
+pub struct RunReport {
+    /// The report without its targets: what every format shares.
+    shared: ComplianceReport,
+    rows: Vec<compliance::SummaryRow>,
+    markdown: std::fs::File,
+    json: compliance::JsonTargets,
+    json_targets: std::fs::File,
+    html_rows: Vec<u8>,
+    html: std::fs::File,
+    /// The OCSF findings of every target's latest check, when asked for.
+    ocsf: Option<(crate::report::PrettyArray, std::fs::File)>,
+    newest: std::collections::HashMap<String, Newest>,
+}
+
+/// One target's part of a run's report in every format.
+struct RunPart {
+    name: String,
+    newest: Newest,
+    row: compliance::SummaryRow,
+    markdown: Vec<u8>,
+    json: Vec<u8>,
+    html_row: Vec<u8>,
+    html: Vec<u8>,
+    ocsf: Option<Vec<u8>>,
+}
+
+impl RunReport {
+    /// Judges and renders every one of `targets` over `opts` into spools; `ocsf` adds the
+    /// findings of each target's latest check.
+    pub fn build(
+        store: &Store,
+        set: &PolicySet,
+        targets: &[String],
+        opts: &ReportOptions,
+        run: &[RunTarget],
+        ocsf: bool,
+    ) -> Result<RunReport, Error> {
+        let io = io_error("the report");
+        let mut shared =
+            compliance::assemble(set, opts, Vec::new(), VerifyReport::default(), Some(run));
+        let (mut markdown, mut json_targets, mut html) = (spool()?, spool()?, spool()?);
+        let mut findings = match ocsf {
+            true => Some((crate::report::PrettyArray::default(), spool()?)),
+            false => None,
+        };
+        let mut rows = Vec::new();
+        let mut html_rows = Vec::new();
+        let mut json = compliance::JsonTargets::default();
+        let mut newest = std::collections::HashMap::new();
+        let verify = each_target(
+            store,
+            set,
+            targets,
+            opts,
+            |t| {
+                let ocsf = match ocsf {
+                    true => match &t.check {
+                        Some(check) => {
+                            let account = t
+                                .latest
+                                .as_ref()
+                                .and_then(|l| l.identity.as_ref())
+                                .map(|i| i.account.as_str());
+                            crate::report::check::render_ocsf_events(check, account).map_err(&io)?
+                        }
+                        None => None,
+                    },
+                    false => None,
+                };
+                Ok(RunPart {
+                    name: t.name.clone(),
+                    newest: Newest::of(&t),
+                    row: compliance::SummaryRow::of(&t),
+                    markdown: rendered(|b| compliance::target_section(&shared, &t, b))?,
+                    json: compliance::JsonTargets::render(&t).map_err(&io)?,
+                    html_row: rendered(|b| compliance::html_summary_row(&t, b))?,
+                    html: rendered(|b| compliance::html_target(&shared, &t, b))?,
+                    ocsf,
+                })
+            },
+            |part| {
+                rows.push(part.row);
+                html_rows.extend_from_slice(&part.html_row);
+                markdown.write_all(&part.markdown).map_err(&io)?;
+                json.push(&part.json, &mut json_targets).map_err(&io)?;
+                html.write_all(&part.html).map_err(&io)?;
+                if let (Some((array, spool)), Some(events)) = (&mut findings, &part.ocsf) {
+                    array.push(events, spool).map_err(&io)?;
+                }
+                newest.insert(part.name, part.newest);
+                Ok(())
+            },
+        )?;
+        shared.integrity = compliance::Integrity::of(verify);
+        Ok(RunReport {
+            shared,
+            rows,
+            markdown: spooled(markdown)?,
+            json,
+            json_targets: spooled(json_targets)?,
+            html_rows,
+            html: spooled(html)?,
+            ocsf: match findings {
+                Some((array, spool)) => Some((array, spooled(spool)?)),
+                None => None,
+            },
+            newest,
+        })
+    }
+
+    /// Whether the whole chain verified.
+    pub fn chain_ok(&self) -> bool {
+        self.shared.integrity.ok
+    }
+
+    /// A target's newest snapshot, as its part of the report shows it.
+    pub fn newest(&self, target: &str) -> Option<&Newest> {
+        self.newest.get(target)
+    }
+
+    /// The notifications the run could not deliver, shown when the report is written again.
+    pub fn set_notifications_failed(&mut self, failed: Vec<String>) {
+        self.shared.notifications_failed = failed;
+    }
+
+    /// Writes the report as Markdown, JSON and HTML (and, with a key, their `.sig`s) into `dir`,
+    /// named by its time, or over the files `at` (the report written again).
+    pub fn write(
+        &mut self,
+        dir: &Path,
+        signing_key: Option<&SigningKey>,
+        at: Option<&[PathBuf]>,
+    ) -> Result<Vec<PathBuf>, Error> {
+        let (md, json, html) = report_paths(self.shared.generated_at, dir, at)?;
+        let RunReport {
+            shared,
+            rows,
+            markdown,
+            json: targets,
+            json_targets,
+            html_rows,
+            html: html_sections,
+            ..
+        } = self;
+        let shared = &*shared;
+        // Written side by side: a fleet's report is many MB of each.
+        let (md_done, json_done, html_done) = std::thread::scope(|scope| {
+            let json_done = scope.spawn(|| {
+                write_file_atomically(&json, |f| {
+                    around_spool(
+                        f,
+                        json_targets,
+                        |w| compliance::JsonTargets::head(shared, w),
+                        |w| targets.finish(shared, w),
+                    )
+                })
+            });
+            let html_done = scope.spawn(|| {
+                write_file_atomically(&html, |f| {
+                    around_spool(
+                        f,
+                        html_sections,
+                        |w| {
+                            compliance::html_head(shared, w)?;
+                            w.write_all(html_rows)?;
+                            compliance::html_run(shared, w)
+                        },
+                        |w| compliance::html_tail(shared, w),
+                    )
+                })
+            });
+            let md_done = write_file_atomically(&md, |f| {
+                around_spool(
+                    f,
+                    markdown,
+                    |w| compliance::markdown_head(shared, rows, w),
+                    |w| compliance::markdown_tail(shared, w),
+                )
+            });
+            (md_done, json_done.join(), html_done.join())
+        });
+        md_done?;
+        json_done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        html_done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        signed(vec![md, json, html], signing_key)
+    }
+
+    /// Writes the OCSF Compliance Finding events of every target's latest check beside the JSON
+    /// report (`NAME.ocsf.json`), signed like the reports when there is a key. Nothing without
+    /// findings asked for at [`RunReport::build`].
+    pub fn write_ocsf(
+        &mut self,
+        json_report: &Path,
+        signing_key: Option<&SigningKey>,
+    ) -> Result<Vec<PathBuf>, Error> {
+        let Some((array, spool)) = &mut self.ocsf else {
+            return Ok(Vec::new());
+        };
+        let name = json_report
+            .file_name()
+            .map(|n| n.to_string_lossy().replace(".json", ".ocsf.json"))
+            .unwrap_or_else(|| "findings.ocsf.json".into());
+        let path = json_report.with_file_name(name);
+        write_file_atomically(&path, |f| {
+            around_spool(f, spool, crate::report::check::ocsf_start, |w| {
+                crate::report::check::ocsf_finish(array, w)
+            })
+        })?;
+        signed(vec![path], signing_key)
+    }
+}
+
+/// Where a run's Markdown, JSON and HTML reports go: `at`'s, or new names in `dir` by the
+/// report's time.
+fn report_paths(
+    generated_at: DateTime<Utc>,
     dir: &Path,
-    signing_key: Option<&SigningKey>,
     at: Option<&[PathBuf]>,
-) -> Result<Vec<PathBuf>, Error> {
+) -> Result<(PathBuf, PathBuf, PathBuf), Error> {
     std::fs::create_dir_all(dir).map_err(|source| Error::Output {
         what: dir.display().to_string(),
         source,
     })?;
-    let (md, json, html) = match at {
+    Ok(match at {
         Some([md, json, html, ..]) => (md.clone(), json.clone(), html.clone()),
         _ => {
             // Named by the time; a second run within the same second (or a clock set back)
             // gets a suffix rather than replace reports that are already there.
-            let base = format!(
-                "tcss-audit-{}",
-                report.generated_at.format("%Y%m%dT%H%M%SZ")
-            );
+            let base = format!("tcss-audit-{}", generated_at.format("%Y%m%dT%H%M%SZ"));
             (1..)
                 .map(|n| match n {
                     1 => base.clone(),
@@ -283,19 +622,12 @@ pub fn write_report_files(
                 .find(|(md, json, html)| !md.exists() && !json.exists() && !html.exists())
                 .expect("some suffix is free")
         }
-    };
-    // Rendered side by side: a fleet's report is many MB of each.
-    let (md_done, json_done, html_done) = std::thread::scope(|scope| {
-        let json_done = scope.spawn(|| write_atomically(&json, |w| compliance::json(report, w)));
-        let html_done = scope.spawn(|| write_atomically(&html, |w| compliance::html(report, w)));
-        let md_done = write_atomically(&md, |w| compliance::markdown(report, w));
-        (md_done, json_done.join(), html_done.join())
-    });
-    md_done?;
-    json_done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-    html_done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-    let mut written = vec![md, json, html];
-    if let Some(key) = signing_key {
+    })
+}
+
+/// `written`, followed by each one's signature when there is a key.
+fn signed(mut written: Vec<PathBuf>, key: Option<&SigningKey>) -> Result<Vec<PathBuf>, Error> {
+    if let Some(key) = key {
         let signatures = written
             .iter()
             .map(|report| sign_file(report, key))
@@ -303,38 +635,6 @@ pub fn write_report_files(
         written.extend(signatures);
     }
     Ok(written)
-}
-
-/// Writes the OCSF Compliance Finding events of every target's latest check beside the JSON
-/// report (`NAME.ocsf.json`), signed like the reports when there is a key.
-pub fn write_ocsf(
-    report: &ComplianceReport,
-    json_report: &Path,
-    signing_key: Option<&SigningKey>,
-) -> Result<Vec<PathBuf>, Error> {
-    let name = json_report
-        .file_name()
-        .map(|n| n.to_string_lossy().replace(".json", ".ocsf.json"))
-        .unwrap_or_else(|| "findings.ocsf.json".into());
-    let path = json_report.with_file_name(name);
-    let pairs: Vec<_> = report
-        .targets
-        .iter()
-        .filter_map(|t| {
-            let account = t
-                .latest
-                .as_ref()
-                .and_then(|l| l.identity.as_ref())
-                .map(|i| i.account.as_str());
-            t.check.as_ref().map(|c| (c, account))
-        })
-        .collect();
-    write_atomically(&path, |w| crate::report::check::ocsf(&pairs, w))?;
-    let mut out = vec![path.clone()];
-    if let Some(key) = signing_key {
-        out.push(sign_file(&path, key)?);
-    }
-    Ok(out)
 }
 
 /// Writes `REPORT.sig` beside `report`: an SSH signature (namespace `tcss-audit`) of the bytes on
@@ -641,5 +941,108 @@ expires = "2026-11-03"
         }
         assert_eq!(judged, 9, "3..=12 November less the missed 6th");
         assert!(t.compliant_days > 0 && t.compliant_days < judged);
+    }
+
+    #[test]
+    fn a_run_report_built_a_target_at_a_time_is_the_whole_report_in_every_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut store = store_with(
+            &path,
+            "prod",
+            &[
+                ("2026-11-01T19:00:00Z", json!({"Enable": true})),
+                ("2026-11-02T19:00:00Z", json!({"Enable": false})),
+            ],
+        );
+        crate::test_support::record_points(
+            &mut store,
+            "staging",
+            &[("2026-11-02T19:00:00Z", json!({"Enable": true}))],
+        );
+        let set = switch_policy();
+        let opts = options(
+            at("2026-11-01T00:00:00Z"),
+            at("2026-11-03T00:00:00Z"),
+            Tz::UTC,
+        );
+        let names: Vec<String> = ["staging", "prod", "new"].map(String::from).to_vec();
+        let run = vec![
+            RunTarget {
+                target: "new".into(),
+                snapshot: None,
+                changed: None,
+                error: Some("the API said no <b>".into()),
+                exit_code: 4,
+                membership: None,
+            },
+            RunTarget {
+                target: "prod".into(),
+                snapshot: Some(2),
+                changed: Some(true),
+                error: None,
+                exit_code: 1,
+                membership: None,
+            },
+        ];
+        let mut whole = compliance_report(&store, &set, &names, &opts, Some(&run)).unwrap();
+        let out = dir.path().join("reports");
+        let mut streamed = RunReport::build(&store, &set, &names, &opts, &run, true).unwrap();
+        let mut written = streamed.write(&out, None, None).unwrap();
+        let json_path = written[1].clone();
+        written.extend(streamed.write_ocsf(&json_path, None).unwrap());
+        assert_eq!(written.len(), 4, "{written:?}");
+
+        let expect = |whole: &ComplianceReport, written: &[PathBuf]| {
+            type Render = fn(&ComplianceReport, &mut dyn Write) -> std::io::Result<()>;
+            let renderers: [Render; 3] = [compliance::markdown, compliance::json, compliance::html];
+            for (render, file) in renderers.iter().zip(written) {
+                let mut expected = Vec::new();
+                render(whole, &mut expected).unwrap();
+                assert_eq!(
+                    std::fs::read_to_string(file).unwrap(),
+                    String::from_utf8(expected).unwrap(),
+                    "{}",
+                    file.display()
+                );
+            }
+        };
+        expect(&whole, &written);
+        let pairs: Vec<_> = whole
+            .targets
+            .iter()
+            .filter_map(|t| t.check.as_ref().map(|c| (c, None)))
+            .collect();
+        assert_eq!(pairs.len(), 2, "two targets have a check");
+        let mut findings = Vec::new();
+        crate::report::check::ocsf(&pairs, &mut findings).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&written[3]).unwrap(),
+            String::from_utf8(findings).unwrap()
+        );
+
+        // The newest snapshot of each target, as the notifications and metrics read it.
+        for t in &whole.targets {
+            let newest = streamed.newest(&t.name).unwrap();
+            assert_eq!(
+                newest.config_hash,
+                t.latest.as_ref().map(|l| l.config_hash.clone())
+            );
+            assert_eq!(newest.at, t.latest.as_ref().map(|l| l.at));
+        }
+        assert_eq!(streamed.newest("prod").unwrap().scan_enabled, Some(false));
+        assert_eq!(streamed.newest("staging").unwrap().scan_enabled, Some(true));
+        assert_eq!(streamed.newest("new").unwrap().scan_enabled, None);
+        assert!(streamed.chain_ok());
+
+        // Written again over the same files, with what could not be delivered.
+        let failed = vec!["webhook ops: connection refused".to_string()];
+        streamed.set_notifications_failed(failed.clone());
+        let again = streamed.write(&out, None, Some(&written)).unwrap();
+        assert_eq!(again, written[..3]);
+        whole.notifications_failed = failed;
+        expect(&whole, &again);
+        let md = std::fs::read_to_string(&again[0]).unwrap();
+        assert!(md.contains("connection refused"), "{md}");
     }
 }

@@ -8,10 +8,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::{Context, TargetArgs};
 use crate::app::check;
-use crate::app::report::{Streamed, compliance_report, stream_report};
+use crate::app::report::{Streamed, stream_report};
 use crate::app::{Error, ExitCode};
 use crate::policy::Severity;
-use crate::report::compliance::{self, ReportOptions};
+use crate::report::compliance::ReportOptions;
 use crate::store::{OpenMode, Store, StoreError};
 use crate::task::when::When;
 
@@ -98,23 +98,14 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         generated_at: now,
         api_offset: ctx.settings.api_offset,
     };
-    // Markdown and JSON are written a target at a time; the HTML page is built whole.
-    let streamed = match args.format {
-        Format::Markdown => Some(Streamed::Markdown),
-        Format::Json => Some(Streamed::Json),
-        Format::Html => None,
+    // Every format is written a target at a time.
+    let format = match args.format {
+        Format::Markdown => Streamed::Markdown,
+        Format::Json => Streamed::Json,
+        Format::Html => Streamed::Html,
     };
     let render = |w: &mut dyn Write| -> Result<(), Error> {
-        match streamed {
-            Some(format) => stream_report(&store, &loaded.set, &names, &opts, format, w),
-            None => {
-                let report = compliance_report(&store, &loaded.set, &names, &opts, None)?;
-                compliance::html(&report, w).map_err(|source| Error::Output {
-                    what: "the report".into(),
-                    source,
-                })
-            }
-        }
+        stream_report(&store, &loaded.set, &names, &opts, format, w)
     };
     match &args.output {
         Some(path) => {

@@ -586,6 +586,41 @@ mod tests {
     }
 
     #[test]
+    fn configs_have_rowids_and_a_snapshot_still_needs_its_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db"), OpenMode::Create).unwrap();
+        let c = &store.conn;
+        // A table without rowids refuses to name the column: its hashes would share the
+        // canonical texts' tree again.
+        c.execute_batch(&format!(
+            "INSERT INTO configs (hash, canonical, first_seen_at) VALUES ('{}', '{{}}', 0);
+             INSERT INTO targets (id, name, created_at) VALUES (1, 't', 0);",
+            "a".repeat(64)
+        ))
+        .unwrap();
+        let rowid: i64 = c
+            .query_row("SELECT rowid FROM configs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rowid, 1);
+        let snapshot = |hash: &str| {
+            c.execute(
+                "INSERT INTO snapshots (target_id, observed_at, recorded_at, source, raw,
+                     raw_sha256, config_hash, chain_hash)
+                 VALUES (1, 0, 0, 'fetch', x'', zeroblob(32), ?1, zeroblob(32))",
+                [hash],
+            )
+        };
+        let unknown = snapshot(&"b".repeat(64)).unwrap_err();
+        assert!(unknown.to_string().contains("FOREIGN KEY"), "{unknown}");
+        snapshot(&"a".repeat(64)).unwrap();
+        let short = c.execute(
+            "INSERT INTO configs (hash, canonical, first_seen_at) VALUES ('abc', '{}', 0)",
+            [],
+        );
+        assert!(short.unwrap_err().to_string().contains("CHECK"));
+    }
+
+    #[test]
     fn a_file_that_is_not_sqlite_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notes.db");

@@ -116,9 +116,36 @@ pub fn events(report: &CheckReport, account: Option<&str>) -> Vec<Value> {
 
 /// Every report's events as one JSON array.
 pub fn ocsf(reports: &[(&CheckReport, Option<&str>)], w: &mut dyn Write) -> io::Result<()> {
-    let all: Vec<Value> = reports
-        .iter()
-        .flat_map(|(r, account)| events(r, *account))
-        .collect();
-    super::super::write_json(w, &Value::Array(all))
+    start_array(w)?;
+    let mut array = crate::report::PrettyArray::default();
+    for (r, account) in reports {
+        if let Some(events) = render_events(r, *account)? {
+            array.push(&events, w)?;
+        }
+    }
+    finish_array(&array, w)
+}
+
+/// One report's events as elements of the top-level array, joined, for
+/// [`crate::report::PrettyArray::push`]; `None` when it has none.
+pub fn render_events(report: &CheckReport, account: Option<&str>) -> io::Result<Option<Vec<u8>>> {
+    let mut out: Vec<u8> = Vec::new();
+    for (i, e) in events(report, account).iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b",\n");
+        }
+        out.extend(crate::report::pretty_element(e, 1)?);
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// Closes the top-level array of events as `serde_json` writes it (`[]` when empty), with the
+/// final newline of every document.
+pub fn finish_array(array: &crate::report::PrettyArray, w: &mut dyn Write) -> io::Result<()> {
+    w.write_all(if array.is_empty() { b"]\n" } else { b"\n]\n" })
+}
+
+/// Opens the top-level array of events.
+pub fn start_array(w: &mut dyn Write) -> io::Result<()> {
+    w.write_all(b"[")
 }

@@ -67,6 +67,20 @@ fn color(s: DayStatus) -> (&'static str, &'static str) {
 }
 
 pub fn html(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
+    html_head(r, w)?;
+    for t in &r.targets {
+        summary_row(t, w)?;
+    }
+    html_run(r, w)?;
+    for t in &r.targets {
+        target(r, t, w)?;
+    }
+    html_tail(r, w)
+}
+
+/// The page's head and the summary table's header: everything before the first summary row.
+/// `r`'s own targets are not read.
+pub fn html_head(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
     let tz = r.tz;
     let days = window_days(r.window.since, r.window.until, tz).len();
     writeln!(w, "<!DOCTYPE html>")?;
@@ -93,23 +107,31 @@ pub fn html(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
         w,
         "<table><tr><th>Target</th><th>Compliant</th><th>Failing now</th><th>Changes</th><th>Snapshots</th><th>Observed days compliant</th><th>Missed nights</th></tr>"
     )?;
-    for t in &r.targets {
-        writeln!(
-            w,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&t.name),
-            if t.compliant {
-                "<span class=\"yes\">yes</span>"
-            } else {
-                "<span class=\"no\">no</span>"
-            },
-            t.failures_by_severity.total(),
-            t.changes.len(),
-            t.snapshots,
-            esc(&super::markdown::share(t.compliant_days, t.observed_days)),
-            t.gaps.len()
-        )?;
-    }
+    Ok(())
+}
+
+/// One target's row of the summary table.
+pub fn summary_row(t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        esc(&t.name),
+        if t.compliant {
+            "<span class=\"yes\">yes</span>"
+        } else {
+            "<span class=\"no\">no</span>"
+        },
+        t.failures_by_severity.total(),
+        t.changes.len(),
+        t.snapshots,
+        esc(&super::markdown::share(t.compliant_days, t.observed_days)),
+        t.gaps.len()
+    )
+}
+
+/// The end of the summary table and what the run did: everything between the summary rows and
+/// the targets' sections.
+pub fn html_run(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "</table>")?;
     if let Some(run) = &r.run {
         writeln!(
@@ -134,9 +156,11 @@ pub fn html(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(w, "</table>")?;
     }
-    for t in &r.targets {
-        target(r, t, w)?;
-    }
+    Ok(())
+}
+
+/// The chain of custody and the page's end: everything after the targets' sections.
+pub fn html_tail(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "<h2>Chain of custody</h2>")?;
     let i = &r.integrity;
     match &i.first_break {
@@ -167,7 +191,8 @@ pub fn html(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "</body></html>")
 }
 
-fn target(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+/// One target's section; of `r`, only what the whole report shares is read (not its targets).
+pub fn target(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
     let tz = r.tz;
     writeln!(w, "<section><h2>Target <code>{}</code></h2>", esc(&t.name))?;
     match (&t.latest, &t.check) {

@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use super::{ComplianceReport, TargetReport};
+use crate::report::{PrettyArray, pretty_element};
 
 pub fn json(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
     crate::report::write_json(w, r)
@@ -28,41 +29,50 @@ fn around_targets(r: &ComplianceReport) -> io::Result<(String, String)> {
 }
 
 /// Writes the JSON document a target at a time, with the bytes [`json`] writes for the whole:
-/// [`JsonTargets::start`] before the first target, [`JsonTargets::target`] for each in order,
+/// [`JsonTargets::head`] before the first target, [`JsonTargets::target`] for each in order,
 /// [`JsonTargets::finish`] with the report's final shared parts (its chain check) at the end.
+/// A target's text can be rendered apart ([`JsonTargets::render`], on any thread) and pushed in
+/// order ([`JsonTargets::push`]); the targets can be written to one place (a spool) and the
+/// head and end around them to another.
+#[derive(Debug, Default)]
 pub struct JsonTargets {
-    written: usize,
+    array: PrettyArray,
 }
+
+/// A target stands two levels in: an element of the document's `targets` array.
+const TARGET_DEPTH: usize = 2;
 
 impl JsonTargets {
     /// `r`'s parts before the targets (schema, time, window) are written; they are known at the
     /// start.
     pub fn start(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<JsonTargets> {
+        Self::head(r, w)?;
+        Ok(JsonTargets::default())
+    }
+
+    /// The document's text before its first target.
+    pub fn head(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
         let (before, _) = around_targets(r)?;
-        w.write_all(before.as_bytes())?;
-        Ok(JsonTargets { written: 0 })
+        w.write_all(before.as_bytes())
     }
 
     pub fn target(&mut self, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
-        let text = serde_json::to_vec_pretty(t)?;
-        let mut out = Vec::with_capacity(text.len() + text.len() / 8);
-        out.extend_from_slice(if self.written == 0 { b"\n" } else { b",\n" });
-        // An element of the array is indented two levels; a JSON text holds no raw line break
-        // but between tokens, so indenting each line is exact.
-        for (i, line) in text.split(|b| *b == b'\n').enumerate() {
-            if i > 0 {
-                out.push(b'\n');
-            }
-            out.extend_from_slice(b"    ");
-            out.extend_from_slice(line);
-        }
-        self.written += 1;
-        w.write_all(&out)
+        self.push(&Self::render(t)?, w)
     }
 
-    pub fn finish(self, r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
+    /// A target's text, to be pushed in its place.
+    pub fn render(t: &TargetReport) -> io::Result<Vec<u8>> {
+        pretty_element(t, TARGET_DEPTH)
+    }
+
+    pub fn push(&mut self, rendered: &[u8], w: &mut dyn Write) -> io::Result<()> {
+        self.array.push(rendered, w)
+    }
+
+    /// The document's text after its last target.
+    pub fn finish(&self, r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
         let (_, after) = around_targets(r)?;
-        if self.written == 0 {
+        if self.array.is_empty() {
             // As serde writes an empty array: `[]`.
             return w.write_all(format!("]{}", after.trim_start_matches("\n  ]")).as_bytes());
         }

@@ -20,7 +20,9 @@ mod json;
 mod markdown;
 
 pub use build::{TargetInput, assemble, build_target, history_from, policy_baselines};
-pub use html::html;
+pub use html::{
+    html, html_head, html_run, html_tail, summary_row as html_summary_row, target as html_target,
+};
 pub use json::{JsonTargets, json};
 pub use markdown::{SummaryRow, markdown, markdown_head, markdown_tail, target_section};
 

@@ -118,6 +118,24 @@ fn a_report_written_a_target_at_a_time_has_the_same_bytes() {
             String::from_utf8(pieces).unwrap(),
             String::from_utf8(expected).unwrap()
         );
+
+        let mut expected = Vec::new();
+        html(&whole, &mut expected).unwrap();
+        let mut pieces = Vec::new();
+        html_head(&shared, &mut pieces).unwrap();
+        for t in &whole.targets {
+            html_summary_row(t, &mut pieces).unwrap();
+        }
+        html_run(&shared, &mut pieces).unwrap();
+        for t in &whole.targets {
+            html_target(&shared, t, &mut pieces).unwrap();
+        }
+        html_tail(&shared, &mut pieces).unwrap();
+        assert_eq!(
+            String::from_utf8(pieces).unwrap(),
+            String::from_utf8(expected).unwrap(),
+            "{names:?}"
+        );
     }
 }
 
