@@ -640,11 +640,15 @@ fn signed(mut written: Vec<PathBuf>, key: Option<&SigningKey>) -> Result<Vec<Pat
 /// Writes `REPORT.sig` beside `report`: an SSH signature (namespace `tcss-audit`) of the bytes on
 /// disk, which `ssh-keygen -Y verify -n tcss-audit` checks with nothing of this tool's.
 pub fn sign_file(report: &Path, key: &SigningKey) -> Result<PathBuf, Error> {
-    let bytes = std::fs::read(report).map_err(|source| Error::Output {
+    let unreadable = |source| Error::Output {
         what: report.display().to_string(),
         source,
-    })?;
-    let signature = key.sign(crate::trust::REPORT_NAMESPACE, &bytes);
+    };
+    let file = std::fs::File::open(report).map_err(unreadable)?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+    let signature = key
+        .sign_reader(crate::trust::REPORT_NAMESPACE, &mut reader)
+        .map_err(unreadable)?;
     let mut name = report.as_os_str().to_owned();
     name.push(".sig");
     let path = PathBuf::from(name);
