@@ -123,7 +123,8 @@ median_report() {
 }
 # Like median_ms, for commands that succeed with exit 0 or 1 (1: "found wanting").
 ok01() { "$@" || [ $? -eq 1 ]; }
-div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf "%.1f", a / b }'; }
+# Ratios to two decimals: a goal of 1.3x is judged on 1.32x as it is, not as 1.3x.
+div() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "inf"; else printf "%.2f", a / b }'; }
 rows=()
 row() { rows+=("$(printf '| %s | %s | %s | %s |' "$1" "$2" "$3" "$4")"); }
 verdict() { awk -v v="$1" -v g="$3" -v op="$2" 'BEGIN {
