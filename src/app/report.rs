@@ -123,48 +123,32 @@ pub fn stream_report(
             json.finish(&shared, w).map_err(io)
         }
         Streamed::Markdown => {
-            let mut sections = spool()?;
             let mut rows = Vec::new();
-            let verify = each_target(
-                store,
-                set,
-                targets,
-                opts,
+            let (mut sections, verify) = spool_sections(
+                (store, set, targets, opts),
                 |t| {
-                    let section = rendered(|b| compliance::target_section(&shared, &t, b))?;
-                    Ok((compliance::SummaryRow::of(&t), section))
+                    let section = rendered(|b| compliance::target_section(&shared, t, b))?;
+                    Ok((compliance::SummaryRow::of(t), section))
                 },
-                |(row, section)| {
-                    rows.push(row);
-                    sections.write_all(&section).map_err(&io)
-                },
+                |row| rows.push(row),
             )?;
             shared.integrity = compliance::Integrity::of(verify);
-            let mut sections = spooled(sections)?;
             compliance::markdown_head(&shared, &rows, w).map_err(&io)?;
             copy_spool(&mut sections, w).map_err(&io)?;
             compliance::markdown_tail(&shared, w).map_err(io)
         }
         Streamed::Html => {
-            let mut sections = spool()?;
             let mut rows = Vec::new();
-            let verify = each_target(
-                store,
-                set,
-                targets,
-                opts,
+            let (mut sections, verify) = spool_sections(
+                (store, set, targets, opts),
                 |t| {
-                    let row = rendered(|b| compliance::html_summary_row(&t, b))?;
-                    let section = rendered(|b| compliance::html_target(&shared, &t, b))?;
+                    let row = rendered(|b| compliance::html_summary_row(t, b))?;
+                    let section = rendered(|b| compliance::html_target(&shared, t, b))?;
                     Ok((row, section))
                 },
-                |(row, section)| {
-                    rows.extend_from_slice(&row);
-                    sections.write_all(&section).map_err(&io)
-                },
+                |row| rows.extend_from_slice(&row),
             )?;
             shared.integrity = compliance::Integrity::of(verify);
-            let mut sections = spooled(sections)?;
             compliance::html_head(&shared, w).map_err(&io)?;
             w.write_all(&rows).map_err(&io)?;
             compliance::html_run(&shared, w).map_err(&io)?;
@@ -172,6 +156,30 @@ pub fn stream_report(
             compliance::html_tail(&shared, w).map_err(io)
         }
     }
+}
+
+/// For a format whose summary stands above the targets' sections: judges and renders every
+/// target (on the workers), keeps its summary row with `keep` and spools its section. Gives the
+/// spool, read back from its start, and the chain check.
+fn spool_sections<R: Send>(
+    (store, set, targets, opts): (&Store, &PolicySet, &[String], &ReportOptions),
+    render: impl Fn(&TargetReport) -> Result<(R, Vec<u8>), Error> + Sync,
+    mut keep: impl FnMut(R),
+) -> Result<(std::fs::File, VerifyReport), Error> {
+    let mut sections = spool()?;
+    let io = io_error("the report");
+    let verify = each_target(
+        store,
+        set,
+        targets,
+        opts,
+        |t| render(&t),
+        |(row, section)| {
+            keep(row);
+            sections.write_all(&section).map_err(&io)
+        },
+    )?;
+    Ok((spooled(sections)?, verify))
 }
 
 /// Builds each of `targets`' parts (sorted and deduplicated here) in turn, makes of it what
