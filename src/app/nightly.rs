@@ -171,9 +171,17 @@ pub fn run(
         fail_on: plan.job.fail_on,
         api_offset: plan.job.times.api_offset,
     };
-    let mut report = RunReport::build(&store, plan.set, &names, &opts, &run_targets, plan.ocsf)?;
+    let mut report = RunReport::build(
+        &store,
+        plan.set,
+        &names,
+        &opts,
+        &run_targets,
+        &plan.out_dir,
+        plan.ocsf,
+    )?;
     let key = plan.signing_key.as_deref();
-    let mut written = report.write(&plan.out_dir, key, None)?;
+    let mut written = report.write(key, None)?;
     if plan.ocsf {
         let findings = report.write_ocsf(&written[1], key)?;
         written.extend(findings);
@@ -202,7 +210,7 @@ pub fn run(
         if !failed.is_empty() {
             code = code.worst(ExitCode::Remote);
             report.set_notifications_failed(failed);
-            report.write(&plan.out_dir, key, Some(&written))?;
+            report.write(key, Some(&written))?;
         }
     }
     if let Some(path) = &plan.metrics {

@@ -56,9 +56,14 @@ fn rendered(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<
     Ok(out)
 }
 
-/// A temporary file that a report's parts wait in until what comes before them is known.
-fn spool() -> Result<std::io::BufWriter<std::fs::File>, Error> {
-    let file = tempfile::tempfile().map_err(io_error("a temporary file for the report"))?;
+/// A temporary file that a report's parts wait in until what comes before them is known: in
+/// `dir` (where the report goes, so that it has room for it) or else the system's.
+fn spool(dir: Option<&Path>) -> Result<std::io::BufWriter<std::fs::File>, Error> {
+    let file = match dir {
+        Some(dir) => tempfile::tempfile_in(dir),
+        None => tempfile::tempfile(),
+    }
+    .map_err(io_error("a temporary file for the report"))?;
     Ok(std::io::BufWriter::with_capacity(1 << 20, file))
 }
 
@@ -166,7 +171,7 @@ fn spool_sections<R: Send>(
     render: impl Fn(&TargetReport) -> Result<(R, Vec<u8>), Error> + Sync,
     mut keep: impl FnMut(R),
 ) -> Result<(std::fs::File, VerifyReport), Error> {
-    let mut sections = spool()?;
+    let mut sections = spool(None)?;
     let io = io_error("the report");
     let verify = each_target(
         store,
@@ -355,7 +360,7 @@ pub fn write_run_reports(
     dir: &Path,
     signing_key: Option<&SigningKey>,
 ) -> Result<Vec<PathBuf>, Error> {
-    RunReport::build(store, set, targets, opts, run, false)?.write(dir, signing_key, None)
+    RunReport::build(store, set, targets, opts, run, dir, false)?.write(signing_key, None)
 }
 
 /// What a run's notifications and metrics need of a target's newest snapshot.
@@ -398,6 +403,8 @@ pub struct RunReport {
     /// The OCSF findings of every target's latest check, when asked for.
     ocsf: Option<(crate::report::PrettyArray, std::fs::File)>,
     newest: std::collections::HashMap<String, Newest>,
+    /// Where the files are written.
+    dir: PathBuf,
 }
 
 /// One target's part of a run's report in every format.
@@ -413,22 +420,26 @@ struct RunPart {
 }
 
 impl RunReport {
-    /// Judges and renders every one of `targets` over `opts` into spools; `ocsf` adds the
-    /// findings of each target's latest check.
+    /// Judges and renders every one of `targets` over `opts` into spools in `dir`, the folder
+    /// the report is for (made if missing); `ocsf` adds the findings of each target's latest
+    /// check.
     pub fn build(
         store: &Store,
         set: &PolicySet,
         targets: &[String],
         opts: &ReportOptions,
         run: &[RunTarget],
+        dir: &Path,
         ocsf: bool,
     ) -> Result<RunReport, Error> {
         let io = io_error("the report");
+        std::fs::create_dir_all(dir).map_err(io_error(&dir.display().to_string()))?;
         let mut shared =
             compliance::assemble(set, opts, Vec::new(), VerifyReport::default(), Some(run));
-        let (mut markdown, mut json_targets, mut html) = (spool()?, spool()?, spool()?);
+        let in_dir = || spool(Some(dir));
+        let (mut markdown, mut json_targets, mut html) = (in_dir()?, in_dir()?, in_dir()?);
         let mut findings = match ocsf {
-            true => Some((crate::report::PrettyArray::default(), spool()?)),
+            true => Some((crate::report::PrettyArray::default(), in_dir()?)),
             false => None,
         };
         let mut rows = Vec::new();
@@ -493,6 +504,7 @@ impl RunReport {
                 None => None,
             },
             newest,
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -511,15 +523,14 @@ impl RunReport {
         self.shared.notifications_failed = failed;
     }
 
-    /// Writes the report as Markdown, JSON and HTML (and, with a key, their `.sig`s) into `dir`,
-    /// named by its time, or over the files `at` (the report written again).
+    /// Writes the report as Markdown, JSON and HTML (and, with a key, their `.sig`s) into its
+    /// folder, named by its time, or over the files `at` (the report written again).
     pub fn write(
         &mut self,
-        dir: &Path,
         signing_key: Option<&SigningKey>,
         at: Option<&[PathBuf]>,
     ) -> Result<Vec<PathBuf>, Error> {
-        let (md, json, html) = report_paths(self.shared.generated_at, dir, at)?;
+        let (md, json, html) = report_paths(self.shared.generated_at, &self.dir, at)?;
         let RunReport {
             shared,
             rows,
@@ -999,11 +1010,20 @@ expires = "2026-11-03"
         ];
         let mut whole = compliance_report(&store, &set, &names, &opts, Some(&run)).unwrap();
         let out = dir.path().join("reports");
-        let mut streamed = RunReport::build(&store, &set, &names, &opts, &run, true).unwrap();
-        let mut written = streamed.write(&out, None, None).unwrap();
+        let mut streamed = RunReport::build(&store, &set, &names, &opts, &run, &out, true).unwrap();
+        let mut written = streamed.write(None, None).unwrap();
         let json_path = written[1].clone();
         written.extend(streamed.write_ocsf(&json_path, None).unwrap());
         assert_eq!(written.len(), 4, "{written:?}");
+        // The spools beside the reports leave nothing behind.
+        let mut listed: Vec<PathBuf> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        listed.sort();
+        let mut expected_files = written.clone();
+        expected_files.sort();
+        assert_eq!(listed, expected_files);
 
         let expect = |whole: &ComplianceReport, written: &[PathBuf]| {
             type Render = fn(&ComplianceReport, &mut dyn Write) -> std::io::Result<()>;
@@ -1050,7 +1070,7 @@ expires = "2026-11-03"
         // Written again over the same files, with what could not be delivered.
         let failed = vec!["webhook ops: connection refused".to_string()];
         streamed.set_notifications_failed(failed.clone());
-        let again = streamed.write(&out, None, Some(&written)).unwrap();
+        let again = streamed.write(None, Some(&written)).unwrap();
         assert_eq!(again, written[..3]);
         whole.notifications_failed = failed;
         expect(&whole, &again);
