@@ -107,13 +107,14 @@ fn show(v: Option<&Value>) -> String {
 }
 
 fn change_line(c: &Change) -> String {
+    // A path names an image by its registry, name and tag, as the API sent them.
+    let path = visible(&c.path);
     match c.kind {
-        ChangeKind::Added => format!("+ {}: {}", c.path, show(c.new.as_ref())),
-        ChangeKind::Removed => format!("- {}: {}", c.path, show(c.old.as_ref())),
+        ChangeKind::Added => format!("+ {path}: {}", show(c.new.as_ref())),
+        ChangeKind::Removed => format!("- {path}: {}", show(c.old.as_ref())),
         // Two spaces keep the paths aligned under the `+ ` and `- ` lines.
         ChangeKind::Changed => format!(
-            "  {}: {} -> {}",
-            c.path,
+            "  {path}: {} -> {}",
             show(c.old.as_ref()),
             show(c.new.as_ref())
         ),
@@ -141,7 +142,7 @@ pub fn diff_text(doc: &DiffDoc, tz: Tz, color: bool, w: &mut dyn Write) -> io::R
     writeln!(
         w,
         "{}: {} -> {}",
-        doc.target,
+        visible(&doc.target),
         end_text(&doc.from, tz),
         end_text(&doc.to, tz)
     )?;
@@ -314,9 +315,9 @@ pub fn diff_unified(
 /// The change log for people: per event its time and snapshots, then its changes indented.
 pub fn log_text(doc: &LogDoc, tz: Tz, color: bool, w: &mut dyn Write) -> io::Result<()> {
     if doc.events.is_empty() && doc.journal.is_empty() {
-        return writeln!(w, "{}: no changes", doc.target);
+        return writeln!(w, "{}: no changes", visible(&doc.target));
     }
-    writeln!(w, "{}:", doc.target)?;
+    writeln!(w, "{}:", visible(&doc.target))?;
     // Both lists come newest first: merged by time, an entry before the changes of its moment.
     let mut journal = doc.journal.iter().peekable();
     for e in &doc.events {

@@ -172,6 +172,29 @@ fn text_from_outside_reaches_the_terminal_escaped() {
 }
 
 #[test]
+fn an_image_named_with_control_characters_reaches_the_terminal_escaped_in_diff_and_log() {
+    let env = Env::new();
+    let mut seed: serde_json::Value = serde_json::from_str(SEED).unwrap();
+    // The image's key (its address) as an API answer could send it.
+    seed["Response"]["Images"][0]["ImageRepoAddress"] = "ccr.example/evil\u{1b}[31mred:v1".into();
+    import_at(&env, "a.json", &seed.to_string(), "2026-11-01T03:00:00Z").ok();
+    seed["Response"]["RequestId"] = "req-2".into();
+    seed["Response"]["Images"][0]["ImageDigest"] = "sha256:bb".into();
+    import_at(&env, "b.json", &seed.to_string(), "2026-11-02T03:00:00Z").ok();
+    for args in [
+        &["log", "--since", "2026-10-01"][..],
+        &["diff", "--from", "1", "--to", "2"][..],
+    ] {
+        let out = env.run(args).ok().stdout;
+        assert!(!out.contains('\u{1b}'), "{args:?}: {out:?}");
+        assert!(
+            out.contains("Images[ccr.example/evil\\u{1b}[31mred:v1].ImageDigest"),
+            "{args:?}: {out}"
+        );
+    }
+}
+
+#[test]
 fn colour_follows_the_flag_on_stderr_too_and_quiet_means_errors_only() {
     let env = Env::new();
     // A field the API added later is worth a warning on stderr.
