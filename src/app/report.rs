@@ -4,9 +4,9 @@
 //! first and renamed, so a reader never sees half a report.
 
 use std::io::{Seek, Write};
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use std::path::{Path, PathBuf};
 
 use crate::app::Error;
 use crate::app::output::{write_atomically, write_file_atomically};
@@ -18,7 +18,9 @@ use crate::store::{OpenMode, Store, VerifyReport};
 use crate::task::when::fmt_utc;
 use crate::trust::SigningKey;
 
-/// The compliance report for `targets` (sorted and deduplicated here) over the window of `opts`.
+/// The compliance report for `targets` (sorted and deduplicated here) over the window of `opts`,
+/// held whole: what the reports written a target at a time are tested against.
+#[cfg(test)]
 pub fn compliance_report(
     store: &Store,
     set: &PolicySet,
@@ -73,7 +75,8 @@ fn spooled(w: std::io::BufWriter<std::fs::File>) -> Result<std::fs::File, Error>
         .map_err(|e| io_error("the report's temporary file")(e.into_error()))
 }
 
-fn copy_spool(spool: &mut std::fs::File, w: &mut dyn Write) -> std::io::Result<()> {
+/// Copies the whole of `spool` into `w`; from file to file, in the kernel.
+fn copy_spool<W: Write + ?Sized>(spool: &mut std::fs::File, w: &mut W) -> std::io::Result<()> {
     spool.seek(std::io::SeekFrom::Start(0))?;
     std::io::copy(spool, w).map(drop)
 }
@@ -90,8 +93,7 @@ fn around_spool(
     head(&mut w)?;
     w.flush()?;
     drop(w);
-    spool.seek(std::io::SeekFrom::Start(0))?;
-    std::io::copy(spool, file)?;
+    copy_spool(spool, file)?;
     let mut w = std::io::BufWriter::with_capacity(1 << 16, file);
     tail(&mut w)?;
     w.flush()
@@ -452,19 +454,16 @@ impl RunReport {
             targets,
             opts,
             |t| {
-                let ocsf = match ocsf {
-                    true => match &t.check {
-                        Some(check) => {
-                            let account = t
-                                .latest
-                                .as_ref()
-                                .and_then(|l| l.identity.as_ref())
-                                .map(|i| i.account.as_str());
-                            crate::report::check::render_ocsf_events(check, account).map_err(&io)?
-                        }
-                        None => None,
-                    },
-                    false => None,
+                let ocsf = match (&t.check, ocsf) {
+                    (Some(check), true) => {
+                        let account = t
+                            .latest
+                            .as_ref()
+                            .and_then(|l| l.identity.as_ref())
+                            .map(|i| i.account.as_str());
+                        crate::report::check::render_ocsf_events(check, account).map_err(&io)?
+                    }
+                    _ => None,
                 };
                 Ok(RunPart {
                     name: t.name.clone(),
@@ -530,7 +529,7 @@ impl RunReport {
         signing_key: Option<&SigningKey>,
         at: Option<&[PathBuf]>,
     ) -> Result<Vec<PathBuf>, Error> {
-        let (md, json, html) = report_paths(self.shared.generated_at, &self.dir, at)?;
+        let (md, json, html) = report_paths(self.shared.generated_at, &self.dir, at);
         let RunReport {
             shared,
             rows,
@@ -601,26 +600,25 @@ impl RunReport {
             .unwrap_or_else(|| "findings.ocsf.json".into());
         let path = json_report.with_file_name(name);
         write_file_atomically(&path, |f| {
-            around_spool(f, spool, crate::report::check::ocsf_start, |w| {
-                crate::report::check::ocsf_finish(array, w)
-            })
+            around_spool(
+                f,
+                spool,
+                |w| crate::report::PrettyArray::open(w).map(drop),
+                |w| array.close(w),
+            )
         })?;
         signed(vec![path], signing_key)
     }
 }
 
-/// Where a run's Markdown, JSON and HTML reports go: `at`'s, or new names in `dir` by the
-/// report's time.
+/// Where a run's Markdown, JSON and HTML reports go: `at`'s, or new names in `dir` (which
+/// [`RunReport::build`] made) by the report's time.
 fn report_paths(
     generated_at: DateTime<Utc>,
     dir: &Path,
     at: Option<&[PathBuf]>,
-) -> Result<(PathBuf, PathBuf, PathBuf), Error> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Output {
-        what: dir.display().to_string(),
-        source,
-    })?;
-    Ok(match at {
+) -> (PathBuf, PathBuf, PathBuf) {
+    match at {
         Some([md, json, html, ..]) => (md.clone(), json.clone(), html.clone()),
         _ => {
             // Named by the time; a second run within the same second (or a clock set back)
@@ -641,7 +639,7 @@ fn report_paths(
                 .find(|(md, json, html)| !md.exists() && !json.exists() && !html.exists())
                 .expect("some suffix is free")
         }
-    })
+    }
 }
 
 /// `written`, followed by each one's signature when there is a key.
@@ -659,11 +657,9 @@ fn signed(mut written: Vec<PathBuf>, key: Option<&SigningKey>) -> Result<Vec<Pat
 /// Writes `REPORT.sig` beside `report`: an SSH signature (namespace `tcss-audit`) of the bytes on
 /// disk, which `ssh-keygen -Y verify -n tcss-audit` checks with nothing of this tool's.
 pub fn sign_file(report: &Path, key: &SigningKey) -> Result<PathBuf, Error> {
-    let unreadable = |source| Error::Output {
-        what: report.display().to_string(),
-        source,
-    };
-    let file = std::fs::File::open(report).map_err(unreadable)?;
+    let shown = report.display().to_string();
+    let unreadable = io_error(&shown);
+    let file = std::fs::File::open(report).map_err(&unreadable)?;
     let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
     let signature = key
         .sign_reader(crate::trust::REPORT_NAMESPACE, &mut reader)

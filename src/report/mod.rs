@@ -157,6 +157,18 @@ impl PrettyArray {
     pub fn is_empty(&self) -> bool {
         self.written == 0
     }
+
+    /// Opens an array that is a whole document.
+    pub fn open(w: &mut dyn Write) -> io::Result<PrettyArray> {
+        w.write_all(b"[")?;
+        Ok(PrettyArray::default())
+    }
+
+    /// Closes an array that is a whole document as [`write_json`] would (`[]` when empty), its
+    /// final newline included.
+    pub fn close(&self, w: &mut dyn Write) -> io::Result<()> {
+        w.write_all(if self.is_empty() { b"]\n" } else { b"\n]\n" })
+    }
 }
 
 /// Writes several documents, each as its own renderer writes it, as one JSON array (for
@@ -229,14 +241,14 @@ mod tests {
             let items: Vec<Value> = (0..n).map(|i| json!({"i": i, "l": [i]})).collect();
             let mut expected = Vec::new();
             write_json(&mut expected, &items).unwrap();
-            let mut got = b"[".to_vec();
-            let mut array = PrettyArray::default();
+            let mut got = Vec::new();
+            let mut array = PrettyArray::open(&mut got).unwrap();
             for item in &items {
                 array
                     .push(&pretty_element(item, 1).unwrap(), &mut got)
                     .unwrap();
             }
-            got.extend_from_slice(if array.is_empty() { b"]\n" } else { b"\n]\n" });
+            array.close(&mut got).unwrap();
             assert_eq!(array.len(), n);
             assert_eq!(
                 String::from_utf8(got).unwrap(),

@@ -144,16 +144,15 @@ impl SigningKey {
     /// An SSH signature of `msg` in `namespace`, armored (`-----BEGIN SSH SIGNATURE-----`), as
     /// `ssh-keygen -Y sign` writes it (SHA-512 of the message).
     pub fn sign(&self, namespace: &str, msg: &[u8]) -> String {
-        self.key
-            .sign(namespace, HashAlg::Sha512, msg)
-            .and_then(|sig| sig.to_pem(LineEnding::LF))
-            .expect("an Ed25519 key signs")
+        self.sign_reader(namespace, &mut &msg[..])
+            .expect("a slice reads without error")
     }
 
     /// [`SigningKey::sign`] of what `message` reads, read a piece at a time: an SSH signature
     /// signs the message's SHA-512, so a report of hundreds of MB need not be held to be signed.
     /// Built here because ssh-key makes the signed data only from a whole message in memory;
-    /// the bytes are those of PROTOCOL.sshsig (a unit test holds the two signatures equal).
+    /// the bytes are those of PROTOCOL.sshsig (a unit test holds its signatures equal to
+    /// ssh-key's).
     pub fn sign_reader(&self, namespace: &str, message: &mut impl Read) -> io::Result<String> {
         let mut hasher = Sha512::new();
         io::copy(message, &mut hasher)?;
@@ -316,7 +315,13 @@ mod tests {
         let long: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         for message in [&b""[..], b"report", &long] {
             let read = key.sign_reader("tcss-audit", &mut &message[..]).unwrap();
-            assert_eq!(read, key.sign("tcss-audit", message));
+            let whole = key
+                .key
+                .sign("tcss-audit", HashAlg::Sha512, message)
+                .and_then(|sig| sig.to_pem(LineEnding::LF))
+                .unwrap();
+            assert_eq!(read, whole);
+            assert_eq!(key.sign("tcss-audit", message), whole);
             assert_eq!(
                 key.public_key().verify("tcss-audit", message, &read),
                 Ok(())

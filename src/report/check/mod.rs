@@ -8,10 +8,7 @@ mod text;
 
 pub use junit::junit;
 pub use markdown::markdown;
-pub use ocsf::{
-    OCSF_VERSION, events as ocsf_events, finish_array as ocsf_finish, ocsf,
-    render_events as render_ocsf_events, start_array as ocsf_start,
-};
+pub use ocsf::{OCSF_VERSION, events as ocsf_events, ocsf, render_events as render_ocsf_events};
 pub use sarif::sarif;
 pub use text::text;
 

@@ -116,14 +116,13 @@ pub fn events(report: &CheckReport, account: Option<&str>) -> Vec<Value> {
 
 /// Every report's events as one JSON array.
 pub fn ocsf(reports: &[(&CheckReport, Option<&str>)], w: &mut dyn Write) -> io::Result<()> {
-    start_array(w)?;
-    let mut array = crate::report::PrettyArray::default();
+    let mut array = crate::report::PrettyArray::open(w)?;
     for (r, account) in reports {
         if let Some(events) = render_events(r, *account)? {
             array.push(&events, w)?;
         }
     }
-    finish_array(&array, w)
+    array.close(w)
 }
 
 /// One report's events as elements of the top-level array, joined, for
@@ -137,15 +136,4 @@ pub fn render_events(report: &CheckReport, account: Option<&str>) -> io::Result<
         out.extend(crate::report::pretty_element(e, 1)?);
     }
     Ok((!out.is_empty()).then_some(out))
-}
-
-/// Closes the top-level array of events as `serde_json` writes it (`[]` when empty), with the
-/// final newline of every document.
-pub fn finish_array(array: &crate::report::PrettyArray, w: &mut dyn Write) -> io::Result<()> {
-    w.write_all(if array.is_empty() { b"]\n" } else { b"\n]\n" })
-}
-
-/// Opens the top-level array of events.
-pub fn start_array(w: &mut dyn Write) -> io::Result<()> {
-    w.write_all(b"[")
 }

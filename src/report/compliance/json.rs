@@ -29,11 +29,11 @@ fn around_targets(r: &ComplianceReport) -> io::Result<(String, String)> {
 }
 
 /// Writes the JSON document a target at a time, with the bytes [`json`] writes for the whole:
-/// [`JsonTargets::head`] before the first target, [`JsonTargets::target`] for each in order,
-/// [`JsonTargets::finish`] with the report's final shared parts (its chain check) at the end.
-/// A target's text can be rendered apart ([`JsonTargets::render`], on any thread) and pushed in
-/// order ([`JsonTargets::push`]); the targets can be written to one place (a spool) and the
-/// head and end around them to another.
+/// [`JsonTargets::head`] (or [`JsonTargets::start`]) before the first target, each target's
+/// text rendered apart ([`JsonTargets::render`], on any thread) and pushed in order
+/// ([`JsonTargets::push`]), [`JsonTargets::finish`] with the report's final shared parts (its
+/// chain check) at the end. The targets can be written to one place (a spool) and the head and
+/// end around them to another.
 #[derive(Debug, Default)]
 pub struct JsonTargets {
     array: PrettyArray,
@@ -54,10 +54,6 @@ impl JsonTargets {
     pub fn head(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
         let (before, _) = around_targets(r)?;
         w.write_all(before.as_bytes())
-    }
-
-    pub fn target(&mut self, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
-        self.push(&Self::render(t)?, w)
     }
 
     /// A target's text, to be pushed in its place.

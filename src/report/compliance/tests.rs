@@ -96,7 +96,9 @@ fn a_report_written_a_target_at_a_time_has_the_same_bytes() {
         let mut streamed = Vec::new();
         let mut writer = JsonTargets::start(&shared, &mut streamed).unwrap();
         for t in &whole.targets {
-            writer.target(t, &mut streamed).unwrap();
+            writer
+                .push(&JsonTargets::render(t).unwrap(), &mut streamed)
+                .unwrap();
         }
         writer.finish(&shared, &mut streamed).unwrap();
         assert_eq!(
