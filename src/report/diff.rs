@@ -6,12 +6,11 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use owo_colors::OwoColorize;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::markdown::{code, value_code};
 use super::short;
-use crate::task::canonical::{canonical_value, pretty_json, sorted_value};
-use crate::task::diff::{Change, ChangeKind};
+use crate::task::canonical::{pretty_json, sorted_value};
+use crate::task::diff::{Change, ChangeKind, ShownChange};
 use crate::task::normalize::Config;
 use crate::task::text::visible;
 use crate::task::when::{fmt_time, fmt_utc};
@@ -38,20 +37,21 @@ pub struct DiffDoc {
     pub include_status: bool,
 }
 
-/// The changes between two consecutive snapshots whose configs differ.
+/// The changes between two consecutive snapshots whose configs differ: built, or as stored
+/// ([`crate::task::diff::StoredChange`], for the text log of a fleet).
 #[derive(Debug, Clone, PartialEq)]
-pub struct LogEvent {
+pub struct LogEvent<C = Change> {
     pub at: DateTime<Utc>,
     pub from: i64,
     pub to: i64,
-    pub changes: Vec<Change>,
+    pub changes: Vec<C>,
 }
 
 /// The change events of one target, newest first.
 #[derive(Debug, Clone, PartialEq)]
-pub struct LogDoc {
+pub struct LogDoc<C = Change> {
     pub target: String,
-    pub events: Vec<LogEvent>,
+    pub events: Vec<LogEvent<C>>,
     /// The journal's entries in the window (baselines approved, restores applied), newest
     /// first: shown among the changes, by time.
     pub journal: Vec<crate::store::Entry>,
@@ -101,32 +101,37 @@ fn journal_line(e: &crate::store::Entry) -> String {
     }
 }
 
-/// A value as one line of text: compact JSON, so `true` and `"true"` stay apart.
-fn show(v: Option<&Value>) -> String {
-    v.map(canonical_value).unwrap_or_default()
-}
-
-fn change_line(c: &Change) -> String {
+fn write_change(
+    c: &impl ShownChange,
+    indent: &str,
+    color: bool,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     // A path names an image by its registry, name and tag, as the API sent them.
-    let path = visible(&c.path);
-    match c.kind {
-        ChangeKind::Added => format!("+ {path}: {}", show(c.new.as_ref())),
-        ChangeKind::Removed => format!("- {path}: {}", show(c.old.as_ref())),
+    let path = visible(c.path());
+    let (mark, old, new) = match c.kind() {
+        ChangeKind::Added => ("+ ", None, c.new_text()),
+        ChangeKind::Removed => ("- ", None, c.old_text()),
         // Two spaces keep the paths aligned under the `+ ` and `- ` lines.
-        ChangeKind::Changed => format!(
-            "  {path}: {} -> {}",
-            show(c.old.as_ref()),
-            show(c.new.as_ref())
-        ),
-    }
-}
-
-fn write_change(c: &Change, indent: &str, color: bool, w: &mut dyn Write) -> io::Result<()> {
-    let line = change_line(c);
+        ChangeKind::Changed => ("  ", Some(c.old_text()), c.new_text()),
+    };
     if !color {
-        return writeln!(w, "{indent}{line}");
+        // Written in pieces, not formatted: a fleet's year is many thousand lines.
+        for piece in [indent, mark, &path, ": "] {
+            w.write_all(piece.as_bytes())?;
+        }
+        if let Some(old) = &old {
+            w.write_all(old.as_bytes())?;
+            w.write_all(b" -> ")?;
+        }
+        w.write_all(new.as_bytes())?;
+        return w.write_all(b"\n");
     }
-    match c.kind {
+    let line = match &old {
+        Some(old) => format!("{mark}{path}: {old} -> {new}"),
+        None => format!("{mark}{path}: {new}"),
+    };
+    match c.kind() {
         ChangeKind::Added => writeln!(w, "{indent}{}", line.green()),
         ChangeKind::Removed => writeln!(w, "{indent}{}", line.red()),
         ChangeKind::Changed => writeln!(w, "{indent}{}", line.yellow()),
@@ -313,7 +318,12 @@ pub fn diff_unified(
 }
 
 /// The change log for people: per event its time and snapshots, then its changes indented.
-pub fn log_text(doc: &LogDoc, tz: Tz, color: bool, w: &mut dyn Write) -> io::Result<()> {
+pub fn log_text<C: ShownChange>(
+    doc: &LogDoc<C>,
+    tz: Tz,
+    color: bool,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     if doc.events.is_empty() && doc.journal.is_empty() {
         return writeln!(w, "{}: no changes", visible(&doc.target));
     }
@@ -360,6 +370,8 @@ pub fn log_json(doc: &LogDoc, w: &mut dyn Write) -> io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Value;
+
     use super::*;
     use crate::task::diff::{diff, diff_status};
     use crate::task::normalize::{Status, config_hash};
@@ -569,7 +581,7 @@ mod tests {
 
     #[test]
     fn text_log_without_events() {
-        let doc = LogDoc {
+        let doc: LogDoc = LogDoc {
             journal: Vec::new(),
             target: "prod".into(),
             events: Vec::new(),

@@ -26,7 +26,7 @@ pub use checks::{CheckCounts, StoredCheck};
 pub use export::{EXPORT_SCHEMA, ExportHeader, ExportLine, ExportRow};
 pub use journal::{Entry, EntryKind, ExportEntry, JournalReport, NewEntry};
 pub use prune::Pruned;
-pub use query::{Event, HistoryRow, SnapshotMeta, StoredSnapshot};
+pub use query::{Event, HistoryRow, SnapshotMeta, StoredEvent, StoredSnapshot};
 pub use record::{Bulk, NewSnapshot, Recorded};
 pub use signed::CheckpointReport;
 

@@ -5,6 +5,7 @@ use chrono_tz::Tz;
 use std::collections::HashMap;
 
 use rusqlite::{OptionalExtension, Row, params};
+use serde::Deserialize;
 
 use super::{Store, StoreError, from_ms, ms};
 use crate::task::diff::Change;
@@ -53,6 +54,17 @@ pub struct Event {
     pub from: i64,
     pub to: i64,
     pub changes: Vec<Change>,
+}
+
+/// A change event as stored: its changes still the JSON the recording wrote, to be read with
+/// [`Store::changes_of`] into [`Change`]s or, borrowing from it, into
+/// [`crate::task::diff::StoredChange`]s.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub at: DateTime<Utc>,
+    pub from: i64,
+    pub to: i64,
+    pub changes: String,
 }
 
 const META_COLUMNS: &str = "s.id, t.name, s.observed_at, s.recorded_at, s.source, s.endpoint, s.request_id, s.config_hash, s.last_scan_time, s.scan_result, s.account, s.arn, s.principal_type";
@@ -318,6 +330,26 @@ impl Store {
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
     ) -> Result<Vec<Event>, StoreError> {
+        self.stored_events(target, since, until)?
+            .iter()
+            .map(|e| {
+                Ok(Event {
+                    at: e.at,
+                    from: e.from,
+                    to: e.to,
+                    changes: self.changes_of(e)?,
+                })
+            })
+            .collect()
+    }
+
+    /// [`Store::events`] as stored, their changes not yet read.
+    pub fn stored_events(
+        &self,
+        target: &str,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let Some(target_id) = self.target_id(target)? else {
             return Ok(Vec::new());
         };
@@ -328,46 +360,58 @@ impl Store {
                  WHERE target_id = ?1 AND at >= ?2 AND at <= ?3 ORDER BY at DESC, to_snapshot DESC",
             )
             .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(
-                params![
-                    target_id,
-                    since.map(ms).unwrap_or(i64::MIN),
-                    until.map(ms).unwrap_or(i64::MAX)
-                ],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                },
-            )
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (at, from, to, text) = row.map_err(|e| self.err(e))?;
-            out.push(self.event(at, from, to, &text)?);
-        }
-        Ok(out)
+        stmt.query_map(
+            params![
+                target_id,
+                since.map(ms).unwrap_or(i64::MIN),
+                until.map(ms).unwrap_or(i64::MAX)
+            ],
+            |r| {
+                Ok(StoredEvent {
+                    at: from_ms(r.get(0)?),
+                    from: r.get(1)?,
+                    to: r.get(2)?,
+                    changes: r.get(3)?,
+                })
+            },
+        )
+        .and_then(|rows| rows.collect())
+        .map_err(|e| self.err(e))
     }
 
-    /// Change events of every target within `[since, until]`, each target's newest first, by
-    /// target name. One statement for the fleet, where [`Store::events`] a target would prepare,
-    /// bind and seek a thousand times for a fleet's log.
-    pub fn events_of_all(
+    /// The changes of a stored event, read as `T`: [`Change`], or a
+    /// [`crate::task::diff::StoredChange`] borrowing from the event.
+    pub fn changes_of<'a, T: Deserialize<'a>>(
+        &self,
+        event: &'a StoredEvent,
+    ) -> Result<Vec<T>, StoreError> {
+        serde_json::from_str(&event.changes).map_err(|e| StoreError::Corrupt {
+            path: self.shown(),
+            message: format!(
+                "the change event ending at snapshot {} cannot be read: {e}",
+                event.to
+            ),
+        })
+    }
+
+    /// Change events of every target within `[since, until]`, a target at a time in the order
+    /// of their names, each target's newest first: `each` is given a target's name and its
+    /// events as stored (which it may take), and no more than one target's events are held. One statement
+    /// for the fleet, where [`Store::events`] a target would prepare, bind and seek a thousand
+    /// times for a fleet's log; a target without events in the window is not visited.
+    pub fn each_target_events<E: From<StoreError>>(
         &self,
         since: Option<DateTime<Utc>>,
         until: Option<DateTime<Utc>>,
-    ) -> Result<HashMap<String, Vec<Event>>, StoreError> {
+        mut each: impl FnMut(&str, &mut Vec<StoredEvent>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut stmt = self
             .conn
             .prepare_cached(
                 "SELECT t.name, e.at, e.from_snapshot, e.to_snapshot, e.changes
                  FROM targets t JOIN change_events e ON e.target_id = t.id
                  WHERE e.at >= ?1 AND e.at <= ?2
-                 ORDER BY t.id, e.at DESC, e.to_snapshot DESC",
+                 ORDER BY t.name, e.at DESC, e.to_snapshot DESC",
             )
             .map_err(|e| self.err(e))?;
         let mut rows = stmt
@@ -376,7 +420,10 @@ impl Store {
                 until.map(ms).unwrap_or(i64::MAX)
             ])
             .map_err(|e| self.err(e))?;
-        let mut out: HashMap<String, Vec<Event>> = HashMap::new();
+        // The target whose events are being gathered, and its events so far: one target's worth
+        // of memory, used again for the next.
+        let mut current = String::new();
+        let mut events: Vec<StoredEvent> = Vec::new();
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let text = |i| {
                 r.get_ref(i)
@@ -384,31 +431,25 @@ impl Store {
                     .map_err(|e| self.err(e))
             };
             let get = |i| r.get::<_, i64>(i).map_err(|e| self.err(e));
-            let event = self.event(get(1)?, get(2)?, get(3)?, text(4)?)?;
-            // A target's name is copied once, with its first event.
             let name = text(0)?;
-            match out.get_mut(name) {
-                Some(events) => events.push(event),
-                None => {
-                    out.insert(name.to_owned(), vec![event]);
+            if name != current {
+                if !events.is_empty() {
+                    each(&current, &mut events)?;
+                    events.clear();
                 }
+                name.clone_into(&mut current);
             }
+            events.push(StoredEvent {
+                at: from_ms(get(1)?),
+                from: get(2)?,
+                to: get(3)?,
+                changes: text(4)?.to_owned(),
+            });
         }
-        Ok(out)
-    }
-
-    /// A change event as stored: its changes are JSON the recording wrote.
-    fn event(&self, at: i64, from: i64, to: i64, text: &str) -> Result<Event, StoreError> {
-        let changes = serde_json::from_str(text).map_err(|e| StoreError::Corrupt {
-            path: self.shown(),
-            message: format!("the change event ending at snapshot {to} cannot be read: {e}"),
-        })?;
-        Ok(Event {
-            at: from_ms(at),
-            from,
-            to,
-            changes,
-        })
+        if !events.is_empty() {
+            each(&current, &mut events)?;
+        }
+        Ok(())
     }
 
     /// Snapshots with configs and status, oldest first, from the last one before `since` (so the
@@ -458,6 +499,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use crate::store::record::tests_support::*;
+    use crate::store::{StoreError, StoredEvent};
 
     /// The fleet's events in one query are, target by target, what a query a target gives:
     /// the same events in the same order, and within the same window.
@@ -480,19 +522,40 @@ mod tests {
             }
         }
         let at = |night: i64| chrono::DateTime::from_timestamp(1_780_000_000 + night * 86_400, 0);
+        let fleet = |since, until| {
+            let mut all: Vec<(String, Vec<StoredEvent>)> = Vec::new();
+            store
+                .each_target_events(since, until, |name, events| {
+                    all.push((name.to_owned(), std::mem::take(events)));
+                    Ok::<_, StoreError>(())
+                })
+                .unwrap();
+            all
+        };
         for (since, until) in [(None, None), (at(3), at(9)), (at(11), None)] {
-            let all = store.events_of_all(since, until).unwrap();
+            let all = fleet(since, until);
+            let visited: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+            let mut sorted = visited.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(visited, sorted, "each target once, in the order of names");
             for name in names {
-                let one = store.events(name, since, until).unwrap();
-                assert_eq!(all.get(name).cloned().unwrap_or_default(), one, "{name}");
+                let one = store.stored_events(name, since, until).unwrap();
+                let got = all.iter().find(|(n, _)| n == name).map(|(_, e)| e.clone());
+                assert_eq!(got.unwrap_or_default(), one, "{name}");
             }
-            assert!(all.keys().all(|k| names.contains(&k.as_str())));
+            assert!(
+                all.iter()
+                    .all(|(n, e)| names.contains(&n.as_str()) && !e.is_empty())
+            );
         }
-        let whole = store.events_of_all(None, None).unwrap();
-        assert!(whole["prod"].len() > 2 && whole["stage"].len() > 2);
-        assert!(
-            !whole.contains_key("dev"),
-            "a target that never changed has no events"
+        let whole = fleet(None, None);
+        let of = |name: &str| whole.iter().find(|(n, _)| n == name).map(|(_, e)| e.len());
+        assert!(of("prod") > Some(2) && of("stage") > Some(2));
+        assert_eq!(
+            of("dev"),
+            None,
+            "a target that never changed is not visited"
         );
     }
 }

@@ -16,12 +16,14 @@
 //!   a set field, removed elements before added ones, each sorted; within `Images`, removed images,
 //!   then added images, then the field changes of kept images, each by key.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use crate::task::canonical::canonical_value;
+use crate::task::canonical::{canonical_text, canonical_value};
 use crate::task::fields::{self, Role};
 use crate::task::normalize::{Config, Status, cmp_values, image_key, unknown_fields};
 
@@ -43,6 +45,64 @@ pub struct Change {
     pub old: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub new: Option<Value>,
+}
+
+/// A change as it is stored, read without building its values: its path borrowed from the
+/// stored JSON where it can be, its values left as their JSON text. What the text log reads, a
+/// year of a fleet at a time.
+#[derive(Debug, Deserialize)]
+pub struct StoredChange<'a> {
+    #[serde(borrow)]
+    pub path: Cow<'a, str>,
+    pub kind: ChangeKind,
+    #[serde(borrow, default)]
+    pub old: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub new: Option<&'a RawValue>,
+}
+
+/// A change as the text renderers show it, whether built or as stored.
+pub trait ShownChange {
+    fn path(&self) -> &str;
+    fn kind(&self) -> ChangeKind;
+    /// A value as one line of text: its canonical JSON, so `true` and `"true"` stay apart;
+    /// empty when there is none.
+    fn old_text(&self) -> Cow<'_, str>;
+    fn new_text(&self) -> Cow<'_, str>;
+}
+
+impl ShownChange for Change {
+    fn path(&self) -> &str {
+        &self.path
+    }
+    fn kind(&self) -> ChangeKind {
+        self.kind
+    }
+    fn old_text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.old.as_ref().map(canonical_value).unwrap_or_default())
+    }
+    fn new_text(&self) -> Cow<'_, str> {
+        Cow::Owned(self.new.as_ref().map(canonical_value).unwrap_or_default())
+    }
+}
+
+impl ShownChange for StoredChange<'_> {
+    fn path(&self) -> &str {
+        &self.path
+    }
+    fn kind(&self) -> ChangeKind {
+        self.kind
+    }
+    fn old_text(&self) -> Cow<'_, str> {
+        self.old
+            .map(|v| canonical_text(v.get()))
+            .unwrap_or_default()
+    }
+    fn new_text(&self) -> Cow<'_, str> {
+        self.new
+            .map(|v| canonical_text(v.get()))
+            .unwrap_or_default()
+    }
 }
 
 impl Change {

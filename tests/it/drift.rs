@@ -218,3 +218,73 @@ fn days_follow_the_time_zone() {
     assert_eq!(utc["snapshot"]["at"], "2026-11-05T19:00:00Z");
     assert_eq!(sh["snapshot"]["at"], "2026-11-04T19:00:00Z");
 }
+
+/// The fleet's log (`--all`, written a target at a time as the events are read) is each
+/// target's own log put together, in the order of names: a target without changes in the
+/// window included, in text and in JSON. A field no target ever had is refused before any of
+/// the log is written; a field the catalogue lacks but the history holds is shown.
+#[test]
+fn the_fleets_log_is_each_targets_log_in_order() {
+    let env = history_env();
+    // `alpha` sorts before the default target and changes once; `zulu` never changes.
+    let days = script();
+    for (name, nights) in [("alpha", &days[8..12]), ("zulu", &days[0..3])] {
+        for (i, (at, answer)) in nights.iter().enumerate() {
+            let file = env.write(&format!("{name}-{i}.json"), &answer.to_string());
+            env.run(&[
+                "import",
+                file.to_str().unwrap(),
+                "--at",
+                at,
+                "--target",
+                name,
+            ])
+            .ok();
+        }
+    }
+    let names = ["alpha", "default", "zulu"];
+    let window = ["--since", "2026-11-01"];
+    let one = |name: &str, extra: &[&str]| {
+        let mut args = vec!["log", "--target", name];
+        args.extend(window);
+        args.extend(extra);
+        env.run(&args).ok().stdout
+    };
+    let all = |extra: &[&str]| {
+        let mut args = vec!["log", "--all"];
+        args.extend(window);
+        args.extend(extra);
+        env.run(&args).ok().stdout
+    };
+    let texts: Vec<String> = names.iter().map(|n| one(n, &[])).collect();
+    assert!(texts[2].contains("zulu: no changes"), "{}", texts[2]);
+    assert!(texts[0].contains("Enable: true -> false"), "{}", texts[0]);
+    assert_eq!(all(&[]), texts.join("\n"));
+    let docs: Vec<Value> = names
+        .iter()
+        .map(|n| serde_json::from_str(&one(n, &["--format", "json"])).unwrap())
+        .collect();
+    let fleet = all(&["--format", "json"]);
+    assert_eq!(
+        fleet,
+        format!("{}\n", serde_json::to_string_pretty(&docs).unwrap())
+    );
+    let enable: Vec<String> = names
+        .iter()
+        .map(|n| one(n, &["--field", "Enable"]))
+        .collect();
+    assert_eq!(all(&["--field", "Enable"]), enable.join("\n"));
+
+    let mut args = vec!["log", "--all", "--field", "ScanTyp"];
+    args.extend(window);
+    let typo = env.run(&args).code(2);
+    assert!(typo.stdout.is_empty(), "{}", typo.stdout);
+    assert!(
+        typo.stderr.contains("did you mean ScanType"),
+        "{}",
+        typo.stderr
+    );
+    let added = all(&["--field", "ScanWindowHours"]);
+    assert!(added.contains("+ ScanWindowHours: 4"), "{added}");
+    assert!(added.contains("alpha: no changes"), "{added}");
+}
