@@ -21,7 +21,7 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     let store = ctx.open_store(OpenMode::Existing)?;
-    let names = ctx.target_names(&args.targets, &store)?;
+    let names = ctx.known_target_names(&args.targets, &store)?;
     let mut docs = Vec::new();
     let mut texts = Vec::new();
     for name in &names {

@@ -49,7 +49,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     } else {
         store.entries(None, None)?
     };
-    let names = ctx.target_names(&args.targets, &store)?;
+    let names = ctx.known_target_names(&args.targets, &store)?;
     // A field the catalogue does not know is a typo unless a change in the window was seen
     // under it, which is known only once every event is read: the log is then made whole before
     // any of it is written. Otherwise it is written as it is read, a target at a time.

@@ -401,6 +401,39 @@ impl Context {
     /// The target names a reading command acts on: any name with history may be read. `--all`
     /// means the targets the database holds and, with a config file, those it names; without
     /// either flag, the one target there is, or an error listing them when there are several.
+    /// [`Context::target_names`] for a command that only reads the history (`log`,
+    /// `history`): a `--target` that neither the history nor the config knows is refused, with
+    /// the nearest known name, rather than shown as a target that never changed.
+    pub fn known_target_names(
+        &self,
+        sel: &TargetArgs,
+        store: &Store,
+    ) -> Result<Vec<String>, Error> {
+        let names = self.target_names(sel, store)?;
+        if let Some(name) = &sel.target {
+            let stored = store.targets()?;
+            let configured = self.settings.file.is_some()
+                && self.settings.targets.iter().any(|t| &t.name == name);
+            if !configured && !stored.contains(name) {
+                let known = stored.iter().map(String::as_str);
+                return Err(Error::Usage(if stored.is_empty() {
+                    format!(
+                        "no target {} in the history, which holds none yet",
+                        crate::task::text::visible(name)
+                    )
+                } else {
+                    format!(
+                        "no target {} in the history or the config (did you mean {}?); \
+                         `audit history --all` lists the targets",
+                        crate::task::text::visible(name),
+                        crate::task::text::visible(&crate::task::text::nearest(name, known))
+                    )
+                }));
+            }
+        }
+        Ok(names)
+    }
+
     pub fn target_names(&self, sel: &TargetArgs, store: &Store) -> Result<Vec<String>, Error> {
         let stored = store.targets()?;
         if sel.all {

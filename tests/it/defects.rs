@@ -319,3 +319,30 @@ fn every_time_a_person_reads_is_in_the_chosen_zone() {
         .json();
     assert_eq!(json["snapshot"]["at"], "2026-11-28T03:00:00Z");
 }
+
+#[test]
+fn a_target_the_history_does_not_hold_is_refused_by_log_and_history_not_shown_as_quiet() {
+    let env = Env::new();
+    import_at(&env, "a.json", SEED, "2026-11-01T03:00:00Z").ok();
+    let file = env.write("b.json", SEED);
+    env.run(&[
+        "import",
+        file.to_str().unwrap(),
+        "--at",
+        "2026-11-02T03:00:00Z",
+        "--target",
+        "production",
+    ])
+    .ok();
+    for command in ["log", "history"] {
+        let run = env.run(&[command, "--target", "prodution"]).code(2);
+        assert!(run.stdout.is_empty(), "{command}: {}", run.stdout);
+        assert!(
+            run.stderr.contains("no target prodution")
+                && run.stderr.contains("did you mean production"),
+            "{command}: {}",
+            run.stderr
+        );
+        env.run(&[command, "--target", "production"]).ok();
+    }
+}
