@@ -55,7 +55,10 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                         ))
                         .unwrap_or_default()
                 )?;
-                w.write_all(crate::task::canonical::pretty_json(&snap.config).as_bytes())
+                // JSON escapes C0 controls in strings, not DEL, C1 controls or bidirectional
+                // overrides.
+                let text = crate::task::canonical::pretty_json(&snap.config);
+                w.write_all(crate::task::text::visible_lines(&text).as_bytes())
             }
             TextOrJson::Json => write_json(
                 w,

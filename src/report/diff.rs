@@ -12,7 +12,7 @@ use super::short;
 use crate::task::canonical::{pretty_json, sorted_value};
 use crate::task::diff::{Change, ChangeKind, ShownChange};
 use crate::task::normalize::Config;
-use crate::task::text::visible;
+use crate::task::text::{visible, visible_lines};
 use crate::task::when::{fmt_time, fmt_utc};
 
 const DIFF_SCHEMA: &str = "tcss-audit/diff/v1";
@@ -107,7 +107,9 @@ fn write_change(
     color: bool,
     w: &mut dyn Write,
 ) -> io::Result<()> {
-    // A path names an image by its registry, name and tag, as the API sent them.
+    // A path names an image by its registry, name and tag, as the API sent them. A value is
+    // JSON, whose strings escape C0 controls but not DEL, C1 controls or the bidirectional
+    // overrides: those are made visible too.
     let path = visible(c.path());
     let (mark, old, new) = match c.kind() {
         ChangeKind::Added => ("+ ", None, c.new_text()),
@@ -115,6 +117,8 @@ fn write_change(
         // Two spaces keep the paths aligned under the `+ ` and `- ` lines.
         ChangeKind::Changed => ("  ", Some(c.old_text()), c.new_text()),
     };
+    let old = old.as_deref().map(visible);
+    let new = visible(&new);
     if !color {
         // Written in pieces, not formatted: a fleet's year is many thousand lines.
         for piece in [indent, mark, &path, ": "] {
@@ -314,7 +318,9 @@ pub fn diff_unified(
 ) -> io::Result<()> {
     let (a, b) = (pretty_json(old), pretty_json(new));
     let text = similar::TextDiff::from_lines(&a, &b);
-    write!(w, "{}", text.unified_diff().header(from_label, to_label))
+    let diff = text.unified_diff().header(from_label, to_label).to_string();
+    // JSON escapes C0 controls in strings, not DEL, C1 controls or bidirectional overrides.
+    w.write_all(visible_lines(&diff).as_bytes())
 }
 
 /// The change log for people: per event its time and snapshots, then its changes indented.

@@ -32,6 +32,16 @@ pub fn visible(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`visible`] for text of several lines (pretty JSON, a unified diff): its line breaks kept,
+/// every other control character shown as an escape.
+pub fn visible_lines(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c != '\n' && hidden(c)) {
+        return Cow::Borrowed(s);
+    }
+    let lines: Vec<Cow<'_, str>> = s.split('\n').map(visible).collect();
+    Cow::Owned(lines.join("\n"))
+}
+
 /// The candidate nearest to `name` by edit distance, case aside (ties to the first): what a
 /// message suggests for a misspelt name.
 pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
@@ -71,5 +81,16 @@ mod tests {
         assert_eq!(visible("\u{1b}[31mred"), "\\u{1b}[31mred");
         assert_eq!(visible("x\u{7f}\u{9b}y"), "x\\u{7f}\\u{9b}y");
         assert_eq!(visible("abc\u{202e}fed"), "abc\\u{202e}fed");
+    }
+
+    #[test]
+    fn lines_keep_their_breaks_and_lose_their_controls() {
+        let text = "{\n  \"a\": \"x\u{9b}31m\",\n  \"b\": \"\u{202e}\\t\"\n}\n";
+        assert_eq!(
+            visible_lines(text),
+            "{\n  \"a\": \"x\\u{9b}31m\",\n  \"b\": \"\\u{202e}\\t\"\n}\n"
+        );
+        assert!(matches!(visible_lines("a\nb\n"), Cow::Borrowed(_)));
+        assert_eq!(visible_lines("a\r\nb"), "a\\r\nb");
     }
 }

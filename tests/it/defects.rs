@@ -179,18 +179,41 @@ fn an_image_named_with_control_characters_reaches_the_terminal_escaped_in_diff_a
     seed["Response"]["Images"][0]["ImageRepoAddress"] = "ccr.example/evil\u{1b}[31mred:v1".into();
     import_at(&env, "a.json", &seed.to_string(), "2026-11-01T03:00:00Z").ok();
     seed["Response"]["RequestId"] = "req-2".into();
-    seed["Response"]["Images"][0]["ImageDigest"] = "sha256:bb".into();
+    // A value: JSON escapes its C0 controls, not a C1 control, DEL or a bidirectional override.
+    seed["Response"]["Images"][0]["ImageDigest"] = "sha256:\u{202e}bb\u{9b}31m\u{7f}".into();
     import_at(&env, "b.json", &seed.to_string(), "2026-11-02T03:00:00Z").ok();
     for args in [
         &["log", "--since", "2026-10-01"][..],
+        &["log", "--all", "--since", "2026-10-01"][..],
         &["diff", "--from", "1", "--to", "2"][..],
     ] {
         let out = env.run(args).ok().stdout;
-        assert!(!out.contains('\u{1b}'), "{args:?}: {out:?}");
+        for hidden in ['\u{1b}', '\u{202e}', '\u{9b}', '\u{7f}'] {
+            assert!(!out.contains(hidden), "{args:?}: {out:?}");
+        }
         assert!(
             out.contains("Images[ccr.example/evil\\u{1b}[31mred:v1].ImageDigest"),
             "{args:?}: {out}"
         );
+        assert!(
+            out.contains("\"sha256:\\u{202e}bb\\u{9b}31m\\u{7f}\""),
+            "{args:?}: {out}"
+        );
+    }
+    // The config as pretty JSON, whole or as a unified diff, its line breaks kept.
+    for args in [
+        &["show"][..],
+        &["diff", "--from", "1", "--to", "2", "--format", "unified"][..],
+    ] {
+        let out = env.run(args).ok().stdout;
+        for hidden in ['\u{1b}', '\u{202e}', '\u{9b}', '\u{7f}'] {
+            assert!(!out.contains(hidden), "{args:?}: {out:?}");
+        }
+        assert!(
+            out.contains("sha256:\\u{202e}bb\\u{9b}31m\\u{7f}\""),
+            "{args:?}: {out}"
+        );
+        assert!(out.lines().count() > 5, "{args:?}: {out}");
     }
 }
 
