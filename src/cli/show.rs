@@ -15,7 +15,8 @@ pub struct Args {
     pub when: String,
     #[command(flatten)]
     pub targets: TargetArgs,
-    /// The answer exactly as it was received, byte for byte
+    /// The answer exactly as it was received, byte for byte (for a file or a pipe: on a
+    /// terminal, control characters in it would reach the terminal as they are)
     #[arg(long, conflicts_with = "format")]
     pub raw: bool,
     #[arg(long, value_enum)]
