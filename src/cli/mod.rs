@@ -409,29 +409,30 @@ impl Context {
         sel: &TargetArgs,
         store: &Store,
     ) -> Result<Vec<String>, Error> {
-        let names = self.target_names(sel, store)?;
-        if let Some(name) = &sel.target {
-            let stored = store.targets()?;
-            let configured = self.settings.file.is_some()
-                && self.settings.targets.iter().any(|t| &t.name == name);
-            if !configured && !stored.contains(name) {
-                let known = stored.iter().map(String::as_str);
-                return Err(Error::Usage(if stored.is_empty() {
-                    format!(
-                        "no target {} in the history, which holds none yet",
-                        crate::task::text::visible(name)
-                    )
-                } else {
-                    format!(
-                        "no target {} in the history or the config (did you mean {}?); \
+        let Some(name) = sel.target.as_ref().filter(|_| !sel.all) else {
+            return self.target_names(sel, store);
+        };
+        // The history's targets are read once, here, not again by `target_names`.
+        let stored = store.targets()?;
+        let configured =
+            self.settings.file.is_some() && self.settings.targets.iter().any(|t| &t.name == name);
+        if !configured && !stored.contains(name) {
+            let known = stored.iter().map(String::as_str);
+            return Err(Error::Usage(if stored.is_empty() {
+                format!(
+                    "no target {} in the history, which holds none yet",
+                    crate::task::text::visible(name)
+                )
+            } else {
+                format!(
+                    "no target {} in the history or the config (did you mean {}?); \
                          `audit history --all` lists the targets",
-                        crate::task::text::visible(name),
-                        crate::task::text::visible(&crate::task::text::nearest(name, known))
-                    )
-                }));
-            }
+                    crate::task::text::visible(name),
+                    crate::task::text::visible(&crate::task::text::nearest(name, known))
+                )
+            }));
         }
-        Ok(names)
+        Ok(vec![name.clone()])
     }
 
     pub fn target_names(&self, sel: &TargetArgs, store: &Store) -> Result<Vec<String>, Error> {

@@ -198,6 +198,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::test_support::json_value;
 
     /// What [`pretty_element`] must give: serde_json's whole pretty text, indented line by line.
     fn indented(value: &Value, depth: usize) -> Vec<u8> {
@@ -255,22 +256,6 @@ mod tests {
                 String::from_utf8(expected).unwrap()
             );
         }
-    }
-
-    fn json_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(|n| json!(n)),
-            ".{0,8}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(4, 32, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::btree_map(".{0,4}", inner, 0..4)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
     }
 
     proptest! {

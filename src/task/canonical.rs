@@ -287,29 +287,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-
-    /// A JSON value of any shape: strings with quotes, escapes, control characters and
-    /// non-ASCII text, integers at the edges of 64 bits, floats, nested arrays and objects.
-    fn any_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::Bool),
-            any::<i64>().prop_map(Value::from),
-            any::<u64>().prop_map(Value::from),
-            any::<f64>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(Value::from),
-            ".*".prop_map(Value::String),
-            "[a-z\\\\\"\u{1b}\u{7f}é ]{0,8}".prop_map(Value::String),
-        ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::btree_map("[a-zB-Z\"]{0,3}", inner, 0..4)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
-    }
+    use crate::test_support::json_value;
 
     #[test]
     fn the_canonical_text_of_a_values_json_is_its_canonical_json() {
@@ -354,7 +332,7 @@ mod tests {
         /// Whatever spelling the stored text uses (serde_json's own, pretty, or escaped more
         /// than it needs), the text shown is the value's canonical JSON.
         #[test]
-        fn any_json_text_shows_as_its_values_canonical_json(value in any_value()) {
+        fn any_json_text_shows_as_its_values_canonical_json(value in json_value()) {
             let compact = serde_json::to_string(&value).unwrap();
             let pretty = serde_json::to_string_pretty(&value).unwrap();
             let ascii = compact.chars().fold(String::new(), |mut s, c| {

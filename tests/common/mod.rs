@@ -73,3 +73,28 @@ pub fn seed_with_request_id(request_id: &str) -> String {
     seed["Response"]["RequestId"] = Value::String(request_id.to_string());
     serde_json::to_string_pretty(&seed).unwrap()
 }
+
+/// A JSON value of any shape, for property tests: strings with quotes, escapes, control
+/// characters and non-ASCII text, integers at the edges of 64 bits, floats, nested arrays and
+/// objects.
+pub fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+    use proptest::prelude::*;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
+        ".*".prop_map(Value::String),
+        "[a-z\\\\\"\u{1b}\u{7f}é ]{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-zB-Z\"]{0,3}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
