@@ -140,15 +140,20 @@ pub fn run(
         .collect();
     let mut run_targets: Vec<RunTarget> = outcomes.into_iter().map(|o| o.run).collect();
     if let Some(org) = &plan.organization {
+        // Sets: an organization can have thousands of members.
+        let members: std::collections::HashSet<&str> =
+            org.members.iter().map(String::as_str).collect();
+        let known_set: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
         for t in &mut run_targets {
-            if org.members.contains(&t.target) && !known.contains(&t.target) {
+            if members.contains(t.target.as_str()) && !known_set.contains(t.target.as_str()) {
                 t.membership = Some("new");
             }
         }
         let made = crate::app::organization::made_by(&org.template);
+        let running: std::collections::HashSet<&str> =
+            plan.targets.iter().map(|t| t.name.as_str()).collect();
         for name in &known {
-            let running = plan.targets.iter().any(|t| t.name == *name);
-            if !running && made(name) {
+            if !running.contains(name.as_str()) && made(name) {
                 run_targets.push(RunTarget {
                     target: name.clone(),
                     snapshot: None,

@@ -102,9 +102,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             &snapshot::process_env(),
         )?;
         let names: Vec<String> = members.iter().map(|t| t.name.clone()).collect();
+        let mut listed: std::collections::HashSet<String> =
+            targets.iter().map(|t| t.name.clone()).collect();
         for m in members {
             let wanted = args.target.as_ref().is_none_or(|t| *t == m.name);
-            if wanted && !targets.iter().any(|t| t.name == m.name) {
+            if wanted && listed.insert(m.name.clone()) {
                 targets.push(m);
             }
         }
