@@ -293,12 +293,14 @@ sim_url() {
     tail -5 "$log" | sed 's/[^[:print:]\t]/?/g' >&2
     fail "the stand-in did not start (see $log)"
 }
-# Runs the job against a fresh stand-in; prints "WALL_SECONDS RATE_LIMITED EXIT PEAK_MB"
-# (EXIT 0 for a run that exited 0 or 1, 2 otherwise).
+# Runs the job against a fresh stand-in, on a new history unless the fourth argument is "keep";
+# prints "WALL_SECONDS RATE_LIMITED EXIT PEAK_MB" (EXIT 0 for a run that exited 0 or 1, 2
+# otherwise).
 fleet_run() {
-    local mode="$1" count="${2:-$fleet}" conc="${3:-$concurrency}" url pid code=0 limited wall peak_kb
+    local mode="$1" count="${2:-$fleet}" conc="${3:-$concurrency}" keep="${4:-}" url pid code=0 limited wall peak_kb
     fleet_setup "$mode" "$count"
-    rm -f "$fleet_dir/$mode.db"* "$fleet_dir/$mode.url"
+    [ "$keep" = keep ] || rm -f "$fleet_dir/$mode.db"*
+    rm -f "$fleet_dir/$mode.url"
     NO_COLOR=1 "$audit" -v --color never sim --listen 127.0.0.1:0 --credentials-file "$fleet_dir/creds" \
         --latency "${latency_ms}ms" >"$fleet_dir/$mode.url" 2>"$fleet_dir/$mode.sim.log" &
     pid=$!
@@ -331,6 +333,17 @@ own_x=$(div "$own_s" "$own_bound")
 row "run --concurrency $concurrency, $fleet targets, own credentials, ${latency_ms} ms latency" \
     "${own_s} s, median of $fleet_repeat (bound ${own_bound} s, ${own_x}x), rate-limited: $own_limited" "<= 1.3x, 0 refused" \
     "$( [ "$(verdict "$own_x" "<=" 1.3)" = met ] && [ "$own_limited" = 0 ] && echo met || echo "NOT met")"
+
+# The next night on the last run's history, a day later: what a night adds to the database file
+# (which holds everything once a run ends), its check results included.
+say "fleet run: the next night of $fleet targets"
+night1=$(stat -c %s "$fleet_dir/own.db")
+next_night=$(date -u -d "$TCSS_AUDIT_NOW + 1 day" +%FT%TZ)
+read -r _ _ next_code _ <<<"$(TCSS_AUDIT_NOW="$next_night" fleet_run own "$fleet" "$concurrency" keep)"
+[ "${next_code:-2}" -le 1 ] || fail "audit run (the next night) exited ${next_code:-early} (see $fleet_dir/own.run.log)"
+night_bytes=$((($(stat -c %s "$fleet_dir/own.db") - night1) / fleet))
+row "a night of $fleet targets: bytes the database file grows by a target, check results included" \
+    "$night_bytes B" "<= 1 KiB" "$(verdict "$night_bytes" "<=" 1024)"
 
 say "fleet run: $fleet targets, one shared credential"
 read -r shared_s shared_limited shared_code _ <<<"$(fleet_run shared)"

@@ -85,11 +85,11 @@ pub fn to_stored(
     report: &CheckReport,
     now: DateTime<Utc>,
 ) -> Result<StoredCheck, Error> {
-    let mut json = Vec::new();
-    crate::report::check::json(report, &mut json).map_err(|source| Error::Output {
+    let document = crate::report::check::document(report).map_err(|e| Error::Output {
         what: "a check result".into(),
-        source,
+        source: e.into(),
     })?;
+    let (head, body) = crate::store::split_document(&document);
     let s = report.summary;
     Ok(StoredCheck {
         snapshot_id: report.snapshot.id,
@@ -101,7 +101,8 @@ pub fn to_stored(
             waived: s.waived as u64,
             error: s.error as u64,
         },
-        report_json: String::from_utf8_lossy(&json).into_owned(),
+        head,
+        body,
     })
 }
 
@@ -122,5 +123,125 @@ pub fn verdict(report: &CheckReport, fail_on: policy::Severity) -> ExitCode {
         ExitCode::Wanting
     } else {
         ExitCode::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::store::OpenMode;
+    use crate::test_support::{at, record_points, store_with};
+
+    fn answer(enable: bool) -> Value {
+        json!({
+            "Enable": enable, "ScanType": ["vul", "risk", "virus"], "ScanPeriod": 1,
+            "All": true, "Latest": false, "LastScanTime": "2026-11-01 03:10:00",
+            "ScanResult": "Success",
+        })
+    }
+
+    /// Checks every snapshot of `targets` as `audit check` does, keeps each, and gives each
+    /// snapshot's id with the check's JSON document as `audit check --format json` wrote it.
+    fn check_all(store: &mut Store, set: &PolicySet, targets: &[&str]) -> Vec<(i64, Value)> {
+        let now = at("2026-11-02T00:00:00Z");
+        let mut documents = Vec::new();
+        for target in targets {
+            let latest = store
+                .resolve(target, &crate::task::when::When::Latest, chrono_tz::UTC)
+                .unwrap();
+            let report = check_snapshot(store, set, &latest, now, Times::default()).unwrap();
+            save(store, set, &report, now).unwrap();
+            let mut text = Vec::new();
+            crate::report::check::json(&report, &mut text).unwrap();
+            documents.push((latest.id, serde_json::from_slice(&text).unwrap()));
+        }
+        documents
+    }
+
+    fn count(path: &std::path::Path, table: &str) -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn a_kept_check_reads_back_whole_and_the_same_results_are_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut store = store_with(&path, "a", &[("2026-11-01T19:00:00Z", answer(true))]);
+        record_points(&mut store, "b", &[("2026-11-01T19:00:00Z", answer(true))]);
+        record_points(&mut store, "c", &[("2026-11-01T19:00:00Z", answer(false))]);
+        let set = policy::builtin().set;
+        let documents = check_all(&mut store, &set, &["a", "b", "c"]);
+        for (id, document) in &documents {
+            let kept = store.kept_checks(*id).unwrap();
+            assert_eq!(kept.len(), 1);
+            assert_eq!(&kept[0].document, document);
+            assert_eq!(kept[0].policy_digest, policy_digest(&set));
+        }
+        assert_ne!(documents[0].1["target"], documents[1].1["target"]);
+        // a and b were judged alike; c, switched off, otherwise.
+        assert_eq!(count(&path, "check_results"), 3);
+        assert_eq!(count(&path, "check_documents"), 2);
+        // Checked again, the same snapshot's check is replaced, not added.
+        check_all(&mut store, &set, &["a"]);
+        assert_eq!(count(&path, "check_results"), 3);
+    }
+
+    #[test]
+    fn checks_kept_whole_by_an_older_version_are_split_and_read_back_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut store = store_with(&path, "a", &[("2026-11-01T19:00:00Z", answer(true))]);
+        record_points(&mut store, "b", &[("2026-11-01T19:00:00Z", answer(true))]);
+        let set = policy::builtin().set;
+        let documents = check_all(&mut store, &set, &["a", "b"]);
+        let digest = policy_digest(&set);
+        drop(store);
+        // The same checks as the schema before this one kept them: each document whole, pretty,
+        // as `audit check --format json` wrote it; and one that is not JSON at all.
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(concat!(
+            "DROP TABLE check_results; DROP TABLE check_documents;",
+            include_str!("../../migrations/03-check-results/up.sql")
+        ))
+        .unwrap();
+        for (id, document) in &documents {
+            old.execute(
+                "INSERT INTO check_results VALUES (?1, ?2, 0, 1, 2, 0, 0, ?3)",
+                rusqlite::params![id, digest, serde_json::to_string_pretty(document).unwrap()],
+            )
+            .unwrap();
+        }
+        old.execute(
+            "INSERT INTO check_results VALUES (?1, 'other', 0, 0, 0, 0, 0, 'not JSON')",
+            [documents[1].0],
+        )
+        .unwrap();
+        old.pragma_update(None, "user_version", 11).unwrap();
+        drop(old);
+
+        let store = Store::open(&path, OpenMode::Existing).unwrap();
+        let kept = store.kept_checks(documents[0].0).unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].document, documents[0].1);
+        assert_eq!((kept[0].counts.pass, kept[0].counts.fail), (1, 2));
+        // The text that is not JSON is kept, and reading it says what is wrong.
+        let e = store.kept_checks(documents[1].0).unwrap_err();
+        assert!(e.to_string().contains("not a JSON document"), "{e}");
+        assert_eq!(count(&path, "check_results"), 3);
+        assert_eq!(count(&path, "check_documents"), 2);
+        let kept_text: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM check_documents WHERE body = 'not JSON'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kept_text, 1);
     }
 }

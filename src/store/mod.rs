@@ -22,7 +22,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use rusqlite_migration::{M, Migrations};
 
 pub use chain::{ChainBreak, VerifyReport};
-pub use checks::{CheckCounts, StoredCheck};
+pub use checks::{CheckCounts, KeptCheck, StoredCheck, split_document};
 pub use export::{EXPORT_SCHEMA, ExportHeader, ExportLine, ExportRow};
 pub use journal::{Entry, EntryKind, ExportEntry, JournalReport, NewEntry};
 pub use prune::Pruned;
@@ -53,6 +53,10 @@ fn migrations() -> Migrations<'static> {
             "../../migrations/10-change-events-by-time/up.sql"
         )),
         M::up(include_str!("../../migrations/11-configs-by-row/up.sql")),
+        M::up_with_hook(
+            include_str!("../../migrations/12-check-documents/up.sql"),
+            |tx: &rusqlite::Transaction| Ok(checks::split_kept_documents(tx)?),
+        ),
     ])
 }
 
@@ -461,7 +465,7 @@ fn load_base(conn: &Connection, shown: &str, id: i64, base: i64) -> Result<Vec<u
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 11;
+const KNOWN_VERSION: i64 = 12;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;

@@ -129,6 +129,11 @@ impl Store {
         tx.execute("DELETE FROM seen_fields", []).map_err(err)?;
         tx.execute("DELETE FROM check_results WHERE snapshot_id <= ?1", [limit])
             .map_err(err)?;
+        tx.execute(
+            "DELETE FROM check_documents WHERE id NOT IN (SELECT document FROM check_results)",
+            [],
+        )
+        .map_err(err)?;
         tx.execute("DELETE FROM snapshots WHERE id <= ?1", [limit])
             .map_err(err)?;
         // Only configs and raw bases no kept snapshot refers to go (one pass over the snapshots

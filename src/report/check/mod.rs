@@ -37,6 +37,14 @@ pub fn json(report: &CheckReport, w: &mut dyn Write) -> io::Result<()> {
     )
 }
 
+/// The check's JSON document (what [`json`] writes) as a value.
+pub fn document(report: &CheckReport) -> serde_json::Result<serde_json::Value> {
+    serde_json::to_value(Versioned {
+        schema: CHECK_SCHEMA,
+        report,
+    })
+}
+
 /// Results as people read them: failures and errors first, then by severity, most severe first;
 /// rule order otherwise.
 pub(crate) fn ordered(report: &CheckReport) -> Vec<&RuleResult> {
