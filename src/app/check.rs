@@ -192,6 +192,43 @@ mod tests {
     }
 
     #[test]
+    fn pruning_a_snapshot_lets_go_of_the_results_only_its_check_gave() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        let mut store = store_with(
+            &path,
+            "a",
+            &[
+                ("2026-11-01T19:00:00Z", answer(true)),
+                ("2026-11-02T19:00:00Z", answer(false)),
+            ],
+        );
+        let set = policy::builtin().set;
+        let metas: Vec<SnapshotMeta> = store
+            .observations("a", at("2026-11-01T00:00:00Z"), at("2026-11-03T00:00:00Z"))
+            .unwrap()
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect();
+        for meta in &metas {
+            let report = check_snapshot(&store, &set, meta, meta.observed_at, Times::default());
+            save(&mut store, &set, &report.unwrap(), meta.observed_at).unwrap();
+        }
+        assert_eq!(count(&path, "check_documents"), 2);
+        let pruned = store
+            .prune(
+                at("2026-11-02T00:00:00Z"),
+                at("2026-11-03T00:00:00Z"),
+                false,
+            )
+            .unwrap();
+        assert_eq!(pruned.removed, 1);
+        assert_eq!(count(&path, "check_results"), 1);
+        assert_eq!(count(&path, "check_documents"), 1);
+        assert_eq!(store.kept_checks(metas[1].id).unwrap().len(), 1);
+    }
+
+    #[test]
     fn checks_kept_whole_by_an_older_version_are_split_and_read_back_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
