@@ -89,7 +89,7 @@ pub fn to_stored(
         what: "a check result".into(),
         source: e.into(),
     })?;
-    let (head, body) = crate::store::split_document(&document);
+    let (head, body) = crate::store::split_document(document);
     let s = report.summary;
     Ok(StoredCheck {
         snapshot_id: report.snapshot.id,

@@ -48,15 +48,15 @@ const HEAD_MEMBERS: [&str; 3] = ["schema", "target", "snapshot"];
 /// Splits a check's JSON document into its own members and the rest, each as canonical JSON
 /// (keys sorted, no white space), so that the same body is the same bytes whichever way the
 /// document was written. A document that is not a JSON object is kept whole as the body.
-pub fn split_document(document: &Value) -> (String, String) {
+pub fn split_document(document: Value) -> (String, String) {
     let Value::Object(members) = document else {
-        return ("{}".into(), canonical_value(document));
+        return ("{}".into(), canonical_value(&document));
     };
     let (mut head, mut body) = (Map::new(), Map::new());
     for (k, v) in members {
         match HEAD_MEMBERS.contains(&k.as_str()) {
-            true => head.insert(k.clone(), v.clone()),
-            false => body.insert(k.clone(), v.clone()),
+            true => head.insert(k, v),
+            false => body.insert(k, v),
         };
     }
     (
@@ -116,7 +116,7 @@ pub(crate) fn split_kept_documents(tx: &rusqlite::Transaction) -> rusqlite::Resu
         while let Some(r) = rows.next()? {
             let text: String = r.get(7)?;
             let (head, body) = match serde_json::from_str::<Value>(&text) {
-                Ok(document) => split_document(&document),
+                Ok(document) => split_document(document),
                 Err(_) => ("{}".into(), text),
             };
             let count = |i: usize| r.get::<_, i64>(i).map(|n| n as u64);
