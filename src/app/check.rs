@@ -142,22 +142,33 @@ mod tests {
         })
     }
 
-    /// Checks every snapshot of `targets` as `audit check` does, keeps each, and gives each
-    /// snapshot's id with the check's JSON document as `audit check --format json` wrote it.
+    /// Checks `meta` as of `now` as `audit check` does, keeps the result, and gives the check's
+    /// JSON document as `audit check --format json` wrote it.
+    fn check_and_keep(
+        store: &mut Store,
+        set: &PolicySet,
+        meta: &SnapshotMeta,
+        now: DateTime<Utc>,
+    ) -> Value {
+        let report = check_snapshot(store, set, meta, now, Times::default()).unwrap();
+        save(store, set, &report, now).unwrap();
+        let mut text = Vec::new();
+        crate::report::check::json(&report, &mut text).unwrap();
+        serde_json::from_slice(&text).unwrap()
+    }
+
+    /// [`check_and_keep`] for the latest snapshot of each of `targets`, with each one's id.
     fn check_all(store: &mut Store, set: &PolicySet, targets: &[&str]) -> Vec<(i64, Value)> {
         let now = at("2026-11-02T00:00:00Z");
-        let mut documents = Vec::new();
-        for target in targets {
-            let latest = store
-                .resolve(target, &crate::task::when::When::Latest, chrono_tz::UTC)
-                .unwrap();
-            let report = check_snapshot(store, set, &latest, now, Times::default()).unwrap();
-            save(store, set, &report, now).unwrap();
-            let mut text = Vec::new();
-            crate::report::check::json(&report, &mut text).unwrap();
-            documents.push((latest.id, serde_json::from_slice(&text).unwrap()));
-        }
-        documents
+        targets
+            .iter()
+            .map(|target| {
+                let latest = store
+                    .resolve(target, &crate::task::when::When::Latest, chrono_tz::UTC)
+                    .unwrap();
+                (latest.id, check_and_keep(store, set, &latest, now))
+            })
+            .collect()
     }
 
     fn count(path: &std::path::Path, table: &str) -> i64 {
@@ -211,8 +222,7 @@ mod tests {
             .map(|(m, _)| m)
             .collect();
         for meta in &metas {
-            let report = check_snapshot(&store, &set, meta, meta.observed_at, Times::default());
-            save(&mut store, &set, &report.unwrap(), meta.observed_at).unwrap();
+            check_and_keep(&mut store, &set, meta, meta.observed_at);
         }
         assert_eq!(count(&path, "check_documents"), 2);
         let pruned = store

@@ -80,15 +80,14 @@ pub(crate) fn document_id(conn: &Connection, body: &str) -> rusqlite::Result<i64
     Ok(conn.last_insert_rowid())
 }
 
-/// Keeps `c` in `table` (`check_results`, or the table the schema update fills), its body
-/// stored once.
-fn insert_check(conn: &Connection, table: &str, c: &StoredCheck) -> rusqlite::Result<()> {
+/// Keeps `c`, its body stored once.
+fn insert_check(conn: &Connection, c: &StoredCheck) -> rusqlite::Result<()> {
     let document = document_id(conn, &c.body)?;
-    conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {table}
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO check_results
          (snapshot_id, policy_digest, checked_at, pass, fail, waived, error, head, document)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-    ))?
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?
     .execute(params![
         c.snapshot_id,
         c.policy_digest,
@@ -104,36 +103,28 @@ fn insert_check(conn: &Connection, table: &str, c: &StoredCheck) -> rusqlite::Re
 }
 
 /// The schema update that split the documents: every check kept whole (the table
-/// `check_results`, column `report`) moves into `check_results_shared`, its body stored once,
-/// and takes the old table's name. A document that is not JSON is kept whole as its body.
+/// `check_results`, column `report`) moves into `check_results_shared`, its other columns copied
+/// as they are and its body stored once, and that table takes the old one's name. A document
+/// that is not JSON is kept whole as its body.
 pub(crate) fn split_kept_documents(tx: &rusqlite::Transaction) -> rusqlite::Result<()> {
     {
-        let mut old = tx.prepare(
-            "SELECT snapshot_id, policy_digest, checked_at, pass, fail, waived, error, report
-             FROM check_results",
+        let mut old = tx.prepare("SELECT snapshot_id, policy_digest, report FROM check_results")?;
+        let mut moved = tx.prepare(
+            "INSERT INTO check_results_shared
+             (snapshot_id, policy_digest, checked_at, pass, fail, waived, error, head, document)
+             SELECT snapshot_id, policy_digest, checked_at, pass, fail, waived, error, ?3, ?4
+             FROM check_results WHERE snapshot_id = ?1 AND policy_digest = ?2",
         )?;
         let mut rows = old.query([])?;
         while let Some(r) = rows.next()? {
-            let text: String = r.get(7)?;
+            let (snapshot_id, policy_digest, text): (i64, String, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?);
             let (head, body) = match serde_json::from_str::<Value>(&text) {
                 Ok(document) => split_document(document),
                 Err(_) => ("{}".into(), text),
             };
-            let count = |i: usize| r.get::<_, i64>(i).map(|n| n as u64);
-            let check = StoredCheck {
-                snapshot_id: r.get(0)?,
-                policy_digest: r.get(1)?,
-                checked_at: from_ms(r.get(2)?),
-                counts: CheckCounts {
-                    pass: count(3)?,
-                    fail: count(4)?,
-                    waived: count(5)?,
-                    error: count(6)?,
-                },
-                head,
-                body,
-            };
-            insert_check(tx, "check_results_shared", &check)?;
+            let document = document_id(tx, &body)?;
+            moved.execute(params![snapshot_id, policy_digest, head, document])?;
         }
     }
     tx.execute_batch(
@@ -155,7 +146,7 @@ impl Store {
         let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);
         let tx = self.conn.transaction().map_err(err)?;
         for c in checks {
-            insert_check(&tx, "check_results", c).map_err(err)?;
+            insert_check(&tx, c).map_err(err)?;
         }
         tx.commit().map_err(err)
     }
