@@ -34,6 +34,61 @@ fn the_reference_example_imports_with_nothing_lost() {
 }
 
 #[test]
+fn show_raw_is_exact_in_a_pipe_and_escaped_on_a_terminal() {
+    let env = Env::new();
+    // JSON forbids C0 controls raw in a string, not C1 ones (CSI) or bidirectional overrides.
+    let hostile = SEED.replace("\"tcss\"", "\"tc\u{9b}2J\u{202e}ss\"");
+    assert_ne!(hostile, SEED);
+    let file = env.write("hostile.json", &hostile);
+    env.run(&[
+        "import",
+        file.to_str().unwrap(),
+        "--at",
+        "2026-11-01T03:00:00Z",
+    ])
+    .ok();
+    let piped = env.run(&["show", "--raw"]).ok();
+    assert_eq!(
+        piped.stdout_bytes,
+        hostile.as_bytes(),
+        "a pipe gets the exact bytes"
+    );
+    assert!(!piped.stderr.contains("escapes"), "{}", piped.stderr);
+
+    // `script` (util-linux, on every Debian and Ubuntu system) gives the command a terminal.
+    let audit = env.cmd();
+    let mut c = std::process::Command::new("script");
+    for (name, value) in audit.get_envs() {
+        match value {
+            Some(value) => c.env(name, value),
+            None => c.env_remove(name),
+        };
+    }
+    let line = format!("'{}' show --raw", audit.get_program().to_string_lossy());
+    let out = match c
+        .current_dir(env.dir.path())
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) => {
+            assert!(std::env::var_os("CI").is_none(), "script is missing: {e}");
+            eprintln!("skipped: script is not installed, so no terminal to test on");
+            return;
+        }
+    };
+    let seen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{seen}");
+    assert!(seen.contains("tc\\u{9b}2J\\u{202e}ss"), "{seen}");
+    assert!(
+        !seen.contains('\u{9b}') && !seen.contains('\u{202e}'),
+        "{seen}"
+    );
+    assert!(seen.contains("shown as escapes"), "{seen}");
+}
+
+#[test]
 fn all_three_answer_shapes_import_as_one_config() {
     let env = Env::new();
     let night = |rid: &str| -> serde_json::Value {
