@@ -251,6 +251,21 @@ signed_rate=$(awk -v n="$obs" -v ms="$signed_ms" 'BEGIN { printf "%d", (ms > 0) 
 row "verify --witness REPORT --public-key K --require-signed ($nights signed checkpoints)" \
     "$signed_rate obs/s ($obs in ${signed_s} s)" ">= 300000 obs/s" "$(verdict "$signed_rate" ">=" 300000)"
 
+# Retention: half the history pruned from a copy (once: a prune changes what it runs on), and
+# what stays still verifies from the checkpoint.
+say "prune"
+cp "$db" "$work/pruned.db"
+t0=$(now_ns)
+"$audit" --db "$work/pruned.db" prune --before "$d1" --yes >"$work/prune.out" 2>>"$work/steps.log" ||
+    fail "prune (see $work/steps.log)"
+t1=$(now_ns)
+"$audit" --db "$work/pruned.db" verify >/dev/null 2>>"$work/steps.log" || fail "verify after prune"
+rm -f "$work/pruned.db"*
+prune_s=$(awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 1e9 }')
+pruned=$(sed -n 's/^removed \([0-9]*\) snapshots.*/\1/p' "$work/prune.out")
+row "prune --before $d1 (half the history), then verify" "${prune_s} s (${pruned:-0} of $obs removed)" \
+    "<= 10 s" "$(verdict "$prune_s" "<=" 10)"
+
 # --- 5. the nightly job over the fleet, against the stand-in ---------------------------------
 latency_ms=50
 concurrency=32

@@ -798,6 +798,60 @@ mod tests {
     }
 
     #[test]
+    fn a_prune_checks_references_itself_refuses_a_dangling_one_and_leaves_them_enforced() {
+        let (_dir, _, mut a) = fresh();
+        for night in 1..=12i64 {
+            let inner = serde_json::json!({"Enable": true, "ScanPeriod": night, "RequestId": format!("r{night}")});
+            let fields = inner.as_object().unwrap().clone();
+            let answer = (
+                serde_json::to_vec(&serde_json::json!({ "Response": inner })).unwrap(),
+                Prepared::new(normalize::normalize(&fields)),
+                normalize::status_of(&fields),
+            );
+            a.record(&nightly(night, &answer)).unwrap();
+        }
+        let count = |a: &Store, table: &str| -> i64 {
+            a.conn
+                .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+                .unwrap()
+        };
+        let enforced = |a: &Store| -> i64 {
+            a.conn
+                .pragma_query_value(None, "foreign_keys", |r| r.get(0))
+                .unwrap()
+        };
+        let night = |n: i64| DateTime::from_timestamp(1_780_000_000 + n * 86_400, 0).unwrap();
+        let pruned = a.prune(night(5), night(5), false).unwrap();
+        assert_eq!(pruned.removed, 4);
+        // Each night had a config of its own: the four removed nights' configs went with them.
+        assert_eq!((count(&a, "snapshots"), count(&a, "configs")), (8, 8));
+        assert_eq!(
+            enforced(&a),
+            1,
+            "references are enforced again after a prune"
+        );
+        assert!(a.verify().unwrap().ok());
+
+        // A kept row that points at a raw base that is not there: nothing is removed.
+        a.conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+        a.conn
+            .execute("UPDATE snapshots SET raw_base = 999999 WHERE id = 12", [])
+            .unwrap();
+        a.conn.pragma_update(None, "foreign_keys", "ON").unwrap();
+        let e = a.prune(night(9), night(9), false).unwrap_err().to_string();
+        assert!(
+            e.contains("table snapshots") && e.contains("nothing was removed"),
+            "{e}"
+        );
+        assert_eq!((count(&a, "snapshots"), count(&a, "configs")), (8, 8));
+        assert_eq!(
+            enforced(&a),
+            1,
+            "references are enforced again after a refused prune"
+        );
+    }
+
+    #[test]
     fn what_one_connection_remembers_gives_way_to_another_connections_writes() {
         let (_dir, path, mut a) = fresh();
         let mut b = Store::open(&path, OpenMode::Create).unwrap();
