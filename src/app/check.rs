@@ -85,10 +85,24 @@ pub fn to_stored(
     report: &CheckReport,
     now: DateTime<Utc>,
 ) -> Result<StoredCheck, Error> {
-    let document = crate::report::check::document(report).map_err(|e| Error::Output {
+    stored_document(set, report, document(report)?, now)
+}
+
+/// The check's JSON document, as `audit check --format json` writes it.
+pub fn document(report: &CheckReport) -> Result<serde_json::Value, Error> {
+    crate::report::check::document(report).map_err(|e| Error::Output {
         what: "a check result".into(),
         source: e.into(),
-    })?;
+    })
+}
+
+/// [`to_stored`], from the check's [`document`] already made.
+pub fn stored_document(
+    set: &PolicySet,
+    report: &CheckReport,
+    document: serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<StoredCheck, Error> {
     let (head, body) = crate::store::split_document(document);
     let s = report.summary;
     Ok(StoredCheck {

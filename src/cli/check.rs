@@ -6,8 +6,12 @@ use super::{Context, TargetArgs};
 use crate::app::check;
 use crate::app::{Error, ExitCode};
 use crate::policy::Severity;
+use crate::report::{PrettyArray, pretty_element};
 use crate::store::OpenMode;
 use crate::task::when::When;
+
+/// Checks kept together in one commit by `--all`.
+const SAVE_BATCH: usize = 512;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -69,53 +73,102 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     let mut store = ctx.open_store(OpenMode::Existing)?;
     let when = When::parse(&args.when, ctx.now())?;
+    // Every target's snapshot is found first: a name without one at WHEN stops the command
+    // before anything is judged, kept or written.
+    let names = ctx.target_names(&args.targets, &store)?;
+    if names.len() > 1 {
+        // Each target's rows are read about once: a large page cache would only fill with them.
+        store.read_once()?;
+    }
+    let metas = names
+        .iter()
+        .map(|target| store.resolve(target, &when, ctx.tz))
+        .collect::<Result<Vec<_>, _>>()?;
+    // A fleet's checks are judged, kept and written a target at a time: memory holds one
+    // target's, and the results are kept [`SAVE_BATCH`] a commit.
+    let as_array = args.format == Format::Ocsf || (metas.len() > 1 && args.format == Format::Json);
     let mut code = ExitCode::Ok;
-    let mut reports = Vec::new();
-    let mut accounts = Vec::new();
-    for target in ctx.target_names(&args.targets, &store)? {
-        let meta = store.resolve(&target, &when, ctx.tz)?;
-        accounts.push(meta.identity.as_ref().map(|i| i.account.clone()));
-        let now = if when == When::Latest {
-            ctx.now()
-        } else {
-            meta.observed_at
-        };
-        let report = check::check_snapshot(&store, &loaded.set, &meta, now, ctx.times())?;
-        check::save(&mut store, &loaded.set, &report, ctx.now())?;
-        code = code.worst(check::verdict(&report, fail_on));
-        reports.push(report);
-    }
-    if args.format == Format::Ocsf {
-        let pairs: Vec<_> = reports
-            .iter()
-            .zip(&accounts)
-            .map(|(r, a)| (r, a.as_deref()))
-            .collect();
-        ctx.emit(|w| crate::report::check::ocsf(&pairs, w))?;
-        return Ok(code);
-    }
-    if reports.len() > 1 && args.format == Format::Json {
-        ctx.emit(|w| {
-            crate::report::write_json_array(w, &reports, |r, w| crate::report::check::json(r, w))
-        })?;
-        return Ok(code);
-    }
+    let mut failed: Option<Error> = None;
     ctx.emit(|w| {
-        for (i, report) in reports.iter().enumerate() {
+        let mut array = if as_array {
+            Some(PrettyArray::open(w)?)
+        } else {
+            None
+        };
+        let mut kept = Vec::with_capacity(SAVE_BATCH);
+        for (i, meta) in metas.iter().enumerate() {
+            let now = if when == When::Latest {
+                ctx.now()
+            } else {
+                meta.observed_at
+            };
+            let judged = check::check_snapshot(&store, &loaded.set, meta, now, ctx.times())
+                .and_then(|report| {
+                    let document = check::document(&report)?;
+                    let element = match (&array, args.format) {
+                        (Some(_), Format::Json) => Some(pretty_element(&document, 1).map_err(
+                            |source| Error::Output {
+                                what: "a check result".into(),
+                                source,
+                            },
+                        )?),
+                        _ => None,
+                    };
+                    kept.push(check::stored_document(
+                        &loaded.set,
+                        &report,
+                        document,
+                        ctx.now(),
+                    )?);
+                    if kept.len() >= SAVE_BATCH {
+                        store.save_checks(&kept)?;
+                        kept.clear();
+                    }
+                    Ok((report, element))
+                });
+            let (report, element) = match judged {
+                Ok(judged) => judged,
+                Err(e) => {
+                    failed = Some(e);
+                    return Ok(());
+                }
+            };
+            code = code.worst(check::verdict(&report, fail_on));
+            if let Some(array) = &mut array {
+                let account = meta.identity.as_ref().map(|i| i.account.as_str());
+                let element = match element {
+                    Some(element) => Some(element),
+                    None => crate::report::check::render_ocsf_events(&report, account)?,
+                };
+                if let Some(element) = element {
+                    array.push(&element, w)?;
+                }
+                continue;
+            }
             if i > 0 && args.format == Format::Text {
                 writeln!(w)?;
             }
             match args.format {
-                Format::Text => crate::report::check::text(report, ctx.color, ctx.tz, w)?,
-                Format::Json => crate::report::check::json(report, w)?,
-                Format::Markdown => crate::report::check::markdown(report, ctx.tz, w)?,
-                Format::Sarif => crate::report::check::sarif(report, w)?,
-                Format::Junit => crate::report::check::junit(report, w)?,
-                // One array for every target, written above.
+                Format::Text => crate::report::check::text(&report, ctx.color, ctx.tz, w)?,
+                Format::Json => crate::report::check::json(&report, w)?,
+                Format::Markdown => crate::report::check::markdown(&report, ctx.tz, w)?,
+                Format::Sarif => crate::report::check::sarif(&report, w)?,
+                Format::Junit => crate::report::check::junit(&report, w)?,
+                // Written as an array, above.
                 Format::Ocsf => {}
             }
         }
-        Ok(())
+        if let Err(e) = store.save_checks(&kept) {
+            failed = Some(e.into());
+            return Ok(());
+        }
+        match array {
+            Some(array) => array.close(w),
+            None => Ok(()),
+        }
     })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     Ok(code)
 }

@@ -171,22 +171,6 @@ impl PrettyArray {
     }
 }
 
-/// Writes several documents, each as its own renderer writes it, as one JSON array (for
-/// `--all`, where one document a target would not be one JSON text).
-pub fn write_json_array<T>(
-    w: &mut dyn Write,
-    docs: &[T],
-    render: impl Fn(&T, &mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
-    let mut values = Vec::with_capacity(docs.len());
-    for d in docs {
-        let mut buf = Vec::new();
-        render(d, &mut buf)?;
-        values.push(serde_json::from_slice::<serde_json::Value>(&buf)?);
-    }
-    write_json(w, &values)
-}
-
 /// The first 12 hex digits of a hash, as people read it.
 pub fn short(hash: &str) -> &str {
     &hash[..hash.len().min(12)]

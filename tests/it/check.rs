@@ -248,3 +248,70 @@ fn sarif_output_is_valid_against_the_sarif_2_1_0_schema() {
     broken.as_object_mut().unwrap().remove("version");
     assert!(!validator.is_valid(&broken));
 }
+
+#[test]
+fn a_fleet_is_checked_a_target_at_a_time_each_as_it_is_alone_and_all_kept() {
+    let env = seeded();
+    // A second target whose task is off.
+    let off = SEED.replace("\"Enable\": true", "\"Enable\": false");
+    assert_ne!(off, SEED);
+    let file = env.write("off.json", &off);
+    env.run(&[
+        "import",
+        "--target",
+        "staging",
+        file.to_str().unwrap(),
+        "--at",
+        "2026-11-28T03:05:00Z",
+    ])
+    .ok();
+    let alone = |target: &str| {
+        env.run(&["check", "--target", target, "--format", "json"])
+            .code(1)
+            .json()
+    };
+    let (default, staging) = (alone("default"), alone("staging"));
+    let all = env.run(&["check", "--all", "--format", "json"]).code(1);
+    assert_eq!(all.json(), serde_json::json!([default, staging]));
+    assert!(all.stdout.starts_with("[\n  {\n") && all.stdout.ends_with("\n]\n"));
+
+    let ocsf = env
+        .run(&["check", "--all", "--format", "ocsf"])
+        .code(1)
+        .json();
+    let events = ocsf.as_array().unwrap();
+    let alone_events = |target: &str| {
+        env.run(&["check", "--target", target, "--format", "ocsf"])
+            .code(1)
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    assert_eq!(
+        events.len(),
+        alone_events("default") + alone_events("staging")
+    );
+
+    let text = env.run(&["check", "--all"]).code(1).stdout;
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {text}"))
+    };
+    assert!(at("default") < at("staging"), "{text}");
+    assert!(text.contains("\n\n"), "targets apart: {text}");
+    // One check a snapshot and policy set is kept, however often it is run.
+    assert_eq!(env.rows("check_results"), 2);
+
+    // A configured target without a snapshot stops the command before anything is judged,
+    // kept or written.
+    let cfg = env.write(
+        "config.toml",
+        "[[target]]\nname = \"default\"\n\n[[target]]\nname = \"unseen\"\n",
+    );
+    let run = env.run(&["--config", cfg.to_str().unwrap(), "check", "--all"]);
+    assert_ne!(run.code, 0);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("unseen"), "{}", run.stderr);
+    assert_eq!(env.rows("check_results"), 2);
+}
