@@ -801,14 +801,7 @@ mod tests {
     fn a_prune_checks_references_itself_refuses_a_dangling_one_and_leaves_them_enforced() {
         let (_dir, _, mut a) = fresh();
         for night in 1..=12i64 {
-            let inner = serde_json::json!({"Enable": true, "ScanPeriod": night, "RequestId": format!("r{night}")});
-            let fields = inner.as_object().unwrap().clone();
-            let answer = (
-                serde_json::to_vec(&serde_json::json!({ "Response": inner })).unwrap(),
-                Prepared::new(normalize::normalize(&fields)),
-                normalize::status_of(&fields),
-            );
-            a.record(&nightly(night, &answer)).unwrap();
+            record(&mut a, night, night);
         }
         let count = |a: &Store, table: &str| -> i64 {
             a.conn
