@@ -120,17 +120,6 @@ pub fn stored_document(
     })
 }
 
-/// Keeps a check's result with the snapshot it judged.
-pub fn save(
-    store: &mut Store,
-    set: &PolicySet,
-    report: &CheckReport,
-    now: DateTime<Utc>,
-) -> Result<(), Error> {
-    store.save_check(&to_stored(set, report, now)?)?;
-    Ok(())
-}
-
 /// The exit code a check earns: 1 when a rule at or above `fail_on` failed.
 pub fn verdict(report: &CheckReport, fail_on: policy::Severity) -> ExitCode {
     if report.fails_at_or_above(fail_on) {
@@ -165,7 +154,9 @@ mod tests {
         now: DateTime<Utc>,
     ) -> Value {
         let report = check_snapshot(store, set, meta, now, Times::default()).unwrap();
-        save(store, set, &report, now).unwrap();
+        store
+            .save_checks(&[to_stored(set, &report, now).unwrap()])
+            .unwrap();
         let mut text = Vec::new();
         crate::report::check::json(&report, &mut text).unwrap();
         serde_json::from_slice(&text).unwrap()

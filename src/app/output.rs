@@ -25,65 +25,48 @@ pub fn write_file_atomically(
     path: &Path,
     render: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<(), Error> {
-    let what = || path.display().to_string();
+    let failed = |source| Error::Output {
+        what: path.display().to_string(),
+        source,
+    };
+    // What the path names now (a symbolic link followed).
+    let existing = std::fs::metadata(path).ok();
     // A path that names no regular file (`/dev/null`, `/dev/stdout`, a named pipe) is written
     // into as it is: a rename would put a regular file in its place, and run as root over
     // `/dev/null` that breaks the whole machine. A symbolic link is followed, and the file it
     // names is replaced, so that the link stays a link.
-    match std::fs::metadata(path) {
-        Ok(m) if !m.is_file() && !m.is_dir() => {
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .open(path)
-                .and_then(|mut f| render(&mut f).map(|()| f))
-                .map_err(|source| Error::Output {
-                    what: what(),
-                    source,
-                })?;
-            return file.flush().map_err(|source| Error::Output {
-                what: what(),
-                source,
-            });
-        }
-        _ => {}
+    if existing
+        .as_ref()
+        .is_some_and(|m| !m.is_file() && !m.is_dir())
+    {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .and_then(|mut f| render(&mut f))
+            .map_err(failed);
     }
     let followed = match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path).ok(),
         _ => None,
     };
-    let path = followed.as_deref().unwrap_or(path);
-    let dir = match path.parent() {
+    let target = followed.as_deref().unwrap_or(path);
+    let dir = match target.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(|source| Error::Output {
-        what: what(),
-        source,
-    })?;
-    render(file.as_file_mut()).map_err(|source| Error::Output {
-        what: what(),
-        source,
-    })?;
+    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
+    render(file.as_file_mut()).map_err(failed)?;
     // A temporary file is private; a report is for others to read, like any file written here.
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o777);
+        let mode = existing.map_or(0o644, |m| m.permissions().mode() & 0o777);
         file.as_file()
             .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(|source| Error::Output {
-                what: what(),
-                source,
-            })?;
+            .map_err(failed)?;
     }
-    file.as_file().sync_all().map_err(|source| Error::Output {
-        what: what(),
-        source,
-    })?;
-    file.persist(path).map_err(|e| Error::Output {
-        what: what(),
-        source: e.error,
-    })?;
+    file.as_file().sync_all().map_err(failed)?;
+    file.persist(target).map_err(|e| failed(e.error))?;
     tracing::info!("wrote {}", path.display());
     Ok(())
 }

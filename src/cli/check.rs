@@ -1,13 +1,17 @@
 //! `audit check`: evaluate policies on the snapshot at a moment.
 
+use std::io::Write;
 use std::path::PathBuf;
+
+use chrono::{DateTime, Utc};
 
 use super::{Context, TargetArgs};
 use crate::app::check;
 use crate::app::{Error, ExitCode};
+use crate::policy::PolicySet;
 use crate::policy::Severity;
 use crate::report::{PrettyArray, pretty_element};
-use crate::store::OpenMode;
+use crate::store::{OpenMode, SnapshotMeta, Store};
 use crate::task::when::When;
 
 /// Checks kept together in one commit by `--all`.
@@ -80,95 +84,92 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         // Each target's rows are read about once: a large page cache would only fill with them.
         store.read_once()?;
     }
+    // `latest` is judged as of now, so that a stopped nightly job shows as a gap; another
+    // moment as of its own time.
     let metas = names
         .iter()
-        .map(|target| store.resolve(target, &when, ctx.tz))
-        .collect::<Result<Vec<_>, _>>()?;
-    // A fleet's checks are judged, kept and written a target at a time: memory holds one
-    // target's, and the results are kept [`SAVE_BATCH`] a commit.
-    let as_array = args.format == Format::Ocsf || (metas.len() > 1 && args.format == Format::Json);
-    let mut code = ExitCode::Ok;
-    let mut failed: Option<Error> = None;
+        .map(|target| {
+            let meta = store.resolve(target, &when, ctx.tz)?;
+            let now = match when {
+                When::Latest => ctx.now(),
+                _ => meta.observed_at,
+            };
+            Ok((meta, now))
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    let mut result = Ok(ExitCode::Ok);
     ctx.emit(|w| {
-        let mut array = if as_array {
-            Some(PrettyArray::open(w)?)
-        } else {
-            None
-        };
-        let mut kept = Vec::with_capacity(SAVE_BATCH);
-        for (i, meta) in metas.iter().enumerate() {
-            let now = if when == When::Latest {
-                ctx.now()
-            } else {
-                meta.observed_at
-            };
-            let judged = check::check_snapshot(&store, &loaded.set, meta, now, ctx.times())
-                .and_then(|report| {
-                    let document = check::document(&report)?;
-                    let element = match (&array, args.format) {
-                        (Some(_), Format::Json) => Some(pretty_element(&document, 1).map_err(
-                            |source| Error::Output {
-                                what: "a check result".into(),
-                                source,
-                            },
-                        )?),
-                        _ => None,
-                    };
-                    kept.push(check::stored_document(
-                        &loaded.set,
-                        &report,
-                        document,
-                        ctx.now(),
-                    )?);
-                    if kept.len() >= SAVE_BATCH {
-                        store.save_checks(&kept)?;
-                        kept.clear();
-                    }
-                    Ok((report, element))
-                });
-            let (report, element) = match judged {
-                Ok(judged) => judged,
-                Err(e) => {
-                    failed = Some(e);
-                    return Ok(());
-                }
-            };
-            code = code.worst(check::verdict(&report, fail_on));
-            if let Some(array) = &mut array {
-                let account = meta.identity.as_ref().map(|i| i.account.as_str());
-                let element = match element {
-                    Some(element) => Some(element),
-                    None => crate::report::check::render_ocsf_events(&report, account)?,
-                };
-                if let Some(element) = element {
-                    array.push(&element, w)?;
-                }
-                continue;
-            }
-            if i > 0 && args.format == Format::Text {
-                writeln!(w)?;
-            }
-            match args.format {
-                Format::Text => crate::report::check::text(&report, ctx.color, ctx.tz, w)?,
-                Format::Json => crate::report::check::json(&report, w)?,
-                Format::Markdown => crate::report::check::markdown(&report, ctx.tz, w)?,
-                Format::Sarif => crate::report::check::sarif(&report, w)?,
-                Format::Junit => crate::report::check::junit(&report, w)?,
-                // Written as an array, above.
-                Format::Ocsf => {}
-            }
-        }
-        if let Err(e) = store.save_checks(&kept) {
-            failed = Some(e.into());
-            return Ok(());
-        }
-        match array {
-            Some(array) => array.close(w),
-            None => Ok(()),
-        }
+        result = check_each(args, ctx, &mut store, &loaded.set, &metas, fail_on, w);
+        Ok(())
     })?;
-    if let Some(e) = failed {
-        return Err(e);
+    result
+}
+
+/// Judges, keeps and writes each of `metas` in turn, so that memory holds one target's check
+/// and the results are kept [`SAVE_BATCH`] a commit; gives the worst verdict. Each snapshot is
+/// judged as of the moment beside it.
+fn check_each(
+    args: &Args,
+    ctx: &Context,
+    store: &mut Store,
+    set: &PolicySet,
+    metas: &[(SnapshotMeta, DateTime<Utc>)],
+    fail_on: Severity,
+    w: &mut dyn Write,
+) -> Result<ExitCode, Error> {
+    let written = |source| Error::Output {
+        what: "to stdout".into(),
+        source,
+    };
+    // OCSF findings, and JSON documents of more than one target, make one array.
+    let json_array = metas.len() > 1 && args.format == Format::Json;
+    let mut array = if json_array || args.format == Format::Ocsf {
+        Some(PrettyArray::open(w).map_err(written)?)
+    } else {
+        None
+    };
+    let mut code = ExitCode::Ok;
+    let mut kept = Vec::with_capacity(SAVE_BATCH);
+    for (i, (meta, now)) in metas.iter().enumerate() {
+        let report = check::check_snapshot(store, set, meta, *now, ctx.times())?;
+        code = code.worst(check::verdict(&report, fail_on));
+        let document = check::document(&report)?;
+        let element = match &array {
+            Some(_) if json_array => Some(pretty_element(&document, 1).map_err(written)?),
+            Some(_) => {
+                let account = meta.identity.as_ref().map(|i| i.account.as_str());
+                crate::report::check::render_ocsf_events(&report, account).map_err(written)?
+            }
+            None => None,
+        };
+        kept.push(check::stored_document(set, &report, document, ctx.now())?);
+        if kept.len() >= SAVE_BATCH {
+            store.save_checks(&kept)?;
+            kept.clear();
+        }
+        if let Some(array) = &mut array {
+            if let Some(element) = element {
+                array.push(&element, w).map_err(written)?;
+            }
+            continue;
+        }
+        if i > 0 && args.format == Format::Text {
+            writeln!(w).map_err(written)?;
+        }
+        match args.format {
+            Format::Text => crate::report::check::text(&report, ctx.color, ctx.tz, w),
+            Format::Json => crate::report::check::json(&report, w),
+            Format::Markdown => crate::report::check::markdown(&report, ctx.tz, w),
+            Format::Sarif => crate::report::check::sarif(&report, w),
+            Format::Junit => crate::report::check::junit(&report, w),
+            // Written as an array, above.
+            Format::Ocsf => Ok(()),
+        }
+        .map_err(written)?;
+    }
+    store.save_checks(&kept)?;
+    if let Some(array) = array {
+        array.close(w).map_err(written)?;
     }
     Ok(code)
 }

@@ -134,13 +134,8 @@ pub(crate) fn split_kept_documents(tx: &rusqlite::Transaction) -> rusqlite::Resu
 }
 
 impl Store {
-    /// Stores (or replaces) the result of checking `snapshot_id` with the policy set `policy_digest`.
-    pub fn save_check(&mut self, check: &StoredCheck) -> Result<(), StoreError> {
-        self.save_checks(std::slice::from_ref(check))
-    }
-
-    /// Stores many checks in one transaction (the nightly job judges every target, then keeps
-    /// the results together: one commit, not one per target).
+    /// Stores (or replaces) checks, each the result of checking its snapshot with its policy
+    /// set, in one transaction: a fleet's checks are kept together, not one commit each.
     pub fn save_checks(&mut self, checks: &[StoredCheck]) -> Result<(), StoreError> {
         let shown = self.shown();
         let err = |e: rusqlite::Error| super::classify(&shown, e, super::DEFAULT_BUSY_TIMEOUT);

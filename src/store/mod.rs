@@ -332,11 +332,7 @@ impl Store {
                     message: format!("cannot bring the schema up to date: {other}"),
                 },
             })?;
-            let dangling: Option<String> = conn
-                .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
-                .optional()
-                .map_err(sqlite_err)?;
-            if let Some(table) = dangling {
+            if let Some(table) = dangling_reference(&conn).map_err(sqlite_err)? {
                 return Err(StoreError::Corrupt {
                     path: shown,
                     message: format!(
@@ -462,6 +458,13 @@ fn load_base(conn: &Connection, shown: &str, id: i64, base: i64) -> Result<Vec<u
                 "snapshot {id}'s raw answer refers to a base ({base}) that is not there"
             ),
         })
+}
+
+/// The first table with a row that points at a row that is not there, if any: a check of every
+/// foreign key at once, for changes made with their checks off.
+fn dangling_reference(conn: &Connection) -> rusqlite::Result<Option<String>> {
+    conn.query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+        .optional()
 }
 
 /// The schema version this binary writes.

@@ -187,11 +187,7 @@ impl Store {
             params![limit, anchor, removed, cut, ms(now)],
         )
         .map_err(err)?;
-        let dangling: Option<String> = tx
-            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
-            .optional()
-            .map_err(err)?;
-        if let Some(table) = dangling {
+        if let Some(table) = super::dangling_reference(&tx).map_err(err)? {
             // The transaction is dropped, and rolled back: nothing was removed.
             return Err(StoreError::Corrupt {
                 path: shown.clone(),
