@@ -14,7 +14,7 @@ use crate::policy::PolicySet;
 use crate::report::compliance::{
     self, ComplianceReport, ReportOptions, RunTarget, TargetInput, TargetReport,
 };
-use crate::store::{OpenMode, Store, VerifyReport};
+use crate::store::{OpenMode, READ_ONCE_CACHE_KIB, Store, VerifyReport};
 use crate::task::when::fmt_utc;
 use crate::trust::SigningKey;
 
@@ -221,86 +221,89 @@ fn each_target<T: Send>(
         .clamp(1, MAX_WORKERS);
     let path = store.path().to_path_buf();
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let (built, verified) = std::thread::scope(|scope| {
-        let verifying = {
-            let path = path.clone();
-            scope.spawn(move || Store::open(&path, OpenMode::Existing).and_then(|s| s.verify()))
-        };
-        // Targets are judged on worker threads, each with a connection of its own, and handed
-        // on in order; with one core, or a single target, on this thread.
-        let built = if workers < 2 || names.len() < 2 {
-            // One read transaction: every target read from one moment of the history, with
-            // SQLite's shared lock taken once rather than once a query.
-            store
-                .reading()
-                .map_err(Error::from)
-                .and_then(|_reading| names.iter().try_for_each(|name| each(build(store, name)?)))
-        } else {
-            let (send, parts) =
-                std::sync::mpsc::sync_channel::<(usize, Result<T, Error>)>(2 * workers);
-            for _ in 0..workers {
-                let send = send.clone();
-                let (names, next, path, build) = (&names, &next, &path, &build);
-                scope.spawn(move || {
-                    // A worker that cannot read says so in the place of its next target.
-                    let fail = |e: Error| {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let _ = send.send((i, Err(e)));
-                    };
-                    let store = match Store::open(path, OpenMode::Existing)
-                        .and_then(|s| s.read_once().map(|()| s))
-                    {
-                        Ok(s) => s,
-                        Err(e) => return fail(e.into()),
-                    };
-                    // One read transaction for the worker's targets (see above).
-                    let _reading = match store.reading() {
-                        Ok(r) => r,
-                        Err(e) => return fail(e.into()),
-                    };
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some(name) = names.get(i) else { return };
-                        // A receiver gone means the report stopped on an error: stop too.
-                        if send.send((i, build(&store, name))).is_err() {
-                            return;
+    // This connection reads each target once, or waits while the workers do: its page cache is
+    // kept as small as theirs, since all of them are one pool (see `Store::with_cache`).
+    let (built, verified) = store.with_cache(READ_ONCE_CACHE_KIB, || {
+        Ok::<_, Error>(std::thread::scope(|scope| {
+            let verifying = {
+                let path = path.clone();
+                scope.spawn(move || Store::open(&path, OpenMode::Existing).and_then(|s| s.verify()))
+            };
+            // Targets are judged on worker threads, each with a connection of its own, and handed
+            // on in order; with one core, or a single target, on this thread.
+            let built = if workers < 2 || names.len() < 2 {
+                // One read transaction: every target read from one moment of the history, with
+                // SQLite's shared lock taken once rather than once a query.
+                store.reading().map_err(Error::from).and_then(|_reading| {
+                    names.iter().try_for_each(|name| each(build(store, name)?))
+                })
+            } else {
+                let (send, parts) =
+                    std::sync::mpsc::sync_channel::<(usize, Result<T, Error>)>(2 * workers);
+                for _ in 0..workers {
+                    let send = send.clone();
+                    let (names, next, path, build) = (&names, &next, &path, &build);
+                    scope.spawn(move || {
+                        // A worker that cannot read says so in the place of its next target.
+                        let fail = |e: Error| {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let _ = send.send((i, Err(e)));
+                        };
+                        let store = match Store::open(path, OpenMode::Existing)
+                            .and_then(|s| s.read_once().map(|()| s))
+                        {
+                            Ok(s) => s,
+                            Err(e) => return fail(e.into()),
+                        };
+                        // One read transaction for the worker's targets (see above).
+                        let _reading = match store.reading() {
+                            Ok(r) => r,
+                            Err(e) => return fail(e.into()),
+                        };
+                        loop {
+                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let Some(name) = names.get(i) else { return };
+                            // A receiver gone means the report stopped on an error: stop too.
+                            if send.send((i, build(&store, name))).is_err() {
+                                return;
+                            }
+                        }
+                    });
+                }
+                drop(send);
+                let mut waiting = std::collections::BTreeMap::new();
+                let mut due = 0;
+                let mut result = Ok(());
+                for (i, part) in parts.iter() {
+                    waiting.insert(i, part);
+                    while let Some(part) = waiting.remove(&due) {
+                        due += 1;
+                        if let Err(e) = part.and_then(&mut each) {
+                            result = Err(e);
+                            break;
                         }
                     }
-                });
-            }
-            drop(send);
-            let mut waiting = std::collections::BTreeMap::new();
-            let mut due = 0;
-            let mut result = Ok(());
-            for (i, part) in parts.iter() {
-                waiting.insert(i, part);
-                while let Some(part) = waiting.remove(&due) {
-                    due += 1;
-                    if let Err(e) = part.and_then(&mut each) {
-                        result = Err(e);
+                    if result.is_err() {
                         break;
                     }
                 }
-                if result.is_err() {
-                    break;
-                }
-            }
-            // Stop the workers: the next item each takes is past the end.
-            next.store(names.len(), std::sync::atomic::Ordering::Relaxed);
-            drop(parts);
-            result.and_then(|()| {
-                if due == names.len() {
-                    Ok(())
-                } else {
-                    Err(Error::Usage(format!(
-                        "the report stopped after {due} of {} targets",
-                        names.len()
-                    )))
-                }
-            })
-        };
-        (built, verifying.join())
-    });
+                // Stop the workers: the next item each takes is past the end.
+                next.store(names.len(), std::sync::atomic::Ordering::Relaxed);
+                drop(parts);
+                result.and_then(|()| {
+                    if due == names.len() {
+                        Ok(())
+                    } else {
+                        Err(Error::Usage(format!(
+                            "the report stopped after {due} of {} targets",
+                            names.len()
+                        )))
+                    }
+                })
+            };
+            (built, verifying.join())
+        }))
+    })?;
     built?;
     Ok(match verified {
         Ok(Ok(v)) => v,

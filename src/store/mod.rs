@@ -223,6 +223,14 @@ pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
+/// A connection's page cache, in KiB: as opened (a year of a large fleet is a few hundred MB,
+/// and a cache of up to 64 MiB, filled only as pages are read, keeps an import's index inserts
+/// and a long history's reads off the disk); for one pass over the whole history; and for a
+/// connection that reads each row about once, beside others.
+const LARGE_CACHE_KIB: i64 = 65536;
+const SMALL_CACHE_KIB: i64 = 8192;
+pub const READ_ONCE_CACHE_KIB: i64 = 2048;
+
 impl Store {
     pub fn open(path: &Path, mode: OpenMode) -> Result<Store, StoreError> {
         Self::open_with_timeout(path, mode, DEFAULT_BUSY_TIMEOUT)
@@ -310,9 +318,7 @@ impl Store {
                 if f.code == rusqlite::ErrorCode::ReadOnly => {}
             other => other.map_err(sqlite_err)?,
         }
-        // A year of a large fleet is a few hundred MB: a page cache of up to 64 MiB (filled only
-        // as pages are read) keeps an import's index inserts and a report's reads off the disk.
-        conn.pragma_update(None, "cache_size", -65536)
+        conn.pragma_update(None, "cache_size", -LARGE_CACHE_KIB)
             .map_err(sqlite_err)?;
         // FULL: an audit trail should survive a power cut, and one fsync a night costs nothing.
         conn.pragma_update(None, "synchronous", "FULL")
@@ -373,7 +379,7 @@ impl Store {
     /// so that several such connections together stay within what one would use.
     pub fn read_once(&self) -> Result<(), StoreError> {
         self.conn
-            .pragma_update(None, "cache_size", -2048)
+            .pragma_update(None, "cache_size", -READ_ONCE_CACHE_KIB)
             .map_err(|e| self.err(e))
     }
 
@@ -425,12 +431,27 @@ impl Store {
         &self,
         f: impl FnOnce() -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        self.with_cache(SMALL_CACHE_KIB, f)
+    }
+
+    /// Runs `f` with this connection's page cache at most `kib` KiB, as while other connections
+    /// of this process do the reading (a report's workers, its chain check).
+    ///
+    /// SQLite is built with `SQLITE_ENABLE_MEMORY_MANAGEMENT`, so the caches of every connection
+    /// in the process are one pool, as large as their sizes together: an idle connection's
+    /// large cache lets the others' pages pile up to its size. Making it small trims the pool
+    /// at once.
+    pub fn with_cache<T, E: From<StoreError>>(
+        &self,
+        kib: i64,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
         let cache: i64 = self
             .conn
             .pragma_query_value(None, "cache_size", |r| r.get(0))
             .map_err(|e| self.err(e))?;
         self.conn
-            .pragma_update(None, "cache_size", -8192)
+            .pragma_update(None, "cache_size", -kib)
             .map_err(|e| self.err(e))?;
         let done = f();
         let restored = self.conn.pragma_update(None, "cache_size", cache);
@@ -652,6 +673,36 @@ mod tests {
         }
         let e = Store::open(&path, OpenMode::Create).err().unwrap();
         assert!(matches!(e, StoreError::TooNew { found: 99, .. }), "{e}");
+    }
+
+    #[test]
+    fn a_cache_size_holds_for_its_closure_only_even_when_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("a.db"), OpenMode::Create).unwrap();
+        let size = || -> i64 {
+            store
+                .conn
+                .pragma_query_value(None, "cache_size", |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(size(), -LARGE_CACHE_KIB);
+        let inside = store
+            .with_cache(READ_ONCE_CACHE_KIB, || Ok::<_, StoreError>(size()))
+            .unwrap();
+        assert_eq!(inside, -READ_ONCE_CACHE_KIB);
+        assert_eq!(size(), -LARGE_CACHE_KIB);
+        let failed: Result<(), StoreError> = store.with_cache(256, || {
+            assert_eq!(size(), -256);
+            Err(StoreError::UnknownSnapshot {
+                id: 7,
+                target: None,
+            })
+        });
+        assert!(matches!(
+            failed,
+            Err(StoreError::UnknownSnapshot { id: 7, .. })
+        ));
+        assert_eq!(size(), -LARGE_CACHE_KIB);
     }
 
     #[test]

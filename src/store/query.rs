@@ -137,10 +137,12 @@ impl Store {
         Ok(at.map(from_ms))
     }
 
-    /// Which of `targets` have no snapshot. Read through a small page cache: a fleet's
-    /// targets each touch a page of their own, which a large cache would keep for nothing.
+    /// Which of `targets` have no snapshot. Read through a page cache of 256 KiB: a fleet's
+    /// targets each touch an index page of their own, once. A larger cache keeps them for
+    /// nothing, and the memory they took stays with the process: at 10,000 targets an 8 MiB
+    /// cache held 8 MB for the rest of a report.
     pub fn unobserved<'a>(&self, targets: &'a [String]) -> Result<Vec<&'a str>, StoreError> {
-        self.with_small_cache(|| {
+        self.with_cache(256, || {
             let mut out = Vec::new();
             for name in targets {
                 if self.earliest(name)?.is_none() {
