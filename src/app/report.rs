@@ -59,14 +59,15 @@ fn rendered(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<
 }
 
 /// A temporary file that a report's parts wait in until what comes before them is known: in
-/// `dir` (where the report goes, so that it has room for it) or else the system's.
-fn spool(dir: Option<&Path>) -> Result<std::io::BufWriter<std::fs::File>, Error> {
+/// `dir` (where the report goes, so that it has room for it) or else the system's, written
+/// through a buffer of `buffer` bytes.
+fn spool(dir: Option<&Path>, buffer: usize) -> Result<std::io::BufWriter<std::fs::File>, Error> {
     let file = match dir {
         Some(dir) => tempfile::tempfile_in(dir),
         None => tempfile::tempfile(),
     }
     .map_err(io_error("a temporary file for the report"))?;
-    Ok(std::io::BufWriter::with_capacity(1 << 20, file))
+    Ok(std::io::BufWriter::with_capacity(buffer, file))
 }
 
 /// A spool whose writing is done, read back from its start.
@@ -130,34 +131,29 @@ pub fn stream_report(
             json.finish(&shared, w).map_err(io)
         }
         Streamed::Markdown => {
-            let mut rows = Vec::new();
-            let (mut sections, verify) = spool_sections(
-                (store, set, targets, opts),
-                |t| {
+            let (mut rows, mut sections, verify) =
+                spool_sections((store, set, targets, opts), |t| {
+                    let row =
+                        rendered(|b| compliance::summary_line(&compliance::SummaryRow::of(t), b))?;
                     let section = rendered(|b| compliance::target_section(&shared, t, b))?;
-                    Ok((compliance::SummaryRow::of(t), section))
-                },
-                |row| rows.push(row),
-            )?;
+                    Ok((row, section))
+                })?;
             shared.integrity = compliance::Integrity::of(verify);
-            compliance::markdown_head(&shared, &rows, w).map_err(&io)?;
+            compliance::markdown_head_with(&shared, &mut |w| copy_spool(&mut rows, w), w)
+                .map_err(&io)?;
             copy_spool(&mut sections, w).map_err(&io)?;
             compliance::markdown_tail(&shared, w).map_err(io)
         }
         Streamed::Html => {
-            let mut rows = Vec::new();
-            let (mut sections, verify) = spool_sections(
-                (store, set, targets, opts),
-                |t| {
+            let (mut rows, mut sections, verify) =
+                spool_sections((store, set, targets, opts), |t| {
                     let row = rendered(|b| compliance::html_summary_row(t, b))?;
                     let section = rendered(|b| compliance::html_target(&shared, t, b))?;
                     Ok((row, section))
-                },
-                |row| rows.extend_from_slice(&row),
-            )?;
+                })?;
             shared.integrity = compliance::Integrity::of(verify);
             compliance::html_head(&shared, w).map_err(&io)?;
-            w.write_all(&rows).map_err(&io)?;
+            copy_spool(&mut rows, w).map_err(&io)?;
             compliance::html_run(&shared, w).map_err(&io)?;
             copy_spool(&mut sections, w).map_err(&io)?;
             compliance::html_tail(&shared, w).map_err(io)
@@ -166,14 +162,16 @@ pub fn stream_report(
 }
 
 /// For a format whose summary stands above the targets' sections: judges and renders every
-/// target (on the workers), keeps its summary row with `keep` and spools its section. Gives the
-/// spool, read back from its start, and the chain check.
-fn spool_sections<R: Send>(
+/// target (on the workers) into its summary row and its section, and spools each. Gives both
+/// spools, the rows' and the sections', and the chain check: neither grows memory with the
+/// number of targets.
+fn spool_sections(
     (store, set, targets, opts): (&Store, &PolicySet, &[String], &ReportOptions),
-    render: impl Fn(&TargetReport) -> Result<(R, Vec<u8>), Error> + Sync,
-    mut keep: impl FnMut(R),
-) -> Result<(std::fs::File, VerifyReport), Error> {
-    let mut sections = spool(None)?;
+    render: impl Fn(&TargetReport) -> Result<(Vec<u8>, Vec<u8>), Error> + Sync,
+) -> Result<(std::fs::File, std::fs::File, VerifyReport), Error> {
+    // The rows are a line each: a small buffer does.
+    let mut rows = spool(None, 1 << 16)?;
+    let mut sections = spool(None, 1 << 20)?;
     let io = io_error("the report");
     let verify = each_target(
         store,
@@ -182,11 +180,12 @@ fn spool_sections<R: Send>(
         opts,
         |t| render(&t),
         |(row, section)| {
-            keep(row);
-            sections.write_all(&section).map_err(&io)
+            rows.write_all(&row)
+                .and_then(|()| sections.write_all(&section))
+                .map_err(&io)
         },
     )?;
-    Ok((spooled(sections)?, verify))
+    Ok((spooled(rows)?, spooled(sections)?, verify))
 }
 
 /// Builds each of `targets`' parts (sorted and deduplicated here) in turn, makes of it what
@@ -441,7 +440,7 @@ impl RunReport {
         std::fs::create_dir_all(dir).map_err(io_error(&dir.display().to_string()))?;
         let mut shared =
             compliance::assemble(set, opts, Vec::new(), VerifyReport::default(), Some(run));
-        let in_dir = || spool(Some(dir));
+        let in_dir = || spool(Some(dir), 1 << 20);
         let (mut markdown, mut json_targets, mut html) = (in_dir()?, in_dir()?, in_dir()?);
         let mut findings = match ocsf {
             true => Some((crate::report::PrettyArray::default(), in_dir()?)),
@@ -963,6 +962,56 @@ expires = "2026-11-03"
         }
         assert_eq!(judged, 9, "3..=12 November less the missed 6th");
         assert!(t.compliant_days > 0 && t.compliant_days < judged);
+    }
+
+    #[test]
+    fn a_report_streamed_a_target_at_a_time_is_the_whole_report_in_every_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = store_with(
+            &dir.path().join("a.db"),
+            "prod",
+            &[
+                ("2026-11-01T19:00:00Z", json!({"Enable": true})),
+                ("2026-11-02T19:00:00Z", json!({"Enable": false})),
+            ],
+        );
+        for (name, enable) in [("staging", true), ("dev", false)] {
+            crate::test_support::record_points(
+                &mut store,
+                name,
+                &[("2026-11-02T19:00:00Z", json!({ "Enable": enable }))],
+            );
+        }
+        let set = switch_policy();
+        let opts = options(
+            at("2026-11-01T00:00:00Z"),
+            at("2026-11-03T00:00:00Z"),
+            Tz::UTC,
+        );
+        // Out of order, and one without a snapshot: the summary rows come from their own
+        // spool, in the targets' order, and must meet the sections' order.
+        let names: Vec<String> = ["staging", "prod", "unseen", "dev"]
+            .map(String::from)
+            .to_vec();
+        let whole = compliance_report(&store, &set, &names, &opts, None).unwrap();
+        assert_eq!(whole.targets.len(), 4);
+        type Render = fn(&ComplianceReport, &mut dyn Write) -> std::io::Result<()>;
+        let formats: [(Streamed, Render); 3] = [
+            (Streamed::Markdown, compliance::markdown),
+            (Streamed::Json, compliance::json),
+            (Streamed::Html, compliance::html),
+        ];
+        for (format, render) in formats {
+            let mut expected = Vec::new();
+            render(&whole, &mut expected).unwrap();
+            let mut streamed = Vec::new();
+            stream_report(&store, &set, &names, &opts, format, &mut streamed).unwrap();
+            assert_eq!(
+                String::from_utf8(streamed).unwrap(),
+                String::from_utf8(expected).unwrap(),
+                "{format:?}"
+            );
+        }
     }
 
     #[test]

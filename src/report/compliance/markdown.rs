@@ -128,6 +128,36 @@ pub fn markdown_head(
     rows: &[SummaryRow],
     w: &mut dyn Write,
 ) -> io::Result<()> {
+    markdown_head_with(
+        r,
+        &mut |w| rows.iter().try_for_each(|t| summary_line(t, w)),
+        w,
+    )
+}
+
+/// One line of the summary table.
+pub fn summary_line(t: &SummaryRow, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        w,
+        "| {} | {} | {} | {} | {} | {} | {} | {} |",
+        code(&t.name),
+        if t.compliant { "yes" } else { "**no**" },
+        severities(&t.failures),
+        t.changes,
+        t.snapshots,
+        share(t.compliant_days, t.observed_days),
+        t.gaps,
+        t.not_observed
+    )
+}
+
+/// [`markdown_head`] with the summary table's lines written by `rows` (a report written a
+/// target at a time keeps them in a temporary file: at 10,000 targets they are a megabyte).
+pub fn markdown_head_with(
+    r: &ComplianceReport,
+    rows: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    w: &mut dyn Write,
+) -> io::Result<()> {
     let tz = r.tz;
     let day_count = window_days(r.window.since, r.window.until, tz).len();
     writeln!(w, "# TCSS scheduled scan compliance report")?;
@@ -166,20 +196,7 @@ pub fn markdown_head(
         r.fail_on
     )?;
     writeln!(w, "|---|---|---|---|---|---|---|---|")?;
-    for t in rows {
-        writeln!(
-            w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
-            code(&t.name),
-            if t.compliant { "yes" } else { "**no**" },
-            severities(&t.failures),
-            t.changes,
-            t.snapshots,
-            share(t.compliant_days, t.observed_days),
-            t.gaps,
-            t.not_observed
-        )?;
-    }
+    rows(w)?;
     if let Some(run) = &r.run {
         run_section(run, w)?;
     }

@@ -24,7 +24,10 @@ pub use html::{
     html, html_head, html_run, html_tail, summary_row as html_summary_row, target as html_target,
 };
 pub use json::{JsonTargets, json};
-pub use markdown::{SummaryRow, markdown, markdown_head, markdown_tail, target_section};
+pub use markdown::{
+    SummaryRow, markdown, markdown_head, markdown_head_with, markdown_tail, summary_line,
+    target_section,
+};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use chrono_tz::Tz;
