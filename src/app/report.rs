@@ -58,6 +58,11 @@ fn rendered(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> Result<
     Ok(out)
 }
 
+/// The buffer a spool of sections is written through, and a spool of summary rows (a line a
+/// target).
+const SECTIONS_BUFFER: usize = 1 << 20;
+const ROWS_BUFFER: usize = 1 << 16;
+
 /// A temporary file that a report's parts wait in until what comes before them is known: in
 /// `dir` (where the report goes, so that it has room for it) or else the system's, written
 /// through a buffer of `buffer` bytes.
@@ -169,9 +174,8 @@ fn spool_sections(
     (store, set, targets, opts): (&Store, &PolicySet, &[String], &ReportOptions),
     render: impl Fn(&TargetReport) -> Result<(Vec<u8>, Vec<u8>), Error> + Sync,
 ) -> Result<(std::fs::File, std::fs::File, VerifyReport), Error> {
-    // The rows are a line each: a small buffer does.
-    let mut rows = spool(None, 1 << 16)?;
-    let mut sections = spool(None, 1 << 20)?;
+    let mut rows = spool(None, ROWS_BUFFER)?;
+    let mut sections = spool(None, SECTIONS_BUFFER)?;
     let io = io_error("the report");
     let verify = each_target(
         store,
@@ -215,91 +219,15 @@ fn each_target<T: Send>(
         let input = gather_target(store, set, name, opts)?;
         make(compliance::build_target(set, opts, &days, input))
     };
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .clamp(1, MAX_WORKERS);
-    let path = store.path().to_path_buf();
-    let next = std::sync::atomic::AtomicUsize::new(0);
     // This connection reads each target once, or waits while the workers do: its page cache is
     // kept as small as theirs, since all of them are one pool (see `Store::with_cache`).
     let (built, verified) = store.with_cache(READ_ONCE_CACHE_KIB, || {
         Ok::<_, Error>(std::thread::scope(|scope| {
             let verifying = {
-                let path = path.clone();
+                let path = store.path().to_path_buf();
                 scope.spawn(move || Store::open(&path, OpenMode::Existing).and_then(|s| s.verify()))
             };
-            // Targets are judged on worker threads, each with a connection of its own, and handed
-            // on in order; with one core, or a single target, on this thread.
-            let built = if workers < 2 || names.len() < 2 {
-                // One read transaction: every target read from one moment of the history, with
-                // SQLite's shared lock taken once rather than once a query.
-                store.reading().map_err(Error::from).and_then(|_reading| {
-                    names.iter().try_for_each(|name| each(build(store, name)?))
-                })
-            } else {
-                let (send, parts) =
-                    std::sync::mpsc::sync_channel::<(usize, Result<T, Error>)>(2 * workers);
-                for _ in 0..workers {
-                    let send = send.clone();
-                    let (names, next, path, build) = (&names, &next, &path, &build);
-                    scope.spawn(move || {
-                        // A worker that cannot read says so in the place of its next target.
-                        let fail = |e: Error| {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let _ = send.send((i, Err(e)));
-                        };
-                        let store = match Store::open(path, OpenMode::Existing)
-                            .and_then(|s| s.read_once().map(|()| s))
-                        {
-                            Ok(s) => s,
-                            Err(e) => return fail(e.into()),
-                        };
-                        // One read transaction for the worker's targets (see above).
-                        let _reading = match store.reading() {
-                            Ok(r) => r,
-                            Err(e) => return fail(e.into()),
-                        };
-                        loop {
-                            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                            let Some(name) = names.get(i) else { return };
-                            // A receiver gone means the report stopped on an error: stop too.
-                            if send.send((i, build(&store, name))).is_err() {
-                                return;
-                            }
-                        }
-                    });
-                }
-                drop(send);
-                let mut waiting = std::collections::BTreeMap::new();
-                let mut due = 0;
-                let mut result = Ok(());
-                for (i, part) in parts.iter() {
-                    waiting.insert(i, part);
-                    while let Some(part) = waiting.remove(&due) {
-                        due += 1;
-                        if let Err(e) = part.and_then(&mut each) {
-                            result = Err(e);
-                            break;
-                        }
-                    }
-                    if result.is_err() {
-                        break;
-                    }
-                }
-                // Stop the workers: the next item each takes is past the end.
-                next.store(names.len(), std::sync::atomic::Ordering::Relaxed);
-                drop(parts);
-                result.and_then(|()| {
-                    if due == names.len() {
-                        Ok(())
-                    } else {
-                        Err(Error::Usage(format!(
-                            "the report stopped after {due} of {} targets",
-                            names.len()
-                        )))
-                    }
-                })
-            };
+            let built = in_order(store, &names, &build, &mut each);
             (built, verifying.join())
         }))
     })?;
@@ -307,6 +235,90 @@ fn each_target<T: Send>(
     Ok(match verified {
         Ok(Ok(v)) => v,
         _ => store.verify()?,
+    })
+}
+
+/// Builds each of `names` with `build` and hands the parts to `each` in their order: on worker
+/// threads, each with a connection of its own; with one core, or a single target, on this one.
+fn in_order<T: Send>(
+    store: &Store,
+    names: &[String],
+    build: &(impl Fn(&Store, &str) -> Result<T, Error> + Sync),
+    each: &mut impl FnMut(T) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, MAX_WORKERS);
+    if workers < 2 || names.len() < 2 {
+        // One read transaction: every target read from one moment of the history, with
+        // SQLite's shared lock taken once rather than once a query.
+        let _reading = store.reading()?;
+        return names.iter().try_for_each(|name| each(build(store, name)?));
+    }
+    let path = store.path();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let (send, parts) = std::sync::mpsc::sync_channel::<(usize, Result<T, Error>)>(2 * workers);
+        for _ in 0..workers {
+            let send = send.clone();
+            let next = &next;
+            scope.spawn(move || {
+                // A worker that cannot read says so in the place of its next target.
+                let fail = |e: Error| {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let _ = send.send((i, Err(e)));
+                };
+                let store = match Store::open(path, OpenMode::Existing)
+                    .and_then(|s| s.read_once().map(|()| s))
+                {
+                    Ok(s) => s,
+                    Err(e) => return fail(e.into()),
+                };
+                // One read transaction for the worker's targets (see above).
+                let _reading = match store.reading() {
+                    Ok(r) => r,
+                    Err(e) => return fail(e.into()),
+                };
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(name) = names.get(i) else { return };
+                    // A receiver gone means the report stopped on an error: stop too.
+                    if send.send((i, build(&store, name))).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(send);
+        let mut waiting = std::collections::BTreeMap::new();
+        let mut due = 0;
+        let mut result = Ok(());
+        for (i, part) in parts.iter() {
+            waiting.insert(i, part);
+            while let Some(part) = waiting.remove(&due) {
+                due += 1;
+                if let Err(e) = part.and_then(&mut *each) {
+                    result = Err(e);
+                    break;
+                }
+            }
+            if result.is_err() {
+                break;
+            }
+        }
+        // Stop the workers: the next item each takes is past the end.
+        next.store(names.len(), std::sync::atomic::Ordering::Relaxed);
+        drop(parts);
+        result.and_then(|()| {
+            if due == names.len() {
+                Ok(())
+            } else {
+                Err(Error::Usage(format!(
+                    "the report stopped after {due} of {} targets",
+                    names.len()
+                )))
+            }
+        })
     })
 }
 
@@ -440,7 +452,7 @@ impl RunReport {
         std::fs::create_dir_all(dir).map_err(io_error(&dir.display().to_string()))?;
         let mut shared =
             compliance::assemble(set, opts, Vec::new(), VerifyReport::default(), Some(run));
-        let in_dir = || spool(Some(dir), 1 << 20);
+        let in_dir = || spool(Some(dir), SECTIONS_BUFFER);
         let (mut markdown, mut json_targets, mut html) = (in_dir()?, in_dir()?, in_dir()?);
         let mut findings = match ocsf {
             true => Some((crate::report::PrettyArray::default(), in_dir()?)),
@@ -964,30 +976,40 @@ expires = "2026-11-03"
         assert!(t.compliant_days > 0 && t.compliant_days < judged);
     }
 
-    #[test]
-    fn a_report_streamed_a_target_at_a_time_is_the_whole_report_in_every_format() {
-        let dir = tempfile::tempdir().unwrap();
+    /// "prod" switched off on its second night, and each of `others` observed on that night
+    /// alone, on or off; the window covers both nights.
+    fn two_nights(path: &Path, others: &[(&str, bool)]) -> (Store, ReportOptions) {
         let mut store = store_with(
-            &dir.path().join("a.db"),
+            path,
             "prod",
             &[
                 ("2026-11-01T19:00:00Z", json!({"Enable": true})),
                 ("2026-11-02T19:00:00Z", json!({"Enable": false})),
             ],
         );
-        for (name, enable) in [("staging", true), ("dev", false)] {
+        for (name, enable) in others {
             crate::test_support::record_points(
                 &mut store,
                 name,
                 &[("2026-11-02T19:00:00Z", json!({ "Enable": enable }))],
             );
         }
-        let set = switch_policy();
         let opts = options(
             at("2026-11-01T00:00:00Z"),
             at("2026-11-03T00:00:00Z"),
             Tz::UTC,
         );
+        (store, opts)
+    }
+
+    #[test]
+    fn a_report_streamed_a_target_at_a_time_is_the_whole_report_in_every_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, opts) = two_nights(
+            &dir.path().join("a.db"),
+            &[("staging", true), ("dev", false)],
+        );
+        let set = switch_policy();
         // Out of order, and one without a snapshot: the summary rows come from their own
         // spool, in the targets' order, and must meet the sections' order.
         let names: Vec<String> = ["staging", "prod", "unseen", "dev"]
@@ -1018,25 +1040,8 @@ expires = "2026-11-03"
     fn a_run_report_built_a_target_at_a_time_is_the_whole_report_in_every_format() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a.db");
-        let mut store = store_with(
-            &path,
-            "prod",
-            &[
-                ("2026-11-01T19:00:00Z", json!({"Enable": true})),
-                ("2026-11-02T19:00:00Z", json!({"Enable": false})),
-            ],
-        );
-        crate::test_support::record_points(
-            &mut store,
-            "staging",
-            &[("2026-11-02T19:00:00Z", json!({"Enable": true}))],
-        );
+        let (store, opts) = two_nights(&path, &[("staging", true)]);
         let set = switch_policy();
-        let opts = options(
-            at("2026-11-01T00:00:00Z"),
-            at("2026-11-03T00:00:00Z"),
-            Tz::UTC,
-        );
         let names: Vec<String> = ["staging", "prod", "new"].map(String::from).to_vec();
         let run = vec![
             RunTarget {

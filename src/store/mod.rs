@@ -225,11 +225,13 @@ const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
 /// A connection's page cache, in KiB: as opened (a year of a large fleet is a few hundred MB,
 /// and a cache of up to 64 MiB, filled only as pages are read, keeps an import's index inserts
-/// and a long history's reads off the disk); for one pass over the whole history; and for a
-/// connection that reads each row about once, beside others.
+/// and a long history's reads off the disk); for one pass over the whole history; for a
+/// connection that reads each row about once, beside others; and for a look at one index page
+/// a target, once.
 const LARGE_CACHE_KIB: i64 = 65536;
 const SMALL_CACHE_KIB: i64 = 8192;
 pub const READ_ONCE_CACHE_KIB: i64 = 2048;
+const PAGE_A_TARGET_CACHE_KIB: i64 = 256;
 
 impl Store {
     pub fn open(path: &Path, mode: OpenMode) -> Result<Store, StoreError> {

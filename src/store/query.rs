@@ -142,7 +142,7 @@ impl Store {
     /// nothing, and the memory they took stays with the process: at 10,000 targets an 8 MiB
     /// cache held 8 MB for the rest of a report.
     pub fn unobserved<'a>(&self, targets: &'a [String]) -> Result<Vec<&'a str>, StoreError> {
-        self.with_cache(256, || {
+        self.with_cache(super::PAGE_A_TARGET_CACHE_KIB, || {
             let mut out = Vec::new();
             for name in targets {
                 if self.earliest(name)?.is_none() {
