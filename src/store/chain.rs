@@ -10,6 +10,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 
 use super::derived::{self, Obs};
+use super::rawcheck::{self, BaseView};
 use super::{Store, StoreError, rawpack};
 use crate::task::normalize::{self, Config};
 use crate::task::source::Source;
@@ -325,6 +326,8 @@ struct Known {
     name: String,
     last: Option<(u32, [u8; 64])>,
     base: Vec<u8>,
+    /// The base read once, when the first row packed against it is checked.
+    view: Option<BaseView>,
 }
 
 impl Known {
@@ -333,7 +336,41 @@ impl Known {
             name,
             last: None,
             base: Vec::new(),
+            view: None,
         }
+    }
+
+    /// Why the raw answer `raw` of a row naming config `named` does not normalize to it, if it
+    /// does not. A packed row that is its base but for volatile values has its base's config.
+    fn raw_mismatch(&mut self, raw: &[u8], packed: bool, named: &str) -> Option<String> {
+        let cheap = if packed {
+            let base = &self.base;
+            self.view
+                .get_or_insert_with(|| BaseView::of(base))
+                .hash_of(base, raw)
+                .map(str::to_string)
+        } else {
+            None
+        };
+        let found = match cheap {
+            Some(hash) => hash,
+            None => match rawcheck::config_hash_of(raw) {
+                Ok(hash) => hash,
+                Err(e) => {
+                    return Some(format!(
+                        "its raw answer is not an answer any more ({})",
+                        crate::task::text::visible(&e)
+                    ));
+                }
+            },
+        };
+        (found != named).then(|| {
+            format!(
+                "its raw answer normalizes to config {}, not the {} its row names (the row was pointed at another config)",
+                &found[..12.min(found.len())],
+                crate::task::text::visible(&named.chars().take(12).collect::<String>())
+            )
+        })
     }
 }
 
@@ -408,7 +445,9 @@ impl Checker {
             };
             if let Some(b) = new_base {
                 known.base = std::mem::take(&mut bases[b as usize]);
+                known.view = None;
             }
+            let packed = matches!(raw, Ok(StoredRaw::Packed(_)));
             let raw = match raw {
                 Ok(StoredRaw::Whole(span)) => &chunk.raw[span.clone()],
                 Ok(StoredRaw::Packed(span)) => {
@@ -463,7 +502,7 @@ impl Checker {
             match link {
                 Err(e) => Some(e),
                 Ok(digest) if digest != chain_hash => Some("its content does not match its chain hash (the row was altered, or a row before it was removed, reordered or altered)".into()),
-                Ok(_) => None,
+                Ok(_) => known.raw_mismatch(raw, packed, config_hash_text),
             }
         })();
         if let Some(reason) = reason {
@@ -504,6 +543,147 @@ impl Checker {
     }
 }
 
+/// Where each column of the chain pass's SELECT lies, found by name once per statement.
+struct Columns {
+    id: usize,
+    target_id: usize,
+    observed_at: usize,
+    recorded_at: usize,
+    source: usize,
+    endpoint: usize,
+    request_id: usize,
+    raw_base: usize,
+    raw: usize,
+    raw_sha256: usize,
+    config_hash: usize,
+    last_scan_time: usize,
+    scan_result: usize,
+    chain_hash: usize,
+    account: usize,
+    arn: usize,
+    principal_type: usize,
+    journal_id: usize,
+}
+
+impl Columns {
+    fn of(stmt: &rusqlite::Statement<'_>) -> rusqlite::Result<Columns> {
+        Ok(Columns {
+            id: stmt.column_index("id")?,
+            target_id: stmt.column_index("target_id")?,
+            observed_at: stmt.column_index("observed_at")?,
+            recorded_at: stmt.column_index("recorded_at")?,
+            source: stmt.column_index("source")?,
+            endpoint: stmt.column_index("endpoint")?,
+            request_id: stmt.column_index("request_id")?,
+            raw_base: stmt.column_index("raw_base")?,
+            raw: stmt.column_index("raw")?,
+            raw_sha256: stmt.column_index("raw_sha256")?,
+            config_hash: stmt.column_index("config_hash")?,
+            last_scan_time: stmt.column_index("last_scan_time")?,
+            scan_result: stmt.column_index("scan_result")?,
+            chain_hash: stmt.column_index("chain_hash")?,
+            account: stmt.column_index("account")?,
+            arn: stmt.column_index("arn")?,
+            principal_type: stmt.column_index("principal_type")?,
+            journal_id: stmt.column_index("journal_id")?,
+        })
+    }
+}
+
+/// Reads one snapshot row into `chunk` by its columns' names (the chain pass's SELECT): text
+/// fields copied as they are (the checker checks that they are UTF-8), the raw answer as stored,
+/// and the base it is packed against when the checker does not hold it (`held`: the base held
+/// for each target; `load` reads a base).
+fn read_row(
+    r: &rusqlite::Row<'_>,
+    c: &Columns,
+    chunk: &mut Chunk,
+    held: &mut FxHashMap<i64, i64>,
+    load: impl FnOnce(i64) -> Result<Vec<u8>, String>,
+) -> Result<RowRead, String> {
+    let Chunk {
+        text, raw, bases, ..
+    } = chunk;
+    let typed = |e: rusqlite::Error| format!("the row has a value of the wrong type ({e})");
+    let value = |i: usize| r.get_ref(i).map_err(typed);
+    let hash = |i: usize| -> Result<[u8; 32], String> {
+        let bytes = value(i)?.as_blob().map_err(|e| typed(e.into()))?;
+        bytes
+            .try_into()
+            .map_err(|_| "a hash in the row is not 32 bytes".to_string())
+    };
+    let mut field = |i: usize| -> Result<Option<Span>, String> {
+        let bytes = match value(i)? {
+            rusqlite::types::ValueRef::Null => return Ok(None),
+            rusqlite::types::ValueRef::Text(bytes) => bytes,
+            other => {
+                return Err(typed(rusqlite::Error::InvalidColumnType(
+                    i,
+                    "a text field".into(),
+                    other.data_type(),
+                )));
+            }
+        };
+        let start = text.len();
+        text.extend_from_slice(bytes);
+        Ok(Some(start..text.len()))
+    };
+    let source = Source::parse(value(c.source)?.as_str().map_err(|e| typed(e.into()))?)
+        .ok_or("its source is neither fetch nor import")?
+        .as_str();
+    let endpoint = field(c.endpoint)?;
+    let request_id = field(c.request_id)?;
+    let config_hash = field(c.config_hash)?.ok_or_else(|| {
+        typed(rusqlite::Error::InvalidColumnType(
+            c.config_hash,
+            "config_hash".into(),
+            rusqlite::types::Type::Null,
+        ))
+    })?;
+    let last_scan_time = field(c.last_scan_time)?;
+    let scan_result = field(c.scan_result)?;
+    let account = field(c.account)?;
+    let arn = field(c.arn)?;
+    let principal_type = field(c.principal_type)?;
+    let target_id: i64 = r.get(c.target_id).map_err(typed)?;
+    let base_id: Option<i64> = r.get(c.raw_base).map_err(typed)?;
+    let stored = value(c.raw)?.as_blob().map_err(|e| typed(e.into()))?;
+    let start = raw.len();
+    raw.extend_from_slice(stored);
+    let span = start..raw.len();
+    let mut new_base = None;
+    let stored = match base_id {
+        None => Ok(StoredRaw::Whole(span)),
+        Some(b) if held.get(&target_id) == Some(&b) => Ok(StoredRaw::Packed(span)),
+        Some(b) => load(b).map(|bytes| {
+            held.insert(target_id, b);
+            new_base = Some(bases.len() as u32);
+            bases.push(bytes);
+            StoredRaw::Packed(span)
+        }),
+    };
+    Ok(RowRead {
+        id: r.get(c.id).map_err(typed)?,
+        target_id,
+        observed_at: r.get(c.observed_at).map_err(typed)?,
+        recorded_at: r.get(c.recorded_at).map_err(typed)?,
+        source,
+        endpoint,
+        request_id,
+        raw: stored,
+        new_base,
+        raw_sha256: hash(c.raw_sha256)?,
+        config_hash,
+        last_scan_time,
+        scan_result,
+        chain_hash: hash(c.chain_hash)?,
+        account,
+        arn,
+        principal_type,
+        journal_id: r.get(c.journal_id).map_err(typed)?,
+    })
+}
+
 impl Store {
     /// Recomputes every link, every raw answer's hash and every stored config's hash.
     ///
@@ -516,14 +696,7 @@ impl Store {
     fn verify_all(&self) -> Result<VerifyReport, StoreError> {
         // One read transaction, so that rows recorded meanwhile are not half seen.
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
-        let targets: FxHashMap<i64, Known> = {
-            let mut stmt = tx
-                .prepare("SELECT id, name FROM targets")
-                .map_err(|e| self.err(e))?;
-            stmt.query_map([], |r| Ok((r.get(0)?, Known::new(r.get(1)?))))
-                .and_then(|rows| rows.collect())
-                .map_err(|e| self.err(e))?
-        };
+        let targets = self.known_targets(&tx, None)?;
         let newest: Option<i64> = tx
             .query_row(
                 "SELECT journal_id FROM snapshots ORDER BY id DESC LIMIT 1",
@@ -534,8 +707,89 @@ impl Store {
             .map_err(|e| self.err(e))?
             .flatten();
         let (journal_hashes, journal) = self.verify_journal(&tx, newest)?;
-        let start = self.chain_start()?;
         // After pruning, the chain links up from the checkpoint instead of the genesis.
+        let start = self.chain_start()?;
+        let head = self.newest_head(&tx)?;
+        let checker = self.chain_pass(&tx, start, targets, journal_hashes)?;
+        let Checker {
+            checked,
+            mut first_break,
+            index,
+            first_use,
+            derived,
+            ..
+        } = checker;
+        let (mut configs_checked, mut events_checked, mut fields_checked) = (0, 0, 0);
+        if first_break.is_none() {
+            let (n, unknown) = self.verify_configs(&index, &first_use, &mut first_break)?;
+            configs_checked = n;
+            if first_break.is_none() {
+                (events_checked, fields_checked, first_break) =
+                    self.verify_derived(&tx, &index, derived, &unknown)?;
+            }
+        }
+        drop(tx);
+        Ok(VerifyReport {
+            checked,
+            configs_checked,
+            events_checked,
+            fields_checked,
+            head,
+            first_break,
+            journal,
+        })
+    }
+
+    /// The targets by id, as the chain pass knows them: every one, or those with a snapshot
+    /// after `after`.
+    fn known_targets(
+        &self,
+        conn: &rusqlite::Connection,
+        after: Option<i64>,
+    ) -> Result<FxHashMap<i64, Known>, StoreError> {
+        let sql = match after {
+            None => "SELECT id, name FROM targets WHERE ?1 IS NULL",
+            Some(_) => {
+                "SELECT id, name FROM targets
+                 WHERE id IN (SELECT DISTINCT target_id FROM snapshots WHERE id > ?1)"
+            }
+        };
+        let mut stmt = conn.prepare(sql).map_err(|e| self.err(e))?;
+        stmt.query_map([after], |r| Ok((r.get(0)?, Known::new(r.get(1)?))))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))
+    }
+
+    /// The newest snapshot and its chain hash.
+    pub(crate) fn newest_head(
+        &self,
+        conn: &rusqlite::Connection,
+    ) -> Result<Option<Head>, StoreError> {
+        conn.query_row(
+            "SELECT id, lower(hex(chain_hash)) FROM snapshots ORDER BY id DESC LIMIT 1",
+            [],
+            |r| {
+                Ok(Head {
+                    snapshot: r.get(0)?,
+                    chain_hash: r.get(1)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+    }
+
+    /// Checks every link after `start` (a snapshot id and its chain hash; none: from the
+    /// genesis), each raw answer against its hash and its config: this thread reads the rows
+    /// while another checks them, so a long history takes about as long as the slower of the
+    /// two.
+    fn chain_pass(
+        &self,
+        conn: &rusqlite::Connection,
+        start: Option<(i64, String)>,
+        targets: FxHashMap<i64, Known>,
+        journal: HashMap<i64, String>,
+    ) -> Result<Checker, StoreError> {
         let mut checker = Checker {
             targets,
             prev: {
@@ -555,30 +809,21 @@ impl Store {
             derived: derived::Builder::default(),
             buf: Vec::new(),
             unpacked: Vec::new(),
-            journal: journal_hashes,
+            journal,
         };
-        let head: Option<Head> = tx
-            .query_row(
-                "SELECT id, lower(hex(chain_hash)) FROM snapshots ORDER BY id DESC LIMIT 1",
-                [],
-                |r| {
-                    Ok(Head {
-                        snapshot: r.get(0)?,
-                        chain_hash: r.get(1)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.err(e))?;
-        let mut stmt = tx
-            .prepare(
+        let mut stmt = conn
+            .prepare_cached(
                 "SELECT id, target_id, observed_at, recorded_at, source, endpoint, request_id,
                         raw_base, raw, raw_sha256, config_hash, last_scan_time, scan_result,
                         chain_hash, account, arn, principal_type, journal_id
-                 FROM snapshots ORDER BY id",
+                 FROM snapshots WHERE id > ?1 ORDER BY id",
             )
             .map_err(|e| self.err(e))?;
-        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let columns = Columns::of(&stmt).map_err(|e| self.err(e))?;
+        let mut rows = stmt
+            .query([start.as_ref().map_or(0, |(id, _)| *id)])
+            .map_err(|e| self.err(e))?;
+        let shown = self.shown();
         let mut read_all = |send: std::sync::mpsc::SyncSender<Chunk>,
                             back: std::sync::mpsc::Receiver<Chunk>|
          -> Result<(), StoreError> {
@@ -589,101 +834,11 @@ impl Store {
             // base about once and the checker holds one a target (not the store's cache of
             // recent bases, which would hold two nights' worth).
             let mut held: FxHashMap<i64, i64> = FxHashMap::default();
-            let shown = self.shown();
             while let Some(r) = rows.next().map_err(|e| self.err(e))? {
                 let id: i64 = r.get(0).unwrap_or(0);
-                let Chunk {
-                    text, raw, bases, ..
-                } = &mut chunk;
-                let held = &mut held;
-                let item = (|| -> Result<RowRead, String> {
-                    let typed =
-                        |e: rusqlite::Error| format!("the row has a value of the wrong type ({e})");
-                    let value = |i: usize| r.get_ref(i).map_err(typed);
-                    let hash = |i: usize| -> Result<[u8; 32], String> {
-                        let bytes = value(i)?.as_blob().map_err(|e| typed(e.into()))?;
-                        bytes
-                            .try_into()
-                            .map_err(|_| "a hash in the row is not 32 bytes".to_string())
-                    };
-                    // A text field, copied into the chunk's text as it is (the checker checks
-                    // that it is UTF-8).
-                    let mut field = |i: usize| -> Result<Option<Span>, String> {
-                        let bytes = match value(i)? {
-                            rusqlite::types::ValueRef::Null => return Ok(None),
-                            rusqlite::types::ValueRef::Text(bytes) => bytes,
-                            other => {
-                                return Err(typed(rusqlite::Error::InvalidColumnType(
-                                    i,
-                                    "a text field".into(),
-                                    other.data_type(),
-                                )));
-                            }
-                        };
-                        let start = text.len();
-                        text.extend_from_slice(bytes);
-                        Ok(Some(start..text.len()))
-                    };
-                    let source = Source::parse(value(4)?.as_str().map_err(|e| typed(e.into()))?)
-                        .ok_or("its source is neither fetch nor import")?
-                        .as_str();
-                    let endpoint = field(5)?;
-                    let request_id = field(6)?;
-                    let config_hash = field(10)?.ok_or_else(|| {
-                        typed(rusqlite::Error::InvalidColumnType(
-                            10,
-                            "config_hash".into(),
-                            rusqlite::types::Type::Null,
-                        ))
-                    })?;
-                    let last_scan_time = field(11)?;
-                    let scan_result = field(12)?;
-                    let account = field(14)?;
-                    let arn = field(15)?;
-                    let principal_type = field(16)?;
-                    // The raw answer as stored, and the base it needs if the checker does not
-                    // hold it.
-                    let target_id: i64 = r.get(1).map_err(typed)?;
-                    let base_id: Option<i64> = r.get(7).map_err(typed)?;
-                    let stored = value(8)?.as_blob().map_err(|e| typed(e.into()))?;
-                    let start = raw.len();
-                    raw.extend_from_slice(stored);
-                    let span = start..raw.len();
-                    let mut new_base = None;
-                    let stored = match base_id {
-                        None => Ok(StoredRaw::Whole(span)),
-                        Some(b) if held.get(&target_id) == Some(&b) => Ok(StoredRaw::Packed(span)),
-                        Some(b) => match super::load_base(&self.conn, &shown, id, b) {
-                            Ok(bytes) => {
-                                held.insert(target_id, b);
-                                new_base = Some(bases.len() as u32);
-                                bases.push(bytes);
-                                Ok(StoredRaw::Packed(span))
-                            }
-                            Err(e) => Err(e.to_string()),
-                        },
-                    };
-                    Ok(RowRead {
-                        id: r.get(0).map_err(typed)?,
-                        target_id,
-                        observed_at: r.get(2).map_err(typed)?,
-                        recorded_at: r.get(3).map_err(typed)?,
-                        source,
-                        endpoint,
-                        request_id,
-                        raw: stored,
-                        new_base,
-                        raw_sha256: hash(9)?,
-                        config_hash,
-                        last_scan_time,
-                        scan_result,
-                        chain_hash: hash(13)?,
-                        account,
-                        arn,
-                        principal_type,
-                        journal_id: r.get(17).map_err(typed)?,
-                    })
-                })();
+                let item = read_row(r, &columns, &mut chunk, &mut held, |b| {
+                    super::load_base(conn, &shown, id, b).map_err(|e| e.to_string())
+                });
                 chunk.rows.push(item.map_err(|reason| (id, reason)));
                 if chunk.rows.len() == VERIFY_CHUNK {
                     // A chunk the checker is done with, else a new one.
@@ -698,7 +853,7 @@ impl Store {
             let _ = send.send(chunk);
             Ok(())
         };
-        let checker = std::thread::scope(|scope| {
+        std::thread::scope(|scope| {
             let (send, chunks) = std::sync::mpsc::sync_channel::<Chunk>(4);
             let (give_back, back) = std::sync::mpsc::channel::<Chunk>();
             let checking = scope.spawn(move || {
@@ -719,76 +874,57 @@ impl Store {
             let read = read_all(send, back);
             let checker = checking.join().expect("the checking thread does not panic");
             read.map(|()| checker)
-        })?;
-        drop(rows);
-        drop(stmt);
-        let Checker {
-            checked,
-            mut first_break,
-            index,
-            first_use,
-            derived,
-            ..
-        } = checker;
-        let (mut configs_checked, mut events_checked, mut fields_checked) = (0, 0, 0);
-        if first_break.is_none() {
-            let (n, unknown) = self.verify_configs(&index, &first_use, &mut first_break)?;
-            configs_checked = n;
-            if first_break.is_none() {
-                let mut stmt = tx
-                    .prepare("SELECT canonical FROM configs WHERE hash = ?1")
-                    .map_err(|e| self.err(e))?;
-                // Each config was just checked against its hash, so one that reads back is it.
-                let mut load = |i: u32| -> Option<Config> {
-                    let text: String = stmt.query_row([index.name(i)], |r| r.get(0)).ok()?;
-                    Config::from_canonical(&text).ok()
-                };
-                // The observations of targets recorded out of observed time, read again (in
-                // the same transaction: the rows the chain pass checked).
-                let reread = |targets: &std::collections::BTreeSet<i64>| {
-                    let mut stmt = tx
-                        .prepare_cached(
-                            "SELECT observed_at, id, config_hash FROM snapshots WHERE target_id = ?1",
-                        )
-                        .map_err(|e| self.err(e))?;
-                    let mut obs = Vec::new();
-                    for &target in targets {
-                        let mut rows = stmt.query([target]).map_err(|e| self.err(e))?;
-                        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-                            let hash = r.get_ref(2).ok().and_then(|v| v.as_str().ok());
-                            let config = hash.and_then(|h| index.get(h)).ok_or_else(|| {
-                                StoreError::Corrupt {
-                                    path: self.shown(),
-                                    message: "a snapshot changed while it was verified".into(),
-                                }
-                            })?;
-                            obs.push(Obs {
-                                target,
-                                observed_at: r.get(0).map_err(|e| self.err(e))?,
-                                id: r.get(1).map_err(|e| self.err(e))?,
-                                config,
-                            });
-                        }
-                    }
-                    Ok::<_, StoreError>(obs)
-                };
-                let pending = derived.finish(&unknown, reread)?;
-                let (events, fields, broken) =
-                    derived::compare(&tx, &pending, &mut load, |e| self.err(e))?;
-                drop(stmt);
-                (events_checked, fields_checked, first_break) = (events, fields, broken);
-            }
-        }
-        drop(tx);
-        Ok(VerifyReport {
-            checked,
-            configs_checked,
-            events_checked,
-            fields_checked,
-            head,
-            first_break,
-            journal,
         })
+    }
+
+    /// Compares the change events and first-seen fields stored with those the observations
+    /// imply: (events compared, fields compared, the first break).
+    fn verify_derived(
+        &self,
+        tx: &rusqlite::Connection,
+        index: &ConfigIndex,
+        derived: derived::Builder,
+        unknown: &[Vec<String>],
+    ) -> Result<(u64, u64, Option<ChainBreak>), StoreError> {
+        let mut stmt = tx
+            .prepare("SELECT canonical FROM configs WHERE hash = ?1")
+            .map_err(|e| self.err(e))?;
+        // Each config was just checked against its hash, so one that reads back is it.
+        let mut load = |i: u32| -> Option<Config> {
+            let text: String = stmt.query_row([index.name(i)], |r| r.get(0)).ok()?;
+            Config::from_canonical(&text).ok()
+        };
+        // The observations of targets recorded out of observed time, read again (in the same
+        // transaction: the rows the chain pass checked).
+        let reread = |targets: &std::collections::BTreeSet<i64>| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT observed_at, id, config_hash FROM snapshots WHERE target_id = ?1",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut obs = Vec::new();
+            for &target in targets {
+                let mut rows = stmt.query([target]).map_err(|e| self.err(e))?;
+                while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+                    let hash = r.get_ref(2).ok().and_then(|v| v.as_str().ok());
+                    let config =
+                        hash.and_then(|h| index.get(h))
+                            .ok_or_else(|| StoreError::Corrupt {
+                                path: self.shown(),
+                                message: "a snapshot changed while it was verified".into(),
+                            })?;
+                    obs.push(Obs {
+                        target,
+                        observed_at: r.get(0).map_err(|e| self.err(e))?,
+                        id: r.get(1).map_err(|e| self.err(e))?,
+                        config,
+                    });
+                }
+            }
+            Ok::<_, StoreError>(obs)
+        };
+        let pending = derived.finish(unknown, reread)?;
+        derived::compare(tx, &pending, &mut load, |e| self.err(e))
     }
 
     /// Every stored config must hash to its name, and every snapshot's config must be there.

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -354,7 +354,7 @@ impl Store {
     /// hold (a snapshot linking a later one breaks the snapshot chain too), and what was found.
     pub(crate) fn verify_journal(
         &self,
-        tx: &Transaction<'_>,
+        tx: &rusqlite::Connection,
         newest_link: Option<i64>,
     ) -> Result<(HashMap<i64, String>, JournalReport), StoreError> {
         let mut stmt = tx

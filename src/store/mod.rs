@@ -8,6 +8,7 @@ mod journal;
 mod notify;
 mod prune;
 mod query;
+mod rawcheck;
 mod rawpack;
 mod record;
 mod signed;

@@ -1,6 +1,7 @@
 //! The task's own notions, used by every other layer and using none: its fields, what "the same
 //! config" means, the diff of two configs, moments in time and the clock.
 
+pub mod answer;
 pub mod canonical;
 pub mod clock;
 pub mod diff;

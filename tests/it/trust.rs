@@ -334,6 +334,62 @@ fn an_sql_edit_with_the_chain_recomputed_is_caught_by_a_witness_and_by_the_key()
     );
 }
 
+/// The in-place edit that leaves the raw answers as they were: the switched-off night is only
+/// pointed at the compliant config, its change events deleted and the chain recomputed. Its
+/// raw answer still says `Enable: false`, which plain `verify` finds with no key or witness.
+#[test]
+fn a_night_pointed_at_another_config_is_caught_by_its_raw_answer_without_a_key() {
+    let (env, _witness, _public) = signed_history();
+    let conn = sql(&env);
+    let config_14: String = conn
+        .query_row("SELECT config_hash FROM snapshots WHERE id = 14", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    conn.execute(
+        "UPDATE snapshots SET config_hash = ?1 WHERE id = 15",
+        [&config_14],
+    )
+    .unwrap();
+    conn.execute(
+        "DELETE FROM change_events WHERE to_snapshot IN (15, 16)",
+        [],
+    )
+    .unwrap();
+    conn.execute("DELETE FROM signed_checkpoints", []).unwrap();
+    recompute_chain(&conn);
+    drop(conn);
+    let log = env.run(&["log", "--target", "prod"]).ok();
+    assert!(!log.stdout.contains("Enable"), "{}", log.stdout);
+    let plain = env.run(&["verify"]);
+    caught(
+        &plain,
+        &[
+            "chain BROKEN at snapshot 15",
+            &format!("not the {} its row names", &config_14[..12]),
+        ],
+    );
+    // A row that is its base but for an edited RequestId still passes: the value is no config.
+    let env = Env::new();
+    history(&env, None);
+    let conn = sql(&env);
+    let raw: Vec<u8> = env
+        .run(&["show", "3", "--raw", "--target", "prod"])
+        .ok()
+        .stdout_bytes;
+    let text = String::from_utf8(raw)
+        .unwrap()
+        .replace("req-night-3", "req-edited");
+    conn.execute(
+        "UPDATE snapshots SET raw = ?1, raw_base = NULL, raw_sha256 = ?2, request_id = 'req-edited' WHERE id = 3",
+        rusqlite::params![text.as_bytes(), Sha256::digest(text.as_bytes()).to_vec()],
+    )
+    .unwrap();
+    recompute_chain(&conn);
+    drop(conn);
+    passes(&env.run(&["verify"]));
+}
+
 #[test]
 fn a_tail_cut_is_caught_by_a_witness_and_by_the_key() {
     let (env, witness, public) = signed_history();
