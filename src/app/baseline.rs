@@ -101,6 +101,8 @@ pub fn journal_of(store: &Store, target: &str) -> Result<(Baselines, Vec<Entry>)
                 baselines.push((e, config));
             }
             EntryKind::Restore => restores.push(e),
+            // A line start names no target, so none is found here.
+            EntryKind::Signing => {}
         }
     }
     Ok((baselines, restores))

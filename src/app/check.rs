@@ -258,7 +258,17 @@ mod tests {
         let old = rusqlite::Connection::open(&path).unwrap();
         old.execute_batch(concat!(
             "DROP TABLE check_results; DROP TABLE check_documents;",
-            include_str!("../../migrations/03-check-results/up.sql")
+            include_str!("../../migrations/03-check-results/up.sql"),
+            // The tables later migrations change, as they were before them.
+            "DROP TABLE signed_checkpoints;",
+            include_str!("../../migrations/06-signed-checkpoints/up.sql"),
+            "DROP TABLE journal;
+             CREATE TABLE journal (
+                 id INTEGER PRIMARY KEY, target_id INTEGER NOT NULL REFERENCES targets(id),
+                 kind TEXT NOT NULL CHECK (kind IN ('baseline', 'restore')), at INTEGER NOT NULL,
+                 by_whom TEXT NOT NULL, reason TEXT NOT NULL, snapshot INTEGER,
+                 config_hash TEXT NOT NULL, detail TEXT NOT NULL,
+                 hash BLOB NOT NULL CHECK (length(hash) = 32));"
         ))
         .unwrap();
         for (id, document) in &documents {

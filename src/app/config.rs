@@ -95,6 +95,9 @@ pub struct Settings {
     pub timezone: Option<String>,
     /// The private key that signs checkpoints and reports (`signing_key`).
     pub signing_key: Option<PathBuf>,
+    /// Where the signer keeps the place and head of its last signature, outside the database
+    /// (`signer_state`).
+    pub signer_state: Option<PathBuf>,
     /// How the API's offset-less times (`LastScanTime`) are read: UTC+8 unless set.
     pub api_offset: FixedOffset,
     pub targets: Vec<TargetSpec>,
@@ -135,6 +138,7 @@ impl Default for Settings {
             fail_on_drift: false,
             timezone: None,
             signing_key: None,
+            signer_state: None,
             api_offset: beijing(),
             targets: vec![TargetSpec::default_target()],
             targets_given: false,
@@ -165,6 +169,7 @@ struct RawFile {
     fail_on_drift: bool,
     timezone: Option<String>,
     signing_key: Option<String>,
+    signer_state: Option<String>,
     api_offset: Option<String>,
     timeout: Option<u64>,
     retries: Option<u32>,
@@ -570,6 +575,7 @@ impl Settings {
             fail_on: raw.fail_on,
             fail_on_drift: raw.fail_on_drift,
             signing_key: raw.signing_key.as_deref().map(resolve),
+            signer_state: raw.signer_state.as_deref().map(resolve),
             timezone: raw.timezone,
             api_offset,
             targets,

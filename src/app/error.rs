@@ -56,6 +56,11 @@ pub enum Error {
         "the work for target {target:?} stopped unexpectedly ({why}); the other targets were done; please report this"
     )]
     TaskFailed { target: String, why: String },
+    /// The signing key could not vouch for the history: what was fetched was recorded, unsigned.
+    #[error(
+        "signature line broken: {0}; the observations were recorded without a signature (run `audit verify --public-key KEY.pub` to see what changed)"
+    )]
+    SignatureLine(String),
     /// Writing a result failed (a closed pipe is handled before this).
     #[error("writing {what}: {source}")]
     Output {
@@ -75,7 +80,7 @@ impl Error {
             Error::Remote(_) | Error::TaskFailed { .. } => ExitCode::Remote,
             Error::Store(e) if e.is_about_the_request() => ExitCode::Usage,
             Error::Store(_) => ExitCode::Storage,
-            Error::Output { .. } => ExitCode::Storage,
+            Error::Output { .. } | Error::SignatureLine(_) => ExitCode::Storage,
         }
     }
 }

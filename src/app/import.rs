@@ -196,16 +196,18 @@ impl std::ops::AddAssign for Restored {
 pub fn restore_into(
     db: &Path,
     files: &[impl AsRef<Path>],
-    signing_key: Option<Arc<SigningKey>>,
+    signing: Option<(Arc<SigningKey>, crate::store::LineSettings)>,
 ) -> Result<Restored, Error> {
     let existed = db.exists();
     let mut store = Store::open(db, OpenMode::Create)?;
-    if let Some(key) = signing_key {
+    if let Some((key, line)) = signing {
         store.sign_checkpoints_with(key);
+        store.keep_line(line);
     }
     match restore(&mut store, files) {
         Ok(done) => {
             store.compact_wal()?;
+            crate::app::signature_line(&store)?;
             Ok(done)
         }
         Err(e) => {

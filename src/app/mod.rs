@@ -20,3 +20,14 @@ pub mod snapshot;
 pub mod verify;
 
 pub use error::{Error, ExitCode, Result};
+
+/// A recording command's last word on its signature line: broken, it recorded everything
+/// unsigned and ends with exit 4 saying why.
+pub fn signature_line(store: &crate::store::Store) -> Result<()> {
+    match store.signature_line_broken() {
+        Some(why) => Err(Error::SignatureLine(
+            crate::task::text::visible(why).into_owned(),
+        )),
+        None => Ok(()),
+    }
+}

@@ -71,6 +71,8 @@ pub struct NightlyRun<'a> {
     pub out_dir: PathBuf,
     /// Signs each recording's new head and the reports.
     pub signing_key: Option<Arc<SigningKey>>,
+    /// The signer's state file and a line to start, with a signing key.
+    pub line: crate::store::LineSettings,
     /// The organization's members among `targets`, to name new and departed ones.
     pub organization: Option<OrgMembers>,
     /// Where to tell what is new, after the reports are written.
@@ -111,6 +113,7 @@ pub fn run(
     let mut store = Store::open(&plan.db, OpenMode::Create)?;
     if let Some(key) = &plan.signing_key {
         store.sign_checkpoints_with(key.clone());
+        store.keep_line(plan.line.clone());
     }
     // Before anything is recorded: which targets the history already holds, and when each was
     // last seen (for notifications of a job that stopped).
@@ -134,6 +137,13 @@ pub fn run(
         done,
     ))?;
     let mut code = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
+    // A broken signature line: everything was recorded, nothing signed, the job exits 4.
+    let broken = store.signature_line_broken().map(|why| {
+        let e = Error::SignatureLine(crate::task::text::visible(why).into_owned());
+        tracing::error!("{e}");
+        code = code.worst(e.exit_code());
+        why.to_string()
+    });
     let figures: HashMap<String, Figures> = outcomes
         .iter()
         .map(|o| (o.run.target.clone(), Figures::of(o)))
@@ -185,7 +195,10 @@ pub fn run(
         &plan.out_dir,
         plan.ocsf,
     )?;
-    let key = plan.signing_key.as_deref();
+    let key = plan.signing_key.as_deref().filter(|_| broken.is_none());
+    if let Some(why) = &broken {
+        report.set_signature_line_broken(why);
+    }
     let mut written = report.write(key, None)?;
     if plan.ocsf {
         let findings = report.write_ocsf(&written[1], key)?;

@@ -531,6 +531,11 @@ impl RunReport {
         self.newest.get(target)
     }
 
+    /// Why the run could not sign (its report then has no signature).
+    pub fn set_signature_line_broken(&mut self, why: &str) {
+        self.shared.integrity.signature_line_broken = Some(why.to_string());
+    }
+
     /// The notifications the run could not deliver, shown when the report is written again.
     pub fn set_notifications_failed(&mut self, failed: Vec<String>) {
         self.shared.notifications_failed = failed;

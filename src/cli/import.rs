@@ -32,7 +32,9 @@ pub struct Args {
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     if args.jsonl {
-        let done = import::restore_into(&ctx.db_path(), &args.files, ctx.signing_key()?)?;
+        let key = ctx.signing_key()?;
+        let line = ctx.line_settings()?;
+        let done = import::restore_into(&ctx.db_path(), &args.files, key.map(|k| (k, line)))?;
         if !ctx.quiet() {
             eprintln!(
                 "imported {}; {} already present",
@@ -59,5 +61,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     import::record_answers(&mut store, &target, &answers, ctx.now(), |r| {
         ctx.emit(|w| recorded_line(&target, r, ctx.tz, w))
     })?;
+    crate::app::signature_line(&store)?;
     Ok(ExitCode::Ok)
 }

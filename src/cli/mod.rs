@@ -78,6 +78,18 @@ pub struct GlobalArgs {
         value_name = "FILE"
     )]
     pub signing_key: Option<PathBuf>,
+    /// Start the signing key's signature line on a history that already has snapshots (a new or
+    /// rotated key): the key then vouches for the history as it stands. Recorded in the journal
+    /// with --reason and --by; give them before the command (`audit --start-signing --reason
+    /// TEXT run`)
+    #[arg(long, requires = "reason")]
+    pub start_signing: bool,
+    /// Why the line starts (with --start-signing)
+    #[arg(long, value_name = "TEXT", requires = "start_signing")]
+    pub reason: Option<String>,
+    /// Who starts it (with --start-signing) [default: the user running the command]
+    #[arg(long, value_name = "WHO", requires = "start_signing")]
+    pub by: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -363,8 +375,29 @@ impl Context {
         let mut store = self.open_store(OpenMode::Create)?;
         if let Some(key) = key {
             store.sign_checkpoints_with(key);
+            store.keep_line(self.line_settings()?);
         }
         Ok(store)
+    }
+
+    /// The signature line's settings for a store that signs: `--start-signing` and the
+    /// config's `signer_state`.
+    pub fn line_settings(&self) -> Result<crate::store::LineSettings, Error> {
+        let start = match self.global.start_signing {
+            true => Some(crate::store::LineStart {
+                reason: crate::app::baseline::checked_text(
+                    "--reason",
+                    self.global.reason.as_deref().unwrap_or_default(),
+                )?,
+                by: crate::app::baseline::who(self.global.by.as_deref())?,
+                at: self.clock.now(),
+            }),
+            false => None,
+        };
+        Ok(crate::store::LineSettings {
+            state: self.settings.signer_state.clone(),
+            start,
+        })
     }
 
     /// The targets a writing command acts on: they must be named in the config (or be `default`).

@@ -163,6 +163,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         tz: ctx.tz,
         out_dir,
         signing_key: ctx.signing_key()?,
+        line: ctx.line_settings()?,
         organization,
         notify: ctx.settings.notify.clone(),
         notify_dry_run: args.notify_dry_run,

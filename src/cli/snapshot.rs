@@ -79,5 +79,6 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             )
         })?;
     }
+    crate::app::signature_line(&store)?;
     Ok(code)
 }

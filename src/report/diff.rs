@@ -61,6 +61,11 @@ pub struct LogDoc<C = Change> {
 fn journal_line(e: &crate::store::Entry) -> String {
     use crate::store::EntryKind;
     match e.kind {
+        EntryKind::Signing => format!(
+            "signature line started by {}: {}",
+            visible(&e.by),
+            visible(&e.reason)
+        ),
         EntryKind::Baseline => format!(
             "baseline approved by {}: {}config {}: {}",
             visible(&e.by),

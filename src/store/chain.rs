@@ -392,6 +392,9 @@ struct Checker {
     unpacked: Vec<u8>,
     /// The hash of every journal entry that holds, by id.
     journal: HashMap<i64, String>,
+    /// Every observation checked, when the caller wants them (the signer's check of what is
+    /// new since its last signature).
+    kept: Option<Vec<Obs>>,
 }
 
 impl Checker {
@@ -533,12 +536,16 @@ impl Checker {
                 i
             }
         };
-        self.derived.push(Obs {
+        let obs = Obs {
             target: target_id,
             observed_at,
             id,
             config,
-        });
+        };
+        if let Some(kept) = &mut self.kept {
+            kept.push(obs);
+        }
+        self.derived.push(obs);
         true
     }
 }
@@ -710,7 +717,7 @@ impl Store {
         // After pruning, the chain links up from the checkpoint instead of the genesis.
         let start = self.chain_start()?;
         let head = self.newest_head(&tx)?;
-        let checker = self.chain_pass(&tx, start, targets, journal_hashes)?;
+        let checker = self.chain_pass(&tx, start, targets, journal_hashes, false)?;
         let Checker {
             checked,
             mut first_break,
@@ -738,6 +745,46 @@ impl Store {
             first_break,
             journal,
         })
+    }
+
+    /// The chain pass after `from` (a head on the chain), in the open transaction: each
+    /// observation checked, the config hashes they name and the row that named each first; or
+    /// the first break.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn chain_since(
+        &self,
+        conn: &rusqlite::Connection,
+        from: (i64, String),
+    ) -> Result<Result<(Vec<Obs>, Vec<String>, Vec<i64>), ChainBreak>, StoreError> {
+        let targets = self.known_targets(conn, Some(from.0))?;
+        let newest: Option<i64> = conn
+            .query_row(
+                "SELECT journal_id FROM snapshots ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .flatten();
+        let (hashes, journal) = self.verify_journal(conn, newest)?;
+        if let Some(b) = journal.first_break {
+            return Ok(Err(ChainBreak {
+                snapshot: from.0,
+                reason: format!("journal entry {}: {}", b.entry, b.reason),
+            }));
+        }
+        let checker = self.chain_pass(conn, Some(from), targets, hashes, true)?;
+        if let Some(b) = checker.first_break {
+            return Ok(Err(b));
+        }
+        let names = (0..checker.index.len() as u32)
+            .map(|i| checker.index.name(i))
+            .collect();
+        Ok(Ok((
+            checker.kept.unwrap_or_default(),
+            names,
+            checker.first_use,
+        )))
     }
 
     /// The targets by id, as the chain pass knows them: every one, or those with a snapshot
@@ -789,6 +836,7 @@ impl Store {
         start: Option<(i64, String)>,
         targets: FxHashMap<i64, Known>,
         journal: HashMap<i64, String>,
+        keep: bool,
     ) -> Result<Checker, StoreError> {
         let mut checker = Checker {
             targets,
@@ -810,7 +858,9 @@ impl Store {
             buf: Vec::new(),
             unpacked: Vec::new(),
             journal,
+            kept: None,
         };
+        checker.kept = keep.then(Vec::new);
         let mut stmt = conn
             .prepare_cached(
                 "SELECT id, target_id, observed_at, recorded_at, source, endpoint, request_id,

@@ -23,6 +23,9 @@ pub enum EntryKind {
     Baseline,
     /// A restore applied: the Update sent, and what the task read back afterwards.
     Restore,
+    /// A signature line started on a history that already had rows (`--start-signing`): no
+    /// target, no config; its detail names the key.
+    Signing,
 }
 
 impl EntryKind {
@@ -30,6 +33,7 @@ impl EntryKind {
         match self {
             EntryKind::Baseline => "baseline",
             EntryKind::Restore => "restore",
+            EntryKind::Signing => "signing",
         }
     }
 
@@ -37,6 +41,7 @@ impl EntryKind {
         match s {
             "baseline" => Some(EntryKind::Baseline),
             "restore" => Some(EntryKind::Restore),
+            "signing" => Some(EntryKind::Signing),
             _ => None,
         }
     }
@@ -121,14 +126,21 @@ pub struct JournalBreak {
 #[derive(Serialize)]
 struct EntryLink<'a> {
     id: i64,
-    target: &'a str,
+    /// `None` (JSON null) only for a `signing` entry: every other entry links its target and
+    /// config as the strings they always were, so their hashes are unchanged.
+    target: Option<&'a str>,
     kind: &'a str,
     at: i64,
     by: &'a str,
     reason: &'a str,
     snapshot: Option<i64>,
-    config_hash: &'a str,
+    config_hash: Option<&'a str>,
     detail: &'a str,
+}
+
+/// A `signing` entry names no target and no config; [`Entry`] holds them as empty strings.
+fn named<'a>(kind: &str, value: &'a str) -> Option<&'a str> {
+    (kind != EntryKind::Signing.as_str()).then_some(value)
 }
 
 /// `sha256("tcss-audit/journal/v1\n" + prev + "\n" + canonical JSON of the link)`.
@@ -159,13 +171,17 @@ pub(crate) fn insert(
     e: &NewEntry<'_>,
     err: impl Fn(rusqlite::Error) -> StoreError + Copy,
 ) -> Result<Entry, StoreError> {
-    tx.prepare_cached("INSERT OR IGNORE INTO targets (name, created_at) VALUES (?1, ?2)")
-        .and_then(|mut st| st.execute(params![e.target, ms(e.at)]))
-        .map_err(err)?;
-    let target_id: i64 = tx
-        .prepare_cached("SELECT id FROM targets WHERE name = ?1")
-        .and_then(|mut st| st.query_row([e.target], |r| r.get(0)))
-        .map_err(err)?;
+    let target_id: Option<i64> = if e.kind == EntryKind::Signing {
+        None
+    } else {
+        tx.prepare_cached("INSERT OR IGNORE INTO targets (name, created_at) VALUES (?1, ?2)")
+            .and_then(|mut st| st.execute(params![e.target, ms(e.at)]))
+            .map_err(err)?;
+        tx.prepare_cached("SELECT id FROM targets WHERE name = ?1")
+            .and_then(|mut st| st.query_row([e.target], |r| r.get(0)))
+            .map_err(err)?
+    };
+    let kind = e.kind.as_str();
     let (prev_id, prev) = head(tx)
         .map_err(err)?
         .unwrap_or((0, super::chain::GENESIS.to_string()));
@@ -173,13 +189,13 @@ pub(crate) fn insert(
     let detail = canonical_value(e.detail);
     let link = EntryLink {
         id,
-        target: e.target,
-        kind: e.kind.as_str(),
+        target: named(kind, e.target),
+        kind,
         at: ms(e.at),
         by: e.by,
         reason: e.reason,
         snapshot: e.snapshot,
-        config_hash: e.config_hash,
+        config_hash: named(kind, e.config_hash),
         detail: &detail,
     };
     let digest = entry_digest(&prev, &link);
@@ -196,7 +212,7 @@ pub(crate) fn insert(
             e.by,
             e.reason,
             e.snapshot,
-            e.config_hash,
+            named(kind, e.config_hash),
             detail,
             digest
         ])
@@ -230,8 +246,10 @@ struct Stored {
     hash: Vec<u8>,
 }
 
-const SELECT: &str = "SELECT j.id, t.name, j.kind, j.at, j.by_whom, j.reason, j.snapshot, j.config_hash, j.detail, j.hash
-                      FROM journal j JOIN targets t ON t.id = j.target_id";
+const SELECT: &str =
+    "SELECT j.id, COALESCE(t.name, ''), j.kind, j.at, j.by_whom, j.reason, j.snapshot,
+                             COALESCE(j.config_hash, ''), j.detail, j.hash
+                      FROM journal j LEFT JOIN targets t ON t.id = j.target_id";
 
 fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<Stored> {
     Ok(Stored {
@@ -401,18 +419,20 @@ impl Store {
                     .is_ok_and(|v| canonical_value(&v) == s.detail);
                 let link = EntryLink {
                     id: s.id,
-                    target: &s.target,
+                    target: named(&s.kind, &s.target),
                     kind: &s.kind,
                     at: s.at,
                     by: &s.by,
                     reason: &s.reason,
                     snapshot: s.snapshot,
-                    config_hash: &s.config_hash,
+                    config_hash: named(&s.kind, &s.config_hash),
                     detail: &s.detail,
                 };
                 if !detail_ok || entry_digest(&prev, &link)[..] != s.hash[..] {
                     Some("its content does not match its hash (the entry was altered, or one before it was removed, reordered or altered)".to_string())
-                } else if !configs.exists([&s.config_hash]).map_err(|e| self.err(e))? {
+                } else if named(&s.kind, &s.config_hash).is_some()
+                    && !configs.exists([&s.config_hash]).map_err(|e| self.err(e))?
+                {
                     Some("the config it names is missing from the database".to_string())
                 } else {
                     None
@@ -450,8 +470,9 @@ pub(crate) fn import_in(
         })?;
     let present: Option<Vec<u8>> = tx
         .query_row(
-            "SELECT j.hash FROM journal j JOIN targets t ON t.id = j.target_id
-             WHERE t.name = ?1 AND j.kind = ?2 AND j.at = ?3 AND j.by_whom = ?4 AND j.config_hash = ?5",
+            "SELECT j.hash FROM journal j LEFT JOIN targets t ON t.id = j.target_id
+             WHERE COALESCE(t.name, '') = ?1 AND j.kind = ?2 AND j.at = ?3 AND j.by_whom = ?4
+                 AND COALESCE(j.config_hash, '') = ?5",
             params![e.target, e.kind.as_str(), ms(at), e.by, e.config_hash],
             |r| r.get(0),
         )

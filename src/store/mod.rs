@@ -5,6 +5,7 @@ mod checks;
 mod derived;
 mod export;
 mod journal;
+mod line;
 mod notify;
 mod prune;
 mod query;
@@ -12,6 +13,7 @@ mod rawcheck;
 mod rawpack;
 mod record;
 mod signed;
+mod since;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -26,10 +28,11 @@ pub use chain::{ChainBreak, VerifyReport};
 pub use checks::{CheckCounts, KeptCheck, StoredCheck, split_document};
 pub use export::{EXPORT_SCHEMA, ExportHeader, ExportLine, ExportRow};
 pub use journal::{Entry, EntryKind, ExportEntry, JournalReport, NewEntry};
+pub use line::{LineSettings, LineStart, SignerState, StoredCheckpoint};
 pub use prune::Pruned;
 pub use query::{Event, HistoryRow, SnapshotMeta, StoredEvent, StoredSnapshot};
 pub use record::{Bulk, NewSnapshot, Recorded};
-pub use signed::CheckpointReport;
+pub use signed::{CheckpointReport, LineStartSeen};
 
 /// A read transaction open on a [`Store`] (see [`Store::reading`]); dropping it ends it.
 pub struct Reading<'a> {
@@ -58,6 +61,7 @@ fn migrations() -> Migrations<'static> {
             include_str!("../../migrations/12-check-documents/up.sql"),
             |tx: &rusqlite::Transaction| Ok(checks::split_kept_documents(tx)?),
         ),
+        M::up(include_str!("../../migrations/13-signature-line/up.sql")),
     ])
 }
 
@@ -492,7 +496,7 @@ fn dangling_reference(conn: &Connection) -> rusqlite::Result<Option<String>> {
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 12;
+const KNOWN_VERSION: i64 = 13;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;

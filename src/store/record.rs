@@ -137,13 +137,93 @@ impl Store {
                 ..Recent::default()
             };
         }
+        if let Err(e) = self.begin_line() {
+            self.rollback();
+            return Err(e);
+        }
         Ok(Open {
             recent,
             new_bases: HashMap::new(),
             journal: None,
             rows: 0,
             recorded_at: None,
+            first_new: None,
         })
+    }
+
+    /// `--start-signing`: its journal entry, first in the transaction, so that the snapshots
+    /// recorded after it link it (or nothing, when the key already has a line).
+    fn begin_line(&mut self) -> Result<(), StoreError> {
+        let Some(signer) = &self.signer else {
+            return Ok(());
+        };
+        let line = &signer.line;
+        let Some(start) = line.start.clone().filter(|_| !line.start_pending) else {
+            return Ok(());
+        };
+        let recorded = self.record_line_start(&signer.public, &start)?;
+        let line = &mut self.signer.as_mut().expect("checked above").line;
+        if recorded {
+            line.start_pending = true;
+        } else {
+            line.start = None;
+        }
+        Ok(())
+    }
+
+    /// Links the open transaction's new head to the key's signature line and signs it: the
+    /// checkpoint row and the state to keep, or nothing when the line is broken (the command
+    /// then records without signing, and says why at its end).
+    fn sign_open(
+        &mut self,
+        open: &mut Open,
+        at: i64,
+    ) -> Result<Option<(i64, super::line::SignerState)>, StoreError> {
+        let shown = self.shown();
+        let head = self.batch(&shown, open).last(&self.conn)?;
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let first_new = open.first_new.unwrap_or(head.0 + 1);
+        match self.link_line(&signer.public, signer.row, &signer.line, first_new)? {
+            Ok(linked) => Ok(Some(
+                signer.write(&self.conn, &shown, head, at, linked.pos)?,
+            )),
+            Err(why) => {
+                tracing::debug!(
+                    "signature line broken: {}",
+                    crate::task::text::visible(&why)
+                );
+                let signer = self.signer.as_mut().expect("checked above");
+                signer.line.broken = Some(why);
+                Ok(None)
+            }
+        }
+    }
+
+    /// After a commit: the signer remembers its row and keeps its state outside the database.
+    fn signed(&mut self, checkpoint: Option<(i64, super::line::SignerState)>) {
+        let Some(signer) = &mut self.signer else {
+            return;
+        };
+        if signer.line.start_pending {
+            signer.line.start_pending = false;
+            signer.line.started = true;
+            signer.line.start = None;
+        }
+        let Some((row, state)) = checkpoint else {
+            return;
+        };
+        signer.row = Some(row);
+        if let Some(path) = &signer.line.state
+            && let Err(e) = super::line::write_state(path, &state)
+        {
+            // The database is then ahead of the state, which the next signer accepts.
+            tracing::warn!(
+                "the signer state {} could not be written ({e}); the next signing run still links to the history's newest checkpoint",
+                crate::task::text::visible(&path.display().to_string())
+            );
+        }
     }
 
     fn batch<'a>(&'a self, shown: &'a str, open: &'a mut Open) -> Batch<'a> {
@@ -164,7 +244,11 @@ impl Store {
         let mut state = self.batch(&shown, open);
         let mut out = Vec::with_capacity(batch.len());
         for s in batch {
-            out.push(record_in(&self.conn, &mut state, s)?);
+            let recorded = record_in(&self.conn, &mut state, s)?;
+            if !recorded.duplicate {
+                state.open.first_new.get_or_insert(recorded.id);
+            }
+            out.push(recorded);
         }
         let newest = batch.iter().map(|s| ms(s.recorded_at)).max();
         open.recorded_at = open.recorded_at.max(newest);
@@ -179,25 +263,20 @@ impl Store {
         // With a signing key, the new head is signed in the same transaction: no committed row
         // is newer than the newest signature unless the process died between two commands.
         let checkpoint = match (&self.signer, open.recorded_at) {
-            (Some(signer), Some(at)) if open.rows > 0 => {
-                let head = self.batch(&shown, &mut open).last(&self.conn);
-                match head.and_then(|head| signer.write(&self.conn, &shown, head, at)) {
-                    Ok(row) => Some(row),
-                    Err(e) => {
-                        self.rollback();
-                        return Err(e);
-                    }
+            (Some(_), Some(at)) if open.rows > 0 => match self.sign_open(&mut open, at) {
+                Ok(signed) => signed,
+                Err(e) => {
+                    self.rollback();
+                    return Err(e);
                 }
-            }
+            },
             _ => None,
         };
         if let Err(e) = self.conn.execute_batch("COMMIT") {
             self.rollback();
             return Err(err(e));
         }
-        if let (Some(signer), Some(row)) = (&mut self.signer, checkpoint) {
-            signer.row = Some(row);
-        }
+        self.signed(checkpoint);
         // Only committed bases are remembered: a rolled-back id may be given out again.
         self.bases.remember(open.new_bases);
         self.recent = open.recent;
@@ -210,6 +289,10 @@ impl Store {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
         self.recent = Recent::default();
+        // A line start rolled back is recorded again by the next transaction.
+        if let Some(signer) = &mut self.signer {
+            signer.line.start_pending = false;
+        }
     }
 
     /// A write transaction held open across batches (for restoring a large export), committed
@@ -279,6 +362,8 @@ pub(crate) struct Open {
     rows: usize,
     /// The newest `recorded_at` among its rows: a signed checkpoint's time.
     recorded_at: Option<i64>,
+    /// The first snapshot it adds: the history before it is what the signer must link.
+    first_new: Option<i64>,
 }
 
 /// Recording's view of the store and the open transaction.

@@ -315,6 +315,7 @@ impl Integrity {
             fields_checked: verify.fields_checked,
             head: verify.head,
             first_break: verify.first_break,
+            signature_line_broken: None,
         }
     }
 }

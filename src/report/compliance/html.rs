@@ -176,6 +176,13 @@ pub fn html_tail(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
             esc(&b.reason)
         )?,
     }
+    if let Some(why) = &i.signature_line_broken {
+        writeln!(
+            w,
+            "<p class=\"broken\"><strong>Signature line broken</strong>: {}. This run recorded its observations without signing them and this report carries no signature.</p>",
+            esc(why)
+        )?;
+    }
     match &i.head {
         Some(h) => writeln!(
             w,

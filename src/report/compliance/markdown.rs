@@ -234,6 +234,14 @@ pub fn markdown_tail(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> 
             i.checked
         )?,
     }
+    if let Some(why) = &i.signature_line_broken {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "**Signature line broken**: {}. This run recorded its observations without signing them and this report carries no signature.",
+            text(why)
+        )?;
+    }
     // File this report where the database's writers cannot change it: `audit verify --witness`
     // then proves that the history still holds this head unchanged.
     writeln!(w)?;

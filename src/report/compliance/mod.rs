@@ -321,6 +321,10 @@ pub struct Integrity {
     pub head: Option<crate::trust::Head>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_break: Option<ChainBreak>,
+    /// Why the run that wrote this report could not sign: it recorded without signing, and
+    /// the report has no signature.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_line_broken: Option<String>,
 }
 
 fn ser_time<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
