@@ -80,7 +80,7 @@ impl Restorer<'_> {
         let name = &self.target.name;
         match to {
             To::Baseline => {
-                let b = baseline::current(store, name)?;
+                let b = baseline::in_force(store, name, self.clock.now())?;
                 let config = store.config(&b.config_hash)?;
                 Ok((
                     RestoreTo {

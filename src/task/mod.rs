@@ -5,6 +5,7 @@ pub mod canonical;
 pub mod clock;
 pub mod diff;
 pub mod fields;
+pub mod in_force;
 pub mod normalize;
 pub mod restore;
 pub mod source;
