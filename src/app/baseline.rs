@@ -63,6 +63,9 @@ pub fn approve(
     let meta = store.resolve(target, when, tz)?;
     // The config must be readable now, or the baseline would name nothing.
     store.config(&meta.config_hash)?;
+    // Dated before what is already recorded, an approval would change which baseline was in
+    // force for moments already judged; `verify` would call it a break.
+    crate::task::journal_time::check(now, &store.newest_times()?).map_err(Error::OutOfOrder)?;
     Ok(store.append_entry(&NewEntry {
         target,
         kind: EntryKind::Baseline,

@@ -432,3 +432,75 @@ fn the_plan_is_exact_in_text_and_json() {
     assert_eq!(again["update"], value["update"]);
     assert_eq!(again["live"]["config_hash"], value["live"]["config_hash"]);
 }
+
+/// `now` moved by `days` (negative: back), as `TCSS_AUDIT_NOW` takes it.
+fn days_from_now(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+#[test]
+fn a_future_dated_approval_is_never_in_force_refuses_later_ones_and_breaks_verify() {
+    let mut env = Env::new();
+    let sim = Sim::start(&[]);
+    env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
+    let ahead = days_from_now(5 * 365);
+    env.now = Some(ahead.clone());
+    env.run(&[
+        "baseline", "approve", "--reason", "CHG-9", "--by", "mallory",
+    ])
+    .ok();
+    env.now = None;
+    // Back to the real clock: the approval dated years ahead is not in force now.
+    let shown = env.run(&["baseline", "show"]).code(2);
+    assert!(
+        shown.stderr.contains("no baseline in force"),
+        "{}",
+        shown.stderr
+    );
+    // Nor can another be approved before it.
+    let refused = env
+        .run(&["baseline", "approve", "--reason", "CHG-10", "--by", "alice"])
+        .code(2);
+    assert!(
+        refused
+            .stderr
+            .contains("before the time of journal entry 1")
+            && refused.stderr.contains(&ahead[..10]),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(env.rows("journal"), 1);
+    // The next snapshot links the entry, which is then dated after it: verify finds it.
+    env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
+    let out = env.run(&["verify"]).code(1);
+    assert!(
+        out.stdout.contains("journal BROKEN at entry 1")
+            && out.stdout.contains("after the time of snapshot 2"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_backdated_approval_is_refused_naming_both_times() {
+    let mut env = Env::new();
+    let sim = Sim::start(&[]);
+    env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
+    let back = days_from_now(-2 * 365);
+    env.now = Some(back.clone());
+    let out = env
+        .run(&[
+            "baseline", "approve", "1", "--reason", "CHG-1", "--by", "mallory",
+        ])
+        .code(2);
+    assert!(
+        out.stderr.contains(&back[..19]) && out.stderr.contains("before the time of snapshot 1"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.rows("journal"), 0, "nothing was approved");
+    env.now = None;
+    env.run(&["verify"]).ok();
+}
