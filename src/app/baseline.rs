@@ -81,8 +81,7 @@ pub fn approve(
 /// The target's baseline in force at `at` (by the rule of [`crate::task::in_force`]), or a
 /// usage error saying how to approve one.
 pub fn in_force(store: &Store, target: &str, at: DateTime<Utc>) -> Result<Entry, Error> {
-    let approvals = store.entries(Some(target), Some(EntryKind::Baseline))?;
-    crate::task::in_force::in_force(approvals, |e| (e.id, e.at), at).ok_or_else(|| {
+    in_force_at(store, target, at)?.ok_or_else(|| {
         Error::Usage(format!(
             "target {} has no baseline in force at {} (none approved at or before then): approve one with `audit baseline approve --target {} --reason TEXT`",
             visible(target),
@@ -90,6 +89,16 @@ pub fn in_force(store: &Store, target: &str, at: DateTime<Utc>) -> Result<Entry,
             visible(target)
         ))
     })
+}
+
+/// The target's baseline in force at `at`, if one is.
+pub fn in_force_at(store: &Store, target: &str, at: DateTime<Utc>) -> Result<Option<Entry>, Error> {
+    let approvals = store.entries(Some(target), Some(EntryKind::Baseline))?;
+    Ok(crate::task::in_force::in_force(
+        approvals,
+        |e| (e.id, e.at),
+        at,
+    ))
 }
 
 /// The moment a snapshot found at `when` is judged as of, and so the moment whose baseline is

@@ -57,6 +57,9 @@ pub enum Error {
         "nothing was recorded: the new journal entry's time is out of order: {0}; an entry is never dated before what the history holds: check the clock (and TCSS_AUDIT_NOW)"
     )]
     OutOfOrder(crate::task::journal_time::OutOfOrder),
+    /// A restore plan refused before anything was sent.
+    #[error(transparent)]
+    Refused(#[from] crate::app::restore::Refused),
     /// One target's work ended unexpectedly (a panic): that target failed, the others went on.
     #[error(
         "the work for target {target:?} stopped unexpectedly ({why}); the other targets were done; please report this"
@@ -78,6 +81,8 @@ impl Error {
                 ExitCode::Usage
             }
             Error::Policy(_) | Error::Key(_) | Error::OutOfOrder(_) => ExitCode::Usage,
+            Error::Refused(crate::app::restore::Refused::AccountUnknown) => ExitCode::Remote,
+            Error::Refused(_) => ExitCode::Usage,
             Error::Remote(_) | Error::TaskFailed { .. } => ExitCode::Remote,
             Error::Store(e) if e.is_about_the_request() => ExitCode::Usage,
             Error::Store(_) => ExitCode::Storage,
