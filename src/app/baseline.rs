@@ -63,6 +63,9 @@ pub fn approve(
     let meta = store.resolve(target, when, tz)?;
     // The config must be readable now, or the baseline would name nothing.
     store.config(&meta.config_hash)?;
+    // Dated before what is already recorded, an approval would change which baseline was in
+    // force for moments already judged; `verify` would call it a break.
+    crate::task::journal_time::check(now, &store.newest_times()?).map_err(Error::OutOfOrder)?;
     Ok(store.append_entry(&NewEntry {
         target,
         kind: EntryKind::Baseline,
@@ -75,15 +78,37 @@ pub fn approve(
     })?)
 }
 
-/// The target's baseline now, or a usage error saying how to approve one.
-pub fn current(store: &Store, target: &str) -> Result<Entry, Error> {
-    store.baseline(target, None)?.ok_or_else(|| {
+/// The target's baseline in force at `at` (by the rule of [`crate::task::in_force`]), or a
+/// usage error saying how to approve one.
+pub fn in_force(store: &Store, target: &str, at: DateTime<Utc>) -> Result<Entry, Error> {
+    in_force_at(store, target, at)?.ok_or_else(|| {
         Error::Usage(format!(
-            "target {} has no approved baseline: approve one with `audit baseline approve --target {} --reason TEXT`",
+            "target {} has no baseline in force at {} (none approved at or before then): approve one with `audit baseline approve --target {} --reason TEXT`",
             visible(target),
+            crate::task::when::fmt_utc(at),
             visible(target)
         ))
     })
+}
+
+/// The target's baseline in force at `at`, if one is.
+pub fn in_force_at(store: &Store, target: &str, at: DateTime<Utc>) -> Result<Option<Entry>, Error> {
+    let approvals = store.entries(Some(target), Some(EntryKind::Baseline))?;
+    Ok(crate::task::in_force::in_force(
+        approvals,
+        |e| (e.id, e.at),
+        at,
+    ))
+}
+
+/// The moment a snapshot found at `when` is judged as of, and so the moment whose baseline is
+/// in force for it: `latest` as of now, so that a stopped nightly job shows as a gap; another
+/// moment as of the snapshot's own time.
+pub fn judged_at(when: &When, observed_at: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    match when {
+        When::Latest => now,
+        _ => observed_at,
+    }
 }
 
 /// Approved baselines, each with its config, oldest first.

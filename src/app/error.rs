@@ -51,6 +51,15 @@ pub enum Error {
     /// A signing or public key that cannot be used.
     #[error(transparent)]
     Key(#[from] crate::trust::KeyError),
+    /// A journal entry would be dated before what the history already holds: the clock (or
+    /// `TCSS_AUDIT_NOW`) is behind it.
+    #[error(
+        "nothing was recorded: the new journal entry's time is out of order: {0}; an entry is never dated before what the history holds: check the clock (and TCSS_AUDIT_NOW)"
+    )]
+    OutOfOrder(crate::task::journal_time::OutOfOrder),
+    /// A restore plan refused before anything was sent.
+    #[error(transparent)]
+    Refused(#[from] crate::app::restore::Refused),
     /// One target's work ended unexpectedly (a panic): that target failed, the others went on.
     #[error(
         "the work for target {target:?} stopped unexpectedly ({why}); the other targets were done; please report this"
@@ -76,7 +85,9 @@ impl Error {
             Error::Usage(_) | Error::Input(_) | Error::When(_) | Error::Config(_) => {
                 ExitCode::Usage
             }
-            Error::Policy(_) | Error::Key(_) => ExitCode::Usage,
+            Error::Policy(_) | Error::Key(_) | Error::OutOfOrder(_) => ExitCode::Usage,
+            Error::Refused(crate::app::restore::Refused::AccountUnknown) => ExitCode::Remote,
+            Error::Refused(_) => ExitCode::Usage,
             Error::Remote(_) | Error::TaskFailed { .. } => ExitCode::Remote,
             Error::Store(e) if e.is_about_the_request() => ExitCode::Usage,
             Error::Store(_) => ExitCode::Storage,

@@ -93,7 +93,7 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
             one(targets, "show")?;
             let store = ctx.open_store(OpenMode::Existing)?;
             let target = ctx.target_names(targets, &store)?.remove(0);
-            let entry = baseline::current(&store, &target)?;
+            let entry = baseline::in_force(&store, &target, ctx.now())?;
             let config = store.config(&entry.config_hash)?;
             let latest = match store.resolve(&target, &When::Latest, ctx.tz) {
                 Ok(m) => Some(m),

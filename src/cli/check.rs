@@ -84,16 +84,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         // Each target's rows are read about once: a large page cache would only fill with them.
         store.read_once()?;
     }
-    // `latest` is judged as of now, so that a stopped nightly job shows as a gap; another
-    // moment as of its own time.
     let metas = names
         .iter()
         .map(|target| {
             let meta = store.resolve(target, &when, ctx.tz)?;
-            let now = match when {
-                When::Latest => ctx.now(),
-                _ => meta.observed_at,
-            };
+            let now = crate::app::baseline::judged_at(&when, meta.observed_at, ctx.now());
             Ok((meta, now))
         })
         .collect::<Result<Vec<_>, Error>>()?;

@@ -45,9 +45,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     let store = ctx.open_store(OpenMode::Existing)?;
     let target = ctx.target_names(&args.targets, &store)?.remove(0);
-    let to = store.resolve(&target, &When::parse(&args.to, ctx.now())?, ctx.tz)?;
+    let to_when = When::parse(&args.to, ctx.now())?;
+    let to = store.resolve(&target, &to_when, ctx.tz)?;
     if args.from.as_deref() == Some("baseline") {
-        let b = crate::app::baseline::current(&store, &target)?;
+        // The baseline in force for `to` as `audit check` judges it.
+        let judged = crate::app::baseline::judged_at(&to_when, to.observed_at, ctx.now());
+        let b = crate::app::baseline::in_force(&store, &target, judged)?;
         let old = store.config(&b.config_hash)?;
         let new = store.config(&to.config_hash)?;
         let from = DiffEnd {

@@ -2,31 +2,35 @@
 //! with `--apply`, do exactly that plan or nothing.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{ClientArgs, Context, TargetArgs, TextOrJson};
 use crate::app::output::write_atomically;
-use crate::app::restore::{Applied, Restorer, To};
+use crate::app::restore::{Applied, Restorer, Stale, To};
 use crate::app::snapshot::process_env;
 use crate::app::{Error, ExitCode, baseline};
 use crate::report::restore::{
     ApplyOutcome, applied_json, applied_text, names, plan_json, plan_text,
 };
 use crate::report::short;
-use crate::task::restore::Plan;
+use crate::task::restore::{Plan, read_plan};
 use crate::task::text::visible;
 use crate::task::when::When;
 
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Planning reads the live task and changes nothing, here or in the \
-account. --apply sends UpdateImageRegistryTimingScanTask only if the live config still has the \
-hash the plan was made from, then reads the task back and records that observation together \
-with the apply (its plan, who ran it, the outcome) inside the chain.\n\nExit codes: 0 the live \
-config now equals the one restored (or already did); 1 it does not (the fields that did not \
-take, or cannot be restored, are named), or the plan is stale and nothing was sent; 2 a usage \
-error (no baseline, no terminal without --yes); 3 the Update was refused or the task could not \
-be read; nothing is recorded as applied."
+account. A plan (tcss-audit/restore-plan/v2) names the account it was made against and carries a \
+binding: the SHA-256 of everything else in it. --apply derives the plan again from the history and \
+the live task, and sends UpdateImageRegistryTimingScanTask only when it is the same plan, the \
+baseline is still the one in force, and the credentials reach the plan's account; then it reads \
+the task back and records that observation together with the apply (its plan, who ran it, the \
+outcome) inside the chain.\n\nExit codes: 0 the live config now equals the one restored (or \
+already did); 1 it does not (the fields that did not take, or cannot be restored, are named), or \
+the plan is stale and nothing was sent; 2 a usage error or a refused plan (edited, of an older \
+version, another account, no baseline, no terminal without --yes), nothing sent; 3 the Update was \
+refused or the task could not be read (nothing recorded as applied), or the Update was accepted \
+and the read-back failed (the apply is journalled)."
 )]
 pub struct Args {
     #[command(flatten)]
@@ -74,17 +78,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             "--apply without a terminal needs --yes: nothing was sent".into(),
         ));
     }
-    let saved: Option<Plan> = match &args.plan {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::Input(format!("{}: cannot read the plan: {e}", path.display()))
-            })?;
-            Some(serde_json::from_str(&text).map_err(|e| {
-                Error::Input(format!("{}: not a restore plan: {e}", path.display()))
-            })?)
-        }
-        None => None,
-    };
+    let saved = args.plan.as_deref().map(load_plan).transpose()?;
     let mut selection = args.targets.clone();
     if selection.target.is_none()
         && let Some(p) = &saved
@@ -110,11 +104,8 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     } else {
         ctx.open_store(crate::store::OpenMode::Existing)?
     };
-    let (plan, restored) = match saved {
-        Some(plan) => {
-            let restored = restorer.check_saved(&store, &plan)?;
-            (plan, restored)
-        }
+    let plan = match saved {
+        Some(plan) => plan,
         None => {
             let to = match args.to.as_str() {
                 "baseline" => To::Baseline,
@@ -122,76 +113,121 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             };
             let (to, restored) = restorer.resolve_to(&store, &to, ctx.tz)?;
             let live = restorer.fetch_live()?;
-            (restorer.plan(&live, to, &restored, ctx.now()), restored)
+            restorer.plan(&store, &live, to, &restored, ctx.now())?
         }
     };
+    show_plan(args, ctx, &plan)?;
+    match by {
+        Some(by) => apply(args, ctx, &restorer, &mut store, &plan, &by),
+        None if plan.changes.is_empty() => Ok(ExitCode::Ok),
+        None => Ok(ExitCode::Wanting),
+    }
+}
+
+/// Reads a saved plan: this version's, bound to its content.
+fn load_plan(path: &Path) -> Result<Plan, Error> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Input(format!("{}: cannot read the plan: {e}", path.display())))?;
+    read_plan(&text).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
+}
+
+/// Saves the plan with `--out`, and prints it (with `--apply` and JSON, stdout carries the
+/// outcome only, which holds the plan).
+fn show_plan(args: &Args, ctx: &Context, plan: &Plan) -> Result<(), Error> {
     if let Some(out) = &args.out {
-        write_atomically(out, |w| plan_json(&plan, w))?;
+        write_atomically(out, |w| plan_json(plan, w))?;
         if !ctx.quiet() {
             eprintln!(
-                "saved the plan to {} (bound to live config {})",
+                "saved the plan to {} (bound to live config {} of account {})",
                 out.display(),
-                short(&plan.live.config_hash)
+                short(&plan.live.config_hash),
+                visible(&plan.account)
             );
         }
     }
-    // With --apply and JSON, stdout carries the outcome only (which holds the plan).
     if !(args.apply && args.format == TextOrJson::Json) {
         ctx.emit(|w| match args.format {
-            TextOrJson::Text => plan_text(&plan, ctx.tz, w),
-            TextOrJson::Json => plan_json(&plan, w),
+            TextOrJson::Text => plan_text(plan, ctx.tz, w),
+            TextOrJson::Json => plan_json(plan, w),
         })?;
     }
-    if !args.apply {
-        return Ok(if plan.changes.is_empty() {
-            ExitCode::Ok
-        } else {
-            ExitCode::Wanting
-        });
-    }
+    Ok(())
+}
+
+/// `--apply`: asks (unless `--yes`), applies, and says what happened.
+fn apply(
+    args: &Args,
+    ctx: &Context,
+    restorer: &Restorer<'_>,
+    store: &mut crate::store::Store,
+    plan: &Plan,
+    by: &str,
+) -> Result<ExitCode, Error> {
     if plan.changes.is_empty() {
         return Ok(ExitCode::Ok);
     }
     if plan.update.is_empty() {
+        let fields: Vec<String> = plan
+            .not_restorable
+            .iter()
+            .map(|n| n.field.clone())
+            .collect();
         eprintln!(
             "error: nothing can be sent: {} cannot be restored by an Update; nothing was sent",
-            names(
-                &plan
-                    .not_restorable
-                    .iter()
-                    .map(|n| n.field.clone())
-                    .collect::<Vec<_>>()
-            )
+            names(&fields)
         );
         return Ok(ExitCode::Wanting);
     }
-    if !args.yes
-        && !super::confirm(&format!(
-            "send this Update to target {}?",
-            visible(&target.name)
-        ))?
-    {
+    let name = visible(&restorer.target.name).into_owned();
+    if !args.yes && !super::confirm(&format!("send this Update to target {name}?"))? {
         return Err(Error::Usage("nothing was sent".into()));
     }
-    let by = by.expect("--apply has a person");
-    let applied = restorer
-        .apply(&mut store, &plan, &restored, &by)
-        .inspect_err(|e| {
-            if matches!(e, Error::Remote(_)) {
-                eprintln!("note: nothing was recorded as applied");
-            }
-        })?;
-    let code = match &applied {
-        Applied::Stale { found, planned } => {
-            eprintln!(
-                "error: target {}: the live config changed since the plan (it is {} now, the plan was made from {}); nothing was sent: make a new plan",
-                visible(&target.name),
-                short(found),
-                short(planned)
-            );
-            ExitCode::Wanting
+    let applied = restorer.apply(store, plan, by).inspect_err(|e| {
+        if matches!(e, Error::Remote(_)) {
+            eprintln!("note: nothing was recorded as applied");
         }
-        Applied::NothingToSend => ExitCode::Wanting,
+    })?;
+    say(args, ctx, &name, plan, applied)
+}
+
+/// What an apply did, on stdout (the outcome) and stderr (what went wrong), and its exit code.
+fn say(
+    args: &Args,
+    ctx: &Context,
+    name: &str,
+    plan: &Plan,
+    applied: Applied,
+) -> Result<ExitCode, Error> {
+    match applied {
+        Applied::Stale(Stale::LiveChanged { found, planned }) => {
+            eprintln!(
+                "error: target {name}: the live config changed since the plan (it is {} now, the plan was made from {}); nothing was sent: make a new plan",
+                short(&found),
+                short(&planned)
+            );
+            Ok(ExitCode::Wanting)
+        }
+        Applied::Stale(Stale::BaselineReplaced { planned, in_force }) => {
+            eprintln!(
+                "error: target {name}: the plan restores the baseline of journal entry {planned}, which is no longer the one in force ({}); nothing was sent: make a new plan",
+                in_force.map_or("none is now".into(), |e| format!("journal entry {e} is"))
+            );
+            Ok(ExitCode::Wanting)
+        }
+        Applied::NothingToSend => Ok(ExitCode::Wanting),
+        Applied::ReadBackFailed {
+            entry,
+            request_id,
+            error,
+        } => {
+            eprintln!(
+                "error: target {name}: the Update was accepted (RequestId {}) but reading the task back failed: {}; the apply is recorded as journal entry {} (read-back failed): run `audit snapshot` to record what the task holds now",
+                visible(&request_id),
+                visible(&error),
+                entry.id
+            );
+            Ok(ExitCode::Remote)
+        }
         Applied::Sent {
             entry,
             recorded,
@@ -199,27 +235,24 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             request_id,
         } => {
             let outcome = ApplyOutcome {
-                plan: &plan,
-                entry,
-                recorded,
-                not_taken,
-                request_id,
+                plan,
+                entry: &entry,
+                recorded: &recorded,
+                not_taken: &not_taken,
+                request_id: &request_id,
             };
             ctx.emit(|w| match args.format {
                 TextOrJson::Text => applied_text(&outcome, w),
                 TextOrJson::Json => applied_json(&outcome, w),
             })?;
             if not_taken.is_empty() {
-                ExitCode::Ok
-            } else {
-                eprintln!(
-                    "error: target {}: the Update did not take for {}",
-                    visible(&target.name),
-                    names(not_taken)
-                );
-                ExitCode::Wanting
+                return Ok(ExitCode::Ok);
             }
+            eprintln!(
+                "error: target {name}: the Update did not take for {}",
+                names(&not_taken)
+            );
+            Ok(ExitCode::Wanting)
         }
-    };
-    Ok(code)
+    }
 }

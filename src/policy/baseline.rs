@@ -20,6 +20,9 @@ pub(crate) const OP: &str = "equals_baseline";
 /// A config recorded as approved for a target at a moment.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Baseline {
+    /// The journal entry that approved it: of two dated at or before a moment, the greater is in
+    /// force (see [`crate::task::in_force`]).
+    pub entry: i64,
     /// When it was approved: it is in force from then until a newer one is approved.
     pub approved_at: DateTime<Utc>,
     /// The snapshot whose config was approved, when the approval came from one.
@@ -31,13 +34,11 @@ pub struct Baseline {
 }
 
 impl Baseline {
-    /// The baseline in force at `now` among `baselines` (sorted oldest first): the newest approved
-    /// at or before `now`, the later one listed on a tie; `None` when none was approved by then.
+    /// The baseline in force at `now` among `baselines`, by the one rule of
+    /// [`crate::task::in_force`]: the greatest entry approved at or before `now`; `None` when
+    /// none was approved by then.
     pub fn in_force(baselines: &[Baseline], now: DateTime<Utc>) -> Option<&Baseline> {
-        baselines
-            .iter()
-            .filter(|b| b.approved_at <= now)
-            .max_by_key(|b| b.approved_at)
+        crate::task::in_force::in_force(baselines, |b| (b.entry, b.approved_at), now)
     }
 
     /// The first 12 hex digits of the config hash, as findings show it.
@@ -90,6 +91,7 @@ mod tests {
 
     fn approved(when: &str, snapshot: i64, config: Value) -> Baseline {
         Baseline {
+            entry: snapshot,
             approved_at: at(when),
             snapshot: Some(snapshot),
             config_hash: format!("{snapshot:0>64}"),
@@ -108,7 +110,7 @@ mod tests {
         assert_eq!(snap("2026-09-30T23:59:59Z"), None);
         assert_eq!(snap("2026-10-01T00:00:00Z"), Some(1));
         assert_eq!(snap("2026-10-09T23:59:59Z"), Some(1));
-        // Two approved at the same moment: the later one listed.
+        // Two approved at the same moment: the later entry.
         assert_eq!(snap("2026-10-10T00:00:00Z"), Some(3));
         assert_eq!(snap("2027-01-01T00:00:00Z"), Some(3));
         assert_eq!(Baseline::in_force(&[], at("2027-01-01T00:00:00Z")), None);

@@ -1146,6 +1146,7 @@ fn parse_test(p: &mut P, t: Tbl, n: usize) -> Option<(PolicyTest, Vec<RuleRef>)>
 /// that of its canonical JSON as the store computes it.
 fn test_baseline(config: Map<String, Value>, now: DateTime<Utc>) -> Baseline {
     Baseline {
+        entry: 0,
         approved_at: now - Duration::seconds(1),
         snapshot: None,
         config_hash: hex::encode(Sha256::digest(

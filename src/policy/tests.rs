@@ -586,6 +586,7 @@ expect_fail = ["B-ALL", "B-ON"]
 fn approved(when: &str, snapshot: i64, config: serde_json::Value) -> Baseline {
     let config = normalize::normalize(config.as_object().unwrap());
     Baseline {
+        entry: snapshot,
         approved_at: at(when),
         snapshot: Some(snapshot),
         config_hash: normalize::config_hash(&config),

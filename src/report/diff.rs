@@ -89,6 +89,7 @@ fn journal_line(e: &crate::store::Entry) -> String {
                         .collect()
                 })
                 .unwrap_or_default();
+            let outcome = e.detail["outcome"].as_str().unwrap_or_default();
             format!(
                 "restore applied by {} to {} {} (sent {}); read back {}: {}",
                 visible(&e.by),
@@ -96,7 +97,12 @@ fn journal_line(e: &crate::store::Entry) -> String {
                 short(&e.config_hash),
                 fields.join(", "),
                 e.snapshot.map(|s| format!("#{s}")).unwrap_or_default(),
-                if not_taken.is_empty() {
+                if outcome == crate::task::restore::READ_BACK_FAILED {
+                    format!(
+                        "FAILED, the Update accepted (RequestId {}): the task's state is not known",
+                        visible(e.detail["update_request_id"].as_str().unwrap_or_default())
+                    )
+                } else if not_taken.is_empty() {
                     "converged".to_string()
                 } else {
                     format!("NOT converged ({})", not_taken.join(", "))

@@ -35,7 +35,13 @@ pub fn plan_text(plan: &Plan, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
             .map(|t| fmt_time(t.with_timezone(&chrono::Utc), tz))
             .unwrap_or_else(|_| visible(t).into_owned())
     };
-    writeln!(w, "Restore plan for target {}", visible(&plan.target))?;
+    writeln!(
+        w,
+        "Restore plan for target {} (account {}), made {}",
+        visible(&plan.target),
+        visible(&plan.account),
+        at(&plan.planned_at)
+    )?;
     writeln!(
         w,
         "  live:       config {} (read {}{})",
@@ -52,10 +58,14 @@ pub fn plan_text(plan: &Plan, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
         .snapshot
         .map(|s| format!("snapshot {s}, "))
         .unwrap_or_default();
+    let entry = to
+        .journal_entry
+        .map(|e| format!("journal entry {e}, "))
+        .unwrap_or_default();
     match (&to.approved_at, &to.approved_by) {
         (Some(when), Some(by)) => writeln!(
             w,
-            "  restore to: the baseline approved {} by {} ({snapshot}config {})",
+            "  restore to: the baseline approved {} by {} ({entry}{snapshot}config {})",
             at(when),
             visible(by),
             short(&to.config_hash)

@@ -451,7 +451,72 @@ impl Store {
                 }
             }
         }
+        // A time out of order is a break of its own: the hashes still hold, so the snapshots
+        // linking the entry do too.
+        if let Some(b) = self.time_break(tx, &rows)?
+            && report
+                .first_break
+                .as_ref()
+                .is_none_or(|f| b.entry < f.entry)
+        {
+            report.first_break = Some(b);
+        }
         Ok((hashes, report))
+    }
+
+    /// The first entry dated out of order with what is around it (see
+    /// [`crate::task::journal_time`]). A snapshot links the newest entry when it is recorded,
+    /// so `journal_id` grows with the snapshot's id: each entry's first linking snapshot is found
+    /// by one scan forward from the previous entry's, and the snapshot before it is the newest
+    /// recorded before the entry.
+    fn time_break(
+        &self,
+        tx: &Transaction<'_>,
+        rows: &[Stored],
+    ) -> Result<Option<JournalBreak>, StoreError> {
+        use crate::task::journal_time::{self, Around};
+        let err = |e| self.err(e);
+        let mut linking = tx
+            .prepare(
+                "SELECT id, recorded_at FROM snapshots WHERE id >= ?1 AND journal_id >= ?2
+                 ORDER BY id LIMIT 1",
+            )
+            .map_err(err)?;
+        let mut before = tx
+            .prepare("SELECT id, recorded_at FROM snapshots WHERE id < ?1 ORDER BY id DESC LIMIT 1")
+            .map_err(err)?;
+        let pair = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, from_ms(r.get(1)?)));
+        let (mut from, mut unlinked) = (0, false);
+        let mut entry_before = None;
+        for s in rows {
+            let first_linking = match unlinked {
+                true => None,
+                false => linking
+                    .query_row(params![from, s.id], pair)
+                    .optional()
+                    .map_err(err)?,
+            };
+            match first_linking {
+                Some((id, _)) => from = id,
+                // No snapshot links this one, so none links a later one.
+                None => unlinked = true,
+            }
+            let upto = first_linking.map_or(i64::MAX, |(id, _)| id);
+            let snapshot_before = before.query_row([upto], pair).optional().map_err(err)?;
+            let around = Around {
+                entry_before,
+                snapshot_before,
+                first_linking,
+            };
+            if let Err(e) = journal_time::check(from_ms(s.at), &around) {
+                return Ok(Some(JournalBreak {
+                    entry: s.id,
+                    reason: e.to_string(),
+                }));
+            }
+            entry_before = Some((s.id, from_ms(s.at)));
+        }
+        Ok(None)
     }
 }
 
@@ -508,7 +573,9 @@ mod tests {
             .append_entry(&NewEntry {
                 target: "prod",
                 kind: EntryKind::Baseline,
-                at: DateTime::from_timestamp(1_790_000_000 + snapshot, 0).unwrap(),
+                // A minute after the snapshot approved, which the nightly fixture records a day apart.
+                at: DateTime::from_timestamp(1_780_000_000 + (snapshot - 1) * 86_400 + 60, 0)
+                    .unwrap(),
                 by: "alice",
                 reason,
                 snapshot: Some(snapshot),
@@ -568,7 +635,7 @@ mod tests {
             &NewEntry {
                 target: "prod",
                 kind: EntryKind::Baseline,
-                at: DateTime::from_timestamp(1_790_000_001, 0).unwrap(),
+                at: DateTime::from_timestamp(1_780_000_061, 0).unwrap(),
                 by: "mallory",
                 reason: "agreed",
                 snapshot: Some(first.id),

@@ -126,6 +126,33 @@ impl Store {
         .map_err(|e| self.err(e))
     }
 
+    /// What bounds the time of the next journal entry: the newest entry (id, time) and the
+    /// newest snapshot (id, recorded time), of any target (see [`crate::task::journal_time`]).
+    pub fn newest_times(&self) -> Result<crate::task::journal_time::Around, StoreError> {
+        let pair = |r: &Row<'_>| Ok((r.get::<_, i64>(0)?, from_ms(r.get(1)?)));
+        let entry_before = self
+            .cached_row(
+                "SELECT id, at FROM journal ORDER BY id DESC LIMIT 1",
+                [],
+                pair,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let snapshot_before = self
+            .cached_row(
+                "SELECT id, recorded_at FROM snapshots ORDER BY id DESC LIMIT 1",
+                [],
+                pair,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(crate::task::journal_time::Around {
+            entry_before,
+            snapshot_before,
+            first_linking: None,
+        })
+    }
+
     /// The earliest observation time of a target.
     pub fn earliest(&self, target: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         let at: Option<i64> = self

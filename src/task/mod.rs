@@ -6,6 +6,8 @@ pub mod canonical;
 pub mod clock;
 pub mod diff;
 pub mod fields;
+pub mod in_force;
+pub mod journal_time;
 pub mod normalize;
 pub mod restore;
 pub mod source;

@@ -11,16 +11,27 @@
 //! 4. Not restorable: a field the catalogue does not document (the Update does not take it); a
 //!    scalar absent from the config to restore but set live (no Update clears it); a value whose
 //!    type the Update does not take; an image holding fields the Update does not take.
-//! 5. The plan is data (`tcss-audit/restore-plan/v1`); its `live.config_hash` binds it to the
-//!    config it was made from.
+//! 5. The plan is data (`tcss-audit/restore-plan/v2`): the target, the account it was made
+//!    against, what it restores to (a baseline's journal entry, or a snapshot) with its config
+//!    hash, the live config hash, times to the second, and a `binding`: the SHA-256 of the
+//!    canonical JSON of all the rest. An apply derives the plan again from the history and the
+//!    live task and sends nothing unless the two bindings are equal.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
+use super::canonical::canonical_value;
 use super::fields::{self, Elem, IMAGE_FIELDS, Type, Update};
 use super::normalize::Config;
 
-pub const PLAN_SCHEMA: &str = "tcss-audit/restore-plan/v1";
+pub const PLAN_SCHEMA: &str = "tcss-audit/restore-plan/v2";
+
+/// A restore entry's outcome when the Update was accepted and the task could not be read back.
+pub const READ_BACK_FAILED: &str = "read-back failed";
+
+/// Plans of earlier versions: bound to less than an apply checks now, so never applied.
+const OLDER_SCHEMAS: [&str; 1] = ["tcss-audit/restore-plan/v1"];
 
 /// A restore plan, as `audit restore --format json` prints it and `--out` saves it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -28,8 +39,11 @@ pub const PLAN_SCHEMA: &str = "tcss-audit/restore-plan/v1";
 pub struct Plan {
     pub schema: String,
     pub target: String,
-    /// When the plan was made (UTC, RFC 3339).
-    pub made_at: String,
+    /// The account (UIN) the plan was made against: the one the credentials that read the live
+    /// task belong to (`sts:GetCallerIdentity`).
+    pub account: String,
+    /// When the plan was made (UTC, RFC 3339, to the second).
+    pub planned_at: String,
     pub live: Live,
     pub restore_to: RestoreTo,
     /// Each field that differs, in catalogue order (undocumented fields last, by name).
@@ -37,6 +51,8 @@ pub struct Plan {
     /// The parameters the Update would send; empty when nothing is to be sent.
     pub update: Map<String, Value>,
     pub not_restorable: Vec<NotRestorable>,
+    /// SHA-256 (hex) of the canonical JSON of every other field: see [`binding`].
+    pub binding: String,
 }
 
 /// The live config the plan was made from.
@@ -44,18 +60,21 @@ pub struct Plan {
 #[serde(deny_unknown_fields)]
 pub struct Live {
     pub config_hash: String,
-    /// When it was read (UTC, RFC 3339).
+    /// When it was read (UTC, RFC 3339, to the second).
     pub observed_at: String,
     #[serde(default)]
     pub request_id: Option<String>,
 }
 
-/// What to restore: the approved baseline, or a recorded snapshot.
+/// What to restore: the approved baseline (its journal entry), or a recorded snapshot.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreTo {
     /// `baseline` or `snapshot`.
     pub kind: String,
+    /// The journal entry that approved the baseline, for a baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal_entry: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<i64>,
     pub config_hash: String,
@@ -64,6 +83,50 @@ pub struct RestoreTo {
     pub approved_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approved_by: Option<String>,
+}
+
+/// The binding of `plan`: SHA-256 (hex) of the canonical JSON of the plan without `binding`,
+/// so that a change to any other field changes it.
+pub fn binding(plan: &Plan) -> String {
+    let mut value = serde_json::to_value(plan).expect("plans serialize");
+    if let Value::Object(m) = &mut value {
+        m.remove("binding");
+    }
+    hex::encode(Sha256::digest(canonical_value(&value).as_bytes()))
+}
+
+/// Why a saved plan cannot be read as one to apply.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanError {
+    #[error("not a restore plan: {0}")]
+    NotAPlan(String),
+    #[error(
+        "the plan was made by an older version ({0}), which bound it to less than an apply checks now: plan again"
+    )]
+    Older(String),
+    #[error("the plan's schema is {0:?}, not {PLAN_SCHEMA}")]
+    Unknown(String),
+    #[error("the plan's binding is not the hash of its content: it was edited; make a new plan")]
+    Unbound,
+}
+
+/// Reads a saved plan: one of this version, whose binding is the hash of its content.
+pub fn read_plan(text: &str) -> Result<Plan, PlanError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| PlanError::NotAPlan(e.to_string()))?;
+    let schema = value.get("schema").and_then(Value::as_str).unwrap_or("");
+    if OLDER_SCHEMAS.contains(&schema) {
+        return Err(PlanError::Older(schema.to_string()));
+    }
+    if schema != PLAN_SCHEMA {
+        return Err(PlanError::Unknown(schema.to_string()));
+    }
+    let plan: Plan =
+        serde_json::from_value(value).map_err(|e| PlanError::NotAPlan(e.to_string()))?;
+    if binding(&plan) != plan.binding {
+        return Err(PlanError::Unbound);
+    }
+    Ok(plan)
 }
 
 /// One field that differs: its live value and the one to restore (`None`: absent).
@@ -315,6 +378,73 @@ mod tests {
         assert!(p.update.is_empty());
         assert!(p.changes.iter().all(|c| !c.restorable));
         assert!(p.not_restorable.iter().any(|n| n.field == "ScanPeriod"));
+    }
+
+    fn plan() -> Plan {
+        let p = parts(
+            &config(json!({"Enable": false, "ScanTime": "03:00", "ScanPeriod": 1})),
+            &config(base()),
+        );
+        let mut plan = Plan {
+            schema: PLAN_SCHEMA.into(),
+            target: "prod".into(),
+            account: "100000000001".into(),
+            planned_at: "2026-10-01T03:00:00Z".into(),
+            live: Live {
+                config_hash: "a".repeat(64),
+                observed_at: "2026-10-01T02:59:58Z".into(),
+                request_id: Some("req-1".into()),
+            },
+            restore_to: RestoreTo {
+                kind: "baseline".into(),
+                journal_entry: Some(3),
+                snapshot: Some(7),
+                config_hash: "b".repeat(64),
+                approved_at: Some("2026-09-01T00:00:00Z".into()),
+                approved_by: Some("alice".into()),
+            },
+            changes: p.changes,
+            update: p.update,
+            not_restorable: p.not_restorable,
+            binding: String::new(),
+        };
+        plan.binding = binding(&plan);
+        plan
+    }
+
+    #[test]
+    fn a_saved_plan_reads_back_and_any_edit_unbinds_it() {
+        let plan = plan();
+        let text = serde_json::to_string_pretty(&plan).unwrap();
+        assert_eq!(read_plan(&text), Ok(plan.clone()));
+        let edits: [fn(&mut Plan); 5] = [
+            |p| p.target = "other".into(),
+            |p| p.account = "100000000002".into(),
+            |p| p.restore_to.config_hash = "c".repeat(64),
+            |p| p.changes[0].restored = Some(json!(false)),
+            |p| {
+                p.update.insert("ScanPeriod".into(), json!(30));
+            },
+        ];
+        for edit in edits {
+            let mut edited = plan.clone();
+            edit(&mut edited);
+            let text = serde_json::to_string(&edited).unwrap();
+            assert_eq!(read_plan(&text), Err(PlanError::Unbound));
+        }
+    }
+
+    #[test]
+    fn an_older_or_unknown_plan_is_not_read() {
+        let v1 = json!({"schema": "tcss-audit/restore-plan/v1", "target": "prod", "made_at": "x"});
+        let e = read_plan(&v1.to_string()).unwrap_err();
+        assert!(e.to_string().contains("older version"), "{e}");
+        assert!(e.to_string().ends_with("plan again"), "{e}");
+        assert!(matches!(
+            read_plan(r#"{"schema": "x"}"#),
+            Err(PlanError::Unknown(_))
+        ));
+        assert!(matches!(read_plan("[1"), Err(PlanError::NotAPlan(_))));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! does not take.
 
 use serde_json::{Value, json};
+use tcss_audit::task::restore::{Plan, binding};
 use tcss_audit::tencent::ClientOptions;
 
 use crate::support::{Env, Sim, sim_client, update};
@@ -243,7 +244,7 @@ fn a_stale_plan_is_refused_and_nothing_is_sent() {
     drift(&sim.url);
     let plan = saved_plan(&env, &sim);
     let saved: Value = serde_json::from_str(&std::fs::read_to_string(&plan).unwrap()).unwrap();
-    assert_eq!(saved["schema"], "tcss-audit/restore-plan/v1");
+    assert_eq!(saved["schema"], "tcss-audit/restore-plan/v2");
     // Someone changes the task again after the plan was made.
     update(
         &sim.url,
@@ -425,10 +426,312 @@ fn the_plan_is_exact_in_text_and_json() {
     let json = std::fs::read_to_string(&plan).unwrap();
     let value: Value = serde_json::from_str(&json).unwrap();
     let rid = value["live"]["request_id"].as_str().unwrap().to_string();
+    let binding = value["binding"].as_str().unwrap().to_string();
     insta::assert_snapshot!("restore_plan_text", redact(&text.stdout, &[&rid]));
-    insta::assert_snapshot!("restore_plan_json", redact(&json, &[&rid]));
+    insta::assert_snapshot!(
+        "restore_plan_json",
+        redact(&json, &[&rid]).replace(&binding, "<BINDING>")
+    );
+    // The published schema holds the plan, and is not vacuous.
+    let schema: Value =
+        serde_json::from_str(include_str!("../../schemas/restore-plan.schema.json")).unwrap();
+    assert_eq!(schema["properties"]["schema"]["const"], value["schema"]);
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let mut unbound = value.clone();
+    unbound.as_object_mut().unwrap().remove("binding");
+    assert!(!validator.is_valid(&unbound));
+    let to_snapshot = env.path("to-snapshot.json");
+    restore(
+        &env,
+        &sim,
+        &["--to", "1", "--out", to_snapshot.to_str().unwrap()],
+    )
+    .code(1);
+    let to_snapshot: Value =
+        serde_json::from_str(&std::fs::read_to_string(&to_snapshot).unwrap()).unwrap();
+    assert_eq!(to_snapshot["restore_to"]["kind"], "snapshot");
+    assert!(validator.is_valid(&to_snapshot), "{to_snapshot}");
     // The JSON on stdout is the saved plan.
     let again = restore(&env, &sim, &["--format", "json"]).code(1).json();
     assert_eq!(again["update"], value["update"]);
     assert_eq!(again["live"]["config_hash"], value["live"]["config_hash"]);
+}
+
+/// `now` moved by `days` (negative: back), as `TCSS_AUDIT_NOW` takes it.
+fn days_from_now(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+#[test]
+fn a_future_dated_approval_is_never_in_force_refuses_later_ones_and_breaks_verify() {
+    let mut env = Env::new();
+    let sim = Sim::start(&[]);
+    env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
+    let ahead = days_from_now(5 * 365);
+    env.now = Some(ahead.clone());
+    env.run(&[
+        "baseline", "approve", "--reason", "CHG-9", "--by", "mallory",
+    ])
+    .ok();
+    env.now = None;
+    // Back to the real clock: the approval dated years ahead is not in force now.
+    let shown = env.run(&["baseline", "show"]).code(2);
+    assert!(
+        shown.stderr.contains("no baseline in force"),
+        "{}",
+        shown.stderr
+    );
+    // Nor can another be approved before it.
+    let refused = env
+        .run(&["baseline", "approve", "--reason", "CHG-10", "--by", "alice"])
+        .code(2);
+    assert!(
+        refused
+            .stderr
+            .contains("before the time of journal entry 1")
+            && refused.stderr.contains(&ahead[..10]),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(env.rows("journal"), 1);
+    // The next snapshot links the entry, which is then dated after it: verify finds it.
+    env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
+    let out = env.run(&["verify"]).code(1);
+    assert!(
+        out.stdout.contains("journal BROKEN at entry 1")
+            && out.stdout.contains("after the time of snapshot 2"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn a_backdated_approval_is_refused_naming_both_times() {
+    let mut env = Env::new();
+    let sim = Sim::start(&[]);
+    env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
+    let back = days_from_now(-2 * 365);
+    env.now = Some(back.clone());
+    let out = env
+        .run(&[
+            "baseline", "approve", "1", "--reason", "CHG-1", "--by", "mallory",
+        ])
+        .code(2);
+    assert!(
+        out.stderr.contains(&back[..19]) && out.stderr.contains("before the time of snapshot 1"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(env.rows("journal"), 0, "nothing was approved");
+    env.now = None;
+    env.run(&["verify"]).ok();
+}
+
+/// The requests the stand-in's log shows: the task's and STS's.
+fn requests_in(log: &std::path::Path) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("TimingScanTask") || l.contains("GetCallerIdentity"))
+        .count()
+}
+
+/// An edit to a saved plan.
+type Edit = fn(&mut Value);
+
+/// `plan` with `edit` made and, when `rebind`, its binding made again as an editor could.
+fn edited_plan(plan: &Value, edit: Edit, rebind: bool) -> String {
+    let mut v = plan.clone();
+    edit(&mut v);
+    if rebind {
+        let p: Plan = serde_json::from_value(v.clone()).unwrap();
+        v["binding"] = json!(binding(&p));
+    }
+    v.to_string()
+}
+
+#[test]
+fn every_edited_plan_and_a_v1_plan_are_refused_with_nothing_sent() {
+    let env = Env::new();
+    let log = env.path("sim.log");
+    let sim = Sim::start_logged(&[], &log);
+    approved(&env, &sim);
+    drift(&sim.url);
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(saved_plan(&env, &sim)).unwrap()).unwrap();
+    assert_eq!(plan["account"], "100000000001");
+    assert_eq!(plan["restore_to"]["journal_entry"], 1);
+    // (what, the edit, whether the history alone refuses it, before any request)
+    let edits: [(&str, Edit, bool); 5] = [
+        ("target", |p| p["target"] = json!("other"), true),
+        ("account", |p| p["account"] = json!("100000000999"), true),
+        (
+            "restore_to",
+            |p| p["restore_to"]["config_hash"] = json!("0".repeat(64)),
+            true,
+        ),
+        (
+            "changes",
+            |p| p["changes"][0]["restored"] = json!(false),
+            false,
+        ),
+        ("update", |p| p["update"]["ScanPeriod"] = json!(30), false),
+    ];
+    for (what, edit, before_any_request) in edits {
+        for rebind in [false, true] {
+            let file = env.write("edited.json", &edited_plan(&plan, edit, rebind));
+            let (requests, updates) = (requests_in(&log), updates_in(&log));
+            let out = restore(
+                &env,
+                &sim,
+                &[
+                    "--target",
+                    "default",
+                    "--apply",
+                    "--plan",
+                    file.to_str().unwrap(),
+                    "--yes",
+                ],
+            )
+            .code(2);
+            let why = if rebind && what == "target" {
+                "the plan is for target"
+            } else {
+                "edited"
+            };
+            assert!(out.stderr.contains(why), "{what} {rebind}: {}", out.stderr);
+            if rebind {
+                assert!(out.stderr.contains(what), "{what}: {}", out.stderr);
+            }
+            assert_eq!(updates_in(&log), updates, "{what} {rebind}: no Update");
+            if before_any_request || !rebind {
+                assert_eq!(requests_in(&log), requests, "{what} {rebind}: no request");
+            }
+            assert_eq!(live(&sim.url)["Enable"], json!(false), "{what} {rebind}");
+        }
+    }
+    // A plan of the first version: nothing of it is trusted.
+    let mut v1 = plan.clone();
+    let v1 = v1.as_object_mut().unwrap();
+    v1.insert("schema".into(), json!("tcss-audit/restore-plan/v1"));
+    v1.insert("made_at".into(), v1["planned_at"].clone());
+    for gone in ["planned_at", "account", "binding"] {
+        v1.remove(gone);
+    }
+    let file = env.write("v1.json", &Value::Object(v1.clone()).to_string());
+    let requests = requests_in(&log);
+    let out = restore(
+        &env,
+        &sim,
+        &["--apply", "--plan", file.to_str().unwrap(), "--yes"],
+    )
+    .code(2);
+    assert!(
+        out.stderr.contains("made by an older version") && out.stderr.contains("plan again"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(requests_in(&log), requests);
+    assert_eq!(env.rows("journal"), 1, "only the approval");
+}
+
+#[test]
+fn a_plan_whose_baseline_was_replaced_is_stale() {
+    let env = Env::new();
+    let log = env.path("sim.log");
+    let sim = Sim::start_logged(&[], &log);
+    approved(&env, &sim);
+    drift(&sim.url);
+    let plan = saved_plan(&env, &sim);
+    env.run(&["baseline", "approve", "--reason", "CHG-2", "--by", "alice"])
+        .ok();
+    let requests = requests_in(&log);
+    let out = restore(
+        &env,
+        &sim,
+        &["--apply", "--plan", plan.to_str().unwrap(), "--yes"],
+    )
+    .code(1);
+    assert!(
+        out.stderr
+            .contains("journal entry 1, which is no longer the one in force (journal entry 2 is)"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(requests_in(&log), requests, "nothing was sent");
+}
+
+#[test]
+fn credentials_that_reach_another_account_are_refused_before_the_update() {
+    let env = Env::new();
+    let sim = Sim::start(&[]);
+    approved(&env, &sim);
+    drift(&sim.url);
+    let plan = saved_plan(&env, &sim);
+    // The same keys, served as another account's.
+    let accounts = env.write("accounts.toml", "uin = \"100000000777\"\n");
+    let log = env.path("other.log");
+    let other = Sim::start_logged(&["--accounts", accounts.to_str().unwrap()], &log);
+    let out = restore(
+        &env,
+        &other,
+        &["--apply", "--plan", plan.to_str().unwrap(), "--yes"],
+    )
+    .code(2);
+    assert!(
+        out.stderr.contains("reach account 100000000777")
+            && out.stderr.contains("plan's is account 100000000001"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(updates_in(&log), 0);
+    assert_eq!(live(&sim.url)["Enable"], json!(false));
+    assert_eq!(env.rows("journal"), 1);
+}
+
+#[test]
+fn an_update_whose_read_back_fails_is_journalled_with_its_request_id() {
+    let env = Env::new();
+    // The snapshot, the drifting Update, the plan's read, the apply's read and the Update;
+    // then every read fails.
+    let sim = Sim::start(&["--faults", "ok*5,auth*10"]);
+    approved(&env, &sim);
+    drift(&sim.url);
+    let snapshots = env.rows("snapshots");
+    let out = restore(&env, &sim, &["--apply", "--yes", "--by", "bob"]).code(3);
+    assert!(out.stderr.contains("read-back failed"), "{}", out.stderr);
+    let request_id = out
+        .stderr
+        .split("RequestId ")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("{}", out.stderr))
+        .to_string();
+    assert!(!request_id.is_empty());
+    assert_eq!(env.rows("journal"), 2);
+    assert_eq!(
+        env.rows("snapshots"),
+        snapshots,
+        "nothing was read back to record"
+    );
+    let conn = rusqlite::Connection::open(env.db()).unwrap();
+    let (kind, detail): (String, String) = conn
+        .query_row("SELECT kind, detail FROM journal WHERE id = 2", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    let detail: Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(kind, "restore");
+    assert_eq!(detail["update_request_id"], json!(request_id));
+    assert_eq!(detail["outcome"], "read-back failed");
+    let log = env.run(&["log"]).ok();
+    assert!(log.stdout.contains(&request_id), "{}", log.stdout);
+    env.run(&["verify"]).ok();
 }

@@ -50,6 +50,7 @@ pub fn policy_baselines(baselines: &[(Entry, Config)]) -> Vec<Baseline> {
     baselines
         .iter()
         .map(|(e, config)| Baseline {
+            entry: e.id,
             approved_at: e.at,
             snapshot: e.snapshot,
             config_hash: e.config_hash.clone(),
@@ -219,10 +220,7 @@ pub fn build_target(
     let snapshots = in_window.len();
     let config = latest_idx.map(|i| obs[i].config.clone());
     let judged_at = check_time(opts);
-    let baseline = baselines
-        .iter()
-        .rev()
-        .find(|(e, _)| e.at <= judged_at)
+    let baseline = crate::task::in_force::in_force(&baselines, |(e, _)| (e.id, e.at), judged_at)
         .zip(config.as_ref())
         .map(|((e, approved), latest)| {
             let changes = diff(approved, latest);
