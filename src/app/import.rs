@@ -200,9 +200,12 @@ pub fn restore_into(
 ) -> Result<Restored, Error> {
     let existed = db.exists();
     let mut store = Store::open(db, OpenMode::Create)?;
-    if let Some((key, line)) = signing {
-        store.sign_checkpoints_with(key);
-        store.keep_line(line);
+    // A backup is not signed again: the signer saw none of it. It carries its own signed
+    // checkpoints, which the next signing run links to.
+    if signing.is_some() {
+        tracing::info!(
+            "a backup is restored with the signed checkpoints it carries; the next signing run continues their line"
+        );
     }
     match restore(&mut store, files) {
         Ok(done) => {
@@ -336,6 +339,7 @@ fn parse_lines(
                 line: n,
                 entry,
             }),
+            Ok(Some(Item::Checkpoint(c))) => pending.checkpoints.push(*c),
             Ok(None) => {}
             Err(e) => {
                 // Keep what came before the bad line, so the message's promise holds.
@@ -418,6 +422,7 @@ const NIGHTS_PER_COMMIT: usize = 10;
 enum Item {
     Snapshot(Pending),
     Journal(Box<ExportEntry>),
+    Checkpoint(Box<crate::store::StoredCheckpoint>),
 }
 
 /// Lines recorded together: the observations, and the journal entries among them (rare), each
@@ -425,6 +430,8 @@ enum Item {
 struct Batch {
     rows: Vec<Pending>,
     journal: Vec<Journal>,
+    /// Signed checkpoints (an export writes them last), kept after the rows.
+    checkpoints: Vec<crate::store::StoredCheckpoint>,
 }
 
 struct Journal {
@@ -439,11 +446,12 @@ impl Batch {
         Batch {
             rows: Vec::with_capacity(BATCH),
             journal: Vec::new(),
+            checkpoints: Vec::new(),
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.rows.is_empty() && self.journal.is_empty()
+        self.rows.is_empty() && self.journal.is_empty() && self.checkpoints.is_empty()
     }
 }
 
@@ -478,6 +486,13 @@ fn flush(
         }
     }
     total += flush_rows(store, &batch.rows[from..], reproduce_chain, name)?;
+    // A checkpoint names snapshots by their ids in the history it came from, which only a
+    // restore into an empty database reproduces.
+    if reproduce_chain {
+        for c in &batch.checkpoints {
+            store.import_checkpoint(c)?;
+        }
+    }
     Ok(total)
 }
 
@@ -530,6 +545,16 @@ fn parse_row(
 ) -> Result<Option<Item>, Error> {
     if text.trim().is_empty() {
         return Ok(None);
+    }
+    if ExportLine::is_checkpoint(text) {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Line {
+            checkpoint: crate::store::StoredCheckpoint,
+        }
+        let line: Line = serde_json::from_str(text)
+            .map_err(|e| bad(n, format!("not a signed checkpoint: {e}")))?;
+        return Ok(Some(Item::Checkpoint(Box::new(line.checkpoint))));
     }
     if ExportLine::is_journal(text) {
         #[derive(serde::Deserialize)]

@@ -187,7 +187,9 @@ fn apply(
             eprintln!("note: nothing was recorded as applied");
         }
     })?;
-    say(args, ctx, &name, plan, applied)
+    let code = say(args, ctx, &name, plan, applied)?;
+    crate::app::signature_line(store)?;
+    Ok(code)
 }
 
 /// What an apply did, on stdout (the outcome) and stderr (what went wrong), and its exit code.

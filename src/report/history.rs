@@ -186,6 +186,18 @@ pub fn verify_text(v: &VerifyOutcome, w: &mut dyn Write) -> io::Result<()> {
             k.signed
         )?,
     }
+    if !k.line_starts.is_empty() {
+        let starts: Vec<String> = k
+            .line_starts
+            .iter()
+            .map(|s| format!("snapshot {} ({})", s.snapshot, s.signed_at))
+            .collect();
+        writeln!(
+            w,
+            "line starts: {} (a key vouching for the history as it found it; the journal's signing entries say who and why)",
+            starts.join(", ")
+        )?;
+    }
     if let Some(b) = &k.first_bad {
         writeln!(
             w,
@@ -263,6 +275,7 @@ pub fn verify_json(v: &VerifyOutcome, w: &mut dyn Write) -> io::Result<()> {
                 "public_key": v.key,
                 "newest": k.newest,
                 "first_bad": k.first_bad,
+                "line_starts": k.line_starts,
             },
             "witnesses": v.witnesses,
         }),

@@ -44,8 +44,15 @@ pub struct ExportRow {
 #[derive(Debug, Clone, Copy, Serialize)]
 #[serde(untagged)]
 pub enum ExportLine<'a> {
-    Journal { journal: &'a ExportEntry },
+    Journal {
+        journal: &'a ExportEntry,
+    },
     Snapshot(&'a ExportRow),
+    /// A signed checkpoint, as stored: written after every observation, so that a backup
+    /// restored into an empty database verifies with the public key as the original does.
+    Checkpoint {
+        checkpoint: &'a super::StoredCheckpoint,
+    },
 }
 
 impl ExportLine<'_> {
@@ -53,6 +60,11 @@ impl ExportLine<'_> {
     /// parsed once, as rows, without trying each shape in turn.
     pub fn is_journal(text: &str) -> bool {
         text.trim_start().starts_with("{\"journal\"")
+    }
+
+    /// Whether a line's text is a signed checkpoint's.
+    pub fn is_checkpoint(text: &str) -> bool {
+        text.trim_start().starts_with("{\"checkpoint\"")
     }
 }
 
@@ -118,6 +130,9 @@ impl Store {
         }
         for e in entries {
             each(ExportLine::Journal { journal: &e }).map_err(io)?;
+        }
+        for c in self.checkpoints()? {
+            each(ExportLine::Checkpoint { checkpoint: &c }).map_err(io)?;
         }
         Ok(n)
     }

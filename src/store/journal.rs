@@ -316,24 +316,6 @@ impl Store {
         Ok(rows.into_iter().map(Stored::into_entry).collect())
     }
 
-    /// The target's approved baseline in force at `at` (the newest approved by then; `None`:
-    /// the newest of all).
-    pub fn baseline(
-        &self,
-        target: &str,
-        at: Option<DateTime<Utc>>,
-    ) -> Result<Option<Entry>, StoreError> {
-        let sql = format!(
-            "{SELECT} WHERE t.name = ?1 AND j.kind = 'baseline' AND (?2 IS NULL OR j.at <= ?2)
-             ORDER BY j.id DESC LIMIT 1"
-        );
-        let row = self
-            .cached_row(&sql, params![target, at.map(ms)], stored)
-            .optional()
-            .map_err(|e| self.err(e))?;
-        Ok(row.map(Stored::into_entry))
-    }
-
     /// An exported entry: recorded unless the same decision is already there (same target,
     /// kind, moment, person and config). Gives the entry's hash here and whether it was present.
     pub fn import_entry(&mut self, e: &ExportEntry) -> Result<(String, bool), StoreError> {
@@ -471,7 +453,7 @@ impl Store {
     /// recorded before the entry.
     fn time_break(
         &self,
-        tx: &Transaction<'_>,
+        tx: &rusqlite::Connection,
         rows: &[Stored],
     ) -> Result<Option<JournalBreak>, StoreError> {
         use crate::task::journal_time::{self, Around};
@@ -598,11 +580,14 @@ mod tests {
         assert!(report.ok(), "{report:?}");
         assert_eq!(report.journal.entries, 2);
         assert_eq!(report.journal.unlinked, 1, "no snapshot follows the second");
-        let now = store.baseline("prod", None).unwrap().unwrap();
-        assert_eq!(now.reason, "weekly now");
-        let then = store.baseline("prod", Some(a.at)).unwrap().unwrap();
-        assert_eq!(then.id, a.id);
-        assert!(store.baseline("other", None).unwrap().is_none());
+        let kept = store
+            .entries(Some("prod"), Some(EntryKind::Baseline))
+            .unwrap();
+        assert_eq!(
+            kept.iter().map(|e| e.reason.as_str()).collect::<Vec<_>>(),
+            ["agreed", "weekly now"]
+        );
+        assert!(store.entries(Some("other"), None).unwrap().is_empty());
     }
 
     #[test]

@@ -428,6 +428,24 @@ impl Bulk<'_> {
         }
     }
 
+    /// An exported signed checkpoint, kept as it was, in the open transaction (its signature
+    /// is `verify`'s to check). Gives whether it was new.
+    pub fn import_checkpoint(&mut self, c: &super::StoredCheckpoint) -> Result<bool, StoreError> {
+        let open = match self.open.take() {
+            Some(open) => open,
+            None => self.store.begin()?,
+        };
+        self.open = Some(open);
+        match Store::import_checkpoint_in(&self.store.conn, c) {
+            Ok(new) => Ok(new),
+            Err(e) => {
+                self.open = None;
+                self.store.rollback();
+                Err(self.store.err(e))
+            }
+        }
+    }
+
     /// Commits what is open.
     pub fn commit(&mut self) -> Result<(), StoreError> {
         match self.open.take() {
