@@ -11,6 +11,7 @@ mod faults;
 mod history;
 mod identity;
 mod layers;
+mod line;
 mod notify;
 mod platform;
 mod report;

@@ -10,18 +10,18 @@ use sha2::{Digest, Sha256};
 
 use crate::support::{Env, SEED, Sim};
 
-const NIGHTS: i64 = 20;
+pub(crate) const NIGHTS: i64 = 20;
 /// The night scanning was switched off.
 const OFF: i64 = 15;
 /// From this night on the answers carry a field the tool does not document.
 const NEW_FIELD_FROM: i64 = 10;
 
-fn night_at(n: i64) -> String {
+pub(crate) fn night_at(n: i64) -> String {
     format!("2026-11-{n:02}T19:00:00Z")
 }
 
 /// Night `n`'s answer: the reference answer, switched off on night [`OFF`].
-fn answer(n: i64) -> String {
+pub(crate) fn answer(n: i64) -> String {
     let mut seed: Value = serde_json::from_str(SEED).unwrap();
     let r = &mut seed["Response"];
     r["RequestId"] = Value::String(format!("req-night-{n}"));
@@ -33,7 +33,7 @@ fn answer(n: i64) -> String {
 }
 
 /// A history of [`NIGHTS`] nightly imports of target `prod`, each signed with `key` if given.
-fn history(env: &Env, key: Option<&Path>) {
+pub(crate) fn history(env: &Env, key: Option<&Path>) {
     for n in 1..=NIGHTS {
         let file = env.write(&format!("night-{n}.json"), &answer(n));
         let mut args: Vec<String> = Vec::new();
@@ -54,7 +54,7 @@ fn history(env: &Env, key: Option<&Path>) {
 }
 
 /// A signing key in the environment's folder: (private, public).
-fn key(env: &Env) -> (PathBuf, PathBuf) {
+pub(crate) fn key(env: &Env) -> (PathBuf, PathBuf) {
     let k = env.path("signing-key");
     let out = env
         .run(&["key", "generate", "--out", k.to_str().unwrap()])
@@ -64,7 +64,7 @@ fn key(env: &Env) -> (PathBuf, PathBuf) {
 }
 
 /// The report filed before anything happened to the history.
-fn file_report(env: &Env, name: &str) -> PathBuf {
+pub(crate) fn file_report(env: &Env, name: &str) -> PathBuf {
     let out = env.path(name);
     env.run(&[
         "report",
@@ -104,7 +104,7 @@ fn verify_all(env: &Env, witness: &Path, public: &Path) -> Verdicts {
 }
 
 /// A signed history with a report filed from it: (env, witness, public key).
-fn signed_history() -> (Env, PathBuf, PathBuf) {
+pub(crate) fn signed_history() -> (Env, PathBuf, PathBuf) {
     let env = Env::new();
     let (k, public) = key(&env);
     history(&env, Some(&k));
@@ -112,7 +112,7 @@ fn signed_history() -> (Env, PathBuf, PathBuf) {
     (env, witness, public)
 }
 
-fn sql(env: &Env) -> rusqlite::Connection {
+pub(crate) fn sql(env: &Env) -> rusqlite::Connection {
     let conn = rusqlite::Connection::open(env.db()).unwrap();
     conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
     conn
@@ -136,7 +136,7 @@ struct Link {
 }
 
 /// Recomputes every chain hash from the rows as they are now, as an insider would after an edit.
-fn recompute_chain(conn: &rusqlite::Connection) {
+pub(crate) fn recompute_chain(conn: &rusqlite::Connection) {
     let links: Vec<Link> = conn
         .prepare(
             "SELECT s.id, t.name, observed_at, recorded_at, source, endpoint, request_id,
@@ -180,7 +180,7 @@ fn recompute_chain(conn: &rusqlite::Connection) {
 }
 
 #[track_caller]
-fn caught(run: &crate::support::Run, says: &[&str]) {
+pub(crate) fn caught(run: &crate::support::Run, says: &[&str]) {
     assert_eq!(
         run.code, 1,
         "stdout:\n{}\nstderr:\n{}",
@@ -192,7 +192,7 @@ fn caught(run: &crate::support::Run, says: &[&str]) {
 }
 
 #[track_caller]
-fn passes(run: &crate::support::Run) {
+pub(crate) fn passes(run: &crate::support::Run) {
     assert_eq!(
         run.code, 0,
         "stdout:\n{}\nstderr:\n{}",
