@@ -101,12 +101,17 @@ fn state_error(path: &Path, why: impl std::fmt::Display) -> String {
 }
 
 /// Reads the signer state at `path`: `None` when there is no file.
-pub(crate) fn read_state(path: &Path) -> Result<Option<SignerState>, String> {
+pub fn read_state(path: &Path) -> Result<Option<SignerState>, String> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(state_error(path, format_args!("cannot be read: {e}"))),
     };
+    // An empty file is a state not written yet: a deploy creates it so that the service
+    // manager can hand it in before the first signature.
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
     let state: SignerState = serde_json::from_slice(&bytes)
         .map_err(|e| state_error(path, format_args!("is not a signer state: {e}")))?;
     if state.schema != SIGNER_STATE_SCHEMA {
@@ -115,8 +120,19 @@ pub(crate) fn read_state(path: &Path) -> Result<Option<SignerState>, String> {
     Ok(Some(state))
 }
 
+impl SignerState {
+    /// Whether this state may replace `old`: the same key, and its place in the line not
+    /// behind (no older state, or an empty one, is replaced by any).
+    pub fn extends(&self, old: Option<&SignerState>) -> bool {
+        old.is_none_or(|o| {
+            o.key == self.key
+                && (self.seq > o.seq || (self.seq == o.seq && self.snapshot >= o.snapshot))
+        })
+    }
+}
+
 /// Writes the signer state at `path` whole (beside it, then renamed into place).
-pub(crate) fn write_state(path: &Path, state: &SignerState) -> std::io::Result<()> {
+pub fn write_state(path: &Path, state: &SignerState) -> std::io::Result<()> {
     let mut text = serde_json::to_string_pretty(state).expect("a state serializes");
     text.push('\n');
     let dir = path
@@ -222,7 +238,11 @@ impl Store {
             return Ok(Err(why));
         }
         let from = match self.head_status(&c.head())? {
-            HeadStatus::Held | HeadStatus::HeldAtCheckpoint => (c.snapshot, c.chain_hash.clone()),
+            // From the row before it, so that the signed row's own content is checked too.
+            HeadStatus::Held => self
+                .link_before(c.snapshot)?
+                .unwrap_or((c.snapshot, c.chain_hash.clone())),
+            HeadStatus::HeldAtCheckpoint => (c.snapshot, c.chain_hash.clone()),
             HeadStatus::Pruned => match self.chain_start()? {
                 Some(start) => start,
                 None => return Ok(Err(format!("snapshot {} is gone", c.snapshot))),
@@ -261,6 +281,28 @@ impl Store {
             },
         };
         Ok(Ok(Linked { pos }))
+    }
+
+    /// The snapshot before `id` and its chain hash as stored (the genesis before the first, the
+    /// pruning checkpoint where the rows before were pruned): where a check of `id`'s own link
+    /// starts.
+    fn link_before(&self, id: i64) -> Result<Option<(i64, String)>, StoreError> {
+        if id == 1 {
+            return Ok(Some((0, super::chain::GENESIS.to_string())));
+        }
+        let stored: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT lower(hex(chain_hash)) FROM snapshots WHERE id = ?1
+                 UNION ALL
+                 SELECT chain_hash FROM chain_checkpoints WHERE last_snapshot = ?1
+                 LIMIT 1",
+                [id - 1],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(stored.map(|hash| (id - 1, hash)))
     }
 
     /// No checkpoint of the key: a line starts only on a history with no row before this

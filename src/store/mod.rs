@@ -28,7 +28,7 @@ pub use chain::{ChainBreak, VerifyReport};
 pub use checks::{CheckCounts, KeptCheck, StoredCheck, split_document};
 pub use export::{EXPORT_SCHEMA, ExportHeader, ExportLine, ExportRow};
 pub use journal::{Entry, EntryKind, ExportEntry, JournalReport, NewEntry};
-pub use line::{LineSettings, LineStart, SignerState, StoredCheckpoint};
+pub use line::{LineSettings, LineStart, SignerState, StoredCheckpoint, read_state, write_state};
 pub use prune::Pruned;
 pub use query::{Event, HistoryRow, SnapshotMeta, StoredEvent, StoredSnapshot};
 pub use record::{Bulk, NewSnapshot, Recorded};

@@ -440,3 +440,106 @@ fn a_signed_history_its_backup_and_its_prune_verify_with_the_key() {
     .ok();
     passes(&verify_keyed(&env, &public));
 }
+
+/// The other edits of the Trust table, each followed by the key's next recording: it refuses
+/// to sign every one, and `verify` with the key finds a checkpoint deleted from the middle.
+#[test]
+fn every_edit_of_the_trust_table_is_refused_by_the_next_signer() {
+    let edits: [(&str, &str, &str); 5] = [
+        (
+            "the change event of an unsigned row deleted",
+            "DELETE FROM change_events WHERE to_snapshot = 21",
+            "does not verify",
+        ),
+        (
+            "the newest row edited, the chain left",
+            "UPDATE snapshots SET scan_result = 'forged' WHERE id = 20",
+            "does not match its chain hash",
+        ),
+        (
+            "a journal entry edited",
+            "UPDATE journal SET reason = 'forged'",
+            "does not verify",
+        ),
+        (
+            "the newest snapshots deleted",
+            "DELETE FROM snapshots WHERE id > 18",
+            "is gone",
+        ),
+        (
+            "the newest checkpoint's signature altered",
+            "UPDATE signed_checkpoints SET signed_at = signed_at + 1 WHERE id = (SELECT MAX(id) FROM signed_checkpoints)",
+            "",
+        ),
+    ];
+    for (what, edit, why) in edits {
+        let (env, _witness, public) = signed_history();
+        let k = env.path("signing-key");
+        if what.contains("unsigned row") {
+            // A night recorded without the key, switched off: a change event after the newest
+            // checkpoint, which the next signer must check before it signs.
+            let off = answer(NIGHTS + 1).replace("\"Enable\": true", "\"Enable\": false");
+            let file = env.write("off.json", &off);
+            let at = night_at(NIGHTS + 1);
+            env.run(&[
+                "import",
+                file.to_str().unwrap(),
+                "--target",
+                "prod",
+                "--at",
+                &at,
+            ])
+            .ok();
+        }
+        if what.contains("journal") {
+            env.run(&[
+                "--signing-key",
+                k.to_str().unwrap(),
+                "baseline",
+                "approve",
+                "--target",
+                "prod",
+                "--reason",
+                "agreed",
+            ])
+            .ok();
+        }
+        sql(&env).execute_batch(edit).unwrap();
+        let file = env.write("next.json", &answer(NIGHTS + 2));
+        let run = env.run(&[
+            "--signing-key",
+            k.to_str().unwrap(),
+            "import",
+            file.to_str().unwrap(),
+            "--target",
+            "prod",
+            "--at",
+            "2026-11-22T19:00:00Z",
+        ]);
+        if why.is_empty() {
+            // An altered newest checkpoint is not the key's: the line links the one before it,
+            // whose head still holds, and goes on; verify with the key names the altered one.
+            assert_eq!(run.code, 0, "{what}: {}", run.stderr);
+            caught(
+                &verify_keyed(&env, &public),
+                &["does not verify with the public key"],
+            );
+            continue;
+        }
+        assert_eq!(run.code, 4, "{what}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("signature line broken") && run.stderr.contains(why),
+            "{what}: {}",
+            run.stderr
+        );
+    }
+    // A checkpoint deleted from the middle of the line: the next one no longer links it.
+    let (env, _witness, public) = signed_history();
+    sql(&env)
+        .execute("DELETE FROM signed_checkpoints WHERE snapshot = 10", [])
+        .unwrap();
+    caught(
+        &verify_keyed(&env, &public),
+        &["does not link the one before it"],
+    );
+}
