@@ -220,6 +220,7 @@ pub fn run(
             paths,
             plan.notify_dry_run,
             plan.job.env.as_ref(),
+            broken.as_deref(),
         )?;
         let failed: Vec<String> = deliveries
             .iter()

@@ -83,11 +83,12 @@ impl NotifySpec {
 }
 
 /// The default `on`: everything but `stale`.
-pub const DEFAULT_ON: [EventKind; 4] = [
+pub const DEFAULT_ON: [EventKind; 5] = [
     EventKind::Drift,
     EventKind::NewFailure,
     EventKind::Error,
     EventKind::Recovered,
+    EventKind::Integrity,
 ];
 
 /// What a destination was last told about a target.
@@ -242,6 +243,7 @@ pub fn notify_all(
     reports: (Option<String>, Option<String>),
     dry_run: bool,
     env: &dyn Fn(&str) -> Option<String>,
+    integrity: Option<&str>,
 ) -> Result<Vec<Delivery>, Error> {
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
     let mut out = Vec::new();
@@ -260,6 +262,18 @@ pub fn notify_all(
                 t.target.clone(),
                 serde_json::to_string(&state).expect("a state serializes"),
             ));
+        }
+        // Said at every run while it lasts: it is about the whole history, not a target.
+        if let Some(why) = integrity
+            && (spec.always || spec.on.contains(&EventKind::Integrity))
+        {
+            events.push(Event {
+                target: "*".into(),
+                kind: EventKind::Integrity,
+                summary: format!("signature line broken: {why}"),
+                changes: None,
+                rules: None,
+            });
         }
         let n = Notification {
             at: run_at,

@@ -23,15 +23,18 @@ pub enum EventKind {
     Error,
     Recovered,
     Stale,
+    /// The history's trust is in question (target `*`): the signature line is broken.
+    Integrity,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 6] = [
         EventKind::Drift,
         EventKind::NewFailure,
         EventKind::Error,
         EventKind::Recovered,
         EventKind::Stale,
+        EventKind::Integrity,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -41,6 +44,7 @@ impl EventKind {
             EventKind::Error => "error",
             EventKind::Recovered => "recovered",
             EventKind::Stale => "stale",
+            EventKind::Integrity => "integrity",
         }
     }
 
@@ -143,11 +147,13 @@ fn kind_label(kind: EventKind, lang: Language) -> &'static str {
         (Language::En, EventKind::Error) => "could not be audited",
         (Language::En, EventKind::Recovered) => "recovered",
         (Language::En, EventKind::Stale) => "no recent snapshot",
+        (Language::En, EventKind::Integrity) => "history not signed",
         (Language::Zh, EventKind::Drift) => "配置发生变更",
         (Language::Zh, EventKind::NewFailure) => "新增不合规规则",
         (Language::Zh, EventKind::Error) => "无法审计",
         (Language::Zh, EventKind::Recovered) => "已恢复",
         (Language::Zh, EventKind::Stale) => "长时间无快照",
+        (Language::Zh, EventKind::Integrity) => "历史记录未签名",
     }
 }
 

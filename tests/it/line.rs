@@ -13,13 +13,12 @@ use crate::trust::{
 };
 
 /// The nightly job with the key against the stand-in: its run and the files it wrote.
-fn nightly(env: &Env, key: &Path, extra: &[&str]) -> (crate::support::Run, Vec<PathBuf>) {
+fn nightly(env: &Env, key: &Path, after: &[&str]) -> (crate::support::Run, Vec<PathBuf>) {
     let sim = Sim::start(&[]);
     let out = env.path("reports");
-    let mut args: Vec<&str> = extra.to_vec();
     let k = key.to_str().unwrap();
     let o = out.to_str().unwrap();
-    args.extend([
+    let mut args = vec![
         "--signing-key",
         k,
         "run",
@@ -27,8 +26,13 @@ fn nightly(env: &Env, key: &Path, extra: &[&str]) -> (crate::support::Run, Vec<P
         &sim.url,
         "--out-dir",
         o,
-    ]);
-    let run = env.run_signed(&args);
+    ];
+    args.extend(after);
+    let run = env.run_with(&args, |c| {
+        c.env("TENCENTCLOUD_SECRET_ID", crate::support::SIM_ID)
+            .env("TENCENTCLOUD_SECRET_KEY", crate::support::SIM_KEY)
+            .env("HOOK_URL", "http://127.0.0.1:9/hook");
+    });
     let files = std::fs::read_dir(&out)
         .map(|d| d.map(|e| e.unwrap().path()).collect())
         .unwrap_or_default();
@@ -106,8 +110,22 @@ fn a_history_rebuilt_by_reimporting_is_not_signed_by_the_nightly_job() {
         forged.run(&args).ok();
     }
     replace_db(&env, &forged);
-    let (run, files) = nightly(&env, &env.path("signing-key"), &[]);
+    // The job's destinations are told too (a dry run here: what would be sent is printed).
+    let cfg = env.write(
+        "notify.toml",
+        "[[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\n",
+    );
+    let (run, files) = nightly(
+        &env,
+        &env.path("signing-key"),
+        &["--config", cfg.to_str().unwrap(), "--notify-dry-run"],
+    );
     refused_to_sign(&run, &files, "no checkpoint of this key");
+    assert!(
+        run.stdout.contains("\"kind\": \"integrity\"") && run.stdout.contains("\"target\": \"*\""),
+        "{}",
+        run.stdout
+    );
     // What it fetched is recorded all the same, unsigned.
     let history = env
         .run(&["history", "--target", "default", "--format", "json"])
