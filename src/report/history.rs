@@ -164,6 +164,46 @@ pub fn verify_text(v: &VerifyOutcome, w: &mut dyn Write) -> io::Result<()> {
         )?,
         None => writeln!(w, "head: none (no snapshots)")?,
     }
+    checkpoints_text(v, w)?;
+    for r in &v.witnesses {
+        let file = visible(&r.file);
+        let signed = match r.signature {
+            Some(s) => format!(" (signature {s})"),
+            None => String::new(),
+        };
+        let what = match (&r.status, r.snapshot) {
+            (WitnessStatus::Head(HeadStatus::Held), Some(id)) => {
+                format!("snapshot {id} held")
+            }
+            (WitnessStatus::Head(HeadStatus::HeldAtCheckpoint), Some(id)) => {
+                format!("snapshot {id} held (at the pruning checkpoint that ends there)")
+            }
+            (WitnessStatus::Head(HeadStatus::Pruned), Some(id)) => {
+                format!("snapshot {id} pruned, not checkable")
+            }
+            (WitnessStatus::Head(HeadStatus::Rewritten { found }), Some(id)) => format!(
+                "snapshot {id} REWRITTEN: its chain hash is now {}, not the witnessed one; the history at or before it was changed",
+                short(found)
+            ),
+            (WitnessStatus::Head(HeadStatus::Missing { newest }), Some(id)) => format!(
+                "snapshot {id} MISSING: the history was cut below it ({})",
+                match newest {
+                    Some(n) => format!("the newest now is {n}"),
+                    None => "no snapshot is left".into(),
+                }
+            ),
+            (WitnessStatus::BadSignature { reason, .. }, _) => {
+                format!("signature BAD: {}", visible(reason))
+            }
+            _ => "names no head (made from an empty history)".into(),
+        };
+        writeln!(w, "witness {file}{signed}: {what}")?;
+    }
+    Ok(())
+}
+
+/// The signed checkpoints' lines of `audit verify`'s text.
+fn checkpoints_text(v: &VerifyOutcome, w: &mut dyn Write) -> io::Result<()> {
     let k = &v.checkpoints;
     match (&v.key, k.verified) {
         (Some(fp), Some(verified)) => {
@@ -212,40 +252,6 @@ pub fn verify_text(v: &VerifyOutcome, w: &mut dyn Write) -> io::Result<()> {
             "unsigned tail: {} recorded after the newest verified signed checkpoint, and --require-signed was given",
             count(k.unsigned_tail, "snapshot is", "snapshots are"),
         )?;
-    }
-    for r in &v.witnesses {
-        let file = visible(&r.file);
-        let signed = match r.signature {
-            Some(s) => format!(" (signature {s})"),
-            None => String::new(),
-        };
-        let what = match (&r.status, r.snapshot) {
-            (WitnessStatus::Head(HeadStatus::Held), Some(id)) => {
-                format!("snapshot {id} held")
-            }
-            (WitnessStatus::Head(HeadStatus::HeldAtCheckpoint), Some(id)) => {
-                format!("snapshot {id} held (at the pruning checkpoint that ends there)")
-            }
-            (WitnessStatus::Head(HeadStatus::Pruned), Some(id)) => {
-                format!("snapshot {id} pruned, not checkable")
-            }
-            (WitnessStatus::Head(HeadStatus::Rewritten { found }), Some(id)) => format!(
-                "snapshot {id} REWRITTEN: its chain hash is now {}, not the witnessed one; the history at or before it was changed",
-                short(found)
-            ),
-            (WitnessStatus::Head(HeadStatus::Missing { newest }), Some(id)) => format!(
-                "snapshot {id} MISSING: the history was cut below it ({})",
-                match newest {
-                    Some(n) => format!("the newest now is {n}"),
-                    None => "no snapshot is left".into(),
-                }
-            ),
-            (WitnessStatus::BadSignature { reason, .. }, _) => {
-                format!("signature BAD: {}", visible(reason))
-            }
-            _ => "names no head (made from an empty history)".into(),
-        };
-        writeln!(w, "witness {file}{signed}: {what}")?;
     }
     Ok(())
 }

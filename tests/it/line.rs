@@ -561,3 +561,49 @@ fn every_edit_of_the_trust_table_is_refused_by_the_next_signer() {
         &["does not link the one before it"],
     );
 }
+
+/// The step after a run that keeps the signer state apart copies a state only when it extends
+/// the kept one: an empty kept state (a first run), a newer one; never another key's or an
+/// older one.
+#[test]
+fn keep_state_copies_only_a_state_that_extends_the_kept_one() {
+    let env = Env::new();
+    let (k, _public) = key(&env);
+    let cfg = with_state(&env, &k);
+    let kept = env.write("kept.json", "");
+    let keep = |from: &Path| {
+        env.run(&[
+            "key",
+            "keep-state",
+            from.to_str().unwrap(),
+            "--to",
+            kept.to_str().unwrap(),
+        ])
+    };
+    let state = env.path("signer-state.json");
+    import_night(&env, &cfg, 1).ok();
+    keep(&state).ok();
+    let first = std::fs::read(&kept).unwrap();
+    import_night(&env, &cfg, 2).ok();
+    let second = std::fs::read(&state).unwrap();
+    keep(&state).ok();
+    assert_eq!(std::fs::read(&kept).unwrap(), second);
+    // The older state does not replace the newer.
+    let older = env.path("older.json");
+    std::fs::write(&older, &first).unwrap();
+    let refused = keep(&older);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("does not extend"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(std::fs::read(&kept).unwrap(), second);
+    // Nor does another key's.
+    let mut other: Value = serde_json::from_slice(&second).unwrap();
+    other["key"] = Value::from("SHA256:another");
+    other["seq"] = Value::from(99);
+    let other_path = env.write("other.json", &other.to_string());
+    assert_eq!(keep(&other_path).code, 1);
+    assert_eq!(std::fs::read(&kept).unwrap(), second);
+}
