@@ -401,11 +401,13 @@ if [ "$big" -gt 0 ]; then
         "$big_per_obs B ($((big_bytes / 1048576)) MiB in all, raw kept)" "<= 512 B" \
         "$(verdict "$big_per_obs" "<=" 512)"
     big_repeat=$((repeat < 3 ? repeat : 3))
+    # Every raw answer checked against its config, each raw base normalized once: 300,000 a
+    # second is the goal with that check (400,000 before it).
     big_verify_ms=$(repeat=$big_repeat median_ms "$audit" --db "$big_db" verify)
     big_verify_rate=$(awk -v n="$big_obs" -v ms="$big_verify_ms" 'BEGIN { printf "%d", (ms > 0) ? n * 1000 / ms : 0 }')
     row "$big targets: verify (whole history)" \
         "$big_verify_rate obs/s ($big_obs in $(awk -v d="$big_verify_ms" 'BEGIN { printf "%.2f", d / 1000 }') s)" \
-        ">= 400000 obs/s" "$(verdict "$big_verify_rate" ">=" 400000)"
+        ">= 300000 obs/s" "$(verdict "$big_verify_rate" ">=" 300000)"
     read -r big_report_s big_report_kb <<<"$(repeat=$big_repeat median_report big-report "$audit" \
         --db "$big_db" report --all --since 30d --format markdown --output "$work/big-report.md")"
     big_report_mb=$((big_report_kb / 1024))

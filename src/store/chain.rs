@@ -451,17 +451,8 @@ impl Checker {
                 known.view = None;
             }
             let packed = matches!(raw, Ok(StoredRaw::Packed(_)));
-            let raw = match raw {
-                Ok(StoredRaw::Whole(span)) => &chunk.raw[span.clone()],
-                Ok(StoredRaw::Packed(span)) => {
-                    unpacked.clear();
-                    if let Err(e) =
-                        rawpack::unpack_into(&chunk.raw[span.clone()], &known.base, unpacked)
-                    {
-                        return Some(format!("its raw answer cannot be rebuilt ({e})"));
-                    }
-                    &unpacked[..]
-                }
+            let raw = match rebuild(raw, &chunk.raw, &known.base, unpacked) {
+                Ok(raw) => raw,
                 Err(e) => return Some(format!("its raw answer cannot be rebuilt ({e})")),
             };
             let raw_digest: [u8; 32] = Sha256::digest(raw).into();
@@ -517,6 +508,12 @@ impl Checker {
         }
         self.expected_id = id + 1;
         hex::encode_to_slice(chain_hash, &mut self.prev).expect("64 digits for 32 bytes");
+        self.observed(id, target_id, observed_at, config_hash_text);
+        true
+    }
+
+    /// A row that holds: its observation, its config named by index, for the derived tables.
+    fn observed(&mut self, id: i64, target_id: i64, observed_at: i64, config_hash_text: &str) {
         let known = self
             .targets
             .get_mut(&target_id)
@@ -546,7 +543,25 @@ impl Checker {
             kept.push(obs);
         }
         self.derived.push(obs);
-        true
+    }
+}
+
+/// A row's raw answer as it was recorded: as stored, or unpacked into `unpacked` against the
+/// base the checker holds for its target.
+fn rebuild<'a>(
+    raw: &Result<StoredRaw, String>,
+    stored: &'a [u8],
+    base: &[u8],
+    unpacked: &'a mut Vec<u8>,
+) -> Result<&'a [u8], String> {
+    match raw {
+        Ok(StoredRaw::Whole(span)) => Ok(&stored[span.clone()]),
+        Ok(StoredRaw::Packed(span)) => {
+            unpacked.clear();
+            rawpack::unpack_into(&stored[span.clone()], base, unpacked)?;
+            Ok(&unpacked[..])
+        }
+        Err(e) => Err(e.clone()),
     }
 }
 
