@@ -1,6 +1,6 @@
 //! `audit baseline`: approve the config at a moment as a target's baseline, and read it back.
 
-use super::{Context, TargetArgs, TextOrJson};
+use super::{Context, OneTarget, TextOrJson};
 use crate::app::{Error, ExitCode, baseline};
 use crate::report::restore::{
     BaselineView, baseline_history_json, baseline_history_text, baseline_json, baseline_text,
@@ -27,7 +27,7 @@ restore --to baseline` puts it back."
         #[arg(default_value = "latest", value_name = "WHEN")]
         when: String,
         #[command(flatten)]
-        targets: TargetArgs,
+        targets: OneTarget,
         /// Why this config is the right one (a change ticket, a decision)
         #[arg(long, value_name = "TEXT")]
         reason: String,
@@ -38,26 +38,17 @@ restore --to baseline` puts it back."
     /// The target's baseline now, and whether the latest snapshot equals it
     Show {
         #[command(flatten)]
-        targets: TargetArgs,
+        targets: OneTarget,
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
     },
     /// Every baseline the target had, oldest first
     History {
         #[command(flatten)]
-        targets: TargetArgs,
+        targets: OneTarget,
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
     },
-}
-
-fn one(targets: &TargetArgs, what: &str) -> Result<(), Error> {
-    if targets.all {
-        return Err(Error::Usage(format!(
-            "audit baseline {what} takes one target: use --target NAME"
-        )));
-    }
-    Ok(())
 }
 
 pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
@@ -68,11 +59,10 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
             reason,
             by,
         } => {
-            one(targets, "approve")?;
             let by = baseline::who(by.as_deref())?;
             let when = When::parse(when, ctx.now())?;
             let mut store = ctx.open_store(OpenMode::Existing)?;
-            let target = ctx.target_names(targets, &store)?.remove(0);
+            let target = ctx.one_target_name(targets, &store)?;
             let entry =
                 baseline::approve(&mut store, &target, &when, ctx.tz, reason, &by, ctx.now())?;
             ctx.emit(|w| {
@@ -90,9 +80,8 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
             Ok(ExitCode::Ok)
         }
         Command::Show { targets, format } => {
-            one(targets, "show")?;
             let store = ctx.open_store(OpenMode::Existing)?;
-            let target = ctx.target_names(targets, &store)?.remove(0);
+            let target = ctx.one_target_name(targets, &store)?;
             let entry = baseline::in_force(&store, &target, ctx.now())?;
             let config = store.config(&entry.config_hash)?;
             let latest = match store.resolve(&target, &When::Latest, ctx.tz) {
@@ -119,9 +108,8 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
             Ok(ExitCode::Ok)
         }
         Command::History { targets, format } => {
-            one(targets, "history")?;
             let store = ctx.open_store(OpenMode::Existing)?;
-            let target = ctx.target_names(targets, &store)?.remove(0);
+            let target = ctx.one_target_name(targets, &store)?;
             let entries = store.entries(Some(&target), Some(EntryKind::Baseline))?;
             ctx.emit(|w| match format {
                 TextOrJson::Text => baseline_history_text(&target, &entries, ctx.tz, w),

@@ -237,6 +237,23 @@ pub struct TargetArgs {
     pub all: bool,
 }
 
+/// The target of a command that acts on one (no `--all`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct OneTarget {
+    /// The target [default: the only one]
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<String>,
+}
+
+impl OneTarget {
+    pub fn selection(&self) -> TargetArgs {
+        TargetArgs {
+            target: self.target.clone(),
+            all: false,
+        }
+    }
+}
+
 /// How requests to the API are made and retried.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
@@ -402,6 +419,17 @@ impl Context {
 
     /// The targets a writing command acts on: they must be named in the config (or be `default`).
     pub fn configured_targets(&self, sel: &TargetArgs) -> Result<Vec<TargetSpec>, Error> {
+        self.configured(sel, true)
+    }
+
+    /// [`Context::configured_targets`] for a command that acts on one target (no `--all`).
+    pub fn configured_target(&self, sel: &OneTarget) -> Result<TargetSpec, Error> {
+        Ok(self.configured(&sel.selection(), false)?.remove(0))
+    }
+
+    /// Without a name, the one target the config names; with several, an error listing them
+    /// (and `--all` where the command takes it) rather than a guess.
+    fn configured(&self, sel: &TargetArgs, all_works: bool) -> Result<Vec<TargetSpec>, Error> {
         if sel.all {
             return Ok(self.settings.targets.clone());
         }
@@ -427,8 +455,21 @@ impl Context {
                             .join(", ")
                     ))
                 }),
-            None => Ok(vec![self.settings.targets[0].clone()]),
+            None if self.settings.targets.len() == 1 => Ok(vec![self.settings.targets[0].clone()]),
+            None => Err(ambiguous(
+                self.settings
+                    .targets
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect(),
+                all_works,
+            )),
         }
+    }
+
+    /// [`Context::target_names`] for a command that acts on one target (no `--all`).
+    pub fn one_target_name(&self, sel: &OneTarget, store: &Store) -> Result<String, Error> {
+        Ok(self.pick(&sel.selection(), store, false)?.remove(0))
     }
 
     /// The target names a reading command acts on: any name with history may be read. `--all`
@@ -469,6 +510,10 @@ impl Context {
     }
 
     pub fn target_names(&self, sel: &TargetArgs, store: &Store) -> Result<Vec<String>, Error> {
+        self.pick(sel, store, true)
+    }
+
+    fn pick(&self, sel: &TargetArgs, store: &Store, all_works: bool) -> Result<Vec<String>, Error> {
         let stored = store.targets()?;
         if sel.all {
             // A set, not a search of the list for each configured target: a fleet of ten
@@ -482,31 +527,30 @@ impl Context {
         if let Some(name) = &sel.target {
             return Ok(vec![name.clone()]);
         }
-        let mut candidates: Vec<String> = if self.settings.file.is_some() {
-            self.settings
-                .targets
-                .iter()
-                .map(|t| t.name.clone())
-                .collect()
-        } else {
-            stored
+        let candidates: Vec<String> = match (&self.settings.file, &self.settings.organization) {
+            (Some(_), org) => {
+                let mut names: Vec<String> = self
+                    .settings
+                    .targets
+                    .iter()
+                    .map(|t| t.name.clone())
+                    .collect();
+                // The organization's members the history holds are targets too.
+                if let Some(org) = org {
+                    let made = crate::app::organization::made_by(&org.name);
+                    names.extend(stored.into_iter().filter(|n| made(n)));
+                    names.sort();
+                    names.dedup();
+                }
+                names
+            }
+            (None, _) => stored,
         };
         match candidates.len() {
             // Nothing recorded and no config: the default target, whose history says it is empty.
             0 => Ok(vec![self.settings.targets[0].name.clone()]),
             1 => Ok(candidates),
-            _ => {
-                candidates.sort();
-                let shown: Vec<String> = candidates
-                    .iter()
-                    .map(|n| crate::task::text::visible(n).into_owned())
-                    .collect();
-                Err(Error::Usage(format!(
-                    "{} targets could be meant: {}; name one with --target NAME, or use --all",
-                    candidates.len(),
-                    shown.join(", ")
-                )))
-            }
+            _ => Err(ambiguous(candidates, all_works)),
         }
     }
 
@@ -583,4 +627,19 @@ fn instant(text: &str, ctx: &Context, lower: bool) -> Result<Result<DateTime<Utc
         when.upper_instant(ctx.tz)
     };
     Ok(at.ok_or(when))
+}
+
+/// The error of a command that would have to guess its target among `candidates`.
+fn ambiguous(mut candidates: Vec<String>, all_works: bool) -> Error {
+    candidates.sort();
+    let shown: Vec<String> = candidates
+        .iter()
+        .map(|n| crate::task::text::visible(n).into_owned())
+        .collect();
+    Error::Usage(format!(
+        "{} targets could be meant: {}; name one with --target NAME{}",
+        candidates.len(),
+        shown.join(", "),
+        if all_works { ", or use --all" } else { "" }
+    ))
 }

@@ -4,7 +4,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-use super::{ClientArgs, Context, TargetArgs, TextOrJson};
+use super::{ClientArgs, Context, OneTarget, TextOrJson};
 use crate::app::output::write_atomically;
 use crate::app::restore::{Applied, Restorer, Stale, To};
 use crate::app::snapshot::process_env;
@@ -34,7 +34,7 @@ and the read-back failed (the apply is journalled)."
 )]
 pub struct Args {
     #[command(flatten)]
-    pub targets: TargetArgs,
+    pub targets: OneTarget,
     /// What to restore: `baseline` (the approved one) or a moment whose config was recorded
     /// (a snapshot id, a date, a time, an age)
     #[arg(long, value_name = "baseline|WHEN", default_value = "baseline")]
@@ -64,11 +64,6 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
-    if args.targets.all {
-        return Err(Error::Usage(
-            "audit restore acts on one target: use --target NAME".into(),
-        ));
-    }
     let by = match args.apply {
         true => Some(baseline::who(args.by.as_deref())?),
         false => None,
@@ -87,7 +82,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     let target = args
         .client
-        .apply(ctx.configured_targets(&selection)?)
+        .apply(vec![ctx.configured_target(&selection)?])
         .remove(0);
     let options = args.client.options(&ctx.settings);
     let services = ctx.services();

@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 
 use serde_json::json;
 
-use super::{Context, TargetArgs, TextOrJson};
+use super::{Context, OneTarget, TextOrJson};
 use crate::app::{Error, ExitCode};
 use crate::report::{short, write_json};
 use crate::store::OpenMode;
@@ -17,7 +17,7 @@ pub struct Args {
     #[arg(default_value = "latest", value_name = "WHEN")]
     pub when: String,
     #[command(flatten)]
-    pub targets: TargetArgs,
+    pub targets: OneTarget,
     /// The answer exactly as it was received, byte for byte, to a file or a pipe (on a
     /// terminal, its control characters are shown as escapes)
     #[arg(long, conflicts_with = "format")]
@@ -27,13 +27,8 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
-    if args.targets.all {
-        return Err(Error::Usage(
-            "audit show takes one target: use --target NAME".into(),
-        ));
-    }
     let store = ctx.open_store(OpenMode::Existing)?;
-    let target = ctx.target_names(&args.targets, &store)?.remove(0);
+    let target = ctx.one_target_name(&args.targets, &store)?;
     let when = When::parse(&args.when, ctx.now())?;
     let meta = store.resolve(&target, &when, ctx.tz)?;
     let snap = store.snapshot(meta.id)?;

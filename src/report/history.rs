@@ -48,7 +48,8 @@ pub fn history_text(
     Ok(())
 }
 
-/// The history JSON document: `{schema, target, snapshots:[{id, at, request_id, config_hash, changed}]}`.
+/// The history JSON document: `{schema, target, snapshots:[{id, at, request_id, config_hash, changed,
+/// first?}]}`; a target's first snapshot is `changed: false, first: true`.
 pub fn history_json_value(target: &str, rows: &[HistoryRow]) -> serde_json::Value {
     json!({
         "schema": "tcss-audit/history/v1",
@@ -58,9 +59,16 @@ pub fn history_json_value(target: &str, rows: &[HistoryRow]) -> serde_json::Valu
             "at": fmt_utc(r.meta.observed_at),
             "request_id": r.meta.request_id,
             "config_hash": r.meta.config_hash,
-            "changed": r.changed,
+            // A first observation changed nothing: it is `first`, as the text says.
+            "changed": r.changed && !r.first,
+            "first": r.first.then_some(true),
             "identity": r.meta.identity,
-        })).collect::<Vec<_>>(),
+        })).map(|mut v| {
+            if v["first"].is_null() {
+                v.as_object_mut().expect("an object").remove("first");
+            }
+            v
+        }).collect::<Vec<_>>(),
     })
 }
 

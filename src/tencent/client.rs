@@ -322,11 +322,16 @@ impl Client {
         Ok(answer.request_id().unwrap_or_default().to_string())
     }
 
-    fn parse(&self, body: &[u8], server_date: Option<String>) -> Result<Answer, Error> {
+    fn parse(
+        &self,
+        action: &str,
+        body: &[u8],
+        server_date: Option<String>,
+    ) -> Result<Answer, Error> {
         model::parse_envelope(body).map_err(|e| match e {
             AnswerError::Api(api) => Error::Api {
                 endpoint: self.endpoint.to_string(),
-                hint: hint_for(&api.code, server_date.as_deref(), self.clock.now()),
+                hint: hint_for(&api.code, action, server_date.as_deref(), self.clock.now()),
                 code: api.code,
                 message: api.message,
                 request_id: api.request_id,
@@ -348,7 +353,7 @@ impl Client {
         loop {
             attempt += 1;
             let result = self.call_once(action, payload).await.and_then(|raw| {
-                let answer = self.parse(&raw.body, raw.server_date)?;
+                let answer = self.parse(action, &raw.body, raw.server_date)?;
                 Ok((raw.body, answer))
             });
             let retry = matches!(&result, Err(e) if e.is_transient());
@@ -489,8 +494,8 @@ impl Client {
     }
 }
 
-/// Advice for the codes whose cure is on this side.
-fn hint_for(code: &str, server_date: Option<&str>, now: DateTime<Utc>) -> String {
+/// Advice for the codes whose cure is on this side; `action` is the call that was refused.
+fn hint_for(code: &str, action: &str, server_date: Option<&str>, now: DateTime<Utc>) -> String {
     match code {
         "AuthFailure.SignatureExpire" => {
             let skew = server_date
@@ -517,10 +522,16 @@ fn hint_for(code: &str, server_date: Option<&str>, now: DateTime<Utc>) -> String
             "; the SecretId is unknown or disabled: check the credentials".into()
         }
         c if c.starts_with("AuthFailure.UnauthorizedOperation") || c == "UnauthorizedOperation" => {
-            "; grant the key tcss:DescribeImageRegistryTimingScanTask (read-only is enough)".into()
+            if action == super::UPDATE {
+                format!("; grant the key tcss:{action} (changing the task needs it; reading does not)")
+            } else {
+                format!("; grant the key tcss:{action} (read-only is enough)")
+            }
         }
+        // Said while retrying too, so it claims nothing about the retries: the error that ends
+        // them says how many there were.
         c if c.starts_with("RequestLimitExceeded") => {
-            "; the API's rate limit was still exceeded after retries: try again later".into()
+            "; the API's rate limit (20 requests a second for a SecretId) was exceeded; if it lasts, let fewer targets share a key".into()
         }
         _ => String::new(),
     }
@@ -625,20 +636,50 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-28T12:10:00Z")
             .unwrap()
             .with_timezone(&Utc);
+        let d = crate::tencent::DESCRIBE;
         let h = hint_for(
             "AuthFailure.SignatureExpire",
+            d,
             Some("Sat, 28 Nov 2026 12:00:00 GMT"),
             now,
         );
         assert!(h.contains("600 s ahead"), "{h}");
         let h = hint_for(
             "AuthFailure.SignatureExpire",
+            d,
             Some("Sat, 28 Nov 2026 12:20:00 GMT"),
             now,
         );
         assert!(h.contains("600 s behind"), "{h}");
-        assert!(hint_for("AuthFailure.SignatureExpire", None, now).contains("300 s"));
-        assert_eq!(hint_for("InvalidParameter", None, now), "");
+        assert!(hint_for("AuthFailure.SignatureExpire", d, None, now).contains("300 s"));
+        assert_eq!(hint_for("InvalidParameter", d, None, now), "");
+    }
+
+    /// A refused call names the permission that call needs: an Update is refused for want of
+    /// the Update's, not the Describe's; a rate limit's advice claims nothing about retries.
+    #[test]
+    fn a_refused_call_names_the_permission_it_needs() {
+        let now = Utc::now();
+        let update = hint_for("UnauthorizedOperation", crate::tencent::UPDATE, None, now);
+        assert!(
+            update.contains("tcss:UpdateImageRegistryTimingScanTask")
+                && !update.contains("Describe"),
+            "{update}"
+        );
+        let read = hint_for(
+            "AuthFailure.UnauthorizedOperation",
+            crate::tencent::DESCRIBE,
+            None,
+            now,
+        );
+        assert!(
+            read.contains("tcss:DescribeImageRegistryTimingScanTask") && read.contains("read-only")
+        );
+        let limit = hint_for("RequestLimitExceeded", crate::tencent::DESCRIBE, None, now);
+        assert!(
+            !limit.contains("after retries") && limit.contains("rate limit"),
+            "{limit}"
+        );
     }
 
     #[test]

@@ -365,3 +365,88 @@ fn a_target_the_history_does_not_hold_is_refused_by_log_and_history_not_shown_as
         env.run(&[command, "--target", "production"]).ok();
     }
 }
+
+/// With several targets and no `--target`, a command that records or changes one refuses to
+/// guess (exit 2, naming them, and `--all` where it takes it); one that acts on one target
+/// does not offer `--all` at all. A target's first snapshot is `first`, not `changed`, in the
+/// history's JSON and in the run's report.
+#[test]
+fn commands_that_would_guess_their_target_refuse_and_name_the_targets() {
+    let sim = Sim::start(&[]);
+    let env = Env::new();
+    let cfg = env.write(
+        "audit.toml",
+        &format!(
+            "db = \"audit.db\"\n\n[[target]]\nname = \"prod\"\nendpoint = \"{0}\"\n\n[[target]]\nname = \"staging\"\nendpoint = \"{0}\"\n",
+            sim.url
+        ),
+    );
+    let run = |args: &[&str]| {
+        let mut all = vec!["--config", cfg.to_str().unwrap()];
+        all.extend(args);
+        env.run_with(&all, |c| {
+            c.env_remove("TCSS_AUDIT_DB")
+                .env("TENCENTCLOUD_SECRET_ID", crate::support::SIM_ID)
+                .env("TENCENTCLOUD_SECRET_KEY", crate::support::SIM_KEY);
+        })
+    };
+    let snapshot = run(&["snapshot"]).code(2);
+    assert!(
+        snapshot.stderr.contains("prod, staging") && snapshot.stderr.contains("--all"),
+        "{}",
+        snapshot.stderr
+    );
+    assert!(!env.db().exists(), "nothing was recorded");
+    let restore = run(&["restore"]).code(2);
+    assert!(
+        restore.stderr.contains("prod, staging") && !restore.stderr.contains("--all"),
+        "{}",
+        restore.stderr
+    );
+    for cmd in [
+        &["show", "--help"][..],
+        &["restore", "--help"],
+        &["baseline", "approve", "--help"],
+    ] {
+        let help = run(cmd).ok();
+        assert!(!help.stdout.contains("--all"), "{cmd:?}: {}", help.stdout);
+    }
+    run(&["show", "--all"]).code(2);
+    // The run's first snapshot of a target is "first", not "changed".
+    let out = env.path("reports");
+    let nightly = run(&[
+        "run",
+        "--out-dir",
+        out.to_str().unwrap(),
+        "--target",
+        "prod",
+    ]);
+    assert!(nightly.code <= 1, "{}", nightly.stderr);
+    let json = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    let row = &report["run"][0];
+    assert_eq!(
+        (&row["changed"], &row["first"]),
+        (&false.into(), &true.into()),
+        "{row}"
+    );
+    // Every target on request; in the history's JSON too, a first snapshot is "first".
+    run(&["snapshot", "--all"]).ok();
+    for (target, first) in [("prod", false), ("staging", true)] {
+        let history = run(&["history", "--target", target, "--format", "json"])
+            .ok()
+            .json();
+        let last = history["snapshots"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["changed"], false, "{target}: {last}");
+        assert_eq!(last.get("first").is_some(), first, "{target}: {last}");
+    }
+}

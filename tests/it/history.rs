@@ -134,8 +134,11 @@ fn all_three_answer_shapes_import_as_one_config() {
             .iter()
             .map(|s| s["changed"].as_bool().unwrap())
             .collect::<Vec<_>>(),
-        [true, false, false]
+        [false, false, false]
     );
+    // The first is the first, not a change.
+    assert_eq!(snaps[0]["first"], true);
+    assert!(snaps[1].get("first").is_none());
     let changes_only = env
         .run(&["history", "--changes-only", "--format", "json"])
         .ok()

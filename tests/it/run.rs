@@ -278,7 +278,8 @@ fn two_runs_in_the_same_second_keep_both_reports() {
     );
     let first = std::fs::read_to_string(out.join(format!("{stem}.md"))).unwrap();
     let second = std::fs::read_to_string(out.join(format!("{stem}-2.md"))).unwrap();
-    assert!(first.contains("changed"), "{first}");
+    assert!(first.contains("recorded #1, first"), "{first}");
+    assert!(second.contains("recorded #2, unchanged"), "{second}");
     assert_ne!(first, second, "the second run's report is its own");
 }
 

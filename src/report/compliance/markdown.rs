@@ -263,10 +263,11 @@ fn run_section(run: &[RunTarget], w: &mut dyn Write) -> io::Result<()> {
             (Some(e), _) => format!("**FAILED**: {}", text(e)),
             (None, Some(id)) => format!(
                 "recorded #{id}, {}",
-                match t.changed {
-                    Some(true) => "changed",
-                    Some(false) => "unchanged",
-                    None => "change unknown",
+                match (t.first, t.changed) {
+                    (true, _) => "first",
+                    (false, Some(true)) => "changed",
+                    (false, Some(false)) => "unchanged",
+                    (false, None) => "change unknown",
                 }
             ),
             (None, None) if t.membership == Some("gone") => {

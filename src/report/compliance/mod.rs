@@ -70,8 +70,11 @@ pub struct RunTarget {
     pub target: String,
     /// The snapshot recorded, when one was.
     pub snapshot: Option<i64>,
-    /// Whether its config differs from the one before.
+    /// Whether its config differs from the one before (false for a first snapshot).
     pub changed: Option<bool>,
+    /// The target's first snapshot: nothing before it to differ from.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub first: bool,
     /// Why the target failed, when it did.
     pub error: Option<String>,
     pub exit_code: u8,
