@@ -129,3 +129,82 @@ fn the_dockerfile_passes_a_linter() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The shipped deploy config fails the job when the scan's scope is narrowed (chosen images
+/// only, images excluded: medium rules), and passes a compliant task.
+#[test]
+fn the_deploy_config_fails_a_narrowed_scope() {
+    let env = Env::new();
+    let text = repo("deploy/config.example.toml").replace(
+        "db = \"/var/lib/tcss-audit/audit.db\"",
+        &format!("db = \"{}\"", env.db().display()),
+    );
+    assert!(text.contains("fail_on = \"medium\""), "{text}");
+    std::fs::create_dir_all(env.path("etc/policies")).unwrap();
+    for name in ["tcss-baseline.toml", "change-control.toml", "baseline.toml"] {
+        std::fs::write(
+            env.path(&format!("etc/policies/{name}")),
+            repo(&format!("policies/{name}")),
+        )
+        .unwrap();
+    }
+    let config = env.write("etc/config.toml", &text);
+    let task = |narrowed: bool| {
+        let mut seed: serde_json::Value = serde_json::from_str(SEED).unwrap();
+        let r = &mut seed["Response"];
+        r["Enable"] = true.into();
+        r["RequestId"] = format!("req-{narrowed}").into();
+        r["ScanType"] = serde_json::json!(["vul", "risk", "virus"]);
+        r["ScanPeriod"] = 1.into();
+        r["ScanTime"] = "03:00:00".into();
+        r["All"] = (!narrowed).into();
+        r["ScanScope"] = if narrowed { 1 } else { 0 }.into();
+        r["Latest"] = false.into();
+        r["ContainerRunning"] = false.into();
+        r["LastScanTime"] = "2026-11-01 03:10:00".into();
+        r["ScanResult"] = "Success".into();
+        r["ExcludeImageAssetIds"] = if narrowed {
+            serde_json::json!([1201, 1202])
+        } else {
+            serde_json::json!([])
+        };
+        seed.to_string()
+    };
+    let check = |name: &str, narrowed: bool, at: &str| {
+        let file = env.write(name, &task(narrowed));
+        env.run(&[
+            "import",
+            file.to_str().unwrap(),
+            "--target",
+            "prod",
+            "--at",
+            at,
+        ])
+        .ok();
+        env.run_with(
+            &[
+                "--config",
+                config.to_str().unwrap(),
+                "check",
+                "--target",
+                "prod",
+            ],
+            |c| {
+                c.env("TCSS_AUDIT_NOW", "2026-11-01T20:00:00Z");
+            },
+        )
+    };
+    let compliant = check("compliant.json", false, "2026-11-01T19:00:00Z");
+    assert_eq!(
+        compliant.code, 0,
+        "{}{}",
+        compliant.stdout, compliant.stderr
+    );
+    let narrowed = check("narrowed.json", true, "2026-11-01T19:30:00Z");
+    assert_eq!(narrowed.code, 1, "{}{}", narrowed.stdout, narrowed.stderr);
+    assert!(
+        narrowed.stdout.contains("TCSS-SCAN-010") && narrowed.stdout.contains("TCSS-SCAN-007"),
+        "{}",
+        narrowed.stdout
+    );
+}
