@@ -148,8 +148,13 @@ fn check_each(
             }
             continue;
         }
-        if i > 0 && args.format == Format::Text {
-            writeln!(w).map_err(written)?;
+        // With several targets, each one's results under its name (its summary line ends them).
+        if args.targets.all && args.format == Format::Text {
+            if i > 0 {
+                writeln!(w).map_err(written)?;
+            }
+            writeln!(w, "target {}", crate::task::text::visible(&report.target))
+                .map_err(written)?;
         }
         match args.format {
             Format::Text => crate::report::check::text(&report, ctx.color, ctx.tz, w),

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use super::baseline::Baseline;
 use super::diagnostic::Location;
 use super::model::{Check, PolicyFileInfo, PolicySet, Rule, Severity, Waiver};
-use super::ops::{Point, TimeCtx, Times, Verdict, changed_flags};
+use super::ops::{HistoryOp, Point, TimeCtx, Times, Verdict, changed_flags};
 use crate::task::fields;
 use crate::task::normalize::{Config, Status};
 
@@ -413,11 +413,17 @@ pub(crate) fn evaluate_rule(
                 return (status_of(&v.verdict), Value::Null, String::new());
             }
             let name = rule.subject();
+            // "the history" is what has the observations: "the history has an observation...".
+            let verb = if matches!(op, HistoryOp::MaxGap(_)) {
+                " has"
+            } else {
+                ""
+            };
             match v.verdict {
                 Verdict::Holds => (
                     RuleStatus::Pass,
                     v.actual,
-                    format!("{name} {expected}: holds"),
+                    format!("{name}{verb} {expected}: holds"),
                 ),
                 Verdict::Fails(why) => (RuleStatus::Fail, v.actual, format!("{name} {why}")),
                 Verdict::Unreadable(e) => (

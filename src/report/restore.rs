@@ -30,6 +30,11 @@ fn value_line(v: Option<&Value>, max: usize) -> String {
 
 /// `audit restore` as text: what would change, and the Update it would send.
 pub fn plan_text(plan: &Plan, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
+    plan_text_with(plan, tz, true, w)
+}
+
+/// [`plan_text`], with the hint of how to apply it only when `hint` (not while applying it).
+pub fn plan_text_with(plan: &Plan, tz: Tz, hint: bool, w: &mut dyn Write) -> io::Result<()> {
     let at = |t: &str| {
         chrono::DateTime::parse_from_rfc3339(t)
             .map(|t| fmt_time(t.with_timezone(&chrono::Utc), tz))
@@ -124,7 +129,7 @@ pub fn plan_text(plan: &Plan, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
             writeln!(w, "  {}: {}", visible(&n.field), visible(&n.reason))?;
         }
     }
-    if !plan.update.is_empty() {
+    if hint && !plan.update.is_empty() {
         let to = match (to.kind.as_str(), to.snapshot) {
             ("snapshot", Some(id)) => id.to_string(),
             _ => "baseline".into(),

@@ -450,3 +450,35 @@ fn commands_that_would_guess_their_target_refuse_and_name_the_targets() {
         assert_eq!(last.get("first").is_some(), first, "{target}: {last}");
     }
 }
+
+/// `check --all` names each target above its results; a gap rule that holds reads as a
+/// sentence.
+#[test]
+fn check_all_names_each_target_before_its_results() {
+    let mut env = Env::new();
+    env.now = Some("2026-11-01T04:00:00Z".into());
+    for (target, request) in [("alpha", "req-a"), ("beta", "req-b")] {
+        let file = env.write(&format!("{target}.json"), &seed_with_request_id(request));
+        env.run(&[
+            "import",
+            file.to_str().unwrap(),
+            "--target",
+            target,
+            "--at",
+            "2026-11-01T03:00:00Z",
+        ])
+        .ok();
+    }
+    let out = env.run(&["check", "--all"]);
+    assert!(out.code <= 1, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.first(), Some(&"target alpha"), "{}", out.stdout);
+    let beta = lines.iter().position(|l| *l == "target beta").unwrap();
+    assert!(lines[beta - 1].is_empty() && lines[beta - 2].starts_with("alpha snapshot"));
+    assert!(
+        out.stdout
+            .contains("the history has an observation at least every"),
+        "{}",
+        out.stdout
+    );
+}

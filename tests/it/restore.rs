@@ -124,6 +124,8 @@ fn approve_drift_plan_apply_and_converge() {
 
     let applied = restore(&env, &sim, &["--apply", "--yes", "--by", "bob"]).ok();
     assert!(applied.stdout.contains("converged"), "{}", applied.stdout);
+    // The plan is shown before it is applied, without the hint of how to apply it.
+    assert!(!applied.stdout.contains("To apply"), "{}", applied.stdout);
     assert_eq!(env.rows("journal"), 2);
     assert_eq!(
         env.rows("snapshots"),
