@@ -22,8 +22,10 @@ Tencent's envelope, errors included. It prints the URL it listens on as one line
 serves until Ctrl-C or SIGTERM. With -v it logs one line per request on stderr (action, SecretId,
 outcome; never a key or a signature).
 
-Update replaces the fields it is given and keeps the others; with --state, each accepted Update is
-written back to that file. A wrong X-TC-Version is answered with NoSuchVersion, an unknown action
+Update replaces the fields it is given and keeps the others, and the last scan's LastScanTime
+and ScanResult; with --state, each accepted Update is written back to that file. Optional fields
+without a value are answered as null. Only TC3-HMAC-SHA256 is accepted: a request signed the old
+way (SignatureMethod HmacSHA1 or HmacSHA256) gets AuthFailure.SignatureFailure saying so. A wrong X-TC-Version is answered with NoSuchVersion, an unknown action
 with InvalidAction.
 
 The same address serves STS (AssumeRole, AssumeRoleWithWebIdentity, GetCallerIdentity; version
@@ -76,8 +78,9 @@ pub struct Args {
         hide_env_values = true
     )]
     pub secret_key: Option<String>,
-    /// More credentials to accept, one `SECRET_ID SECRET_KEY` or `SECRET_ID=SECRET_KEY` a line
-    /// (blank lines and `#` comments are skipped)
+    /// More credentials to accept, besides --secret-id or the environment's: one
+    /// `SECRET_ID SECRET_KEY` or `SECRET_ID=SECRET_KEY` a line (blank lines and `#` comments are
+    /// skipped)
     #[arg(long, value_name = "FILE")]
     pub credentials_file: Option<PathBuf>,
     /// Delay added before every answer, e.g. 50ms
@@ -146,20 +149,19 @@ fn listen_addr(text: &str, allow_remote: bool) -> Result<SocketAddr, Error> {
     Ok(addr)
 }
 
+/// The keys to accept: `--secret-id`/`--secret-key`, else the environment's pair (as Tencent's
+/// tools read it), and in both cases every pair of `--credentials-file`. The file adds keys: it
+/// is how a second account or a rotated key is tested next to the usual one, so it must not
+/// silently drop the key everyone else is set up with. A SecretId given twice keeps the key
+/// given last (the file's).
 fn credentials(args: &Args) -> Result<Vec<(String, Secret)>, Error> {
     let mut creds = Vec::new();
-    if let (Some(id), Some(key)) = (&args.secret_id, &args.secret_key) {
-        creds.push((id.clone(), Secret::new(key.clone())));
+    match (&args.secret_id, &args.secret_key) {
+        (Some(id), Some(key)) => creds.push((id.clone(), Secret::new(key.clone()))),
+        _ => creds.extend(environment_credentials()),
     }
     if let Some(path) = &args.credentials_file {
         creds.extend(sim::parse_credentials_file(path).map_err(sim_error)?);
-    }
-    if creds.is_empty() {
-        let id = std::env::var(ID_ENV).unwrap_or_default();
-        let key = std::env::var(KEY_ENV).unwrap_or_default();
-        if !id.trim().is_empty() && !key.is_empty() {
-            creds.push((id.trim().to_string(), Secret::new(key)));
-        }
     }
     if creds.is_empty() {
         return Err(Error::Usage(format!(
@@ -167,6 +169,13 @@ fn credentials(args: &Args) -> Result<Vec<(String, Secret)>, Error> {
         )));
     }
     Ok(creds)
+}
+
+/// `TENCENTCLOUD_SECRET_ID` and `TENCENTCLOUD_SECRET_KEY`, when both are set.
+fn environment_credentials() -> Option<(String, Secret)> {
+    let id = std::env::var(ID_ENV).unwrap_or_default();
+    let key = std::env::var(KEY_ENV).unwrap_or_default();
+    (!id.trim().is_empty() && !key.is_empty()).then(|| (id.trim().to_string(), Secret::new(key)))
 }
 
 fn sim_error(e: SimError) -> Error {

@@ -41,6 +41,16 @@ impl ApiError {
         )
     }
 
+    /// A request signed the old way (v1/v2), which this endpoint does not verify.
+    pub fn legacy_signature(method: &str) -> Self {
+        Self::new(
+            "AuthFailure.SignatureFailure",
+            format!(
+                "The request is signed with {method} (signature v1/v2, Action in the query or form); this endpoint accepts only TC3-HMAC-SHA256: sign with TC3-HMAC-SHA256 and name the Action in the X-TC-Action header."
+            ),
+        )
+    }
+
     pub fn signature_failure() -> Self {
         Self::new(
             "AuthFailure.SignatureFailure",

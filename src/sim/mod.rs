@@ -15,6 +15,11 @@
 //!   (`AuthFailure.TokenFailure`); a TCSS request reads the task of the caller's account (see
 //!   `accounts`).
 //! - The rate limit counts real elapsed time (not the injected clock, which may stand still).
+//! - A request signed the old way (v1/v2: `Signature` and `SignatureMethod` in the query or
+//!   form, no Authorization header) is answered with `AuthFailure.SignatureFailure` saying that
+//!   only TC3-HMAC-SHA256 is accepted: the real gateway verifies those, the stand-in does not.
+//! - Describe answers the optional fields the task has no value for as `null`, as the real API
+//!   does; they are not written into the state.
 
 mod accounts;
 mod credentials;

@@ -489,16 +489,44 @@ pub struct ScanSimulation {
 }
 
 impl ScanSimulation {
-    /// Notes an Update: switching the task on starts the clock for its next scan.
+    /// Notes an Update: the scans the task ran before it are kept (the real service keeps its
+    /// last scan's status across a change of the task), and switching the task on starts the
+    /// clock for its next scan.
     pub fn updated(
         &mut self,
         before: &Map<String, Value>,
         after: &Map<String, Value>,
         now: chrono::DateTime<chrono::Utc>,
     ) {
+        self.catch_up(before, now);
         let on = |t: &Map<String, Value>| t.get("Enable") == Some(&Value::Bool(true));
         if on(after) && !on(before) {
             self.enabled_since = Some(now);
+        }
+    }
+
+    /// Records the newest scan `task` has run by `now`, if it is on and has a scan time.
+    fn catch_up(&mut self, task: &Map<String, Value>, now: chrono::DateTime<chrono::Utc>) {
+        let enabled = task.get("Enable") == Some(&Value::Bool(true));
+        let time = task.get("ScanTime").and_then(Value::as_str).and_then(|t| {
+            chrono::NaiveTime::parse_from_str(t, "%H:%M:%S")
+                .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
+                .ok()
+        });
+        let (true, Some(time)) = (enabled, time) else {
+            return;
+        };
+        let local_now = now.with_timezone(&beijing());
+        let mut day = local_now.date_naive();
+        if local_now.time() < time {
+            day = day.pred_opt().unwrap_or(day);
+        }
+        use chrono::TimeZone;
+        if let Some(occurrence) = beijing().from_local_datetime(&day.and_time(time)).single() {
+            let occurrence = occurrence.with_timezone(&chrono::Utc);
+            if self.enabled_since.is_none_or(|since| since <= occurrence) {
+                self.last_scan = Some(occurrence);
+            }
         }
     }
 
@@ -509,41 +537,46 @@ impl ScanSimulation {
         now: chrono::DateTime<chrono::Utc>,
     ) -> Map<String, Value> {
         let mut out = task.clone();
-        if task.contains_key("LastScanTime") {
-            return out;
-        }
-        let beijing = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid");
-        let enabled = task.get("Enable") == Some(&Value::Bool(true));
-        let time = task.get("ScanTime").and_then(Value::as_str).and_then(|t| {
-            chrono::NaiveTime::parse_from_str(t, "%H:%M:%S")
-                .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
-                .ok()
-        });
-        if let (true, Some(time)) = (enabled, time) {
-            let local_now = now.with_timezone(&beijing);
-            let mut day = local_now.date_naive();
-            if local_now.time() < time {
-                day = day.pred_opt().unwrap_or(day);
-            }
-            use chrono::TimeZone;
-            if let Some(occurrence) = beijing.from_local_datetime(&day.and_time(time)).single() {
-                let occurrence = occurrence.with_timezone(&chrono::Utc);
-                if self.enabled_since.is_none_or(|since| since <= occurrence) {
-                    self.last_scan = Some(occurrence);
-                }
+        if !task.contains_key("LastScanTime") {
+            self.catch_up(task, now);
+            if let Some(last) = self.last_scan {
+                // A scan takes a few minutes; the answer shows when it finished.
+                let finished = (last + chrono::Duration::minutes(10)).with_timezone(&beijing());
+                out.insert(
+                    "LastScanTime".into(),
+                    Value::String(finished.format("%Y-%m-%d %H:%M:%S").to_string()),
+                );
+                out.insert("ScanResult".into(), Value::String("Success".into()));
             }
         }
-        if let Some(last) = self.last_scan {
-            // A scan takes a few minutes; the answer shows when it finished.
-            let finished = (last + chrono::Duration::minutes(10)).with_timezone(&beijing);
-            out.insert(
-                "LastScanTime".into(),
-                Value::String(finished.format("%Y-%m-%d %H:%M:%S").to_string()),
-            );
-            out.insert("ScanResult".into(), Value::String("Success".into()));
-        }
-        out
+        with_nulls(out)
     }
+}
+
+/// Beijing time, in which Tencent means the times of day and the `LastScanTime` it shows.
+fn beijing() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is valid")
+}
+
+/// The fields Tencent's SDK marks as optional ("may return null"): the real API answers each
+/// one it has no value for as `null` rather than leaving it out, so clients meet both.
+pub const NULLABLE: [&str; 8] = [
+    "ScanEndTime",
+    "RegistryType",
+    "ContainerRunning",
+    "ScanScope",
+    "Namespace",
+    "ExcludeImageAssetIds",
+    "LastScanTime",
+    "ScanResult",
+];
+
+/// `answer` with every nullable field it lacks given as `null`.
+fn with_nulls(mut answer: Map<String, Value>) -> Map<String, Value> {
+    for name in NULLABLE {
+        answer.entry(name).or_insert(Value::Null);
+    }
+    answer
 }
 
 #[cfg(test)]
@@ -566,24 +599,32 @@ mod scan_tests {
         // Before 03:00 Beijing, the last scan is yesterday's.
         let b = sim.answer(&on, at("2026-11-02T18:00:00Z"));
         assert_eq!(b["LastScanTime"], "2026-11-02 03:10:00");
-        // Switched off, the last scan stays where it was.
+        // Switched off at 04:00 Beijing on the 3rd, unread since the 2nd: that morning's scan
+        // ran before the switch and stays the last one.
         let off = json!({"Enable": false, "ScanTime": "03:00:00"})
             .as_object()
             .unwrap()
             .clone();
         sim.updated(&on, &off, at("2026-11-02T20:00:00Z"));
         let c = sim.answer(&off, at("2026-11-05T20:00:00Z"));
-        assert_eq!(c["LastScanTime"], "2026-11-02 03:10:00");
+        assert_eq!(c["LastScanTime"], "2026-11-03 03:10:00");
         // On again at 12:00 UTC on the 5th: the next scan is 03:00 Beijing on the 6th (19:00 UTC).
         sim.updated(&off, &on, at("2026-11-05T12:00:00Z"));
         assert_eq!(
             sim.answer(&on, at("2026-11-05T18:00:00Z"))["LastScanTime"],
-            "2026-11-02 03:10:00"
+            "2026-11-03 03:10:00"
         );
         assert_eq!(
             sim.answer(&on, at("2026-11-05T19:05:00Z"))["LastScanTime"],
             "2026-11-06 03:10:00"
         );
+    }
+
+    #[test]
+    fn every_nullable_field_is_a_documented_one() {
+        for name in NULLABLE {
+            assert!(crate::task::fields::field(name).is_some(), "{name}");
+        }
     }
 
     #[test]
@@ -598,10 +639,10 @@ mod scan_tests {
             sim.answer(&pinned, at("2026-11-01T00:00:00Z"))["LastScanTime"],
             "2020-01-01 00:00:00"
         );
-        assert!(
+        assert_eq!(
             sim.answer(&pinned, at("2026-11-01T00:00:00Z"))
-                .get("ScanResult")
-                .is_none()
+                .get("ScanResult"),
+            Some(&Value::Null)
         );
     }
 }

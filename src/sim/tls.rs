@@ -4,6 +4,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose, SerialNumber,
+};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -30,27 +34,15 @@ fn failed(message: String) -> SimError {
 /// Makes a CA and a server certificate signed by it, writes the CA's certificate to
 /// `opts.ca_out`, and gives the acceptor.
 pub fn make(opts: &TlsOptions) -> Result<Tls, SimError> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     let err = |e: rcgen::Error| failed(format!("cannot make the certificates: {e}"));
     let ca_key = KeyPair::generate().map_err(err)?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "tcss-audit stand-in CA");
-    let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
-    let mut names = vec![
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-        "localhost".to_string(),
-    ];
-    names.extend(opts.names.iter().cloned());
+    let ca_cert = ca_params().self_signed(&ca_key).map_err(err)?;
     let key = KeyPair::generate().map_err(err)?;
-    let mut leaf = CertificateParams::new(names).map_err(err)?;
-    leaf.distinguished_name
-        .push(DnType::CommonName, "tcss-audit stand-in");
-    let leaf_cert = leaf.signed_by(&key, &ca_cert, &ca_key).map_err(err)?;
-    let ca_pem = ca_cert.pem();
-    std::fs::write(&opts.ca_out, &ca_pem).map_err(|e| {
+    let leaf_cert = server_params(&opts.names)
+        .map_err(err)?
+        .signed_by(&key, &ca_cert, &ca_key)
+        .map_err(err)?;
+    std::fs::write(&opts.ca_out, ca_cert.pem()).map_err(|e| {
         failed(format!(
             "cannot write the CA certificate to {}: {e}",
             opts.ca_out.display()
@@ -70,4 +62,51 @@ pub fn make(opts: &TlsOptions) -> Result<Tls, SimError> {
     Ok(Tls {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
     })
+}
+
+/// A random positive serial number of 16 bytes, its first byte neither 0 nor above 0x7f, so that
+/// its DER integer is minimal and positive as strict verifiers demand.
+fn random_serial() -> [u8; 16] {
+    let mut serial: [u8; 16] = rand::random();
+    serial[0] = (serial[0] & 0x7f) | 0x40;
+    serial
+}
+
+/// The CA, with the extensions strict verifiers (OpenSSL's `-x509_strict`, Python 3.13's
+/// default `VERIFY_X509_STRICT`) require of one. Its serial is in its name: two stand-ins' CAs in
+/// one bundle must not share a subject, or a verifier may pick the wrong one as the issuer.
+fn ca_params() -> CertificateParams {
+    let serial = random_serial();
+    let mut ca = CertificateParams::default();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    ca.distinguished_name = DistinguishedName::new();
+    ca.distinguished_name.push(
+        DnType::CommonName,
+        format!("tcss-audit stand-in CA {}", hex::encode(&serial[..8])),
+    );
+    ca.serial_number = Some(SerialNumber::from_slice(&serial));
+    ca
+}
+
+/// The server certificate for loopback and `names`. `ExplicitNoCa` is what makes rcgen write
+/// the subjectKeyIdentifier (with basicConstraints CA:FALSE); the key is ECDSA, so it signs and
+/// never enciphers: digitalSignature alone.
+fn server_params(names: &[String]) -> Result<CertificateParams, rcgen::Error> {
+    let mut all = vec![
+        "127.0.0.1".to_string(),
+        "::1".to_string(),
+        "localhost".to_string(),
+    ];
+    all.extend(names.iter().cloned());
+    let mut leaf = CertificateParams::new(all)?;
+    leaf.is_ca = IsCa::ExplicitNoCa;
+    leaf.use_authority_key_identifier_extension = true;
+    leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    leaf.distinguished_name = DistinguishedName::new();
+    leaf.distinguished_name
+        .push(DnType::CommonName, "tcss-audit stand-in");
+    leaf.serial_number = Some(SerialNumber::from_slice(&random_serial()));
+    Ok(leaf)
 }

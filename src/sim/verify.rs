@@ -113,6 +113,42 @@ pub fn claimed_secret_id(headers: &HeaderMap) -> Option<String> {
     parse_authorization(value).ok().map(|a| a.secret_id)
 }
 
+/// The signature method of an old-style (v1/v2) request: no Authorization header, and the
+/// signature with its `SignatureMethod` among the query or form parameters. Such a request names
+/// its Action there too, so without this check it would be refused for a missing Action, which
+/// sends its author looking for the wrong mistake.
+fn legacy_signature(req: &Incoming<'_>) -> Option<&'static str> {
+    if req.headers.contains_key("authorization") {
+        return None;
+    }
+    let form = req
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.trim().starts_with("application/x-www-form-urlencoded"));
+    let body: &[u8] = if form { req.body } else { b"" };
+    let mut signed = false;
+    let mut method = None;
+    for (key, value) in
+        url::form_urlencoded::parse(req.query.as_bytes()).chain(url::form_urlencoded::parse(body))
+    {
+        match key.as_ref() {
+            "Signature" => signed = true,
+            "SignatureMethod" => method = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    // HmacSHA1 is the default of the old scheme when no method is named.
+    match method.as_deref() {
+        None if signed => Some("HmacSHA1"),
+        None => None,
+        Some(m) if m.eq_ignore_ascii_case("HmacSHA256") => Some("HmacSHA256"),
+        Some(m) if m.eq_ignore_ascii_case("HmacSHA1") => Some("HmacSHA1"),
+        // Never echo an unknown value back: it is the caller's text.
+        Some(_) => Some("an old-style signature method"),
+    }
+}
+
 /// Verifies the signature of `req` against the key of its SecretId, at server time `now`.
 pub fn verify(
     req: &Incoming<'_>,
@@ -120,6 +156,9 @@ pub fn verify(
     service: &str,
     key_of: impl Fn(&str) -> Option<Secret>,
 ) -> Result<Verified, ApiError> {
+    if let Some(method) = legacy_signature(req) {
+        return Err(ApiError::legacy_signature(method));
+    }
     let action = required(req.headers, "x-tc-action", "Action")?;
     let version = required(req.headers, "x-tc-version", "Version")?;
     let timestamp_text = required(req.headers, "x-tc-timestamp", "Timestamp")?;

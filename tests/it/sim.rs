@@ -154,6 +154,17 @@ async fn describe_answers_the_reference_example_in_the_envelope() {
         Some(json!("2025-11-28 03:10:00"))
     );
     assert_eq!(status.remove("ScanResult"), Some(json!("Success")));
+    // The optional fields the example has no value for come as null, as the real API sends them.
+    for name in [
+        "ScanEndTime",
+        "RegistryType",
+        "ContainerRunning",
+        "ScanScope",
+        "Namespace",
+        "ExcludeImageAssetIds",
+    ] {
+        assert_eq!(status.remove(name), Some(Value::Null), "{name}");
+    }
     assert_eq!(got, seed());
     assert_eq!(got["All"], json!(false));
 
@@ -669,4 +680,152 @@ fn an_update_can_be_refused_or_accepted_without_taking() {
     rt.block_on(client.update(&params)).unwrap();
     let now = rt.block_on(client.describe()).unwrap();
     assert_eq!(now.answer.fields["ScanPeriod"], 3);
+}
+
+/// A request to the real binary's stand-in, signed now with its credential.
+async fn to_binary(sim: &crate::support::Sim, action: &'static str, body: Value) -> Value {
+    let call = Call {
+        id: crate::support::SIM_ID,
+        key: crate::support::SIM_KEY,
+        timestamp: Utc::now().timestamp(),
+        ..Call::new(action, body)
+    };
+    call.send_to(&sim.url).await
+}
+
+impl Call {
+    async fn send_to(&self, url: &str) -> Value {
+        let resp = self.request(&client(), url).send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.json().await.expect("a JSON answer")
+    }
+}
+
+#[tokio::test]
+async fn an_old_style_signature_is_told_that_only_tc3_is_accepted() {
+    let sim = crate::support::Sim::start(&[]);
+    let now = Utc::now().timestamp();
+    let common = format!(
+        "Action={DESCRIBE}&Version={VERSION}&SecretId={}&Timestamp={now}&Nonce=11886&Region=ap-guangzhou",
+        crate::support::SIM_ID
+    );
+    // v2 in the query (GET), then v1 in a form (POST) with no method named: HmacSHA1, its default.
+    let get = client()
+        .get(format!(
+            "{}/?{common}&SignatureMethod=HmacSHA256&Signature=bm90LWNoZWNrZWQ%3D",
+            sim.url
+        ))
+        .send();
+    let post = client()
+        .post(format!("{}/", sim.url))
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(format!("{common}&Signature=bm90LWNoZWNrZWQ%3D"))
+        .send();
+    for (answer, method) in [(get.await, "HmacSHA256"), (post.await, "HmacSHA1")] {
+        let answer: Value = answer.unwrap().json().await.unwrap();
+        assert_eq!(
+            error_code(&answer),
+            Some("AuthFailure.SignatureFailure"),
+            "{answer}"
+        );
+        let message = answer["Response"]["Error"]["Message"].as_str().unwrap();
+        assert!(
+            message.contains(method) && message.contains("only TC3-HMAC-SHA256"),
+            "{message}"
+        );
+        assert_request_id(&answer);
+    }
+}
+
+#[tokio::test]
+async fn optional_fields_without_a_value_are_answered_as_null() {
+    let env = crate::support::Env::new();
+    // Off, so it has never scanned; ScanScope set, so it is answered with its value.
+    let state = env.write(
+        "state.json",
+        r#"{"Enable": false, "ScanTime": "03:00", "ScanPeriod": 1, "ScanType": ["vul"], "ScanScope": 0}"#,
+    );
+    let sim = crate::support::Sim::start_in(Some(&state), &[]);
+    let answer = to_binary(&sim, DESCRIBE, json!({})).await;
+    let got = &answer["Response"];
+    for name in [
+        "ScanEndTime",
+        "RegistryType",
+        "ContainerRunning",
+        "Namespace",
+        "ExcludeImageAssetIds",
+        "LastScanTime",
+        "ScanResult",
+    ] {
+        assert_eq!(got.get(name), Some(&Value::Null), "{name}: {answer}");
+    }
+    assert_eq!(got["ScanScope"], json!(0));
+    assert!(
+        got.get("Images").is_none(),
+        "only the nullable fields are added: {answer}"
+    );
+    // What is answered as null is not written into the state.
+    let kept: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(kept.get("RegistryType").is_none(), "{kept}");
+}
+
+#[tokio::test]
+async fn an_update_keeps_the_status_of_the_last_scan() {
+    let sim = crate::support::Sim::start(&[]);
+    // The reference task is on: its daily scan has run. An operator switches it off and a
+    // restore switches it on again, before anyone has read it.
+    let off = json!({"Enable": false, "ScanPeriod": 1, "ScanTime": "03:00:00"});
+    let on = json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00"});
+    for update in [off, on] {
+        let answer = to_binary(&sim, UPDATE, update).await;
+        assert_eq!(error_code(&answer), None, "{answer}");
+    }
+    let answer = to_binary(&sim, DESCRIBE, json!({})).await;
+    let got = &answer["Response"];
+    assert_eq!(got["ScanResult"], json!("Success"), "{answer}");
+    let last = got["LastScanTime"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no LastScanTime: {answer}"));
+    let last = chrono::NaiveDateTime::parse_from_str(last, "%Y-%m-%d %H:%M:%S").unwrap();
+    let beijing_now = (Utc::now() + chrono::Duration::hours(8)).naive_utc();
+    let age = beijing_now - last;
+    assert!(
+        age <= chrono::Duration::hours(24) && age >= -chrono::Duration::minutes(10),
+        "the last daily scan, not a new one: {last}"
+    );
+}
+
+#[test]
+fn a_credentials_file_adds_to_the_keys_of_the_environment() {
+    let env = crate::support::Env::new();
+    const FILE_ID: &str = "AKIDsimFILE0000000000000000000001";
+    const FILE_KEY: &str = "simFileSecretKey000000000000001";
+    let file = env.write("keys.txt", &format!("{FILE_ID} {FILE_KEY}\n"));
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("audit"));
+    c.args(["sim", "--listen", "127.0.0.1:0", "--credentials-file"])
+        .arg(&file)
+        .env("TENCENTCLOUD_SECRET_ID", crate::support::SIM_ID)
+        .env("TENCENTCLOUD_SECRET_KEY", crate::support::SIM_KEY)
+        .env_remove("TCSS_AUDIT_NOW")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let sim = crate::support::Sim {
+        child,
+        url: line.trim().to_string(),
+    };
+    env.run_signed(&["snapshot", "--endpoint", &sim.url]).ok();
+    env.run_with(&["snapshot", "--endpoint", &sim.url], |c| {
+        c.env("TENCENTCLOUD_SECRET_ID", FILE_ID)
+            .env("TENCENTCLOUD_SECRET_KEY", FILE_KEY);
+    })
+    .ok();
+    assert_eq!(env.rows("snapshots"), 2);
 }

@@ -9,7 +9,12 @@ use crate::support::{Env, Sim};
 
 /// The stand-in over TLS, and the file holding its CA certificate.
 fn tls_sim(env: &Env, extra: &[&str]) -> (Sim, std::path::PathBuf) {
-    let ca = env.path("sim-ca.pem");
+    tls_sim_with_ca(env, "sim-ca.pem", extra)
+}
+
+/// The same, its CA written to `ca_name` in the test's folder.
+fn tls_sim_with_ca(env: &Env, ca_name: &str, extra: &[&str]) -> (Sim, std::path::PathBuf) {
+    let ca = env.path(ca_name);
     let mut args = vec!["--tls", "--tls-ca-out", ca.to_str().unwrap()];
     args.extend_from_slice(extra);
     let sim = Sim::start(&args);
@@ -198,4 +203,139 @@ fn https_proxy_and_the_config_proxy_carry_the_requests_through_connect() {
     })
     .ok();
     assert!(seen.lock().unwrap().is_empty(), "NO_PROXY went around it");
+}
+
+/// `tool` when it runs here, or `None` when it is missing (in CI it must be there: the tests
+/// that need it would otherwise pass without checking anything).
+fn tool(tool: &'static str, probe: &[&str], package: &str) -> Option<&'static str> {
+    let found = std::process::Command::new(tool)
+        .args(probe)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{tool} is missing; CI installs {package}"
+        );
+        eprintln!("skipped: {tool} ({package}) is not installed");
+        return None;
+    }
+    Some(tool)
+}
+
+/// `HOST:PORT` of a stand-in's URL.
+fn host_port(sim: &Sim) -> String {
+    sim.url.trim_start_matches("https://").to_string()
+}
+
+/// The certificate the running stand-in serves, as `openssl s_client -showcerts` shows it.
+fn served_certificate(openssl: &str, sim: &Sim, out: &std::path::Path) {
+    let shown = std::process::Command::new(openssl)
+        .args(["s_client", "-connect", &host_port(sim), "-showcerts"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&shown.stdout);
+    let begin = text
+        .find("-----BEGIN CERTIFICATE-----")
+        .unwrap_or_else(|| panic!("no certificate shown:\n{text}"));
+    let end_marker = "-----END CERTIFICATE-----";
+    let end = begin + text[begin..].find(end_marker).unwrap() + end_marker.len();
+    std::fs::write(out, format!("{}\n", &text[begin..end])).unwrap();
+}
+
+/// `openssl verify -x509_strict` of `cert` against `ca`: whether it passed, and what it said.
+fn strict_verify(openssl: &str, ca: &std::path::Path, cert: &std::path::Path) -> (bool, String) {
+    let out = std::process::Command::new(openssl)
+        .args(["verify", "-x509_strict", "-CAfile"])
+        .arg(ca)
+        .arg(cert)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), said)
+}
+
+#[test]
+fn openssl_x509_strict_accepts_the_ca_and_the_served_certificate() {
+    let Some(openssl) = tool("openssl", &["version"], "openssl") else {
+        return;
+    };
+    let env = Env::new();
+    let (sim, ca) = tls_sim(&env, &[]);
+    let server = env.path("server.pem");
+    served_certificate(openssl, &sim, &server);
+    let (ok, said) = strict_verify(openssl, &ca, &server);
+    assert!(ok && said.contains(": OK"), "{said}");
+}
+
+/// Connects with an SSLContext as Python 3.13 makes by default (VERIFY_X509_STRICT and
+/// VERIFY_X509_PARTIAL_CHAIN), trusting only the given CA, and checks the host name.
+const PYTHON_STRICT: &str = r#"
+import socket, ssl, sys
+ca, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ctx = ssl.create_default_context(cafile=ca)
+ctx.verify_flags |= ssl.VERIFY_X509_STRICT | getattr(ssl, "VERIFY_X509_PARTIAL_CHAIN", 0)
+with socket.create_connection((host, port), timeout=10) as raw:
+    with ctx.wrap_socket(raw, server_hostname=host) as tls:
+        print("verified", tls.version())
+"#;
+
+#[test]
+fn python_with_verify_x509_strict_connects() {
+    let Some(python) = tool("python3", &["--version"], "python3") else {
+        return;
+    };
+    let env = Env::new();
+    let (sim, ca) = tls_sim(&env, &[]);
+    let hp = host_port(&sim);
+    let (host, port) = hp.rsplit_once(':').unwrap();
+    let out = std::process::Command::new(python)
+        .args(["-c", PYTHON_STRICT])
+        .arg(&ca)
+        .args([host, port])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("verified"),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn two_stand_ins_have_cas_of_their_own_names_that_share_a_bundle() {
+    let Some(openssl) = tool("openssl", &["version"], "openssl") else {
+        return;
+    };
+    let env = Env::new();
+    let subject = |ca: &std::path::Path| {
+        let out = std::process::Command::new(openssl)
+            .args(["x509", "-noout", "-subject", "-in"])
+            .arg(ca)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let (a, ca_a) = tls_sim_with_ca(&env, "a.pem", &[]);
+    let (b, ca_b) = tls_sim_with_ca(&env, "b.pem", &[]);
+    assert_ne!(ca_a, ca_b);
+    let (sa, sb) = (subject(&ca_a), subject(&ca_b));
+    assert!(sa.contains("tcss-audit stand-in CA"), "{sa}");
+    assert_ne!(sa, sb, "two stand-ins' CAs share a subject");
+    // One bundle holding both: each server's certificate still finds its own issuer.
+    let bundle = env.path("bundle.pem");
+    let both = std::fs::read_to_string(&ca_a).unwrap() + &std::fs::read_to_string(&ca_b).unwrap();
+    std::fs::write(&bundle, both).unwrap();
+    for (sim, name) in [(&a, "a-server.pem"), (&b, "b-server.pem")] {
+        let server = env.path(name);
+        served_certificate(openssl, sim, &server);
+        let (ok, said) = strict_verify(openssl, &bundle, &server);
+        assert!(ok, "{name}: {said}");
+    }
 }
