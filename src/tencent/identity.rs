@@ -111,22 +111,51 @@ pub struct Renewing {
     how: Renew,
     clock: Arc<dyn Clock>,
     options: ClientOptions,
-    cached: tokio::sync::Mutex<Option<(Credentials, DateTime<Utc>)>>,
+    cached: tokio::sync::Mutex<Option<Held>>,
+}
+
+/// What the issuer last gave.
+enum Held {
+    /// Credentials and when they expire.
+    Usable(Credentials, DateTime<Utc>),
+    /// Credentials that had expired when they came (their `ExpiredTime`, and when they came):
+    /// kept as a refusal, so that no request signs with them and the issuer is not asked again.
+    Expired(DateTime<Utc>, DateTime<Utc>),
 }
 
 impl Renewing {
     async fn current(&self) -> Result<Credentials, Error> {
         let mut cached = self.cached.lock().await;
         let now = self.clock.now();
-        if let Some((c, expires)) = &*cached
-            && *expires - now > chrono::Duration::from_std(RENEW_BEFORE).expect("small")
-        {
-            return Ok(c.clone());
+        match &*cached {
+            Some(Held::Usable(c, expires))
+                if *expires - now > chrono::Duration::from_std(RENEW_BEFORE).expect("small") =>
+            {
+                return Ok(c.clone());
+            }
+            Some(Held::Expired(expired, at)) => return Err(self.expired(*expired, *at)),
+            _ => {}
         }
-        let fresh = self.fetch().await?;
-        tracing::debug!(origin = %self.origin, expires = %fresh.1, "temporary credentials");
-        *cached = Some(fresh.clone());
-        Ok(fresh.0)
+        let (fresh, expires) = self.fetch().await?;
+        if expires <= now {
+            *cached = Some(Held::Expired(expires, now));
+            return Err(self.expired(expires, now));
+        }
+        tracing::debug!(origin = %self.origin, expires = %expires, "temporary credentials");
+        *cached = Some(Held::Usable(fresh.clone(), expires));
+        Ok(fresh)
+    }
+
+    fn expired(&self, expired: DateTime<Utc>, now: DateTime<Utc>) -> Error {
+        Error::AlreadyExpired {
+            origin: self.origin.clone(),
+            issuer: match self.how {
+                Renew::Metadata { .. } => "the metadata service",
+                Renew::AssumeRole { .. } | Renew::WebIdentity { .. } => "STS",
+            },
+            expired,
+            now,
+        }
     }
 
     async fn fetch(&self) -> Result<(Credentials, DateTime<Utc>), Error> {

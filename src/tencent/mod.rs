@@ -45,6 +45,21 @@ pub enum Error {
     /// Temporary credentials could not be had from where they were to come from.
     #[error("credentials from {origin}: {message}")]
     Credentials { origin: String, message: String },
+    /// The issuer's temporary credentials had expired when they arrived: none was used, and the
+    /// issuer is not asked again in this process (it would answer the same, request after request).
+    #[error(
+        "credentials from {origin}: the credentials {issuer} returned had already expired (ExpiredTime {expired}, {} s before now); they were used for no request and are not asked for again: check the clock of this machine and of {issuer}",
+        (*now - *expired).num_seconds()
+    )]
+    AlreadyExpired {
+        origin: String,
+        issuer: &'static str,
+        expired: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    },
+    /// A failure whose own message does not say which target it stopped.
+    #[error("target {target:?}: {why}")]
+    ForTarget { target: String, why: Box<Error> },
     /// None of the sources gave credentials: each one tried, and why it gave nothing.
     #[error("no credentials for target {target:?}; tried: {tried}")]
     NoSource { target: String, tried: String },
@@ -89,6 +104,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// `self`, naming `target` when its message names none: credentials shared by several
+    /// targets (one role assumed once) are refused without knowing whose requests they were for.
+    pub fn for_target(self, target: &str) -> Error {
+        match self {
+            Error::AlreadyExpired { .. } => Error::ForTarget {
+                target: crate::task::text::visible(target).into_owned(),
+                why: Box::new(self),
+            },
+            other => other,
+        }
+    }
+
     /// Whether the same request may succeed if sent again: network faults, HTTP 5xx and the
     /// rate-limit codes, as Tencent's SDKs judge it.
     pub fn is_transient(&self) -> bool {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::support::{Env, Run, SEED, SIM_ID, SIM_KEY, Sim};
+use crate::support::{Env, Hostile, Run, SEED, SIM_ID, SIM_KEY, Sim};
 
 const MAIN: &str = "100000000001";
 const SHOP: &str = "100000000002";
@@ -580,4 +580,67 @@ fn a_target_whose_account_changes_between_runs_is_flagged_in_the_report() {
         md.contains("**The account changed** at snapshot #2"),
         "{md}"
     );
+}
+
+// What a hostile STS, organization or metadata service can make the tool do: each one a small
+// server on loopback answering what Tencent's would not.
+
+/// An STS answer of the documented shape whose credentials expire at `expired` (Unix seconds).
+fn sts_credentials(expired: i64) -> String {
+    serde_json::json!({"Response": {
+        "Credentials": {
+            "TmpSecretId": "AKIDhostileTEMP",
+            "TmpSecretKey": "hostile-temporary-key-never-printed",
+            "Token": "hostile-token-never-printed"
+        },
+        "ExpiredTime": expired,
+        "Expiration": "2001-01-01T00:00:00Z",
+        "RequestId": "req-sts"
+    }})
+    .to_string()
+}
+
+fn caller(account: &str) -> String {
+    serde_json::json!({"Response": {
+        "AccountId": account, "Arn": arn(account, ROLE), "Type": "AssumedRole",
+        "RequestId": "req-caller"
+    }})
+    .to_string()
+}
+
+#[test]
+fn credentials_sts_gives_already_expired_are_refused_unused_and_not_asked_for_again() {
+    let env = Env::new();
+    let expired = chrono::Utc::now().timestamp() - 3600;
+    let server = Hostile::start(move |h| match h.action.as_str() {
+        "AssumeRole" => (200, sts_credentials(expired)),
+        "GetCallerIdentity" => (200, caller(SHOP)),
+        _ => (200, SEED.to_string()),
+    });
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            "sts_endpoint = \"{url}\"\n\n[[target]]\nname = \"stale-role\"\nendpoint = \"{url}\"\nrole_arn = \"{}\"\n",
+            arn(SHOP, ROLE),
+            url = server.url,
+        ),
+    );
+    let r = as_manager(&env, &["--config", cfg.to_str().unwrap(), "snapshot"]).code(3);
+    assert!(
+        r.stderr.contains("stale-role") && r.stderr.contains("already expired"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("never-printed"), "{}", r.stderr);
+    let heard = server.heard();
+    assert!(
+        heard.iter().all(|h| h.action == "AssumeRole"),
+        "the expired credentials signed a request: {heard:?}"
+    );
+    assert_eq!(server.count("AssumeRole"), 1, "{heard:?}");
+    assert!(
+        heard[0].path == "/" && heard[0].body.contains(&arn(SHOP, ROLE)),
+        "{heard:?}"
+    );
+    assert_eq!(env.rows("snapshots"), 0);
 }
