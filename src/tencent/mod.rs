@@ -94,6 +94,28 @@ pub enum Error {
     Network { endpoint: String, message: String },
     #[error("{endpoint}: malformed answer: {message}")]
     Malformed { endpoint: String, message: String },
+    /// A paged listing that had not ended after the most pages it may take.
+    #[error(
+        "{endpoint}: {action} had not ended after {pages} pages ({items} items, where its first page announced a Total of {total}); the listing stops at its cap of {pages} pages and nothing listed is used"
+    )]
+    TooManyPages {
+        endpoint: String,
+        action: &'static str,
+        pages: usize,
+        items: usize,
+        total: i64,
+    },
+    /// A page of a listing that held only items already listed (the same page again): asking on
+    /// would not end.
+    #[error(
+        "{endpoint}: {action} at Offset {offset} gave {count} items and no new member (a page already given); the listing stops and nothing listed is used"
+    )]
+    RepeatedPage {
+        endpoint: String,
+        action: &'static str,
+        offset: i64,
+        count: usize,
+    },
     /// The last of several tries failed: how many there were, and over how long.
     #[error("{last} (after {tries} tries over {:.1} s)", over.as_secs_f64())]
     Retried {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::support::{Env, Hostile, Run, SEED, SIM_ID, SIM_KEY, Sim};
+use crate::support::{Env, Heard, Hostile, Run, SEED, SIM_ID, SIM_KEY, Sim};
 
 const MAIN: &str = "100000000001";
 const SHOP: &str = "100000000002";
@@ -643,4 +643,116 @@ fn credentials_sts_gives_already_expired_are_refused_unused_and_not_asked_for_ag
         "{heard:?}"
     );
     assert_eq!(env.rows("snapshots"), 0);
+}
+
+/// A page of `DescribeOrganizationMembers`: `count` members from UIN `first` on, and `Total`.
+fn members_page(first: u64, count: u64, total: u64) -> String {
+    let items: Vec<Value> = (first..first + count)
+        .map(|uin| serde_json::json!({"MemberUin": uin, "Name": format!("m{uin}")}))
+        .collect();
+    serde_json::json!({"Response": {"Items": items, "Total": total, "RequestId": "req-org"}})
+        .to_string()
+}
+
+/// The request's `Offset`.
+fn offset_of(h: &Heard) -> u64 {
+    serde_json::from_str::<Value>(&h.body).unwrap()["Offset"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Lists the members from `server` and asks for a target no member makes: the listing's own
+/// outcome is all the run does.
+fn list_members(env: &Env, server: &Hostile) -> Run {
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            "organization_endpoint = \"{url}\"\n\n[organization]\nendpoint = \"{url}\"\n",
+            url = server.url
+        ),
+    );
+    let out_dir = env.path("reports");
+    as_manager(
+        env,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "run",
+            "--target",
+            "no-such-member",
+            "--out-dir",
+            out_dir.to_str().unwrap(),
+        ],
+    )
+}
+
+/// Gives up after 300 pages of 50 new members (15,000), as the hostile server of the issue did.
+const GIVES_UP_AFTER: u64 = 300 * 50;
+
+#[test]
+fn the_member_listing_stops_at_the_first_pages_total() {
+    let env = Env::new();
+    // The first page says 60; every later one says 15,000 and has 50 new members.
+    let server = Hostile::start(|h| {
+        let offset = offset_of(h);
+        let total = if offset == 0 { 60 } else { GIVES_UP_AFTER };
+        let count = if offset >= GIVES_UP_AFTER { 0 } else { 50 };
+        (200, members_page(200_000_000_000 + offset, count, total))
+    });
+    let r = list_members(&env, &server).code(2);
+    assert!(r.stderr.contains("no-such-member"), "{}", r.stderr);
+    assert_eq!(server.count("DescribeOrganizationMembers"), 2);
+}
+
+#[test]
+fn the_member_listing_stops_at_its_cap_of_pages_with_an_error_naming_the_endpoint() {
+    let env = Env::new();
+    let server = Hostile::start(|h| {
+        let offset = offset_of(h);
+        let count = if offset >= GIVES_UP_AFTER { 0 } else { 50 };
+        (
+            200,
+            members_page(200_000_000_000 + offset, count, GIVES_UP_AFTER),
+        )
+    });
+    let r = list_members(&env, &server).code(3);
+    assert!(
+        r.stderr.contains("200 pages") && r.stderr.contains(&server.url),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(server.count("DescribeOrganizationMembers"), 200);
+}
+
+#[test]
+fn a_repeated_page_of_members_is_an_error_naming_the_endpoint() {
+    let env = Env::new();
+    // Whatever the offset, the same fifty members of a hundred.
+    let server = Hostile::start(|_| (200, members_page(200_000_000_000, 50, 100)));
+    let r = list_members(&env, &server).code(3);
+    assert!(
+        r.stderr.contains("no new member") && r.stderr.contains(&server.url),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(server.count("DescribeOrganizationMembers"), 2);
+}
+
+#[test]
+fn a_member_listing_that_ends_before_its_total_says_so() {
+    let env = Env::new();
+    // Fifty members of the hundred announced, then nothing.
+    let server = Hostile::start(|h| {
+        let count = if offset_of(h) == 0 { 50 } else { 0 };
+        (200, members_page(200_000_000_000, count, 100))
+    });
+    let r = list_members(&env, &server).code(2);
+    assert!(
+        r.stderr
+            .contains("empty page at Offset 50 of the Total 100")
+            && r.stderr.contains("50 members"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(server.count("DescribeOrganizationMembers"), 2);
 }
