@@ -94,6 +94,16 @@ pub enum Error {
     Network { endpoint: String, message: String },
     #[error("{endpoint}: malformed answer: {message}")]
     Malformed { endpoint: String, message: String },
+    /// The metadata service named a role that no CAM role can be called: a path segment such as
+    /// `..` would make the next request leave the credentials' folder.
+    #[error(
+        "{endpoint}: the role name the metadata service gave (\"{name}\") is not a valid CAM role name (1 to 128 of letters, digits and +=,.@_-, not . or ..); no credentials were asked for it"
+    )]
+    BadRoleName {
+        endpoint: String,
+        /// The name as given, its control characters made visible and its length bounded.
+        name: String,
+    },
     /// A paged listing that had not ended after the most pages it may take.
     #[error(
         "{endpoint}: {action} had not ended after {pages} pages ({items} items, where its first page announced a Total of {total}); the listing stops at its cap of {pages} pages and nothing listed is used"

@@ -756,3 +756,42 @@ fn a_member_listing_that_ends_before_its_total_says_so() {
     );
     assert_eq!(server.count("DescribeOrganizationMembers"), 2);
 }
+
+#[test]
+fn a_metadata_role_name_that_is_a_path_is_refused_and_nothing_above_it_is_asked() {
+    for name in ["..", ".", "audit/../../x"] {
+        let env = Env::new();
+        let future = chrono::Utc::now().timestamp() + 7200;
+        let listed = name.to_string();
+        let server = Hostile::start(move |h| match (h.path.as_str(), h.action.as_str()) {
+            ("/latest/meta-data/cam/security-credentials/", _) => (200, listed.clone()),
+            (_, "GetCallerIdentity") => (200, caller(MAIN)),
+            // Any other GET: the credentials of whatever role the path names.
+            (_, "") => {
+                let answer: Value = serde_json::from_str(&sts_credentials(future)).unwrap();
+                let mut c = answer["Response"]["Credentials"].clone();
+                c["ExpiredTime"] = future.into();
+                c["Code"] = "Success".into();
+                (200, c.to_string())
+            }
+            _ => (200, SEED.to_string()),
+        });
+        let cfg = env.write(
+            "config.toml",
+            &format!(
+                "metadata_endpoint = \"{url}\"\n\n[[target]]\nname = \"cvm\"\nendpoint = \"{url}\"\ncredentials = \"cvm-role\"\n",
+                url = server.url
+            ),
+        );
+        let r = env
+            .run(&["--config", cfg.to_str().unwrap(), "snapshot"])
+            .code(3);
+        assert!(
+            r.stderr.contains(&server.url) && r.stderr.contains("not a valid CAM role name"),
+            "{name}: {}",
+            r.stderr
+        );
+        let heard = server.heard();
+        assert_eq!(heard.len(), 1, "{name}: {heard:?}");
+    }
+}
