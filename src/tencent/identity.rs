@@ -137,9 +137,11 @@ impl Renewing {
             _ => {}
         }
         let (fresh, expires) = self.fetch().await?;
-        if expires <= now {
-            *cached = Some(Held::Expired(expires, now));
-            return Err(self.expired(expires, now));
+        // Judged when they arrive: the answer may have been slow.
+        let arrived = self.clock.now();
+        if expires <= arrived {
+            *cached = Some(Held::Expired(expires, arrived));
+            return Err(self.expired(expires, arrived));
         }
         tracing::debug!(origin = %self.origin, expires = %expires, "temporary credentials");
         *cached = Some(Held::Usable(fresh.clone(), expires));
