@@ -58,8 +58,12 @@ pub enum Error {
         now: chrono::DateTime<chrono::Utc>,
     },
     /// A failure whose own message does not say which target it stopped.
-    #[error("target {target:?}: {why}")]
-    ForTarget { target: String, why: Box<Error> },
+    #[error("target \"{target}\": {why}")]
+    ForTarget {
+        /// The target's name, its control characters made visible.
+        target: String,
+        why: Box<Error>,
+    },
     /// None of the sources gave credentials: each one tried, and why it gave nothing.
     #[error("no credentials for target {target:?}; tried: {tried}")]
     NoSource { target: String, tried: String },
