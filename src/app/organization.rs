@@ -51,26 +51,112 @@ pub async fn members(
         o.region = spec.region.clone();
     }
     let client = Client::with(services.organization, provider, ORGANIZATION, clock, o)?;
-    let mut out = Vec::new();
-    let mut offset = 0;
-    loop {
+    list(&client).await
+}
+
+const ACTION: &str = "DescribeOrganizationMembers";
+
+/// The most pages asked for (10,000 members at 50 a page): a listing still going past it is a
+/// server that does not stop, and the run must not follow it for ever.
+pub const MAX_PAGES: usize = 200;
+
+/// Every member, page by page, until the first page's `Total` is reached or a page is empty;
+/// a page with nothing new, or more pages than [`MAX_PAGES`], is an error.
+async fn list(client: &Client) -> Result<Vec<Member>, Error> {
+    let mut listing = Listing::default();
+    for _ in 0..MAX_PAGES {
         let page = client
-            .request(
-                "DescribeOrganizationMembers",
-                &json!({"Offset": offset, "Limit": PAGE}),
-            )
+            .request(ACTION, &json!({"Offset": listing.offset, "Limit": PAGE}))
             .await?;
-        let malformed = |message: &str| {
-            Error::from(tencent::Error::Malformed {
+        let items = page_members(client, &page)?;
+        let total = page.get("Total").and_then(Value::as_i64).unwrap_or(0);
+        if listing.add(client, total, items)? == Next::Done {
+            return Ok(listing.members);
+        }
+    }
+    Err(tencent::Error::TooManyPages {
+        endpoint: client.endpoint().to_string(),
+        action: ACTION,
+        pages: MAX_PAGES,
+        items: listing.members.len(),
+        total: listing.total.unwrap_or(0),
+    }
+    .into())
+}
+
+/// The members listed so far, the next page's offset, and the `Total` of the first page (the
+/// one the listing keeps to: later pages' may grow for ever).
+#[derive(Default)]
+struct Listing {
+    members: Vec<Member>,
+    seen: std::collections::HashSet<String>,
+    offset: i64,
+    total: Option<i64>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    More,
+    Done,
+}
+
+impl Listing {
+    fn add(&mut self, client: &Client, total: i64, items: Vec<Member>) -> Result<Next, Error> {
+        let total = *self.total.get_or_insert(total);
+        let count = items.len();
+        if count == 0 {
+            if self.offset < total {
+                tracing::warn!(
+                    "{}: {ACTION} gave an empty page at Offset {} of the Total {total} its first page announced; the organization is taken to have {} members",
+                    client.endpoint(),
+                    self.offset,
+                    self.members.len()
+                );
+            }
+            return Ok(Next::Done);
+        }
+        let before = self.members.len();
+        for m in items {
+            if self.seen.insert(m.uin.clone()) {
+                self.members.push(m);
+            }
+        }
+        if self.members.len() == before {
+            return Err(tencent::Error::RepeatedPage {
                 endpoint: client.endpoint().to_string(),
-                message: message.to_string(),
-            })
-        };
-        let items = page
-            .get("Items")
-            .and_then(Value::as_array)
-            .ok_or_else(|| malformed("DescribeOrganizationMembers gave no Items"))?;
-        for item in items {
+                action: ACTION,
+                offset: self.offset,
+                count,
+            }
+            .into());
+        }
+        self.offset += count as i64;
+        Ok(if self.offset >= total {
+            Next::Done
+        } else {
+            Next::More
+        })
+    }
+}
+
+/// The members of one page; an item without a UIN is a malformed answer.
+fn page_members(
+    client: &Client,
+    page: &serde_json::Map<String, Value>,
+) -> Result<Vec<Member>, Error> {
+    let malformed = |message: &str| {
+        Error::from(tencent::Error::Malformed {
+            endpoint: client.endpoint().to_string(),
+            message: message.to_string(),
+        })
+    };
+    let items = page
+        .get("Items")
+        .and_then(Value::as_array)
+        .ok_or_else(|| malformed("DescribeOrganizationMembers gave no Items"))?;
+    items
+        .iter()
+        .map(|item| {
             let uin = match item.get("MemberUin") {
                 Some(Value::Number(n)) => n.to_string(),
                 Some(Value::String(s)) => s.clone(),
@@ -79,20 +165,13 @@ pub async fn members(
             if uin.is_empty() || !uin.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(malformed("a member's MemberUin is not a UIN"));
             }
-            let name = item
-                .get("Name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            out.push(Member { uin, name });
-        }
-        let total = page.get("Total").and_then(Value::as_i64).unwrap_or(0);
-        offset += items.len() as i64;
-        if items.is_empty() || offset >= total {
-            break;
-        }
-    }
-    Ok(out)
+            let name = item.get("Name").and_then(Value::as_str).unwrap_or("");
+            Ok(Member {
+                uin,
+                name: name.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// The targets of the members `spec` selects: each through its role, pinned to its account.

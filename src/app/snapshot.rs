@@ -115,6 +115,11 @@ pub async fn client_for(
             &options,
         )
         .await?;
+    // Had here, before any request, so that a refusal of them names this target.
+    provider
+        .current()
+        .await
+        .map_err(|e| e.for_target(&target.name))?;
     let client = Client::with(endpoint, provider.clone(), TCSS, clock, options.clone())?;
     Ok(TargetClient {
         client,

@@ -292,6 +292,9 @@ impl CredentialSource {
                         "the metadata service ({}) says no CAM role is bound to this instance",
                         endpoints.metadata
                     ))),
+                    // A service that answers with a path for a name is not one that is absent:
+                    // the chain stops rather than go on past it.
+                    Err(e @ Error::BadRoleName { .. }) => Err(e),
                     Err(e) => Ok(Err(e.to_string())),
                 }
             }
@@ -481,6 +484,7 @@ async fn tccli(
                     path.display()
                 )));
             }
+            Err(e @ Error::BadRoleName { .. }) => return Err(e),
             Err(e) => return Ok(Err(format!("{} names the CVM role: {e}", path.display()))),
         }
     } else {

@@ -111,22 +111,53 @@ pub struct Renewing {
     how: Renew,
     clock: Arc<dyn Clock>,
     options: ClientOptions,
-    cached: tokio::sync::Mutex<Option<(Credentials, DateTime<Utc>)>>,
+    cached: tokio::sync::Mutex<Option<Held>>,
+}
+
+/// What the issuer last gave.
+enum Held {
+    /// Credentials and when they expire.
+    Usable(Credentials, DateTime<Utc>),
+    /// Credentials that had expired when they came (their `ExpiredTime`, and when they came):
+    /// kept as a refusal, so that no request signs with them and the issuer is not asked again.
+    Expired(DateTime<Utc>, DateTime<Utc>),
 }
 
 impl Renewing {
     async fn current(&self) -> Result<Credentials, Error> {
         let mut cached = self.cached.lock().await;
         let now = self.clock.now();
-        if let Some((c, expires)) = &*cached
-            && *expires - now > chrono::Duration::from_std(RENEW_BEFORE).expect("small")
-        {
-            return Ok(c.clone());
+        match &*cached {
+            Some(Held::Usable(c, expires))
+                if *expires - now > chrono::Duration::from_std(RENEW_BEFORE).expect("small") =>
+            {
+                return Ok(c.clone());
+            }
+            Some(Held::Expired(expired, at)) => return Err(self.expired(*expired, *at)),
+            _ => {}
         }
-        let fresh = self.fetch().await?;
-        tracing::debug!(origin = %self.origin, expires = %fresh.1, "temporary credentials");
-        *cached = Some(fresh.clone());
-        Ok(fresh.0)
+        let (fresh, expires) = self.fetch().await?;
+        // Judged when they arrive: the answer may have been slow.
+        let arrived = self.clock.now();
+        if expires <= arrived {
+            *cached = Some(Held::Expired(expires, arrived));
+            return Err(self.expired(expires, arrived));
+        }
+        tracing::debug!(origin = %self.origin, expires = %expires, "temporary credentials");
+        *cached = Some(Held::Usable(fresh.clone(), expires));
+        Ok(fresh)
+    }
+
+    fn expired(&self, expired: DateTime<Utc>, now: DateTime<Utc>) -> Error {
+        Error::AlreadyExpired {
+            origin: self.origin.clone(),
+            issuer: match self.how {
+                Renew::Metadata { .. } => "the metadata service",
+                Renew::AssumeRole { .. } | Renew::WebIdentity { .. } => "STS",
+            },
+            expired,
+            now,
+        }
     }
 
     async fn fetch(&self) -> Result<(Credentials, DateTime<Utc>), Error> {
@@ -308,6 +339,7 @@ pub fn instance_role(
     clock: Arc<dyn Clock>,
     options: &ClientOptions,
 ) -> Result<Provider, Error> {
+    role_name(base, role)?;
     let url = base
         .join(&format!("{METADATA_PATH}{role}"))
         .map_err(|e| Error::BadEndpoint {
@@ -392,18 +424,28 @@ pub async fn instance_role_name(
         });
     }
     let name = String::from_utf8_lossy(&body).trim().to_string();
+    role_name(&url, &name)?;
+    Ok(Some(name))
+}
+
+/// Refuses `name` unless it can be a CAM role name: 1 to 128 of `[\w+=,.@-]`, and not `.` or
+/// `..`, which are of those characters but which a URL resolves as a step up its path.
+fn role_name(endpoint: &reqwest::Url, name: &str) -> Result<(), Error> {
     let valid = !name.is_empty()
         && name.len() <= 128
+        && name != "."
+        && name != ".."
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-    if !valid {
-        return Err(Error::Malformed {
-            endpoint: url.to_string(),
-            message: "the role name the metadata service gave is not a CAM role name".into(),
-        });
+    if valid {
+        return Ok(());
     }
-    Ok(Some(name))
+    let shown: String = name.chars().take(64).collect();
+    Err(Error::BadRoleName {
+        endpoint: endpoint.to_string(),
+        name: crate::task::text::visible(&shown).into_owned(),
+    })
 }
 
 /// A plain GET of the metadata service (it is HTTP on a link-local address by design), with a
@@ -567,4 +609,26 @@ pub async fn caller_identity(
         .unwrap_or_else(|e| e.into_inner())
         .insert(key, identity.clone());
     Ok(identity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_that_a_url_would_resolve_as_a_path_are_refused() {
+        let at = reqwest::Url::parse("http://169.254.0.23/").unwrap();
+        for good in ["cvm-audit", "a.b", "...", "x@y,z=1+2_3"] {
+            assert!(role_name(&at, good).is_ok(), "{good}");
+        }
+        let long = "r".repeat(129);
+        for bad in [".", "..", "a/b", "", long.as_str(), "role\u{1b}[2J"] {
+            let e = role_name(&at, bad).unwrap_err().to_string();
+            assert!(
+                e.contains("http://169.254.0.23/") && e.contains("not a valid CAM role name"),
+                "{e}"
+            );
+            assert!(!e.contains('\u{1b}'), "{e}");
+        }
+    }
 }

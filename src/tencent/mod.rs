@@ -45,6 +45,25 @@ pub enum Error {
     /// Temporary credentials could not be had from where they were to come from.
     #[error("credentials from {origin}: {message}")]
     Credentials { origin: String, message: String },
+    /// The issuer's temporary credentials had expired when they arrived: none was used, and the
+    /// issuer is not asked again in this process (it would answer the same, request after request).
+    #[error(
+        "credentials from {origin}: the credentials {issuer} returned had already expired (ExpiredTime {expired}, {} s before now); they were used for no request and are not asked for again: check the clock of this machine and of {issuer}",
+        (*now - *expired).num_seconds()
+    )]
+    AlreadyExpired {
+        origin: String,
+        issuer: &'static str,
+        expired: chrono::DateTime<chrono::Utc>,
+        now: chrono::DateTime<chrono::Utc>,
+    },
+    /// A failure whose own message does not say which target it stopped.
+    #[error("target \"{target}\": {why}")]
+    ForTarget {
+        /// The target's name, its control characters made visible.
+        target: String,
+        why: Box<Error>,
+    },
     /// None of the sources gave credentials: each one tried, and why it gave nothing.
     #[error("no credentials for target {target:?}; tried: {tried}")]
     NoSource { target: String, tried: String },
@@ -79,6 +98,38 @@ pub enum Error {
     Network { endpoint: String, message: String },
     #[error("{endpoint}: malformed answer: {message}")]
     Malformed { endpoint: String, message: String },
+    /// The metadata service named a role that no CAM role can be called: a path segment such as
+    /// `..` would make the next request leave the credentials' folder.
+    #[error(
+        "{endpoint}: the role name the metadata service gave (\"{name}\") is not a valid CAM role name (1 to 128 of letters, digits and +=,.@_-, not . or ..); no credentials were asked for it"
+    )]
+    BadRoleName {
+        endpoint: String,
+        /// The name as given, its control characters made visible and its length bounded.
+        name: String,
+    },
+    /// A paged listing that had not ended after the most pages it may take.
+    #[error(
+        "{endpoint}: {action} had not ended after {pages} pages ({items} items, where its first page announced a Total of {total}); the listing stops at its cap of {pages} pages and nothing listed is used"
+    )]
+    TooManyPages {
+        endpoint: String,
+        action: &'static str,
+        pages: usize,
+        items: usize,
+        total: i64,
+    },
+    /// A page of a listing that held only items already listed (the same page again): asking on
+    /// would not end.
+    #[error(
+        "{endpoint}: {action} at Offset {offset} gave {count} items and no new member (a page already given); the listing stops and nothing listed is used"
+    )]
+    RepeatedPage {
+        endpoint: String,
+        action: &'static str,
+        offset: i64,
+        count: usize,
+    },
     /// The last of several tries failed: how many there were, and over how long.
     #[error("{last} (after {tries} tries over {:.1} s)", over.as_secs_f64())]
     Retried {
@@ -89,6 +140,18 @@ pub enum Error {
 }
 
 impl Error {
+    /// `self`, naming `target` when its message names none: credentials shared by several
+    /// targets (one role assumed once) are refused without knowing whose requests they were for.
+    pub fn for_target(self, target: &str) -> Error {
+        match self {
+            Error::AlreadyExpired { .. } => Error::ForTarget {
+                target: crate::task::text::visible(target).into_owned(),
+                why: Box::new(self),
+            },
+            other => other,
+        }
+    }
+
     /// Whether the same request may succeed if sent again: network faults, HTTP 5xx and the
     /// rate-limit codes, as Tencent's SDKs judge it.
     pub fn is_transient(&self) -> bool {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::support::{Env, Run, SEED, SIM_ID, SIM_KEY, Sim};
+use crate::support::{Env, Heard, Hostile, Run, SEED, SIM_ID, SIM_KEY, Sim};
 
 const MAIN: &str = "100000000001";
 const SHOP: &str = "100000000002";
@@ -580,4 +580,218 @@ fn a_target_whose_account_changes_between_runs_is_flagged_in_the_report() {
         md.contains("**The account changed** at snapshot #2"),
         "{md}"
     );
+}
+
+// What a hostile STS, organization or metadata service can make the tool do: each one a small
+// server on loopback answering what Tencent's would not.
+
+/// An STS answer of the documented shape whose credentials expire at `expired` (Unix seconds).
+fn sts_credentials(expired: i64) -> String {
+    serde_json::json!({"Response": {
+        "Credentials": {
+            "TmpSecretId": "AKIDhostileTEMP",
+            "TmpSecretKey": "hostile-temporary-key-never-printed",
+            "Token": "hostile-token-never-printed"
+        },
+        "ExpiredTime": expired,
+        "Expiration": "2001-01-01T00:00:00Z",
+        "RequestId": "req-sts"
+    }})
+    .to_string()
+}
+
+fn caller(account: &str) -> String {
+    serde_json::json!({"Response": {
+        "AccountId": account, "Arn": arn(account, ROLE), "Type": "AssumedRole",
+        "RequestId": "req-caller"
+    }})
+    .to_string()
+}
+
+#[test]
+fn credentials_sts_gives_already_expired_are_refused_unused_and_not_asked_for_again() {
+    let env = Env::new();
+    let expired = chrono::Utc::now().timestamp() - 3600;
+    let server = Hostile::start(move |h| match h.action.as_str() {
+        "AssumeRole" => (200, sts_credentials(expired)),
+        "GetCallerIdentity" => (200, caller(SHOP)),
+        _ => (200, SEED.to_string()),
+    });
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            "sts_endpoint = \"{url}\"\n\n[[target]]\nname = \"stale-role\"\nendpoint = \"{url}\"\nrole_arn = \"{}\"\n",
+            arn(SHOP, ROLE),
+            url = server.url,
+        ),
+    );
+    let r = as_manager(&env, &["--config", cfg.to_str().unwrap(), "snapshot"]).code(3);
+    assert!(
+        r.stderr.contains("stale-role") && r.stderr.contains("already expired"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("never-printed"), "{}", r.stderr);
+    let heard = server.heard();
+    assert!(
+        heard.iter().all(|h| h.action == "AssumeRole"),
+        "the expired credentials signed a request: {heard:?}"
+    );
+    assert_eq!(server.count("AssumeRole"), 1, "{heard:?}");
+    assert!(
+        heard[0].path == "/" && heard[0].body.contains(&arn(SHOP, ROLE)),
+        "{heard:?}"
+    );
+    assert_eq!(env.rows("snapshots"), 0);
+}
+
+/// A page of `DescribeOrganizationMembers`: `count` members from UIN `first` on, and `Total`.
+fn members_page(first: u64, count: u64, total: u64) -> String {
+    let items: Vec<Value> = (first..first + count)
+        .map(|uin| serde_json::json!({"MemberUin": uin, "Name": format!("m{uin}")}))
+        .collect();
+    serde_json::json!({"Response": {"Items": items, "Total": total, "RequestId": "req-org"}})
+        .to_string()
+}
+
+/// The request's `Offset`.
+fn offset_of(h: &Heard) -> u64 {
+    serde_json::from_str::<Value>(&h.body).unwrap()["Offset"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Lists the members from `server` and asks for a target no member makes: the listing's own
+/// outcome is all the run does.
+fn list_members(env: &Env, server: &Hostile) -> Run {
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            "organization_endpoint = \"{url}\"\n\n[organization]\nendpoint = \"{url}\"\n",
+            url = server.url
+        ),
+    );
+    let out_dir = env.path("reports");
+    as_manager(
+        env,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "run",
+            "--target",
+            "no-such-member",
+            "--out-dir",
+            out_dir.to_str().unwrap(),
+        ],
+    )
+}
+
+/// Gives up after 300 pages of 50 new members (15,000), as the hostile server of the issue did.
+const GIVES_UP_AFTER: u64 = 300 * 50;
+
+#[test]
+fn the_member_listing_stops_at_the_first_pages_total() {
+    let env = Env::new();
+    // The first page says 60; every later one says 15,000 and has 50 new members.
+    let server = Hostile::start(|h| {
+        let offset = offset_of(h);
+        let total = if offset == 0 { 60 } else { GIVES_UP_AFTER };
+        let count = if offset >= GIVES_UP_AFTER { 0 } else { 50 };
+        (200, members_page(200_000_000_000 + offset, count, total))
+    });
+    let r = list_members(&env, &server).code(2);
+    assert!(r.stderr.contains("no-such-member"), "{}", r.stderr);
+    assert_eq!(server.count("DescribeOrganizationMembers"), 2);
+}
+
+#[test]
+fn the_member_listing_stops_at_its_cap_of_pages_with_an_error_naming_the_endpoint() {
+    let env = Env::new();
+    let server = Hostile::start(|h| {
+        let offset = offset_of(h);
+        let count = if offset >= GIVES_UP_AFTER { 0 } else { 50 };
+        (
+            200,
+            members_page(200_000_000_000 + offset, count, GIVES_UP_AFTER),
+        )
+    });
+    let r = list_members(&env, &server).code(3);
+    assert!(
+        r.stderr.contains("200 pages") && r.stderr.contains(&server.url),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(server.count("DescribeOrganizationMembers"), 200);
+}
+
+#[test]
+fn a_repeated_page_of_members_is_an_error_naming_the_endpoint() {
+    let env = Env::new();
+    // Whatever the offset, the same fifty members of a hundred.
+    let server = Hostile::start(|_| (200, members_page(200_000_000_000, 50, 100)));
+    let r = list_members(&env, &server).code(3);
+    assert!(
+        r.stderr.contains("no new member") && r.stderr.contains(&server.url),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(server.count("DescribeOrganizationMembers"), 2);
+}
+
+#[test]
+fn a_member_listing_that_ends_before_its_total_says_so() {
+    let env = Env::new();
+    // Fifty members of the hundred announced, then nothing.
+    let server = Hostile::start(|h| {
+        let count = if offset_of(h) == 0 { 50 } else { 0 };
+        (200, members_page(200_000_000_000, count, 100))
+    });
+    let r = list_members(&env, &server).code(2);
+    assert!(
+        r.stderr
+            .contains("empty page at Offset 50 of the Total 100")
+            && r.stderr.contains("50 members"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(server.count("DescribeOrganizationMembers"), 2);
+}
+
+#[test]
+fn a_metadata_role_name_that_is_a_path_is_refused_and_nothing_above_it_is_asked() {
+    for name in ["..", ".", "audit/../../x"] {
+        let env = Env::new();
+        let future = chrono::Utc::now().timestamp() + 7200;
+        let listed = name.to_string();
+        let server = Hostile::start(move |h| match (h.path.as_str(), h.action.as_str()) {
+            ("/latest/meta-data/cam/security-credentials/", _) => (200, listed.clone()),
+            (_, "GetCallerIdentity") => (200, caller(MAIN)),
+            // Any other GET: the credentials of whatever role the path names.
+            (_, "") => {
+                let answer: Value = serde_json::from_str(&sts_credentials(future)).unwrap();
+                let mut c = answer["Response"]["Credentials"].clone();
+                c["ExpiredTime"] = future.into();
+                c["Code"] = "Success".into();
+                (200, c.to_string())
+            }
+            _ => (200, SEED.to_string()),
+        });
+        let cfg = env.write(
+            "config.toml",
+            &format!(
+                "metadata_endpoint = \"{url}\"\n\n[[target]]\nname = \"cvm\"\nendpoint = \"{url}\"\ncredentials = \"cvm-role\"\n",
+                url = server.url
+            ),
+        );
+        let r = env
+            .run(&["--config", cfg.to_str().unwrap(), "snapshot"])
+            .code(3);
+        assert!(
+            r.stderr.contains(&server.url) && r.stderr.contains("not a valid CAM role name"),
+            "{name}: {}",
+            r.stderr
+        );
+        let heard = server.heard();
+        assert_eq!(heard.len(), 1, "{name}: {heard:?}");
+    }
 }

@@ -1,11 +1,12 @@
-//! A small builder for running the real `audit` binary against a temporary database, and for
-//! starting the real stand-in endpoint as a child process.
+//! A small builder for running the real `audit` binary against a temporary database, for
+//! starting the real stand-in endpoint as a child process, and for a hostile server on loopback.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use assert_cmd::cargo::CommandCargoExt;
 use tcss_audit::task::clock::SystemClock;
@@ -259,4 +260,93 @@ pub fn update(url: &str, params: serde_json::Value) {
         .build()
         .unwrap();
     rt.block_on(client.update(&params)).unwrap();
+}
+
+/// One request a [`Hostile`] server received.
+#[derive(Debug, Clone)]
+pub struct Heard {
+    pub path: String,
+    /// The `X-TC-Action` header, empty without one (the metadata service's GETs).
+    pub action: String,
+    pub body: String,
+}
+
+/// What a [`Hostile`] server answers: the status and the body of the answer to a request.
+type Answerer = dyn Fn(&Heard) -> (u16, String) + Send + Sync;
+
+/// A small HTTP/1.1 server on loopback that answers every request as `answer` says (one request a
+/// connection) and remembers each: what a hostile STS, organization or metadata service can
+/// make the tool do, without the stand-in.
+pub struct Hostile {
+    pub url: String,
+    heard: Arc<Mutex<Vec<Heard>>>,
+}
+
+impl Hostile {
+    pub fn start(answer: impl Fn(&Heard) -> (u16, String) + Send + Sync + 'static) -> Hostile {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let log = heard.clone();
+        let answer: Arc<Answerer> = Arc::new(answer);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let (log, answer) = (log.clone(), answer.clone());
+                std::thread::spawn(move || {
+                    if let Some(request) = read_request(&stream) {
+                        log.lock().unwrap().push(request.clone());
+                        let (status, body) = answer(&request);
+                        let _ = respond(stream, status, &body);
+                    }
+                });
+            }
+        });
+        Hostile { url, heard }
+    }
+
+    /// Every request received so far.
+    pub fn heard(&self) -> Vec<Heard> {
+        self.heard.lock().unwrap().clone()
+    }
+
+    /// How many requests named `action`.
+    pub fn count(&self, action: &str) -> usize {
+        self.heard().iter().filter(|h| h.action == action).count()
+    }
+}
+
+fn read_request(stream: &TcpStream) -> Option<Heard> {
+    let mut reader = BufReader::new(stream.try_clone().ok()?);
+    let mut first = String::new();
+    reader.read_line(&mut first).ok()?;
+    let path = first.split_whitespace().nth(1)?.to_string();
+    let (mut action, mut length) = (String::new(), 0usize);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 || line == "\r\n" {
+            break;
+        }
+        let (name, value) = line.split_once(':')?;
+        match name.trim().to_ascii_lowercase().as_str() {
+            "x-tc-action" => action = value.trim().to_string(),
+            "content-length" => length = value.trim().parse().ok()?,
+            _ => {}
+        }
+    }
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).ok()?;
+    Some(Heard {
+        path,
+        action,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
+
+fn respond(mut stream: TcpStream, status: u16, body: &str) -> std::io::Result<()> {
+    write!(
+        stream,
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    stream.flush()
 }
