@@ -18,7 +18,8 @@ use crate::task::when::When;
 #[command(
     after_help = "Exit codes: 0 all recorded and compliant; 1 a policy failure at or above \
 --fail-on (or, with --fail-on-drift, a config that drifted); 3 a target could not be fetched (credentials, API, network); 4 the database (or the run \
-lock) failed. Over several targets the most severe wins (4 > 3 > 1 > 0), after every target that \
+lock) failed, or the signing key's signature line is broken (everything is recorded, nothing \
+signed, no report signature). Over several targets the most severe wins (4 > 3 > 1 > 0), after every target that \
 can be done is done. Reports are written as tcss-audit-YYYYMMDDTHHMMSSZ.md, .json and .html. With \
 [[notify]] destinations, what is new since each was last told is sent after the reports are \
 written; a delivery that fails is named, tried again at the next run, and makes the run exit 3 \
