@@ -18,19 +18,67 @@ pub struct Location {
     pub col: usize,
 }
 
-impl Location {
-    /// The location of byte offset `at` in `text`.
-    pub fn of(file: &str, text: &str, at: usize) -> Location {
-        let at = text.floor_char_boundary(at.min(text.len()));
-        let before = &text[..at];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+/// Where each line of a text begins, found once, so that placing a span costs a binary search
+/// rather than a scan from the start of the file: a file with a diagnostic or a rule on every
+/// line made loading take time in the square of its size.
+pub struct LineIndex<'a> {
+    text: &'a str,
+    /// Byte offsets of each line's first byte; the first is 0.
+    starts: Vec<usize>,
+    /// UTF-8 continuation bytes before each multiple of [`LineIndex::BLOCK`]: a column counts
+    /// characters, and a line can be the whole file.
+    continuations: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    const BLOCK: usize = 1024;
+
+    pub fn new(text: &'a str) -> LineIndex<'a> {
+        let bytes = text.as_bytes();
+        let starts = std::iter::once(0)
+            .chain(newlines(bytes).map(|i| i + 1))
+            .collect();
+        let mut continuations = vec![0];
+        for block in bytes.chunks(Self::BLOCK) {
+            let last = continuations[continuations.len() - 1];
+            continuations.push(last + block.iter().filter(|b| is_continuation(**b)).count());
+        }
+        LineIndex {
+            text,
+            starts,
+            continuations,
+        }
+    }
+
+    /// The location of byte offset `at` in `file`'s text.
+    pub fn locate(&self, file: &str, at: usize) -> Location {
+        let at = self.text.floor_char_boundary(at.min(self.text.len()));
+        let line = self.starts.partition_point(|&s| s <= at);
         Location {
             file: file.to_string(),
             line,
-            col: text[line_start..at].chars().count() + 1,
+            col: self.chars_before(at) - self.chars_before(self.starts[line - 1]) + 1,
         }
     }
+
+    /// How many characters precede byte offset `at` (a character boundary).
+    fn chars_before(&self, at: usize) -> usize {
+        let block = at / Self::BLOCK;
+        let rest = &self.text.as_bytes()[block * Self::BLOCK..at];
+        let continuations = rest.iter().filter(|b| is_continuation(**b)).count();
+        at - self.continuations[block] - continuations
+    }
+}
+
+fn is_continuation(b: u8) -> bool {
+    b & 0xC0 == 0x80
+}
+
+fn newlines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, b)| (*b == b'\n').then_some(i))
 }
 
 impl fmt::Display for Location {
@@ -122,13 +170,39 @@ impl std::error::Error for PolicyError {}
 mod tests {
     use super::*;
 
+    fn at(text: &str, offset: usize) -> String {
+        LineIndex::new(text).locate("p.toml", offset).to_string()
+    }
+
     #[test]
     fn locations_count_lines_and_characters() {
         let text = "a = 1\nbé = 2\n";
-        let at = text.find('2').unwrap();
-        let loc = Location::of("p.toml", text, at);
-        assert_eq!(loc.to_string(), "p.toml:2:6");
-        assert_eq!(Location::of("p.toml", text, 0).to_string(), "p.toml:1:1");
+        assert_eq!(at(text, text.find('2').unwrap()), "p.toml:2:6");
+        assert_eq!(at(text, 0), "p.toml:1:1");
+    }
+
+    #[test]
+    fn offsets_map_to_lines_and_columns_through_the_table() {
+        // The last line has no newline; an empty line sits in the middle.
+        let text = "[policy]\nname = \"é\"\n\n[[rule]]\nid = \"ü-1\"";
+        let offset = |needle: &str| text.find(needle).unwrap();
+        assert_eq!(at(text, offset("name")), "p.toml:2:1");
+        assert_eq!(at(text, offset("\"é") + 1), "p.toml:2:9");
+        // The empty line: its newline is its first character.
+        assert_eq!(at(text, offset("\n\n") + 1), "p.toml:3:1");
+        assert_eq!(at(text, offset("[[rule]]")), "p.toml:4:1");
+        assert_eq!(at(text, offset("1\"")), "p.toml:5:9");
+        // The end of the text, past the last character, and inside a character.
+        assert_eq!(at(text, text.len()), "p.toml:5:11");
+        assert_eq!(at(text, text.len() + 5), "p.toml:5:11");
+        assert_eq!(at(text, offset("é") + 1), "p.toml:2:9");
+    }
+
+    #[test]
+    fn columns_hold_on_a_line_longer_than_a_block() {
+        let line = "é".repeat(3000);
+        let text = format!("x\n{line}!");
+        assert_eq!(at(&text, text.find('!').unwrap()), "p.toml:2:3001");
     }
 
     #[test]

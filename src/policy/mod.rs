@@ -40,6 +40,7 @@ mod ops;
 mod parse;
 mod testing;
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 pub use baseline::Baseline;
@@ -106,20 +107,20 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, PolicyError> {
     if paths.iter().any(|p| p.as_os_str() == BUILTIN_NAME) {
         sources.extend(BUILTIN.iter().map(|(n, t)| (n.to_string(), t.to_string())));
     }
-    let unreadable = |path: &Path, e: &dyn std::fmt::Display| Diagnostic {
+    let unreadable = |path: &Path, message: String| Diagnostic {
         level: Level::Error,
         file: path.display().to_string(),
         line: None,
         col: None,
         subject: None,
-        message: format!("cannot read this policy path: {e}; check that it exists and is readable"),
+        message,
     };
     for path in paths.iter().filter(|p| p.as_os_str() != BUILTIN_NAME) {
         if path.is_dir() {
             let entries = match std::fs::read_dir(path) {
                 Ok(entries) => entries,
                 Err(e) => {
-                    diags.push(unreadable(path, &e));
+                    diags.push(unreadable(path, ReadError::from(e).to_string()));
                     continue;
                 }
             };
@@ -129,25 +130,61 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Loaded, PolicyError> {
                 .collect();
             files.sort();
             if files.is_empty() {
-                diags.push(Diagnostic {
-                    message: "this directory holds no *.toml policy files; name a file or another directory".into(),
-                    ..unreadable(path, &"")
-                });
+                diags.push(unreadable(
+                    path,
+                    "this directory holds no *.toml policy files; name a file or another directory"
+                        .into(),
+                ));
             }
             for f in files {
-                match std::fs::read_to_string(&f) {
+                match read_policy(&f) {
                     Ok(text) => sources.push((f.display().to_string(), text)),
-                    Err(e) => diags.push(unreadable(&f, &e)),
+                    Err(e) => diags.push(unreadable(&f, e.to_string())),
                 }
             }
         } else {
-            match std::fs::read_to_string(path) {
+            match read_policy(path) {
                 Ok(text) => sources.push((path.display().to_string(), text)),
-                Err(e) => diags.push(unreadable(path, &e)),
+                Err(e) => diags.push(unreadable(path, e.to_string())),
             }
         }
     }
     load_sources(sources, diags)
+}
+
+/// The most a policy file may hold. The shipped ones are a few KiB; a limit keeps a wrong path
+/// (`/dev/zero`, a log file) from being read until memory runs out.
+pub const MAX_POLICY_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Why a policy file could not be read.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error("cannot read this policy path: {0}; check that it exists and is readable")]
+    Io(#[from] std::io::Error),
+    #[error(
+        "this policy file holds more than {} MiB ({MAX_POLICY_BYTES} bytes), the most one may; name a policy file, or split this one into several",
+        MAX_POLICY_BYTES / 1024 / 1024
+    )]
+    TooLarge,
+}
+
+/// Reads a policy file, at most [`MAX_POLICY_BYTES`] of it: one byte more says it is too large.
+fn read_policy(path: &Path) -> Result<String, ReadError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_POLICY_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_POLICY_BYTES {
+        return Err(ReadError::TooLarge);
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+        .into()
+    })
 }
 
 fn load_sources(
@@ -172,22 +209,27 @@ fn load_sources(
         refs.extend(parsed.refs);
         ids.extend(parsed.ids);
     }
+    // Each id's first rule, by id: a search of the rules before each one took time in the
+    // square of their number.
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
     for (i, rule) in set.rules.iter().enumerate() {
-        if let Some(first) = set.rules[..i].iter().find(|r| r.id == rule.id) {
+        let first = *first_of.entry(&rule.id).or_insert(i);
+        if first != i {
             diags.push(Diagnostic::at(
                 Level::Error,
                 &rule.location,
                 Some(&rule.id),
                 format!(
                     "rule id {} is already defined at {}; give each rule its own id",
-                    rule.id, first.location
+                    rule.id, set.rules[first].location
                 ),
             ));
         }
     }
     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let known: HashSet<&str> = ids.iter().copied().collect();
     for r in refs {
-        if !ids.contains(&r.id.as_str()) {
+        if !known.contains(r.id.as_str()) {
             let hint = if ids.is_empty() {
                 "no rules are loaded".to_string()
             } else {

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use toml_edit::{ImDocument, InlineTable, Item, Key, Table};
 
 use super::baseline::{self, Baseline};
-use super::diagnostic::{Diagnostic, Level, Location};
+use super::diagnostic::{Diagnostic, Level, LineIndex, Location};
 use super::fields::{FieldPath, FieldType};
 use super::model::{
     Check, Condition, PolicyFileInfo, PolicyTest, Rule, Severity, TestPoint, Waiver,
@@ -169,14 +169,14 @@ fn kind_of(item: &Item) -> &'static str {
 
 struct P<'a> {
     file: &'a str,
-    text: &'a str,
+    lines: LineIndex<'a>,
     file_index: usize,
     diags: &'a mut Vec<Diagnostic>,
 }
 
 impl P<'_> {
     fn loc(&self, span: Option<Range<usize>>) -> Location {
-        Location::of(self.file, self.text, span.map_or(0, |s| s.start))
+        self.lines.locate(self.file, span.map_or(0, |s| s.start))
     }
 
     fn error(&mut self, span: Option<Range<usize>>, subject: &str, message: String) {
@@ -295,7 +295,7 @@ pub(crate) fn parse_file(
 ) -> ParsedFile {
     let mut p = P {
         file,
-        text,
+        lines: LineIndex::new(text),
         file_index,
         diags,
     };

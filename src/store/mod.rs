@@ -79,6 +79,10 @@ pub enum StoreError {
     )]
     NotSqlite { path: String },
     #[error(
+        "{path} is an SQLite database but not a tcss-audit history (it holds {tables}); it was left untouched: check --db / TCSS_AUDIT_DB"
+    )]
+    Foreign { path: String, tables: String },
+    #[error(
         "{path} is not a regular file (a device, a folder or a pipe); it was left untouched: name a database file with --db / TCSS_AUDIT_DB"
     )]
     NotAFile { path: String },
@@ -140,6 +144,7 @@ impl StoreError {
                 | StoreError::UnknownSnapshot { .. }
                 | StoreError::WrongTarget { .. }
                 | StoreError::Missing { .. }
+                | StoreError::Foreign { .. }
         )
     }
 }
@@ -316,6 +321,16 @@ impl Store {
                 path: shown,
                 found: version,
                 known,
+            });
+        }
+        // Refuse another application's file before anything is written to it: migrating would
+        // add this tool's tables and WAL would change its journal mode.
+        if version == 0
+            && let Some(tables) = foreign_tables(&conn).map_err(sqlite_err)?
+        {
+            return Err(StoreError::Foreign {
+                path: shown,
+                tables: describe_tables(&tables),
             });
         }
         match conn.pragma_update(None, "journal_mode", "WAL") {
@@ -495,6 +510,47 @@ fn dangling_reference(conn: &Connection) -> rusqlite::Result<Option<String>> {
         .optional()
 }
 
+/// Tables the first migration creates: a file at schema 0 that has any of them is a history
+/// whose first migration did not finish; one with tables but none of these belongs to another
+/// application.
+const FIRST_TABLES: [&str; 4] = ["targets", "configs", "snapshots", "seen_fields"];
+
+/// The tables of a file at schema 0 if it is another application's: it has tables, none of
+/// them this tool's. A file with no tables at all (a new or empty one) is a new history.
+fn foreign_tables(conn: &Connection) -> rusqlite::Result<Option<Vec<String>>> {
+    let tables = table_names(conn)?;
+    let ours = tables.iter().any(|t| FIRST_TABLES.contains(&t.as_str()));
+    Ok((!tables.is_empty() && !ours).then_some(tables))
+}
+
+/// The names of a file's own tables (not SQLite's internal ones), in order.
+fn table_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    conn.prepare(
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+         ORDER BY name",
+    )?
+    .query_map([], |r| r.get(0))?
+    .collect()
+}
+
+/// A few of a foreign file's table names, escaped: they are another application's text.
+fn describe_tables(tables: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut names: Vec<String> = tables
+        .iter()
+        .take(SHOWN)
+        .map(|t| crate::task::text::visible(t).into_owned())
+        .collect();
+    if tables.len() > SHOWN {
+        names.push(format!("{} more", tables.len() - SHOWN));
+    }
+    format!(
+        "{}: {}",
+        crate::task::text::count(tables.len() as u64, "table", "tables"),
+        names.join(", ")
+    )
+}
+
 /// The schema version this binary writes.
 const KNOWN_VERSION: i64 = 13;
 
@@ -666,6 +722,34 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&path).unwrap(),
             "these are my notes, not a database\n"
+        );
+    }
+
+    #[test]
+    fn a_foreign_files_table_names_are_shown_escaped_and_cut_short() {
+        let names: Vec<String> = ["a\u{1b}[31mred", "b", "c", "d", "e", "f", "g"]
+            .map(String::from)
+            .into();
+        assert_eq!(
+            describe_tables(&names),
+            "7 tables: a\\u{1b}[31mred, b, c, d, e, 2 more"
+        );
+    }
+
+    #[test]
+    fn a_file_with_only_sqlites_own_tables_is_a_new_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            // `sqlite_sequence` appears with the first AUTOINCREMENT table and stays.
+            c.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY AUTOINCREMENT); DROP TABLE t;")
+                .unwrap();
+        }
+        drop(Store::open(&path, OpenMode::Create).unwrap());
+        assert_eq!(
+            user_version(&Connection::open(&path).unwrap()).unwrap(),
+            KNOWN_VERSION
         );
     }
 

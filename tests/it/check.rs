@@ -214,6 +214,19 @@ expires = "2027-01-01"
     );
 }
 
+/// A path that never ends is read only up to the limit, then refused by name.
+#[test]
+fn a_policy_path_larger_than_the_limit_is_refused_by_name() {
+    let env = Env::new();
+    let run = env.run(&["policy", "validate", "/dev/zero"]).code(2);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("/dev/zero: error"))
+        .unwrap_or_else(|| panic!("{}", run.stderr));
+    assert!(line.contains("more than 4 MiB"), "{line}");
+}
+
 #[test]
 fn the_shipped_policies_pass_their_own_tests() {
     let env = Env::new();

@@ -263,6 +263,71 @@ fn a_truncated_database_is_a_storage_error_not_a_panic() {
     }
 }
 
+/// Another application's SQLite file, named by mistake, is refused by reading and recording
+/// commands alike: no tables added, its journal mode kept, no `-wal` or `-shm` beside it.
+#[test]
+fn another_applications_sqlite_file_is_refused_untouched() {
+    let env = Env::new();
+    let db = env.path("notes.db");
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('hi');")
+            .unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    let shown = db.to_str().unwrap();
+    let seed = env.write("seed.json", SEED);
+    let import = [
+        "--db",
+        shown,
+        "import",
+        seed.to_str().unwrap(),
+        "--at",
+        "2026-11-01",
+    ];
+    for args in [&["--db", shown, "history"][..], &import[..]] {
+        let run = env.run(args).code(2);
+        assert!(run.stderr.contains(shown), "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("an SQLite database but not a tcss-audit history"),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("left untouched"), "{}", run.stderr);
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+    for side in ["notes.db-wal", "notes.db-shm", "notes.db-journal"] {
+        assert!(!env.path(side).exists(), "{side}");
+    }
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let mode: String = conn
+        .pragma_query_value(None, "journal_mode", |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete");
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tables, ["notes"]);
+}
+
+/// A file of no bytes is still a new history, as SQLite itself treats it.
+#[test]
+fn an_empty_file_becomes_a_new_history() {
+    let env = Env::new();
+    std::fs::write(env.db(), "").unwrap();
+    let seed = env.write("seed.json", SEED);
+    env.run(&["import", seed.to_str().unwrap(), "--at", "2026-11-01"])
+        .ok();
+    assert_eq!(env.rows("snapshots"), 1);
+}
+
 #[test]
 fn a_database_from_a_newer_version_is_refused_untouched() {
     let env = Env::new();
