@@ -43,6 +43,34 @@ pub const MEMBERS: [(&str, &str); 3] = [
 ];
 /// The night (0-based) an operator drops virus scanning in the `ads` member account.
 const MEMBER_DRIFT_NIGHT: i64 = 8;
+/// The folder of the members' tasks, one file each, which the stand-in serves and updates.
+const MEMBER_TASKS: &str = "members";
+
+/// A member's task when the demo starts: compliant (every scan type, daily, every image in
+/// scope), so that the drift the demo tells of is what makes it fail. The stand-in runs its
+/// scans, so its last scan is recent and succeeded.
+fn compliant_member_task() -> Value {
+    json!({
+        "Enable": true, "ScanTime": "03:00:00", "ScanPeriod": 1,
+        "ScanType": ["vul", "risk", "virus"], "All": true, "ScanScope": 0, "Latest": false,
+        "ContainerRunning": false, "Images": [], "Id": [1]
+    })
+}
+
+/// Writes each member's starting task and returns the accounts file's text that names them.
+fn write_accounts(dir: &Path) -> Result<String, Error> {
+    let io = |e: std::io::Error| Error::Input(format!("demo folder {}: {e}", dir.display()));
+    std::fs::create_dir_all(dir.join(MEMBER_TASKS)).map_err(io)?;
+    let mut accounts = String::from("uin = \"100000000001\"\nname = \"demo\"\n");
+    for (uin, name) in MEMBERS {
+        let task = format!("{MEMBER_TASKS}/{name}.json");
+        std::fs::write(dir.join(&task), compliant_member_task().to_string()).map_err(io)?;
+        accounts.push_str(&format!(
+            "\n[[member]]\nuin = \"{uin}\"\nname = \"{name}\"\nstate = \"{task}\"\nroles = [{{ name = \"{ORG_ROLE}\", trust = [\"100000000001\"] }}]\n"
+        ));
+    }
+    Ok(accounts)
+}
 
 /// A drift the demo injects, and the night it happens (0-based).
 #[derive(Debug, Clone)]
@@ -145,6 +173,7 @@ pub fn prepare_dir(dir: &Path) -> Result<(), Error> {
             let _ = std::fs::remove_file(dir.join(name));
         }
         let _ = std::fs::remove_dir_all(dir.join("reports"));
+        let _ = std::fs::remove_dir_all(dir.join(MEMBER_TASKS));
     }
     std::fs::create_dir_all(dir).map_err(io)?;
     std::fs::write(
@@ -182,12 +211,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
     let key = Arc::new(crate::trust::SigningKey::generate());
     let public_key = key.write_new(&dir.join(SIGNING_KEY))?;
     let drifts = script();
-    let mut accounts = String::from("uin = \"100000000001\"\nname = \"demo\"\n");
-    for (uin, name) in MEMBERS {
-        accounts.push_str(&format!(
-            "\n[[member]]\nuin = \"{uin}\"\nname = \"{name}\"\nroles = [{{ name = \"{ORG_ROLE}\", trust = [\"100000000001\"] }}]\n"
-        ));
-    }
+    let accounts = write_accounts(dir)?;
     let accounts_file = dir.join(ACCOUNTS);
     std::fs::write(&accounts_file, accounts)
         .map_err(|e| Error::Input(format!("demo folder {}: {e}", dir.display())))?;

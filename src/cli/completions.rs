@@ -1,7 +1,7 @@
 //! `audit completions SHELL` and `audit man --out-dir DIR`, generated from the command line's
 //! own definitions (clap_complete, clap_mangen), so they never disagree with `--help`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::CommandFactory;
 
@@ -22,13 +22,14 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Writes audit.1 and one page per subcommand (audit-snapshot.1, \
-audit-policy-validate.1, ...). Install with: audit man --out-dir /usr/local/share/man/man1"
+    after_help = "Without --out-dir, prints audit.1. With it, writes audit.1 and one page per \
+subcommand (audit-snapshot.1, audit-policy-validate.1, ...). Install with: audit man --out-dir \
+/usr/local/share/man/man1. The pages' date is SOURCE_DATE_EPOCH's when set, else today's."
 )]
 pub struct ManArgs {
-    /// Where the pages go (made if missing)
+    /// Where every page goes (made if missing); without it, only audit.1, on stdout
     #[arg(long, value_name = "DIR")]
-    pub out_dir: PathBuf,
+    pub out_dir: Option<PathBuf>,
 }
 
 pub fn completions(args: &CompletionsArgs, ctx: &Context) -> Result<ExitCode, Error> {
@@ -41,23 +42,14 @@ pub fn completions(args: &CompletionsArgs, ctx: &Context) -> Result<ExitCode, Er
 }
 
 pub fn man(args: &ManArgs, ctx: &Context) -> Result<ExitCode, Error> {
-    let out = |source: std::io::Error| Error::Output {
-        what: args.out_dir.display().to_string(),
-        source,
+    let date = page_date(ctx)?;
+    let Some(dir) = &args.out_dir else {
+        let page = render_page("audit", Cli::command(), &date)?;
+        ctx.emit(|w| w.write_all(page.as_bytes()))?;
+        eprintln!("audit man: printed audit.1 only; audit man --out-dir DIR writes every page");
+        return Ok(ExitCode::Ok);
     };
-    std::fs::create_dir_all(&args.out_dir).map_err(out)?;
-    let mut written = Vec::new();
-    let mut stack = vec![(String::from("audit"), Cli::command())];
-    while let Some((name, cmd)) = stack.pop() {
-        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-            stack.push((format!("{name}-{}", sub.get_name()), sub.clone()));
-        }
-        let cmd = cmd.name(name.clone());
-        let path = args.out_dir.join(format!("{name}.1"));
-        crate::app::output::write_atomically(&path, |w| clap_mangen::Man::new(cmd).render(w))?;
-        written.push(path);
-    }
-    written.sort();
+    let written = write_pages(dir, &date)?;
     ctx.emit(|w| {
         for p in &written {
             writeln!(w, "{}", p.display())?;
@@ -65,4 +57,65 @@ pub fn man(args: &ManArgs, ctx: &Context) -> Result<ExitCode, Error> {
         Ok(())
     })?;
     Ok(ExitCode::Ok)
+}
+
+/// Writes audit.1 and a page per subcommand, and returns their paths, sorted.
+fn write_pages(dir: &Path, date: &str) -> Result<Vec<PathBuf>, Error> {
+    let out = |source: std::io::Error| Error::Output {
+        what: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(out)?;
+    let mut written = Vec::new();
+    let mut stack = vec![(String::from("audit"), Cli::command())];
+    while let Some((name, cmd)) = stack.pop() {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            stack.push((format!("{name}-{}", sub.get_name()), sub.clone()));
+        }
+        let page = render_page(&name, cmd, date)?;
+        let path = dir.join(format!("{name}.1"));
+        crate::app::output::write_atomically(&path, |w| w.write_all(page.as_bytes()))?;
+        written.push(path);
+    }
+    written.sort();
+    Ok(written)
+}
+
+/// One page as roff. The help subcommands get no page of their own, so no page lists them;
+/// characters beyond ASCII become roff escapes, which groff reads whatever the page's encoding.
+fn render_page(name: &str, cmd: clap::Command, date: &str) -> Result<String, Error> {
+    let cmd = cmd.name(name.to_string()).disable_help_subcommand(true);
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .date(date)
+        .render(&mut roff)
+        .map_err(|source| Error::Output {
+            what: format!("{name}.1"),
+            source,
+        })?;
+    Ok(String::from_utf8_lossy(&roff)
+        .chars()
+        .map(|c| match c.is_ascii() {
+            true => c.to_string(),
+            false => format!("\\[u{:04X}]", c as u32),
+        })
+        .collect())
+}
+
+/// The pages' date: SOURCE_DATE_EPOCH's when set, so that a packaged build's pages are
+/// reproducible, else today's.
+fn page_date(ctx: &Context) -> Result<String, Error> {
+    let Some(epoch) = std::env::var_os("SOURCE_DATE_EPOCH") else {
+        return Ok(ctx.clock.now().format("%Y-%m-%d").to_string());
+    };
+    epoch
+        .to_str()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "SOURCE_DATE_EPOCH {epoch:?} is not seconds since 1970"
+            ))
+        })
 }

@@ -17,26 +17,44 @@ pub struct Args {
     /// Where the demo's database and reports go [default: a new folder under the system's temporary directory]
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Refused (the demo keeps its database in its folder). Declared here, hidden, so that the
+    /// global --db is neither offered in the demo's help nor taken silently.
+    #[arg(long = "db", hide = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+}
+
+/// The demo keeps its own database in its folder; a --db given for it would be silently unused.
+/// One that comes from TCSS_AUDIT_DB is the environment's, not a request, and is left (clap
+/// gives it to both the global flag and the demo's hidden one).
+fn refuse_db(args: &Args, ctx: &Context) -> Result<(), Error> {
+    let from_env =
+        |db: &PathBuf| std::env::var_os("TCSS_AUDIT_DB").is_some_and(|v| v == db.as_os_str());
+    match args.db.as_ref().or(ctx.global.db.as_ref()) {
+        Some(db) if !from_env(db) => Err(Error::Usage(format!(
+            "audit demo keeps its database in its own folder and does not use --db {}; give --dir DIR to choose where it goes",
+            db.display()
+        ))),
+        _ => Ok(()),
+    }
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
-    // The demo keeps its own database in its folder; a --db given for it would be silently
-    // unused. One that comes from TCSS_AUDIT_DB is the environment's, not a request, and is left.
-    if let Some(db) = &ctx.global.db
-        && std::env::var_os("TCSS_AUDIT_DB").is_none_or(|v| v != db.as_os_str())
-    {
-        return Err(Error::Usage(format!(
-            "audit demo keeps its database in its own folder and does not use --db {}; give --dir DIR to choose where it goes",
-            db.display()
-        )));
-    }
+    refuse_db(args, ctx)?;
     let dir = match &args.dir {
         Some(d) => d.clone(),
-        None => tempfile::Builder::new()
-            .prefix("tcss-audit-demo-")
-            .tempdir()
-            .map_err(|e| Error::Input(format!("cannot make a folder for the demo: {e}")))?
-            .keep(),
+        None => {
+            let dir = tempfile::Builder::new()
+                .prefix("tcss-audit-demo-")
+                .tempdir()
+                .map_err(|e| Error::Input(format!("cannot make a folder for the demo: {e}")))?
+                .keep();
+            // Run in a folder, one might look for the files there: say where they go instead.
+            eprintln!(
+                "audit demo: writing to {} (--dir DIR chooses the folder)",
+                dir.display()
+            );
+            dir
+        }
     };
     let started = std::time::Instant::now();
     let result = demo::run(&dir, ctx.now(), ctx.tz)?;

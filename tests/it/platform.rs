@@ -76,6 +76,73 @@ fn man_pages_cover_every_subcommand_and_render() {
 }
 
 #[test]
+fn man_alone_prints_the_main_page_and_says_how_to_get_them_all() {
+    let out = Env::new().run(&["man"]).ok();
+    assert!(out.stdout.contains("\n.TH audit 1 "), "{}", out.stdout);
+    assert!(out.stdout.contains("audit\\-verify(1)"), "{}", out.stdout);
+    assert!(out.stderr.contains("--out-dir DIR"), "{}", out.stderr);
+}
+
+/// The `audit-*` pages a page names in its text, e.g. `audit\-policy\-validate(1)`.
+fn page_references(page: &str) -> Vec<String> {
+    let text = page.replace("\\-", "-");
+    let is_name = |c: char| c.is_ascii_alphanumeric() || c == '-';
+    text.match_indices("(1)")
+        .map(|(at, _)| {
+            let before = &text[..at];
+            let start = before.rfind(|c| !is_name(c)).map_or(0, |i| i + 1);
+            before[start..].to_string()
+        })
+        .filter(|name| name.starts_with("audit-"))
+        .collect()
+}
+
+#[test]
+fn man_pages_are_dated_plain_and_name_only_pages_that_are_written() {
+    let env = Env::new();
+    let dir = env.path("man");
+    env.run_with(&["man", "--out-dir", dir.to_str().unwrap()], |c| {
+        c.env("SOURCE_DATE_EPOCH", "1767225600");
+    })
+    .ok();
+    let groff = installed("groff");
+    if !groff {
+        // Even in CI: .ci/run installs only what other tests need, not groff.
+        eprintln!("skipped: groff is not installed, the pages are not checked for its warnings");
+    }
+    let pages = crate::support::files_under(&dir);
+    assert!(pages.len() > 10, "{pages:?}");
+    for path in pages {
+        let page = std::fs::read_to_string(&path).unwrap();
+        let name = path.file_name().unwrap().to_string_lossy();
+        let title = page.lines().find(|l| l.starts_with(".TH")).unwrap();
+        assert!(
+            title.replace("\\-", "-").contains("2026-01-01"),
+            "{name}: {title}"
+        );
+        assert!(!page.contains('\u{2026}'), "{name} holds a raw ellipsis");
+        for named in page_references(&page) {
+            assert!(
+                dir.join(format!("{named}.1")).is_file(),
+                "{name} names {named}(1)"
+            );
+        }
+        if groff {
+            let out = Command::new("groff")
+                .args(["-ww", "-man", "-Tutf8"])
+                .arg(&path)
+                .output()
+                .unwrap();
+            let warned = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                out.status.success() && warned.is_empty(),
+                "{name}: {warned}"
+            );
+        }
+    }
+}
+
+#[test]
 fn run_writes_prometheus_metrics_for_a_compliant_and_a_failing_target() {
     use crate::support::{SIM_ID, SIM_KEY, Sim};
     let env = Env::new();

@@ -306,6 +306,65 @@ fn a_second_run_on_the_same_database_waits_then_exits_4_naming_the_holder() {
     drop(holder);
 }
 
+/// The rows of the Days table in `target`'s section of a Markdown report.
+fn day_rows<'a>(md: &'a str, target: &str) -> Vec<&'a str> {
+    let start = md.find(&format!("## Target `{target}`")).unwrap();
+    let section = &md[start..];
+    let end = section[1..].find("\n## ").map_or(section.len(), |i| i + 1);
+    let days = &section[..end][section.find("### Days").unwrap()..];
+    days.lines().filter(|l| l.starts_with("| 20")).collect()
+}
+
+#[test]
+fn the_demos_member_is_compliant_until_it_drops_virus_scanning() {
+    let env = Env::new();
+    let dir = env.path("demo");
+    let run = env.run(&["demo", "--dir", dir.to_str().unwrap()]).ok();
+    assert!(
+        run.stdout
+            .contains("in member account ads (100000000003), virus scanning dropped"),
+        "{}",
+        run.stdout
+    );
+    let report = run.stdout.lines().map(str::trim);
+    let md = std::fs::read_to_string(report.clone().find(|l| l.ends_with(".md")).unwrap()).unwrap();
+    let rows = day_rows(&md, "org-ads");
+    // Before the drift the task scans for everything and passes; after, it lacks only virus.
+    let (before, after): (Vec<&str>, Vec<&str>) = rows.iter().partition(|r| r.contains("`virus`"));
+    assert!(!before.is_empty() && !after.is_empty(), "{rows:#?}");
+    for row in &before {
+        assert!(
+            row.contains("| compliant |") && row.contains("`vul`"),
+            "{row}"
+        );
+    }
+    for row in after.iter().filter(|r| !r.contains("missed night")) {
+        assert!(
+            row.contains("**failing**") && row.contains("`TCSS-SCAN-002`"),
+            "{row}"
+        );
+    }
+    // The drift the summary tells of is the only change to the member's scan types.
+    assert!(md.contains("| `ScanType` | removed `\"virus\"` |"), "{md}");
+    assert!(!md.contains("added `\"vul\"`"), "{md}");
+    // The other members stay compliant at high throughout.
+    for member in ["org-shop", "org-data"] {
+        let rows = day_rows(&md, member);
+        assert!(
+            rows.iter()
+                .all(|r| r.contains("| compliant |") || r.contains("missed night")),
+            "{member}: {rows:#?}"
+        );
+    }
+}
+
+#[test]
+fn the_demos_help_does_not_offer_the_db_it_refuses() {
+    let help = Env::new().run(&["demo", "--help"]).ok().stdout;
+    assert!(help.contains("--dir"), "{help}");
+    assert!(!help.contains("--db"), "{help}");
+}
+
 #[test]
 fn the_demo_runs_and_its_report_names_each_drift() {
     let env = Env::new();
