@@ -17,12 +17,16 @@ pub enum Command {
 
 #[derive(Debug, clap::Args)]
 pub struct Paths {
-    /// Policy files or directories (every *.toml in it) [default: the built-in policies]
+    /// Policy files or directories (every *.toml in it) [default: the config file's policies,
+    /// else the built-in policies]
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
 }
 
-fn load(paths: &[PathBuf]) -> Result<Loaded, PolicyError> {
+/// The policies named, else the config file's (what `check` and `run` would use), else the
+/// shipped set.
+fn load(paths: &[PathBuf], configured: &[PathBuf]) -> Result<Loaded, PolicyError> {
+    let paths = if paths.is_empty() { configured } else { paths };
     if paths.is_empty() {
         Ok(policy::builtin())
     } else {
@@ -41,7 +45,7 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
     let paths = match cmd {
         Command::Validate(p) | Command::Test(p) => &p.paths,
     };
-    let loaded = load(paths)?;
+    let loaded = load(paths, &ctx.settings.policies)?;
     for w in &loaded.warnings {
         eprintln!("{w}");
     }

@@ -482,3 +482,25 @@ fn check_all_names_each_target_before_its_results() {
         out.stdout
     );
 }
+
+/// `policy validate` and `policy test` without paths check what `check` and `run` would use:
+/// the config file's policies, not only the shipped ones.
+#[test]
+fn policy_validate_checks_the_config_files_policies() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.path("mine")).unwrap();
+    env.write(
+        "mine/house.toml",
+        "[policy]\nname = \"house\"\n\n[[rule]]\nid = \"H-1\"\ntitle = \"t\"\nseverity = \"high\"\nfield = \"Enable\"\nop = \"no_such_op\"\nvalue = true\n",
+    );
+    let cfg = env.write("audit.toml", "policies = [\"mine\"]\n");
+    let run = env.run(&["--config", cfg.to_str().unwrap(), "policy", "validate"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("house.toml") && run.stderr.contains("no_such_op"),
+        "{}",
+        run.stderr
+    );
+    // Without a config, the shipped policies, which hold.
+    env.run(&["policy", "validate"]).ok();
+}
