@@ -164,6 +164,11 @@ pub fn run(
             plan.targets.iter().map(|t| t.name.as_str()).collect();
         for name in &known {
             if !running.contains(name.as_str()) && made(name) {
+                // Said where the run's other lines go, not only in the report.
+                tracing::warn!(
+                    "{}: no longer a member of the organization: not audited; its history stays",
+                    visible(name)
+                );
                 run_targets.push(RunTarget {
                     target: name.clone(),
                     snapshot: None,

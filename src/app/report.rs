@@ -462,12 +462,14 @@ impl RunReport {
         let mut html_rows = Vec::new();
         let mut json = compliance::JsonTargets::default();
         let mut newest = std::collections::HashMap::new();
+        let failed = compliance::failed_targets(run);
         let verify = each_target(
             store,
             set,
             targets,
             opts,
-            |t| {
+            |mut t| {
+                t.failed_this_run = failed.contains(t.name.as_str());
                 let ocsf = match (&t.check, ocsf) {
                     (Some(check), true) => {
                         let account = t
@@ -1100,6 +1102,12 @@ expires = "2026-11-03"
             }
         };
         expect(&whole, &written);
+        // The target the run could not audit is not called compliant on its summary row.
+        let md = std::fs::read_to_string(&written[0]).unwrap();
+        assert!(
+            md.contains("| `new` | **not audited** (this run failed) |"),
+            "{md}"
+        );
         let pairs: Vec<_> = whole
             .targets
             .iter()

@@ -454,6 +454,14 @@ fn an_organization_is_audited_member_by_member_and_new_and_departed_ones_are_nam
             md.contains("no longer a member of the organization"),
             "{md}"
         );
+        // Said on stderr too, where the run's other lines are.
+        assert!(
+            r.stderr.contains(&format!(
+                "org-{SHOP}: no longer a member of the organization"
+            )),
+            "{}",
+            r.stderr
+        );
     }
 }
 

@@ -269,6 +269,7 @@ pub fn build_target(
         })
         .collect();
     TargetReport {
+        failed_this_run: false,
         name,
         snapshots,
         latest,
@@ -333,6 +334,12 @@ pub fn assemble(
         r.sort_by(|a, b| a.target.cmp(&b.target));
         r
     });
+    if let Some(run) = &run {
+        let failed = failed_targets(run);
+        for t in &mut targets {
+            t.failed_this_run = failed.contains(t.name.as_str());
+        }
+    }
     ComplianceReport {
         schema: REPORT_SCHEMA,
         generated_at: opts.generated_at,
@@ -349,4 +356,12 @@ pub fn assemble(
         run,
         notifications_failed: Vec::new(),
     }
+}
+
+/// The targets a run could not audit (a set: a fleet's run names ten thousand).
+pub fn failed_targets(run: &[RunTarget]) -> std::collections::HashSet<&str> {
+    run.iter()
+        .filter(|r| r.error.is_some())
+        .map(|r| r.target.as_str())
+        .collect()
 }

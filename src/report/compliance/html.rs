@@ -116,10 +116,10 @@ pub fn summary_row(t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
         w,
         "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         esc(&t.name),
-        if t.compliant {
-            "<span class=\"yes\">yes</span>"
-        } else {
-            "<span class=\"no\">no</span>"
+        match (t.failed_this_run, t.compliant) {
+            (true, _) => "<span class=\"no\">not audited</span> (this run failed)",
+            (false, true) => "<span class=\"yes\">yes</span>",
+            (false, false) => "<span class=\"no\">no</span>",
         },
         t.failures_by_severity.total(),
         t.changes.len(),

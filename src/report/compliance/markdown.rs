@@ -87,6 +87,7 @@ fn change_text(c: &Change) -> String {
 pub struct SummaryRow {
     name: String,
     compliant: bool,
+    failed_this_run: bool,
     failures: SeverityCounts,
     changes: usize,
     snapshots: usize,
@@ -101,6 +102,7 @@ impl SummaryRow {
         SummaryRow {
             name: t.name.clone(),
             compliant: t.compliant,
+            failed_this_run: t.failed_this_run,
             failures: t.failures_by_severity,
             changes: t.changes.len(),
             snapshots: t.snapshots,
@@ -141,7 +143,11 @@ pub fn summary_line(t: &SummaryRow, w: &mut dyn Write) -> io::Result<()> {
         w,
         "| {} | {} | {} | {} | {} | {} | {} | {} |",
         code(&t.name),
-        if t.compliant { "yes" } else { "**no**" },
+        match (t.failed_this_run, t.compliant) {
+            (true, _) => "**not audited** (this run failed)",
+            (false, true) => "yes",
+            (false, false) => "**no**",
+        },
         severities(&t.failures),
         t.changes,
         t.snapshots,

@@ -19,7 +19,9 @@ mod html;
 mod json;
 mod markdown;
 
-pub use build::{TargetInput, assemble, build_target, history_from, policy_baselines};
+pub use build::{
+    TargetInput, assemble, build_target, failed_targets, history_from, policy_baselines,
+};
 pub use html::{
     html, html_head, html_run, html_tail, summary_row as html_summary_row, target as html_target,
 };
@@ -118,6 +120,10 @@ pub struct Window {
 #[derive(Debug, Clone, Serialize)]
 pub struct TargetReport {
     pub name: String,
+    /// The nightly run that writes this report could not audit it (its part of the run says
+    /// why): the summary does not call it compliant on an older snapshot's word.
+    #[serde(skip)]
+    pub failed_this_run: bool,
     /// Snapshots inside the window.
     pub snapshots: usize,
     pub latest: Option<SnapshotEvidence>,
