@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::app::Error;
-use crate::report::notify::{self, Event, EventKind, Language, Notification, RuleRef};
+use crate::report::notify::{self, Event, EventKind, Format, Language, Notification, RuleRef};
 use crate::store::Store;
 use crate::task::diff;
 use crate::task::text::visible;
@@ -385,7 +385,7 @@ async fn deliver(
     let body: Value = match spec.kind {
         NotifyKind::Wecom => json!({
             "msgtype": "markdown",
-            "markdown": {"content": notify::message(n, lang, true, 4096)},
+            "markdown": {"content": notify::message(n, lang, Format::Markdown, 4096)},
         }),
         NotifyKind::Dingtalk => {
             if let Some(secret) = &secret {
@@ -400,13 +400,13 @@ async fn deliver(
             }
             json!({
                 "msgtype": "markdown",
-                "markdown": {"title": notify::title(n, lang), "text": notify::message(n, lang, true, 20_000)},
+                "markdown": {"title": notify::title(n, lang), "text": notify::message(n, lang, Format::Markdown, 20_000)},
             })
         }
         NotifyKind::Feishu => {
             let mut body = json!({
                 "msg_type": "text",
-                "content": {"text": notify::message(n, lang, false, 30_000)},
+                "content": {"text": notify::message(n, lang, Format::FeishuText, 30_000)},
             });
             if let Some(secret) = &secret {
                 let ts = now.timestamp();

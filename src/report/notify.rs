@@ -157,51 +157,99 @@ fn kind_label(kind: EventKind, lang: Language) -> &'static str {
     }
 }
 
-/// One event as lines of Markdown (robots) or text.
-fn event_lines(e: &Event, lang: Language, markdown: bool) -> Vec<String> {
-    let bold = |s: &str| {
-        if markdown {
-            format!("**{s}**")
-        } else {
-            s.to_string()
+/// How a destination reads a message, which decides how outside text is made inert in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The WeCom and DingTalk robots' Markdown.
+    Markdown,
+    /// The Feishu bot's plain text, which still reads `<at user_id="...">` as a mention.
+    FeishuText,
+    /// Slack's mrkdwn.
+    Slack,
+}
+
+/// Outside text (target names, field values, rule titles, summaries, paths) as `format` shows
+/// it literally: control characters made visible, then the format's markup neutralized, so
+/// that a value cannot become a link, a mention or a heading.
+pub fn inert(text: &str, format: Format) -> String {
+    let text = visible(text);
+    match format {
+        Format::Markdown => escape_markdown(&text),
+        Format::FeishuText => escape_feishu_text(&text),
+        Format::Slack => escape_slack(&text),
+    }
+}
+
+/// Markdown: a backslash before each character that opens or closes markup, and HTML
+/// entities for `<` and `>` so that no tag (`<font>`, `<@all>`) can form.
+fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '[' | ']' | '(' | ')' | '*' | '_' | '`' | '#' | '!' | '~' | '|' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
         }
+    }
+    out
+}
+
+/// Feishu text has no escapes and shows entities as they are; its only markup is the `<at>`
+/// tag, so `<` becomes the full-width `＜`, which reads the same and opens no tag.
+fn escape_feishu_text(text: &str) -> String {
+    text.replace('<', "\u{ff1c}")
+}
+
+/// Slack mrkdwn: `&`, `<` and `>` as the entities Slack asks for, so that no link
+/// (`<http://x|y>`) or mention (`<!channel>`) can form.
+fn escape_slack(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// One event as lines of the destination's format.
+fn event_lines(e: &Event, lang: Language, format: Format) -> Vec<String> {
+    let t = |s: &str| inert(s, format);
+    let target = if format == Format::Markdown {
+        format!("**{}**", t(&e.target))
+    } else {
+        t(&e.target)
     };
     let mut lines = vec![format!(
-        "- {} {}: {}",
-        bold(&visible(&e.target)),
+        "- {target} {}: {}",
         kind_label(e.kind, lang),
-        visible(&e.summary)
+        t(&e.summary)
     )];
     if let Some(rules) = &e.rules {
         for r in rules {
             lines.push(format!(
-                "  - {} [{}] {}",
-                visible(&r.id),
-                visible(&r.severity),
-                visible(&r.title)
+                "  - {} {} {}",
+                t(&r.id),
+                t(&format!("[{}]", r.severity)),
+                t(&r.title)
             ));
         }
     }
     if let Some(changes) = &e.changes {
         for c in changes {
-            let v = |v: &Option<Value>| {
-                v.as_ref()
-                    .map(|v| visible(&v.to_string()).into_owned())
-                    .unwrap_or_default()
-            };
+            let v = |v: &Option<Value>| v.as_ref().map(|v| t(&v.to_string())).unwrap_or_default();
+            let path = t(&c.path);
             lines.push(match (&c.old, &c.new) {
-                (Some(_), Some(_)) => {
-                    format!("  - {}: {} -> {}", visible(&c.path), v(&c.old), v(&c.new))
-                }
-                (None, Some(_)) => format!("  - {}: + {}", visible(&c.path), v(&c.new)),
-                _ => format!("  - {}: - {}", visible(&c.path), v(&c.old)),
+                (Some(_), Some(_)) => format!("  - {path}: {} -> {}", v(&c.old), v(&c.new)),
+                (None, Some(_)) => format!("  - {path}: + {}", v(&c.new)),
+                _ => format!("  - {path}: - {}", v(&c.old)),
             });
         }
     }
     lines
 }
 
-fn footer(n: &Notification, lang: Language, left_out: usize) -> Vec<String> {
+fn footer(n: &Notification, lang: Language, format: Format, left_out: usize) -> Vec<String> {
     let mut lines = Vec::new();
     if left_out > 0 {
         lines.push(match lang {
@@ -213,18 +261,17 @@ fn footer(n: &Notification, lang: Language, left_out: usize) -> Vec<String> {
     }
     if let Some(md) = &n.report_markdown {
         lines.push(match lang {
-            Language::En => format!("Report: {}", visible(md)),
-            Language::Zh => format!("报告：{}", visible(md)),
+            Language::En => format!("Report: {}", inert(md, format)),
+            Language::Zh => format!("报告：{}", inert(md, format)),
         });
     }
     lines
 }
 
-/// The message as text within `max_bytes` of UTF-8 (`markdown`: the robots' Markdown): the
-/// title, every event that fits, and a footer saying how much was left out and where the
-/// report is.
-pub fn message(n: &Notification, lang: Language, markdown: bool, max_bytes: usize) -> String {
-    let head = if markdown {
+/// The message in `format` within `max_bytes` of UTF-8: the title, every event that fits, and a
+/// footer saying how much was left out and where the report is.
+pub fn message(n: &Notification, lang: Language, format: Format, max_bytes: usize) -> String {
+    let head = if format == Format::Markdown {
         format!("## {}", title(n, lang))
     } else {
         title(n, lang)
@@ -232,12 +279,12 @@ pub fn message(n: &Notification, lang: Language, markdown: bool, max_bytes: usiz
     let body: Vec<String> = n
         .events
         .iter()
-        .flat_map(|e| event_lines(e, lang, markdown))
+        .flat_map(|e| event_lines(e, lang, format))
         .collect();
     let assemble = |kept: usize| {
         let mut out = vec![head.clone()];
         out.extend(body[..kept].iter().cloned());
-        out.extend(footer(n, lang, body.len() - kept));
+        out.extend(footer(n, lang, format, body.len() - kept));
         out.join("\n")
     };
     let mut kept = body.len();
@@ -260,7 +307,7 @@ pub fn message(n: &Notification, lang: Language, markdown: bool, max_bytes: usiz
 /// Slack's body: a text fallback and section blocks of at most 3000 characters each.
 pub fn slack_body(n: &Notification, lang: Language) -> Value {
     const BLOCK: usize = 3000;
-    let text = message(n, lang, false, 40_000);
+    let text = message(n, lang, Format::Slack, 40_000);
     let mut blocks = Vec::new();
     let mut current = String::new();
     for line in text.lines() {
@@ -319,12 +366,12 @@ mod tests {
     fn a_long_message_is_cut_to_the_limit_and_says_what_was_left_out() {
         let n = notification(500);
         for lang in [Language::En, Language::Zh] {
-            let text = message(&n, lang, true, 4096);
+            let text = message(&n, lang, Format::Markdown, 4096);
             assert!(text.len() <= 4096, "{}", text.len());
             assert!(text.contains("reports/r.md"), "{text}");
             assert!(text.contains("left out") || text.contains("省略"), "{text}");
         }
-        let short = message(&notification(2), Language::En, true, 4096);
+        let short = message(&notification(2), Language::En, Format::Markdown, 4096);
         assert!(!short.contains("left out"), "{short}");
         assert!(short.contains("**prod-1** config drifted"), "{short}");
     }
@@ -343,7 +390,66 @@ mod tests {
     fn outside_text_in_a_message_is_made_visible() {
         let mut n = notification(1);
         n.events[0].target = "prod\u{1b}[2J".into();
-        let text = message(&n, Language::En, true, 4096);
+        let text = message(&n, Language::En, Format::Markdown, 4096);
         assert!(!text.contains('\u{1b}'), "{text:?}");
+    }
+
+    /// The values an attacker may put in a target name, a field or a rule title.
+    const HOSTILE: &str = "[x](http://evil) <!channel> <@all> <at user_id=\"all\"></at> <font color=\"warning\">red</font> <http://x|y> *bold* _i_ `c` # h ![i](http://evil/i.png) & a > b";
+
+    fn hostile() -> Notification {
+        let mut n = notification(1);
+        n.events[0].target = HOSTILE.into();
+        n.events[0].summary = HOSTILE.into();
+        n.events[0].rules = Some(vec![RuleRef {
+            id: "R1".into(),
+            title: HOSTILE.into(),
+            severity: "high".into(),
+        }]);
+        n.events[0].changes.as_mut().unwrap()[0].old = Some(json!(HOSTILE));
+        n
+    }
+
+    #[test]
+    fn markdown_escaping_leaves_no_link_tag_or_emphasis() {
+        let text = escape_markdown(HOSTILE);
+        for live in [
+            "[x](", "<", ">", "](", " *bold*", " _i_", " `c`", "![i]", " # h",
+        ] {
+            assert!(!text.contains(live), "{live} in {text}");
+        }
+        assert!(text.contains("\\[x\\]\\(http://evil\\)"), "{text}");
+        let message = message(&hostile(), Language::En, Format::Markdown, 4096);
+        for live in ["[x](", "<!channel>", "<@all>", "<at ", "<font"] {
+            assert!(!message.contains(live), "{live} in {message}");
+        }
+    }
+
+    #[test]
+    fn feishu_text_escaping_leaves_no_mention_tag() {
+        let text = escape_feishu_text(HOSTILE);
+        assert!(!text.contains('<'), "{text}");
+        assert!(text.contains("\u{ff1c}at user_id"), "{text}");
+        let message = message(&hostile(), Language::En, Format::FeishuText, 30_000);
+        assert!(!message.contains("<at "), "{message}");
+    }
+
+    #[test]
+    fn slack_escaping_leaves_no_link_or_mention() {
+        assert_eq!(
+            escape_slack("<!channel> <http://x|y> a & b > c"),
+            "&lt;!channel&gt; &lt;http://x|y&gt; a &amp; b &gt; c"
+        );
+        let body = slack_body(&hostile(), Language::En);
+        for b in body["blocks"].as_array().unwrap() {
+            let t = b["text"]["text"].as_str().unwrap();
+            assert!(!t.contains('<') && !t.contains('>'), "{t}");
+        }
+    }
+
+    #[test]
+    fn the_webhook_document_keeps_outside_text_as_data() {
+        let doc = webhook_body(&hostile());
+        assert_eq!(doc["events"][0]["target"], HOSTILE);
     }
 }
