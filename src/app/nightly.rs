@@ -213,10 +213,14 @@ pub fn run(
     let mut deliveries = Vec::new();
     if !plan.notify.is_empty() {
         let nows = targets_now(&report, &run_targets, &figures, &last_before);
-        let paths = (
-            written.first().map(|p| p.display().to_string()),
-            written.get(1).map(|p| p.display().to_string()),
-        );
+        // Absolute: a relative --out-dir means nothing to whoever reads the message.
+        let shown = |p: &PathBuf| {
+            std::path::absolute(p)
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string()
+        };
+        let paths = (written.first().map(shown), written.get(1).map(shown));
         deliveries = crate::app::notify::notify_all(
             &mut store,
             &plan.notify,
@@ -227,6 +231,7 @@ pub fn run(
             plan.notify_dry_run,
             plan.job.env.as_ref(),
             broken.as_deref(),
+            plan.tz,
         )?;
         let failed: Vec<String> = deliveries
             .iter()

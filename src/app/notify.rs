@@ -125,6 +125,7 @@ pub fn events_for(
     store: &Store,
 ) -> (Vec<Event>, Told) {
     let prev = before.cloned().unwrap_or_default();
+    let lang = spec.language;
     let mut events = Vec::new();
     let mut push = |kind: EventKind, summary: String, changes, rules| {
         if spec.always || spec.on.contains(&kind) {
@@ -159,9 +160,14 @@ pub fn events_for(
                         fields.push(c.field());
                     }
                 }
+                let fields = fields.join(", ");
                 push(
                     EventKind::Drift,
-                    format!("changed: {}", fields.join(", ")),
+                    words(
+                        lang,
+                        format!("changed: {fields}"),
+                        format!("变更：{fields}"),
+                    ),
                     Some(changes),
                     None,
                 );
@@ -175,7 +181,7 @@ pub fn events_for(
             if !newly.is_empty() {
                 push(
                     EventKind::NewFailure,
-                    format!("{} failing that passed before", newly.len()),
+                    failing_summary(lang, newly.len(), before.is_some()),
                     None,
                     Some(newly),
                 );
@@ -188,9 +194,18 @@ pub fn events_for(
                 .collect();
             if prev.error || !healed.is_empty() {
                 let summary = if healed.is_empty() {
-                    "audited again after an error".to_string()
+                    words(
+                        lang,
+                        "audited again after an error".into(),
+                        "出错后已重新审计".into(),
+                    )
                 } else {
-                    format!("passing again: {}", healed.join(", "))
+                    let ids = healed.join(", ");
+                    words(
+                        lang,
+                        format!("passing again: {ids}"),
+                        format!("重新合规：{ids}"),
+                    )
                 };
                 push(EventKind::Recovered, summary, None, None);
             }
@@ -207,11 +222,13 @@ pub fn events_for(
     let stale = gap.is_some_and(|g| g > spec.stale_after);
     if stale && !prev.stale {
         let hours = gap.map_or(0, |g| g.num_hours());
+        let limit = spec.stale_after.num_hours();
         push(
             EventKind::Stale,
-            format!(
-                "no snapshot for {hours} h (more than {} h)",
-                spec.stale_after.num_hours()
+            words(
+                lang,
+                format!("no snapshot for {hours} h (more than {limit} h)"),
+                format!("已 {hours} 小时无快照（超过 {limit} 小时）"),
             ),
             None,
             None,
@@ -219,6 +236,25 @@ pub fn events_for(
     }
     told.stale = stale && !now.recorded;
     (events, told)
+}
+
+/// A summary's fixed words in the destination's language (outside text stays as it is).
+fn words(lang: Language, en: String, zh: String) -> String {
+    match lang {
+        Language::En => en,
+        Language::Zh => zh,
+    }
+}
+
+/// Rules failing that the destination has not been told about: "new" only when it was told
+/// about the target before, since a destination that never was cannot know they once passed.
+fn failing_summary(lang: Language, count: usize, told_before: bool) -> String {
+    match (lang, told_before) {
+        (Language::En, true) => format!("{count} failing that passed before"),
+        (Language::En, false) => format!("{count} failing"),
+        (Language::Zh, true) => format!("{count} 项此前合规、现不合规"),
+        (Language::Zh, false) => format!("{count} 项不合规"),
+    }
 }
 
 /// The outcome of one destination.
@@ -244,6 +280,7 @@ pub fn notify_all(
     dry_run: bool,
     env: &dyn Fn(&str) -> Option<String>,
     integrity: Option<&str>,
+    tz: chrono_tz::Tz,
 ) -> Result<Vec<Delivery>, Error> {
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
     let mut out = Vec::new();
@@ -270,13 +307,18 @@ pub fn notify_all(
             events.push(Event {
                 target: "*".into(),
                 kind: EventKind::Integrity,
-                summary: format!("signature line broken: {why}"),
+                summary: words(
+                    spec.language,
+                    format!("signature line broken: {why}"),
+                    format!("签名链断裂：{why}"),
+                ),
                 changes: None,
                 rules: None,
             });
         }
         let n = Notification {
             at: run_at,
+            tz,
             exit_code,
             events,
             report_markdown: reports.0.clone(),
@@ -323,6 +365,7 @@ pub fn notify_all(
 pub fn test_all(
     specs: &[NotifySpec],
     at: DateTime<Utc>,
+    tz: chrono_tz::Tz,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<Delivery>, Error> {
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
@@ -331,6 +374,7 @@ pub fn test_all(
         .map(|spec| {
             let n = Notification {
                 at,
+                tz,
                 exit_code: 0,
                 events: Vec::new(),
                 report_markdown: None,

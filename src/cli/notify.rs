@@ -20,7 +20,7 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
                 ));
             }
             let env = |name: &str| std::env::var(name).ok();
-            let done = notify::test_all(&ctx.settings.notify, ctx.now(), &env)?;
+            let done = notify::test_all(&ctx.settings.notify, ctx.now(), ctx.tz, &env)?;
             let mut code = ExitCode::Ok;
             ctx.emit(|w| {
                 for d in &done {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::task::diff::Change;
 use crate::task::text::visible;
-use crate::task::when::fmt_utc;
+use crate::task::when::{fmt_time, fmt_utc};
 
 /// The notification document's schema.
 pub const NOTIFICATION_SCHEMA: &str = "tcss-audit/notification/v1";
@@ -77,6 +77,8 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
     pub at: DateTime<Utc>,
+    /// The config's time zone, in which chat messages show `at` (the webhook's JSON keeps UTC).
+    pub tz: chrono_tz::Tz,
     pub exit_code: u8,
     pub events: Vec<Event>,
     pub report_markdown: Option<String>,
@@ -120,13 +122,13 @@ pub fn title(n: &Notification, lang: Language) -> String {
         (Language::En, false) => format!(
             "tcss-audit: {} new since the last message (run at {}, exit {})",
             count_en(n.events.len()),
-            fmt_utc(n.at),
+            fmt_time(n.at, n.tz),
             n.exit_code
         ),
         (Language::Zh, false) => format!(
             "tcss-audit：自上次通知以来新增 {} 项（运行于 {}，退出码 {}）",
             n.events.len(),
-            fmt_utc(n.at),
+            fmt_time(n.at, n.tz),
             n.exit_code
         ),
     }
@@ -341,6 +343,7 @@ mod tests {
     fn notification(events: usize) -> Notification {
         Notification {
             at: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
+            tz: chrono_tz::UTC,
             exit_code: 1,
             events: (0..events)
                 .map(|i| Event {
@@ -374,6 +377,17 @@ mod tests {
         let short = message(&notification(2), Language::En, Format::Markdown, 4096);
         assert!(!short.contains("left out"), "{short}");
         assert!(short.contains("**prod-1** config drifted"), "{short}");
+    }
+
+    #[test]
+    fn the_title_shows_the_run_in_the_configured_zone_with_its_offset() {
+        let mut n = notification(1);
+        n.tz = chrono_tz::Asia::Shanghai;
+        for lang in [Language::En, Language::Zh] {
+            let t = title(&n, lang);
+            assert!(t.contains("+08:00"), "{t}");
+        }
+        assert_eq!(webhook_body(&n)["run"]["at"], fmt_utc(n.at));
     }
 
     #[test]

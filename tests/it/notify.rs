@@ -472,6 +472,63 @@ stale_after = "3s"
 }
 
 #[test]
+fn a_chinese_message_is_in_the_configured_zone_with_an_absolute_report_path() {
+    let sim = Sim::start(&[]);
+    let rx = Receiver::start();
+    let env = Env::new();
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            "timezone = \"Asia/Shanghai\"\n\n[[target]]\nname = \"prod\"\nendpoint = \"{}\"\n",
+            sim.url
+        ),
+    );
+    // Failing from the first night, before any destination exists.
+    update(&sim.url, base_params(&["vul", "risk"]));
+    let first = run(&env, &cfg, &[]);
+    assert!(first.code <= 1, "{}", first.stderr);
+    // A destination added later; the out dir given relative to the working directory.
+    let mut text = std::fs::read_to_string(&cfg).unwrap();
+    text.push_str("\n[[notify]]\nkind = \"wecom\"\nurl_env = \"WECOM_URL\"\nlanguage = \"zh\"\n");
+    std::fs::write(&cfg, text).unwrap();
+    let second = env.run_with(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "run",
+            "--out-dir",
+            "reports",
+        ],
+        |c| {
+            c.env("TENCENTCLOUD_SECRET_ID", SIM_ID)
+                .env("TENCENTCLOUD_SECRET_KEY", SIM_KEY)
+                .env("WECOM_URL", format!("{}/wecom", rx.url));
+        },
+    );
+    assert!(second.code <= 1, "{}", second.stderr);
+    let got = rx.got("/wecom");
+    assert_eq!(got.len(), 1, "{}", second.stderr);
+    let content = got[0].json()["markdown"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        content.contains("+08:00"),
+        "the run in the config's zone: {content}"
+    );
+    assert!(content.contains("项不合规"), "{content}");
+    // Not told before: the rules are failing, not newly failing; and no English fixed words.
+    for english in ["failing", "passed before", "Report", "changed"] {
+        assert!(!content.contains(english), "{english} in {content}");
+    }
+    let path = content
+        .lines()
+        .find_map(|l| l.strip_prefix("报告："))
+        .expect("the report's path");
+    assert!(path.starts_with('/'), "an absolute path: {path}");
+}
+
+#[test]
 fn notify_test_sends_one_message_to_each_destination() {
     let rx = Receiver::start();
     let env = Env::new();
