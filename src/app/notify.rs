@@ -98,6 +98,10 @@ pub struct Told {
     pub failing: Vec<String>,
     pub error: bool,
     pub stale: bool,
+    /// When this destination first saw the target: the start of a gap for a target that never
+    /// recorded a snapshot (absent from states saved before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_seen: Option<DateTime<Utc>>,
 }
 
 /// A target as this run leaves it.
@@ -214,22 +218,25 @@ pub fn events_for(
                 failing: now.failing.iter().map(|r| r.id.clone()).collect(),
                 error: false,
                 stale: false,
+                first_seen: None,
             };
         }
     }
+    let first_seen = prev.first_seen.unwrap_or(run_at);
+    told.first_seen = Some(first_seen);
     // A stopped job: the gap before this run, or a target that still has no fresh snapshot.
-    let gap = now.last_before.map(|t| run_at - t);
+    // A target that never recorded one, and did not now, has no snapshot to count from: its gap
+    // starts when this destination first saw it, which is kept, rather than when this run
+    // started, which would make the gap only as long as the run.
+    let never = now.last_before.is_none() && !now.recorded;
+    let since = now.last_before.or(never.then_some(first_seen));
+    let gap = since.map(|t| run_at - t);
     let stale = gap.is_some_and(|g| g > spec.stale_after);
     if stale && !prev.stale {
         let hours = gap.map_or(0, |g| g.num_hours());
-        let limit = spec.stale_after.num_hours();
         push(
             EventKind::Stale,
-            words(
-                lang,
-                format!("no snapshot for {hours} h (more than {limit} h)"),
-                format!("已 {hours} 小时无快照（超过 {limit} 小时）"),
-            ),
+            stale_summary(lang, hours, spec.stale_after.num_hours(), never),
             None,
             None,
         );
@@ -243,6 +250,20 @@ fn words(lang: Language, en: String, zh: String) -> String {
     match lang {
         Language::En => en,
         Language::Zh => zh,
+    }
+}
+
+/// How long a target has had no snapshot, or, if it never recorded one, since it was first seen.
+fn stale_summary(lang: Language, hours: i64, limit: i64, never: bool) -> String {
+    match (lang, never) {
+        (Language::En, false) => format!("no snapshot for {hours} h (more than {limit} h)"),
+        (Language::En, true) => {
+            format!("no snapshot ever recorded, {hours} h since first seen (more than {limit} h)")
+        }
+        (Language::Zh, false) => format!("已 {hours} 小时无快照（超过 {limit} 小时）"),
+        (Language::Zh, true) => {
+            format!("从未记录快照，首次发现至今 {hours} 小时（超过 {limit} 小时）")
+        }
     }
 }
 

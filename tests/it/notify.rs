@@ -529,6 +529,31 @@ fn a_chinese_message_is_in_the_configured_zone_with_an_absolute_report_path() {
 }
 
 #[test]
+fn a_target_that_never_recorded_a_snapshot_turns_stale() {
+    let rx = Receiver::start();
+    let env = Env::new();
+    // Nothing listens on port 1: the target fails at every run and never records a snapshot.
+    let cfg = env.write(
+        "config.toml",
+        "retries = 0\n\n[[target]]\nname = \"prod\"\nendpoint = \"http://127.0.0.1:1\"\n\n\
+         [[notify]]\nkind = \"webhook\"\nurl_env = \"STALE_URL\"\non = [\"stale\"]\nstale_after = \"2s\"\n",
+    );
+    let urls = vec![("STALE_URL", format!("{}/stale", rx.url))];
+    let first = run(&env, &cfg, &urls);
+    assert_eq!(env.rows("snapshots"), 0, "{}", first.stderr);
+    assert!(rx.got("/stale").is_empty(), "just seen: not stale yet");
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let second = run(&env, &cfg, &urls);
+    let stale = rx.got("/stale");
+    assert_eq!(stale.len(), 1, "{}", second.stderr);
+    let event = &stale[0].json()["events"][0];
+    assert_eq!(event["kind"], "stale");
+    assert_eq!(event["target"], "prod");
+    run(&env, &cfg, &urls);
+    assert_eq!(rx.got("/stale").len(), 1, "said once while it lasts");
+}
+
+#[test]
 fn notify_test_sends_one_message_to_each_destination() {
     let rx = Receiver::start();
     let env = Env::new();
