@@ -719,15 +719,7 @@ impl Store {
         // One read transaction, so that rows recorded meanwhile are not half seen.
         let tx = self.conn.unchecked_transaction().map_err(|e| self.err(e))?;
         let targets = self.known_targets(&tx, None)?;
-        let newest: Option<i64> = tx
-            .query_row(
-                "SELECT journal_id FROM snapshots ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?
-            .flatten();
+        let newest = self.newest_journal_link(&tx)?;
         let (journal_hashes, journal) = self.verify_journal(&tx, newest)?;
         // After pruning, the chain links up from the checkpoint instead of the genesis.
         let start = self.chain_start()?;
@@ -772,15 +764,7 @@ impl Store {
         from: (i64, String),
     ) -> Result<Result<(Vec<Obs>, Vec<String>, Vec<i64>), ChainBreak>, StoreError> {
         let targets = self.known_targets(conn, Some(from.0))?;
-        let newest: Option<i64> = conn
-            .query_row(
-                "SELECT journal_id FROM snapshots ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?
-            .flatten();
+        let newest = self.newest_journal_link(conn)?;
         let (hashes, journal) = self.verify_journal(conn, newest)?;
         if let Some(b) = journal.first_break {
             return Ok(Err(ChainBreak {
@@ -800,6 +784,18 @@ impl Store {
             names,
             checker.first_use,
         )))
+    }
+
+    /// The journal entry the newest snapshot links, if it links one.
+    fn newest_journal_link(&self, conn: &rusqlite::Connection) -> Result<Option<i64>, StoreError> {
+        conn.query_row(
+            "SELECT journal_id FROM snapshots ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.err(e))
+        .map(Option::flatten)
     }
 
     /// The targets by id, as the chain pass knows them: every one, or those with a snapshot

@@ -70,6 +70,23 @@ fn refused_to_sign(run: &crate::support::Run, files: &[PathBuf], why: &str) {
     assert!(said.contains(why), "{said}");
 }
 
+/// The key's next recording command: night `n`'s answer for `prod`, imported with `key` at the
+/// night's time.
+fn signed_night(env: &Env, key: &Path, n: i64) -> crate::support::Run {
+    let file = env.write(&format!("signed-{n}.json"), &answer(n));
+    let at = night_at(n);
+    env.run(&[
+        "--signing-key",
+        key.to_str().unwrap(),
+        "import",
+        file.to_str().unwrap(),
+        "--target",
+        "prod",
+        "--at",
+        &at,
+    ])
+}
+
 fn verify_keyed(env: &Env, public: &Path) -> crate::support::Run {
     env.run(&[
         "verify",
@@ -191,17 +208,7 @@ fn an_edit_below_the_newest_checkpoint_is_not_signed() {
     .unwrap();
     recompute_chain(&conn);
     drop(conn);
-    let file = env.write("next.json", &answer(NIGHTS + 1));
-    let run = env.run(&[
-        "--signing-key",
-        env.path("signing-key").to_str().unwrap(),
-        "import",
-        file.to_str().unwrap(),
-        "--target",
-        "prod",
-        "--at",
-        "2026-11-21T19:00:00Z",
-    ]);
+    let run = signed_night(&env, &env.path("signing-key"), NIGHTS + 1);
     assert_eq!(run.code, 4, "{}", run.stderr);
     assert!(run.stderr.contains("was rewritten"), "{}", run.stderr);
     let signed: i64 = sql(&env)
@@ -427,35 +434,12 @@ fn a_signed_history_its_backup_and_its_prune_verify_with_the_key() {
         v.stdout
     );
     // The restored history continues the line with the key.
-    let file = restored.write("next.json", &answer(NIGHTS + 1));
-    restored
-        .run(&[
-            "--signing-key",
-            env.path("signing-key").to_str().unwrap(),
-            "import",
-            file.to_str().unwrap(),
-            "--target",
-            "prod",
-            "--at",
-            "2026-11-21T19:00:00Z",
-        ])
-        .ok();
+    signed_night(&restored, &env.path("signing-key"), NIGHTS + 1).ok();
     passes(&verify_keyed(&restored, &public));
     // Pruned, it still verifies, and the signer still links to it.
     env.run(&["prune", "--before", "2026-11-10", "--yes"]).ok();
     passes(&verify_keyed(&env, &public));
-    let file = env.write("next.json", &answer(NIGHTS + 1));
-    env.run(&[
-        "--signing-key",
-        env.path("signing-key").to_str().unwrap(),
-        "import",
-        file.to_str().unwrap(),
-        "--target",
-        "prod",
-        "--at",
-        "2026-11-21T19:00:00Z",
-    ])
-    .ok();
+    signed_night(&env, &env.path("signing-key"), NIGHTS + 1).ok();
     passes(&verify_keyed(&env, &public));
 }
 
@@ -523,17 +507,7 @@ fn every_edit_of_the_trust_table_is_refused_by_the_next_signer() {
             .ok();
         }
         sql(&env).execute_batch(edit).unwrap();
-        let file = env.write("next.json", &answer(NIGHTS + 2));
-        let run = env.run(&[
-            "--signing-key",
-            k.to_str().unwrap(),
-            "import",
-            file.to_str().unwrap(),
-            "--target",
-            "prod",
-            "--at",
-            "2026-11-22T19:00:00Z",
-        ]);
+        let run = signed_night(&env, &k, NIGHTS + 2);
         if why.is_empty() {
             // An altered newest checkpoint is not the key's: the line links the one before it,
             // whose head still holds, and goes on; verify with the key names the altered one.
