@@ -33,9 +33,7 @@ impl BaseView {
                     answer::Shape::Bare => 1,
                 };
                 BaseView {
-                    hash: Some(normalize::config_hash(&normalize::normalize(
-                        &parsed.fields,
-                    ))),
+                    hash: Some(hash_of_answer(&parsed)),
                     spans: volatile_spans(base, depth),
                 }
             }
@@ -57,9 +55,12 @@ impl BaseView {
 /// The config hash a raw answer normalizes to, or why it is not an answer.
 pub(crate) fn config_hash_of(raw: &[u8]) -> Result<String, String> {
     let (_, parsed) = answer::parse_any(raw).map_err(|e| e.to_string())?;
-    Ok(normalize::config_hash(&normalize::normalize(
-        &parsed.fields,
-    )))
+    Ok(hash_of_answer(&parsed))
+}
+
+/// The config hash of a parsed answer.
+fn hash_of_answer(parsed: &answer::Answer) -> String {
+    normalize::config_hash(&normalize::normalize(&parsed.fields))
 }
 
 /// Whether `name` is a field of the answer that is not configuration.
