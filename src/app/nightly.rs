@@ -232,6 +232,7 @@ pub fn run(
             plan.job.env.as_ref(),
             broken.as_deref(),
             plan.tz,
+            &plan.job.client.net(),
         )?;
         let failed: Vec<String> = deliveries
             .iter()

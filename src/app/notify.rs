@@ -302,8 +302,14 @@ pub fn notify_all(
     env: &dyn Fn(&str) -> Option<String>,
     integrity: Option<&str>,
     tz: chrono_tz::Tz,
+    net: &crate::net::Settings,
 ) -> Result<Vec<Delivery>, Error> {
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
+    let http = if dry_run {
+        None
+    } else {
+        Some(http_client(net)?)
+    };
     let mut out = Vec::new();
     for spec in specs {
         let told: HashMap<String, Told> = store
@@ -356,10 +362,11 @@ pub fn notify_all(
             });
             continue;
         }
-        let result = if count == 0 && !spec.always {
-            Ok(())
-        } else {
-            runtime.block_on(deliver(spec, &n, env))
+        let result = match &http {
+            Some(http) if count > 0 || spec.always => {
+                runtime.block_on(deliver(spec, &n, env, http))
+            }
+            _ => Ok(()),
         };
         match result {
             Ok(()) => {
@@ -388,7 +395,10 @@ pub fn test_all(
     at: DateTime<Utc>,
     tz: chrono_tz::Tz,
     env: &dyn Fn(&str) -> Option<String>,
+    net: &crate::net::Settings,
 ) -> Result<Vec<Delivery>, Error> {
+    check_destinations(specs, env)?;
+    let http = http_client(net)?;
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
     Ok(specs
         .iter()
@@ -405,7 +415,7 @@ pub fn test_all(
             Delivery {
                 destination: spec.id(),
                 events: 0,
-                failed: runtime.block_on(deliver(spec, &n, env)).err(),
+                failed: runtime.block_on(deliver(spec, &n, env, &http)).err(),
                 dry_run: None,
             }
         })
@@ -416,37 +426,105 @@ pub fn test_all(
 const TRIES: u32 = 3;
 const DELIVERY_TIME: Duration = Duration::from_secs(20);
 
-/// Builds the destination's request and sends it, retrying what may pass on a second try.
-async fn deliver(
+/// A destination's URL and secret, as read from the environment. Neither is ever shown: the
+/// URL of a bot holds its key.
+struct Address {
+    url: reqwest::Url,
+    secret: Option<crate::tencent::Secret>,
+}
+
+/// Why a destination's URL cannot be sent to (the variable is named, never its value).
+#[derive(Debug, thiserror::Error)]
+pub enum AddressError {
+    #[error("{variable} is not set: it holds the destination's URL")]
+    UrlUnset { variable: String },
+    #[error("{variable} is not set: it holds the destination's secret")]
+    SecretUnset { variable: String },
+    #[error("{variable} does not hold a URL")]
+    NotUrl { variable: String },
+    #[error("{variable}: {refused}")]
+    Refused {
+        variable: String,
+        refused: crate::net::UrlRefused,
+    },
+}
+
+impl NotifySpec {
+    /// The URL and secret from the environment, the URL under the rule every client follows:
+    /// `https://`, or plain `http://` to loopback only.
+    fn address(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Address, AddressError> {
+        let text = env(&self.url_env)
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| AddressError::UrlUnset {
+                variable: self.url_env.clone(),
+            })?;
+        let url = reqwest::Url::parse(&text).map_err(|_| AddressError::NotUrl {
+            variable: self.url_env.clone(),
+        })?;
+        crate::net::allowed(&url).map_err(|refused| AddressError::Refused {
+            variable: self.url_env.clone(),
+            refused,
+        })?;
+        let secret = match &self.secret_env {
+            Some(name) => Some(
+                env(name)
+                    .filter(|s| !s.is_empty())
+                    .map(crate::tencent::Secret::new)
+                    .ok_or_else(|| AddressError::SecretUnset {
+                        variable: name.clone(),
+                    })?,
+            ),
+            None => None,
+        };
+        Ok(Address { url, secret })
+    }
+}
+
+/// Refuses, before anything is sent, a destination whose URL is set but cannot be sent to (a
+/// remote plain `http://`, not a URL): a configuration error. One whose variable is unset is a
+/// failed delivery of that destination alone, tried again at the next run.
+pub fn check_destinations(
+    specs: &[NotifySpec],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(), Error> {
+    for spec in specs {
+        match spec.address(env) {
+            Ok(_) | Err(AddressError::UrlUnset { .. } | AddressError::SecretUnset { .. }) => {}
+            Err(e) => {
+                return Err(Error::Usage(format!(
+                    "[[notify]] {}: {e}; nothing was sent",
+                    visible(&spec.id())
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The one HTTP client for every destination: the config's trust and proxy, a short timeout.
+pub fn http_client(net: &crate::net::Settings) -> Result<reqwest::Client, Error> {
+    let settings = crate::net::Settings {
+        timeout: Duration::from_secs(10),
+        ..net.clone()
+    };
+    crate::net::client(
+        &settings,
+        crate::net::Route::Proxied,
+        crate::net::Roots::Platform,
+    )
+    .map_err(|e| Error::Usage(format!("notifications: {e}")))
+}
+
+/// The request body and headers for `spec`'s kind, with its signature where it has a secret.
+fn payload(
     spec: &NotifySpec,
     n: &Notification,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(), String> {
-    let url = env(&spec.url_env)
-        .map(|u| u.trim().to_string())
-        .filter(|u| !u.is_empty())
-        .ok_or_else(|| {
-            format!(
-                "{} is not set: it holds the destination's URL",
-                spec.url_env
-            )
-        })?;
-    let secret = match &spec.secret_env {
-        Some(name) => Some(
-            env(name)
-                .filter(|s| !s.is_empty())
-                .ok_or_else(|| format!("{name} is not set: it holds the destination's secret"))?,
-        ),
-        None => None,
-    };
-    let mut url =
-        reqwest::Url::parse(&url).map_err(|_| format!("{} does not hold a URL", spec.url_env))?;
-    if !matches!(url.scheme(), "https" | "http") {
-        return Err(format!("{} must hold an http(s) URL", spec.url_env));
-    }
+    address: &mut Address,
+) -> (Vec<u8>, Vec<(&'static str, String)>) {
     let lang = spec.language;
     let now = Utc::now();
-    let mut headers: Vec<(&str, String)> = Vec::new();
+    let secret = address.secret.as_ref().map(|s| s.expose().to_string());
     let body: Value = match spec.kind {
         NotifyKind::Wecom => json!({
             "msgtype": "markdown",
@@ -459,7 +537,9 @@ async fn deliver(
                     secret.as_bytes(),
                     format!("{ts}\n{secret}").as_bytes(),
                 ));
-                url.query_pairs_mut()
+                address
+                    .url
+                    .query_pairs_mut()
                     .append_pair("timestamp", &ts.to_string())
                     .append_pair("sign", &sign);
             }
@@ -485,6 +565,7 @@ async fn deliver(
         NotifyKind::Webhook => notify::webhook_body(n),
     };
     let bytes = serde_json::to_vec(&body).expect("JSON values serialize");
+    let mut headers = Vec::new();
     if spec.kind == NotifyKind::Webhook
         && let Some(secret) = &secret
     {
@@ -493,29 +574,44 @@ async fn deliver(
             format!("sha256={}", hex::encode(hmac(secret.as_bytes(), &bytes))),
         ));
     }
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("tcss-audit/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| e.without_url().to_string())?;
+    (bytes, headers)
+}
+
+/// Builds the destination's request and sends it, retrying what may pass on a second try.
+async fn deliver(
+    spec: &NotifySpec,
+    n: &Notification,
+    env: &dyn Fn(&str) -> Option<String>,
+    http: &reqwest::Client,
+) -> Result<(), String> {
+    let mut address = spec.address(env).map_err(|e| e.to_string())?;
+    let (bytes, headers) = payload(spec, n, &mut address);
     let started = std::time::Instant::now();
     let mut attempt = 0;
     loop {
         attempt += 1;
         let mut req = http
-            .post(url.clone())
+            .post(address.url.clone())
             .header("Content-Type", "application/json")
             .body(bytes.clone());
         for (k, v) in &headers {
             req = req.header(*k, v);
         }
         let outcome = match req.send().await {
-            Err(e) => Err((true, format!("not reachable: {}", e.without_url()))),
+            // A certificate that does not verify will not verify on a second try.
+            Err(e) => Err((
+                !crate::net::is_certificate_error(&e),
+                format!("not reachable: {}", crate::net::describe(&e)),
+            )),
             Ok(resp) => {
-                let status = resp.status();
-                let text = resp.text().await.unwrap_or_default();
-                judge(spec.kind, status.as_u16(), &text)
+                let status = resp.status().as_u16();
+                match crate::net::read_bounded(resp, crate::net::BOT_ANSWER_LIMIT).await {
+                    Ok(body) => judge(spec.kind, status, &String::from_utf8_lossy(&body)),
+                    Err(e) => Err((
+                        matches!(e, crate::net::ReadError::Cut { .. }),
+                        format!("HTTP {status}: {e}"),
+                    )),
+                }
             }
         };
         match outcome {
@@ -536,7 +632,7 @@ async fn deliver(
 
 /// Whether the destination took the message: `Err((retry, why))` if not.
 fn judge(kind: NotifyKind, status: u16, body: &str) -> Result<(), (bool, String)> {
-    let excerpt = || crate::tencent::client::excerpt(body.as_bytes(), 120);
+    let excerpt = || crate::net::excerpt(body.as_bytes(), 120);
     if status == 429 || status >= 500 {
         return Err((true, format!("HTTP {status}: {}", excerpt())));
     }

@@ -7,12 +7,18 @@ use crate::task::text::visible;
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Send one test message to each [[notify]] destination of the config file
-    Test,
+    Test {
+        /// Also trust the CA certificates in this PEM file (a TLS-inspecting proxy, a private
+        /// destination), beside the platform's store and the bundled web roots [default: the
+        /// config's ca_file]
+        #[arg(long, value_name = "FILE", env = "TCSS_AUDIT_CA_FILE")]
+        ca_file: Option<std::path::PathBuf>,
+    },
 }
 
 pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
     match cmd {
-        Command::Test => {
+        Command::Test { ca_file } => {
             if ctx.settings.notify.is_empty() {
                 return Err(Error::Usage(
                     "the config file names no [[notify]] destination (give one with --config)"
@@ -20,7 +26,14 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
                 ));
             }
             let env = |name: &str| std::env::var(name).ok();
-            let done = notify::test_all(&ctx.settings.notify, ctx.now(), ctx.tz, &env)?;
+            let net = crate::net::Settings {
+                ca_file: ca_file
+                    .clone()
+                    .or_else(|| ctx.settings.client.ca_file.clone()),
+                proxy: ctx.settings.client.proxy.clone(),
+                ..Default::default()
+            };
+            let done = notify::test_all(&ctx.settings.notify, ctx.now(), ctx.tz, &env, &net)?;
             let mut code = ExitCode::Ok;
             ctx.emit(|w| {
                 for d in &done {

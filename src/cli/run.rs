@@ -79,6 +79,12 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             )));
         }
     };
+    // A destination that may not be sent to is a configuration error before any request.
+    if !args.notify_dry_run {
+        crate::app::notify::check_destinations(&ctx.settings.notify, &|name: &str| {
+            std::env::var(name).ok()
+        })?;
+    }
     let selection = TargetArgs {
         target: args.target.clone(),
         all: args.target.is_none(),

@@ -1,7 +1,6 @@
 //! The HTTP client for the TCSS API: one reqwest client with timeouts, signed POSTs, bounded
 //! answers, and retries of what Tencent's SDKs also retry.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use super::identity::Provider;
 use super::model::{self, Answer, AnswerError, MAX_ANSWER_BYTES};
 use super::sign::{self, SignInput};
 use super::{Credentials, Error, SERVICE, VERSION};
+use crate::net::{Roots, Route};
 use crate::task::clock::Clock;
 use crate::task::text::visible;
 
@@ -40,21 +40,7 @@ impl Endpoint {
             Url::parse(&format!("https://{t}"))
                 .map_err(|e| bad(&format!("not a host name: {e}")))?
         };
-        match url.scheme() {
-            "https" => {}
-            "http" => {
-                if !is_loopback(&url) {
-                    return Err(bad(
-                        "plain http:// is only allowed to a loopback address (127.0.0.1, [::1], localhost); use https://",
-                    ));
-                }
-            }
-            other => {
-                return Err(bad(&format!(
-                    "the scheme {other}:// is not supported; use https://"
-                )));
-            }
-        }
+        crate::net::allowed(&url).map_err(|e| bad(&e.to_string()))?;
         if !url.username().is_empty() || url.password().is_some() {
             return Err(bad("credentials do not belong in the endpoint URL"));
         }
@@ -78,21 +64,12 @@ impl Endpoint {
 
     /// On this machine: 127.0.0.1, [::1] or localhost (where the stand-in listens).
     pub fn is_loopback(&self) -> bool {
-        is_loopback(&self.url)
+        crate::net::is_loopback(&self.url)
     }
 
     /// The Host header value that is signed and sent.
     pub fn host(&self) -> &str {
         &self.host
-    }
-}
-
-fn is_loopback(url: &Url) -> bool {
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        None => false,
     }
 }
 
@@ -131,53 +108,26 @@ pub struct ClientOptions {
     pub proxy: Option<String>,
 }
 
-/// The HTTP client a [`Client`] with `options` uses: rustls trusting the platform's store, the
-/// bundled web roots and the `ca_file`, the timeouts, the proxy, no redirects. There is no way
-/// to turn certificate verification off.
-pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, String> {
-    build_http(options, false, true)
+impl ClientOptions {
+    /// How the client connects: the settings the network layer owns.
+    pub fn net(&self) -> crate::net::Settings {
+        crate::net::Settings {
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+            ca_file: self.ca_file.clone(),
+            proxy: self.proxy.clone(),
+        }
+    }
+}
+
+/// The HTTP client a [`Client`] with `options` uses (see [`crate::net::client`]).
+pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, crate::net::Error> {
+    crate::net::client(&options.net(), Route::Proxied, Roots::Platform)
 }
 
 /// As [`http_client`], but never through a proxy (the CVM metadata service is link-local).
-pub fn http_client_direct(options: &ClientOptions) -> Result<reqwest::Client, String> {
-    build_http(options, true, true)
-}
-
-fn build_http(
-    options: &ClientOptions,
-    direct: bool,
-    roots: bool,
-) -> Result<reqwest::Client, String> {
-    let mut b = reqwest::Client::builder()
-        .connect_timeout(options.connect_timeout)
-        .timeout(options.timeout)
-        .user_agent(concat!("tcss-audit/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .tls_built_in_root_certs(roots);
-    if let Some(path) = &options.ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| format!("the CA file {} cannot be read: {e}", path.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|_| format!("the CA file {} holds no PEM certificate", path.display()))?;
-        if certs.is_empty() {
-            return Err(format!(
-                "the CA file {} holds no PEM certificate",
-                path.display()
-            ));
-        }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
-    }
-    if direct {
-        b = b.no_proxy();
-    } else if let Some(p) = &options.proxy {
-        let proxy = reqwest::Proxy::all(p)
-            .map_err(|_| "the proxy setting is not a URL (http://HOST:PORT)".to_string())?
-            .no_proxy(reqwest::NoProxy::from_env());
-        b = b.proxy(proxy);
-    }
-    b.build().map_err(|e| e.without_url().to_string())
+pub fn http_client_direct(options: &ClientOptions) -> Result<reqwest::Client, crate::net::Error> {
+    crate::net::client(&options.net(), Route::Direct, Roots::Platform)
 }
 
 impl Default for ClientOptions {
@@ -266,18 +216,24 @@ impl Client {
         clock: Arc<dyn Clock>,
         options: ClientOptions,
     ) -> Result<Client, Error> {
-        let http =
-            match &options.http {
-                Some(shared) => shared.clone(),
-                // Plain http (only ever to loopback) has no certificate to verify: reading the
-                // platform's root store would cost a nightly snapshot more than the rest of it.
-                None => build_http(&options, false, endpoint.url().scheme() == "https").map_err(
-                    |e| Error::Network {
+        let http = match &options.http {
+            Some(shared) => shared.clone(),
+            // Plain http (only ever to loopback) has no certificate to verify: reading the
+            // platform's root store would cost a nightly snapshot more than the rest of it.
+            None => {
+                let roots = if endpoint.url().scheme() == "https" {
+                    Roots::Platform
+                } else {
+                    Roots::None
+                };
+                crate::net::client(&options.net(), Route::Proxied, roots).map_err(|e| {
+                    Error::Network {
                         endpoint: endpoint.to_string(),
-                        message: format!("cannot build the HTTP client: {e}"),
-                    },
-                )?,
-            };
+                        message: e.to_string(),
+                    }
+                })?
+            }
+        };
         Ok(Client {
             http,
             endpoint,
@@ -440,9 +396,9 @@ impl Client {
             request = request.header("X-TC-Token", token.expose());
         }
         tracing::debug!(%endpoint, action, secret_id = %credentials.secret_id, "sending");
-        let mut response = request.send().await.map_err(|e| Error::Network {
+        let response = request.send().await.map_err(|e| Error::Network {
             endpoint: endpoint.clone(),
-            message: describe_reqwest_error(&e),
+            message: crate::net::describe(&e),
         })?;
         let status = response.status();
         let server_date = response
@@ -450,39 +406,18 @@ impl Client {
             .get(reqwest::header::DATE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        if let Some(len) = response.content_length()
-            && len as usize > MAX_ANSWER_BYTES
-        {
-            return Err(Error::Malformed {
-                endpoint,
-                message: format!(
-                    "the answer announces {len} bytes, more than the {MAX_ANSWER_BYTES} accepted"
-                ),
-            });
-        }
-        let mut body = Vec::new();
-        loop {
-            match response.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                        return Err(Error::Malformed {
-                            endpoint,
-                            message: format!(
-                                "the answer is larger than the {MAX_ANSWER_BYTES} bytes accepted"
-                            ),
-                        });
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(Error::Network {
-                        endpoint,
-                        message: format!("the answer was cut off: {}", describe_reqwest_error(&e)),
-                    });
-                }
-            }
-        }
+        let body = crate::net::read_bounded(response, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| match e {
+                crate::net::ReadError::Cut { .. } => Error::Network {
+                    endpoint: endpoint.clone(),
+                    message: e.to_string(),
+                },
+                _ => Error::Malformed {
+                    endpoint: endpoint.clone(),
+                    message: e.to_string(),
+                },
+            })?;
         if !status.is_success() {
             return Err(Error::Http {
                 endpoint,
@@ -537,99 +472,16 @@ fn hint_for(code: &str, action: &str, server_date: Option<&str>, now: DateTime<U
     }
 }
 
-/// What an error page says, on one line for a person: markup dropped, white space and control
-/// characters folded into single spaces, and cut at a word boundary within `max` characters.
-/// Written by hand: pulling in an HTML parser for a one-line excerpt would be out of proportion.
-pub fn excerpt(body: &[u8], max: usize) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
-    let mut plain = String::new();
-    let mut in_tag = false;
-    for c in text.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                plain.push(' ');
-            }
-            _ if in_tag => {}
-            c if c.is_whitespace() || c.is_control() => plain.push(' '),
-            c => plain.push(c),
-        }
-    }
-    let words: Vec<&str> = plain.split_whitespace().collect();
-    let mut out = String::new();
-    for w in words {
-        let extra = if out.is_empty() { 0 } else { 1 } + w.chars().count();
-        if out.chars().count() + extra > max {
-            if out.is_empty() {
-                out.extend(w.chars().take(max));
-            }
-            out.push('…');
-            break;
-        }
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(w);
-    }
-    if out.is_empty() {
-        "(no text)".into()
-    } else {
-        visible(&out).into_owned()
-    }
-}
+pub use crate::net::excerpt;
 
 struct RawAnswer {
     body: Vec<u8>,
     server_date: Option<String>,
 }
 
-/// reqwest's errors nest their cause; show the chain, which names timeouts and refusals plainly.
-fn describe_reqwest_error(e: &reqwest::Error) -> String {
-    let mut text = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "could not connect".to_string()
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    if text.contains("certificate") {
-        text.push_str(
-            "; the endpoint's certificate does not verify: if it is signed by your own CA (a TLS-inspecting proxy, a private endpoint), give that CA's certificate with --ca-file (or ca_file, TCSS_AUDIT_CA_FILE, SSL_CERT_FILE)",
-        );
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_error_page_becomes_one_clean_line_cut_at_a_word() {
-        let page = b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
-        let e = excerpt(page, 60);
-        assert_eq!(
-            e,
-            "503 Service Temporarily Unavailable 503 Service Temporarily…"
-        );
-        assert_eq!(excerpt(b"", 60), "(no text)");
-        assert_eq!(
-            excerpt(b"<p>\x1b[2Jgone</p>", 60),
-            "[2Jgone",
-            "control characters go"
-        );
-        assert_eq!(
-            excerpt("x".repeat(200).as_bytes(), 10),
-            format!("{}…", "x".repeat(10))
-        );
-    }
 
     #[test]
     fn an_expired_signature_says_how_far_the_clock_is_off() {

@@ -457,9 +457,9 @@ async fn metadata_get(
     let mut quick = options.clone();
     quick.connect_timeout = Duration::from_secs(1);
     quick.timeout = Duration::from_secs(2).min(options.timeout);
-    let http = super::client::http_client_direct(&quick).map_err(|message| Error::Network {
+    let http = super::client::http_client_direct(&quick).map_err(|e| Error::Network {
         endpoint: url.to_string(),
-        message,
+        message: e.to_string(),
     })?;
     let resp = http
         .get(url.clone())
@@ -467,20 +467,20 @@ async fn metadata_get(
         .await
         .map_err(|e| Error::Network {
             endpoint: url.to_string(),
-            message: format!("the metadata service is not reachable (not on a CVM?): {e}"),
+            message: format!(
+                "the metadata service is not reachable (not on a CVM?): {}",
+                crate::net::describe(&e)
+            ),
         })?;
     let status = resp.status().as_u16();
-    let body = resp.bytes().await.map_err(|e| Error::Network {
-        endpoint: url.to_string(),
-        message: e.to_string(),
-    })?;
-    if body.len() > 64 * 1024 {
-        return Err(Error::Malformed {
+    // The credentials document is a few hundred bytes; a larger answer is not the service's.
+    let body = crate::net::read_bounded(resp, crate::net::BOT_ANSWER_LIMIT)
+        .await
+        .map_err(|e| Error::Malformed {
             endpoint: url.to_string(),
-            message: "the metadata service's answer is too large".into(),
-        });
-    }
-    Ok((status, body.to_vec()))
+            message: format!("the metadata service's answer: {e}"),
+        })?;
+    Ok((status, body))
 }
 
 async fn metadata_credentials(
@@ -541,12 +541,14 @@ async fn web_identity(
         .await
         .map_err(|e| Error::Network {
             endpoint: sts.to_string(),
+            message: crate::net::describe(&e),
+        })?;
+    let bytes = crate::net::read_bounded(resp, crate::net::API_ANSWER_LIMIT)
+        .await
+        .map_err(|e| Error::Malformed {
+            endpoint: sts.to_string(),
             message: e.to_string(),
         })?;
-    let bytes = resp.bytes().await.map_err(|e| Error::Network {
-        endpoint: sts.to_string(),
-        message: e.to_string(),
-    })?;
     super::model::parse_envelope(&bytes)
         .map(|a| a.fields)
         .map_err(|e| match e {

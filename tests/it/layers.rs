@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 
 /// The top-level modules by layer, lowest first; a module may use its own layer's modules only
 /// when the list says so (none do: the modules of a layer are independent of each other).
-const LAYERS: [&[&str]; 5] = [
+const LAYERS: [&[&str]; 6] = [
     &["task", "trust"],
+    &["net"],
     &["tencent", "store", "policy"],
     &["report", "sim"],
     &["app"],
@@ -161,4 +162,39 @@ fn the_scan_finds_grouped_and_inline_paths() {
         crate_paths(code_of("let a = 1; // crate::cli::run")),
         Vec::<String>::new()
     );
+}
+
+/// Every HTTP client is made by `net`, which owns trust, proxy, the plain-HTTP rule and answer
+/// bounds: a client built anywhere else would miss one of them.
+#[test]
+fn only_the_network_layer_builds_an_http_client() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut wrong = Vec::new();
+    let mut found = 0;
+    for file in &files {
+        let rel = file.strip_prefix(&src).unwrap();
+        let text = std::fs::read_to_string(file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            let code = code_of(line);
+            if [
+                "Client::builder",
+                "ClientBuilder",
+                ".bytes().await",
+                ".text().await",
+            ]
+            .iter()
+            .any(|p| code.contains(p))
+            {
+                if rel.starts_with("net") {
+                    found += 1;
+                } else {
+                    wrong.push(format!("src/{}:{}: {}", rel.display(), n + 1, line.trim()));
+                }
+            }
+        }
+    }
+    assert!(found > 0, "the scan finds the network layer's own builder");
+    assert!(wrong.is_empty(), "outside src/net/:\n{}", wrong.join("\n"));
 }

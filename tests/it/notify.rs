@@ -591,3 +591,69 @@ fn notify_test_sends_one_message_to_each_destination() {
         missing.stdout
     );
 }
+
+/// A destination's URL that may not be sent to (plain http:// off this machine) is a
+/// configuration error before anything is sent or recorded; its URL is never shown.
+#[test]
+fn a_remote_plain_http_destination_is_refused_before_anything_is_sent() {
+    let sim = Sim::start(&[]);
+    let rx = Receiver::start();
+    let env = Env::new();
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            "[[target]]\nname = \"prod\"\nendpoint = \"{}\"\n\n[[notify]]\nkind = \"slack\"\nurl_env = \"SLACK_URL\"\non = [\"always\"]\n\n[[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\n",
+            sim.url
+        ),
+    );
+    let remote = format!("http://hooks.example.com/{URL_KEY}");
+    let urls = [
+        ("SLACK_URL", format!("{}/slack", rx.url)),
+        ("HOOK_URL", remote.clone()),
+    ];
+    let out = run(&env, &cfg, &urls).code(2);
+    assert!(
+        out.stderr.contains("HOOK_URL") && out.stderr.contains("loopback"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains(URL_KEY) && !out.stdout.contains(URL_KEY));
+    assert!(rx.got("/slack").is_empty(), "nothing was sent");
+    assert!(!env.db().exists(), "nothing was recorded");
+    let test = env.run_with(
+        &["--config", cfg.to_str().unwrap(), "notify", "test"],
+        |c| {
+            for (k, v) in &urls {
+                c.env(k, v);
+            }
+        },
+    );
+    assert_eq!(test.code, 2, "{}", test.stderr);
+    assert!(rx.got("/slack").is_empty(), "nothing was sent");
+}
+
+/// A destination's answer is read to 64 KiB at most: a larger one is refused by its size.
+#[test]
+fn a_destination_answer_is_read_to_a_bound() {
+    let rx = Receiver::start();
+    rx.answer("/slack", 200, &"ok".repeat(40_000));
+    let env = Env::new();
+    let cfg = env.write(
+        "config.toml",
+        "[[notify]]\nkind = \"slack\"\nurl_env = \"SLACK_URL\"\n",
+    );
+    let out = env
+        .run_with(
+            &["--config", cfg.to_str().unwrap(), "notify", "test"],
+            |c| {
+                c.env("SLACK_URL", format!("{}/slack", rx.url));
+            },
+        )
+        .code(3);
+    assert!(
+        out.stdout.contains("NOT delivered") && out.stdout.contains("65536"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(rx.got("/slack").len(), 1, "a refused size is not retried");
+}

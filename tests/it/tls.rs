@@ -339,3 +339,98 @@ fn two_stand_ins_have_cas_of_their_own_names_that_share_a_bundle() {
         assert!(ok, "{name}: {said}");
     }
 }
+
+/// The chat bots and webhooks go through the same network layer as the API: they trust the CA
+/// file they are given, go through the config's proxy, and a certificate that does not verify is
+/// said plainly once, not hidden behind retries.
+#[test]
+fn notifications_trust_the_ca_file_and_go_through_the_config_proxy() {
+    let env = Env::new();
+    // The stand-in answers any POST with HTTP 200: a webhook destination over TLS.
+    let (sim, ca) = tls_sim(&env, &[]);
+    let (proxy, seen) = connect_proxy();
+    let hook = format!("{}/hook", sim.url);
+    let cfg = env.write(
+        "config.toml",
+        &format!("proxy = \"{proxy}\"\n\n[[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\n"),
+    );
+    let cfg = cfg.to_str().unwrap();
+    let clean = |c: &mut std::process::Command| {
+        c.env("HOOK_URL", &hook)
+            .env_remove("TCSS_AUDIT_CA_FILE")
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy");
+    };
+    let refused = env
+        .run_with(&["--config", cfg, "notify", "test"], |c| clean(c))
+        .code(3);
+    assert!(
+        refused.stdout.contains("certificate")
+            && refused.stdout.contains("--ca-file")
+            && !refused.stdout.contains("tries"),
+        "a certificate error, said once: {}",
+        refused.stdout
+    );
+    assert!(!refused.stdout.contains("/hook"), "{}", refused.stdout);
+    seen.lock().unwrap().clear();
+    let ok = env
+        .run_with(&["--config", cfg, "notify", "test"], |c| {
+            clean(c);
+            c.env("TCSS_AUDIT_CA_FILE", &ca);
+        })
+        .ok();
+    assert!(
+        ok.stdout.contains("webhook:HOOK_URL: delivered"),
+        "{}",
+        ok.stdout
+    );
+    let port = sim.url.rsplit(':').next().unwrap().to_string();
+    let asked = seen.lock().unwrap().clone();
+    assert!(
+        asked.contains(&format!("CONNECT 127.0.0.1:{port} HTTP/1.1")),
+        "the config's proxy carried the message: {asked:?}"
+    );
+
+    // The nightly job: the config's ca_file (a bundle of two stand-ins' CAs) and proxy serve the
+    // API (one stand-in) and the destination (the other) alike.
+    let (api, api_ca) = tls_sim_with_ca(&env, "api-ca.pem", &[]);
+    let bundle = env.write(
+        "bundle.pem",
+        &(std::fs::read_to_string(&api_ca).unwrap() + &std::fs::read_to_string(&ca).unwrap()),
+    );
+    seen.lock().unwrap().clear();
+    let cfg = env.write(
+        "run.toml",
+        &format!(
+            "proxy = \"{proxy}\"\nca_file = \"{}\"\n\n[[target]]\nname = \"p\"\nendpoint = \"{}\"\n\n[[notify]]\nkind = \"webhook\"\nurl_env = \"HOOK_URL\"\non = [\"always\"]\n",
+            bundle.display(),
+            api.url
+        ),
+    );
+    let out_dir = env.path("reports");
+    let run = env.run_with(
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "run",
+            "--out-dir",
+            out_dir.to_str().unwrap(),
+        ],
+        |c| {
+            clean(c);
+            c.env("TENCENTCLOUD_SECRET_ID", crate::support::SIM_ID)
+                .env("TENCENTCLOUD_SECRET_KEY", crate::support::SIM_KEY);
+        },
+    );
+    assert!(
+        run.stderr.contains("p: #1 first") && run.stderr.contains("notify webhook:HOOK_URL: told"),
+        "{}",
+        run.stderr
+    );
+    let asked = seen.lock().unwrap().clone();
+    assert!(
+        asked.contains(&format!("CONNECT 127.0.0.1:{port} HTTP/1.1")),
+        "the message went through the config's proxy: {asked:?}"
+    );
+}
