@@ -103,6 +103,14 @@ pub fn client(settings: &Settings, route: Route, roots: Roots) -> Result<reqwest
     })
 }
 
+/// Whether `text` can be a proxy's URL (`http://HOST:PORT`), for a config file checked before
+/// any request.
+pub fn check_proxy(text: &str) -> Result<(), Error> {
+    reqwest::Proxy::all(text)
+        .map(|_| ())
+        .map_err(|_| Error::BadProxy)
+}
+
 fn ca_certificates(path: &PathBuf) -> Result<Vec<reqwest::Certificate>, Error> {
     let pem = std::fs::read(path).map_err(|source| Error::CaFileUnreadable {
         path: path.clone(),
