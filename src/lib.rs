@@ -4,6 +4,7 @@
 //! The layers, each using only those below it (`tests/it/layers.rs` holds the code to that):
 //! - [`cli`]: flags resolved into validated settings, then one call into the application layer;
 //! - [`app`]: the jobs, the only code that holds a store and a client together;
+//! - [`notify`]: the alert destinations, one file each, over [`net`];
 //! - [`report`] and [`sim`]: reports built from what the jobs gathered, and the stand-in endpoint;
 //! - [`tencent`], [`store`], [`policy`]: the API, the history, the rules;
 //! - [`net`]: below every client: trust, proxy, where plain HTTP may go, bounded answers;
@@ -13,6 +14,7 @@
 pub mod app;
 pub mod cli;
 pub mod net;
+pub mod notify;
 pub mod policy;
 pub mod report;
 pub mod sim;

@@ -5,17 +5,13 @@
 //! only once it was told).
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
-use sha2::Sha256;
+use serde_json::Value;
 
 use crate::app::Error;
-use crate::report::notify::{self, Event, EventKind, Format, Language, Notification, RuleRef};
+use crate::report::notify::{self, Event, EventKind, Language, Notification, RuleRef};
 use crate::store::Store;
 use crate::task::diff;
 use crate::task::text::visible;
@@ -23,7 +19,7 @@ use crate::task::text::visible;
 /// Where a destination is, as the config file's `[[notify]]` says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotifySpec {
-    pub kind: NotifyKind,
+    pub kind: crate::notify::Kind,
     /// The variable that holds the webhook URL (a secret: the URL itself is never shown).
     pub url_env: String,
     pub secret_env: Option<String>,
@@ -36,45 +32,11 @@ pub struct NotifySpec {
     pub stale_after: chrono::Duration,
 }
 
-/// The kinds of destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotifyKind {
-    Wecom,
-    Dingtalk,
-    Feishu,
-    Slack,
-    Webhook,
-}
-
-impl NotifyKind {
-    pub const ALL: [NotifyKind; 5] = [
-        NotifyKind::Wecom,
-        NotifyKind::Dingtalk,
-        NotifyKind::Feishu,
-        NotifyKind::Slack,
-        NotifyKind::Webhook,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotifyKind::Wecom => "wecom",
-            NotifyKind::Dingtalk => "dingtalk",
-            NotifyKind::Feishu => "feishu",
-            NotifyKind::Slack => "slack",
-            NotifyKind::Webhook => "webhook",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<NotifyKind> {
-        NotifyKind::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-}
-
 impl NotifySpec {
     /// The destination's name in messages and in the database: its kind and the variable that
     /// holds its URL, never the URL.
     pub fn id(&self) -> String {
-        format!("{}:{}", self.kind.as_str(), self.url_env)
+        format!("{}:{}", self.kind.name(), self.url_env)
     }
 
     fn wants(&self, target: &str) -> bool {
@@ -363,9 +325,7 @@ pub fn notify_all(
             continue;
         }
         let result = match &http {
-            Some(http) if count > 0 || spec.always => {
-                runtime.block_on(deliver(spec, &n, env, http))
-            }
+            Some(http) if count > 0 || spec.always => runtime.block_on(spec.deliver(&n, env, http)),
             _ => Ok(()),
         };
         match result {
@@ -415,69 +375,31 @@ pub fn test_all(
             Delivery {
                 destination: spec.id(),
                 events: 0,
-                failed: runtime.block_on(deliver(spec, &n, env, &http)).err(),
+                failed: runtime.block_on(spec.deliver(&n, env, &http)).err(),
                 dry_run: None,
             }
         })
         .collect())
 }
 
-/// Tries per delivery, and the time they may take in all.
-const TRIES: u32 = 3;
-const DELIVERY_TIME: Duration = Duration::from_secs(20);
-
-/// A destination's URL and secret, as read from the environment. Neither is ever shown: the
-/// URL of a bot holds its key.
-struct Address {
-    url: reqwest::Url,
-    secret: Option<crate::tencent::Secret>,
-}
-
-/// Why a destination's URL cannot be sent to (the variable is named, never its value).
-#[derive(Debug, thiserror::Error)]
-pub enum AddressError {
-    #[error("{variable} is not set: it holds the destination's URL")]
-    UrlUnset { variable: String },
-    #[error("{variable} is not set: it holds the destination's secret")]
-    SecretUnset { variable: String },
-    #[error("{variable} does not hold a URL")]
-    NotUrl { variable: String },
-    #[error("{variable}: {refused}")]
-    Refused {
-        variable: String,
-        refused: crate::net::UrlRefused,
-    },
-}
-
 impl NotifySpec {
-    /// The URL and secret from the environment, the URL under the rule every client follows:
-    /// `https://`, or plain `http://` to loopback only.
-    fn address(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<Address, AddressError> {
-        let text = env(&self.url_env)
-            .map(|u| u.trim().to_string())
-            .filter(|u| !u.is_empty())
-            .ok_or_else(|| AddressError::UrlUnset {
-                variable: self.url_env.clone(),
-            })?;
-        let url = reqwest::Url::parse(&text).map_err(|_| AddressError::NotUrl {
-            variable: self.url_env.clone(),
-        })?;
-        crate::net::allowed(&url).map_err(|refused| AddressError::Refused {
-            variable: self.url_env.clone(),
-            refused,
-        })?;
-        let secret = match &self.secret_env {
-            Some(name) => Some(
-                env(name)
-                    .filter(|s| !s.is_empty())
-                    .map(crate::tencent::Secret::new)
-                    .ok_or_else(|| AddressError::SecretUnset {
-                        variable: name.clone(),
-                    })?,
-            ),
-            None => None,
-        };
-        Ok(Address { url, secret })
+    /// Where this destination is, from the environment.
+    fn address(
+        &self,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<crate::notify::Address, crate::notify::AddressError> {
+        crate::notify::Address::from_env(&self.url_env, self.secret_env.as_deref(), env)
+    }
+
+    /// Sends `n` to this destination.
+    async fn deliver(
+        &self,
+        n: &Notification,
+        env: &dyn Fn(&str) -> Option<String>,
+        http: &reqwest::Client,
+    ) -> Result<(), String> {
+        let address = self.address(env).map_err(|e| e.to_string())?;
+        crate::notify::deliver(self.kind, &address, n, self.language, http).await
     }
 }
 
@@ -490,219 +412,20 @@ pub fn check_destinations(
 ) -> Result<(), Error> {
     for spec in specs {
         match spec.address(env) {
-            Ok(_) | Err(AddressError::UrlUnset { .. } | AddressError::SecretUnset { .. }) => {}
-            Err(e) => {
+            Err(e) if !e.is_unset() => {
                 return Err(Error::Usage(format!(
                     "[[notify]] {}: {e}; nothing was sent",
                     visible(&spec.id())
                 )));
             }
+            _ => {}
         }
     }
     Ok(())
 }
 
-/// The one HTTP client for every destination: the config's trust and proxy, a short timeout.
-pub fn http_client(net: &crate::net::Settings) -> Result<reqwest::Client, Error> {
-    let settings = crate::net::Settings {
-        timeout: Duration::from_secs(10),
-        ..net.clone()
-    };
-    crate::net::client(
-        &settings,
-        crate::net::Route::Proxied,
-        crate::net::Roots::Platform,
-    )
-    .map_err(|e| Error::Usage(format!("notifications: {e}")))
-}
-
-/// The request body and headers for `spec`'s kind, with its signature where it has a secret.
-fn payload(
-    spec: &NotifySpec,
-    n: &Notification,
-    address: &mut Address,
-) -> (Vec<u8>, Vec<(&'static str, String)>) {
-    let lang = spec.language;
-    let now = Utc::now();
-    let secret = address.secret.as_ref().map(|s| s.expose().to_string());
-    let body: Value = match spec.kind {
-        NotifyKind::Wecom => json!({
-            "msgtype": "markdown",
-            "markdown": {"content": notify::message(n, lang, Format::Markdown, 4096)},
-        }),
-        NotifyKind::Dingtalk => {
-            if let Some(secret) = &secret {
-                let ts = now.timestamp_millis();
-                let sign = base64(&hmac(
-                    secret.as_bytes(),
-                    format!("{ts}\n{secret}").as_bytes(),
-                ));
-                address
-                    .url
-                    .query_pairs_mut()
-                    .append_pair("timestamp", &ts.to_string())
-                    .append_pair("sign", &sign);
-            }
-            json!({
-                "msgtype": "markdown",
-                "markdown": {"title": notify::title(n, lang), "text": notify::message(n, lang, Format::Markdown, 20_000)},
-            })
-        }
-        NotifyKind::Feishu => {
-            let mut body = json!({
-                "msg_type": "text",
-                "content": {"text": notify::message(n, lang, Format::FeishuText, 30_000)},
-            });
-            if let Some(secret) = &secret {
-                let ts = now.timestamp();
-                let sign = base64(&hmac(format!("{ts}\n{secret}").as_bytes(), b""));
-                body["timestamp"] = json!(ts.to_string());
-                body["sign"] = json!(sign);
-            }
-            body
-        }
-        NotifyKind::Slack => notify::slack_body(n, lang),
-        NotifyKind::Webhook => notify::webhook_body(n),
-    };
-    let bytes = serde_json::to_vec(&body).expect("JSON values serialize");
-    let mut headers = Vec::new();
-    if spec.kind == NotifyKind::Webhook
-        && let Some(secret) = &secret
-    {
-        headers.push((
-            "X-Tcss-Audit-Signature",
-            format!("sha256={}", hex::encode(hmac(secret.as_bytes(), &bytes))),
-        ));
-    }
-    (bytes, headers)
-}
-
-/// Builds the destination's request and sends it, retrying what may pass on a second try.
-async fn deliver(
-    spec: &NotifySpec,
-    n: &Notification,
-    env: &dyn Fn(&str) -> Option<String>,
-    http: &reqwest::Client,
-) -> Result<(), String> {
-    let mut address = spec.address(env).map_err(|e| e.to_string())?;
-    let (bytes, headers) = payload(spec, n, &mut address);
-    let started = std::time::Instant::now();
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut req = http
-            .post(address.url.clone())
-            .header("Content-Type", "application/json")
-            .body(bytes.clone());
-        for (k, v) in &headers {
-            req = req.header(*k, v);
-        }
-        let outcome = match req.send().await {
-            // A certificate that does not verify will not verify on a second try.
-            Err(e) => Err((
-                !crate::net::is_certificate_error(&e),
-                format!("not reachable: {}", crate::net::describe(&e)),
-            )),
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                match crate::net::read_bounded(resp, crate::net::BOT_ANSWER_LIMIT).await {
-                    Ok(body) => judge(spec.kind, status, &String::from_utf8_lossy(&body)),
-                    Err(e) => Err((
-                        matches!(e, crate::net::ReadError::Cut { .. }),
-                        format!("HTTP {status}: {e}"),
-                    )),
-                }
-            }
-        };
-        match outcome {
-            Ok(()) => return Ok(()),
-            Err((retry, why)) => {
-                if !retry || attempt >= TRIES || started.elapsed() >= DELIVERY_TIME {
-                    return Err(if attempt > 1 {
-                        format!("{why} (after {attempt} tries)")
-                    } else {
-                        why
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(500 << (attempt - 1))).await;
-            }
-        }
-    }
-}
-
-/// Whether the destination took the message: `Err((retry, why))` if not.
-fn judge(kind: NotifyKind, status: u16, body: &str) -> Result<(), (bool, String)> {
-    let excerpt = || crate::net::excerpt(body.as_bytes(), 120);
-    if status == 429 || status >= 500 {
-        return Err((true, format!("HTTP {status}: {}", excerpt())));
-    }
-    if !(200..300).contains(&status) {
-        return Err((false, format!("HTTP {status}: {}", excerpt())));
-    }
-    let json: Option<Value> = serde_json::from_str(body).ok();
-    let code = |k: &str| json.as_ref().and_then(|j| j.get(k)).and_then(Value::as_i64);
-    let msg = |k: &str| {
-        json.as_ref()
-            .and_then(|j| j.get(k))
-            .and_then(Value::as_str)
-            .map(|m| visible(m).into_owned())
-            .unwrap_or_default()
-    };
-    match kind {
-        NotifyKind::Wecom | NotifyKind::Dingtalk => match code("errcode") {
-            Some(0) => Ok(()),
-            Some(c) => {
-                let meaning = match (kind, c) {
-                    (NotifyKind::Wecom, 45009) => "rate limited: at most 20 messages a minute",
-                    (NotifyKind::Wecom, 40058) => "the message is too long",
-                    (NotifyKind::Wecom, 93000) => "the robot's key is not valid",
-                    (NotifyKind::Dingtalk, 310000) => "the signature or keyword check failed",
-                    _ => "refused",
-                };
-                Err((
-                    c == 45009,
-                    format!("errcode {c} ({meaning}): {}", msg("errmsg")),
-                ))
-            }
-            None => Err((
-                false,
-                format!("an answer that is not the robot's: {}", excerpt()),
-            )),
-        },
-        NotifyKind::Feishu => match code("code").or_else(|| code("StatusCode")) {
-            Some(0) => Ok(()),
-            Some(c) => {
-                let meaning = if c == 19021 {
-                    "the signature check failed"
-                } else {
-                    "refused"
-                };
-                Err((false, format!("code {c} ({meaning}): {}", msg("msg"))))
-            }
-            None => Err((
-                false,
-                format!("an answer that is not the bot's: {}", excerpt()),
-            )),
-        },
-        NotifyKind::Slack => {
-            if body.trim() == "ok" {
-                Ok(())
-            } else {
-                Err((false, format!("Slack answered {}", excerpt())))
-            }
-        }
-        NotifyKind::Webhook => Ok(()),
-    }
-}
-
-fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
-    mac.update(message);
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn base64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
+fn http_client(net: &crate::net::Settings) -> Result<reqwest::Client, Error> {
+    crate::notify::http_client(net).map_err(|e| Error::Usage(format!("notifications: {e}")))
 }
 
 #[cfg(test)]
@@ -712,7 +435,7 @@ mod tests {
     #[test]
     fn the_targets_filter_takes_globs_and_empty_means_every_target() {
         let mut spec = NotifySpec {
-            kind: NotifyKind::Webhook,
+            kind: crate::notify::Kind::parse("webhook").unwrap(),
             url_env: "U".into(),
             secret_env: None,
             on: DEFAULT_ON.to_vec(),

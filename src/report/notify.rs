@@ -1,7 +1,8 @@
-//! Notifications as each destination takes them: the webhook's JSON document, Markdown for the
-//! WeCom and DingTalk robots, text for the Feishu bot, blocks for Slack; in English or Chinese,
-//! and shortened to the destination's limit with a line that says what was left out and where
-//! the full report is.
+//! Notifications' words, shared by every destination: the webhook's JSON document, the title and
+//! the message in each markup (Markdown for the WeCom and DingTalk robots, text for the Feishu
+//! bot, mrkdwn for Slack) with that markup's escaping of outside text; in English or Chinese, and
+//! shortened to the destination's limit with a line that says what was left out and where the
+//! full report is. Each destination's own body is in `notify/`.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -306,41 +307,13 @@ pub fn message(n: &Notification, lang: Language, format: Format, max_bytes: usiz
     text
 }
 
-/// Slack's body: a text fallback and section blocks of at most 3000 characters each.
-pub fn slack_body(n: &Notification, lang: Language) -> Value {
-    const BLOCK: usize = 3000;
-    let text = message(n, lang, Format::Slack, 40_000);
-    let mut blocks = Vec::new();
-    let mut current = String::new();
-    for line in text.lines() {
-        let line: String = line.chars().take(BLOCK).collect();
-        if current.chars().count() + line.chars().count() + 1 > BLOCK {
-            blocks.push(std::mem::take(&mut current));
-        }
-        if !current.is_empty() {
-            current.push('\n');
-        }
-        current.push_str(&line);
-    }
-    if !current.is_empty() {
-        blocks.push(current);
-    }
-    // Slack takes at most 50 blocks; the footer of `message` names the report.
-    blocks.truncate(50);
-    json!({
-        "text": title(n, lang),
-        "blocks": blocks
-            .into_iter()
-            .map(|t| json!({"type": "section", "text": {"type": "mrkdwn", "text": t}}))
-            .collect::<Vec<_>>(),
-    })
-}
-
+/// Notifications for the tests of every destination.
 #[cfg(test)]
-mod tests {
+pub mod fixtures {
     use super::*;
 
-    fn notification(events: usize) -> Notification {
+    /// A message of `events` drift events.
+    pub fn notification(events: usize) -> Notification {
         Notification {
             at: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
             tz: chrono_tz::UTC,
@@ -364,6 +337,28 @@ mod tests {
             test: false,
         }
     }
+
+    /// The values an attacker may put in a target name, a field or a rule title.
+    pub const HOSTILE: &str = "[x](http://evil) <!channel> <@all> <at user_id=\"all\"></at> <font color=\"warning\">red</font> <http://x|y> *bold* _i_ `c` # h ![i](http://evil/i.png) & a > b";
+
+    pub fn hostile() -> Notification {
+        let mut n = notification(1);
+        n.events[0].target = HOSTILE.into();
+        n.events[0].summary = HOSTILE.into();
+        n.events[0].rules = Some(vec![RuleRef {
+            id: "R1".into(),
+            title: HOSTILE.into(),
+            severity: "high".into(),
+        }]);
+        n.events[0].changes.as_mut().unwrap()[0].old = Some(json!(HOSTILE));
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixtures::{HOSTILE, hostile, notification};
+    use super::*;
 
     #[test]
     fn a_long_message_is_cut_to_the_limit_and_says_what_was_left_out() {
@@ -391,37 +386,11 @@ mod tests {
     }
 
     #[test]
-    fn slack_blocks_stay_within_3000_characters() {
-        let body = slack_body(&notification(400), Language::En);
-        let blocks = body["blocks"].as_array().unwrap();
-        assert!(!blocks.is_empty() && blocks.len() <= 50);
-        for b in blocks {
-            assert!(b["text"]["text"].as_str().unwrap().chars().count() <= 3000);
-        }
-    }
-
-    #[test]
     fn outside_text_in_a_message_is_made_visible() {
         let mut n = notification(1);
         n.events[0].target = "prod\u{1b}[2J".into();
         let text = message(&n, Language::En, Format::Markdown, 4096);
         assert!(!text.contains('\u{1b}'), "{text:?}");
-    }
-
-    /// The values an attacker may put in a target name, a field or a rule title.
-    const HOSTILE: &str = "[x](http://evil) <!channel> <@all> <at user_id=\"all\"></at> <font color=\"warning\">red</font> <http://x|y> *bold* _i_ `c` # h ![i](http://evil/i.png) & a > b";
-
-    fn hostile() -> Notification {
-        let mut n = notification(1);
-        n.events[0].target = HOSTILE.into();
-        n.events[0].summary = HOSTILE.into();
-        n.events[0].rules = Some(vec![RuleRef {
-            id: "R1".into(),
-            title: HOSTILE.into(),
-            severity: "high".into(),
-        }]);
-        n.events[0].changes.as_mut().unwrap()[0].old = Some(json!(HOSTILE));
-        n
     }
 
     #[test]
@@ -454,11 +423,6 @@ mod tests {
             escape_slack("<!channel> <http://x|y> a & b > c"),
             "&lt;!channel&gt; &lt;http://x|y&gt; a &amp; b &gt; c"
         );
-        let body = slack_body(&hostile(), Language::En);
-        for b in body["blocks"].as_array().unwrap() {
-            let t = b["text"]["text"].as_str().unwrap();
-            assert!(!t.contains('<') && !t.contains('>'), "{t}");
-        }
     }
 
     #[test]

@@ -14,7 +14,8 @@ use super::{
     ClientSettings, ConfigError, ORG_ROLE, OrganizationSpec, Problem, Settings, TargetSpec,
     beijing, line_col, session_name_for,
 };
-use crate::app::notify::{DEFAULT_ON, NotifyKind, NotifySpec};
+use crate::app::notify::{DEFAULT_ON, NotifySpec};
+use crate::notify::Kind;
 use crate::report::notify::{EventKind, Language};
 use crate::task::text::visible;
 use crate::tencent::credentials::SourceKind;
@@ -255,11 +256,11 @@ fn target_name(t: &RawTarget, names: &mut std::collections::HashSet<String>, p: 
 fn notify_spec(n: &RawNotify, p: &mut Problems) -> Option<NotifySpec> {
     let before = p.found.len();
     let kind = p.check(&n.kind, |k| {
-        NotifyKind::parse(k).ok_or_else(|| {
+        Kind::parse(k).ok_or_else(|| {
             format!(
                 "[[notify]] kind = {:?}: use one of {}",
                 visible(k),
-                NotifyKind::ALL.map(NotifyKind::as_str).join(", ")
+                Kind::names()
             )
         })
     });
@@ -270,14 +271,14 @@ fn notify_spec(n: &RawNotify, p: &mut Problems) -> Option<NotifySpec> {
             Ok(())
         }
     });
-    if let (Some(secret), Some(kind @ (NotifyKind::Wecom | NotifyKind::Slack))) =
-        (&n.secret_env, kind)
+    if let (Some(secret), Some(kind)) = (&n.secret_env, kind)
+        && !kind.takes_secret()
     {
         p.at(
             secret.span(),
             format!(
                 "[[notify]] kind = \"{}\" takes no secret_env: its URL is its secret",
-                kind.as_str()
+                kind.name()
             ),
         );
     }
