@@ -580,157 +580,57 @@ fn neighbour(
     })
 }
 
+/// Where a new observation falls among its target's: the observations just before and just
+/// after it in observed time, or the same observation already recorded.
+enum Place {
+    Between(Option<Neighbour>, Option<Neighbour>),
+    Duplicate { id: i64, chain_hash: String },
+}
+
 fn record_in(
     tx: &rusqlite::Connection,
     state: &mut Batch<'_>,
     s: &NewSnapshot<'_>,
 ) -> Result<Recorded, StoreError> {
-    let shown = state.shown;
     let config_hash = s.config.hash();
     let raw_digest: [u8; 32] = Sha256::digest(s.raw).into();
-    let raw_sha256 = hex::encode(raw_digest);
     let observed = ms(s.observed_at);
-    let err = state.err();
-
     let target_id = state.target_id(tx, s)?;
-    let latest = state.latest(tx, target_id)?;
     let (last_id, prev_chain) = state.last(tx)?;
     let id = last_id + 1;
-
-    // Neighbours in observed time, so that an import of an older answer slots in between. The
-    // common case, an answer newer than all of its target's, needs no search: its neighbour is
-    // the latest, nothing comes after it, and nothing recorded can be the same observation.
-    let (before, after) = match &latest {
-        Some(l) if l.observed_at >= observed => {
-            // The same answer recorded for the same moment is one observation.
-            if let Some((dup_id, chain_hash)) = tx
-                .prepare_cached(
-                    "SELECT id, chain_hash FROM snapshots
-                     WHERE target_id = ?1 AND observed_at = ?2 AND raw_sha256 = ?3",
-                )
-                .and_then(|mut st| {
-                    st.query_row(params![target_id, observed, raw_digest], |r| {
-                        Ok((r.get::<_, i64>(0)?, hex::encode(r.get::<_, Vec<u8>>(1)?)))
-                    })
-                    .optional()
-                })
-                .map_err(err)?
-            {
-                return Ok(Recorded {
-                    id: dup_id,
-                    observed_at: s.observed_at,
-                    config_hash: config_hash.to_string(),
-                    changed: false,
-                    first: false,
-                    duplicate: true,
-                    new_fields: Vec::new(),
-                    chain_hash,
-                    identity: s.identity.cloned(),
-                });
-            }
-            let before = neighbour(
-                tx,
-                "SELECT id, config_hash, observed_at, raw_base FROM snapshots
-                 WHERE target_id = ?1 AND (observed_at < ?2 OR (observed_at = ?2 AND id < ?3))
-                 ORDER BY observed_at DESC, id DESC LIMIT 1",
-                params![target_id, observed, id],
-            )
-            .map_err(err)?;
-            let after = neighbour(
-                tx,
-                "SELECT id, config_hash, observed_at, raw_base FROM snapshots
-                 WHERE target_id = ?1 AND (observed_at > ?2 OR (observed_at = ?2 AND id > ?3))
-                 ORDER BY observed_at ASC, id ASC LIMIT 1",
-                params![target_id, observed, id],
-            )
-            .map_err(err)?;
-            (before, after)
+    let (before, after) = match place(tx, state, target_id, id, observed, &raw_digest)? {
+        Place::Duplicate { id, chain_hash } => {
+            return Ok(Recorded {
+                id,
+                observed_at: s.observed_at,
+                config_hash: config_hash.to_string(),
+                changed: false,
+                first: false,
+                duplicate: true,
+                new_fields: Vec::new(),
+                chain_hash,
+                identity: s.identity.cloned(),
+            });
         }
-        _ => (latest.clone(), None),
+        Place::Between(before, after) => (before, after),
     };
     let same = |n: &Option<Neighbour>| n.as_ref().is_some_and(|n| n.config_hash == config_hash);
-
     if !same(&before) && !same(&after) {
         tx.prepare_cached(
             "INSERT OR IGNORE INTO configs (hash, canonical, first_seen_at) VALUES (?1, ?2, ?3)",
         )
         .and_then(|mut st| st.execute(params![config_hash, s.config.canonical(), observed]))
-        .map_err(err)?;
+        .map_err(state.err())?;
     }
-
-    // The raw answer, packed against the base its neighbour of the same config uses; the first
-    // answer of a config becomes a base itself.
-    let shared_base = [&before, &after]
-        .into_iter()
-        .flatten()
-        .find(|n| n.config_hash == config_hash)
-        .and_then(|n| n.raw_base);
-    let (base_id, base) = match shared_base {
-        Some(b) => (b, state.base(tx, id, b)?),
-        None => {
-            tx.prepare_cached("INSERT INTO raw_bases (bytes) VALUES (?1)")
-                .and_then(|mut st| st.execute([s.raw]))
-                .map_err(err)?;
-            let b = tx.last_insert_rowid();
-            let bytes: Arc<[u8]> = Arc::from(s.raw);
-            state.open.new_bases.insert(b, bytes.clone());
-            (b, bytes)
-        }
-    };
-    let (raw_base, stored) = match rawpack::pack(s.raw, &base) {
-        Some(packed) => (Some(base_id), packed),
-        None => (None, s.raw.to_vec()),
-    };
-
-    let journal = state.journal(tx)?;
-    let link = chain::Link {
+    let (raw_base, stored) = store_raw(tx, state, s, id, [&before, &after])?;
+    let row = Row {
         id,
-        target: s.target,
-        observed_at: observed,
-        recorded_at: ms(s.recorded_at),
-        source: s.source.as_str(),
-        endpoint: s.endpoint,
-        request_id: s.request_id,
-        raw_sha256: &raw_sha256,
-        config_hash,
-        last_scan_time: s.status.last_scan_time.as_deref(),
-        scan_result: s.status.scan_result.as_deref(),
-        account: s.identity.map(|i| i.account.as_str()),
-        arn: s.identity.map(|i| i.arn.as_str()),
-        principal_type: s.identity.map(|i| i.principal_type.as_str()),
-        journal: journal.as_ref().map(|(_, hash)| &**hash),
+        target_id,
+        raw_base,
+        stored: &stored,
+        raw_digest: &raw_digest,
     };
-    let chain_digest = chain::link_digest(&prev_chain, &link, &mut Vec::new());
-    let chain_hash = hex::encode(chain_digest);
-    tx.prepare_cached(
-        "INSERT INTO snapshots (id, target_id, observed_at, recorded_at, source, endpoint,
-                request_id, raw_base, raw, raw_sha256, config_hash, last_scan_time, scan_result,
-                chain_hash, account, arn, principal_type, journal_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-    )
-    .and_then(|mut st| {
-        st.execute(params![
-            id,
-            target_id,
-            observed,
-            ms(s.recorded_at),
-            s.source.as_str(),
-            s.endpoint,
-            s.request_id,
-            raw_base,
-            stored,
-            raw_digest,
-            config_hash,
-            s.status.last_scan_time,
-            s.status.scan_result,
-            chain_digest,
-            s.identity.map(|i| &i.account),
-            s.identity.map(|i| &i.arn),
-            s.identity.map(|i| &i.principal_type),
-            journal.as_ref().map(|(id, _)| *id)
-        ])
-    })
-    .map_err(err)?;
+    let chain_hash = insert_snapshot(tx, state, s, &row, &prev_chain)?;
     state.open.recent.last = Some((id, chain_hash.clone()));
     if after.is_none() {
         // Nothing comes after it: it is the target's latest now.
@@ -744,8 +644,189 @@ fn record_in(
             }),
         );
     }
+    let changed = change_events(tx, state, s, &row, (&before, &after))?;
+    let new_fields = note_new_fields(tx, state, s, target_id, id)?;
+    Ok(Recorded {
+        id,
+        observed_at: s.observed_at,
+        config_hash: config_hash.to_string(),
+        changed,
+        first: before.is_none(),
+        duplicate: false,
+        new_fields,
+        chain_hash,
+        identity: s.identity.cloned(),
+    })
+}
 
-    if let Some(a) = &after {
+/// The new observation's neighbours in observed time, so that an import of an older answer slots
+/// in between. The common case, an answer newer than all of its target's, needs no search: its
+/// neighbour is the latest, nothing comes after it, and nothing recorded can be the same
+/// observation.
+fn place(
+    tx: &rusqlite::Connection,
+    state: &mut Batch<'_>,
+    target_id: i64,
+    id: i64,
+    observed: i64,
+    raw_digest: &[u8; 32],
+) -> Result<Place, StoreError> {
+    let err = state.err();
+    let latest = state.latest(tx, target_id)?;
+    if latest.as_ref().is_none_or(|l| l.observed_at < observed) {
+        return Ok(Place::Between(latest, None));
+    }
+    // The same answer recorded for the same moment is one observation.
+    let duplicate = tx
+        .prepare_cached(
+            "SELECT id, chain_hash FROM snapshots
+             WHERE target_id = ?1 AND observed_at = ?2 AND raw_sha256 = ?3",
+        )
+        .and_then(|mut st| {
+            st.query_row(params![target_id, observed, raw_digest], |r| {
+                Ok((r.get::<_, i64>(0)?, hex::encode(r.get::<_, Vec<u8>>(1)?)))
+            })
+            .optional()
+        })
+        .map_err(err)?;
+    if let Some((id, chain_hash)) = duplicate {
+        return Ok(Place::Duplicate { id, chain_hash });
+    }
+    let before = neighbour(
+        tx,
+        "SELECT id, config_hash, observed_at, raw_base FROM snapshots
+         WHERE target_id = ?1 AND (observed_at < ?2 OR (observed_at = ?2 AND id < ?3))
+         ORDER BY observed_at DESC, id DESC LIMIT 1",
+        params![target_id, observed, id],
+    )
+    .map_err(err)?;
+    let after = neighbour(
+        tx,
+        "SELECT id, config_hash, observed_at, raw_base FROM snapshots
+         WHERE target_id = ?1 AND (observed_at > ?2 OR (observed_at = ?2 AND id > ?3))
+         ORDER BY observed_at ASC, id ASC LIMIT 1",
+        params![target_id, observed, id],
+    )
+    .map_err(err)?;
+    Ok(Place::Between(before, after))
+}
+
+/// The raw answer as stored: packed against the base its neighbour of the same config uses, or,
+/// for the first answer of a config, a base itself. Gives the base's id (when packed) and the
+/// bytes to store.
+fn store_raw(
+    tx: &rusqlite::Connection,
+    state: &mut Batch<'_>,
+    s: &NewSnapshot<'_>,
+    id: i64,
+    neighbours: [&Option<Neighbour>; 2],
+) -> Result<(Option<i64>, Vec<u8>), StoreError> {
+    let config_hash = s.config.hash();
+    let shared_base = neighbours
+        .into_iter()
+        .flatten()
+        .find(|n| n.config_hash == config_hash)
+        .and_then(|n| n.raw_base);
+    let (base_id, base) = match shared_base {
+        Some(b) => (b, state.base(tx, id, b)?),
+        None => {
+            tx.prepare_cached("INSERT INTO raw_bases (bytes) VALUES (?1)")
+                .and_then(|mut st| st.execute([s.raw]))
+                .map_err(state.err())?;
+            let b = tx.last_insert_rowid();
+            let bytes: Arc<[u8]> = Arc::from(s.raw);
+            state.open.new_bases.insert(b, bytes.clone());
+            (b, bytes)
+        }
+    };
+    Ok(match rawpack::pack(s.raw, &base) {
+        Some(packed) => (Some(base_id), packed),
+        None => (None, s.raw.to_vec()),
+    })
+}
+
+/// The new snapshot's row as the steps after its placing need it.
+struct Row<'a> {
+    id: i64,
+    target_id: i64,
+    raw_base: Option<i64>,
+    stored: &'a [u8],
+    raw_digest: &'a [u8; 32],
+}
+
+/// Links the snapshot to the chain after `prev_chain` and inserts it; gives its chain hash.
+fn insert_snapshot(
+    tx: &rusqlite::Connection,
+    state: &mut Batch<'_>,
+    s: &NewSnapshot<'_>,
+    row: &Row<'_>,
+    prev_chain: &str,
+) -> Result<String, StoreError> {
+    let raw_sha256 = hex::encode(row.raw_digest);
+    let journal = state.journal(tx)?;
+    let link = chain::Link {
+        id: row.id,
+        target: s.target,
+        observed_at: ms(s.observed_at),
+        recorded_at: ms(s.recorded_at),
+        source: s.source.as_str(),
+        endpoint: s.endpoint,
+        request_id: s.request_id,
+        raw_sha256: &raw_sha256,
+        config_hash: s.config.hash(),
+        last_scan_time: s.status.last_scan_time.as_deref(),
+        scan_result: s.status.scan_result.as_deref(),
+        account: s.identity.map(|i| i.account.as_str()),
+        arn: s.identity.map(|i| i.arn.as_str()),
+        principal_type: s.identity.map(|i| i.principal_type.as_str()),
+        journal: journal.as_ref().map(|(_, hash)| &**hash),
+    };
+    let chain_digest = chain::link_digest(prev_chain, &link, &mut Vec::new());
+    tx.prepare_cached(
+        "INSERT INTO snapshots (id, target_id, observed_at, recorded_at, source, endpoint,
+                request_id, raw_base, raw, raw_sha256, config_hash, last_scan_time, scan_result,
+                chain_hash, account, arn, principal_type, journal_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            row.id,
+            row.target_id,
+            ms(s.observed_at),
+            ms(s.recorded_at),
+            s.source.as_str(),
+            s.endpoint,
+            s.request_id,
+            row.raw_base,
+            row.stored,
+            row.raw_digest,
+            s.config.hash(),
+            s.status.last_scan_time,
+            s.status.scan_result,
+            chain_digest,
+            s.identity.map(|i| &i.account),
+            s.identity.map(|i| &i.arn),
+            s.identity.map(|i| &i.principal_type),
+            journal.as_ref().map(|(id, _)| *id)
+        ])
+    })
+    .map_err(state.err())?;
+    Ok(hex::encode(chain_digest))
+}
+
+/// The change events around the new snapshot: from the one before it, and (for an observation
+/// slotted in) to the one after it, replacing the event that spanned the gap. Gives whether
+/// the config changed from the one before (true for a first observation).
+fn change_events(
+    tx: &rusqlite::Connection,
+    state: &Batch<'_>,
+    s: &NewSnapshot<'_>,
+    row: &Row<'_>,
+    (before, after): (&Option<Neighbour>, &Option<Neighbour>),
+) -> Result<bool, StoreError> {
+    let (err, shown, target_id, id) = (state.err(), state.shown, row.target_id, row.id);
+    let config_hash = s.config.hash();
+    if let Some(a) = after {
         tx.prepare_cached("DELETE FROM change_events WHERE target_id = ?1 AND to_snapshot = ?2")
             .and_then(|mut st| st.execute(params![target_id, a.id]))
             .map_err(err)?;
@@ -770,45 +851,48 @@ fn record_in(
         )
         .and_then(|mut st| st.execute(params![target_id, from, to, at, json]))
         .map(|_| ())
+        .map_err(err)
     };
     let config = s.config.config();
-    let changed = match &before {
+    let observed = ms(s.observed_at);
+    let changed = match before {
         Some(b) if b.config_hash != config_hash => {
-            add_event(b.id, &load(&b.config_hash)?, id, config, observed).map_err(err)?;
+            add_event(b.id, &load(&b.config_hash)?, id, config, observed)?;
             true
         }
         Some(_) => false,
         None => true,
     };
-    if let Some(a) = &after
+    if let Some(a) = after
         && a.config_hash != config_hash
     {
-        add_event(id, config, a.id, &load(&a.config_hash)?, a.observed_at).map_err(err)?;
+        add_event(id, config, a.id, &load(&a.config_hash)?, a.observed_at)?;
     }
+    Ok(changed)
+}
 
+/// The fields of the answer this tool does not know, each noted the first time the target shows
+/// it; gives those seen for the first time.
+fn note_new_fields(
+    tx: &rusqlite::Connection,
+    state: &Batch<'_>,
+    s: &NewSnapshot<'_>,
+    target_id: i64,
+    id: i64,
+) -> Result<Vec<String>, StoreError> {
     let mut new_fields = Vec::new();
-    for field in normalize::unknown_fields(config) {
+    for field in normalize::unknown_fields(s.config.config()) {
         let inserted = tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO seen_fields (target_id, field, first_snapshot) VALUES (?1, ?2, ?3)",
             )
             .and_then(|mut st| st.execute(params![target_id, field, id]))
-            .map_err(err)?;
+            .map_err(state.err())?;
         if inserted == 1 {
             new_fields.push(field);
         }
     }
-    Ok(Recorded {
-        id,
-        observed_at: s.observed_at,
-        config_hash: config_hash.to_string(),
-        changed,
-        first: before.is_none(),
-        duplicate: false,
-        new_fields,
-        chain_hash,
-        identity: s.identity.cloned(),
-    })
+    Ok(new_fields)
 }
 
 #[cfg(test)]
