@@ -297,17 +297,36 @@ pub(crate) fn compare(
     err: impl Fn(rusqlite::Error) -> StoreError,
 ) -> Result<(u64, u64, Option<ChainBreak>), StoreError> {
     let mut breaks: Vec<ChainBreak> = Vec::new();
+    let seen_events = compare_events(conn, pending, load, &err, &mut breaks)?;
+    let seen_fields = compare_seen_fields(conn, pending, &err, &mut breaks)?;
+    let first = breaks.into_iter().min_by_key(|b| b.snapshot);
+    Ok((seen_events, seen_fields, first))
+}
+
+/// Implied events with no stored row, by (target, to_snapshot), each with its from_snapshot;
+/// and stored rows with no implied event, as (target, to_snapshot, from_snapshot). One of each
+/// with the same target and snapshot is a row whose time was altered.
+type Unmatched = (BTreeMap<(i64, i64), i64>, Vec<(i64, i64, i64)>);
+
+/// The stored change events against the implied ones; gives the rows read.
+fn compare_events(
+    conn: &rusqlite::Connection,
+    pending: &Pending,
+    load: &mut dyn FnMut(u32) -> Option<Config>,
+    err: &impl Fn(rusqlite::Error) -> StoreError,
+    breaks: &mut Vec<ChainBreak>,
+) -> Result<u64, StoreError> {
     let mut stmt = conn
         .prepare(
             "SELECT target_id, from_snapshot, to_snapshot, at, changes FROM change_events
              ORDER BY target_id, at, to_snapshot",
         )
-        .map_err(&err)?;
-    let mut rows = stmt.query([]).map_err(&err)?;
-    let mut seen_events = 0u64;
+        .map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    let mut seen = 0u64;
     // The differences of each implied change are worked out on a second thread, a few dozen
     // changes ahead, while this one loads their configs and reads the stored rows.
-    let (mut missing, extra) = std::thread::scope(|scope| -> Result<_, StoreError> {
+    let (missing, extra) = std::thread::scope(|scope| -> Result<Unmatched, StoreError> {
         let (to_worker, work) = std::sync::mpsc::sync_channel::<Between>(AHEAD);
         let (done, results) = std::sync::mpsc::sync_channel::<String>(AHEAD);
         scope.spawn(move || {
@@ -319,7 +338,7 @@ pub(crate) fn compare(
         });
         let mut pairs = pending.pairs_with_configs(load);
         let mut queued = std::collections::VecDeque::with_capacity(AHEAD);
-        let mut implied = std::iter::from_fn(move || {
+        let implied = std::iter::from_fn(move || {
             while queued.len() < AHEAD {
                 let Some((p, configs)) = pairs.next() else {
                     break;
@@ -337,48 +356,67 @@ pub(crate) fn compare(
                         .expect("the worker answers each change it is sent"),
                 ),
             )
-        })
-        .peekable();
-        // Implied events with no stored row, by (target, to_snapshot), each with its
-        // from_snapshot; and stored rows with no implied event, as (target, to_snapshot,
-        // from_snapshot). One of each with the same target and snapshot is a row whose time was
-        // altered.
-        let mut missing: BTreeMap<(i64, i64), i64> = BTreeMap::new();
-        let mut extra: Vec<(i64, i64, i64)> = Vec::new();
-        while let Some(r) = rows.next().map_err(&err)? {
-            seen_events += 1;
-            let row = (|| -> rusqlite::Result<(i64, i64, i64, i64, String)> {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-            })();
-            let Ok((target, from, to, at, changes)) = row else {
-                breaks.push(ChainBreak {
-                    snapshot: r.get(2).unwrap_or(0),
-                    reason: "change_events: a row has a value of the wrong type".into(),
-                });
-                continue;
-            };
-            while let Some((t, implied_to, e)) =
-                implied.next_if(|(t, it, e)| (*t, e.at, *it) < (target, at, to))
-            {
-                missing.insert((t, implied_to), e.from);
-            }
-            match implied.next_if(|(t, it, e)| (*t, e.at, *it) == (target, at, to)) {
-                None => extra.push((target, to, from)),
-                Some((_, _, e)) => {
-                    // As recording writes it, or the same JSON written otherwise.
-                    let same_changes = changes == e.changes || {
-                        let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
-                        parse(&changes).is_some_and(|c| Some(c) == parse(&e.changes))
-                    };
-                    if e.from != from || !same_changes {
-                        breaks.push(altered(to));
-                    }
+        });
+        meet_events(&mut rows, err, implied, &mut seen, breaks)
+    })?;
+    unmatched_events(missing, extra, breaks);
+    Ok(seen)
+}
+
+/// Meets the stored rows (in key order) with the implied events made in the same order, one at
+/// a time, holding only what does not match.
+fn meet_events(
+    rows: &mut rusqlite::Rows<'_>,
+    err: &impl Fn(rusqlite::Error) -> StoreError,
+    implied: impl Iterator<Item = (i64, i64, Event)>,
+    seen: &mut u64,
+    breaks: &mut Vec<ChainBreak>,
+) -> Result<Unmatched, StoreError> {
+    let mut implied = implied.peekable();
+    let mut missing: BTreeMap<(i64, i64), i64> = BTreeMap::new();
+    let mut extra: Vec<(i64, i64, i64)> = Vec::new();
+    while let Some(r) = rows.next().map_err(err)? {
+        *seen += 1;
+        let row = (|| -> rusqlite::Result<(i64, i64, i64, i64, String)> {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })();
+        let Ok((target, from, to, at, changes)) = row else {
+            breaks.push(ChainBreak {
+                snapshot: r.get(2).unwrap_or(0),
+                reason: "change_events: a row has a value of the wrong type".into(),
+            });
+            continue;
+        };
+        while let Some((t, implied_to, e)) =
+            implied.next_if(|(t, it, e)| (*t, e.at, *it) < (target, at, to))
+        {
+            missing.insert((t, implied_to), e.from);
+        }
+        match implied.next_if(|(t, it, e)| (*t, e.at, *it) == (target, at, to)) {
+            None => extra.push((target, to, from)),
+            Some((_, _, e)) => {
+                // As recording writes it, or the same JSON written otherwise.
+                let same_changes = changes == e.changes || {
+                    let parse = |t: &str| serde_json::from_str::<serde_json::Value>(t).ok();
+                    parse(&changes).is_some_and(|c| Some(c) == parse(&e.changes))
+                };
+                if e.from != from || !same_changes {
+                    breaks.push(altered(to));
                 }
             }
         }
-        missing.extend(implied.map(|(t, to, e)| ((t, to), e.from)));
-        Ok((missing, extra))
-    })?;
+    }
+    missing.extend(implied.map(|(t, to, e)| ((t, to), e.from)));
+    Ok((missing, extra))
+}
+
+/// The breaks of the rows that met no partner: altered (a pair with the same snapshot), added
+/// or deleted.
+fn unmatched_events(
+    mut missing: BTreeMap<(i64, i64), i64>,
+    extra: Vec<(i64, i64, i64)>,
+    breaks: &mut Vec<ChainBreak>,
+) {
     for (target, to, from) in extra {
         if missing.remove(&(target, to)).is_some() {
             breaks.push(altered(to));
@@ -399,17 +437,23 @@ pub(crate) fn compare(
             ),
         });
     }
-    drop(rows);
-    drop(stmt);
+}
 
+/// The stored first sightings of unknown fields against the implied ones; gives the rows read.
+fn compare_seen_fields(
+    conn: &rusqlite::Connection,
+    pending: &Pending,
+    err: &impl Fn(rusqlite::Error) -> StoreError,
+    breaks: &mut Vec<ChainBreak>,
+) -> Result<u64, StoreError> {
     let mut stmt = conn
         .prepare("SELECT target_id, field, first_snapshot FROM seen_fields")
-        .map_err(&err)?;
-    let mut rows = stmt.query([]).map_err(&err)?;
-    let mut seen_fields = 0u64;
+        .map_err(err)?;
+    let mut rows = stmt.query([]).map_err(err)?;
+    let mut seen = 0u64;
     let mut matched = std::collections::HashSet::new();
-    while let Some(r) = rows.next().map_err(&err)? {
-        seen_fields += 1;
+    while let Some(r) = rows.next().map_err(err)? {
+        seen += 1;
         let row =
             (|| -> rusqlite::Result<(i64, String, i64)> { Ok((r.get(0)?, r.get(1)?, r.get(2)?)) })(
             );
@@ -422,24 +466,23 @@ pub(crate) fn compare(
         };
         let shown = crate::task::text::visible(&field).to_string();
         let key = (target, field);
-        match pending.seen.get(&key) {
-            None => breaks.push(ChainBreak {
+        let Some(&id) = pending.seen.get(&key) else {
+            breaks.push(ChainBreak {
                 snapshot: first,
                 reason: format!(
                     "seen_fields: field {shown} is recorded as first seen in snapshot {first}, but no snapshot of its target has it (the row was added)"
                 ),
-            }),
-            Some(&id) => {
-                matched.insert(key);
-                if id != first {
-                    breaks.push(ChainBreak {
-                        snapshot: id.min(first),
-                        reason: format!(
-                            "seen_fields: field {shown} is recorded as first seen in snapshot {first}, but it first appears in snapshot {id} (the row was altered)"
-                        ),
-                    });
-                }
-            }
+            });
+            continue;
+        };
+        matched.insert(key);
+        if id != first {
+            breaks.push(ChainBreak {
+                snapshot: id.min(first),
+                reason: format!(
+                    "seen_fields: field {shown} is recorded as first seen in snapshot {first}, but it first appears in snapshot {id} (the row was altered)"
+                ),
+            });
         }
     }
     for (key, id) in &pending.seen {
@@ -453,8 +496,7 @@ pub(crate) fn compare(
             });
         }
     }
-    let first = breaks.into_iter().min_by_key(|b| b.snapshot);
-    Ok((seen_events, seen_fields, first))
+    Ok(seen)
 }
 
 fn altered(to: i64) -> ChainBreak {
