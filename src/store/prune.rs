@@ -80,6 +80,68 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err)?;
+        let plan = Cut::plan(&tx, cut, err)?;
+        let pruned = |removed: i64, through: Option<i64>| Pruned {
+            removed: removed as u64,
+            through,
+            kept_older: plan.kept_older as u64,
+            kept_newest: plan.kept_newest as u64,
+            dry_run,
+        };
+        let Some(anchor) = plan.anchor.clone().filter(|_| plan.removed > 0) else {
+            return Ok(pruned(0, None));
+        };
+        if dry_run {
+            // The transaction is dropped unchanged.
+            return Ok(pruned(plan.removed, Some(plan.limit)));
+        }
+        remove_through(&tx, plan.limit, err)?;
+        // Consecutive observations are now those that stay, and a field first seen in a removed
+        // snapshot is first seen in the oldest kept one that has it: exactly what `verify`
+        // derives and compares.
+        let derived = super::derived::gather(&tx, &shown, err)?;
+        super::derived::rewrite(&tx, &derived, err)?;
+        tx.execute(
+            "INSERT INTO chain_checkpoints (last_snapshot, chain_hash, removed, before, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![plan.limit, anchor, plan.removed, cut, ms(now)],
+        )
+        .map_err(err)?;
+        if let Some(table) = super::dangling_reference(&tx).map_err(err)? {
+            // The transaction is dropped, and rolled back: nothing was removed.
+            return Err(StoreError::Corrupt {
+                path: shown.clone(),
+                message: format!(
+                    "pruning would leave rows of table {table} pointing at rows that are not there; nothing was removed (run audit verify)"
+                ),
+            });
+        }
+        tx.commit().map_err(err)?;
+        self.forget_recent();
+        Ok(pruned(plan.removed, Some(plan.limit)))
+    }
+}
+
+/// Where a prune cuts the chain, and what it leaves older than the cut.
+struct Cut {
+    /// The last snapshot removed, in chain order.
+    limit: i64,
+    /// Snapshots removed (those with ids up to `limit`).
+    removed: i64,
+    /// The chain hash of the snapshot at `limit`, the new start of the chain.
+    anchor: Option<String>,
+    /// Older than the cut but kept: they are some target's newest.
+    kept_newest: i64,
+    /// Older than the cut but kept: they come after a snapshot that must stay, in chain order.
+    kept_older: i64,
+}
+
+impl Cut {
+    fn plan(
+        tx: &rusqlite::Transaction<'_>,
+        cut: i64,
+        err: impl Fn(rusqlite::Error) -> StoreError + Copy,
+    ) -> Result<Cut, StoreError> {
         // The prefix ends just before the first snapshot, in chain order, that must stay.
         let first_kept: Option<i64> = tx
             .query_row(
@@ -130,80 +192,48 @@ impl Store {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .map_err(err)?;
-        let Some(anchor) = anchor.filter(|_| removed > 0) else {
-            return Ok(Pruned {
-                removed: 0,
-                through: None,
-                kept_older: kept_older as u64,
-                kept_newest: kept_newest as u64,
-                dry_run,
-            });
-        };
-        if dry_run {
-            // The transaction is dropped unchanged.
-            return Ok(Pruned {
-                removed: removed as u64,
-                through: Some(limit),
-                kept_older: kept_older as u64,
-                kept_newest: kept_newest as u64,
-                dry_run,
-            });
-        }
-        // The derived tables are written afresh from what stays (below); their rows go first,
-        // since they point at the snapshots about to be removed.
-        tx.execute("DELETE FROM change_events", []).map_err(err)?;
-        tx.execute("DELETE FROM seen_fields", []).map_err(err)?;
-        tx.execute("DELETE FROM check_results WHERE snapshot_id <= ?1", [limit])
-            .map_err(err)?;
-        tx.execute(
-            "DELETE FROM check_documents WHERE id NOT IN (SELECT document FROM check_results)",
-            [],
-        )
-        .map_err(err)?;
-        tx.execute("DELETE FROM snapshots WHERE id <= ?1", [limit])
-            .map_err(err)?;
-        // Only configs and raw bases no kept snapshot refers to go (one pass over the snapshots
-        // each, not one per config); the journal's configs (approved baselines, restores) stay.
-        tx.execute(
-            "DELETE FROM configs WHERE hash NOT IN (SELECT config_hash FROM snapshots)
-                                   AND hash NOT IN (SELECT config_hash FROM journal)",
-            [],
-        )
-        .map_err(err)?;
-        tx.execute(
-            "DELETE FROM raw_bases WHERE id NOT IN
-                 (SELECT raw_base FROM snapshots WHERE raw_base IS NOT NULL)",
-            [],
-        )
-        .map_err(err)?;
-        // Consecutive observations are now those that stay, and a field first seen in a removed
-        // snapshot is first seen in the oldest kept one that has it: exactly what `verify`
-        // derives and compares.
-        let derived = super::derived::gather(&tx, &shown, err)?;
-        super::derived::rewrite(&tx, &derived, err)?;
-        tx.execute(
-            "INSERT INTO chain_checkpoints (last_snapshot, chain_hash, removed, before, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![limit, anchor, removed, cut, ms(now)],
-        )
-        .map_err(err)?;
-        if let Some(table) = super::dangling_reference(&tx).map_err(err)? {
-            // The transaction is dropped, and rolled back: nothing was removed.
-            return Err(StoreError::Corrupt {
-                path: shown.clone(),
-                message: format!(
-                    "pruning would leave rows of table {table} pointing at rows that are not there; nothing was removed (run audit verify)"
-                ),
-            });
-        }
-        tx.commit().map_err(err)?;
-        self.forget_recent();
-        Ok(Pruned {
-            removed: removed as u64,
-            through: Some(limit),
-            kept_older: kept_older as u64,
-            kept_newest: kept_newest as u64,
-            dry_run,
+        Ok(Cut {
+            limit,
+            removed,
+            anchor,
+            kept_newest,
+            kept_older,
         })
     }
+}
+
+/// Removes the snapshots through `limit` and what only they used. The derived tables go whole
+/// (they are written afresh from what stays); their rows go first, since they point at the
+/// snapshots about to be removed.
+fn remove_through(
+    tx: &rusqlite::Transaction<'_>,
+    limit: i64,
+    err: impl Fn(rusqlite::Error) -> StoreError + Copy,
+) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM change_events", []).map_err(err)?;
+    tx.execute("DELETE FROM seen_fields", []).map_err(err)?;
+    tx.execute("DELETE FROM check_results WHERE snapshot_id <= ?1", [limit])
+        .map_err(err)?;
+    tx.execute(
+        "DELETE FROM check_documents WHERE id NOT IN (SELECT document FROM check_results)",
+        [],
+    )
+    .map_err(err)?;
+    tx.execute("DELETE FROM snapshots WHERE id <= ?1", [limit])
+        .map_err(err)?;
+    // Only configs and raw bases no kept snapshot refers to go (one pass over the snapshots
+    // each, not one per config); the journal's configs (approved baselines, restores) stay.
+    tx.execute(
+        "DELETE FROM configs WHERE hash NOT IN (SELECT config_hash FROM snapshots)
+                               AND hash NOT IN (SELECT config_hash FROM journal)",
+        [],
+    )
+    .map_err(err)?;
+    tx.execute(
+        "DELETE FROM raw_bases WHERE id NOT IN
+             (SELECT raw_base FROM snapshots WHERE raw_base IS NOT NULL)",
+        [],
+    )
+    .map_err(err)?;
+    Ok(())
 }
