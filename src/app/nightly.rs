@@ -98,6 +98,9 @@ pub struct NightlyDone {
 pub struct OrgMembers {
     pub template: String,
     pub members: Vec<String>,
+    /// Names that members share with a configured target or with each other: those members
+    /// were not audited, so they are neither new nor gone, and the run exits 2.
+    pub collided: Vec<String>,
 }
 
 /// Runs the nightly job: takes the run lock, snapshots and checks every target (`done` hears of
@@ -137,6 +140,13 @@ pub fn run(
         done,
     ))?;
     let mut code = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
+    if plan
+        .organization
+        .as_ref()
+        .is_some_and(|o| !o.collided.is_empty())
+    {
+        code = code.worst(ExitCode::Usage);
+    }
     // A broken signature line: everything was recorded, nothing signed, the job exits 4.
     let broken = store.signature_line_broken().map(|why| {
         let e = Error::SignatureLine(crate::task::text::visible(why).into_owned());
@@ -150,37 +160,7 @@ pub fn run(
         .collect();
     let mut run_targets: Vec<RunTarget> = outcomes.into_iter().map(|o| o.run).collect();
     if let Some(org) = &plan.organization {
-        // Sets: an organization can have thousands of members.
-        let members: std::collections::HashSet<&str> =
-            org.members.iter().map(String::as_str).collect();
-        let known_set: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
-        for t in &mut run_targets {
-            if members.contains(t.target.as_str()) && !known_set.contains(t.target.as_str()) {
-                t.membership = Some("new");
-            }
-        }
-        let made = crate::app::organization::made_by(&org.template);
-        let running: std::collections::HashSet<&str> =
-            plan.targets.iter().map(|t| t.name.as_str()).collect();
-        for name in &known {
-            if !running.contains(name.as_str()) && made(name) {
-                // Said where the run's other lines go, not only in the report.
-                tracing::warn!(
-                    "{}: no longer a member of the organization: not audited; its history stays",
-                    visible(name)
-                );
-                run_targets.push(RunTarget {
-                    target: name.clone(),
-                    snapshot: None,
-                    changed: None,
-                    first: false,
-                    error: None,
-                    exit_code: 0,
-                    membership: Some("gone"),
-                });
-            }
-        }
-        run_targets.sort_by(|a, b| a.target.cmp(&b.target));
+        name_membership(org, &known, plan.targets, &mut run_targets);
     }
     let names: Vec<String> = plan.targets.iter().map(|t| t.name.clone()).collect();
     let now = clock.now();
@@ -260,6 +240,47 @@ pub fn run(
         written,
         deliveries,
     })
+}
+
+/// Names each member seen for the first time as new and adds a row for each member that has
+/// left (a target the template made that the history holds and the run did not audit), then
+/// puts the rows in name order. A name that members collided on is neither.
+fn name_membership(
+    org: &OrgMembers,
+    known: &[String],
+    targets: &[TargetSpec],
+    run_targets: &mut Vec<RunTarget>,
+) {
+    // Sets: an organization can have thousands of members.
+    let members: std::collections::HashSet<&str> = org.members.iter().map(String::as_str).collect();
+    let known_set: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+    for t in run_targets.iter_mut() {
+        if members.contains(t.target.as_str()) && !known_set.contains(t.target.as_str()) {
+            t.membership = Some("new");
+        }
+    }
+    let made = crate::app::organization::made_by(&org.template);
+    let running: std::collections::HashSet<&str> =
+        targets.iter().map(|t| t.name.as_str()).collect();
+    for name in known {
+        if !running.contains(name.as_str()) && made(name) && !org.collided.contains(name) {
+            // Said where the run's other lines go, not only in the report.
+            tracing::warn!(
+                "{}: no longer a member of the organization: not audited; its history stays",
+                visible(name)
+            );
+            run_targets.push(RunTarget {
+                target: name.clone(),
+                snapshot: None,
+                changed: None,
+                first: false,
+                error: None,
+                exit_code: 0,
+                membership: Some("gone"),
+            });
+        }
+    }
+    run_targets.sort_by(|a, b| a.target.cmp(&b.target));
 }
 
 /// What the end of the run needs of each target's outcome, once the outcomes have become the

@@ -176,31 +176,134 @@ fn page_members(
 
 /// The targets of the members `spec` selects: each through its role, pinned to its account.
 pub fn member_targets(spec: &OrganizationSpec, members: &[Member]) -> Vec<TargetSpec> {
-    let selected = |m: &Member| {
+    selected(spec, members)
+        .map(|m| member_target(spec, m))
+        .collect()
+}
+
+/// The members `spec` selects, in the listing's order.
+fn selected<'m>(
+    spec: &OrganizationSpec,
+    members: &'m [Member],
+) -> impl Iterator<Item = &'m Member> {
+    members.iter().filter(|m| {
         let named = |list: &[String]| list.iter().any(|x| *x == m.uin || *x == m.name);
         (spec.include.is_empty() || named(&spec.include)) && !named(&spec.exclude)
-    };
-    members
-        .iter()
-        .filter(|m| selected(m))
-        .map(|m| {
-            let name = target_name(&spec.name, m);
-            let mut credentials = spec.credentials.clone();
-            credentials.role = Some(RoleSpec {
-                arn: format!("qcs::cam::uin/{}:roleName/{}", m.uin, spec.role_name),
-                session_name: session_name_for(&name),
-                duration: spec.role_duration,
-                external_id: spec.external_id.clone(),
-            });
-            TargetSpec {
-                name,
-                endpoint: spec.endpoint.clone(),
-                region: spec.region.clone(),
-                credentials,
-                account: Some(m.uin.clone()),
+    })
+}
+
+/// A member's target: through its role, pinned to its account.
+fn member_target(spec: &OrganizationSpec, m: &Member) -> TargetSpec {
+    let name = target_name(&spec.name, m);
+    let mut credentials = spec.credentials.clone();
+    credentials.role = Some(RoleSpec {
+        arn: format!("qcs::cam::uin/{}:roleName/{}", m.uin, spec.role_name),
+        session_name: session_name_for(&name),
+        duration: spec.role_duration,
+        external_id: spec.external_id.clone(),
+    });
+    TargetSpec {
+        name,
+        endpoint: spec.endpoint.clone(),
+        region: spec.region.clone(),
+        credentials,
+        account: Some(m.uin.clone()),
+    }
+}
+
+/// What gives a run a target name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameSource {
+    /// A target of the config file.
+    Configured,
+    /// A member of the organization, through the name template.
+    Member(Member),
+}
+
+impl std::fmt::Display for NameSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NameSource::Configured => write!(f, "a target of the config file"),
+            // Debug quoting escapes control characters as `visible` does.
+            NameSource::Member(m) => write!(
+                f,
+                "organization member {} (named {:?})",
+                visible(&m.uin),
+                m.name
+            ),
+        }
+    }
+}
+
+/// Two sources that give the same target name. A member that collides is not audited (a
+/// configured target still is): which account the name's history belongs to would be a guess.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "target name \"{name}\" is given twice: by {first} and by {second} (the template {template:?} of [organization] `name`); {} audited: make every member's name its own with {{uin}} in the template (such as \"org-{{uin}}\"){}",
+    if matches!(first, NameSource::Configured) { "the member is not" } else { "neither member is" },
+    if matches!(first, NameSource::Configured) { ", or rename the configured target" } else { "" }
+)]
+pub struct Collision {
+    /// The target name, as [`target_name`] made it (control characters already escaped).
+    pub name: String,
+    pub first: NameSource,
+    pub second: NameSource,
+    pub template: String,
+}
+
+/// The members' targets whose names are their own, and the collisions of the others.
+#[derive(Debug, Default)]
+pub struct MemberTargets {
+    pub targets: Vec<TargetSpec>,
+    pub collisions: Vec<Collision>,
+}
+
+/// Names the selected members' targets and sets apart those whose name is not their own: the
+/// name of a target of `configured` (their names), or another member's. `wanted` keeps only
+/// the members a run asked for by name, and only their collisions.
+pub fn name_members(
+    spec: &OrganizationSpec,
+    members: &[Member],
+    configured: &[String],
+    wanted: impl Fn(&str) -> bool,
+) -> MemberTargets {
+    use std::collections::HashMap;
+    let mut by_name: HashMap<String, Vec<&Member>> = HashMap::new();
+    let mut order = Vec::new();
+    for m in selected(spec, members) {
+        let name = target_name(&spec.name, m);
+        if !wanted(&name) {
+            continue;
+        }
+        let same = by_name.entry(name.clone()).or_default();
+        if same.is_empty() {
+            order.push(name);
+        }
+        same.push(m);
+    }
+    let mut out = MemberTargets::default();
+    for name in order {
+        let same = &by_name[&name];
+        let first = match configured.contains(&name) {
+            true => NameSource::Configured,
+            false if same.len() == 1 => {
+                out.targets.push(member_target(spec, same[0]));
+                continue;
             }
-        })
-        .collect()
+            false => NameSource::Member(same[0].clone()),
+        };
+        let others = match first {
+            NameSource::Configured => &same[..],
+            NameSource::Member(_) => &same[1..],
+        };
+        out.collisions.extend(others.iter().map(|m| Collision {
+            name: name.clone(),
+            first: first.clone(),
+            second: NameSource::Member((*m).clone()),
+            template: spec.name.clone(),
+        }));
+    }
+    out
 }
 
 /// A member's target name from the template: `{uin}` and `{name}` replaced, with the characters
@@ -233,15 +336,15 @@ pub fn made_by(template: &str) -> impl Fn(&str) -> bool {
     move |name| re.as_ref().is_some_and(|re| re.is_match(name))
 }
 
-/// Lists the members and gives their targets; an error names what to check.
-pub fn resolve_targets(
+/// Lists the members (their targets: [`name_members`]); an error names what to check.
+pub fn resolve_members(
     spec: &OrganizationSpec,
     settings: &ServiceSettings,
     endpoint_override: Option<&str>,
     clock: Arc<dyn Clock>,
     options: &ClientOptions,
     env: &EnvLookup,
-) -> Result<Vec<TargetSpec>, Error> {
+) -> Result<Vec<Member>, Error> {
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Current)?;
     let members = runtime
         .block_on(members(
@@ -259,7 +362,7 @@ pub fn resolve_targets(
             })),
             other => other,
         })?;
-    Ok(member_targets(spec, &members))
+    Ok(members)
 }
 
 #[cfg(test)]
@@ -279,5 +382,59 @@ mod tests {
         assert!(!made_by("org-{uin}")("prod"));
         assert!(made_by("acct.{name}")("acct.shop"));
         assert!(!made_by("acct.{name}")("acctXshop"));
+    }
+
+    fn spec(template: &str) -> OrganizationSpec {
+        OrganizationSpec {
+            credentials: Default::default(),
+            endpoint: "127.0.0.1:1".into(),
+            region: None,
+            role_name: crate::app::config::ORG_ROLE.into(),
+            external_id: None,
+            role_duration: crate::tencent::identity::DEFAULT_ROLE_DURATION,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            name: template.into(),
+        }
+    }
+
+    fn member(uin: &str, name: &str) -> Member {
+        Member {
+            uin: uin.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_name_given_twice_audits_none_of_the_members_that_share_it() {
+        let members = [
+            member("1", "web"),
+            member("2", "prod"),
+            member("3", "twin"),
+            member("4", "twin"),
+            member("5", "twin"),
+        ];
+        let named = name_members(&spec("{name}"), &members, &["prod".into()], |_| true);
+        let audited: Vec<&str> = named.targets.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(audited, ["web"]);
+        let pairs: Vec<(&str, String, String)> = named
+            .collisions
+            .iter()
+            .map(|c| (c.name.as_str(), c.first.to_string(), c.second.to_string()))
+            .collect();
+        let m = |uin: &str, name: &str| NameSource::Member(member(uin, name)).to_string();
+        assert_eq!(
+            pairs,
+            [
+                ("prod", NameSource::Configured.to_string(), m("2", "prod")),
+                ("twin", m("3", "twin"), m("4", "twin")),
+                ("twin", m("3", "twin"), m("5", "twin")),
+            ]
+        );
+        // With {uin} every name is its own; a run for one target hears only of its own.
+        let named = name_members(&spec("org-{uin}"), &members, &["prod".into()], |_| true);
+        assert_eq!((named.targets.len(), named.collisions.len()), (5, 0));
+        let named = name_members(&spec("{name}"), &members, &["prod".into()], |n| n == "web");
+        assert_eq!((named.targets.len(), named.collisions.len()), (1, 0));
     }
 }

@@ -17,9 +17,11 @@ use crate::task::when::When;
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Exit codes: 0 all recorded and compliant; 1 a policy failure at or above \
---fail-on (or, with --fail-on-drift, a config that drifted); 3 a target could not be fetched (credentials, API, network); 4 the database (or the run \
+--fail-on (or, with --fail-on-drift, a config that drifted); 2 a bad flag, config or policy, or \
+organization members whose target names are a configured target's or each other's (those \
+members are not audited, every other target is); 3 a target could not be fetched (credentials, API, network); 4 the database (or the run \
 lock) failed, or the signing key's signature line is broken (everything is recorded, nothing \
-signed, no report signature). Over several targets the most severe wins (4 > 3 > 1 > 0), after every target that \
+signed, no report signature). Over several targets the most severe wins (4 > 3 > 2 > 1 > 0), after every target that \
 can be done is done. Reports are written as tcss-audit-YYYYMMDDTHHMMSSZ.md, .json and .html. With \
 [[notify]] destinations, what is new since each was last told is sent after the reports are \
 written; a delivery that fails is named, tried again at the next run, and makes the run exit 3 \
@@ -85,49 +87,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             std::env::var(name).ok()
         })?;
     }
-    let selection = TargetArgs {
-        target: args.target.clone(),
-        all: args.target.is_none(),
-    };
-    let mut targets = match ctx.configured_targets(&selection) {
-        // A member of the organization is no target of the file.
-        Err(_) if ctx.settings.organization.is_some() => Vec::new(),
-        other => other?,
-    };
-    // With an organization, its members are targets too (and the default target is not).
-    let mut organization = None;
-    if let Some(spec) = &ctx.settings.organization {
-        if !ctx.settings.targets_given {
-            targets.clear();
-        }
-        let members = organization::resolve_targets(
-            spec,
-            &ctx.services(),
-            args.endpoint.as_deref(),
-            ctx.clock.clone(),
-            &args.client.options(&ctx.settings),
-            &snapshot::process_env(),
-        )?;
-        let names: Vec<String> = members.iter().map(|t| t.name.clone()).collect();
-        let mut listed: std::collections::HashSet<String> =
-            targets.iter().map(|t| t.name.clone()).collect();
-        for m in members {
-            let wanted = args.target.as_ref().is_none_or(|t| *t == m.name);
-            if wanted && listed.insert(m.name.clone()) {
-                targets.push(m);
-            }
-        }
-        if targets.is_empty() {
-            return Err(Error::Usage(format!(
-                "target {:?} is neither in the config file nor a member of the organization",
-                crate::task::text::visible(args.target.as_deref().unwrap_or(""))
-            )));
-        }
-        organization = Some(nightly::OrgMembers {
-            template: spec.name.clone(),
-            members: names,
-        });
-    }
+    let (targets, organization, collisions) = targets_of(args, ctx)?;
     let targets = args.client.apply(targets);
     let loaded = check::load_policies(&args.policies, &ctx.settings)?;
     let fail_on = super::check::fail_on(args.fail_on, ctx, Severity::Low)?;
@@ -189,6 +149,10 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         }
     })?;
     progress.finish_and_clear();
+    // Said last, beside the exit code they give, once every other target is done.
+    for c in &collisions {
+        eprintln!("error: {}", crate::task::text::visible(&c.to_string()));
+    }
     for d in &done.deliveries {
         if let Some(why) = &d.failed {
             eprintln!(
@@ -222,4 +186,62 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
         Ok(())
     })?;
     Ok(done.code)
+}
+
+/// The run's targets, the organization's members among them, and the members left out.
+type RunTargets = (
+    Vec<crate::app::config::TargetSpec>,
+    Option<nightly::OrgMembers>,
+    Vec<organization::Collision>,
+);
+
+/// The run's targets: the config file's, and with an organization its members (and then not
+/// the default target); members whose names are not their own are left out, as collisions.
+fn targets_of(args: &Args, ctx: &Context) -> Result<RunTargets, Error> {
+    let selection = TargetArgs {
+        target: args.target.clone(),
+        all: args.target.is_none(),
+    };
+    let mut targets = match ctx.configured_targets(&selection) {
+        // A member of the organization is no target of the file.
+        Err(_) if ctx.settings.organization.is_some() => Vec::new(),
+        other => other?,
+    };
+    let Some(spec) = &ctx.settings.organization else {
+        return Ok((targets, None, Vec::new()));
+    };
+    if !ctx.settings.targets_given {
+        targets.clear();
+    }
+    let members = organization::resolve_members(
+        spec,
+        &ctx.services(),
+        args.endpoint.as_deref(),
+        ctx.clock.clone(),
+        &args.client.options(&ctx.settings),
+        &snapshot::process_env(),
+    )?;
+    let configured: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+    let named = organization::name_members(spec, &members, &configured, |name| {
+        args.target.as_ref().is_none_or(|t| t == name)
+    });
+    let names: Vec<String> = named.targets.iter().map(|t| t.name.clone()).collect();
+    targets.extend(named.targets);
+    let collisions = named.collisions;
+    if targets.is_empty() && !collisions.is_empty() {
+        let each: Vec<String> = collisions.iter().map(ToString::to_string).collect();
+        return Err(Error::Usage(each.join("\n")));
+    }
+    if targets.is_empty() {
+        return Err(Error::Usage(format!(
+            "target {:?} is neither in the config file nor a member of the organization",
+            crate::task::text::visible(args.target.as_deref().unwrap_or(""))
+        )));
+    }
+    let organization = nightly::OrgMembers {
+        template: spec.name.clone(),
+        members: names,
+        collided: collisions.iter().map(|c| c.name.clone()).collect(),
+    };
+    Ok((targets, Some(organization), collisions))
 }

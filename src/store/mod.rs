@@ -62,6 +62,7 @@ fn migrations() -> Migrations<'static> {
             |tx: &rusqlite::Transaction| Ok(checks::split_kept_documents(tx)?),
         ),
         M::up(include_str!("../../migrations/13-signature-line/up.sql")),
+        M::up(include_str!("../../migrations/14-views/up.sql")),
     ])
 }
 
@@ -287,8 +288,8 @@ impl Store {
             let version = user_version(&conn)?;
             Ok((conn, version))
         });
-        let (mut conn, version) = match opened {
-            Ok(opened) => opened,
+        let (mut conn, version, immutable) = match opened {
+            Ok((conn, version)) => (conn, version, false),
             // A database on read-only media cannot be opened for writing, nor read in WAL mode
             // (which needs its `-shm` file): an existing one is opened read-only and immutable,
             // so an archived copy can still be read, verified and reported on.
@@ -299,7 +300,8 @@ impl Store {
                         rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly
                     ) =>
             {
-                open_immutable(path).map_err(sqlite_err)?
+                let (conn, version) = open_immutable(path).map_err(sqlite_err)?;
+                (conn, version, true)
             }
             // For writing: a file that opens only as immutable is on read-only media.
             Err(rusqlite::Error::SqliteFailure(f, _))
@@ -346,28 +348,14 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite_err)?;
         keep_wal_files(&conn);
-        if version < known {
-            // A migration that rebuilds a table drops the old one while rows elsewhere still
-            // point at its ids; references are checked once the schema is whole.
-            conn.pragma_update(None, "foreign_keys", "OFF")
+        // On read-only media, or a file SQLite could open only for reading, nothing can be
+        // migrated: a schema whose tables are this one's is read as it is.
+        let read_only = immutable
+            || conn
+                .is_readonly(rusqlite::DatabaseName::Main)
                 .map_err(sqlite_err)?;
-            migrations().to_latest(&mut conn).map_err(|e| match e {
-                rusqlite_migration::Error::RusqliteError { err, .. } => {
-                    classify(&shown, err, busy_timeout)
-                }
-                other => StoreError::Sqlite {
-                    path: shown.clone(),
-                    message: format!("cannot bring the schema up to date: {other}"),
-                },
-            })?;
-            if let Some(table) = dangling_reference(&conn).map_err(sqlite_err)? {
-                return Err(StoreError::Corrupt {
-                    path: shown,
-                    message: format!(
-                        "after the schema update, table {table} points at rows that are not there"
-                    ),
-                });
-            }
+        if version < known && !(read_only && version >= READABLE_AS_IT_IS) {
+            bring_up_to_date(&mut conn, &shown, busy_timeout)?;
         }
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sqlite_err)?;
@@ -489,6 +477,35 @@ impl Store {
     }
 }
 
+/// Migrates an older history to this binary's schema, in one transaction a migration.
+fn bring_up_to_date(
+    conn: &mut Connection,
+    shown: &str,
+    busy_timeout: Duration,
+) -> Result<(), StoreError> {
+    let sqlite_err = |e: rusqlite::Error| classify(shown, e, busy_timeout);
+    // A migration that rebuilds a table drops the old one while rows elsewhere still point at
+    // its ids; references are checked once the schema is whole.
+    conn.pragma_update(None, "foreign_keys", "OFF")
+        .map_err(sqlite_err)?;
+    migrations().to_latest(conn).map_err(|e| match e {
+        rusqlite_migration::Error::RusqliteError { err, .. } => classify(shown, err, busy_timeout),
+        other => StoreError::Sqlite {
+            path: shown.to_string(),
+            message: format!("cannot bring the schema up to date: {other}"),
+        },
+    })?;
+    match dangling_reference(conn).map_err(sqlite_err)? {
+        Some(table) => Err(StoreError::Corrupt {
+            path: shown.to_string(),
+            message: format!(
+                "after the schema update, table {table} points at rows that are not there"
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Reads raw base `base`, which snapshot `id`'s answer is packed against.
 fn load_base(conn: &Connection, shown: &str, id: i64, base: i64) -> Result<Vec<u8>, StoreError> {
     conn.prepare_cached("SELECT bytes FROM raw_bases WHERE id = ?1")
@@ -552,7 +569,12 @@ fn describe_tables(tables: &[String]) -> String {
 }
 
 /// The schema version this binary writes.
-const KNOWN_VERSION: i64 = 13;
+const KNOWN_VERSION: i64 = 14;
+
+/// The oldest schema this binary reads as it is: the migrations after it add only views for
+/// people reading the history in SQL, which the tool itself never reads. A history of this
+/// schema or newer on read-only media, which cannot be migrated, is read without them.
+const READABLE_AS_IT_IS: i64 = 13;
 
 fn check_header(path: &Path, shown: &str) -> Result<(), StoreError> {
     use std::io::Read;

@@ -803,3 +803,117 @@ fn a_metadata_role_name_that_is_a_path_is_refused_and_nothing_above_it_is_asked(
         assert_eq!(heard.len(), 1, "{name}: {heard:?}");
     }
 }
+
+#[test]
+fn members_whose_names_collide_are_refused_by_name_and_the_others_are_audited() {
+    let env = Env::new();
+    // With the template `{name}`, one member is named as the configured target, and two share
+    // a name (with a control character in it); `shop` and `ads` have names of their own.
+    const PROD_MEMBER: &str = "100000000004";
+    const TWINS: [&str; 2] = ["100000000005", "100000000006"];
+    let world = World::start(
+        &env,
+        &accounts(
+            &env,
+            &[
+                (SHOP, "shop"),
+                (ADS, "ads"),
+                (PROD_MEMBER, "prod"),
+                (TWINS[0], "twin\\u001b[2J"),
+                (TWINS[1], "twin\\u001b[2J"),
+            ],
+        ),
+        &[],
+    );
+    let cfg = env.write(
+        "config.toml",
+        &format!(
+            "[[target]]\nname = \"prod\"\nendpoint = \"{url}\"\n\n[organization]\nendpoint = \"{url}\"\nname = \"{{name}}\"\n",
+            url = world.url
+        ),
+    );
+    let out = env.path("reports");
+    let r = as_manager(
+        &env,
+        &[
+            "--config",
+            cfg.to_str().unwrap(),
+            "run",
+            "--out-dir",
+            out.to_str().unwrap(),
+        ],
+    )
+    .code(2);
+    assert!(
+        r.stderr.contains(&format!(
+            "error: target name \"prod\" is given twice: by a target of the config file and by organization member {PROD_MEMBER} (named \"prod\")"
+        )) && r.stderr.contains("the member is not audited"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "error: target name \"twin\\u{{1b}}[2J\" is given twice: by organization member {} (named \"twin\\u{{1b}}[2J\") and by organization member {} (named \"twin\\u{{1b}}[2J\")",
+            TWINS[0], TWINS[1]
+        )) && r.stderr.contains("neither member is audited"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains('\u{1b}'), "escaped: {}", r.stderr);
+    // The errors come last, after every target's line.
+    let last = r.stderr.lines().last().unwrap();
+    assert!(last.starts_with("error: target name"), "{}", r.stderr);
+
+    // The configured prod was audited as configured (the management account's task); the
+    // others were audited through their roles; the colliding members were not.
+    let db = rusqlite::Connection::open(env.db()).unwrap();
+    let accounts: Vec<(String, String)> = db
+        .prepare(
+            "SELECT t.name, s.account FROM snapshots s JOIN targets t ON t.id = s.target_id
+             ORDER BY t.name",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    assert_eq!(
+        accounts,
+        [
+            ("ads".to_string(), ADS.to_string()),
+            ("prod".to_string(), MAIN.to_string()),
+            ("shop".to_string(), SHOP.to_string())
+        ]
+    );
+    assert!(!world.log().contains(PROD_MEMBER), "{}", world.log());
+    for twin in TWINS {
+        assert!(!world.log().contains(twin), "{}", world.log());
+    }
+
+    // The reports were written, and the configured prod is no new member.
+    let json = r.stdout.lines().find(|l| l.ends_with(".json")).unwrap();
+    assert!(r.stdout.lines().any(|l| l.ends_with(".md")), "{}", r.stdout);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    let membership: Vec<(String, Value)> = report["run"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["target"].as_str().unwrap().to_string(),
+                t["membership"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        membership,
+        [
+            ("ads".to_string(), Value::from("new")),
+            ("prod".to_string(), Value::Null),
+            ("shop".to_string(), Value::from("new"))
+        ]
+    );
+    let md =
+        std::fs::read_to_string(r.stdout.lines().find(|l| l.ends_with(".md")).unwrap()).unwrap();
+    assert!(!md.contains("`prod`: new member"), "{md}");
+}

@@ -19,6 +19,7 @@ mod restore;
 mod run;
 mod sim;
 mod snapshot;
+mod sql;
 mod storage;
 mod support;
 mod tls;
