@@ -15,9 +15,9 @@ use crate::app::organization;
 use crate::app::report::write_run_reports;
 use crate::app::snapshot::ServiceSettings;
 use crate::app::{Error, ExitCode};
-use crate::policy::{self, Severity};
-use crate::report::compliance::ReportOptions;
-use crate::sim::{self, SimOptions};
+use crate::policy::{self, PolicySet, Severity};
+use crate::report::compliance::{ReportOptions, RunTarget};
+use crate::sim::{self, RunningSim, SimOptions};
 use crate::store::{OpenMode, Store};
 use crate::task::clock::{Clock, ManualClock};
 use crate::tencent::Provider;
@@ -189,222 +189,27 @@ pub fn prepare_dir(dir: &Path) -> Result<(), Error> {
 pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun, Error> {
     prepare_dir(dir)?;
     let db = dir.join("audit.db");
-    // Nights at 19:00 UTC, which is 03:00 the next morning in Asia/Shanghai.
-    let last_night = end
-        .date_naive()
-        .and_hms_opt(19, 0, 0)
-        .expect("a valid time")
-        .and_utc();
-    let last_night = if last_night > end {
-        last_night - chrono::Duration::days(1)
-    } else {
-        last_night
-    };
-    let first_night = last_night - chrono::Duration::days(NIGHTS - 1);
+    let (first_night, last_night) = nights(end);
     let clock = ManualClock::new(first_night - chrono::Duration::minutes(30));
-    let shared: Arc<dyn Clock> = Arc::new(clock.clone());
-
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::Workers(2))?;
     let loaded = policy::builtin();
     let mut store = Store::open(&db, OpenMode::Create)?;
     // Every night's checkpoint and the reports are signed, as a job with a key kept apart does.
     let key = Arc::new(crate::trust::SigningKey::generate());
     let public_key = key.write_new(&dir.join(SIGNING_KEY))?;
-    let drifts = script();
     let accounts = write_accounts(dir)?;
     let accounts_file = dir.join(ACCOUNTS);
     std::fs::write(&accounts_file, accounts)
         .map_err(|e| Error::Input(format!("demo folder {}: {e}", dir.display())))?;
     let (last_night_code, reports, summary) = runtime.block_on(async {
-        let sim = sim::start(SimOptions {
-            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-            state_file: None,
-            credentials: vec![(DEMO_ID.to_string(), Secret::new(DEMO_KEY))],
-            latency: Duration::ZERO,
-            faults: Vec::new(),
-            rate_limit: sim::DEFAULT_RATE_LIMIT,
-            clock: shared.clone(),
-            accounts_file: Some(accounts_file.clone()),
-            temp_lifetime: None,
-            tls: None,
-        })
-        .await
-        .map_err(|e| Error::Usage(format!("the demo's stand-in could not start: {e}")))?;
-        let operator = Client::new(
-            Endpoint::parse(&sim.url())?,
-            Credentials {
-                secret_id: DEMO_ID.into(),
-                secret_key: Secret::new(DEMO_KEY),
-                token: None,
-                origin: "the demo".into(),
-            },
-            shared.clone(),
-            ClientOptions::default(),
-        )?;
-        let target = TargetSpec {
-            name: "prod".into(),
-            endpoint: sim.url(),
-            region: None,
-            credentials: CredentialSource::default(),
-            account: None,
-        };
-        let defaults = CredentialSource::default();
-        let job = JobOptions {
-            services: Default::default(),
-            concurrency: 1,
-            fail_on_drift: false,
-            endpoint: None,
-            client: ClientOptions::default(),
-            fail_on: Severity::High,
-            times: crate::policy::Times::new(
-                crate::app::config::beijing(),
-                chrono_tz::Asia::Shanghai,
-            ),
-            env: Arc::new(move |name: &str| {
-                if name == defaults.secret_id_env {
-                    Some(DEMO_ID.to_string())
-                } else if name == defaults.secret_key_env {
-                    Some(DEMO_KEY.to_string())
-                } else {
-                    None
-                }
-            }),
-        };
-        // The organization: its members listed through the stand-in's Organization API, each
-        // audited through its role, as `audit run` does with an [organization] section.
-        let org = OrganizationSpec {
-            credentials: CredentialSource::default(),
-            endpoint: sim.url(),
-            region: None,
-            role_name: ORG_ROLE.into(),
-            external_id: None,
-            role_duration: crate::tencent::identity::DEFAULT_ROLE_DURATION,
-            include: Vec::new(),
-            exclude: Vec::new(),
-            name: "org-{name}".into(),
-        };
-        let members = organization::members(
-            &org,
-            &ServiceSettings::default(),
-            None,
-            shared.clone(),
-            &ClientOptions::default(),
-            &job.env,
-        )
-        .await?;
-        let mut targets = vec![target.clone()];
-        targets.extend(organization::member_targets(&org, &members));
-        // An operator in the `ads` account, reached through the same role.
-        let ads_operator = Client::with(
-            Endpoint::parse(&sim.url())?,
-            crate::tencent::identity::assume_role(
-                Provider::Static(Credentials {
-                    secret_id: DEMO_ID.into(),
-                    secret_key: Secret::new(DEMO_KEY),
-                    token: None,
-                    origin: "the demo".into(),
-                }),
-                RoleSpec {
-                    arn: format!("qcs::cam::uin/{}:roleName/{ORG_ROLE}", MEMBERS[1].0),
-                    session_name: "demo-operator".into(),
-                    duration: crate::tencent::identity::DEFAULT_ROLE_DURATION,
-                    external_id: None,
-                },
-                Endpoint::parse(&sim.url())?,
-                shared.clone(),
-                &ClientOptions::default(),
-            ),
-            crate::tencent::client::TCSS,
-            shared.clone(),
-            ClientOptions::default(),
-        )?;
-        let mut last = ExitCode::Ok;
-        let mut summary = vec![format!(
-            "the organization: {} member accounts ({}), each audited through its {ORG_ROLE}",
-            members.len(),
-            members
-                .iter()
-                .map(|m| m.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )];
-        let mut run_targets = Vec::new();
-        for night in 0..NIGHTS {
-            let at = first_night + chrono::Duration::days(night);
-            clock.set(at - chrono::Duration::minutes(20));
-            let mut skip = false;
-            for d in drifts.iter().filter(|d| d.night == night) {
-                match &d.params {
-                    Some(p) => {
-                        operator.update(p).await?;
-                    }
-                    None => skip = true,
-                }
-                summary.push(format!(
-                    "night {:>2} ({}): {}",
-                    night + 1,
-                    crate::task::when::fmt_time(at, tz),
-                    d.what
-                ));
-            }
-            if night == MEMBER_DRIFT_NIGHT {
-                ads_operator
-                    .update(&json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00", "ScanType": ["vul", "risk"]}))
-                    .await?;
-                summary.push(format!(
-                    "night {:>2} ({}): in member account {} ({}), virus scanning dropped",
-                    night + 1,
-                    crate::task::when::fmt_time(at, tz),
-                    MEMBERS[1].1,
-                    MEMBERS[1].0
-                ));
-            }
-            if skip {
-                continue;
-            }
-            clock.set(at);
-            // Each night is a run of its own, with a checkpoint of its own.
-            store.sign_checkpoints_with(key.clone());
-            let outcomes = nightly::snapshot_and_check(
-                &mut store,
-                &loaded.set,
-                &targets,
-                shared.clone(),
-                &job,
-                |_| {},
-            )
-            .await?;
-            last = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
-            if let Some(o) = outcomes.iter().find(|o| o.run.error.is_some()) {
-                return Err(Error::Usage(format!(
-                    "the demo's nightly job failed: {}",
-                    o.line
-                )));
-            }
-            run_targets = outcomes.into_iter().map(|o| o.run).collect();
-            if night == 0 {
-                // The first night's config is the one agreed: approved as prod's baseline, so
-                // the report shows the drift from it and TCSS-BASE-001 judges it.
-                crate::app::baseline::approve(
-                    &mut store,
-                    &target.name,
-                    &crate::task::when::When::Latest,
-                    tz,
-                    "the agreed scan task (change ticket CHG-0001)",
-                    "secops",
-                    clock.now(),
-                )?;
-                summary.push(format!(
-                    "night {:>2} ({}): its config approved as prod's baseline (audit baseline approve)",
-                    night + 1,
-                    crate::task::when::fmt_time(at, tz),
-                ));
-            }
-        }
+        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+        let sim = start_sim(shared.clone(), accounts_file.clone()).await?;
+        let mut nights = Nights::new(&sim.url(), &clock, &mut store, &key, tz).await?;
+        let (last, run_targets) = nights.play(&loaded.set, first_night).await?;
         sim.shutdown().await;
-        let names: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
+        let names: Vec<String> = nights.targets.iter().map(|t| t.name.clone()).collect();
         let reports = write_run_reports(
-            &store,
+            nights.store,
             &loaded.set,
             &names,
             &ReportOptions {
@@ -419,7 +224,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
             &dir.join("reports"),
             Some(&key),
         )?;
-        Ok::<_, Error>((last, reports, summary))
+        Ok::<_, Error>((last, reports, nights.summary))
     })?;
     Ok(DemoRun {
         dir: dir.to_path_buf(),
@@ -429,4 +234,289 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
         last_night: last_night_code,
         summary,
     })
+}
+
+/// The first and the last night before `end`: nights at 19:00 UTC, which is 03:00 the next
+/// morning in Asia/Shanghai.
+fn nights(end: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let last_night = end
+        .date_naive()
+        .and_hms_opt(19, 0, 0)
+        .expect("a valid time")
+        .and_utc();
+    let last_night = if last_night > end {
+        last_night - chrono::Duration::days(1)
+    } else {
+        last_night
+    };
+    (last_night - chrono::Duration::days(NIGHTS - 1), last_night)
+}
+
+/// The demo's stand-in, in process, on the simulated clock, serving the organization's accounts.
+async fn start_sim(clock: Arc<dyn Clock>, accounts_file: PathBuf) -> Result<RunningSim, Error> {
+    sim::start(SimOptions {
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        state_file: None,
+        credentials: vec![(DEMO_ID.to_string(), Secret::new(DEMO_KEY))],
+        latency: Duration::ZERO,
+        faults: Vec::new(),
+        rate_limit: sim::DEFAULT_RATE_LIMIT,
+        clock,
+        accounts_file: Some(accounts_file),
+        temp_lifetime: None,
+        tls: None,
+    })
+    .await
+    .map_err(|e| Error::Usage(format!("the demo's stand-in could not start: {e}")))
+}
+
+fn demo_credentials() -> Credentials {
+    Credentials {
+        secret_id: DEMO_ID.into(),
+        secret_key: Secret::new(DEMO_KEY),
+        token: None,
+        origin: "the demo".into(),
+    }
+}
+
+/// The nightly job's options, its environment holding the demo's credential only.
+fn demo_job() -> JobOptions {
+    let defaults = CredentialSource::default();
+    JobOptions {
+        services: Default::default(),
+        concurrency: 1,
+        fail_on_drift: false,
+        endpoint: None,
+        client: ClientOptions::default(),
+        fail_on: Severity::High,
+        times: crate::policy::Times::new(crate::app::config::beijing(), chrono_tz::Asia::Shanghai),
+        env: Arc::new(move |name: &str| {
+            if name == defaults.secret_id_env {
+                Some(DEMO_ID.to_string())
+            } else if name == defaults.secret_key_env {
+                Some(DEMO_KEY.to_string())
+            } else {
+                None
+            }
+        }),
+    }
+}
+
+/// The organization: its members listed through the stand-in's Organization API, each audited
+/// through its role, as `audit run` does with an [organization] section.
+fn demo_organization(url: &str) -> OrganizationSpec {
+    OrganizationSpec {
+        credentials: CredentialSource::default(),
+        endpoint: url.to_string(),
+        region: None,
+        role_name: ORG_ROLE.into(),
+        external_id: None,
+        role_duration: crate::tencent::identity::DEFAULT_ROLE_DURATION,
+        include: Vec::new(),
+        exclude: Vec::new(),
+        name: "org-{name}".into(),
+    }
+}
+
+/// The three weeks: what the operators do each night, and the nightly job after them.
+struct Nights<'a> {
+    clock: &'a ManualClock,
+    shared: Arc<dyn Clock>,
+    store: &'a mut Store,
+    key: &'a Arc<crate::trust::SigningKey>,
+    tz: chrono_tz::Tz,
+    job: JobOptions,
+    /// prod, then the organization's members.
+    targets: Vec<TargetSpec>,
+    /// An operator of prod's account, and one in the `ads` member account, reached through the
+    /// organization's role.
+    operator: Client,
+    ads_operator: Client,
+    summary: Vec<String>,
+}
+
+impl<'a> Nights<'a> {
+    async fn new(
+        url: &str,
+        clock: &'a ManualClock,
+        store: &'a mut Store,
+        key: &'a Arc<crate::trust::SigningKey>,
+        tz: chrono_tz::Tz,
+    ) -> Result<Nights<'a>, Error> {
+        let shared: Arc<dyn Clock> = Arc::new(clock.clone());
+        let job = demo_job();
+        let org = demo_organization(url);
+        let members = organization::members(
+            &org,
+            &ServiceSettings::default(),
+            None,
+            shared.clone(),
+            &ClientOptions::default(),
+            &job.env,
+        )
+        .await?;
+        let mut targets = vec![TargetSpec {
+            name: "prod".into(),
+            endpoint: url.to_string(),
+            region: None,
+            credentials: CredentialSource::default(),
+            account: None,
+        }];
+        targets.extend(organization::member_targets(&org, &members));
+        let endpoint = Endpoint::parse(url)?;
+        let operator = Client::new(
+            endpoint.clone(),
+            demo_credentials(),
+            shared.clone(),
+            ClientOptions::default(),
+        )?;
+        let ads_operator = Client::with(
+            endpoint.clone(),
+            crate::tencent::identity::assume_role(
+                Provider::Static(demo_credentials()),
+                RoleSpec {
+                    arn: format!("qcs::cam::uin/{}:roleName/{ORG_ROLE}", MEMBERS[1].0),
+                    session_name: "demo-operator".into(),
+                    duration: crate::tencent::identity::DEFAULT_ROLE_DURATION,
+                    external_id: None,
+                },
+                endpoint,
+                shared.clone(),
+                &ClientOptions::default(),
+            ),
+            crate::tencent::client::TCSS,
+            shared.clone(),
+            ClientOptions::default(),
+        )?;
+        let summary = vec![format!(
+            "the organization: {} member accounts ({}), each audited through its {ORG_ROLE}",
+            members.len(),
+            members
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )];
+        Ok(Nights {
+            clock,
+            shared,
+            store,
+            key,
+            tz,
+            job,
+            targets,
+            operator,
+            ads_operator,
+            summary,
+        })
+    }
+
+    /// Plays every night from `first_night`; gives the last night's exit code and targets.
+    async fn play(
+        &mut self,
+        set: &PolicySet,
+        first_night: DateTime<Utc>,
+    ) -> Result<(ExitCode, Vec<RunTarget>), Error> {
+        let drifts = script();
+        let mut last = (ExitCode::Ok, Vec::new());
+        for night in 0..NIGHTS {
+            let at = first_night + chrono::Duration::days(night);
+            self.clock.set(at - chrono::Duration::minutes(20));
+            let ran = self.operate(&drifts, night, at).await?;
+            if ran {
+                self.clock.set(at);
+                last = self.audit(set, night, at).await?;
+            }
+        }
+        Ok(last)
+    }
+
+    /// What the operators do before the night's job; gives whether the job runs that night.
+    async fn operate(
+        &mut self,
+        drifts: &[Drift],
+        night: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        let mut runs = true;
+        for d in drifts.iter().filter(|d| d.night == night) {
+            match &d.params {
+                Some(p) => {
+                    self.operator.update(p).await?;
+                }
+                None => runs = false,
+            }
+            self.say(night, at, d.what.to_string());
+        }
+        if night == MEMBER_DRIFT_NIGHT {
+            self.ads_operator
+                .update(&json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00", "ScanType": ["vul", "risk"]}))
+                .await?;
+            self.say(
+                night,
+                at,
+                format!(
+                    "in member account {} ({}), virus scanning dropped",
+                    MEMBERS[1].1, MEMBERS[1].0
+                ),
+            );
+        }
+        Ok(runs)
+    }
+
+    /// The night's job: every target snapshotted and checked, its checkpoint signed; the first
+    /// night's config of prod approved as its baseline.
+    async fn audit(
+        &mut self,
+        set: &PolicySet,
+        night: i64,
+        at: DateTime<Utc>,
+    ) -> Result<(ExitCode, Vec<RunTarget>), Error> {
+        // Each night is a run of its own, with a checkpoint of its own.
+        self.store.sign_checkpoints_with(self.key.clone());
+        let outcomes = nightly::snapshot_and_check(
+            self.store,
+            set,
+            &self.targets,
+            self.shared.clone(),
+            &self.job,
+            |_| {},
+        )
+        .await?;
+        let code = outcomes.iter().fold(ExitCode::Ok, |c, o| c.worst(o.code));
+        if let Some(o) = outcomes.iter().find(|o| o.run.error.is_some()) {
+            return Err(Error::Usage(format!(
+                "the demo's nightly job failed: {}",
+                o.line
+            )));
+        }
+        if night == 0 {
+            // The first night's config is the one agreed: approved as prod's baseline, so the
+            // report shows the drift from it and TCSS-BASE-001 judges it.
+            crate::app::baseline::approve(
+                self.store,
+                &self.targets[0].name,
+                &crate::task::when::When::Latest,
+                self.tz,
+                "the agreed scan task (change ticket CHG-0001)",
+                "secops",
+                self.clock.now(),
+            )?;
+            self.say(
+                night,
+                at,
+                "its config approved as prod's baseline (audit baseline approve)".into(),
+            );
+        }
+        Ok((code, outcomes.into_iter().map(|o| o.run).collect()))
+    }
+
+    /// A line of the story, dated in the summary's zone.
+    fn say(&mut self, night: i64, at: DateTime<Utc>, what: String) {
+        self.summary.push(format!(
+            "night {:>2} ({}): {what}",
+            night + 1,
+            crate::task::when::fmt_time(at, self.tz)
+        ));
+    }
 }
