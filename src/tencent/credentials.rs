@@ -202,72 +202,9 @@ impl CredentialSource {
         options: &ClientOptions,
     ) -> Found {
         let get = |name: &str| env(name).filter(|v| !v.trim().is_empty());
-        let files = match &self.file {
-            Some(f) => vec![f.clone()],
-            None => default_files(),
-        };
-        let shown_files = files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" or ");
         match kind {
-            SourceKind::Env => {
-                let (id, key) = (get(&self.secret_id_env), get(&self.secret_key_env));
-                let creds = match (id, key) {
-                    (Some(id), Some(key)) => Credentials {
-                        secret_id: id.trim().to_string(),
-                        secret_key: Secret::new(key.trim()),
-                        token: get(&self.token_env).map(|t| Secret::new(t.trim())),
-                        origin: format!("environment ({})", self.secret_id_env),
-                    },
-                    (Some(_), None) | (None, Some(_)) => {
-                        return Err(Error::CredentialsFile {
-                            path: "environment".into(),
-                            message: format!(
-                                "only one of {} and {} is set for target {target:?}; set both",
-                                self.secret_id_env, self.secret_key_env
-                            ),
-                        });
-                    }
-                    (None, None) => {
-                        return Ok(Err(format!(
-                            "{} and {} are not set",
-                            self.secret_id_env, self.secret_key_env
-                        )));
-                    }
-                };
-                let base = Provider::Static(creds);
-                // tccli's variables: a role to assume with the environment's key.
-                match (
-                    get("TENCENTCLOUD_ROLE_ARN"),
-                    get("TENCENTCLOUD_ROLE_SESSION_NAME"),
-                ) {
-                    (Some(arn), Some(session)) if self.role.is_none() => {
-                        Ok(Ok(identity::assume_role(
-                            base,
-                            RoleSpec {
-                                arn: arn.trim().to_string(),
-                                session_name: session.trim().to_string(),
-                                duration: identity::DEFAULT_ROLE_DURATION,
-                                external_id: None,
-                            },
-                            endpoints.sts.clone(),
-                            clock,
-                            options,
-                        )))
-                    }
-                    _ => Ok(Ok(base)),
-                }
-            }
-            SourceKind::Profile => {
-                let profile = self.profile.as_deref().unwrap_or("default");
-                Ok(from_files(&files, profile)?
-                    .map(Provider::Static)
-                    .ok_or_else(|| {
-                        format!("no profile [{profile}] with both keys in {shown_files}")
-                    }))
-            }
+            SourceKind::Env => self.env_key(target, &get, endpoints, clock, options),
+            SourceKind::Profile => self.profile_key(),
             SourceKind::Tccli => {
                 let profile = self
                     .profile
@@ -280,59 +217,83 @@ impl CredentialSource {
                 let path = home.join(".tccli").join(format!("{profile}.credential"));
                 tccli(&path, endpoints, clock, options).await
             }
-            SourceKind::CvmRole => {
-                match identity::instance_role_name(&endpoints.metadata, options).await {
-                    Ok(Some(role)) => Ok(Ok(identity::instance_role(
-                        &endpoints.metadata,
-                        &role,
-                        clock,
-                        options,
-                    )?)),
-                    Ok(None) => Ok(Err(format!(
-                        "the metadata service ({}) says no CAM role is bound to this instance",
-                        endpoints.metadata
-                    ))),
-                    // A service that answers with a path for a name is not one that is absent:
-                    // the chain stops rather than go on past it.
-                    Err(e @ Error::BadRoleName { .. }) => Err(e),
-                    Err(e) => Ok(Err(e.to_string())),
-                }
-            }
-            SourceKind::Oidc => {
-                let vars = [
-                    "TKE_REGION",
-                    "TKE_PROVIDER_ID",
-                    "TKE_WEB_IDENTITY_TOKEN_FILE",
-                    "TKE_ROLE_ARN",
-                ];
-                let values: Vec<Option<String>> = vars.iter().map(|v| get(v)).collect();
-                let missing: Vec<&str> = vars
-                    .iter()
-                    .zip(&values)
-                    .filter(|(_, v)| v.is_none())
-                    .map(|(n, _)| *n)
-                    .collect();
-                if !missing.is_empty() {
-                    return Ok(Err(format!("{} not set", missing.join(", "))));
-                }
-                let [region, provider_id, token_file, arn] =
-                    <[Option<String>; 4]>::try_from(values).expect("four values");
-                Ok(Ok(identity::web_identity_role(
-                    provider_id.expect("checked"),
-                    PathBuf::from(token_file.expect("checked")),
-                    RoleSpec {
-                        arn: arn.expect("checked"),
-                        session_name: format!("tcss-audit-{}", clock.now().timestamp()),
-                        duration: identity::DEFAULT_ROLE_DURATION,
-                        external_id: None,
-                    },
-                    region.expect("checked"),
-                    endpoints.sts.clone(),
-                    clock,
-                    options,
-                )))
-            }
+            SourceKind::CvmRole => cvm_role(endpoints, clock, options).await,
+            SourceKind::Oidc => oidc(&get, endpoints, clock, options),
         }
+    }
+
+    /// The key in the environment's variables, and a role to assume with it where tccli's
+    /// variables name one.
+    fn env_key(
+        &self,
+        target: &str,
+        get: &dyn Fn(&str) -> Option<String>,
+        endpoints: &SourceEndpoints,
+        clock: Arc<dyn Clock>,
+        options: &ClientOptions,
+    ) -> Found {
+        let (id, key) = (get(&self.secret_id_env), get(&self.secret_key_env));
+        let creds = match (id, key) {
+            (Some(id), Some(key)) => Credentials {
+                secret_id: id.trim().to_string(),
+                secret_key: Secret::new(key.trim()),
+                token: get(&self.token_env).map(|t| Secret::new(t.trim())),
+                origin: format!("environment ({})", self.secret_id_env),
+            },
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(Error::CredentialsFile {
+                    path: "environment".into(),
+                    message: format!(
+                        "only one of {} and {} is set for target {target:?}; set both",
+                        self.secret_id_env, self.secret_key_env
+                    ),
+                });
+            }
+            (None, None) => {
+                return Ok(Err(format!(
+                    "{} and {} are not set",
+                    self.secret_id_env, self.secret_key_env
+                )));
+            }
+        };
+        let base = Provider::Static(creds);
+        // tccli's variables: a role to assume with the environment's key.
+        let (Some(arn), Some(session), None) = (
+            get("TENCENTCLOUD_ROLE_ARN"),
+            get("TENCENTCLOUD_ROLE_SESSION_NAME"),
+            &self.role,
+        ) else {
+            return Ok(Ok(base));
+        };
+        Ok(Ok(identity::assume_role(
+            base,
+            RoleSpec {
+                arn: arn.trim().to_string(),
+                session_name: session.trim().to_string(),
+                duration: identity::DEFAULT_ROLE_DURATION,
+                external_id: None,
+            },
+            endpoints.sts.clone(),
+            clock,
+            options,
+        )))
+    }
+
+    /// A profile of the credentials file.
+    fn profile_key(&self) -> Found {
+        let files = match &self.file {
+            Some(f) => vec![f.clone()],
+            None => default_files(),
+        };
+        let profile = self.profile.as_deref().unwrap_or("default");
+        let shown_files = files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" or ");
+        Ok(from_files(&files, profile)?
+            .map(Provider::Static)
+            .ok_or_else(|| format!("no profile [{profile}] with both keys in {shown_files}")))
     }
 
     /// Resolves the credentials for `target`, reading variables through `env`.
@@ -439,6 +400,71 @@ pub fn from_ini(path: &Path, text: &str, profile: &str) -> Result<Option<Credent
             message: format!("profile [{profile}] needs both secret_id and secret_key"),
         }),
     }
+}
+
+/// The CAM role bound to this CVM, from the metadata service.
+async fn cvm_role(
+    endpoints: &SourceEndpoints,
+    clock: Arc<dyn Clock>,
+    options: &ClientOptions,
+) -> Found {
+    match identity::instance_role_name(&endpoints.metadata, options).await {
+        Ok(Some(role)) => Ok(Ok(identity::instance_role(
+            &endpoints.metadata,
+            &role,
+            clock,
+            options,
+        )?)),
+        Ok(None) => Ok(Err(format!(
+            "the metadata service ({}) says no CAM role is bound to this instance",
+            endpoints.metadata
+        ))),
+        // A service that answers with a path for a name is not one that is absent: the chain
+        // stops rather than go on past it.
+        Err(e @ Error::BadRoleName { .. }) => Err(e),
+        Err(e) => Ok(Err(e.to_string())),
+    }
+}
+
+/// A TKE pod's OIDC identity: the role its service account may assume with its token.
+fn oidc(
+    get: &dyn Fn(&str) -> Option<String>,
+    endpoints: &SourceEndpoints,
+    clock: Arc<dyn Clock>,
+    options: &ClientOptions,
+) -> Found {
+    let vars = [
+        "TKE_REGION",
+        "TKE_PROVIDER_ID",
+        "TKE_WEB_IDENTITY_TOKEN_FILE",
+        "TKE_ROLE_ARN",
+    ];
+    let values: Vec<Option<String>> = vars.iter().map(|v| get(v)).collect();
+    let missing: Vec<&str> = vars
+        .iter()
+        .zip(&values)
+        .filter(|(_, v)| v.is_none())
+        .map(|(n, _)| *n)
+        .collect();
+    if !missing.is_empty() {
+        return Ok(Err(format!("{} not set", missing.join(", "))));
+    }
+    let [region, provider_id, token_file, arn] =
+        <[Option<String>; 4]>::try_from(values).expect("four values");
+    Ok(Ok(identity::web_identity_role(
+        provider_id.expect("checked"),
+        PathBuf::from(token_file.expect("checked")),
+        RoleSpec {
+            arn: arn.expect("checked"),
+            session_name: format!("tcss-audit-{}", clock.now().timestamp()),
+            duration: identity::DEFAULT_ROLE_DURATION,
+            external_id: None,
+        },
+        region.expect("checked"),
+        endpoints.sts.clone(),
+        clock,
+        options,
+    )))
 }
 
 /// tccli's credential file: `secretId`, `secretKey`, `token`, `role-arn`, `role-session-name`,
