@@ -92,98 +92,35 @@ pub fn events_for(
 ) -> (Vec<Event>, Told) {
     let prev = before.cloned().unwrap_or_default();
     let lang = spec.language;
-    let mut events = Vec::new();
-    let mut push = |kind: EventKind, summary: String, changes, rules| {
-        if spec.always || spec.on.contains(&kind) {
-            events.push(Event {
-                target: now.target.clone(),
-                kind,
-                summary,
-                changes,
-                rules,
-            });
-        }
+    let event = |kind: EventKind, summary: String| Event {
+        target: now.target.clone(),
+        kind,
+        summary,
+        changes: None,
+        rules: None,
     };
-    let mut told = prev.clone();
-    match &now.error {
+    let mut events = Vec::new();
+    let mut told = match &now.error {
         Some(e) => {
             if !prev.error {
-                push(EventKind::Error, e.clone(), None, None);
+                events.push(event(EventKind::Error, e.clone()));
             }
-            told.error = true;
+            Told {
+                error: true,
+                ..prev.clone()
+            }
         }
         None => {
-            if let (Some(old), Some(cur)) = (&prev.config_hash, &now.config_hash)
-                && old != cur
-            {
-                let changes = match (store.config(old), store.config(cur)) {
-                    (Ok(a), Ok(b)) => diff::diff(&a, &b),
-                    _ => Vec::new(),
-                };
-                let mut fields: Vec<&str> = Vec::new();
-                for c in &changes {
-                    if !fields.contains(&c.field()) {
-                        fields.push(c.field());
-                    }
-                }
-                let fields = fields.join(", ");
-                push(
-                    EventKind::Drift,
-                    words(
-                        lang,
-                        format!("changed: {fields}"),
-                        format!("变更：{fields}"),
-                    ),
-                    Some(changes),
-                    None,
-                );
-            }
-            let newly: Vec<RuleRef> = now
-                .failing
-                .iter()
-                .filter(|r| !prev.failing.contains(&r.id))
-                .cloned()
-                .collect();
-            if !newly.is_empty() {
-                push(
-                    EventKind::NewFailure,
-                    failing_summary(lang, newly.len(), before.is_some()),
-                    None,
-                    Some(newly),
-                );
-            }
-            let healed: Vec<String> = prev
-                .failing
-                .iter()
-                .filter(|id| !now.failing.iter().any(|r| r.id == **id))
-                .cloned()
-                .collect();
-            if prev.error || !healed.is_empty() {
-                let summary = if healed.is_empty() {
-                    words(
-                        lang,
-                        "audited again after an error".into(),
-                        "出错后已重新审计".into(),
-                    )
-                } else {
-                    let ids = healed.join(", ");
-                    words(
-                        lang,
-                        format!("passing again: {ids}"),
-                        format!("重新合规：{ids}"),
-                    )
-                };
-                push(EventKind::Recovered, summary, None, None);
-            }
-            told = Told {
+            events.extend(audited_events(lang, &prev, before.is_some(), now, store));
+            Told {
                 config_hash: now.config_hash.clone(),
                 failing: now.failing.iter().map(|r| r.id.clone()).collect(),
                 error: false,
                 stale: false,
                 first_seen: None,
-            };
+            }
         }
-    }
+    };
     let first_seen = prev.first_seen.unwrap_or(run_at);
     told.first_seen = Some(first_seen);
     // A stopped job: the gap before this run, or a target that still has no fresh snapshot.
@@ -196,15 +133,96 @@ pub fn events_for(
     let stale = gap.is_some_and(|g| g > spec.stale_after);
     if stale && !prev.stale {
         let hours = gap.map_or(0, |g| g.num_hours());
-        push(
+        events.push(event(
             EventKind::Stale,
             stale_summary(lang, hours, spec.stale_after.num_hours(), never),
-            None,
-            None,
-        );
+        ));
     }
     told.stale = stale && !now.recorded;
+    events.retain(|e| spec.always || spec.on.contains(&e.kind));
     (events, told)
+}
+
+/// What is new for a target audited in this run, against what was told (`prev`; `told_before`:
+/// whether this destination was ever told of it): drift, rules newly failing, recovery.
+fn audited_events(
+    lang: Language,
+    prev: &Told,
+    told_before: bool,
+    now: &TargetNow,
+    store: &Store,
+) -> Vec<Event> {
+    let event = |kind: EventKind, summary: String| Event {
+        target: now.target.clone(),
+        kind,
+        summary,
+        changes: None,
+        rules: None,
+    };
+    let mut events = Vec::new();
+    if let (Some(old), Some(cur)) = (&prev.config_hash, &now.config_hash)
+        && old != cur
+    {
+        let changes = match (store.config(old), store.config(cur)) {
+            (Ok(a), Ok(b)) => diff::diff(&a, &b),
+            _ => Vec::new(),
+        };
+        let mut fields: Vec<&str> = Vec::new();
+        for c in &changes {
+            if !fields.contains(&c.field()) {
+                fields.push(c.field());
+            }
+        }
+        let fields = fields.join(", ");
+        events.push(Event {
+            changes: Some(changes),
+            ..event(
+                EventKind::Drift,
+                words(
+                    lang,
+                    format!("changed: {fields}"),
+                    format!("变更：{fields}"),
+                ),
+            )
+        });
+    }
+    let newly: Vec<RuleRef> = now
+        .failing
+        .iter()
+        .filter(|r| !prev.failing.contains(&r.id))
+        .cloned()
+        .collect();
+    if !newly.is_empty() {
+        let summary = failing_summary(lang, newly.len(), told_before);
+        events.push(Event {
+            rules: Some(newly),
+            ..event(EventKind::NewFailure, summary)
+        });
+    }
+    let healed: Vec<String> = prev
+        .failing
+        .iter()
+        .filter(|id| !now.failing.iter().any(|r| r.id == **id))
+        .cloned()
+        .collect();
+    if prev.error || !healed.is_empty() {
+        let summary = if healed.is_empty() {
+            words(
+                lang,
+                "audited again after an error".into(),
+                "出错后已重新审计".into(),
+            )
+        } else {
+            let ids = healed.join(", ");
+            words(
+                lang,
+                format!("passing again: {ids}"),
+                format!("重新合规：{ids}"),
+            )
+        };
+        events.push(event(EventKind::Recovered, summary));
+    }
+    events
 }
 
 /// A summary's fixed words in the destination's language (outside text stays as it is).
