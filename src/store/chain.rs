@@ -1000,53 +1000,53 @@ impl Store {
         first_use: &[i64],
         first_break: &mut Option<ChainBreak>,
     ) -> Result<(u64, Vec<Vec<String>>), StoreError> {
-        let mut unknown: Vec<Vec<String>> = vec![Vec::new(); index.len()];
-        let mut stored = vec![false; index.len()];
+        let mut tally = ConfigTally {
+            index,
+            first_use,
+            unknown: vec![Vec::new(); index.len()],
+            stored: vec![false; index.len()],
+            bad: None,
+        };
         let mut stmt = self
             .conn
             .prepare("SELECT hash, canonical FROM configs")
             .map_err(|e| self.err(e))?;
         let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
-        // The earliest bad config so far: (its first use, none if unused; its short hash).
-        let mut bad: Option<(Option<i64>, String)> = None;
         let mut n = 0;
-        // A stored config's undocumented fields, if it is whole: it parses, hashes to its name
-        // and is written canonically.
-        let judge = |(hash, canonical): &(String, Option<String>)| -> Option<Vec<String>> {
-            let canonical = canonical.as_deref()?;
-            let config = Config::from_canonical(canonical).ok()?;
-            (normalize::config_hash(&config) == *hash
-                && crate::task::canonical::canonical_json(&config) == canonical)
-                .then(|| normalize::unknown_fields(&config))
+        let mut next = || -> Result<Option<StoredConfig>, StoreError> {
+            let Some(r) = rows.next().map_err(|e| self.err(e))? else {
+                return Ok(None);
+            };
+            n += 1;
+            let text = |i: usize| r.get_ref(i).ok().and_then(|v| v.as_str().ok());
+            Ok(Some((
+                text(0).unwrap_or("").to_string(),
+                text(1).map(str::to_string),
+            )))
         };
-        // Results are taken in the table's order, so the same bad config is named every time.
-        let mut take = |batch: Vec<(String, Option<String>)>, judged: Vec<Option<Vec<String>>>| {
-            for ((hash, _), fields) in batch.into_iter().zip(judged) {
-                let at = index.get(&hash);
-                let first = at.map(|i| first_use[i as usize]);
-                match (at, fields) {
-                    (Some(i), Some(fields)) => {
-                        stored[i as usize] = true;
-                        unknown[i as usize] = fields;
-                    }
-                    (None, Some(_)) => {}
-                    (_, None) => {
-                        if bad.as_ref().is_none_or(|(earliest, _)| first < *earliest) {
-                            bad = Some((first, hash.chars().take(12).collect()));
-                        }
-                    }
-                }
-            }
-        };
-        // Parsing and hashing each config is most of the work: every other batch is judged on a
-        // second thread while this one reads and judges the rest.
-        type Batch = Vec<(String, Option<String>)>;
+        self.judge_configs(&mut next, &mut tally)?;
+        if let Some(b) = tally.first_break() {
+            *first_break = Some(b);
+        }
+        Ok((n, tally.unknown))
+    }
+
+    /// Judges every config `next` reads, in batches: parsing and hashing each config is most of
+    /// the work, so every other batch is judged on a second thread while this one reads and
+    /// judges the rest. Results are taken in the table's order, so the same bad config is named
+    /// every time.
+    fn judge_configs(
+        &self,
+        next: &mut dyn FnMut() -> Result<Option<StoredConfig>, StoreError>,
+        tally: &mut ConfigTally<'_>,
+    ) -> Result<(), StoreError> {
+        type Batch = Vec<StoredConfig>;
         std::thread::scope(|scope| -> Result<(), StoreError> {
             let (to_worker, work) = std::sync::mpsc::sync_channel::<Batch>(2);
             let (done, judged) = std::sync::mpsc::sync_channel::<(Batch, Vec<_>)>(2);
             scope.spawn(move || {
                 for batch in work {
-                    let results = batch.iter().map(judge).collect();
+                    let results = batch.iter().map(judge_config).collect();
                     if done.send((batch, results)).is_err() {
                         return;
                     }
@@ -1055,72 +1055,108 @@ impl Store {
             let mut sent = 0usize;
             let mut batch: Batch = Vec::with_capacity(CONFIG_BATCH);
             let mut finish = |batch: Batch, sent: &mut usize| -> Result<(), StoreError> {
-                let own: Vec<_> = batch.iter().map(judge).collect();
+                let own: Vec<_> = batch.iter().map(judge_config).collect();
                 // The worker's batch came before this one.
                 for _ in 0..*sent {
                     let (b, r) = judged.recv().map_err(|_| StoreError::Corrupt {
                         path: self.shown(),
                         message: "the thread checking configs stopped".into(),
                     })?;
-                    take(b, r);
+                    tally.take(b, r);
                 }
                 *sent = 0;
-                take(batch, own);
+                tally.take(batch, own);
                 Ok(())
             };
-            while let Some(r) = rows.next().map_err(|e| self.err(e))? {
-                n += 1;
-                let hash = r
-                    .get_ref(0)
-                    .ok()
-                    .and_then(|v| v.as_str().ok())
-                    .unwrap_or("")
-                    .to_string();
-                let canonical = r
-                    .get_ref(1)
-                    .ok()
-                    .and_then(|v| v.as_str().ok())
-                    .map(str::to_string);
-                batch.push((hash, canonical));
-                if batch.len() == CONFIG_BATCH {
-                    let full = std::mem::replace(&mut batch, Vec::with_capacity(CONFIG_BATCH));
-                    if sent == 0 {
-                        to_worker
-                            .send(full)
-                            .expect("the worker lives while it is sent work");
-                        sent = 1;
-                    } else {
-                        finish(full, &mut sent)?;
-                    }
+            while let Some(config) = next()? {
+                batch.push(config);
+                if batch.len() < CONFIG_BATCH {
+                    continue;
+                }
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(CONFIG_BATCH));
+                if sent == 0 {
+                    to_worker
+                        .send(full)
+                        .expect("the worker lives while it is sent work");
+                    sent = 1;
+                } else {
+                    finish(full, &mut sent)?;
                 }
             }
             finish(batch, &mut sent)?;
             drop(to_worker);
             Ok(())
-        })?;
-        if let Some((first, hash)) = bad {
-            *first_break = Some(ChainBreak {
+        })
+    }
+}
+
+/// A row of the configs table: its hash, and its canonical text when that is text.
+type StoredConfig = (String, Option<String>);
+
+/// A stored config's undocumented fields, if it is whole: it parses, hashes to its name and is
+/// written canonically.
+fn judge_config((hash, canonical): &StoredConfig) -> Option<Vec<String>> {
+    let canonical = canonical.as_deref()?;
+    let config = Config::from_canonical(canonical).ok()?;
+    (normalize::config_hash(&config) == *hash
+        && crate::task::canonical::canonical_json(&config) == canonical)
+        .then(|| normalize::unknown_fields(&config))
+}
+
+/// What the configs judged so far show, by the index the chain pass gave each hash.
+struct ConfigTally<'a> {
+    index: &'a ConfigIndex,
+    first_use: &'a [i64],
+    unknown: Vec<Vec<String>>,
+    stored: Vec<bool>,
+    /// The earliest bad config so far: (its first use, none if unused; its short hash).
+    bad: Option<(Option<i64>, String)>,
+}
+
+impl ConfigTally<'_> {
+    fn take(&mut self, batch: Vec<StoredConfig>, judged: Vec<Option<Vec<String>>>) {
+        for ((hash, _), fields) in batch.into_iter().zip(judged) {
+            let at = self.index.get(&hash);
+            let first = at.map(|i| self.first_use[i as usize]);
+            match (at, fields) {
+                (Some(i), Some(fields)) => {
+                    self.stored[i as usize] = true;
+                    self.unknown[i as usize] = fields;
+                }
+                (None, Some(_)) => {}
+                (_, None) => {
+                    if self
+                        .bad
+                        .as_ref()
+                        .is_none_or(|(earliest, _)| first < *earliest)
+                    {
+                        self.bad = Some((first, hash.chars().take(12).collect()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The earliest bad config's break, else the earliest snapshot whose config is not stored
+    /// (from the hashes the chain pass gathered: no second pass over the history).
+    fn first_break(&self) -> Option<ChainBreak> {
+        if let Some((first, hash)) = &self.bad {
+            return Some(ChainBreak {
                 snapshot: first.unwrap_or(0),
                 reason: format!(
                     "the stored config {} does not match its hash (the configs table was altered)",
-                    crate::task::text::visible(&hash)
+                    crate::task::text::visible(hash)
                 ),
             });
-        } else {
-            // A snapshot whose config is not stored: the earliest one, from the hashes the
-            // chain pass gathered (no second pass over the history).
-            let orphan = (0..index.len())
-                .filter(|i| !stored[*i])
-                .map(|i| first_use[i])
-                .min();
-            if let Some(id) = orphan {
-                *first_break = Some(ChainBreak {
-                    snapshot: id,
-                    reason: "its config is missing from the database".into(),
-                });
-            }
         }
-        Ok((n, unknown))
+        let orphan = (0..self.index.len())
+            .filter(|i| !self.stored[*i])
+            .map(|i| self.first_use[i])
+            .min()?;
+        Some(ChainBreak {
+            snapshot: orphan,
+            reason: "its config is missing from the database".into(),
+        })
     }
 }
 
