@@ -183,6 +183,11 @@ pub fn run(
         run_targets.sort_by(|a, b| a.target.cmp(&b.target));
     }
     let names: Vec<String> = plan.targets.iter().map(|t| t.name.clone()).collect();
+    let regions: super::report::Regions = plan
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.name.clone(), t.region.clone()?)))
+        .collect();
     let now = clock.now();
     let opts = ReportOptions {
         since: now - plan.window,
@@ -199,7 +204,7 @@ pub fn run(
         &opts,
         &run_targets,
         &plan.out_dir,
-        plan.ocsf,
+        plan.ocsf.then_some(&regions),
     )?;
     let key = plan.signing_key.as_deref().filter(|_| broken.is_none());
     if let Some(why) = &broken {
