@@ -163,6 +163,11 @@ pub fn run(
         name_membership(org, &known, plan.targets, &mut run_targets);
     }
     let names: Vec<String> = plan.targets.iter().map(|t| t.name.clone()).collect();
+    let regions: super::report::Regions = plan
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.name.clone(), t.region.clone()?)))
+        .collect();
     let now = clock.now();
     let opts = ReportOptions {
         since: now - plan.window,
@@ -179,7 +184,7 @@ pub fn run(
         &opts,
         &run_targets,
         &plan.out_dir,
-        plan.ocsf,
+        plan.ocsf.then_some(&regions),
     )?;
     let key = plan.signing_key.as_deref().filter(|_| broken.is_none());
     if let Some(why) = &broken {

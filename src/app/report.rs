@@ -376,7 +376,7 @@ pub fn write_run_reports(
     dir: &Path,
     signing_key: Option<&SigningKey>,
 ) -> Result<Vec<PathBuf>, Error> {
-    RunReport::build(store, set, targets, opts, run, dir, false)?.write(signing_key, None)
+    RunReport::build(store, set, targets, opts, run, dir, None)?.write(signing_key, None)
 }
 
 /// What a run's notifications and metrics need of a target's newest snapshot.
@@ -423,6 +423,9 @@ pub struct RunReport {
     dir: PathBuf,
 }
 
+/// The configured region of each target that names one, by target name.
+pub type Regions = std::collections::HashMap<String, String>;
+
 /// One target's part of a run's report in every format.
 struct RunPart {
     name: String,
@@ -438,7 +441,7 @@ struct RunPart {
 impl RunReport {
     /// Judges and renders every one of `targets` over `opts` into spools in `dir`, the folder
     /// the report is for (made if missing); `ocsf` adds the findings of each target's latest
-    /// check.
+    /// check, each with its target's region where it has one.
     pub fn build(
         store: &Store,
         set: &PolicySet,
@@ -446,7 +449,7 @@ impl RunReport {
         opts: &ReportOptions,
         run: &[RunTarget],
         dir: &Path,
-        ocsf: bool,
+        ocsf: Option<&Regions>,
     ) -> Result<RunReport, Error> {
         let io = io_error("the report");
         std::fs::create_dir_all(dir).map_err(io_error(&dir.display().to_string()))?;
@@ -455,8 +458,8 @@ impl RunReport {
         let in_dir = || spool(Some(dir), SECTIONS_BUFFER);
         let (mut markdown, mut json_targets, mut html) = (in_dir()?, in_dir()?, in_dir()?);
         let mut findings = match ocsf {
-            true => Some((crate::report::PrettyArray::default(), in_dir()?)),
-            false => None,
+            Some(_) => Some((crate::report::PrettyArray::default(), in_dir()?)),
+            None => None,
         };
         let mut rows = Vec::new();
         let mut html_rows = Vec::new();
@@ -471,13 +474,16 @@ impl RunReport {
             |mut t| {
                 t.failed_this_run = failed.contains(t.name.as_str());
                 let ocsf = match (&t.check, ocsf) {
-                    (Some(check), true) => {
-                        let account = t
-                            .latest
-                            .as_ref()
-                            .and_then(|l| l.identity.as_ref())
-                            .map(|i| i.account.as_str());
-                        crate::report::check::render_ocsf_events(check, account).map_err(&io)?
+                    (Some(check), Some(regions)) => {
+                        let place = crate::report::check::CloudOf {
+                            account: t
+                                .latest
+                                .as_ref()
+                                .and_then(|l| l.identity.as_ref())
+                                .map(|i| i.account.as_str()),
+                            region: regions.get(&t.name).map(String::as_str),
+                        };
+                        crate::report::check::render_ocsf_events(check, place).map_err(&io)?
                     }
                     _ => None,
                 };
@@ -1072,7 +1078,16 @@ expires = "2026-11-03"
         ];
         let mut whole = compliance_report(&store, &set, &names, &opts, Some(&run)).unwrap();
         let out = dir.path().join("reports");
-        let mut streamed = RunReport::build(&store, &set, &names, &opts, &run, &out, true).unwrap();
+        let mut streamed = RunReport::build(
+            &store,
+            &set,
+            &names,
+            &opts,
+            &run,
+            &out,
+            Some(&Regions::new()),
+        )
+        .unwrap();
         let mut written = streamed.write(None, None).unwrap();
         let json_path = written[1].clone();
         written.extend(streamed.write_ocsf(&json_path, None).unwrap());
@@ -1111,7 +1126,7 @@ expires = "2026-11-03"
         let pairs: Vec<_> = whole
             .targets
             .iter()
-            .filter_map(|t| t.check.as_ref().map(|c| (c, None)))
+            .filter_map(|t| t.check.as_ref().map(|c| (c, Default::default())))
             .collect();
         assert_eq!(pairs.len(), 2, "two targets have a check");
         let mut findings = Vec::new();

@@ -132,8 +132,16 @@ fn check_each(
         let element = match &array {
             Some(_) if json_array => Some(pretty_element(&document, 1).map_err(written)?),
             Some(_) => {
-                let account = meta.identity.as_ref().map(|i| i.account.as_str());
-                crate::report::check::render_ocsf_events(&report, account).map_err(written)?
+                let place = crate::report::check::CloudOf {
+                    account: meta.identity.as_ref().map(|i| i.account.as_str()),
+                    region: ctx
+                        .settings
+                        .targets
+                        .iter()
+                        .find(|t| t.name == meta.target)
+                        .and_then(|t| t.region.as_deref()),
+                };
+                crate::report::check::render_ocsf_events(&report, place).map_err(written)?
             }
             None => None,
         };

@@ -17,6 +17,7 @@ mod platform;
 mod report;
 mod restore;
 mod run;
+mod schemas;
 mod sim;
 mod snapshot;
 mod sql;

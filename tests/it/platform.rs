@@ -160,7 +160,7 @@ fn run_writes_prometheus_metrics_for_a_compliant_and_a_failing_target() {
     let cfg = env.write(
         "config.toml",
         &format!(
-            "policies = [\"policies\"]\nmetrics_file = \"metrics/tcss-audit.prom\"\n\n[[target]]\nname = \"on\"\nendpoint = \"{}\"\n\n[[target]]\nname = \"off\"\nendpoint = \"{}\"\n",
+            "policies = [\"policies\"]\nmetrics_file = \"metrics/tcss-audit.prom\"\n\n[[target]]\nname = \"on\"\nendpoint = \"{}\"\nregion = \"ap-shanghai\"\n\n[[target]]\nname = \"off\"\nendpoint = \"{}\"\n",
             on_sim.url, off_sim.url
         ),
     );
@@ -239,6 +239,12 @@ fn run_writes_prometheus_metrics_for_a_compliant_and_a_failing_target() {
                 .any(|e| e["class_uid"] == 2003 && e["resources"][0]["name"] == target)
         );
     }
+    // Each names its target's region where the config gives one.
+    for e in &events {
+        let region = (e["resources"][0]["name"] == "on").then_some("ap-shanghai");
+        assert_eq!(e["cloud"]["region"].as_str(), region, "{e}");
+        assert_eq!(e["metadata"]["profiles"], serde_json::json!(["cloud"]));
+    }
     // No temporary file is left beside it.
     let left: Vec<_> = std::fs::read_dir(metrics.parent().unwrap())
         .unwrap()
@@ -300,6 +306,18 @@ fn check_ocsf_events_have_every_attribute_the_class_requires() {
                 "{field}: {e}"
             );
         }
+        // The events follow the cloud profile, and hold what it requires.
+        let profiles = names(&e["metadata"]["profiles"]);
+        assert!(profiles.contains(&"cloud".to_string()), "{e}");
+        for profile in &profiles {
+            for attr in names(&def["profiles"][profile]["required"]) {
+                assert!(
+                    e.get(&attr).is_some(),
+                    "profile {profile}: {attr} missing in {e}"
+                );
+            }
+        }
+        assert_eq!(e["cloud"]["provider"], "Tencent Cloud");
         assert_eq!(e["class_uid"], class["uid"]);
         assert_eq!(e["category_uid"], class["category_uid"]);
         assert_eq!(
@@ -325,4 +343,44 @@ fn check_ocsf_events_have_every_attribute_the_class_requires() {
             .iter()
             .any(|e| e["compliance"]["status"] == "Fail" && e["remediation"]["desc"].is_string())
     );
+}
+
+#[test]
+fn check_ocsf_events_name_the_region_the_config_gives() {
+    let env = Env::new();
+    crate::common::store_with(
+        &env.db(),
+        "prod",
+        &[(
+            "2026-11-01T03:00:00Z",
+            serde_json::json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00", "ScanType": ["vul"]}),
+        )],
+    );
+    let cloud = |args: &[&str]| -> Vec<serde_json::Value> {
+        let out = env.run(args).code(1);
+        let events: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();
+        assert!(!events.is_empty());
+        events.iter().map(|e| e["cloud"].clone()).collect()
+    };
+    // Imported without an identity and no region configured: the provider alone.
+    for c in cloud(&["check", "--target", "prod", "--format", "ocsf"]) {
+        assert_eq!(c, serde_json::json!({"provider": "Tencent Cloud"}));
+    }
+    let cfg = env.write(
+        "config.toml",
+        "[[target]]\nname = \"prod\"\nregion = \"ap-guangzhou\"\n",
+    );
+    let args = [
+        "--config",
+        cfg.to_str().unwrap(),
+        "check",
+        "--format",
+        "ocsf",
+    ];
+    for c in cloud(&args) {
+        assert_eq!(
+            c,
+            serde_json::json!({"provider": "Tencent Cloud", "region": "ap-guangzhou"})
+        );
+    }
 }

@@ -8,7 +8,9 @@ mod text;
 
 pub use junit::junit;
 pub use markdown::markdown;
-pub use ocsf::{OCSF_VERSION, events as ocsf_events, ocsf, render_events as render_ocsf_events};
+pub use ocsf::{
+    CloudOf, OCSF_VERSION, events as ocsf_events, ocsf, render_events as render_ocsf_events,
+};
 pub use sarif::sarif;
 pub use text::text;
 

@@ -1,7 +1,9 @@
 //! `audit check --format ocsf`: one OCSF 1.x Compliance Finding event (class_uid 2003) per rule
 //! result, as a JSON array a SIEM ingests. The mapping, where OCSF leaves a choice:
 //! - the resource is the target's scan task (`resources[0]`: its name, the account where known,
-//!   the snapshot and config hash in `data`); `cloud.provider` is Tencent Cloud;
+//!   the snapshot and config hash in `data`);
+//! - the events follow the `cloud` profile (`metadata.profiles`): `cloud.provider` is Tencent
+//!   Cloud, with the target's region and account where known;
 //! - `compliance.standards` names the policy the rule comes from, `compliance.control` the rule;
 //!   `compliance.status_id` is Pass (1), Fail (3), or Warning (2) for a rule that could not be
 //!   evaluated; a waived failure is Fail with the finding's `status_id` Suppressed (3);
@@ -28,8 +30,16 @@ fn severity_id(s: Severity) -> (u8, &'static str) {
     }
 }
 
-/// The events of one check report; `account` is the UIN the snapshot came from, where known.
-pub fn events(report: &CheckReport, account: Option<&str>) -> Vec<Value> {
+/// Where a target lives, where known: the UIN its snapshot came from, and the region its
+/// config names.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CloudOf<'a> {
+    pub account: Option<&'a str>,
+    pub region: Option<&'a str>,
+}
+
+/// The events of one check report.
+pub fn events(report: &CheckReport, place: CloudOf<'_>) -> Vec<Value> {
     let time = report.snapshot.at.timestamp_millis();
     report
         .results
@@ -59,7 +69,10 @@ pub fn events(report: &CheckReport, account: Option<&str>) -> Vec<Value> {
                 "data": {"snapshot": report.snapshot.id, "config_hash": report.snapshot.config_hash},
             });
             let mut cloud = json!({"provider": "Tencent Cloud"});
-            if let Some(a) = account {
+            if let Some(region) = place.region {
+                cloud["region"] = json!(region);
+            }
+            if let Some(a) = place.account {
                 resource["owner"] = json!({"account": {"uid": a, "type": "Tencent Cloud account"}});
                 cloud["account"] = json!({"uid": a});
             }
@@ -86,6 +99,7 @@ pub fn events(report: &CheckReport, account: Option<&str>) -> Vec<Value> {
                         "version": env!("CARGO_PKG_VERSION"),
                     },
                     "log_name": "audit check",
+                    "profiles": ["cloud"],
                 },
                 "finding_info": {
                     "uid": format!("{}/{}/{}", report.target, r.rule, report.snapshot.id),
@@ -115,10 +129,10 @@ pub fn events(report: &CheckReport, account: Option<&str>) -> Vec<Value> {
 }
 
 /// Every report's events as one JSON array.
-pub fn ocsf(reports: &[(&CheckReport, Option<&str>)], w: &mut dyn Write) -> io::Result<()> {
+pub fn ocsf(reports: &[(&CheckReport, CloudOf<'_>)], w: &mut dyn Write) -> io::Result<()> {
     let mut array = crate::report::PrettyArray::open(w)?;
-    for (r, account) in reports {
-        if let Some(events) = render_events(r, *account)? {
+    for (r, place) in reports {
+        if let Some(events) = render_events(r, *place)? {
             array.push(&events, w)?;
         }
     }
@@ -127,9 +141,9 @@ pub fn ocsf(reports: &[(&CheckReport, Option<&str>)], w: &mut dyn Write) -> io::
 
 /// One report's events as elements of the top-level array, joined, for
 /// [`crate::report::PrettyArray::push`]; `None` when it has none.
-pub fn render_events(report: &CheckReport, account: Option<&str>) -> io::Result<Option<Vec<u8>>> {
+pub fn render_events(report: &CheckReport, place: CloudOf<'_>) -> io::Result<Option<Vec<u8>>> {
     let mut out: Vec<u8> = Vec::new();
-    for (i, e) in events(report, account).iter().enumerate() {
+    for (i, e) in events(report, place).iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(b",\n");
         }
