@@ -44,14 +44,20 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                     if args.format == TextOrJson::Text {
                         ctx.emit(|w| recorded_line(&outcome.target, recorded, ctx.tz, w))?;
                     }
-                    results.push(json!({
+                    // A first snapshot is no change: `changed: false, first: true`, as in
+                    // `history` and the run report.
+                    let mut result = json!({
                         "target": outcome.target,
                         "id": recorded.id,
                         "at": fmt_utc(recorded.observed_at),
-                        "changed": recorded.changed,
+                        "changed": recorded.changed && !recorded.first,
                         "config_hash": recorded.config_hash,
                         "new_fields": recorded.new_fields,
-                    }));
+                    });
+                    if recorded.first {
+                        result["first"] = json!(true);
+                    }
+                    results.push(result);
                 }
                 Err(e) => {
                     // One target failing does not stop the others; each failure is named.

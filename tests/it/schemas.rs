@@ -262,6 +262,15 @@ fn a_first_snapshot_its_history_and_show_validate() {
     let s = Signed::new();
     assert_valid("snapshot", &s.first_snapshot);
     assert_eq!(s.first_snapshot["results"][0]["id"], 1);
+    let recorded = &s.first_snapshot["results"][0];
+    assert_eq!(
+        (&recorded["first"], &recorded["changed"]),
+        (&json!(true), &json!(false)),
+        "a first snapshot is no change, as in history"
+    );
+    let mut said_changed = s.first_snapshot.clone();
+    said_changed["results"][0]["changed"] = json!(true);
+    assert_invalid("snapshot", &said_changed);
     assert_valid("history", &s.first_history);
     let first = &s.first_history["snapshots"][0];
     assert_eq!(
