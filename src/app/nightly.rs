@@ -121,15 +121,7 @@ pub fn run(
     // Before anything is recorded: which targets the history already holds, and when each was
     // last seen (for notifications of a job that stopped).
     let known = store.targets()?;
-    let mut last_before = HashMap::new();
-    if !plan.notify.is_empty() {
-        for t in plan.targets {
-            if let Ok(m) = store.resolve(&t.name, &crate::task::when::When::Latest, chrono_tz::UTC)
-            {
-                last_before.insert(t.name.clone(), m.observed_at);
-            }
-        }
-    }
+    let last_before = last_seen(&store, plan);
     let runtime = runtime(Threads::Workers(2))?;
     let outcomes = runtime.block_on(snapshot_and_check(
         &mut store,
@@ -162,63 +154,19 @@ pub fn run(
     if let Some(org) = &plan.organization {
         name_membership(org, &known, plan.targets, &mut run_targets);
     }
-    let names: Vec<String> = plan.targets.iter().map(|t| t.name.clone()).collect();
-    let regions: super::report::Regions = plan
-        .targets
-        .iter()
-        .filter_map(|t| Some((t.name.clone(), t.region.clone()?)))
-        .collect();
     let now = clock.now();
-    let opts = ReportOptions {
-        since: now - plan.window,
-        until: now,
-        generated_at: now,
-        tz: plan.tz,
-        fail_on: plan.job.fail_on,
-        api_offset: plan.job.times.api_offset,
-    };
-    let mut report = RunReport::build(
-        &store,
-        plan.set,
-        &names,
-        &opts,
-        &run_targets,
-        &plan.out_dir,
-        plan.ocsf.then_some(&regions),
-    )?;
     let key = plan.signing_key.as_deref().filter(|_| broken.is_none());
-    if let Some(why) = &broken {
-        report.set_signature_line_broken(why);
-    }
-    let mut written = report.write(key, None)?;
-    if plan.ocsf {
-        let findings = report.write_ocsf(&written[1], key)?;
-        written.extend(findings);
-    }
+    let (mut report, written) = write_reports(plan, &store, &run_targets, broken.as_deref(), now)?;
     let mut deliveries = Vec::new();
     if !plan.notify.is_empty() {
         let nows = targets_now(&report, &run_targets, &figures, &last_before);
-        // Absolute: a relative --out-dir means nothing to whoever reads the message.
-        let shown = |p: &PathBuf| {
-            std::path::absolute(p)
-                .unwrap_or_else(|_| p.clone())
-                .display()
-                .to_string()
-        };
-        let paths = (written.first().map(shown), written.get(1).map(shown));
-        deliveries = crate::app::notify::notify_all(
-            &mut store,
-            &plan.notify,
-            &nows,
+        let told = Told {
             now,
-            code as u8,
-            paths,
-            plan.notify_dry_run,
-            plan.job.env.as_ref(),
-            broken.as_deref(),
-            plan.tz,
-            &plan.job.client.net(),
-        )?;
+            code,
+            written: &written,
+            broken: broken.as_deref(),
+        };
+        deliveries = notify(plan, &mut store, &nows, &told)?;
         let failed: Vec<String> = deliveries
             .iter()
             .filter_map(|d| d.failed.as_ref().map(|f| format!("{}: {f}", d.destination)))
@@ -245,6 +193,108 @@ pub fn run(
         written,
         deliveries,
     })
+}
+
+/// When each target was last observed before this run, for the notifications of a job that
+/// stopped (nothing when there is nobody to tell).
+fn last_seen(store: &Store, plan: &NightlyRun<'_>) -> HashMap<String, DateTime<Utc>> {
+    if plan.notify.is_empty() {
+        return HashMap::new();
+    }
+    plan.targets
+        .iter()
+        .filter_map(|t| {
+            let m = store
+                .resolve(&t.name, &crate::task::when::When::Latest, chrono_tz::UTC)
+                .ok()?;
+            Some((t.name.clone(), m.observed_at))
+        })
+        .collect()
+}
+
+/// Writes the run's reports (Markdown, JSON, HTML, and the OCSF findings when asked), signed
+/// unless the signature line is `broken`; gives the report and the files written.
+fn write_reports(
+    plan: &NightlyRun<'_>,
+    store: &Store,
+    run_targets: &[RunTarget],
+    broken: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(RunReport, Vec<PathBuf>), Error> {
+    let names: Vec<String> = plan.targets.iter().map(|t| t.name.clone()).collect();
+    let regions: super::report::Regions = plan
+        .targets
+        .iter()
+        .filter_map(|t| Some((t.name.clone(), t.region.clone()?)))
+        .collect();
+    let opts = ReportOptions {
+        since: now - plan.window,
+        until: now,
+        generated_at: now,
+        tz: plan.tz,
+        fail_on: plan.job.fail_on,
+        api_offset: plan.job.times.api_offset,
+    };
+    let mut report = RunReport::build(
+        store,
+        plan.set,
+        &names,
+        &opts,
+        run_targets,
+        &plan.out_dir,
+        plan.ocsf.then_some(&regions),
+    )?;
+    let key = plan.signing_key.as_deref().filter(|_| broken.is_none());
+    if let Some(why) = broken {
+        report.set_signature_line_broken(why);
+    }
+    let mut written = report.write(key, None)?;
+    if plan.ocsf {
+        let findings = report.write_ocsf(&written[1], key)?;
+        written.extend(findings);
+    }
+    Ok((report, written))
+}
+
+/// What the run tells its destinations besides the targets' news.
+struct Told<'a> {
+    now: DateTime<Utc>,
+    code: ExitCode,
+    written: &'a [PathBuf],
+    broken: Option<&'a str>,
+}
+
+/// Tells every destination what is new, with the reports' paths made absolute: a relative
+/// --out-dir means nothing to whoever reads the message.
+fn notify(
+    plan: &NightlyRun<'_>,
+    store: &mut Store,
+    nows: &[crate::app::notify::TargetNow],
+    told: &Told<'_>,
+) -> Result<Vec<crate::app::notify::Delivery>, Error> {
+    let shown = |p: &PathBuf| {
+        std::path::absolute(p)
+            .unwrap_or_else(|_| p.clone())
+            .display()
+            .to_string()
+    };
+    let paths = (
+        told.written.first().map(shown),
+        told.written.get(1).map(shown),
+    );
+    crate::app::notify::notify_all(
+        store,
+        &plan.notify,
+        nows,
+        told.now,
+        told.code as u8,
+        paths,
+        plan.notify_dry_run,
+        plan.job.env.as_ref(),
+        told.broken,
+        plan.tz,
+        &plan.job.client.net(),
+    )
 }
 
 /// Names each member seen for the first time as new and adds a row for each member that has
