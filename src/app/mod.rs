@@ -15,6 +15,7 @@ pub mod organization;
 pub mod output;
 pub mod report;
 pub mod restore;
+pub mod run;
 pub mod runtime;
 pub mod snapshot;
 pub mod verify;

@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::{ClientArgs, Context, TargetArgs};
-use crate::app::check;
-use crate::app::nightly::{self, JobOptions, NightlyRun};
-use crate::app::organization;
+use crate::app::nightly::{JobOptions, TargetOutcome};
+use crate::app::run::{RunDone, RunRequest};
 use crate::app::snapshot;
 use crate::app::{Error, ExitCode};
 use crate::policy::Severity;
@@ -81,74 +80,51 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             )));
         }
     };
-    // A destination that may not be sent to is a configuration error before any request.
-    if !args.notify_dry_run {
-        crate::app::notify::check_destinations(&ctx.settings.notify, &|name: &str| {
-            std::env::var(name).ok()
-        })?;
-    }
-    let (targets, organization, collisions) = targets_of(args, ctx)?;
-    let targets = args.client.apply(targets);
-    let loaded = check::load_policies(&args.policies, &ctx.settings)?;
-    let fail_on = super::check::fail_on(args.fail_on, ctx, Severity::Low)?;
-    let db = ctx.db_path();
-    let progress = if targets.len() >= 10 && !ctx.global.quiet && std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(targets.len() as u64);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} targets {msg}",
-            )
-            .expect("the template is valid"),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
+    let selection = TargetArgs {
+        target: args.target.clone(),
+        all: args.target.is_none(),
     };
-    let out_dir = match &args.out_dir {
-        Some(d) => d.clone(),
-        None => db
-            .parent()
-            .map(|p| p.join("reports"))
-            .unwrap_or_else(|| PathBuf::from("reports")),
+    let configured = match ctx.configured_targets(&selection) {
+        // A member of the organization is no target of the file.
+        Err(_) if ctx.settings.organization.is_some() => Vec::new(),
+        other => other?,
     };
-    let plan = NightlyRun {
-        db,
+    let request = RunRequest {
+        settings: &ctx.settings,
+        configured,
+        only: args.target.clone(),
+        profile: args.client.profile.clone(),
+        policies: args.policies.clone(),
+        db: ctx.db_path(),
         lock_timeout: Duration::from_secs(args.lock_timeout),
-        set: &loaded.set,
-        targets: &targets,
+        window,
+        tz: ctx.tz,
+        out_dir: args.out_dir.clone(),
+        signing_key: ctx.signing_key()?,
+        line: ctx.line_settings()?,
+        notify_dry_run: args.notify_dry_run,
+        metrics: args.metrics.clone(),
+        ocsf: args.ocsf,
         job: JobOptions {
             concurrency: args.concurrency as usize,
             fail_on_drift: args.fail_on_drift || ctx.settings.fail_on_drift,
             endpoint: args.endpoint.clone(),
             client: args.client.options(&ctx.settings),
-            fail_on,
+            fail_on: super::check::fail_on(args.fail_on, ctx, Severity::Low)?,
             times: ctx.times(),
             env: snapshot::process_env(),
             services: ctx.services(),
         },
-        window,
-        tz: ctx.tz,
-        out_dir,
-        signing_key: ctx.signing_key()?,
-        line: ctx.line_settings()?,
-        organization,
-        notify: ctx.settings.notify.clone(),
-        notify_dry_run: args.notify_dry_run,
-        metrics: args
-            .metrics
-            .clone()
-            .or_else(|| ctx.settings.metrics_file.clone()),
-        ocsf: args.ocsf,
+    };
+    let mut progress = Progress {
+        bar: indicatif::ProgressBar::hidden(),
+        quiet: ctx.quiet(),
+        terminal: !ctx.global.quiet && std::io::stderr().is_terminal(),
     };
     let quiet = ctx.quiet();
-    let done = nightly::run(&plan, ctx.clock.clone(), |o| {
-        progress.inc(1);
-        // With -q only a target that failed is worth a line.
-        if !quiet || o.run.error.is_some() {
-            progress.suspend(|| eprintln!("{}", o.line));
-        }
-    })?;
-    progress.finish_and_clear();
+    let RunDone { done, collisions } =
+        crate::app::run::run(request, ctx.clock.clone(), &mut progress)?;
+    progress.bar.finish_and_clear();
     // Said last, beside the exit code they give, once every other target is done.
     for c in &collisions {
         eprintln!("error: {}", crate::task::text::visible(&c.to_string()));
@@ -188,60 +164,32 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     Ok(done.code)
 }
 
-/// The run's targets, the organization's members among them, and the members left out.
-type RunTargets = (
-    Vec<crate::app::config::TargetSpec>,
-    Option<nightly::OrgMembers>,
-    Vec<organization::Collision>,
-);
+/// A progress bar on a terminal for a fleet, and a line a target on stderr.
+struct Progress {
+    bar: indicatif::ProgressBar,
+    quiet: bool,
+    terminal: bool,
+}
 
-/// The run's targets: the config file's, and with an organization its members (and then not
-/// the default target); members whose names are not their own are left out, as collisions.
-fn targets_of(args: &Args, ctx: &Context) -> Result<RunTargets, Error> {
-    let selection = TargetArgs {
-        target: args.target.clone(),
-        all: args.target.is_none(),
-    };
-    let mut targets = match ctx.configured_targets(&selection) {
-        // A member of the organization is no target of the file.
-        Err(_) if ctx.settings.organization.is_some() => Vec::new(),
-        other => other?,
-    };
-    let Some(spec) = &ctx.settings.organization else {
-        return Ok((targets, None, Vec::new()));
-    };
-    if !ctx.settings.targets_given {
-        targets.clear();
+impl crate::app::run::Progress for Progress {
+    fn start(&mut self, targets: usize) {
+        if targets < 10 || !self.terminal {
+            return;
+        }
+        self.bar = indicatif::ProgressBar::new(targets as u64);
+        self.bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} targets {msg}",
+            )
+            .expect("the template is valid"),
+        );
     }
-    let members = organization::resolve_members(
-        spec,
-        &ctx.services(),
-        args.endpoint.as_deref(),
-        ctx.clock.clone(),
-        &args.client.options(&ctx.settings),
-        &snapshot::process_env(),
-    )?;
-    let configured: Vec<String> = targets.iter().map(|t| t.name.clone()).collect();
-    let named = organization::name_members(spec, &members, &configured, |name| {
-        args.target.as_ref().is_none_or(|t| t == name)
-    });
-    let names: Vec<String> = named.targets.iter().map(|t| t.name.clone()).collect();
-    targets.extend(named.targets);
-    let collisions = named.collisions;
-    if targets.is_empty() && !collisions.is_empty() {
-        let each: Vec<String> = collisions.iter().map(ToString::to_string).collect();
-        return Err(Error::Usage(each.join("\n")));
+
+    fn done(&mut self, o: &TargetOutcome) {
+        self.bar.inc(1);
+        // With -q only a target that failed is worth a line.
+        if !self.quiet || o.run.error.is_some() {
+            self.bar.suspend(|| eprintln!("{}", o.line));
+        }
     }
-    if targets.is_empty() {
-        return Err(Error::Usage(format!(
-            "target {:?} is neither in the config file nor a member of the organization",
-            crate::task::text::visible(args.target.as_deref().unwrap_or(""))
-        )));
-    }
-    let organization = nightly::OrgMembers {
-        template: spec.name.clone(),
-        members: names,
-        collided: collisions.iter().map(|c| c.name.clone()).collect(),
-    };
-    Ok((targets, Some(organization), collisions))
 }
