@@ -692,11 +692,11 @@ fn days_before_the_first_snapshot_are_said_once_in_markdown_and_html() {
     html_args.extend(["--format", "html"]);
     let html = env.run(&html_args).ok().stdout;
     assert_eq!(
-        html.matches("<tr><td>2026-10-23 to 2026-10-31</td><td>not observed (9 days, before the history held)</td>").count(),
+        html.matches("<tr><td><time>2026-10-23</time> to <time>2026-10-31</time></td><td>not observed (9 days, before the history held)</td>").count(),
         1,
         "{html}"
     );
-    assert!(!html.contains("<tr><td>2026-10-24</td>"), "{html}");
+    assert!(!html.contains("<tr><td><time>2026-10-24</time>"), "{html}");
     // The JSON keeps every day.
     let mut json_args = args.to_vec();
     json_args.extend(["--format", "json"]);
@@ -762,6 +762,20 @@ const MEASURE: &str = r#"<script>
       out.days.push(t.textContent);
     });
   });
+  // Headers and short values (names, ids, numbers) are never broken inside a word (a hyphen
+  // may end a line): a range over them spans no more lines than they have words.
+  out.broken = [];
+  document.querySelectorAll('th, code').forEach(function (e) {
+    var text = e.textContent.trim();
+    if (text.length > 24 || e.closest('details')) return;
+    var range = document.createRange();
+    range.selectNodeContents(e);
+    var lines = new Set();
+    Array.prototype.forEach.call(range.getClientRects(), function (r) {
+      if (r.width > 0) lines.add(Math.round(r.top));
+    });
+    if (lines.size > text.split(/[\s-]+/).length) out.broken.push(text);
+  });
   var pre = document.createElement('pre');
   pre.id = 'measured';
   pre.textContent = JSON.stringify(out);
@@ -821,6 +835,8 @@ fn a_4_kb_finding_wraps_and_the_remediation_column_stays_on_the_page() {
         remediation[0][1].as_f64().unwrap(),
     );
     assert!(right <= view && right - left > 100.0, "{m}");
+    // Wrapping the long value breaks no short word elsewhere (the summary's headers, names).
+    assert_eq!(m["broken"], json!([]), "{m}");
 }
 
 #[test]
@@ -846,4 +862,5 @@ fn the_calendar_shows_its_dates() {
     let days: Vec<String> = (FIRST_DAY..=LAST_DAY).map(|d| d.to_string()).collect();
     assert_eq!(m["days"], json!(days), "{m}");
     assert_eq!(m["texts_inside"], m["texts"], "{m}");
+    assert_eq!(m["broken"], json!([]), "{m}");
 }

@@ -12,7 +12,8 @@
 
 use std::io::{self, Write};
 
-use chrono::Datelike;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
 use serde_json::Value;
 
 use super::parts::{
@@ -21,8 +22,8 @@ use super::parts::{
     severities, share, source_name,
 };
 use super::{
-    ComplianceReport, DayRow, DayStatus, MAX_DAILY_DAYS, TargetReport, TargetSection, day_range,
-    day_rows, month_rows, window_days,
+    ComplianceReport, DayRow, DayStatus, MAX_DAILY_DAYS, TargetReport, TargetSection, day_rows,
+    month_rows, window_days,
 };
 use crate::policy::RuleStatus;
 use crate::task::canonical::canonical_value;
@@ -56,12 +57,35 @@ fn code(s: &str) -> String {
     if s.is_empty() {
         return "(empty)".into();
     }
-    fold(s, |part| format!("<code>{}</code>", esc(part)))
+    fold(s, |part| {
+        let class = if has_long_word(part) {
+            " class=\"long\""
+        } else {
+            ""
+        };
+        format!("<code{class}>{}</code>", esc(part))
+    })
 }
 
 /// Text from outside as prose, folded when very long.
 fn prose(s: &str) -> String {
-    fold(s, esc)
+    fold(s, |part| {
+        if has_long_word(part) {
+            format!("<span class=\"long\">{}</span>", esc(part))
+        } else {
+            esc(part)
+        }
+    })
+}
+
+/// A word longer than this (a hash, a RequestId, a value without spaces) may break anywhere, so
+/// that it wraps inside its cell; shorter ones (names, rule ids, numbers) stay whole, so that
+/// the table keeps their columns wide enough for them.
+const LONG_WORD: usize = 24;
+
+fn has_long_word(s: &str) -> bool {
+    s.split_whitespace()
+        .any(|word| word.chars().count() > LONG_WORD)
 }
 
 /// A value as inline code: its canonical JSON.
@@ -84,6 +108,16 @@ fn fold(s: &str, mark: impl Fn(&str) -> String) -> String {
     )
 }
 
+/// A moment in the report's zone, kept on one line.
+fn when(at: DateTime<Utc>, tz: Tz) -> String {
+    format!("<time>{}</time>", esc(&fmt_time(at, tz)))
+}
+
+/// A day, kept on one line.
+fn date(day: NaiveDate) -> String {
+    format!("<time>{day}</time>")
+}
+
 /// Names as code, comma-separated.
 fn codes(names: &[String]) -> String {
     names.iter().map(|n| code(n)).collect::<Vec<_>>().join(", ")
@@ -93,9 +127,9 @@ const STYLE: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1b1b1b;margin:2em auto;max-width:72em;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:2em;border-bottom:2px solid #ddd;padding-bottom:.2em}
 h3{margin-top:1.4em}h4{margin:1em 0 .3em}table{border-collapse:collapse;margin:.5em 0;width:100%}
-th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}
-table.rules{table-layout:fixed}
-code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em;overflow-wrap:anywhere;word-break:break-all}
+th,td{border:1px solid #ccc;padding:.3em .5em;text-align:left;vertical-align:top;overflow-wrap:break-word}th{background:#f3f3f3}
+table.rules{table-layout:fixed}.long{overflow-wrap:anywhere}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em}time{white-space:nowrap}
 details.fold summary{cursor:pointer}details.fold[open] summary{margin-bottom:.3em}
 .yes{color:#1b5e20;font-weight:600}.no{color:#b71c1c;font-weight:600}.meta{color:#555}
 .legend span{display:inline-block;width:.9em;height:.9em;margin:0 .3em 0 1em;vertical-align:middle}
@@ -148,16 +182,12 @@ pub fn html_head(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
     writeln!(
         w,
         "<li>Window: {} to {} ({days} day{} in {})</li>",
-        esc(&fmt_time(r.window.since, tz)),
-        esc(&fmt_time(r.window.until, tz)),
+        when(r.window.since, tz),
+        when(r.window.until, tz),
         if days == 1 { "" } else { "s" },
         esc(tz.name())
     )?;
-    writeln!(
-        w,
-        "<li>Generated: {}</li>",
-        esc(&fmt_time(r.generated_at, tz))
-    )?;
+    writeln!(w, "<li>Generated: {}</li>", when(r.generated_at, tz))?;
     writeln!(w, "<li>Tool: tcss-audit {}</li>", esc(r.tool_version))?;
     writeln!(
         w,
@@ -282,9 +312,9 @@ pub fn html_tail(r: &ComplianceReport, w: &mut dyn Write) -> io::Result<()> {
     match &i.head {
         Some(h) => writeln!(
             w,
-            "<p>Chain head: snapshot #{}, chain hash <code>{}</code>.</p>",
+            "<p>Chain head: snapshot #{}, chain hash {}.</p>",
             h.snapshot,
-            esc(&h.chain_hash)
+            code(&h.chain_hash)
         )?,
         None => writeln!(
             w,
@@ -323,7 +353,7 @@ fn latest_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io:
         return writeln!(
             w,
             "<p>No snapshot at or before {}: nothing to judge.</p>",
-            esc(&fmt_time(r.window.until, tz))
+            when(r.window.until, tz)
         );
     };
     let s = check.summary;
@@ -331,13 +361,13 @@ fn latest_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io:
         w,
         "<p>Latest snapshot #{} at {} (RequestId {}), judged as of {}: {} at {}. Rules: {} pass, {} fail, {} waived, {} error.</p>",
         latest.id,
-        esc(&fmt_time(latest.at, tz)),
+        when(latest.at, tz),
         latest
             .request_id
             .as_deref()
             .map(code)
             .unwrap_or_else(|| "none".into()),
-        esc(&fmt_time(r.window.until.min(r.generated_at), tz)),
+        when(r.window.until.min(r.generated_at), tz),
         if t.compliant {
             "<span class=\"yes\">compliant</span>"
         } else {
@@ -363,7 +393,7 @@ fn latest_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io:
             w,
             "<p class=\"broken\"><strong>The account changed</strong> at snapshot #{} ({}): the answers came from account {} before and from {} since. Check that the target's credentials reach the account meant.</p>",
             c.snapshot,
-            esc(&fmt_time(c.at, tz)),
+            when(c.at, tz),
             code(&c.from),
             code(&c.to)
         )?;
@@ -422,7 +452,7 @@ fn failing_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io
     }
     writeln!(
         w,
-        "<table class=\"rules\"><colgroup><col style=\"width:17%\"><col style=\"width:10%\"><col style=\"width:18%\"><col style=\"width:12%\"><col style=\"width:20%\"><col style=\"width:23%\"></colgroup>"
+        "<table class=\"rules\"><colgroup><col style=\"width:16%\"><col style=\"width:14%\"><col style=\"width:17%\"><col style=\"width:12%\"><col style=\"width:18%\"><col style=\"width:23%\"></colgroup>"
     )?;
     writeln!(
         w,
@@ -500,7 +530,7 @@ fn drift_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::
     )?;
     for e in &t.changes {
         let from = match e.from_at {
-            Some(at) => format!("#{} ({})", e.from, esc(&fmt_time(at, tz))),
+            Some(at) => format!("#{} ({})", e.from, when(at, tz)),
             None => format!("#{}", e.from),
         };
         for c in &e.changes {
@@ -508,7 +538,7 @@ fn drift_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::
                 w,
                 "<tr><td>{from} and #{} ({})</td><td>{}</td><td>{}</td></tr>",
                 e.to,
-                esc(&fmt_time(e.at, tz)),
+                when(e.at, tz),
                 code(&c.path),
                 change_text(c)
             )?;
@@ -527,7 +557,7 @@ fn baseline_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> i
     writeln!(
         w,
         "<p>Baseline approved {} by {}{} (config {}): {}</p>",
-        esc(&fmt_time(b.approved_at, r.tz)),
+        when(b.approved_at, r.tz),
         prose(&b.by),
         b.snapshot
             .map(|s| format!(" from snapshot #{s}"))
@@ -569,7 +599,7 @@ fn restores_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> i
         writeln!(
             w,
             "<tr><td>{}</td><td>{}</td><td>{} {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&fmt_time(x.at, r.tz)),
+            when(x.at, r.tz),
             prose(&x.by),
             prose(&x.restored_to),
             code(&x.config_hash),
@@ -601,9 +631,9 @@ fn evidence_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> i
             w,
             "<tr><td>#{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             e.id,
-            esc(&fmt_time(e.at, tz)),
+            when(e.at, tz),
             source_name(e.source),
-            esc(&fmt_time(e.recorded_at, tz)),
+            when(e.recorded_at, tz),
             e.identity
                 .as_ref()
                 .map(|i| code(&i.account))
@@ -642,7 +672,11 @@ fn days_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::R
                 writeln!(
                     w,
                     "<tr><td>{}</td><td>{}</td><td></td><td></td><td></td><td></td></tr>",
-                    day_range(first, last),
+                    if first == last {
+                        date(first)
+                    } else {
+                        format!("{} to {}", date(first), date(last))
+                    },
                     esc(&not_observed_verdict(days))
                 )?;
                 continue;
@@ -655,7 +689,7 @@ fn days_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::R
             DayStatus::NotObserved => "not observed",
         };
         let snap = match (d.snapshot, d.at) {
-            (Some(id), Some(at)) => format!("#{id} at {}", esc(&fmt_time(at, r.tz))),
+            (Some(id), Some(at)) => format!("#{id} at {}", when(at, r.tz)),
             _ => String::new(),
         };
         let enable = match enable_of(d) {
@@ -676,7 +710,7 @@ fn days_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::R
         writeln!(
             w,
             "<tr><td>{}</td><td>{verdict}</td><td>{snap}</td><td>{enable}</td><td>{types}</td><td>{}</td></tr>",
-            d.date,
+            date(d.date),
             codes(&d.failing)
         )?;
     }

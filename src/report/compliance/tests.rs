@@ -230,7 +230,7 @@ fn days_not_observed_are_one_row() {
     let mut html = Vec::new();
     super::html(&r, &mut html).unwrap();
     let html = String::from_utf8(html).unwrap();
-    assert_eq!(html.matches("<tr><td>2026-01").count(), 1, "{html}");
+    assert_eq!(html.matches("<tr><td><time>2026-01").count(), 1, "{html}");
     // The JSON keeps every day.
     assert_eq!(r.targets[0].not_observed.len(), 30);
     assert_eq!(r.targets[0].daily.len(), 30);
