@@ -483,7 +483,10 @@ fn the_html_report_is_exact_self_contained_and_renders_in_a_browser() {
     let version = env!("CARGO_PKG_VERSION");
     insta::assert_snapshot!(
         "report_html",
-        html.replace(&format!("tcss-audit {version}."), "tcss-audit [version].")
+        html.replace(
+            &format!("tcss-audit {version}</li>"),
+            "tcss-audit [version]</li>"
+        )
     );
     // Self-contained: no reference to anything outside, no script.
     let lower = html.to_lowercase();
@@ -499,25 +502,12 @@ fn the_html_report_is_exact_self_contained_and_renders_in_a_browser() {
     let page = env.write("report.html", &html);
     let Some(browser) = chromium() else { return };
     let shot = env.path("report.png");
-    let profile = env.path("chromium-profile");
-    let out = std::process::Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--window-size=1200,1600",
-        ])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
+    let out = chromium_on(
+        &env,
+        browser,
+        &page,
+        &[format!("--screenshot={}", shot.display())],
+    );
     assert!(shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
     let decoder = png::Decoder::new(std::fs::File::open(&shot).unwrap());
     let mut reader = decoder.read_info().unwrap();
@@ -570,4 +560,307 @@ fn chromium() -> Option<&'static str> {
     );
     eprintln!("skipped: chromium is not installed, the page is not rendered");
     None
+}
+
+/// The headings of a Markdown report, levels 1 to 4, as plain text.
+fn markdown_headings(md: &str) -> Vec<String> {
+    md.lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim().replace('`', ""))
+        .collect()
+}
+
+/// The text of an HTML fragment: tags dropped, the report's entities read back.
+fn html_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&rarr;", "->")
+        .replace("&hellip;", "…")
+        .replace("&amp;", "&")
+}
+
+/// The headings of an HTML report, levels 1 to 4, as plain text.
+fn html_headings(html: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = html;
+    while let Some(start) = rest.find("<h") {
+        let level = rest.as_bytes().get(start + 2).copied();
+        rest = &rest[start + 2..];
+        let Some(level @ b'1'..=b'4') = level else {
+            continue;
+        };
+        let close = format!("</h{}>", level as char);
+        let open_end = rest.find('>').unwrap() + 1;
+        let end = rest.find(&close).unwrap();
+        found.push(html_text(&rest[open_end..end]).trim().to_string());
+        rest = &rest[end..];
+    }
+    found
+}
+
+/// The inline code spans of a Markdown text (single-backtick fences).
+fn markdown_code_spans(md: &str) -> Vec<String> {
+    md.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|s| s.replace("\\|", "|"))
+        .collect()
+}
+
+#[test]
+fn the_html_report_has_every_section_and_figure_of_the_markdown() {
+    let env = history_env();
+    let mut args = vec!["report", "--policies", "policies"];
+    args.extend(WINDOW);
+    let md = env.run(&args).ok().stdout;
+    args.extend(["--format", "html"]);
+    let html = env.run(&args).ok().stdout;
+    // The same sections, in the same order, under the same headings: configuration, failing
+    // rules, waivers in force, drift, baseline, days, evidence, chain of custody.
+    let headings = markdown_headings(&md);
+    assert!(
+        headings.contains(&"Waivers in force".to_string())
+            && headings.contains(&"Configuration".to_string()),
+        "{headings:?}"
+    );
+    assert_eq!(html_headings(&html), headings);
+    // Every value the Markdown quotes (fields, values, rule ids, hashes, RequestIds, policy
+    // files and their SHA-256) is in the HTML too.
+    let text = html_text(&html);
+    let spans = markdown_code_spans(&md);
+    assert!(spans.len() > 100, "{}", spans.len());
+    for span in &spans {
+        assert!(text.contains(span.as_str()), "{span:?} is not in the HTML");
+    }
+    // The summary's figures: every cell of its rows, the severity split and the days not
+    // observed included.
+    let summary = md.split("## Summary").nth(1).unwrap();
+    let rows = summary
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .collect::<Vec<_>>();
+    assert!(!rows.is_empty());
+    assert!(html.contains("<th>Days not observed</th>"), "{html}");
+    for row in rows {
+        let cells: Vec<String> = row
+            .trim_matches('|')
+            .split(" | ")
+            .map(|c| c.trim().replace(['`', '*'], ""))
+            .collect();
+        let html_row = html
+            .lines()
+            .find(|l| l.starts_with("<tr>") && html_text(l).starts_with(&cells[0]))
+            .unwrap_or_else(|| panic!("no summary row for {}", cells[0]));
+        let html_cells: Vec<String> = html_row
+            .split("</td>")
+            .map(|c| html_text(c).trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect();
+        assert_eq!(html_cells, cells, "{html_row}");
+    }
+    // The policy files with their SHA-256.
+    assert!(md.contains("SHA-256") && text.contains("SHA-256"), "{text}");
+}
+
+#[test]
+fn days_before_the_first_snapshot_are_said_once_in_markdown_and_html() {
+    let env = history_env();
+    // 30 days, the first nine before the history's first snapshot on 1 November.
+    let args = ["report", "--since", "2026-10-23", "--until", "2026-11-21"];
+    let md = env.run(&args).ok().stdout;
+    let row = "| 2026-10-23 to 2026-10-31 | not observed (9 days, before the history held) |";
+    assert_eq!(md.matches(row).count(), 1, "{md}");
+    assert_eq!(md.matches("not observed (").count(), 2, "{md}");
+    assert!(
+        md.contains("9 days not observed (2026-10-23 to 2026-10-31, before the history held)"),
+        "{md}"
+    );
+    assert!(!md.contains("| 2026-10-24 |"), "{md}");
+    let mut html_args = args.to_vec();
+    html_args.extend(["--format", "html"]);
+    let html = env.run(&html_args).ok().stdout;
+    assert_eq!(
+        html.matches("<tr><td><time>2026-10-23</time> to <time>2026-10-31</time></td><td>not observed (9 days, before the history held)</td>").count(),
+        1,
+        "{html}"
+    );
+    assert!(!html.contains("<tr><td><time>2026-10-24</time>"), "{html}");
+    // The JSON keeps every day.
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let t = &env.run(&json_args).ok().json()["targets"][0];
+    assert_eq!(t["not_observed"].as_array().unwrap().len(), 9);
+    assert_eq!(t["daily"].as_array().unwrap().len(), 30);
+    assert_eq!(t["daily"][0]["status"], "not_observed");
+}
+
+/// Chromium run headless on a page, with a fixed window and a throwaway profile.
+fn chromium_on(
+    env: &Env,
+    browser: &str,
+    page: &std::path::Path,
+    extra: &[String],
+) -> std::process::Output {
+    let profile = env.path("chromium-profile");
+    std::process::Command::new(browser)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1000,800",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap()
+}
+
+/// What a browser lays out for a report: a test-only copy of the page with a script that
+/// measures it after parsing and writes the numbers into the page; `--dump-dom` reads them
+/// back. The report itself has no script.
+const MEASURE: &str = r#"<script>
+(function () {
+  // A folded value opened: the whole of it must wrap inside its cell too.
+  document.querySelectorAll('details').forEach(function (d) { d.open = true; });
+  var view = document.documentElement.clientWidth;
+  var out = {view: view, page: document.documentElement.scrollWidth, tables: [], remediation: [],
+             texts: 0, texts_inside: 0, days: []};
+  document.querySelectorAll('table').forEach(function (t) {
+    out.tables.push(t.getBoundingClientRect().right);
+  });
+  document.querySelectorAll('th').forEach(function (th) {
+    if (th.textContent === 'Remediation') {
+      var b = th.getBoundingClientRect();
+      out.remediation.push([b.left, b.right]);
+    }
+  });
+  document.querySelectorAll('svg').forEach(function (svg) {
+    var s = svg.getBoundingClientRect();
+    svg.querySelectorAll('g > text').forEach(function (t) {
+      var b = t.getBoundingClientRect();
+      out.texts++;
+      if (b.width > 0 && b.left >= s.left && b.right <= s.right + 0.5) out.texts_inside++;
+      out.days.push(t.textContent);
+    });
+  });
+  // Headers and short values (names, ids, numbers) are never broken inside a word (a hyphen
+  // may end a line): a range over them spans no more lines than they have words.
+  out.broken = [];
+  document.querySelectorAll('th, code').forEach(function (e) {
+    var text = e.textContent.trim();
+    if (text.length > 24 || e.closest('details')) return;
+    var range = document.createRange();
+    range.selectNodeContents(e);
+    var lines = new Set();
+    Array.prototype.forEach.call(range.getClientRects(), function (r) {
+      if (r.width > 0) lines.add(Math.round(r.top));
+    });
+    if (lines.size > text.split(/[\s-]+/).length) out.broken.push(text);
+  });
+  var pre = document.createElement('pre');
+  pre.id = 'measured';
+  pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+})();
+</script>"#;
+
+/// The page's measurements in Chromium, or `None` without Chromium (outside CI).
+fn measured(env: &Env, html: &str) -> Option<Value> {
+    assert!(!html.contains("<script"), "the report has a script");
+    let browser = chromium()?;
+    let page = env.write(
+        "measured.html",
+        &html.replace("</body>", &format!("{MEASURE}</body>")),
+    );
+    let out = chromium_on(env, browser, &page, &["--dump-dom".to_string()]);
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let start = dom
+        .find("<pre id=\"measured\">")
+        .unwrap_or_else(|| panic!("{dom}\n{}", String::from_utf8_lossy(&out.stderr)))
+        + "<pre id=\"measured\">".len();
+    let end = start + dom[start..].find("</pre>").unwrap();
+    let text = dom[start..end]
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    Some(serde_json::from_str(&text).unwrap())
+}
+
+#[test]
+fn a_4_kb_finding_wraps_and_the_remediation_column_stays_on_the_page() {
+    let env = Env::new();
+    let mut answer: Value = serde_json::from_str(crate::support::SEED).unwrap();
+    answer["Response"]["ScanType"] = json!(["vul", "risk", "x".repeat(4096)]);
+    let file = env.write("a.json", &answer.to_string());
+    env.run(&["import", file.to_str().unwrap()]).ok();
+    let html = env.run(&["report", "--format", "html"]).ok().stdout;
+    assert!(html.contains(&"x".repeat(4096)), "the whole value is there");
+    let Some(m) = measured(&env, &html) else {
+        return;
+    };
+    let view = m["view"].as_f64().unwrap();
+    assert!(
+        m["page"].as_f64().unwrap() <= view,
+        "the page scrolls sideways: {m}"
+    );
+    for right in m["tables"].as_array().unwrap() {
+        assert!(
+            right.as_f64().unwrap() <= view,
+            "a table runs off the page: {m}"
+        );
+    }
+    let remediation = m["remediation"].as_array().unwrap();
+    assert_eq!(remediation.len(), 1, "{m}");
+    let (left, right) = (
+        remediation[0][0].as_f64().unwrap(),
+        remediation[0][1].as_f64().unwrap(),
+    );
+    assert!(right <= view && right - left > 100.0, "{m}");
+    // Wrapping the long value breaks no short word elsewhere (the summary's headers, names).
+    assert_eq!(m["broken"], json!([]), "{m}");
+}
+
+#[test]
+fn the_calendar_shows_its_dates() {
+    let env = history_env();
+    let mut args = vec!["report"];
+    args.extend(WINDOW);
+    args.extend(["--format", "html"]);
+    let html = env.run(&args).ok().stdout;
+    let svg = &html[html.find("<svg").unwrap()..html.find("</svg>").unwrap()];
+    assert!(svg.contains(">2026-11</text>"), "{svg}");
+    for day in FIRST_DAY..=LAST_DAY {
+        assert!(
+            svg.contains(&format!("<title>2026-11-{day:02} "))
+                && svg.contains(&format!(">{day}</text></g>")),
+            "day {day}: {svg}"
+        );
+    }
+    let Some(m) = measured(&env, &html) else {
+        return;
+    };
+    // Every day's number is drawn, inside the calendar.
+    let days: Vec<String> = (FIRST_DAY..=LAST_DAY).map(|d| d.to_string()).collect();
+    assert_eq!(m["days"], json!(days), "{m}");
+    assert_eq!(m["texts_inside"], m["texts"], "{m}");
+    assert_eq!(m["broken"], json!([]), "{m}");
 }

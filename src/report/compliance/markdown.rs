@@ -5,67 +5,31 @@ use std::io::{self, Write};
 
 use serde_json::Value;
 
-use super::{ComplianceReport, DayStatus, RunTarget, SeverityCounts, TargetReport, window_days};
+use super::parts::{
+    ConfigValue, Outcome, Seen, Shown, config_rows, days_sentence, enable_of, evidence_roles,
+    failing_rules, image_parts, names_field, not_observed_verdict, run_outcome, seen_value,
+    severities, share, source_name,
+};
+use super::{
+    ComplianceReport, DayRow, DayStatus, MAX_DAILY_DAYS, RunTarget, SeverityCounts, TargetReport,
+    TargetSection, day_range, day_rows, month_rows, window_days,
+};
 use crate::policy::RuleStatus;
 use crate::report::markdown::{code, text, value_code};
 use crate::task::diff::{Change, ChangeKind};
-use crate::task::source::Source;
-use crate::task::text::count;
 use crate::task::when::fmt_time;
-
-/// `N/M (P%)`, the percentage rounded half up.
-pub(super) fn share(n: usize, m: usize) -> String {
-    if m == 0 {
-        return "0/0".into();
-    }
-    format!("{n}/{m} ({}%)", (200 * n + m) / (2 * m))
-}
-
-fn severities(c: &SeverityCounts) -> String {
-    if c.total() == 0 {
-        return "none".into();
-    }
-    [
-        (c.critical, "critical"),
-        (c.high, "high"),
-        (c.medium, "medium"),
-        (c.low, "low"),
-        (c.info, "info"),
-    ]
-    .iter()
-    .filter(|(n, _)| *n > 0)
-    .map(|(n, s)| format!("{n} {s}"))
-    .collect::<Vec<_>>()
-    .join(", ")
-}
 
 /// An image as a person reads it: its tag, digest and registry, not its JSON.
 fn image_text(v: &Value) -> String {
-    let Some(image) = v.as_object() else {
-        return value_code(v);
-    };
-    let field = |name: &str| {
-        image
-            .get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    let mut parts = Vec::new();
-    for (label, name) in [
-        ("tag", "ImageTag"),
-        ("digest", "ImageDigest"),
-        ("registry", "RegistryType"),
-        ("instance", "InstanceId"),
-    ] {
-        if let Some(value) = field(name) {
-            parts.push(format!("{label} {}", code(value)));
-        }
-    }
+    let parts = image_parts(v);
     if parts.is_empty() {
-        value_code(v)
-    } else {
-        parts.join(", ")
+        return value_code(v);
     }
+    parts
+        .iter()
+        .map(|(label, value)| format!("{label} {}", code(value)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn change_text(c: &Change) -> String {
@@ -265,25 +229,9 @@ fn run_section(run: &[RunTarget], w: &mut dyn Write) -> io::Result<()> {
     writeln!(w, "| Target | Outcome | Exit code |")?;
     writeln!(w, "|---|---|---|")?;
     for t in run {
-        let outcome = match (&t.error, t.snapshot) {
-            (Some(e), _) => format!("**FAILED**: {}", text(e)),
-            (None, Some(id)) => format!(
-                "recorded #{id}, {}",
-                match (t.first, t.changed) {
-                    (true, _) => "first",
-                    (false, Some(true)) => "changed",
-                    (false, Some(false)) => "unchanged",
-                    (false, None) => "change unknown",
-                }
-            ),
-            (None, None) if t.membership == Some("gone") => {
-                "no longer a member of the organization: not audited; its history stays".into()
-            }
-            (None, None) => "nothing recorded".into(),
-        };
-        let outcome = match t.membership {
-            Some("new") => format!("new member of the organization; {outcome}"),
-            _ => outcome,
+        let outcome = match run_outcome(t) {
+            Outcome::Failed(e) => format!("**FAILED**: {}", text(e)),
+            Outcome::Done(words) => words,
         };
         writeln!(w, "| {} | {outcome} | {} |", code(&t.target), t.exit_code)?;
     }
@@ -301,18 +249,40 @@ fn run_section(run: &[RunTarget], w: &mut dyn Write) -> io::Result<()> {
 }
 
 /// One target's section; of `r`, only what the whole report shares is read (not its targets).
+/// It walks [`TargetSection::of`], as the HTML report does.
 pub fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
-    let tz = r.tz;
     writeln!(w)?;
     writeln!(w, "## Target {}", code(&t.name))?;
-    writeln!(w)?;
+    for part in TargetSection::of(t) {
+        writeln!(w)?;
+        if let Some(title) = part.title() {
+            writeln!(w, "### {title}")?;
+            writeln!(w)?;
+        }
+        match part {
+            TargetSection::Latest => latest_part(r, t, w)?,
+            TargetSection::Configuration => config_part(t, w)?,
+            TargetSection::FailingRules => failing_part(r, t, w)?,
+            TargetSection::Waivers => waivers_part(t, w)?,
+            TargetSection::Drift => drift_part(r, t, w)?,
+            TargetSection::Baseline => baseline_part(r, t, w)?,
+            TargetSection::Restores => restores_part(r, t, w)?,
+            TargetSection::Days => days_part(r, t, w)?,
+            TargetSection::Evidence => evidence_part(r, t, w)?,
+        }
+    }
+    Ok(())
+}
+
+/// The latest snapshot, its verdict and the account it came from.
+fn latest_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    let tz = r.tz;
     let (Some(latest), Some(check)) = (&t.latest, &t.check) else {
-        writeln!(
+        return writeln!(
             w,
             "No snapshot at or before {}: nothing to judge.",
             fmt_time(r.window.until, tz)
-        )?;
-        return days_section(r, t, w);
+        );
     };
     let s = check.summary;
     writeln!(
@@ -358,48 +328,29 @@ pub fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write)
             code(&c.to)
         )?;
     }
+    Ok(())
+}
 
-    writeln!(w)?;
-    writeln!(w, "### Configuration")?;
-    writeln!(w)?;
-    match &t.config {
-        Some(config) if !config.is_empty() => {
-            writeln!(w, "| Field | Value |")?;
-            writeln!(w, "|---|---|")?;
-            for (k, v) in config.iter() {
-                match (k.as_str(), v) {
-                    // One row an image, by its key, as the drift table names them.
-                    ("Images", Value::Array(images)) => {
-                        for image in images {
-                            let key = image
-                                .as_object()
-                                .map(crate::task::normalize::image_key)
-                                .unwrap_or_default();
-                            writeln!(
-                                w,
-                                "| {} | {} |",
-                                code(&format!("Images[{key}]")),
-                                image_text(image)
-                            )?;
-                        }
-                    }
-                    _ => writeln!(w, "| {} | {} |", code(k), value_code(v))?,
-                }
-            }
-        }
-        _ => writeln!(w, "The config is empty.")?,
+fn config_part(t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    let rows = config_rows(t);
+    if rows.is_empty() {
+        return writeln!(w, "The config is empty.");
     }
+    writeln!(w, "| Field | Value |")?;
+    writeln!(w, "|---|---|")?;
+    for (field, value) in rows {
+        match value {
+            ConfigValue::Image(image) => {
+                writeln!(w, "| {} | {} |", code(&field), image_text(image))?
+            }
+            ConfigValue::Value(v) => writeln!(w, "| {} | {} |", code(&field), value_code(v))?,
+        }
+    }
+    Ok(())
+}
 
-    writeln!(w)?;
-    writeln!(w, "### Failing rules")?;
-    writeln!(w)?;
-    let mut failing: Vec<_> = check
-        .results
-        .iter()
-        .filter(|r| r.status.is_failing())
-        .collect();
-    // Most severe first; rule order otherwise (the sort is stable).
-    failing.sort_by_key(|r| std::cmp::Reverse(r.severity));
+fn failing_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    let failing = failing_rules(t);
     if failing.is_empty() {
         writeln!(w, "No rule fails.")?;
     }
@@ -426,102 +377,85 @@ pub fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write)
         )?;
         writeln!(w)?;
         // A rule on the whole config or on the observations names no field of the task.
-        if !res.field.starts_with('(') {
+        if names_field(res) {
             writeln!(w, "- Field: {}", code(&res.field))?;
         }
-        let seen = match &res.actual {
-            // A duration or a count reads as itself; a value of the task as its JSON.
-            Value::String(s) if !res.measured.starts_with("the value of") => code(s),
-            v => value_code(v),
+        let seen = match seen_value(res) {
+            Seen::Text(s) => code(s),
+            Seen::Value(v) => value_code(v),
         };
         writeln!(w, "- Seen: {}: {seen}", text(&res.measured))?;
         writeln!(w, "- Expected: {}", code(&res.expected))?;
         writeln!(w, "- Finding: {}", text(&res.message))?;
         writeln!(w, "- Remediation: {}", text(&res.remediation))?;
     }
+    Ok(())
+}
 
-    writeln!(w)?;
-    writeln!(w, "### Waivers in force")?;
-    writeln!(w)?;
+fn waivers_part(t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
     if t.waivers.is_empty() {
-        writeln!(w, "None.")?;
-    } else {
-        writeln!(w, "| Rule | Owner | Reason | Expires |")?;
-        writeln!(w, "|---|---|---|---|")?;
-        for v in &t.waivers {
+        return writeln!(w, "None.");
+    }
+    writeln!(w, "| Rule | Owner | Reason | Expires |")?;
+    writeln!(w, "|---|---|---|---|")?;
+    for v in &t.waivers {
+        writeln!(
+            w,
+            "| {} | {} | {} | {} |",
+            code(&v.rule),
+            text(&v.owner),
+            text(&v.reason),
+            v.expires
+        )?;
+    }
+    Ok(())
+}
+
+fn drift_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    let tz = r.tz;
+    if t.changes.is_empty() {
+        return writeln!(w, "No changes.");
+    }
+    writeln!(
+        w,
+        "A change happened after the earlier snapshot and was seen at the later one."
+    )?;
+    writeln!(w)?;
+    writeln!(w, "| Between | Field | Change |")?;
+    writeln!(w, "|---|---|---|")?;
+    for e in &t.changes {
+        let from = match e.from_at {
+            Some(at) => format!("#{} ({})", e.from, fmt_time(at, tz)),
+            None => format!("#{}", e.from),
+        };
+        for c in &e.changes {
             writeln!(
                 w,
-                "| {} | {} | {} | {} |",
-                code(&v.rule),
-                text(&v.owner),
-                text(&v.reason),
-                v.expires
+                "| {from} and #{} ({}) | {} | {} |",
+                e.to,
+                fmt_time(e.at, tz),
+                code(&c.path),
+                change_text(c)
             )?;
         }
     }
+    Ok(())
+}
 
-    writeln!(w)?;
-    writeln!(w, "### Drift in the window")?;
-    writeln!(w)?;
-    if t.changes.is_empty() {
-        writeln!(w, "No changes.")?;
-    } else {
-        writeln!(
-            w,
-            "A change happened after the earlier snapshot and was seen at the later one."
-        )?;
-        writeln!(w)?;
-        writeln!(w, "| Between | Field | Change |")?;
-        writeln!(w, "|---|---|---|")?;
-        for e in &t.changes {
-            let from = match e.from_at {
-                Some(at) => format!("#{} ({})", e.from, fmt_time(at, tz)),
-                None => format!("#{}", e.from),
-            };
-            for c in &e.changes {
-                writeln!(
-                    w,
-                    "| {from} and #{} ({}) | {} | {} |",
-                    e.to,
-                    fmt_time(e.at, tz),
-                    code(&c.path),
-                    change_text(c)
-                )?;
-            }
-        }
-    }
-
-    baseline_section(r, t, w)?;
-    days_section(r, t, w)?;
-
-    writeln!(w)?;
-    writeln!(w, "### Evidence")?;
-    writeln!(w)?;
+fn evidence_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    let tz = r.tz;
     writeln!(
         w,
         "| Snapshot | Observed | Source | Recorded | Account | RequestId | Config hash | Role |"
     )?;
     writeln!(w, "|---|---|---|---|---|---|---|---|")?;
     for e in &t.evidence {
-        let mut roles = Vec::new();
-        if e.id == latest.id {
-            roles.push("latest".to_string());
-        }
-        for c in t.changes.iter().filter(|c| c.from == e.id) {
-            roles.push(format!("before the change at #{}", c.to));
-        }
-        for c in t.changes.iter().filter(|c| c.to == e.id) {
-            roles.push(format!("after the change from #{}", c.from));
-        }
         writeln!(
             w,
             "| #{} | {} | {} | {} | {} | {} | {} | {} |",
             e.id,
             fmt_time(e.at, tz),
-            match e.source {
-                Source::Fetch => "fetched",
-                Source::Import => "imported",
-            },
+            source_name(e.source),
             fmt_time(e.recorded_at, tz),
             e.identity
                 .as_ref()
@@ -532,113 +466,77 @@ pub fn target_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write)
                 .map(code)
                 .unwrap_or_else(|| "none".into()),
             code(&e.config_hash),
-            roles.join("; ")
+            evidence_roles(t, e.id).join("; ")
         )?;
     }
     Ok(())
 }
 
-/// The drift from the approved baseline, beside the night-to-night drift above it, and the
-/// restores applied in the window.
-fn baseline_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
-    let tz = r.tz;
-    writeln!(w)?;
-    writeln!(w, "### Drift from the approved baseline")?;
-    writeln!(w)?;
-    match &t.baseline {
-        None => writeln!(
+/// The drift from the approved baseline, beside the night-to-night drift above it.
+fn baseline_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    let Some(b) = &t.baseline else {
+        return writeln!(
             w,
             "No approved baseline (`audit baseline approve` records one)."
-        )?,
-        Some(b) => {
-            writeln!(
-                w,
-                "Baseline approved {} by {}{} (config {}): {}",
-                fmt_time(b.approved_at, tz),
-                text(&b.by),
-                b.snapshot
-                    .map(|s| format!(" from snapshot #{s}"))
-                    .unwrap_or_default(),
-                code(&b.config_hash),
-                text(&b.reason)
-            )?;
-            writeln!(w)?;
-            if b.equals {
-                writeln!(w, "The latest config **equals** it.")?;
-            } else {
-                writeln!(
-                    w,
-                    "The latest config **differs** from it (`audit restore --to baseline` plans putting it back):"
-                )?;
-                writeln!(w)?;
-                writeln!(w, "| Field | Baseline -> latest |")?;
-                writeln!(w, "|---|---|")?;
-                for c in &b.changes {
-                    writeln!(w, "| {} | {} |", code(&c.path), change_text(c))?;
-                }
-            }
-        }
+        );
+    };
+    writeln!(
+        w,
+        "Baseline approved {} by {}{} (config {}): {}",
+        fmt_time(b.approved_at, r.tz),
+        text(&b.by),
+        b.snapshot
+            .map(|s| format!(" from snapshot #{s}"))
+            .unwrap_or_default(),
+        code(&b.config_hash),
+        text(&b.reason)
+    )?;
+    writeln!(w)?;
+    if b.equals {
+        return writeln!(w, "The latest config **equals** it.");
     }
-    if !t.restores.is_empty() {
-        writeln!(w)?;
-        writeln!(w, "### Restores applied")?;
-        writeln!(w)?;
-        writeln!(w, "| When | By | To | Fields sent | Read back | Outcome |")?;
-        writeln!(w, "|---|---|---|---|---|---|")?;
-        for x in &t.restores {
-            writeln!(
-                w,
-                "| {} | {} | {} {} | {} | {} | {} |",
-                fmt_time(x.at, tz),
-                text(&x.by),
-                text(&x.restored_to),
-                code(&x.config_hash),
-                codes(&x.fields),
-                x.snapshot
-                    .map(|s| format!("#{s}"))
-                    .unwrap_or_else(|| "-".into()),
-                if x.converged {
-                    "converged".to_string()
-                } else {
-                    format!("**not converged**: {}", codes(&x.not_taken))
-                }
-            )?;
-        }
+    writeln!(
+        w,
+        "The latest config **differs** from it (`audit restore --to baseline` plans putting it back):"
+    )?;
+    writeln!(w)?;
+    writeln!(w, "| Field | Baseline -> latest |")?;
+    writeln!(w, "|---|---|")?;
+    for c in &b.changes {
+        writeln!(w, "| {} | {} |", code(&c.path), change_text(c))?;
     }
     Ok(())
 }
 
-/// The longest window whose days the Markdown lists one by one; a longer one (a quarter, a year)
-/// is summarized month by month, and its days are in the JSON and HTML reports.
-pub const MAX_DAILY_DAYS: usize = 31;
+/// The restores applied in the window.
+fn restores_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w, "| When | By | To | Fields sent | Read back | Outcome |")?;
+    writeln!(w, "|---|---|---|---|---|---|")?;
+    for x in &t.restores {
+        writeln!(
+            w,
+            "| {} | {} | {} {} | {} | {} | {} |",
+            fmt_time(x.at, r.tz),
+            text(&x.by),
+            text(&x.restored_to),
+            code(&x.config_hash),
+            codes(&x.fields),
+            x.snapshot
+                .map(|s| format!("#{s}"))
+                .unwrap_or_else(|| "-".into()),
+            if x.converged {
+                "converged".to_string()
+            } else {
+                format!("**not converged**: {}", codes(&x.not_taken))
+            }
+        )?;
+    }
+    Ok(())
+}
 
 /// A long window month by month: how each month's days were judged, and which rules failed on
 /// how many of them.
-fn months_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
-    #[derive(Default)]
-    struct Month {
-        days: usize,
-        compliant: usize,
-        failing: usize,
-        missed: usize,
-        not_observed: usize,
-        rules: std::collections::BTreeMap<String, usize>,
-    }
-    let mut months: std::collections::BTreeMap<(i32, u32), Month> = Default::default();
-    for d in &t.daily {
-        use chrono::Datelike;
-        let m = months.entry((d.date.year(), d.date.month())).or_default();
-        m.days += 1;
-        match d.status {
-            DayStatus::Compliant => m.compliant += 1,
-            DayStatus::Failing => m.failing += 1,
-            DayStatus::Missed => m.missed += 1,
-            DayStatus::NotObserved => m.not_observed += 1,
-        }
-        for rule in &d.failing {
-            *m.rules.entry(rule.clone()).or_default() += 1;
-        }
-    }
+fn months_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
     writeln!(w)?;
     writeln!(
         w,
@@ -651,10 +549,12 @@ fn months_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> 
         r.fail_on
     )?;
     writeln!(w, "|---|---|---|---|---|---|---|")?;
-    for ((year, month), m) in &months {
+    for m in month_rows(&t.daily) {
         writeln!(
             w,
-            "| {year}-{month:02} | {} | {} | {} | {} | {} | {} |",
+            "| {}-{:02} | {} | {} | {} | {} | {} | {} |",
+            m.year,
+            m.month,
             m.days,
             m.compliant,
             if m.failing > 0 {
@@ -679,23 +579,13 @@ fn codes(names: &[String]) -> String {
     names.iter().map(|f| code(f)).collect::<Vec<_>>().join(", ")
 }
 
-fn days_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
-    writeln!(w)?;
-    writeln!(w, "### Days")?;
-    writeln!(w)?;
-    writeln!(
-        w,
-        "{} of the observed days compliant at {}; {}; {} not observed (before the history held).",
-        share(t.compliant_days, t.observed_days),
-        r.fail_on,
-        count(t.gaps.len() as u64, "missed night", "missed nights"),
-        count(t.not_observed.len() as u64, "day", "days"),
-    )?;
+fn days_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io::Result<()> {
+    writeln!(w, "{}", days_sentence(r, t))?;
     if t.daily.is_empty() {
         return Ok(());
     }
     if t.daily.len() > MAX_DAILY_DAYS {
-        return months_section(r, t, w);
+        return months_part(r, t, w);
     }
     writeln!(w)?;
     writeln!(
@@ -704,7 +594,19 @@ fn days_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io
         r.fail_on
     )?;
     writeln!(w, "|---|---|---|---|---|---|")?;
-    for d in &t.daily {
+    for row in day_rows(&t.daily) {
+        let d = match row {
+            DayRow::Day(d) => d,
+            DayRow::NotObserved { first, last, days } => {
+                writeln!(
+                    w,
+                    "| {} | {} | | | | |",
+                    day_range(first, last),
+                    not_observed_verdict(days)
+                )?;
+                continue;
+            }
+        };
         let verdict = match d.status {
             DayStatus::Compliant => "compliant",
             DayStatus::Failing => "**failing**",
@@ -715,12 +617,10 @@ fn days_section(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io
             (Some(id), Some(at)) => format!("#{id} at {}", fmt_time(at, r.tz)),
             _ => String::new(),
         };
-        let enable = match &d.enable {
-            Some(Value::Bool(true)) => "on".to_string(),
-            Some(Value::Bool(false)) => "**off**".to_string(),
-            Some(other) => value_code(other),
-            None if d.snapshot.is_some() => "missing".to_string(),
-            None => String::new(),
+        let enable = match enable_of(d) {
+            Shown::Plain(s) => s.to_string(),
+            Shown::Alarm(s) => format!("**{s}**"),
+            Shown::Value(v) => value_code(v),
         };
         let types = match &d.scan_type {
             Some(Value::Array(items)) => items

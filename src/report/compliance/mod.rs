@@ -18,6 +18,7 @@ mod build;
 mod html;
 mod json;
 mod markdown;
+mod parts;
 
 pub use build::{
     TargetInput, assemble, build_target, failed_targets, history_from, policy_baselines,
@@ -30,6 +31,7 @@ pub use markdown::{
     SummaryRow, markdown, markdown_head, markdown_head_with, markdown_tail, summary_line,
     target_section,
 };
+pub use parts::{DayRow, MAX_DAILY_DAYS, MonthRow, TargetSection, day_range, day_rows, month_rows};
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use chrono_tz::Tz;

@@ -2,7 +2,7 @@
 
 use chrono_tz::Tz;
 
-use super::markdown::share;
+use super::parts::share;
 use super::*;
 use crate::task::when::parse_zone;
 use crate::test_support::{at, date};
@@ -164,4 +164,74 @@ fn a_window_longer_than_a_month_is_summarized_by_month_in_markdown_only() {
         md.contains("| Day | Verdict |") && !md.contains("month by month"),
         "{md}"
     );
+}
+
+/// A rendering's headings, levels 1 to 4, as plain text.
+fn headings(md: &str, html: &str) -> (Vec<String>, Vec<String>) {
+    let md = md
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches('#').trim().replace('`', ""))
+        .collect();
+    let html = html
+        .split("<h")
+        .skip(1)
+        .filter(|s| matches!(s.as_bytes().first(), Some(b'1'..=b'4')))
+        .map(|s| {
+            let inner = &s[s.find('>').unwrap() + 1..s.find("</h").unwrap()];
+            inner.replace("<code>", "").replace("</code>", "")
+        })
+        .collect();
+    (md, html)
+}
+
+#[test]
+fn markdown_and_html_have_the_same_sections() {
+    for (names, days) in [(&["a"][..], 3), (&["a", "b"][..], 62), (&[][..], 1)] {
+        let r = report_of(names, days);
+        let (mut md, mut html) = (Vec::new(), Vec::new());
+        markdown(&r, &mut md).unwrap();
+        super::html(&r, &mut html).unwrap();
+        let (md, html) = headings(
+            &String::from_utf8(md).unwrap(),
+            &String::from_utf8(html).unwrap(),
+        );
+        assert!(
+            md.contains(&"Days".to_string()) || names.is_empty(),
+            "{md:?}"
+        );
+        assert_eq!(html, md, "{names:?} over {days} days");
+    }
+}
+
+#[test]
+fn days_not_observed_are_one_row() {
+    // A target with no history yet: thirty days before it, said once.
+    let r = report_of(&["a"], 30);
+    let rows = day_rows(&r.targets[0].daily);
+    assert_eq!(
+        rows,
+        [DayRow::NotObserved {
+            first: date("2026-01-01"),
+            last: date("2026-01-30"),
+            days: 30
+        }]
+    );
+    let mut md = Vec::new();
+    markdown(&r, &mut md).unwrap();
+    let md = String::from_utf8(md).unwrap();
+    assert_eq!(md.matches("not observed (").count(), 2, "{md}");
+    assert!(
+        md.contains(
+            "| 2026-01-01 to 2026-01-30 | not observed (30 days, before the history held) |"
+        ),
+        "{md}"
+    );
+    let mut html = Vec::new();
+    super::html(&r, &mut html).unwrap();
+    let html = String::from_utf8(html).unwrap();
+    assert_eq!(html.matches("<tr><td><time>2026-01").count(), 1, "{html}");
+    // The JSON keeps every day.
+    assert_eq!(r.targets[0].not_observed.len(), 30);
+    assert_eq!(r.targets[0].daily.len(), 30);
 }
