@@ -393,10 +393,9 @@ impl Newest {
         Newest {
             config_hash: t.latest.as_ref().map(|l| l.config_hash.clone()),
             at: t.latest.as_ref().map(|l| l.at),
-            scan_enabled: t
-                .config
-                .as_ref()
-                .map(|c| c.get("Enable") == Some(&serde_json::Value::Bool(true))),
+            scan_enabled: t.config.as_ref().map(|c| {
+                c.get(crate::task::fields::ENABLE) == Some(&serde_json::Value::Bool(true))
+            }),
         }
     }
 }

@@ -123,12 +123,17 @@ const fn other(name: &'static str, ty: Type, role: Role) -> Field {
     }
 }
 
+/// Whether the task scans at all: the one field the report's day table and the metrics read.
+pub const ENABLE: &str = "Enable";
+/// The kinds of scan: the field the report's day table shows beside [`ENABLE`].
+pub const SCAN_TYPE: &str = "ScanType";
+
 /// Every documented field, configuration first in the API's order, then status, then the id.
 pub const FIELDS: [Field; 17] = [
-    config("Enable", Type::Bool, Update::Required).always(),
+    config(ENABLE, Type::Bool, Update::Required).always(),
     config("ScanTime", Type::TimeOfDay, Update::Required).always(),
     config("ScanPeriod", Type::Int, Update::Required).always(),
-    set("ScanType", Elem::Text, true).always(),
+    set(SCAN_TYPE, Elem::Text, true).always(),
     config("All", Type::Bool, Update::Optional),
     config("Images", Type::List(Elem::Object), Update::Optional),
     set("Id", Elem::Int, false),
