@@ -1,11 +1,11 @@
 //! Policies in TOML: parse with spans, validate every error, evaluate into findings.
 //!
 //! A file has `[policy]` (`name`, `description`), `[[rule]]`, and optional `[[waiver]]` and
-//! `[[test]]` tables (the README's Policies section). Loading reads every file, collects every error
+//! `[[test]]` tables (`docs/policies.md`). Loading reads every file, collects every error
 //! and warning with its `file:line:col`, then checks what spans files: duplicate rule ids, and
 //! waivers and tests that name rules no file defines. Only then does it fail, with all of them.
 //!
-//! Semantics chosen where the README is silent:
+//! Semantics chosen where `docs/policies.md` is silent:
 //! - `Name[*]` / `Name[*].Sub`: the op must hold for every element (vacuously for none).
 //! - `time_between [from, to]` is inclusive; with `from > to` it wraps midnight
 //!   (`["22:00", "02:00"]` holds from 22:00 through 02:00).

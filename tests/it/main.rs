@@ -6,6 +6,7 @@ mod common;
 mod check;
 mod defects;
 mod deploy;
+mod docs;
 mod drift;
 mod faults;
 mod history;

@@ -119,7 +119,7 @@ pub(crate) fn sql(env: &Env) -> rusqlite::Connection {
 }
 
 /// What one chain link covers, in the order the chain formula serializes it (the formula is in
-/// the README: it is public and takes no key).
+/// `docs/trust.md`: it is public and takes no key).
 #[derive(Serialize)]
 struct Link {
     id: i64,
