@@ -1,14 +1,14 @@
 //! The `audit` binary: parse arguments, start logging, run, exit with the README's exit code.
 
 use clap::Parser;
+use tcss_audit::ExitCode;
 use tcss_audit::cli::{self, Cli};
 use tcss_audit::task::text::visible;
 
 /// mimalloc rather than the system allocator: an import or a year's report makes and frees
 /// millions of small values (parsed answers, configs, rows), often on another thread than the
-/// one that made them. glibc's allocator spent a fifth of an import's time on them; with
-/// mimalloc the bench's 3.65 million rows import in 72 s instead of 80. It is built without
-/// transparent huge pages (see Cargo.toml), which doubled the peak memory of a verify.
+/// one that made them, where glibc's allocator spent a large share of the time. It is built
+/// without transparent huge pages (see Cargo.toml), which doubled the peak memory of a verify.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -39,7 +39,15 @@ fn main() -> std::process::ExitCode {
         .with_target(false)
         .without_time()
         .init();
-    match cli::run(cli) {
+    // A panic is a bug: the hook has printed where; the exit code says so (5), not 101.
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cli::run(cli)));
+    let Ok(result) = outcome else {
+        eprintln!(
+            "error: internal error: the command stopped unexpectedly; this is a bug: please report it"
+        );
+        return ExitCode::Internal.into();
+    };
+    match result {
         Ok(code) => code.into(),
         Err(e) => {
             // The message may carry text from outside (an API's, a file's): each of its lines is

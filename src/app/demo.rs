@@ -59,7 +59,11 @@ fn compliant_member_task() -> Value {
 
 /// Writes each member's starting task and returns the accounts file's text that names them.
 fn write_accounts(dir: &Path) -> Result<String, Error> {
-    let io = |e: std::io::Error| Error::Input(format!("demo folder {}: {e}", dir.display()));
+    let io = |source| Error::File {
+        path: dir.to_path_buf(),
+        action: "write the demo's members",
+        source,
+    };
     std::fs::create_dir_all(dir.join(MEMBER_TASKS)).map_err(io)?;
     let mut accounts = String::from("uin = \"100000000001\"\nname = \"demo\"\n");
     for (uin, name) in MEMBERS {
@@ -152,7 +156,11 @@ pub struct DemoRun {
 
 /// Prepares `dir`: new, empty, or an earlier demo's (whose files are replaced).
 pub fn prepare_dir(dir: &Path) -> Result<(), Error> {
-    let io = |e: std::io::Error| Error::Input(format!("demo folder {}: {e}", dir.display()));
+    let io = |source| Error::File {
+        path: dir.to_path_buf(),
+        action: "prepare the demo's folder",
+        source,
+    };
     if dir.exists() {
         let mut entries = std::fs::read_dir(dir).map_err(io)?.peekable();
         if entries.peek().is_some() && !dir.join(MARKER).exists() {
@@ -199,8 +207,11 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
     let public_key = key.write_new(&dir.join(SIGNING_KEY))?;
     let accounts = write_accounts(dir)?;
     let accounts_file = dir.join(ACCOUNTS);
-    std::fs::write(&accounts_file, accounts)
-        .map_err(|e| Error::Input(format!("demo folder {}: {e}", dir.display())))?;
+    std::fs::write(&accounts_file, accounts).map_err(|source| Error::File {
+        path: accounts_file.clone(),
+        action: "write the stand-in's accounts",
+        source,
+    })?;
     let (last_night_code, reports, summary) = runtime.block_on(async {
         let shared: Arc<dyn Clock> = Arc::new(clock.clone());
         let sim = start_sim(shared.clone(), accounts_file.clone()).await?;

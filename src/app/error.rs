@@ -13,10 +13,12 @@ pub enum ExitCode {
     Remote = 3,
     /// Storage: the database is unreadable, corrupt, locked or full.
     Storage = 4,
+    /// Internal: a bug (a panic caught, a broken invariant); the message asks for a report.
+    Internal = 5,
 }
 
 impl ExitCode {
-    /// Orders codes by how bad they are, for jobs over several targets: 4 > 3 > 2 > 1 > 0.
+    /// Orders codes by how bad they are, for jobs over several targets: 5 > 4 > 3 > 2 > 1 > 0.
     pub fn worst(self, other: ExitCode) -> ExitCode {
         self.max(other)
     }
@@ -62,9 +64,36 @@ pub enum Error {
     Refused(#[from] crate::app::restore::Refused),
     /// One target's work ended unexpectedly (a panic): that target failed, the others went on.
     #[error(
-        "the work for target {target:?} stopped unexpectedly ({why}); the other targets were done; please report this"
+        "the work for target {target:?} stopped unexpectedly ({why}); the other targets were done; this is a bug: please report it"
     )]
     TaskFailed { target: String, why: String },
+    /// A bug: something this tool holds true was not (a broken invariant, a worker lost).
+    #[error("internal error: {what}; this is a bug: please report it")]
+    Internal { what: String },
+    /// A file this command reads or writes (other than the database and the config file).
+    #[error("{}: cannot {action}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        /// What was being done: "read the plan", "make the demo's folder".
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A notification destination that may not be sent to: a configuration error, found before
+    /// anything is sent.
+    #[error("[[notify]] {destination}: {source}; nothing was sent")]
+    Destination {
+        destination: String,
+        #[source]
+        source: crate::notify::AddressError,
+    },
+    /// The network settings cannot make a client (the CA file, the proxy).
+    #[error("{what}: {source}")]
+    Net {
+        what: &'static str,
+        #[source]
+        source: crate::net::Error,
+    },
     /// The signing key could not vouch for the history: what was fetched was recorded, unsigned.
     #[error(
         "signature line broken: {0}; the observations were recorded without a signature (run `audit verify --public-key KEY.pub` to see what changed)"
@@ -88,7 +117,9 @@ impl Error {
             Error::Policy(_) | Error::Key(_) | Error::OutOfOrder(_) => ExitCode::Usage,
             Error::Refused(crate::app::restore::Refused::AccountUnknown) => ExitCode::Remote,
             Error::Refused(_) => ExitCode::Usage,
-            Error::Remote(_) | Error::TaskFailed { .. } => ExitCode::Remote,
+            Error::Remote(_) => ExitCode::Remote,
+            Error::TaskFailed { .. } | Error::Internal { .. } => ExitCode::Internal,
+            Error::File { .. } | Error::Destination { .. } | Error::Net { .. } => ExitCode::Usage,
             Error::Store(e) if e.is_about_the_request() => ExitCode::Usage,
             Error::Store(_) => ExitCode::Storage,
             Error::Output { .. } | Error::SignatureLine(_) => ExitCode::Storage,
@@ -103,3 +134,48 @@ impl From<crate::tencent::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A bug leaves with 5, the most severe of all, whatever else a run met.
+    #[test]
+    fn a_bug_is_exit_5_and_the_most_severe() {
+        let panicked = Error::TaskFailed {
+            target: "prod".into(),
+            why: "index out of bounds".into(),
+        };
+        assert_eq!(panicked.exit_code(), ExitCode::Internal);
+        assert!(panicked.to_string().contains("please report it"));
+        let invariant = Error::Internal {
+            what: "a worker was lost".into(),
+        };
+        assert_eq!(invariant.exit_code() as u8, 5);
+        assert_eq!(
+            ExitCode::Storage.worst(ExitCode::Internal),
+            ExitCode::Internal
+        );
+        assert_eq!(
+            ExitCode::Internal.worst(ExitCode::Wanting),
+            ExitCode::Internal
+        );
+    }
+
+    /// A file error names the file and what was done with it, and keeps the error underneath.
+    #[test]
+    fn a_file_error_carries_its_path_and_source() {
+        let e = Error::File {
+            path: "plans/p.json".into(),
+            action: "read the plan",
+            source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        };
+        assert_eq!(e.exit_code(), ExitCode::Usage);
+        assert!(
+            e.to_string()
+                .starts_with("plans/p.json: cannot read the plan: "),
+            "{e}"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
+}

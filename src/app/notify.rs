@@ -431,10 +431,10 @@ pub fn check_destinations(
     for spec in specs {
         match spec.address(env) {
             Err(e) if !e.is_unset() => {
-                return Err(Error::Usage(format!(
-                    "[[notify]] {}: {e}; nothing was sent",
-                    visible(&spec.id())
-                )));
+                return Err(Error::Destination {
+                    destination: visible(&spec.id()).into_owned(),
+                    source: e,
+                });
             }
             _ => {}
         }
@@ -443,7 +443,10 @@ pub fn check_destinations(
 }
 
 fn http_client(net: &crate::net::Settings) -> Result<reqwest::Client, Error> {
-    crate::notify::http_client(net).map_err(|e| Error::Usage(format!("notifications: {e}")))
+    crate::notify::http_client(net).map_err(|source| Error::Net {
+        what: "notifications",
+        source,
+    })
 }
 
 #[cfg(test)]

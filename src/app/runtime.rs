@@ -25,8 +25,7 @@ pub fn runtime(threads: Threads) -> Result<tokio::runtime::Runtime, Error> {
         }
         Threads::PerCore => tokio::runtime::Builder::new_multi_thread(),
     };
-    builder
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start the async runtime: {e}")))
+    builder.enable_all().build().map_err(|e| Error::Internal {
+        what: format!("cannot start the async runtime: {e}"),
+    })
 }

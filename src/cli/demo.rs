@@ -46,7 +46,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
             let dir = tempfile::Builder::new()
                 .prefix("tcss-audit-demo-")
                 .tempdir()
-                .map_err(|e| Error::Input(format!("cannot make a folder for the demo: {e}")))?
+                .map_err(|source| Error::File {
+                    path: std::env::temp_dir(),
+                    action: "make a folder for the demo",
+                    source,
+                })?
                 .keep();
             // Run in a folder, one might look for the files there: say where they go instead.
             eprintln!(

@@ -597,7 +597,11 @@ pub fn confirm(question: &str) -> Result<bool, Error> {
     let mut answer = String::new();
     std::io::stdin()
         .read_line(&mut answer)
-        .map_err(|e| Error::Input(format!("reading the answer: {e}")))?;
+        .map_err(|source| Error::File {
+            path: "standard input".into(),
+            action: "read the answer",
+            source,
+        })?;
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 

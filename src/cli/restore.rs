@@ -121,8 +121,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
 
 /// Reads a saved plan: this version's, bound to its content.
 fn load_plan(path: &Path) -> Result<Plan, Error> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Input(format!("{}: cannot read the plan: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::File {
+        path: path.to_path_buf(),
+        action: "read the plan",
+        source,
+    })?;
     read_plan(&text).map_err(|e| Error::Input(format!("{}: {e}", path.display())))
 }
 
