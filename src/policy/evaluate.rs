@@ -12,14 +12,15 @@
 //! has status `error`, which [`CheckReport::fails_at_or_above`] counts as a failure: an
 //! unevaluated rule shows nothing about compliance.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::baseline::Baseline;
 use super::diagnostic::Location;
-use super::model::{Check, PolicyFileInfo, PolicySet, Rule, Severity, Waiver};
-use super::ops::{HistoryOp, Point, TimeCtx, Times, Verdict, changed_flags};
+use super::fields::FieldPath;
+use super::model::{Check, Condition, PolicyFileInfo, PolicySet, Rule, Severity, Waiver};
+use super::ops::{HistoryOp, HistoryVerdict, Point, TimeCtx, Times, Verdict, changed_flags};
 use crate::task::fields;
 use crate::task::normalize::{Config, Status};
 
@@ -318,122 +319,164 @@ pub(crate) fn evaluate_rule(
     t: &TimeCtx,
     explain: bool,
 ) -> (RuleStatus, Value, String) {
-    if let Some(when) = &rule.when {
-        match when.op.check(&when.field, current, t) {
-            Verdict::Holds => {}
-            Verdict::Fails(_) if !explain => return (RuleStatus::Pass, Value::Null, String::new()),
-            Verdict::Fails(why) => {
-                let actual = match &rule.check {
-                    Check::State(c) => c.field.value_of(current),
-                    Check::History { .. } | Check::Baseline { .. } => Value::Null,
-                };
-                return (
-                    RuleStatus::Pass,
-                    actual,
-                    format!(
-                        "not applicable: the precondition `{} {}` does not hold ({} {why})",
-                        when.field.text, when.expected, when.field.text
-                    ),
-                );
-            }
-            Verdict::Unreadable(e) => {
-                return (
-                    RuleStatus::Error,
-                    when.field.value_of(current),
-                    format!(
-                        "could not evaluate the precondition on {}: it {e}",
-                        when.field.text
-                    ),
-                );
-            }
-        }
+    if let Some(settled) = precondition(rule, current, t, explain) {
+        return settled;
     }
     match &rule.check {
-        Check::State(c) => {
-            let verdict = c.op.check(&c.field, current, t);
-            if !explain {
-                return (status_of(&verdict), Value::Null, String::new());
-            }
-            let actual = c.field.value_of(current);
-            match verdict {
-                Verdict::Holds => (
-                    RuleStatus::Pass,
-                    actual,
-                    format!("{} {}: holds", c.field.text, c.expected),
-                ),
-                Verdict::Fails(why) => (
-                    RuleStatus::Fail,
-                    actual,
-                    format!(
-                        "{} {why}; expected {} {}",
-                        c.field.text, c.field.text, c.expected
-                    ),
-                ),
-                Verdict::Unreadable(e) => (
-                    RuleStatus::Error,
-                    actual,
-                    format!(
-                        "cannot evaluate {} {}: {} {e}",
-                        c.field.text, c.expected, c.field.text
-                    ),
-                ),
-            }
-        }
+        Check::State(c) => state_rule(c, current, t, explain),
         Check::History {
             field,
             window,
             op,
             expected,
         } => {
-            let computed: (Vec<Value>, Vec<bool>);
-            let (values, changed) = match followed {
-                Some(f) => f,
-                None => {
-                    let values: Vec<Value> = history
-                        .iter()
-                        .map(|h| followed_value(field, h.view))
-                        .collect();
-                    let flags = changed_flags(&values);
-                    computed = (values, flags);
-                    (&computed.0[..], &computed.1[..])
-                }
-            };
-            let points: Vec<Point> = history
-                .iter()
-                .zip(values)
-                .zip(changed)
-                .map(|((h, value), &changed)| Point {
-                    at: h.at,
-                    value,
-                    changed,
-                })
-                .collect();
-            let v = op.check_as(&points, *window, t, explain);
+            let v = judge_history(field, op, *window, history, followed, t, explain);
             if !explain {
                 return (status_of(&v.verdict), Value::Null, String::new());
             }
-            let name = rule.subject();
-            // "the history" is what has the observations: "the history has an observation...".
-            let verb = if matches!(op, HistoryOp::MaxGap(_)) {
-                " has"
-            } else {
-                ""
-            };
-            match v.verdict {
-                Verdict::Holds => (
-                    RuleStatus::Pass,
-                    v.actual,
-                    format!("{name}{verb} {expected}: holds"),
-                ),
-                Verdict::Fails(why) => (RuleStatus::Fail, v.actual, format!("{name} {why}")),
-                Verdict::Unreadable(e) => (
-                    RuleStatus::Error,
-                    v.actual,
-                    format!("cannot evaluate {name} {expected}: {e}"),
-                ),
-            }
+            history_outcome(rule, op, expected, v)
         }
         Check::Baseline { ignore, .. } => baseline_rule(current, ignore, t, explain),
+    }
+}
+
+/// The outcome of a rule whose `when` does not hold (a pass: the rule does not apply) or cannot
+/// be read (an error); `None` when it holds, or the rule has none, and the check itself decides.
+fn precondition(
+    rule: &Rule,
+    current: &Map<String, Value>,
+    t: &TimeCtx,
+    explain: bool,
+) -> Option<(RuleStatus, Value, String)> {
+    let when = rule.when.as_ref()?;
+    match when.op.check(&when.field, current, t) {
+        Verdict::Holds => None,
+        Verdict::Fails(_) if !explain => Some((RuleStatus::Pass, Value::Null, String::new())),
+        Verdict::Fails(why) => {
+            let actual = match &rule.check {
+                Check::State(c) => c.field.value_of(current),
+                Check::History { .. } | Check::Baseline { .. } => Value::Null,
+            };
+            Some((
+                RuleStatus::Pass,
+                actual,
+                format!(
+                    "not applicable: the precondition `{} {}` does not hold ({} {why})",
+                    when.field.text, when.expected, when.field.text
+                ),
+            ))
+        }
+        Verdict::Unreadable(e) => Some((
+            RuleStatus::Error,
+            when.field.value_of(current),
+            format!(
+                "could not evaluate the precondition on {}: it {e}",
+                when.field.text
+            ),
+        )),
+    }
+}
+
+/// A state rule's check `c` on `current`.
+fn state_rule(
+    c: &Condition,
+    current: &Map<String, Value>,
+    t: &TimeCtx,
+    explain: bool,
+) -> (RuleStatus, Value, String) {
+    let verdict = c.op.check(&c.field, current, t);
+    if !explain {
+        return (status_of(&verdict), Value::Null, String::new());
+    }
+    let actual = c.field.value_of(current);
+    match verdict {
+        Verdict::Holds => (
+            RuleStatus::Pass,
+            actual,
+            format!("{} {}: holds", c.field.text, c.expected),
+        ),
+        Verdict::Fails(why) => (
+            RuleStatus::Fail,
+            actual,
+            format!(
+                "{} {why}; expected {} {}",
+                c.field.text, c.field.text, c.expected
+            ),
+        ),
+        Verdict::Unreadable(e) => (
+            RuleStatus::Error,
+            actual,
+            format!(
+                "cannot evaluate {} {}: {} {e}",
+                c.field.text, c.expected, c.field.text
+            ),
+        ),
+    }
+}
+
+/// A history rule's op over `history`, following `field`: the caller's `followed` values and
+/// change flags when it has them, else worked out here.
+fn judge_history(
+    field: &Option<FieldPath>,
+    op: &HistoryOp,
+    window: Duration,
+    history: &[View],
+    followed: Option<(&[Value], &[bool])>,
+    t: &TimeCtx,
+    explain: bool,
+) -> HistoryVerdict {
+    let computed: (Vec<Value>, Vec<bool>);
+    let (values, changed) = match followed {
+        Some(f) => f,
+        None => {
+            let values: Vec<Value> = history
+                .iter()
+                .map(|h| followed_value(field, h.view))
+                .collect();
+            let flags = changed_flags(&values);
+            computed = (values, flags);
+            (&computed.0[..], &computed.1[..])
+        }
+    };
+    let points: Vec<Point> = history
+        .iter()
+        .zip(values)
+        .zip(changed)
+        .map(|((h, value), &changed)| Point {
+            at: h.at,
+            value,
+            changed,
+        })
+        .collect();
+    op.check_as(&points, window, t, explain)
+}
+
+/// A history rule's outcome, explained, from its op's verdict `v`.
+fn history_outcome(
+    rule: &Rule,
+    op: &HistoryOp,
+    expected: &str,
+    v: HistoryVerdict,
+) -> (RuleStatus, Value, String) {
+    let name = rule.subject();
+    // "the history" is what has the observations: "the history has an observation...".
+    let verb = if matches!(op, HistoryOp::MaxGap(_)) {
+        " has"
+    } else {
+        ""
+    };
+    match v.verdict {
+        Verdict::Holds => (
+            RuleStatus::Pass,
+            v.actual,
+            format!("{name}{verb} {expected}: holds"),
+        ),
+        Verdict::Fails(why) => (RuleStatus::Fail, v.actual, format!("{name} {why}")),
+        Verdict::Unreadable(e) => (
+            RuleStatus::Error,
+            v.actual,
+            format!("cannot evaluate {name} {expected}: {e}"),
+        ),
     }
 }
 
