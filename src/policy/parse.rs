@@ -317,35 +317,49 @@ pub(crate) fn parse_file(
     let root = doc.as_table();
     p.unknown_keys(Tbl::T(root), &TOP_KEYS, "", "a policy file");
 
-    let stem = std::path::Path::new(file)
-        .file_stem()
-        .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into_owned());
-    let mut name = stem;
-    match root.get("policy") {
-        None => p.warn(
-            Some(0..0),
-            "",
-            "no [policy] table; add one with `name` and `description`".into(),
-        ),
-        Some(item) => match Tbl::of(item) {
-            None => p.error(item_span(item), "", "`policy` must be a table".into()),
-            Some(t) => {
-                p.unknown_keys(t, &POLICY_KEYS, "", "[policy]");
-                if let Some((n, _)) = p.string(t, "name", "", "[policy]", true) {
-                    name = n;
-                }
-                if let Some((d, _)) = p.string(t, "description", "", "[policy]", false) {
-                    out.description = d;
-                }
-            }
-        },
-    }
+    let (name, description) = parse_policy_table(&mut p, root, file);
+    out.description = description;
     out.info = Some(PolicyFileInfo {
         file: file.to_string(),
         name,
         sha256: hex::encode(Sha256::digest(text.as_bytes())),
     });
+    parse_entries(&mut p, root, &mut out);
+    out
+}
 
+/// The `[policy]` table's name (the file's stem when it gives none) and description.
+fn parse_policy_table(p: &mut P, root: &Table, file: &str) -> (String, String) {
+    let stem = std::path::Path::new(file)
+        .file_stem()
+        .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into_owned());
+    let mut name = stem;
+    let mut description = String::new();
+    let Some(item) = root.get("policy") else {
+        p.warn(
+            Some(0..0),
+            "",
+            "no [policy] table; add one with `name` and `description`".into(),
+        );
+        return (name, description);
+    };
+    let Some(t) = Tbl::of(item) else {
+        p.error(item_span(item), "", "`policy` must be a table".into());
+        return (name, description);
+    };
+    p.unknown_keys(t, &POLICY_KEYS, "", "[policy]");
+    if let Some((n, _)) = p.string(t, "name", "", "[policy]", true) {
+        name = n;
+    }
+    if let Some((d, _)) = p.string(t, "description", "", "[policy]", false) {
+        description = d;
+    }
+    (name, description)
+}
+
+/// The file's `[[rule]]`, `[[waiver]]` and `[[test]]` tables, in that order, each kept when it
+/// reads; every rule id written is kept, even of a rule that does not.
+fn parse_entries(p: &mut P, root: &Table, out: &mut ParsedFile) {
     for (key, what) in [
         ("rule", "[[rule]]"),
         ("waiver", "[[waiver]]"),
@@ -361,32 +375,35 @@ pub(crate) fn parse_file(
             continue;
         };
         for (n, t) in tables.iter().enumerate() {
-            let t = Tbl::T(t);
-            match key {
-                "rule" => {
-                    if let Some(id) = t.get("id").and_then(|(_, i)| i.as_str()) {
-                        out.ids.push(id.to_string());
-                    }
-                    if let Some(rule) = parse_rule(&mut p, t, n + 1) {
-                        out.rules.push(rule);
-                    }
-                }
-                "waiver" => {
-                    if let Some((w, r)) = parse_waiver(&mut p, t, n + 1) {
-                        out.waivers.push(w);
-                        out.refs.push(r);
-                    }
-                }
-                _ => {
-                    if let Some((test, refs)) = parse_test(&mut p, t, n + 1) {
-                        out.tests.push(test);
-                        out.refs.extend(refs);
-                    }
-                }
+            parse_entry(p, key, Tbl::T(t), n + 1, out);
+        }
+    }
+}
+
+/// The `n`th table of `key` (`rule`, `waiver` or `test`), kept in `out` when it reads.
+fn parse_entry(p: &mut P, key: &str, t: Tbl, n: usize, out: &mut ParsedFile) {
+    match key {
+        "rule" => {
+            if let Some(id) = t.get("id").and_then(|(_, i)| i.as_str()) {
+                out.ids.push(id.to_string());
+            }
+            if let Some(rule) = parse_rule(p, t, n) {
+                out.rules.push(rule);
+            }
+        }
+        "waiver" => {
+            if let Some((w, r)) = parse_waiver(p, t, n) {
+                out.waivers.push(w);
+                out.refs.push(r);
+            }
+        }
+        _ => {
+            if let Some((test, refs)) = parse_test(p, t, n) {
+                out.tests.push(test);
+                out.refs.extend(refs);
             }
         }
     }
-    out
 }
 
 /// A field, op and value: a state rule's (`in_rule`), or a `when`'s, where `equals_baseline` is
@@ -475,16 +492,7 @@ fn parse_rule(p: &mut P, t: Tbl, n: usize) -> Option<Rule> {
     let what = format!("rule {subject}");
     p.unknown_keys(t, &RULE_KEYS, &subject, "a rule");
     let title = p.string(t, "title", &subject, &what, true);
-    let severity = match p.string(t, "severity", &subject, &what, true) {
-        Some((s, span)) => match s.parse::<Severity>() {
-            Ok(sev) => Some(sev),
-            Err(e) => {
-                p.error(span, &subject, e);
-                None
-            }
-        },
-        None => None,
-    };
+    let severity = rule_severity(p, t, &subject, &what);
     let remediation = match p.string(t, "remediation", &subject, &what, false) {
         Some((r, _)) => r,
         None => {
@@ -497,77 +505,23 @@ fn parse_rule(p: &mut P, t: Tbl, n: usize) -> Option<Rule> {
         }
     };
     let kind = p.string(t, "kind", &subject, &what, false);
-    let mut ok = true;
-    let when = match t.get("when") {
-        None => None,
-        Some((_, item)) => match Tbl::of(item) {
-            Some(w) => {
-                p.unknown_keys(w, &WHEN_KEYS, &subject, "`when`");
-                let c = parse_condition(p, w, &subject, &format!("the `when` of {subject}"), false);
-                ok &= c.is_some();
-                c
-            }
-            None => {
-                p.error(
-                    item_span(item),
-                    &subject,
-                    "`when` must be a table: when = { field = \"Enable\", op = \"eq\", value = true }"
-                        .into(),
-                );
-                ok = false;
-                None
-            }
-        },
-    };
-    let history = match &kind {
-        None => false,
-        Some((k, _)) if k == "state" => false,
-        Some((k, _)) if k == "history" => true,
-        Some((k, span)) => {
-            p.error(
-                span.clone(),
-                &subject,
-                format!("unknown kind {k:?}; use \"state\" (the default) or \"history\""),
-            );
-            return None;
-        }
-    };
+    let when = rule_when(p, t, &subject);
+    let history = rule_is_history(p, kind, &subject)?;
     // Whatever the kind: a history rule with this op gets its own hint from `parse_history`.
     let compares_baseline = t
         .get("op")
         .and_then(|(_, i)| i.as_str())
         .is_some_and(|op| op == baseline::OP);
-    if !compares_baseline && let Some((k, _)) = t.get("ignore") {
-        p.error(
-            k.span(),
-            &subject,
-            format!(
-                "`ignore` is only for op = \"{}\" (fields left out of the comparison with the baseline); remove it",
-                baseline::OP
-            ),
-        );
-        ok = false;
-    }
+    let ignore_ok = compares_baseline || ignore_absent(p, t, &subject);
     let check = if history {
         parse_history(p, t, &subject, &what)
     } else if compares_baseline {
         parse_baseline(p, t, &subject)
     } else {
-        for key in ["window", "duration"] {
-            if let Some((k, _)) = t.get(key) {
-                p.error(
-                    k.span(),
-                    &subject,
-                    format!(
-                        "`{key}` is only for history rules; add kind = \"history\" or remove it"
-                    ),
-                );
-                ok = false;
-            }
-        }
-        parse_condition(p, t, &subject, &what, true).map(Check::State)
+        parse_state(p, t, &subject, &what)
     };
-    if !ok {
+    // Every part is read (and every mistake reported) before a broken one drops the rule.
+    if !ignore_ok {
         return None;
     }
     Some(Rule {
@@ -575,11 +529,99 @@ fn parse_rule(p: &mut P, t: Tbl, n: usize) -> Option<Rule> {
         title: title?.0,
         severity: severity?,
         check: check?,
-        when,
+        when: when.ok()?,
         remediation,
         file: p.file_index,
         location: p.loc(header),
     })
+}
+
+/// A rule's `severity`, which must name a known level.
+fn rule_severity(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Severity> {
+    let (s, span) = p.string(t, "severity", subject, what, true)?;
+    match s.parse::<Severity>() {
+        Ok(sev) => Some(sev),
+        Err(e) => {
+            p.error(span, subject, e);
+            None
+        }
+    }
+}
+
+/// A rule's `when` precondition, if it has one; `Err` when it is written but does not read.
+fn rule_when(p: &mut P, t: Tbl, subject: &str) -> Result<Option<Condition>, ()> {
+    let Some((_, item)) = t.get("when") else {
+        return Ok(None);
+    };
+    let Some(w) = Tbl::of(item) else {
+        p.error(
+            item_span(item),
+            subject,
+            "`when` must be a table: when = { field = \"Enable\", op = \"eq\", value = true }"
+                .into(),
+        );
+        return Err(());
+    };
+    p.unknown_keys(w, &WHEN_KEYS, subject, "`when`");
+    let what = format!("the `when` of {subject}");
+    parse_condition(p, w, subject, &what, false)
+        .map(Some)
+        .ok_or(())
+}
+
+/// Whether a rule's `kind` makes it a history rule; `None` after an error for an unknown kind,
+/// which drops the rule before its check is read.
+fn rule_is_history(p: &mut P, kind: Option<(String, Span)>, subject: &str) -> Option<bool> {
+    match kind {
+        None => Some(false),
+        Some((k, _)) if k == "state" => Some(false),
+        Some((k, _)) if k == "history" => Some(true),
+        Some((k, span)) => {
+            p.error(
+                span,
+                subject,
+                format!("unknown kind {k:?}; use \"state\" (the default) or \"history\""),
+            );
+            None
+        }
+    }
+}
+
+/// Whether a rule that does not compare with the baseline leaves out `ignore` (an error if not).
+fn ignore_absent(p: &mut P, t: Tbl, subject: &str) -> bool {
+    let Some((k, _)) = t.get("ignore") else {
+        return true;
+    };
+    p.error(
+        k.span(),
+        subject,
+        format!(
+            "`ignore` is only for op = \"{}\" (fields left out of the comparison with the baseline); remove it",
+            baseline::OP
+        ),
+    );
+    false
+}
+
+/// A state rule's check: a condition, with no `window` or `duration` (each an error, reported
+/// before the condition's own).
+fn parse_state(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> {
+    let mut ok = true;
+    for key in ["window", "duration"] {
+        if let Some((k, _)) = t.get(key) {
+            p.error(
+                k.span(),
+                subject,
+                format!("`{key}` is only for history rules; add kind = \"history\" or remove it"),
+            );
+            ok = false;
+        }
+    }
+    let check = parse_condition(p, t, subject, what, true).map(Check::State);
+    if !ok {
+        return None;
+    }
+    check
 }
 
 /// What a history rule names besides its window, each part read and checked on its own.
