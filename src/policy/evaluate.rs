@@ -556,6 +556,8 @@ pub(crate) fn waiver_in_force<'s>(
         .find(|(_, w)| w.rule == rule && w.covers_target(target) && w.active_at(now))
 }
 
+/// Every rule of `set` on `current` (and `history`) for `target`, each failure waived by the
+/// waiver in force, with notes on the target's waivers.
 pub(crate) fn evaluate_views(
     set: &PolicySet,
     target: &str,
@@ -566,29 +568,12 @@ pub(crate) fn evaluate_views(
     let mut used = vec![false; set.waivers().len()];
     let mut results = Vec::new();
     for rule in set.rules() {
-        let (mut status, actual, mut message) =
-            evaluate_rule(rule, current, history, None, t, true);
-        let mut waiver = None;
-        if status == RuleStatus::Fail {
-            if let Some((i, w)) = waiver_in_force(set, target, &rule.id, t.now) {
-                used[i] = true;
-                status = RuleStatus::Waived;
-                waiver = Some(waiver_ref(set, w));
-                message = format!(
-                    "{message} (waived by {} until {}: {})",
-                    w.owner, w.expires, w.reason
-                );
-            } else if let Some(w) = set
-                .waivers()
-                .iter()
-                .find(|w| w.rule == rule.id && w.covers_target(target))
-            {
-                message = format!(
-                    "{message}; the waiver by {} expired on {} ({}) and no longer applies: renew it or fix the finding",
-                    w.owner, w.expires, w.location
-                );
-            }
-        }
+        let (status, actual, message) = evaluate_rule(rule, current, history, None, t, true);
+        let (status, message, waiver) = if status == RuleStatus::Fail {
+            apply_waiver(set, target, rule, t, message, &mut used)
+        } else {
+            (status, message, None)
+        };
         results.push(RuleResult {
             rule: rule.id.clone(),
             title: rule.title.clone(),
@@ -609,9 +594,48 @@ pub(crate) fn evaluate_views(
             },
         });
     }
+    let notes = waiver_notes(set, target, t, &used);
+    (results, notes)
+}
+
+/// A failure of `rule` with its `message`: waived by the waiver in force (marked `used`), or
+/// still a failure, its message then naming an expired waiver for it.
+fn apply_waiver(
+    set: &PolicySet,
+    target: &str,
+    rule: &Rule,
+    t: &TimeCtx,
+    message: String,
+    used: &mut [bool],
+) -> (RuleStatus, String, Option<WaiverRef>) {
+    if let Some((i, w)) = waiver_in_force(set, target, &rule.id, t.now) {
+        used[i] = true;
+        let message = format!(
+            "{message} (waived by {} until {}: {})",
+            w.owner, w.expires, w.reason
+        );
+        return (RuleStatus::Waived, message, Some(waiver_ref(set, w)));
+    }
+    let expired = set
+        .waivers()
+        .iter()
+        .find(|w| w.rule == rule.id && w.covers_target(target));
+    let Some(w) = expired else {
+        return (RuleStatus::Fail, message, None);
+    };
+    let message = format!(
+        "{message}; the waiver by {} expired on {} ({}) and no longer applies: renew it or fix the finding",
+        w.owner, w.expires, w.location
+    );
+    (RuleStatus::Fail, message, None)
+}
+
+/// Notes on the waivers for `target`: expired, unused (`used` says which suppressed a failure)
+/// or expiring soon.
+fn waiver_notes(set: &PolicySet, target: &str, t: &TimeCtx, used: &[bool]) -> Vec<WaiverNote> {
     let today = t.now.date_naive();
     let mut notes = Vec::new();
-    for (w, used) in set.waivers().iter().zip(used) {
+    for (w, &used) in set.waivers().iter().zip(used) {
         if !w.covers_target(target) {
             continue;
         }
@@ -653,5 +677,5 @@ pub(crate) fn evaluate_views(
             ));
         }
     }
-    (results, notes)
+    notes
 }
