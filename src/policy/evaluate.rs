@@ -12,14 +12,15 @@
 //! has status `error`, which [`CheckReport::fails_at_or_above`] counts as a failure: an
 //! unevaluated rule shows nothing about compliance.
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::baseline::Baseline;
 use super::diagnostic::Location;
-use super::model::{Check, PolicyFileInfo, PolicySet, Rule, Severity, Waiver};
-use super::ops::{HistoryOp, Point, TimeCtx, Times, Verdict, changed_flags};
+use super::fields::FieldPath;
+use super::model::{Check, Condition, PolicyFileInfo, PolicySet, Rule, Severity, Waiver};
+use super::ops::{HistoryOp, HistoryVerdict, Point, TimeCtx, Times, Verdict, changed_flags};
 use crate::task::fields;
 use crate::task::normalize::{Config, Status};
 
@@ -318,122 +319,164 @@ pub(crate) fn evaluate_rule(
     t: &TimeCtx,
     explain: bool,
 ) -> (RuleStatus, Value, String) {
-    if let Some(when) = &rule.when {
-        match when.op.check(&when.field, current, t) {
-            Verdict::Holds => {}
-            Verdict::Fails(_) if !explain => return (RuleStatus::Pass, Value::Null, String::new()),
-            Verdict::Fails(why) => {
-                let actual = match &rule.check {
-                    Check::State(c) => c.field.value_of(current),
-                    Check::History { .. } | Check::Baseline { .. } => Value::Null,
-                };
-                return (
-                    RuleStatus::Pass,
-                    actual,
-                    format!(
-                        "not applicable: the precondition `{} {}` does not hold ({} {why})",
-                        when.field.text, when.expected, when.field.text
-                    ),
-                );
-            }
-            Verdict::Unreadable(e) => {
-                return (
-                    RuleStatus::Error,
-                    when.field.value_of(current),
-                    format!(
-                        "could not evaluate the precondition on {}: it {e}",
-                        when.field.text
-                    ),
-                );
-            }
-        }
+    if let Some(settled) = precondition(rule, current, t, explain) {
+        return settled;
     }
     match &rule.check {
-        Check::State(c) => {
-            let verdict = c.op.check(&c.field, current, t);
-            if !explain {
-                return (status_of(&verdict), Value::Null, String::new());
-            }
-            let actual = c.field.value_of(current);
-            match verdict {
-                Verdict::Holds => (
-                    RuleStatus::Pass,
-                    actual,
-                    format!("{} {}: holds", c.field.text, c.expected),
-                ),
-                Verdict::Fails(why) => (
-                    RuleStatus::Fail,
-                    actual,
-                    format!(
-                        "{} {why}; expected {} {}",
-                        c.field.text, c.field.text, c.expected
-                    ),
-                ),
-                Verdict::Unreadable(e) => (
-                    RuleStatus::Error,
-                    actual,
-                    format!(
-                        "cannot evaluate {} {}: {} {e}",
-                        c.field.text, c.expected, c.field.text
-                    ),
-                ),
-            }
-        }
+        Check::State(c) => state_rule(c, current, t, explain),
         Check::History {
             field,
             window,
             op,
             expected,
         } => {
-            let computed: (Vec<Value>, Vec<bool>);
-            let (values, changed) = match followed {
-                Some(f) => f,
-                None => {
-                    let values: Vec<Value> = history
-                        .iter()
-                        .map(|h| followed_value(field, h.view))
-                        .collect();
-                    let flags = changed_flags(&values);
-                    computed = (values, flags);
-                    (&computed.0[..], &computed.1[..])
-                }
-            };
-            let points: Vec<Point> = history
-                .iter()
-                .zip(values)
-                .zip(changed)
-                .map(|((h, value), &changed)| Point {
-                    at: h.at,
-                    value,
-                    changed,
-                })
-                .collect();
-            let v = op.check_as(&points, *window, t, explain);
+            let v = judge_history(field, op, *window, history, followed, t, explain);
             if !explain {
                 return (status_of(&v.verdict), Value::Null, String::new());
             }
-            let name = rule.subject();
-            // "the history" is what has the observations: "the history has an observation...".
-            let verb = if matches!(op, HistoryOp::MaxGap(_)) {
-                " has"
-            } else {
-                ""
-            };
-            match v.verdict {
-                Verdict::Holds => (
-                    RuleStatus::Pass,
-                    v.actual,
-                    format!("{name}{verb} {expected}: holds"),
-                ),
-                Verdict::Fails(why) => (RuleStatus::Fail, v.actual, format!("{name} {why}")),
-                Verdict::Unreadable(e) => (
-                    RuleStatus::Error,
-                    v.actual,
-                    format!("cannot evaluate {name} {expected}: {e}"),
-                ),
-            }
+            history_outcome(rule, op, expected, v)
         }
         Check::Baseline { ignore, .. } => baseline_rule(current, ignore, t, explain),
+    }
+}
+
+/// The outcome of a rule whose `when` does not hold (a pass: the rule does not apply) or cannot
+/// be read (an error); `None` when it holds, or the rule has none, and the check itself decides.
+fn precondition(
+    rule: &Rule,
+    current: &Map<String, Value>,
+    t: &TimeCtx,
+    explain: bool,
+) -> Option<(RuleStatus, Value, String)> {
+    let when = rule.when.as_ref()?;
+    match when.op.check(&when.field, current, t) {
+        Verdict::Holds => None,
+        Verdict::Fails(_) if !explain => Some((RuleStatus::Pass, Value::Null, String::new())),
+        Verdict::Fails(why) => {
+            let actual = match &rule.check {
+                Check::State(c) => c.field.value_of(current),
+                Check::History { .. } | Check::Baseline { .. } => Value::Null,
+            };
+            Some((
+                RuleStatus::Pass,
+                actual,
+                format!(
+                    "not applicable: the precondition `{} {}` does not hold ({} {why})",
+                    when.field.text, when.expected, when.field.text
+                ),
+            ))
+        }
+        Verdict::Unreadable(e) => Some((
+            RuleStatus::Error,
+            when.field.value_of(current),
+            format!(
+                "could not evaluate the precondition on {}: it {e}",
+                when.field.text
+            ),
+        )),
+    }
+}
+
+/// A state rule's check `c` on `current`.
+fn state_rule(
+    c: &Condition,
+    current: &Map<String, Value>,
+    t: &TimeCtx,
+    explain: bool,
+) -> (RuleStatus, Value, String) {
+    let verdict = c.op.check(&c.field, current, t);
+    if !explain {
+        return (status_of(&verdict), Value::Null, String::new());
+    }
+    let actual = c.field.value_of(current);
+    match verdict {
+        Verdict::Holds => (
+            RuleStatus::Pass,
+            actual,
+            format!("{} {}: holds", c.field.text, c.expected),
+        ),
+        Verdict::Fails(why) => (
+            RuleStatus::Fail,
+            actual,
+            format!(
+                "{} {why}; expected {} {}",
+                c.field.text, c.field.text, c.expected
+            ),
+        ),
+        Verdict::Unreadable(e) => (
+            RuleStatus::Error,
+            actual,
+            format!(
+                "cannot evaluate {} {}: {} {e}",
+                c.field.text, c.expected, c.field.text
+            ),
+        ),
+    }
+}
+
+/// A history rule's op over `history`, following `field`: the caller's `followed` values and
+/// change flags when it has them, else worked out here.
+fn judge_history(
+    field: &Option<FieldPath>,
+    op: &HistoryOp,
+    window: Duration,
+    history: &[View],
+    followed: Option<(&[Value], &[bool])>,
+    t: &TimeCtx,
+    explain: bool,
+) -> HistoryVerdict {
+    let computed: (Vec<Value>, Vec<bool>);
+    let (values, changed) = match followed {
+        Some(f) => f,
+        None => {
+            let values: Vec<Value> = history
+                .iter()
+                .map(|h| followed_value(field, h.view))
+                .collect();
+            let flags = changed_flags(&values);
+            computed = (values, flags);
+            (&computed.0[..], &computed.1[..])
+        }
+    };
+    let points: Vec<Point> = history
+        .iter()
+        .zip(values)
+        .zip(changed)
+        .map(|((h, value), &changed)| Point {
+            at: h.at,
+            value,
+            changed,
+        })
+        .collect();
+    op.check_as(&points, window, t, explain)
+}
+
+/// A history rule's outcome, explained, from its op's verdict `v`.
+fn history_outcome(
+    rule: &Rule,
+    op: &HistoryOp,
+    expected: &str,
+    v: HistoryVerdict,
+) -> (RuleStatus, Value, String) {
+    let name = rule.subject();
+    // "the history" is what has the observations: "the history has an observation...".
+    let verb = if matches!(op, HistoryOp::MaxGap(_)) {
+        " has"
+    } else {
+        ""
+    };
+    match v.verdict {
+        Verdict::Holds => (
+            RuleStatus::Pass,
+            v.actual,
+            format!("{name}{verb} {expected}: holds"),
+        ),
+        Verdict::Fails(why) => (RuleStatus::Fail, v.actual, format!("{name} {why}")),
+        Verdict::Unreadable(e) => (
+            RuleStatus::Error,
+            v.actual,
+            format!("cannot evaluate {name} {expected}: {e}"),
+        ),
     }
 }
 
@@ -513,6 +556,8 @@ pub(crate) fn waiver_in_force<'s>(
         .find(|(_, w)| w.rule == rule && w.covers_target(target) && w.active_at(now))
 }
 
+/// Every rule of `set` on `current` (and `history`) for `target`, each failure waived by the
+/// waiver in force, with notes on the target's waivers.
 pub(crate) fn evaluate_views(
     set: &PolicySet,
     target: &str,
@@ -523,29 +568,12 @@ pub(crate) fn evaluate_views(
     let mut used = vec![false; set.waivers().len()];
     let mut results = Vec::new();
     for rule in set.rules() {
-        let (mut status, actual, mut message) =
-            evaluate_rule(rule, current, history, None, t, true);
-        let mut waiver = None;
-        if status == RuleStatus::Fail {
-            if let Some((i, w)) = waiver_in_force(set, target, &rule.id, t.now) {
-                used[i] = true;
-                status = RuleStatus::Waived;
-                waiver = Some(waiver_ref(set, w));
-                message = format!(
-                    "{message} (waived by {} until {}: {})",
-                    w.owner, w.expires, w.reason
-                );
-            } else if let Some(w) = set
-                .waivers()
-                .iter()
-                .find(|w| w.rule == rule.id && w.covers_target(target))
-            {
-                message = format!(
-                    "{message}; the waiver by {} expired on {} ({}) and no longer applies: renew it or fix the finding",
-                    w.owner, w.expires, w.location
-                );
-            }
-        }
+        let (status, actual, message) = evaluate_rule(rule, current, history, None, t, true);
+        let (status, message, waiver) = if status == RuleStatus::Fail {
+            apply_waiver(set, target, rule, t, message, &mut used)
+        } else {
+            (status, message, None)
+        };
         results.push(RuleResult {
             rule: rule.id.clone(),
             title: rule.title.clone(),
@@ -566,9 +594,48 @@ pub(crate) fn evaluate_views(
             },
         });
     }
+    let notes = waiver_notes(set, target, t, &used);
+    (results, notes)
+}
+
+/// A failure of `rule` with its `message`: waived by the waiver in force (marked `used`), or
+/// still a failure, its message then naming an expired waiver for it.
+fn apply_waiver(
+    set: &PolicySet,
+    target: &str,
+    rule: &Rule,
+    t: &TimeCtx,
+    message: String,
+    used: &mut [bool],
+) -> (RuleStatus, String, Option<WaiverRef>) {
+    if let Some((i, w)) = waiver_in_force(set, target, &rule.id, t.now) {
+        used[i] = true;
+        let message = format!(
+            "{message} (waived by {} until {}: {})",
+            w.owner, w.expires, w.reason
+        );
+        return (RuleStatus::Waived, message, Some(waiver_ref(set, w)));
+    }
+    let expired = set
+        .waivers()
+        .iter()
+        .find(|w| w.rule == rule.id && w.covers_target(target));
+    let Some(w) = expired else {
+        return (RuleStatus::Fail, message, None);
+    };
+    let message = format!(
+        "{message}; the waiver by {} expired on {} ({}) and no longer applies: renew it or fix the finding",
+        w.owner, w.expires, w.location
+    );
+    (RuleStatus::Fail, message, None)
+}
+
+/// Notes on the waivers for `target`: expired, unused (`used` says which suppressed a failure)
+/// or expiring soon.
+fn waiver_notes(set: &PolicySet, target: &str, t: &TimeCtx, used: &[bool]) -> Vec<WaiverNote> {
     let today = t.now.date_naive();
     let mut notes = Vec::new();
-    for (w, used) in set.waivers().iter().zip(used) {
+    for (w, &used) in set.waivers().iter().zip(used) {
         if !w.covers_target(target) {
             continue;
         }
@@ -610,5 +677,5 @@ pub(crate) fn evaluate_views(
             ));
         }
     }
-    (results, notes)
+    notes
 }

@@ -209,46 +209,8 @@ fn load_sources(
         refs.extend(parsed.refs);
         ids.extend(parsed.ids);
     }
-    // Each id's first rule, by id: a search of the rules before each one took time in the
-    // square of their number.
-    let mut first_of: HashMap<&str, usize> = HashMap::new();
-    for (i, rule) in set.rules.iter().enumerate() {
-        let first = *first_of.entry(&rule.id).or_insert(i);
-        if first != i {
-            diags.push(Diagnostic::at(
-                Level::Error,
-                &rule.location,
-                Some(&rule.id),
-                format!(
-                    "rule id {} is already defined at {}; give each rule its own id",
-                    rule.id, set.rules[first].location
-                ),
-            ));
-        }
-    }
-    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-    let known: HashSet<&str> = ids.iter().copied().collect();
-    for r in refs {
-        if !known.contains(r.id.as_str()) {
-            let hint = if ids.is_empty() {
-                "no rules are loaded".to_string()
-            } else {
-                format!(
-                    "did you mean {}?",
-                    crate::task::text::nearest(&r.id, ids.iter().copied())
-                )
-            };
-            diags.push(Diagnostic::at(
-                Level::Error,
-                &r.location,
-                Some(&r.subject),
-                format!(
-                    "{} names rule {}, which no loaded policy file defines ({hint})",
-                    r.what, r.id
-                ),
-            ));
-        }
-    }
+    duplicate_ids(&set.rules, &mut diags);
+    unknown_rule_refs(refs, &ids, &mut diags);
     let order = |d: &Diagnostic| {
         (
             sources
@@ -268,6 +230,56 @@ fn load_sources(
         set,
         warnings: diags,
     })
+}
+
+/// An error for each rule whose id an earlier rule already has.
+fn duplicate_ids(rules: &[Rule], diags: &mut Vec<Diagnostic>) {
+    // Each id's first rule, by id: a search of the rules before each one took time in the
+    // square of their number.
+    let mut first_of: HashMap<&str, usize> = HashMap::new();
+    for (i, rule) in rules.iter().enumerate() {
+        let first = *first_of.entry(&rule.id).or_insert(i);
+        if first != i {
+            diags.push(Diagnostic::at(
+                Level::Error,
+                &rule.location,
+                Some(&rule.id),
+                format!(
+                    "rule id {} is already defined at {}; give each rule its own id",
+                    rule.id, rules[first].location
+                ),
+            ));
+        }
+    }
+}
+
+/// An error for each waiver or test that names a rule id no file wrote (`ids`), with the
+/// nearest one.
+fn unknown_rule_refs(refs: Vec<parse::RuleRef>, ids: &[String], diags: &mut Vec<Diagnostic>) {
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let known: HashSet<&str> = ids.iter().copied().collect();
+    for r in refs {
+        if known.contains(r.id.as_str()) {
+            continue;
+        }
+        let hint = if ids.is_empty() {
+            "no rules are loaded".to_string()
+        } else {
+            format!(
+                "did you mean {}?",
+                crate::task::text::nearest(&r.id, ids.iter().copied())
+            )
+        };
+        diags.push(Diagnostic::at(
+            Level::Error,
+            &r.location,
+            Some(&r.subject),
+            format!(
+                "{} names rule {}, which no loaded policy file defines ({hint})",
+                r.what, r.id
+            ),
+        ));
+    }
 }
 
 impl PolicySet {

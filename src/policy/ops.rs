@@ -380,151 +380,24 @@ impl StateOp {
                 suggest_ops(ty)
             ));
         }
-        let value = match (op.takes_value(), value) {
-            (false, Some(_)) => return Err(format!("`{op}` takes no `value`; remove it")),
-            (false, None) => None,
-            (true, None) => return Err(format!("`{op}` needs a `value`")),
-            (true, Some(v)) => Some(if crate::task::fields::is_caseless(&field.head) {
-                lower_strings(v.clone())
-            } else {
-                v.clone()
-            }),
-        };
-        let elem_ty = match ty {
-            FieldType::List(Elem::Int) => FieldType::Int,
-            FieldType::List(Elem::Text) => FieldType::Text,
-            t => t,
-        };
-        let list_of = |what: &str| -> Result<Vec<Value>, String> {
-            match &value {
-                Some(Value::Array(items)) if items.iter().all(|v| scalar_fits(v, elem_ty)) => {
-                    Ok(items.clone())
-                }
-                _ => Err(format!(
-                    "`{op}` on {} needs a list of {what} as its value, got {}",
-                    field.text,
-                    value.as_ref().map(show).unwrap_or_default()
-                )),
-            }
-        };
-        let elem_what = match elem_ty {
-            FieldType::Int => "integers",
-            FieldType::Bool => "booleans",
-            FieldType::Any => "values",
-            _ => "strings",
-        };
-        let v = value.clone().unwrap_or(Value::Null);
+        let arg = OpValue::new(op, value, field)?;
+        let v = arg.value.clone().unwrap_or(Value::Null);
         Ok(match op {
-            O::Eq | O::Ne => {
-                let fits = match ty {
-                    FieldType::List(_) => list_of(elem_what).is_ok(),
-                    t => scalar_fits(&v, t),
-                };
-                if !fits {
-                    return Err(format!(
-                        "`{op}` on {} needs {} as its value, got {}",
-                        field.text,
-                        ty.describe(),
-                        show(&v)
-                    ));
-                }
-                if ty == FieldType::TimeOfDay
-                    && parse_time_of_day(v.as_str().unwrap_or("")).is_none()
-                {
-                    return Err(format!(
-                        "{} is not a time of day; write \"HH:MM:SS\"",
-                        show(&v)
-                    ));
-                }
-                if op == O::Eq {
-                    StateOp::Eq(v)
-                } else {
-                    StateOp::Ne(v)
-                }
-            }
-            O::In | O::NotIn => {
-                let items = list_of(elem_what)?;
-                if op == O::In {
-                    StateOp::In(items)
-                } else {
-                    StateOp::NotIn(items)
-                }
-            }
-            O::Gt | O::Gte | O::Lt | O::Lte => {
-                let n = v.as_f64().ok_or_else(|| {
-                    format!("`{op}` needs a number as its value, got {}", show(&v))
-                })?;
-                match op {
-                    O::Gt => StateOp::Gt(n),
-                    O::Gte => StateOp::Gte(n),
-                    O::Lt => StateOp::Lt(n),
-                    _ => StateOp::Lte(n),
-                }
-            }
-            O::Contains | O::NotContains => {
-                let fits = match ty {
-                    FieldType::List(_) | FieldType::Any => scalar_fits(&v, elem_ty),
-                    _ => v.is_string(),
-                };
-                if !fits {
-                    return Err(format!(
-                        "`{op}` on {} needs one {} as its value, got {}",
-                        field.text,
-                        elem_what.trim_end_matches('s'),
-                        show(&v)
-                    ));
-                }
-                if op == O::Contains {
-                    StateOp::Contains(v)
-                } else {
-                    StateOp::NotContains(v)
-                }
-            }
-            O::ContainsAll => StateOp::ContainsAll(list_of(elem_what)?),
-            O::ContainsAny => StateOp::ContainsAny(list_of(elem_what)?),
-            O::SubsetOf => StateOp::SubsetOf(list_of(elem_what)?),
-            O::Matches => {
-                let pattern = v.as_str().ok_or_else(|| {
-                    format!(
-                        "`matches` needs a regular expression string, got {}",
-                        show(&v)
-                    )
-                })?;
-                StateOp::Matches(Regex::new(pattern).map_err(|e| {
-                    format!(
-                        "{pattern:?} is not a valid regular expression: {}",
-                        one_line(&e.to_string())
-                    )
-                })?)
-            }
+            O::Eq | O::Ne => arg.equality(v)?,
+            O::In => StateOp::In(arg.list()?),
+            O::NotIn => StateOp::NotIn(arg.list()?),
+            O::Gt | O::Gte | O::Lt | O::Lte => compile_bound(op, &v)?,
+            O::Contains | O::NotContains => arg.containment(v)?,
+            O::ContainsAll => StateOp::ContainsAll(arg.list()?),
+            O::ContainsAny => StateOp::ContainsAny(arg.list()?),
+            O::SubsetOf => StateOp::SubsetOf(arg.list()?),
+            O::Matches => compile_matches(&v)?,
             O::Exists => StateOp::Exists,
             O::Absent => StateOp::Absent,
             O::Empty => StateOp::Empty,
             O::NotEmpty => StateOp::NotEmpty,
-            O::Within => {
-                let text = v.as_str().ok_or_else(|| {
-                    format!(
-                        "`within` needs a duration string such as \"48h\", got {}",
-                        show(&v)
-                    )
-                })?;
-                StateOp::Within(parse_duration(text)?)
-            }
-            O::TimeBetween => {
-                let bad = || {
-                    format!(
-                        "`time_between` needs two times of day, as in [\"00:00\", \"06:00\"], got {}",
-                        show(&v)
-                    )
-                };
-                let items = v.as_array().filter(|a| a.len() == 2).ok_or_else(bad)?;
-                let t: Vec<NaiveTime> = items
-                    .iter()
-                    .map(|i| i.as_str().and_then(parse_time_of_day))
-                    .collect::<Option<_>>()
-                    .ok_or_else(bad)?;
-                StateOp::TimeBetween(t[0], t[1])
-            }
+            O::Within => compile_within(&v)?,
+            O::TimeBetween => compile_time_between(&v)?,
         })
     }
 
@@ -554,8 +427,6 @@ impl StateOp {
     }
 
     fn check_one(&self, actual: Option<&Value>, t: &TimeCtx) -> Outcome {
-        let fail = |why: String| Ok(Some(why));
-        let is = |v: Option<&Value>| v.map(show).unwrap_or_else(|| "missing".into());
         match self {
             StateOp::Exists => match actual {
                 Some(_) => Ok(None),
@@ -565,126 +436,26 @@ impl StateOp {
                 None => Ok(None),
                 Some(v) => fail(format!("is present ({})", show(v))),
             },
-            StateOp::Empty | StateOp::NotEmpty => {
-                let empty = match actual {
-                    None => true,
-                    Some(Value::Array(a)) => a.is_empty(),
-                    Some(Value::String(s)) => s.is_empty(),
-                    Some(Value::Object(o)) => o.is_empty(),
-                    Some(v) => return Err(format!("is {}, which has no emptiness", show(v))),
-                };
-                match (self, empty) {
-                    (StateOp::Empty, false) => fail(format!("is {}, not empty", is(actual))),
-                    (StateOp::NotEmpty, true) => fail(format!(
-                        "is {}",
-                        if actual.is_none() {
-                            "missing".into()
-                        } else {
-                            is(actual)
-                        }
-                    )),
-                    _ => Ok(None),
-                }
-            }
+            StateOp::Empty | StateOp::NotEmpty => self.check_emptiness(actual),
             StateOp::Eq(want) => match actual {
                 Some(a) if same(a, want) => Ok(None),
                 None if want.as_array().is_some_and(|w| w.is_empty()) => Ok(None),
-                _ => fail(format!("is {}", is(actual))),
+                _ => fail(format!("is {}", shown(actual))),
             },
             StateOp::Ne(want) => match actual {
                 Some(a) if same(a, want) => fail(format!("is {}", show(a))),
                 None if want.as_array().is_some_and(|w| w.is_empty()) => fail("is empty".into()),
                 _ => Ok(None),
             },
-            StateOp::In(set) | StateOp::NotIn(set) => {
-                let found = actual.is_some_and(|a| set.iter().any(|w| same(a, w)));
-                match (self, found) {
-                    (StateOp::In(_), false) => {
-                        fail(format!("is {}, not one of the allowed values", is(actual)))
-                    }
-                    (StateOp::NotIn(_), true) => {
-                        fail(format!("is {}, one of the forbidden values", is(actual)))
-                    }
-                    _ => Ok(None),
-                }
-            }
+            StateOp::In(set) | StateOp::NotIn(set) => self.check_membership(set, actual),
             StateOp::Gt(n) | StateOp::Gte(n) | StateOp::Lt(n) | StateOp::Lte(n) => {
-                let a = match actual {
-                    None => return fail("is missing".into()),
-                    Some(v) => v
-                        .as_f64()
-                        .ok_or_else(|| format!("is {}, not a number", show(v)))?,
-                };
-                let holds = match self {
-                    StateOp::Gt(_) => a > *n,
-                    StateOp::Gte(_) => a >= *n,
-                    StateOp::Lt(_) => a < *n,
-                    _ => a <= *n,
-                };
-                if holds {
-                    Ok(None)
-                } else {
-                    fail(format!("is {}", is(actual)))
-                }
+                self.check_bound(*n, actual)
             }
             StateOp::Contains(want) | StateOp::NotContains(want) => {
-                let found = match actual {
-                    None => false,
-                    Some(Value::Array(items)) => items.iter().any(|i| same(i, want)),
-                    Some(Value::String(s)) => want.as_str().is_some_and(|w| s.contains(w)),
-                    Some(v) => return Err(format!("is {}, neither a list nor a string", show(v))),
-                };
-                match (self, found) {
-                    (StateOp::Contains(_), false) => {
-                        fail(format!("is {}, without {}", is(actual), show(want)))
-                    }
-                    (StateOp::NotContains(_), true) => {
-                        fail(format!("is {}, with {}", is(actual), show(want)))
-                    }
-                    _ => Ok(None),
-                }
+                self.check_containment(want, actual)
             }
             StateOp::ContainsAll(want) | StateOp::ContainsAny(want) | StateOp::SubsetOf(want) => {
-                let items: &[Value] = match actual {
-                    None => &[],
-                    Some(Value::Array(items)) => items,
-                    Some(v) => return Err(format!("is {}, not a list", show(v))),
-                };
-                let has = |w: &Value| items.iter().any(|i| same(i, w));
-                match self {
-                    StateOp::ContainsAll(_) => {
-                        let missing: Vec<String> =
-                            want.iter().filter(|w| !has(w)).map(show).collect();
-                        if missing.is_empty() {
-                            Ok(None)
-                        } else {
-                            fail(format!("is {}, missing {}", is(actual), missing.join(", ")))
-                        }
-                    }
-                    StateOp::ContainsAny(_) => {
-                        if want.iter().any(has) {
-                            Ok(None)
-                        } else {
-                            fail(format!("is {}, with none of them", is(actual)))
-                        }
-                    }
-                    _ => {
-                        let extra: Vec<String> = items
-                            .iter()
-                            .filter(|i| !want.iter().any(|w| same(i, w)))
-                            .map(show)
-                            .collect();
-                        if extra.is_empty() {
-                            Ok(None)
-                        } else {
-                            fail(format!(
-                                "is {}, with {} outside the allowed set",
-                                is(actual),
-                                extra.join(", ")
-                            ))
-                        }
-                    }
-                }
+                self.check_set(want, actual)
             }
             StateOp::Matches(re) => match actual {
                 None => fail("is missing".into()),
@@ -692,50 +463,366 @@ impl StateOp {
                 Some(Value::String(s)) => fail(format!("is {s:?}, which does not match")),
                 Some(v) => Err(format!("is {}, not a string", show(v))),
             },
-            StateOp::Within(d) => {
-                let text = match actual {
-                    None => return fail("is missing".into()),
-                    Some(Value::String(s)) if s.trim().is_empty() => {
-                        return fail("is empty".into());
-                    }
-                    Some(Value::String(s)) => s,
-                    Some(v) => return Err(format!("is {}, not a time", show(v))),
-                };
-                let at = parse_api_time(text, t.times.api_offset).ok_or_else(|| {
-                    format!("is {text:?}, which is not a time (YYYY-MM-DD HH:MM:SS or RFC 3339)")
-                })?;
-                let age = t.now - at;
-                if age > *d {
-                    fail(format!(
-                        "is {text:?}, {} old, more than {}",
-                        show_duration(age),
-                        show_duration(*d)
-                    ))
+            StateOp::Within(d) => check_within(*d, actual, t),
+            StateOp::TimeBetween(from, to) => check_time_between(*from, *to, actual),
+        }
+    }
+
+    /// `empty` or `not_empty`: a missing value is empty; a number or boolean has no emptiness.
+    fn check_emptiness(&self, actual: Option<&Value>) -> Outcome {
+        let empty = match actual {
+            None => true,
+            Some(Value::Array(a)) => a.is_empty(),
+            Some(Value::String(s)) => s.is_empty(),
+            Some(Value::Object(o)) => o.is_empty(),
+            Some(v) => return Err(format!("is {}, which has no emptiness", show(v))),
+        };
+        match (self, empty) {
+            (StateOp::Empty, false) => fail(format!("is {}, not empty", shown(actual))),
+            (StateOp::NotEmpty, true) => fail(format!(
+                "is {}",
+                if actual.is_none() {
+                    "missing".into()
                 } else {
+                    shown(actual)
+                }
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    /// `in` or `not_in` the `set`.
+    fn check_membership(&self, set: &[Value], actual: Option<&Value>) -> Outcome {
+        let found = actual.is_some_and(|a| set.iter().any(|w| same(a, w)));
+        match (self, found) {
+            (StateOp::In(_), false) => fail(format!(
+                "is {}, not one of the allowed values",
+                shown(actual)
+            )),
+            (StateOp::NotIn(_), true) => {
+                fail(format!("is {}, one of the forbidden values", shown(actual)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// `gt`, `gte`, `lt` or `lte` the bound `n`.
+    fn check_bound(&self, n: f64, actual: Option<&Value>) -> Outcome {
+        let a = match actual {
+            None => return fail("is missing".into()),
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| format!("is {}, not a number", show(v)))?,
+        };
+        let holds = match self {
+            StateOp::Gt(_) => a > n,
+            StateOp::Gte(_) => a >= n,
+            StateOp::Lt(_) => a < n,
+            _ => a <= n,
+        };
+        if holds {
+            Ok(None)
+        } else {
+            fail(format!("is {}", shown(actual)))
+        }
+    }
+
+    /// `contains` or `not_contains` `want`: an element of a list, or a substring of a string.
+    fn check_containment(&self, want: &Value, actual: Option<&Value>) -> Outcome {
+        let found = match actual {
+            None => false,
+            Some(Value::Array(items)) => items.iter().any(|i| same(i, want)),
+            Some(Value::String(s)) => want.as_str().is_some_and(|w| s.contains(w)),
+            Some(v) => return Err(format!("is {}, neither a list nor a string", show(v))),
+        };
+        match (self, found) {
+            (StateOp::Contains(_), false) => {
+                fail(format!("is {}, without {}", shown(actual), show(want)))
+            }
+            (StateOp::NotContains(_), true) => {
+                fail(format!("is {}, with {}", shown(actual), show(want)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// `contains_all`, `contains_any` or `subset_of` `want`; a missing list is an empty one.
+    fn check_set(&self, want: &[Value], actual: Option<&Value>) -> Outcome {
+        let items: &[Value] = match actual {
+            None => &[],
+            Some(Value::Array(items)) => items,
+            Some(v) => return Err(format!("is {}, not a list", show(v))),
+        };
+        let has = |w: &Value| items.iter().any(|i| same(i, w));
+        match self {
+            StateOp::ContainsAll(_) => {
+                let missing: Vec<String> = want.iter().filter(|w| !has(w)).map(show).collect();
+                if missing.is_empty() {
                     Ok(None)
+                } else {
+                    fail(format!(
+                        "is {}, missing {}",
+                        shown(actual),
+                        missing.join(", ")
+                    ))
                 }
             }
-            StateOp::TimeBetween(from, to) => {
-                let text = match actual {
-                    None => return fail("is missing".into()),
-                    Some(Value::String(s)) => s,
-                    Some(v) => return Err(format!("is {}, not a time of day", show(v))),
-                };
-                let at = parse_time_of_day(text)
-                    .ok_or_else(|| format!("is {text:?}, which is not a time of day (HH:MM:SS)"))?;
-                let inside = if from <= to {
-                    *from <= at && at <= *to
-                } else {
-                    at >= *from || at <= *to
-                };
-                if inside {
+            StateOp::ContainsAny(_) => {
+                if want.iter().any(has) {
                     Ok(None)
                 } else {
-                    fail(format!("is {text:?}"))
+                    fail(format!("is {}, with none of them", shown(actual)))
+                }
+            }
+            _ => {
+                let extra: Vec<String> = items
+                    .iter()
+                    .filter(|i| !want.iter().any(|w| same(i, w)))
+                    .map(show)
+                    .collect();
+                if extra.is_empty() {
+                    Ok(None)
+                } else {
+                    fail(format!(
+                        "is {}, with {} outside the allowed set",
+                        shown(actual),
+                        extra.join(", ")
+                    ))
                 }
             }
         }
     }
+}
+
+/// A failed check, saying why.
+fn fail(why: String) -> Outcome {
+    Ok(Some(why))
+}
+
+/// A value as a failure quotes it, or `missing`.
+fn shown(v: Option<&Value>) -> String {
+    v.map(show).unwrap_or_else(|| "missing".into())
+}
+
+/// `within` `d` of the evaluation's `now`: the value is an API time no older than that.
+fn check_within(d: Duration, actual: Option<&Value>, t: &TimeCtx) -> Outcome {
+    let text = match actual {
+        None => return fail("is missing".into()),
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            return fail("is empty".into());
+        }
+        Some(Value::String(s)) => s,
+        Some(v) => return Err(format!("is {}, not a time", show(v))),
+    };
+    let at = parse_api_time(text, t.times.api_offset).ok_or_else(|| {
+        format!("is {text:?}, which is not a time (YYYY-MM-DD HH:MM:SS or RFC 3339)")
+    })?;
+    let age = t.now - at;
+    if age > d {
+        fail(format!(
+            "is {text:?}, {} old, more than {}",
+            show_duration(age),
+            show_duration(d)
+        ))
+    } else {
+        Ok(None)
+    }
+}
+
+/// `time_between` `from` and `to`, inclusive; the range wraps midnight when `from > to`.
+fn check_time_between(from: NaiveTime, to: NaiveTime, actual: Option<&Value>) -> Outcome {
+    let text = match actual {
+        None => return fail("is missing".into()),
+        Some(Value::String(s)) => s,
+        Some(v) => return Err(format!("is {}, not a time of day", show(v))),
+    };
+    let at = parse_time_of_day(text)
+        .ok_or_else(|| format!("is {text:?}, which is not a time of day (HH:MM:SS)"))?;
+    let inside = if from <= to {
+        from <= at && at <= to
+    } else {
+        at >= from || at <= to
+    };
+    if inside {
+        Ok(None)
+    } else {
+        fail(format!("is {text:?}"))
+    }
+}
+
+/// A state op's value as [`StateOp::compile`] checks it against the field.
+struct OpValue<'a> {
+    op: StateOpName,
+    field: &'a FieldPath,
+    /// The value as written (lowered for a caseless field); `None` for an op that takes none.
+    value: Option<Value>,
+    /// The type of one element of a list field; the field's own type otherwise.
+    elem_ty: FieldType,
+}
+
+impl<'a> OpValue<'a> {
+    /// The op's value, present exactly when the op takes one.
+    fn new(
+        op: StateOpName,
+        value: Option<&Value>,
+        field: &'a FieldPath,
+    ) -> Result<OpValue<'a>, String> {
+        let value = match (op.takes_value(), value) {
+            (false, Some(_)) => return Err(format!("`{op}` takes no `value`; remove it")),
+            (false, None) => None,
+            (true, None) => return Err(format!("`{op}` needs a `value`")),
+            (true, Some(v)) => Some(if crate::task::fields::is_caseless(&field.head) {
+                lower_strings(v.clone())
+            } else {
+                v.clone()
+            }),
+        };
+        let elem_ty = match field.ty {
+            FieldType::List(Elem::Int) => FieldType::Int,
+            FieldType::List(Elem::Text) => FieldType::Text,
+            t => t,
+        };
+        Ok(OpValue {
+            op,
+            field,
+            value,
+            elem_ty,
+        })
+    }
+
+    /// What the field's elements are, in words, for messages.
+    fn elem_what(&self) -> &'static str {
+        match self.elem_ty {
+            FieldType::Int => "integers",
+            FieldType::Bool => "booleans",
+            FieldType::Any => "values",
+            _ => "strings",
+        }
+    }
+
+    /// The value as a list whose every item fits one of the field's elements.
+    fn list(&self) -> Result<Vec<Value>, String> {
+        match &self.value {
+            Some(Value::Array(items)) if items.iter().all(|v| scalar_fits(v, self.elem_ty)) => {
+                Ok(items.clone())
+            }
+            _ => Err(format!(
+                "`{}` on {} needs a list of {} as its value, got {}",
+                self.op,
+                self.field.text,
+                self.elem_what(),
+                self.value.as_ref().map(show).unwrap_or_default()
+            )),
+        }
+    }
+
+    /// `eq` or `ne`: the value fits the field whole (a time of day must read as one).
+    fn equality(&self, v: Value) -> Result<StateOp, String> {
+        let (op, ty) = (self.op, self.field.ty);
+        let fits = match ty {
+            FieldType::List(_) => self.list().is_ok(),
+            t => scalar_fits(&v, t),
+        };
+        if !fits {
+            return Err(format!(
+                "`{op}` on {} needs {} as its value, got {}",
+                self.field.text,
+                ty.describe(),
+                show(&v)
+            ));
+        }
+        if ty == FieldType::TimeOfDay && parse_time_of_day(v.as_str().unwrap_or("")).is_none() {
+            return Err(format!(
+                "{} is not a time of day; write \"HH:MM:SS\"",
+                show(&v)
+            ));
+        }
+        Ok(if op == StateOpName::Eq {
+            StateOp::Eq(v)
+        } else {
+            StateOp::Ne(v)
+        })
+    }
+
+    /// `contains` or `not_contains`: one element of a list field, or a substring of a text one.
+    fn containment(&self, v: Value) -> Result<StateOp, String> {
+        let fits = match self.field.ty {
+            FieldType::List(_) | FieldType::Any => scalar_fits(&v, self.elem_ty),
+            _ => v.is_string(),
+        };
+        if !fits {
+            return Err(format!(
+                "`{}` on {} needs one {} as its value, got {}",
+                self.op,
+                self.field.text,
+                self.elem_what().trim_end_matches('s'),
+                show(&v)
+            ));
+        }
+        Ok(if self.op == StateOpName::Contains {
+            StateOp::Contains(v)
+        } else {
+            StateOp::NotContains(v)
+        })
+    }
+}
+
+/// `gt`, `gte`, `lt` or `lte`: a number to compare with.
+fn compile_bound(op: StateOpName, v: &Value) -> Result<StateOp, String> {
+    let n = v
+        .as_f64()
+        .ok_or_else(|| format!("`{op}` needs a number as its value, got {}", show(v)))?;
+    Ok(match op {
+        StateOpName::Gt => StateOp::Gt(n),
+        StateOpName::Gte => StateOp::Gte(n),
+        StateOpName::Lt => StateOp::Lt(n),
+        _ => StateOp::Lte(n),
+    })
+}
+
+/// `matches`: a regular expression that compiles.
+fn compile_matches(v: &Value) -> Result<StateOp, String> {
+    let pattern = v.as_str().ok_or_else(|| {
+        format!(
+            "`matches` needs a regular expression string, got {}",
+            show(v)
+        )
+    })?;
+    let re = Regex::new(pattern).map_err(|e| {
+        format!(
+            "{pattern:?} is not a valid regular expression: {}",
+            one_line(&e.to_string())
+        )
+    })?;
+    Ok(StateOp::Matches(re))
+}
+
+/// `within`: a duration string.
+fn compile_within(v: &Value) -> Result<StateOp, String> {
+    let text = v.as_str().ok_or_else(|| {
+        format!(
+            "`within` needs a duration string such as \"48h\", got {}",
+            show(v)
+        )
+    })?;
+    Ok(StateOp::Within(parse_duration(text)?))
+}
+
+/// `time_between`: two times of day.
+fn compile_time_between(v: &Value) -> Result<StateOp, String> {
+    let bad = || {
+        format!(
+            "`time_between` needs two times of day, as in [\"00:00\", \"06:00\"], got {}",
+            show(v)
+        )
+    };
+    let items = v.as_array().filter(|a| a.len() == 2).ok_or_else(bad)?;
+    let t: Vec<NaiveTime> = items
+        .iter()
+        .map(|i| i.as_str().and_then(parse_time_of_day))
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    Ok(StateOp::TimeBetween(t[0], t[1]))
 }
 
 /// The regex crate's message draws a caret under the pattern over several lines; its last line
@@ -852,185 +939,256 @@ impl HistoryOp {
                 actual: Value::Null,
             };
         }
-        // The changes inside the window, each with the point before it; a verdict without a
-        // message only counts or scans them, so they are collected only to be described.
-        let changes = || {
-            points
-                .windows(2)
-                .filter(|w| w[1].at >= start && w[1].changed)
-                .map(|w| (&w[0], &w[1]))
-        };
-        let quiet = |verdict: Outcome| HistoryVerdict {
-            verdict: match verdict {
-                Ok(None) => Verdict::Holds,
-                Ok(Some(_)) => Verdict::Fails(String::new()),
-                Err(_) => Verdict::Unreadable(String::new()),
-            },
-            actual: Value::Null,
-        };
-        let describe = |(a, b): &(&Point, &Point)| {
-            format!("{} -> {} at {}", show(a.value), show(b.value), t.show(b.at))
+        let w = Window {
+            points,
+            start,
+            t,
+            explain,
         };
         match self {
-            HistoryOp::Unchanged | HistoryOp::MaxChanges(_) => {
-                let limit = match self {
-                    HistoryOp::MaxChanges(n) => *n,
-                    _ => 0,
-                };
-                if !explain {
-                    let n = changes().count() as u64;
-                    return quiet(if n <= limit {
-                        Ok(None)
-                    } else {
-                        Ok(Some(String::new()))
+            HistoryOp::Unchanged => w.changes_at_most(0),
+            HistoryOp::MaxChanges(n) => w.changes_at_most(*n),
+            HistoryOp::NeverIncreases => w.monotonic(true),
+            HistoryOp::NeverDecreases => w.monotonic(false),
+            HistoryOp::MaxDuration { value, duration } => w.max_duration(value, *duration),
+            HistoryOp::MaxGap(limit) => w.max_gap(*limit),
+        }
+    }
+}
+
+/// The observations a history op judges: the last one before the window, then those in it up
+/// to `now` (never empty).
+struct Window<'w, 'p> {
+    points: &'w [Point<'p>],
+    start: DateTime<Utc>,
+    t: &'w TimeCtx<'w>,
+    explain: bool,
+}
+
+/// A time during which the followed value was the held one: from the observation that first
+/// showed it to the first that did not, or to `now` when it `still` is.
+struct Run {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    still: bool,
+}
+
+/// A verdict without its message or measure, for a check that does not explain.
+fn quiet(verdict: Outcome) -> HistoryVerdict {
+    HistoryVerdict {
+        verdict: match verdict {
+            Ok(None) => Verdict::Holds,
+            Ok(Some(_)) => Verdict::Fails(String::new()),
+            Err(_) => Verdict::Unreadable(String::new()),
+        },
+        actual: Value::Null,
+    }
+}
+
+/// Whether a change moves the wrong way: up for `never_increases` (`up`), down otherwise;
+/// values that are neither numbers nor booleans never do.
+fn wrong_way(up: bool, (a, b): &(&Point, &Point)) -> bool {
+    match (order(a.value), order(b.value)) {
+        (Some(x), Some(y)) => {
+            if up {
+                y > x
+            } else {
+                y < x
+            }
+        }
+        _ => false,
+    }
+}
+
+impl<'w, 'p> Window<'w, 'p> {
+    /// The changes inside the window, each with the point before it; a verdict without a
+    /// message only counts or scans them, so they are collected only to be described.
+    fn changes(&self) -> impl Iterator<Item = (&'w Point<'p>, &'w Point<'p>)> + use<'w, 'p> {
+        let start = self.start;
+        self.points
+            .windows(2)
+            .filter(move |w| w[1].at >= start && w[1].changed)
+            .map(|w| (&w[0], &w[1]))
+    }
+
+    /// One change, as a failure lists it.
+    fn describe(&self, (a, b): &(&Point, &Point)) -> String {
+        format!(
+            "{} -> {} at {}",
+            show(a.value),
+            show(b.value),
+            self.t.show(b.at)
+        )
+    }
+
+    /// `unchanged` (a `limit` of 0) or `max_changes`; the measure is the count of changes.
+    fn changes_at_most(&self, limit: u64) -> HistoryVerdict {
+        if !self.explain {
+            let n = self.changes().count() as u64;
+            return quiet(if n <= limit {
+                Ok(None)
+            } else {
+                Ok(Some(String::new()))
+            });
+        }
+        let changes: Vec<(&Point, &Point)> = self.changes().collect();
+        let n = changes.len() as u64;
+        let verdict: Outcome = if n <= limit {
+            Ok(None)
+        } else {
+            let list: Vec<String> = changes.iter().map(|c| self.describe(c)).collect();
+            Ok(Some(format!(
+                "changed {n} time{} in the window (at most {limit} allowed): {}",
+                if n == 1 { "" } else { "s" },
+                list.join("; ")
+            )))
+        };
+        HistoryVerdict {
+            verdict: verdict.into(),
+            actual: Value::from(n),
+        }
+    }
+
+    /// `never_increases` (`up`) or `never_decreases`; the measure is the count of changes the
+    /// wrong way.
+    fn monotonic(&self, up: bool) -> HistoryVerdict {
+        if !self.explain {
+            let any = self.changes().any(|c| wrong_way(up, &c));
+            return quiet(if any {
+                Ok(Some(String::new()))
+            } else {
+                Ok(None)
+            });
+        }
+        let bad: Vec<String> = self
+            .changes()
+            .filter(|c| wrong_way(up, c))
+            .map(|c| self.describe(&c))
+            .collect();
+        let verdict: Outcome = if bad.is_empty() {
+            Ok(None)
+        } else {
+            Ok(Some(format!(
+                "{} in the window: {}",
+                if up { "increased" } else { "decreased" },
+                bad.join("; ")
+            )))
+        };
+        HistoryVerdict {
+            verdict: verdict.into(),
+            actual: Value::from(bad.len()),
+        }
+    }
+
+    /// The runs during which the followed value was `value`, oldest first.
+    fn runs_of(&self, value: &Value) -> Vec<Run> {
+        let mut runs = Vec::new();
+        let mut run_start = None;
+        // A point that did not change holds what the one before it held (`same` is an
+        // equivalence), so only the first point and the changes are compared.
+        let mut held = false;
+        for (i, p) in self.points.iter().enumerate() {
+            if i == 0 || p.changed {
+                held = same(p.value, value);
+            }
+            match (held, run_start) {
+                (true, None) => run_start = Some(p.at),
+                (false, Some(from)) => {
+                    runs.push(Run {
+                        from,
+                        to: p.at,
+                        still: false,
                     });
+                    run_start = None;
                 }
-                let changes: Vec<(&Point, &Point)> = changes().collect();
-                let n = changes.len() as u64;
-                let verdict: Outcome = if n <= limit {
-                    Ok(None)
+                _ => {}
+            }
+        }
+        if let Some(from) = run_start {
+            runs.push(Run {
+                from,
+                to: self.t.now,
+                still: true,
+            });
+        }
+        runs
+    }
+
+    /// `max_duration`: no run of `value` longer than `duration`; the measure is the longest.
+    fn max_duration(&self, value: &Value, duration: Duration) -> HistoryVerdict {
+        let runs = self.runs_of(value);
+        let longest = runs.iter().max_by_key(|r| r.to - r.from);
+        if !self.explain {
+            let over = longest.is_some_and(|r| r.to - r.from > duration);
+            return quiet(if over {
+                Ok(Some(String::new()))
+            } else {
+                Ok(None)
+            });
+        }
+        let actual = longest
+            .map(|r| Value::from(show_duration(r.to - r.from)))
+            .unwrap_or(Value::Null);
+        let verdict: Outcome = match longest {
+            Some(r) if r.to - r.from > duration => Ok(Some(format!(
+                "was {} for {} from {}{} (at most {} allowed)",
+                show(value),
+                show_duration(r.to - r.from),
+                self.t.show(r.from),
+                if r.still {
+                    ", and still is".to_string()
                 } else {
-                    let list: Vec<String> = changes.iter().map(describe).collect();
-                    Ok(Some(format!(
-                        "changed {n} time{} in the window (at most {limit} allowed): {}",
-                        if n == 1 { "" } else { "s" },
-                        list.join("; ")
-                    )))
-                };
-                HistoryVerdict {
-                    verdict: verdict.into(),
-                    actual: Value::from(n),
-                }
-            }
-            HistoryOp::NeverIncreases | HistoryOp::NeverDecreases => {
-                let up = matches!(self, HistoryOp::NeverIncreases);
-                let wrong_way = |(a, b): &(&Point, &Point)| match (order(a.value), order(b.value)) {
-                    (Some(x), Some(y)) => {
-                        if up {
-                            y > x
-                        } else {
-                            y < x
-                        }
-                    }
-                    _ => false,
-                };
-                if !explain {
-                    let any = changes().any(|c| wrong_way(&c));
-                    return quiet(if any {
-                        Ok(Some(String::new()))
-                    } else {
-                        Ok(None)
-                    });
-                }
-                let bad: Vec<String> = changes()
-                    .filter(|c| wrong_way(c))
-                    .map(|c| describe(&c))
-                    .collect();
-                let verdict: Outcome = if bad.is_empty() {
-                    Ok(None)
-                } else {
-                    Ok(Some(format!(
-                        "{} in the window: {}",
-                        if up { "increased" } else { "decreased" },
-                        bad.join("; ")
-                    )))
-                };
-                HistoryVerdict {
-                    verdict: verdict.into(),
-                    actual: Value::from(bad.len()),
-                }
-            }
-            HistoryOp::MaxDuration { value, duration } => {
-                let mut runs: Vec<(DateTime<Utc>, DateTime<Utc>, bool)> = Vec::new();
-                let mut run_start = None;
-                // A point that did not change holds what the one before it held (`same` is an
-                // equivalence), so only the first point and the changes are compared.
-                let mut held = false;
-                for (i, p) in points.iter().enumerate() {
-                    if i == 0 || p.changed {
-                        held = same(p.value, value);
-                    }
-                    match (held, run_start) {
-                        (true, None) => run_start = Some(p.at),
-                        (false, Some(s)) => {
-                            runs.push((s, p.at, false));
-                            run_start = None;
-                        }
-                        _ => {}
-                    }
-                }
-                if let Some(s) = run_start {
-                    runs.push((s, now, true));
-                }
-                let longest = runs.iter().max_by_key(|(s, e, _)| *e - *s);
-                if !explain {
-                    let over = longest.is_some_and(|(s, e, _)| *e - *s > *duration);
-                    return quiet(if over {
-                        Ok(Some(String::new()))
-                    } else {
-                        Ok(None)
-                    });
-                }
-                let actual = longest
-                    .map(|(s, e, _)| Value::from(show_duration(*e - *s)))
-                    .unwrap_or(Value::Null);
-                let verdict: Outcome = match longest {
-                    Some((s, e, held)) if *e - *s > *duration => Ok(Some(format!(
-                        "was {} for {} from {}{} (at most {} allowed)",
-                        show(value),
-                        show_duration(*e - *s),
-                        t.show(*s),
-                        if *held {
-                            ", and still is".to_string()
-                        } else {
-                            format!(" to {}", t.show(*e))
-                        },
-                        show_duration(*duration)
-                    ))),
-                    _ => Ok(None),
-                };
-                HistoryVerdict {
-                    verdict: verdict.into(),
-                    actual,
-                }
-            }
-            HistoryOp::MaxGap(limit) => {
-                // Only the part of a gap inside the window counts: the observation before the
-                // window says where the gap starts, the window where it is judged.
-                let times = points
-                    .iter()
-                    .map(|p| p.at.max(start))
-                    .chain(std::iter::once(now));
-                let widest = times
-                    .clone()
-                    .zip(times.skip(1))
-                    .max_by_key(|(a, b)| *b - *a);
-                let (a, b) = widest.unwrap_or((now, now));
-                let gap = b - a;
-                if !explain {
-                    return quiet(if gap > *limit {
-                        Ok(Some(String::new()))
-                    } else {
-                        Ok(None)
-                    });
-                }
-                let verdict: Outcome = if gap > *limit {
-                    Ok(Some(format!(
-                        "has no observation for {} between {} and {}{} (at most {} allowed)",
-                        show_duration(gap),
-                        t.show(a),
-                        t.show(b),
-                        if b == now { " (now)" } else { "" },
-                        show_duration(*limit)
-                    )))
-                } else {
-                    Ok(None)
-                };
-                HistoryVerdict {
-                    verdict: verdict.into(),
-                    actual: Value::from(show_duration(gap)),
-                }
-            }
+                    format!(" to {}", self.t.show(r.to))
+                },
+                show_duration(duration)
+            ))),
+            _ => Ok(None),
+        };
+        HistoryVerdict {
+            verdict: verdict.into(),
+            actual,
+        }
+    }
+
+    /// `max_gap`: no time without an observation longer than `limit`; the measure is the
+    /// widest gap.
+    fn max_gap(&self, limit: Duration) -> HistoryVerdict {
+        let (start, now) = (self.start, self.t.now);
+        // Only the part of a gap inside the window counts: the observation before the
+        // window says where the gap starts, the window where it is judged.
+        let times = self
+            .points
+            .iter()
+            .map(|p| p.at.max(start))
+            .chain(std::iter::once(now));
+        let widest = times
+            .clone()
+            .zip(times.skip(1))
+            .max_by_key(|(a, b)| *b - *a);
+        let (a, b) = widest.unwrap_or((now, now));
+        let gap = b - a;
+        if !self.explain {
+            return quiet(if gap > limit {
+                Ok(Some(String::new()))
+            } else {
+                Ok(None)
+            });
+        }
+        let verdict: Outcome = if gap > limit {
+            Ok(Some(format!(
+                "has no observation for {} between {} and {}{} (at most {} allowed)",
+                show_duration(gap),
+                self.t.show(a),
+                self.t.show(b),
+                if b == now { " (now)" } else { "" },
+                show_duration(limit)
+            )))
+        } else {
+            Ok(None)
+        };
+        HistoryVerdict {
+            verdict: verdict.into(),
+            actual: Value::from(show_duration(gap)),
         }
     }
 }

@@ -56,6 +56,9 @@ const TEST_KEYS: [&str; 9] = [
 ];
 const HISTORY_POINT_KEYS: [&str; 2] = ["at", "config"];
 
+/// Where a key or value sits in the file, when the parser gives a place.
+type Span = Option<Range<usize>>;
+
 /// A rule id named by a waiver or a test, checked once every file is loaded.
 #[derive(Debug, Clone)]
 pub(crate) struct RuleRef {
@@ -314,35 +317,49 @@ pub(crate) fn parse_file(
     let root = doc.as_table();
     p.unknown_keys(Tbl::T(root), &TOP_KEYS, "", "a policy file");
 
-    let stem = std::path::Path::new(file)
-        .file_stem()
-        .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into_owned());
-    let mut name = stem;
-    match root.get("policy") {
-        None => p.warn(
-            Some(0..0),
-            "",
-            "no [policy] table; add one with `name` and `description`".into(),
-        ),
-        Some(item) => match Tbl::of(item) {
-            None => p.error(item_span(item), "", "`policy` must be a table".into()),
-            Some(t) => {
-                p.unknown_keys(t, &POLICY_KEYS, "", "[policy]");
-                if let Some((n, _)) = p.string(t, "name", "", "[policy]", true) {
-                    name = n;
-                }
-                if let Some((d, _)) = p.string(t, "description", "", "[policy]", false) {
-                    out.description = d;
-                }
-            }
-        },
-    }
+    let (name, description) = parse_policy_table(&mut p, root, file);
+    out.description = description;
     out.info = Some(PolicyFileInfo {
         file: file.to_string(),
         name,
         sha256: hex::encode(Sha256::digest(text.as_bytes())),
     });
+    parse_entries(&mut p, root, &mut out);
+    out
+}
 
+/// The `[policy]` table's name (the file's stem when it gives none) and description.
+fn parse_policy_table(p: &mut P, root: &Table, file: &str) -> (String, String) {
+    let stem = std::path::Path::new(file)
+        .file_stem()
+        .map_or_else(|| file.to_string(), |s| s.to_string_lossy().into_owned());
+    let mut name = stem;
+    let mut description = String::new();
+    let Some(item) = root.get("policy") else {
+        p.warn(
+            Some(0..0),
+            "",
+            "no [policy] table; add one with `name` and `description`".into(),
+        );
+        return (name, description);
+    };
+    let Some(t) = Tbl::of(item) else {
+        p.error(item_span(item), "", "`policy` must be a table".into());
+        return (name, description);
+    };
+    p.unknown_keys(t, &POLICY_KEYS, "", "[policy]");
+    if let Some((n, _)) = p.string(t, "name", "", "[policy]", true) {
+        name = n;
+    }
+    if let Some((d, _)) = p.string(t, "description", "", "[policy]", false) {
+        description = d;
+    }
+    (name, description)
+}
+
+/// The file's `[[rule]]`, `[[waiver]]` and `[[test]]` tables, in that order, each kept when it
+/// reads; every rule id written is kept, even of a rule that does not.
+fn parse_entries(p: &mut P, root: &Table, out: &mut ParsedFile) {
     for (key, what) in [
         ("rule", "[[rule]]"),
         ("waiver", "[[waiver]]"),
@@ -358,32 +375,35 @@ pub(crate) fn parse_file(
             continue;
         };
         for (n, t) in tables.iter().enumerate() {
-            let t = Tbl::T(t);
-            match key {
-                "rule" => {
-                    if let Some(id) = t.get("id").and_then(|(_, i)| i.as_str()) {
-                        out.ids.push(id.to_string());
-                    }
-                    if let Some(rule) = parse_rule(&mut p, t, n + 1) {
-                        out.rules.push(rule);
-                    }
-                }
-                "waiver" => {
-                    if let Some((w, r)) = parse_waiver(&mut p, t, n + 1) {
-                        out.waivers.push(w);
-                        out.refs.push(r);
-                    }
-                }
-                _ => {
-                    if let Some((test, refs)) = parse_test(&mut p, t, n + 1) {
-                        out.tests.push(test);
-                        out.refs.extend(refs);
-                    }
-                }
+            parse_entry(p, key, Tbl::T(t), n + 1, out);
+        }
+    }
+}
+
+/// The `n`th table of `key` (`rule`, `waiver` or `test`), kept in `out` when it reads.
+fn parse_entry(p: &mut P, key: &str, t: Tbl, n: usize, out: &mut ParsedFile) {
+    match key {
+        "rule" => {
+            if let Some(id) = t.get("id").and_then(|(_, i)| i.as_str()) {
+                out.ids.push(id.to_string());
+            }
+            if let Some(rule) = parse_rule(p, t, n) {
+                out.rules.push(rule);
+            }
+        }
+        "waiver" => {
+            if let Some((w, r)) = parse_waiver(p, t, n) {
+                out.waivers.push(w);
+                out.refs.push(r);
+            }
+        }
+        _ => {
+            if let Some((test, refs)) = parse_test(p, t, n) {
+                out.tests.push(test);
+                out.refs.extend(refs);
             }
         }
     }
-    out
 }
 
 /// A field, op and value: a state rule's (`in_rule`), or a `when`'s, where `equals_baseline` is
@@ -472,16 +492,7 @@ fn parse_rule(p: &mut P, t: Tbl, n: usize) -> Option<Rule> {
     let what = format!("rule {subject}");
     p.unknown_keys(t, &RULE_KEYS, &subject, "a rule");
     let title = p.string(t, "title", &subject, &what, true);
-    let severity = match p.string(t, "severity", &subject, &what, true) {
-        Some((s, span)) => match s.parse::<Severity>() {
-            Ok(sev) => Some(sev),
-            Err(e) => {
-                p.error(span, &subject, e);
-                None
-            }
-        },
-        None => None,
-    };
+    let severity = rule_severity(p, t, &subject, &what);
     let remediation = match p.string(t, "remediation", &subject, &what, false) {
         Some((r, _)) => r,
         None => {
@@ -494,77 +505,23 @@ fn parse_rule(p: &mut P, t: Tbl, n: usize) -> Option<Rule> {
         }
     };
     let kind = p.string(t, "kind", &subject, &what, false);
-    let mut ok = true;
-    let when = match t.get("when") {
-        None => None,
-        Some((_, item)) => match Tbl::of(item) {
-            Some(w) => {
-                p.unknown_keys(w, &WHEN_KEYS, &subject, "`when`");
-                let c = parse_condition(p, w, &subject, &format!("the `when` of {subject}"), false);
-                ok &= c.is_some();
-                c
-            }
-            None => {
-                p.error(
-                    item_span(item),
-                    &subject,
-                    "`when` must be a table: when = { field = \"Enable\", op = \"eq\", value = true }"
-                        .into(),
-                );
-                ok = false;
-                None
-            }
-        },
-    };
-    let history = match &kind {
-        None => false,
-        Some((k, _)) if k == "state" => false,
-        Some((k, _)) if k == "history" => true,
-        Some((k, span)) => {
-            p.error(
-                span.clone(),
-                &subject,
-                format!("unknown kind {k:?}; use \"state\" (the default) or \"history\""),
-            );
-            return None;
-        }
-    };
+    let when = rule_when(p, t, &subject);
+    let history = rule_is_history(p, kind, &subject)?;
     // Whatever the kind: a history rule with this op gets its own hint from `parse_history`.
     let compares_baseline = t
         .get("op")
         .and_then(|(_, i)| i.as_str())
         .is_some_and(|op| op == baseline::OP);
-    if !compares_baseline && let Some((k, _)) = t.get("ignore") {
-        p.error(
-            k.span(),
-            &subject,
-            format!(
-                "`ignore` is only for op = \"{}\" (fields left out of the comparison with the baseline); remove it",
-                baseline::OP
-            ),
-        );
-        ok = false;
-    }
+    let ignore_ok = compares_baseline || ignore_absent(p, t, &subject);
     let check = if history {
         parse_history(p, t, &subject, &what)
     } else if compares_baseline {
         parse_baseline(p, t, &subject)
     } else {
-        for key in ["window", "duration"] {
-            if let Some((k, _)) = t.get(key) {
-                p.error(
-                    k.span(),
-                    &subject,
-                    format!(
-                        "`{key}` is only for history rules; add kind = \"history\" or remove it"
-                    ),
-                );
-                ok = false;
-            }
-        }
-        parse_condition(p, t, &subject, &what, true).map(Check::State)
+        parse_state(p, t, &subject, &what)
     };
-    if !ok {
+    // Every part is read (and every mistake reported) before a broken one drops the rule.
+    if !ignore_ok {
         return None;
     }
     Some(Rule {
@@ -572,44 +529,187 @@ fn parse_rule(p: &mut P, t: Tbl, n: usize) -> Option<Rule> {
         title: title?.0,
         severity: severity?,
         check: check?,
-        when,
+        when: when.ok()?,
         remediation,
         file: p.file_index,
         location: p.loc(header),
     })
 }
 
-fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> {
-    let (op_text, op_span) = p.string(t, "op", subject, what, true)?;
-    let Some(op) = HistoryOpName::parse(&op_text) else {
-        let hint = if StateOpName::parse(&op_text).is_some() {
-            format!("`{op_text}` is a state op; remove kind = \"history\" to use it")
-        } else if op_text == baseline::OP {
-            format!(
-                "`{op_text}` compares the config as observed with its approved baseline, not a history; remove kind = \"history\""
-            )
-        } else {
-            format!(
-                "unknown history op `{}` (did you mean `{}`?); valid history ops: {}",
-                clip(&op_text),
-                nearest(&op_text, HistoryOpName::words()),
-                HistoryOpName::words().collect::<Vec<_>>().join(", ")
-            )
-        };
-        p.error(op_span, subject, hint);
+/// A rule's `severity`, which must name a known level.
+fn rule_severity(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Severity> {
+    let (s, span) = p.string(t, "severity", subject, what, true)?;
+    match s.parse::<Severity>() {
+        Ok(sev) => Some(sev),
+        Err(e) => {
+            p.error(span, subject, e);
+            None
+        }
+    }
+}
+
+/// A rule's `when` precondition, if it has one; `Err` when it is written but does not read.
+fn rule_when(p: &mut P, t: Tbl, subject: &str) -> Result<Option<Condition>, ()> {
+    let Some((_, item)) = t.get("when") else {
+        return Ok(None);
+    };
+    let Some(w) = Tbl::of(item) else {
+        p.error(
+            item_span(item),
+            subject,
+            "`when` must be a table: when = { field = \"Enable\", op = \"eq\", value = true }"
+                .into(),
+        );
+        return Err(());
+    };
+    p.unknown_keys(w, &WHEN_KEYS, subject, "`when`");
+    let what = format!("the `when` of {subject}");
+    parse_condition(p, w, subject, &what, false)
+        .map(Some)
+        .ok_or(())
+}
+
+/// Whether a rule's `kind` makes it a history rule; `None` after an error for an unknown kind,
+/// which drops the rule before its check is read.
+fn rule_is_history(p: &mut P, kind: Option<(String, Span)>, subject: &str) -> Option<bool> {
+    match kind {
+        None => Some(false),
+        Some((k, _)) if k == "state" => Some(false),
+        Some((k, _)) if k == "history" => Some(true),
+        Some((k, span)) => {
+            p.error(
+                span,
+                subject,
+                format!("unknown kind {k:?}; use \"state\" (the default) or \"history\""),
+            );
+            None
+        }
+    }
+}
+
+/// Whether a rule that does not compare with the baseline leaves out `ignore` (an error if not).
+fn ignore_absent(p: &mut P, t: Tbl, subject: &str) -> bool {
+    let Some((k, _)) = t.get("ignore") else {
+        return true;
+    };
+    p.error(
+        k.span(),
+        subject,
+        format!(
+            "`ignore` is only for op = \"{}\" (fields left out of the comparison with the baseline); remove it",
+            baseline::OP
+        ),
+    );
+    false
+}
+
+/// A state rule's check: a condition, with no `window` or `duration` (each an error, reported
+/// before the condition's own).
+fn parse_state(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> {
+    let mut ok = true;
+    for key in ["window", "duration"] {
+        if let Some((k, _)) = t.get(key) {
+            p.error(
+                k.span(),
+                subject,
+                format!("`{key}` is only for history rules; add kind = \"history\" or remove it"),
+            );
+            ok = false;
+        }
+    }
+    let check = parse_condition(p, t, subject, what, true).map(Check::State);
+    if !ok {
         return None;
+    }
+    check
+}
+
+/// What a history rule names besides its window, each part read and checked on its own.
+struct HistorySpec {
+    op: HistoryOpName,
+    op_span: Span,
+    field: Option<FieldPath>,
+    value: Option<(Value, Span)>,
+    duration: Option<Duration>,
+}
+
+fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> {
+    let (op, op_span) = history_op_name(p, t, subject, what)?;
+    let window = optional_duration(p, t, "window", subject, what)
+        .ok()?
+        .map_or_else(|| Duration::days(30), |(d, _)| d);
+    let field = history_field(p, t, subject, what, op).ok()?;
+    let value = t
+        .get("value")
+        .map(|(k, item)| (k.span(), to_json(item), item_span(item)));
+    let duration = optional_duration(p, t, "duration", subject, what).ok()?;
+    let spec = history_parts(p, (op, op_span), field, value, duration, subject)?;
+    let hop = history_op(p, t, subject, &spec)?;
+    Some(Check::History {
+        expected: history_expected(&hop, window),
+        field: spec.field,
+        window,
+        op: hop,
+    })
+}
+
+/// A history rule's `op`, with a hint when it names a state op, the baseline comparison or
+/// nothing known.
+fn history_op_name(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<(HistoryOpName, Span)> {
+    let (op_text, op_span) = p.string(t, "op", subject, what, true)?;
+    if let Some(op) = HistoryOpName::parse(&op_text) {
+        return Some((op, op_span));
+    }
+    let hint = if StateOpName::parse(&op_text).is_some() {
+        format!("`{op_text}` is a state op; remove kind = \"history\" to use it")
+    } else if op_text == baseline::OP {
+        format!(
+            "`{op_text}` compares the config as observed with its approved baseline, not a history; remove kind = \"history\""
+        )
+    } else {
+        format!(
+            "unknown history op `{}` (did you mean `{}`?); valid history ops: {}",
+            clip(&op_text),
+            nearest(&op_text, HistoryOpName::words()),
+            HistoryOpName::words().collect::<Vec<_>>().join(", ")
+        )
     };
-    let window = match p.string(t, "window", subject, what, false) {
-        None => Duration::days(30),
-        Some((w, span)) => match parse_duration(&w) {
-            Ok(d) => d,
-            Err(e) => {
-                p.error(span, subject, format!("bad `window`: {e}"));
-                return None;
-            }
-        },
+    p.error(op_span, subject, hint);
+    None
+}
+
+/// An optional duration key (`window`, `duration`) with its span; `Err` after an error when
+/// it does not read as a duration.
+fn optional_duration(
+    p: &mut P,
+    t: Tbl,
+    key: &str,
+    subject: &str,
+    what: &str,
+) -> Result<Option<(Duration, Span)>, ()> {
+    let Some((text, span)) = p.string(t, key, subject, what, false) else {
+        return Ok(None);
     };
-    let field = if op == HistoryOpName::MaxGap {
+    match parse_duration(&text) {
+        Ok(d) => Ok(Some((d, span))),
+        Err(e) => {
+            p.error(span, subject, format!("bad `{key}`: {e}"));
+            Err(())
+        }
+    }
+}
+
+/// A history rule's `field`: none for `max_gap`, which follows observations (a `field` there
+/// is an error, though the rest is still checked); `Err` when an op that needs one has none
+/// that reads.
+fn history_field(
+    p: &mut P,
+    t: Tbl,
+    subject: &str,
+    what: &str,
+    op: HistoryOpName,
+) -> Result<Option<FieldPath>, ()> {
+    if op == HistoryOpName::MaxGap {
         if let Some((k, _)) = t.get("field") {
             p.error(
                 k.span(),
@@ -617,28 +717,25 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
                 "`max_gap` follows observations, not a field; remove `field`".into(),
             );
         }
-        None
-    } else {
-        let f = parse_field(p, t, subject, what, op.needs_field());
-        if op.needs_field() && f.is_none() {
-            return None;
-        }
-        f
-    };
-    let value = t
-        .get("value")
-        .map(|(k, item)| (k.span(), to_json(item), item_span(item)));
-    let duration = match p.string(t, "duration", subject, what, false) {
-        None => None,
-        Some((d, span)) => match parse_duration(&d) {
-            Ok(d) => Some((d, span)),
-            Err(e) => {
-                p.error(span, subject, format!("bad `duration`: {e}"));
-                return None;
-            }
-        },
-    };
-    // What the op takes, each present exactly when the op takes it; every mistake is reported.
+        return Ok(None);
+    }
+    let f = parse_field(p, t, subject, what, op.needs_field());
+    if op.needs_field() && f.is_none() {
+        return Err(());
+    }
+    Ok(f)
+}
+
+/// A history rule's parts together, its `value` and `duration` each present exactly when the
+/// op takes it; every mistake is reported before a wrong one drops the rule.
+fn history_parts(
+    p: &mut P,
+    (op, op_span): (HistoryOpName, Span),
+    field: Option<FieldPath>,
+    value: Option<(Span, Value, Span)>,
+    duration: Option<(Duration, Span)>,
+    subject: &str,
+) -> Option<HistorySpec> {
     let mut ok = true;
     let value = match (op.takes_value(), value) {
         (false, Some((k, _, _))) => {
@@ -674,27 +771,30 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
         }
         (_, d) => d.map(|(d, _)| d),
     };
-    if !ok {
-        return None;
-    }
-    let w = show_duration(window);
-    let (hop, expected) = match (op, value, duration, &field) {
-        (HistoryOpName::Unchanged, _, _, _) => {
-            (HistoryOp::Unchanged, format!("unchanged over {w}"))
-        }
+    ok.then_some(HistorySpec {
+        op,
+        op_span,
+        field,
+        value,
+        duration,
+    })
+}
+
+/// The checked history op: its value fits it and its field's type.
+fn history_op(p: &mut P, t: Tbl, subject: &str, spec: &HistorySpec) -> Option<HistoryOp> {
+    let op = spec.op;
+    match (op, &spec.value, spec.duration, &spec.field) {
+        (HistoryOpName::Unchanged, _, _, _) => Some(HistoryOp::Unchanged),
         (HistoryOpName::MaxChanges, Some((v, span)), _, _) => {
             let Some(n) = v.as_u64() else {
                 p.error(
-                    span,
+                    span.clone(),
                     subject,
                     format!("`max_changes` needs a count (0 or more) as its value, got {v}"),
                 );
                 return None;
             };
-            (
-                HistoryOp::MaxChanges(n),
-                format!("at most {n} changes over {w}"),
-            )
+            Some(HistoryOp::MaxChanges(n))
         }
         (HistoryOpName::NeverIncreases | HistoryOpName::NeverDecreases, _, _, Some(f)) => {
             if !matches!(f.ty, FieldType::Int | FieldType::Bool | FieldType::Any) {
@@ -709,55 +809,53 @@ fn parse_history(p: &mut P, t: Tbl, subject: &str, what: &str) -> Option<Check> 
                 );
                 return None;
             }
-            if op == HistoryOpName::NeverIncreases {
-                (
-                    HistoryOp::NeverIncreases,
-                    format!("never increases over {w}"),
-                )
+            Some(if op == HistoryOpName::NeverIncreases {
+                HistoryOp::NeverIncreases
             } else {
-                (
-                    HistoryOp::NeverDecreases,
-                    format!("never decreases over {w}"),
-                )
-            }
+                HistoryOp::NeverDecreases
+            })
         }
         (HistoryOpName::MaxDuration, Some((v, span)), Some(d), Some(f)) => {
             // Compile `eq` to reuse its type check: the held value must fit the field.
-            if let Err(e) = StateOp::compile(StateOpName::Eq, Some(&v), f) {
-                p.error(span, subject, e.replace("`eq`", "`max_duration`"));
+            if let Err(e) = StateOp::compile(StateOpName::Eq, Some(v), f) {
+                p.error(span.clone(), subject, e.replace("`eq`", "`max_duration`"));
                 return None;
             }
-            (
-                HistoryOp::MaxDuration {
-                    value: v.clone(),
-                    duration: d,
-                },
-                format!("{v} for at most {} at a time over {w}", show_duration(d)),
-            )
+            Some(HistoryOp::MaxDuration {
+                value: v.clone(),
+                duration: d,
+            })
         }
-        (HistoryOpName::MaxGap, _, Some(d), _) => (
-            HistoryOp::MaxGap(d),
-            format!(
-                "an observation at least every {} over {w}",
-                show_duration(d)
-            ),
-        ),
-        // Each op's parts were checked present above; nothing else reaches here.
+        (HistoryOpName::MaxGap, _, Some(d), _) => Some(HistoryOp::MaxGap(d)),
+        // Each op's parts were checked present before; nothing else reaches here.
         (op, ..) => {
             p.error(
-                op_span,
+                spec.op_span.clone(),
                 subject,
                 format!("`{op}` is missing a part it needs"),
             );
-            return None;
+            None
         }
-    };
-    Some(Check::History {
-        field,
-        window,
-        op: hop,
-        expected,
-    })
+    }
+}
+
+/// What a history rule expects, in words, as its findings show it.
+fn history_expected(op: &HistoryOp, window: Duration) -> String {
+    let w = show_duration(window);
+    match op {
+        HistoryOp::Unchanged => format!("unchanged over {w}"),
+        HistoryOp::MaxChanges(n) => format!("at most {n} changes over {w}"),
+        HistoryOp::NeverIncreases => format!("never increases over {w}"),
+        HistoryOp::NeverDecreases => format!("never decreases over {w}"),
+        HistoryOp::MaxDuration { value, duration } => format!(
+            "{value} for at most {} at a time over {w}",
+            show_duration(*duration)
+        ),
+        HistoryOp::MaxGap(d) => format!(
+            "an observation at least every {} over {w}",
+            show_duration(*d)
+        ),
+    }
 }
 
 /// An `equals_baseline` rule's check: it takes no `field`, `value`, `window` or `duration`, and
@@ -963,164 +1061,16 @@ fn parse_test(p: &mut P, t: Tbl, n: usize) -> Option<(PolicyTest, Vec<RuleRef>)>
         }
         Some((_, item)) => parse_config(p, item, &subject, "config"),
     };
-    let mut history = Vec::new();
-    let mut history_ok = true;
-    let mut baseline_ok = true;
-    let baseline_config = match t.get("baseline") {
-        None => None,
-        Some((_, item)) => match parse_config(p, item, &subject, "baseline") {
-            Some(mut config) => {
-                let status: Vec<String> = config
-                    .keys()
-                    .filter(|k| catalogue::is_status(k))
-                    .cloned()
-                    .collect();
-                for name in status {
-                    let span = Tbl::of(item)
-                        .and_then(|b| b.get(&name))
-                        .and_then(|(k, _)| k.span());
-                    p.warn(
-                        span.or_else(|| item_span(item)),
-                        &subject,
-                        format!(
-                            "`{name}` is a status field, which a baseline does not hold; it is left out"
-                        ),
-                    );
-                    config.remove(&name);
-                }
-                Some(config)
-            }
-            None => {
-                baseline_ok = false;
-                None
-            }
-        },
-    };
-    if let Some((_, item)) = t.get("history") {
-        let entries: Vec<(Option<Range<usize>>, Tbl)> = match item {
-            Item::ArrayOfTables(a) => a.iter().map(|t| (t.span(), Tbl::T(t))).collect(),
-            Item::Value(toml_edit::Value::Array(a)) => {
-                let mut v = Vec::new();
-                for e in a.iter() {
-                    match e.as_inline_table() {
-                        Some(it) => v.push((it.span(), Tbl::I(it))),
-                        None => {
-                            p.error(e.span(), &subject, "each `history` entry must be { at = \"RFC 3339\", config = { ... } }".into());
-                            history_ok = false;
-                        }
-                    }
-                }
-                v
-            }
-            other => {
-                p.error(
-                    item_span(other),
-                    &subject,
-                    "`history` must be a list of { at = \"RFC 3339\", config = { ... } }".into(),
-                );
-                history_ok = false;
-                Vec::new()
-            }
-        };
-        for (span, e) in entries {
-            p.unknown_keys(e, &HISTORY_POINT_KEYS, &subject, "a history entry");
-            let at = match e.get("at") {
-                Some((_, i)) => instant(i).or_else(|| {
-                    p.error(item_span(i), &subject, "`at` must be an RFC 3339 time with an offset, as in \"2026-10-01T03:00:00+08:00\"".into());
-                    None
-                }),
-                None => {
-                    p.error(span.clone(), &subject, "history entry has no `at`".into());
-                    None
-                }
-            };
-            let view = match e.get("config") {
-                Some((_, i)) => parse_config(p, i, &subject, "config"),
-                None => {
-                    p.error(
-                        span.clone(),
-                        &subject,
-                        "history entry has no `config`".into(),
-                    );
-                    None
-                }
-            };
-            match (at, view) {
-                (Some(at), Some(view)) => {
-                    if history.last().is_some_and(|l: &TestPoint| l.at > at) {
-                        p.error(
-                            span,
-                            &subject,
-                            "history entries must be oldest first".into(),
-                        );
-                        history_ok = false;
-                    }
-                    history.push(TestPoint { at, view });
-                }
-                _ => history_ok = false,
-            }
-        }
+    let baseline_config = test_baseline_config(p, t, &subject);
+    let (history, mut history_ok) = test_history(p, t, &subject);
+    let now = test_now(p, t, &subject, &history);
+    if let Some(now) = now {
+        history_ok &= now_after_history(p, t, &subject, now, &history);
     }
-    let now = match t.get("now") {
-        Some((_, i)) => match instant(i) {
-            Some(now) => Some(now),
-            None => {
-                p.error(
-                    item_span(i),
-                    &subject,
-                    "`now` must be an RFC 3339 time with an offset".into(),
-                );
-                None
-            }
-        },
-        None => Some(history.last().map_or_else(
-            || {
-                Utc.from_utc_datetime(
-                    &DateTime::parse_from_rfc3339(DEFAULT_TEST_NOW)
-                        .expect("valid constant")
-                        .naive_utc(),
-                )
-            },
-            |l| l.at,
-        )),
-    };
-    if let (Some(now), Some(last)) = (now, history.last())
-        && last.at > now
-    {
-        p.error(
-            t.get("now").and_then(|(_, i)| item_span(i)),
-            &subject,
-            format!(
-                "`now` ({}) is before the last history entry ({})",
-                crate::task::when::fmt_utc(now),
-                crate::task::when::fmt_utc(last.at)
-            ),
-        );
-        history_ok = false;
-    }
-    let mut refs = Vec::new();
-    let mut lists = Vec::new();
-    for key in ["expect_fail", "expect_pass", "expect_waived"] {
-        let ids = p.id_list(t, key, &subject);
-        refs.extend(ids.iter().map(|(id, loc)| RuleRef {
-            id: id.clone(),
-            location: loc.clone(),
-            subject: subject.clone(),
-            what: "a test",
-        }));
-        lists.push(ids.into_iter().map(|(id, _)| id).collect::<Vec<_>>());
-    }
-    if lists.iter().all(Vec::is_empty) {
-        p.warn(
-            t.span(),
-            &subject,
-            "the test expects nothing; add expect_fail or expect_pass".into(),
-        );
-    }
-    let expect_waived = lists.pop().unwrap_or_default();
-    let expect_pass = lists.pop().unwrap_or_default();
-    let expect_fail = lists.pop().unwrap_or_default();
-    if !history_ok || !baseline_ok {
+    let (refs, [expect_fail, expect_pass, expect_waived]) = test_expectations(p, t, &subject);
+    // Every part is read (and every mistake reported) before a broken one drops the test.
+    let baseline_config = baseline_config.ok()?;
+    if !history_ok {
         return None;
     }
     let now = now?;
@@ -1140,6 +1090,197 @@ fn parse_test(p: &mut P, t: Tbl, n: usize) -> Option<(PolicyTest, Vec<RuleRef>)>
         },
         refs,
     ))
+}
+
+/// A test's `baseline` config, if it has one, with status fields left out (each with a
+/// warning); `Err` when it is written but is not a table of fields.
+fn test_baseline_config(
+    p: &mut P,
+    t: Tbl,
+    subject: &str,
+) -> Result<Option<Map<String, Value>>, ()> {
+    let Some((_, item)) = t.get("baseline") else {
+        return Ok(None);
+    };
+    let Some(mut config) = parse_config(p, item, subject, "baseline") else {
+        return Err(());
+    };
+    let status: Vec<String> = config
+        .keys()
+        .filter(|k| catalogue::is_status(k))
+        .cloned()
+        .collect();
+    for name in status {
+        let span = Tbl::of(item)
+            .and_then(|b| b.get(&name))
+            .and_then(|(k, _)| k.span());
+        p.warn(
+            span.or_else(|| item_span(item)),
+            subject,
+            format!("`{name}` is a status field, which a baseline does not hold; it is left out"),
+        );
+        config.remove(&name);
+    }
+    Ok(Some(config))
+}
+
+/// A test's `history`, oldest first, and whether every entry of it was sound.
+fn test_history(p: &mut P, t: Tbl, subject: &str) -> (Vec<TestPoint>, bool) {
+    let mut history = Vec::new();
+    let Some((_, item)) = t.get("history") else {
+        return (history, true);
+    };
+    let (entries, mut ok) = history_entries(p, item, subject);
+    for (span, e) in entries {
+        let Some(point) = history_point(p, span.clone(), e, subject) else {
+            ok = false;
+            continue;
+        };
+        if history.last().is_some_and(|l: &TestPoint| l.at > point.at) {
+            p.error(span, subject, "history entries must be oldest first".into());
+            ok = false;
+        }
+        history.push(point);
+    }
+    (history, ok)
+}
+
+/// The tables of a test's `history` (an array of tables or a list of inline tables), each with
+/// its span, and whether every entry was a table.
+fn history_entries<'a>(p: &mut P, item: &'a Item, subject: &str) -> (Vec<(Span, Tbl<'a>)>, bool) {
+    match item {
+        Item::ArrayOfTables(a) => (a.iter().map(|t| (t.span(), Tbl::T(t))).collect(), true),
+        Item::Value(toml_edit::Value::Array(a)) => {
+            let mut v = Vec::new();
+            let mut ok = true;
+            for e in a.iter() {
+                let Some(it) = e.as_inline_table() else {
+                    p.error(
+                        e.span(),
+                        subject,
+                        "each `history` entry must be { at = \"RFC 3339\", config = { ... } }"
+                            .into(),
+                    );
+                    ok = false;
+                    continue;
+                };
+                v.push((it.span(), Tbl::I(it)));
+            }
+            (v, ok)
+        }
+        other => {
+            p.error(
+                item_span(other),
+                subject,
+                "`history` must be a list of { at = \"RFC 3339\", config = { ... } }".into(),
+            );
+            (Vec::new(), false)
+        }
+    }
+}
+
+/// One `history` entry: its `at` and its `config`, both checked before either drops it.
+fn history_point(p: &mut P, span: Span, e: Tbl, subject: &str) -> Option<TestPoint> {
+    p.unknown_keys(e, &HISTORY_POINT_KEYS, subject, "a history entry");
+    let at = match e.get("at") {
+        Some((_, i)) => instant(i).or_else(|| {
+            p.error(
+                item_span(i),
+                subject,
+                "`at` must be an RFC 3339 time with an offset, as in \"2026-10-01T03:00:00+08:00\""
+                    .into(),
+            );
+            None
+        }),
+        None => {
+            p.error(span.clone(), subject, "history entry has no `at`".into());
+            None
+        }
+    };
+    let view = match e.get("config") {
+        Some((_, i)) => parse_config(p, i, subject, "config"),
+        None => {
+            p.error(span, subject, "history entry has no `config`".into());
+            None
+        }
+    };
+    Some(TestPoint {
+        at: at?,
+        view: view?,
+    })
+}
+
+/// A test's `now`: as written, else the last history entry's time, else [`DEFAULT_TEST_NOW`].
+fn test_now(p: &mut P, t: Tbl, subject: &str, history: &[TestPoint]) -> Option<DateTime<Utc>> {
+    let Some((_, i)) = t.get("now") else {
+        return Some(history.last().map_or_else(
+            || {
+                Utc.from_utc_datetime(
+                    &DateTime::parse_from_rfc3339(DEFAULT_TEST_NOW)
+                        .expect("valid constant")
+                        .naive_utc(),
+                )
+            },
+            |l| l.at,
+        ));
+    };
+    let now = instant(i);
+    if now.is_none() {
+        p.error(
+            item_span(i),
+            subject,
+            "`now` must be an RFC 3339 time with an offset".into(),
+        );
+    }
+    now
+}
+
+/// Whether a test's `now` comes no earlier than its last history entry (an error if not).
+fn now_after_history(
+    p: &mut P,
+    t: Tbl,
+    subject: &str,
+    now: DateTime<Utc>,
+    history: &[TestPoint],
+) -> bool {
+    let Some(last) = history.last().filter(|last| last.at > now) else {
+        return true;
+    };
+    p.error(
+        t.get("now").and_then(|(_, i)| item_span(i)),
+        subject,
+        format!(
+            "`now` ({}) is before the last history entry ({})",
+            crate::task::when::fmt_utc(now),
+            crate::task::when::fmt_utc(last.at)
+        ),
+    );
+    false
+}
+
+/// A test's `expect_fail`, `expect_pass` and `expect_waived` ids, in that order, and a
+/// reference for each id, checked against the rules once every file is loaded; a warning when
+/// it expects nothing.
+fn test_expectations(p: &mut P, t: Tbl, subject: &str) -> (Vec<RuleRef>, [Vec<String>; 3]) {
+    let mut refs = Vec::new();
+    let lists = ["expect_fail", "expect_pass", "expect_waived"].map(|key| {
+        let ids = p.id_list(t, key, subject);
+        refs.extend(ids.iter().map(|(id, loc)| RuleRef {
+            id: id.clone(),
+            location: loc.clone(),
+            subject: subject.to_string(),
+            what: "a test",
+        }));
+        ids.into_iter().map(|(id, _)| id).collect::<Vec<_>>()
+    });
+    if lists.iter().all(Vec::is_empty) {
+        p.warn(
+            t.span(),
+            subject,
+            "the test expects nothing; add expect_fail or expect_pass".into(),
+        );
+    }
+    (refs, lists)
 }
 
 /// A test's `baseline`: approved a second before the test's `now`, from no snapshot, its hash
