@@ -749,8 +749,9 @@ mod tests {
             .map(|o| (o.run.target.as_str(), o.run.snapshot, o.run.exit_code))
             .collect();
         assert_eq!(by_name[1].0, "beta");
-        assert_eq!((by_name[1].1, by_name[1].2), (None, 3), "{by_name:?}");
-        assert_eq!(outcomes[1].code, ExitCode::Remote);
+        // A panic is a bug: exit 5, the most severe, for that target alone.
+        assert_eq!((by_name[1].1, by_name[1].2), (None, 5), "{by_name:?}");
+        assert_eq!(outcomes[1].code, ExitCode::Internal);
         let why = outcomes[1].run.error.as_deref().unwrap();
         assert!(
             why.contains("beta") && why.contains("a bug while reading"),

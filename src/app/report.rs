@@ -262,50 +262,10 @@ fn in_order<T: Send>(
         for _ in 0..workers {
             let send = send.clone();
             let next = &next;
-            scope.spawn(move || {
-                // A worker that cannot read says so in the place of its next target.
-                let fail = |e: Error| {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let _ = send.send((i, Err(e)));
-                };
-                let store = match Store::open(path, OpenMode::Existing)
-                    .and_then(|s| s.read_once().map(|()| s))
-                {
-                    Ok(s) => s,
-                    Err(e) => return fail(e.into()),
-                };
-                // One read transaction for the worker's targets (see above).
-                let _reading = match store.reading() {
-                    Ok(r) => r,
-                    Err(e) => return fail(e.into()),
-                };
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some(name) = names.get(i) else { return };
-                    // A receiver gone means the report stopped on an error: stop too.
-                    if send.send((i, build(&store, name))).is_err() {
-                        return;
-                    }
-                }
-            });
+            scope.spawn(move || build_some(path, names, next, &send, build));
         }
         drop(send);
-        let mut waiting = std::collections::BTreeMap::new();
-        let mut due = 0;
-        let mut result = Ok(());
-        for (i, part) in parts.iter() {
-            waiting.insert(i, part);
-            while let Some(part) = waiting.remove(&due) {
-                due += 1;
-                if let Err(e) = part.and_then(&mut *each) {
-                    result = Err(e);
-                    break;
-                }
-            }
-            if result.is_err() {
-                break;
-            }
-        }
+        let (result, due) = hand_in_order(parts.iter(), each);
         // Stop the workers: the next item each takes is past the end.
         next.store(names.len(), std::sync::atomic::Ordering::Relaxed);
         drop(parts);
@@ -313,13 +273,65 @@ fn in_order<T: Send>(
             if due == names.len() {
                 Ok(())
             } else {
-                Err(Error::Usage(format!(
-                    "the report stopped after {due} of {} targets",
-                    names.len()
-                )))
+                Err(Error::Internal {
+                    what: format!("the report stopped after {due} of {} targets", names.len()),
+                })
             }
         })
     })
+}
+
+/// A worker of [`in_order`]: takes the next target until none is left (or the receiver is
+/// gone, the report having stopped on an error), building each from a connection of its own.
+fn build_some<T>(
+    path: &Path,
+    names: &[String],
+    next: &std::sync::atomic::AtomicUsize,
+    send: &std::sync::mpsc::SyncSender<(usize, Result<T, Error>)>,
+    build: &impl Fn(&Store, &str) -> Result<T, Error>,
+) {
+    // A worker that cannot read says so in the place of its next target.
+    let fail = |e: Error| {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let _ = send.send((i, Err(e)));
+    };
+    let store = match Store::open(path, OpenMode::Existing).and_then(|s| s.read_once().map(|()| s))
+    {
+        Ok(s) => s,
+        Err(e) => return fail(e.into()),
+    };
+    // One read transaction for the worker's targets (see above).
+    let _reading = match store.reading() {
+        Ok(r) => r,
+        Err(e) => return fail(e.into()),
+    };
+    loop {
+        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(name) = names.get(i) else { return };
+        if send.send((i, build(&store, name))).is_err() {
+            return;
+        }
+    }
+}
+
+/// Hands the parts, which arrive in any order, to `each` in their order; stops at the first
+/// error. Gives the outcome and how many were handed.
+fn hand_in_order<T>(
+    parts: impl Iterator<Item = (usize, Result<T, Error>)>,
+    each: &mut impl FnMut(T) -> Result<(), Error>,
+) -> (Result<(), Error>, usize) {
+    let mut waiting = std::collections::BTreeMap::new();
+    let mut due = 0;
+    for (i, part) in parts {
+        waiting.insert(i, part);
+        while let Some(part) = waiting.remove(&due) {
+            due += 1;
+            if let Err(e) = part.and_then(&mut *each) {
+                return (Err(e), due);
+            }
+        }
+    }
+    (Ok(()), due)
 }
 
 /// The most threads that judge a report's targets at once.
@@ -567,41 +579,43 @@ impl RunReport {
             ..
         } = self;
         let shared = &*shared;
-        // Written side by side: a fleet's report is many MB of each.
-        let (md_done, json_done, html_done) = std::thread::scope(|scope| {
-            let json_done = scope.spawn(|| {
-                write_file_atomically(&json, |f| {
-                    around_spool(
-                        f,
-                        json_targets,
-                        |w| compliance::JsonTargets::head(shared, w),
-                        |w| targets.finish(shared, w),
-                    )
+        let write_json = || {
+            write_file_atomically(&json, |f| {
+                around_spool(
+                    f,
+                    json_targets,
+                    |w| compliance::JsonTargets::head(shared, w),
+                    |w| targets.finish(shared, w),
+                )
+            })
+        };
+        let html_head = |w: &mut dyn std::io::Write| -> std::io::Result<()> {
+            compliance::html_head(shared, w)?;
+            w.write_all(html_rows)?;
+            compliance::html_run(shared, w)
+        };
+        let write_html = || {
+            write_file_atomically(&html, |f| {
+                around_spool(f, html_sections, html_head, |w| {
+                    compliance::html_tail(shared, w)
                 })
-            });
-            let html_done = scope.spawn(|| {
-                write_file_atomically(&html, |f| {
-                    around_spool(
-                        f,
-                        html_sections,
-                        |w| {
-                            compliance::html_head(shared, w)?;
-                            w.write_all(html_rows)?;
-                            compliance::html_run(shared, w)
-                        },
-                        |w| compliance::html_tail(shared, w),
-                    )
-                })
-            });
-            let md_done = write_file_atomically(&md, |f| {
+            })
+        };
+        let mut write_md = || {
+            write_file_atomically(&md, |f| {
                 around_spool(
                     f,
                     markdown,
                     |w| compliance::markdown_head(shared, rows, w),
                     |w| compliance::markdown_tail(shared, w),
                 )
-            });
-            (md_done, json_done.join(), html_done.join())
+            })
+        };
+        // Written side by side: a fleet's report is many MB of each.
+        let (md_done, json_done, html_done) = std::thread::scope(|scope| {
+            let json_done = scope.spawn(write_json);
+            let html_done = scope.spawn(write_html);
+            (write_md(), json_done.join(), html_done.join())
         });
         md_done?;
         json_done.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;

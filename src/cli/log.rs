@@ -206,16 +206,7 @@ impl Log<'_> {
         for e in events {
             let mut changes: Vec<C> = self.store.changes_of(e)?;
             if !fields.is_empty() {
-                changes.retain(|c| {
-                    let mut wanted = false;
-                    for (f, seen) in fields.iter().zip(self.seen.iter_mut()) {
-                        if under(c.path(), f) {
-                            *seen = true;
-                            wanted = true;
-                        }
-                    }
-                    wanted
-                });
+                changes.retain(|c| wanted(c.path(), fields, &mut self.seen));
             }
             if !changes.is_empty() {
                 out.push(LogEvent {
@@ -243,6 +234,19 @@ impl Log<'_> {
             None => log_json(doc, w),
         }
     }
+}
+
+/// Whether a change at `path` is under one of the `fields` asked for; each field it is under is
+/// marked `seen`.
+fn wanted(path: &str, fields: &[String], seen: &mut [bool]) -> bool {
+    let mut wanted = false;
+    for (f, seen) in fields.iter().zip(seen.iter_mut()) {
+        if under(path, f) {
+            *seen = true;
+            wanted = true;
+        }
+    }
+    wanted
 }
 
 #[cfg(test)]

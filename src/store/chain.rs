@@ -399,6 +399,30 @@ struct Checker {
 }
 
 impl Checker {
+    /// Checks the chunks as they come, giving each back for reuse, until they end or a link
+    /// breaks; gives the checker back with what it found.
+    fn check_chunks(
+        mut self,
+        chunks: std::sync::mpsc::Receiver<Chunk>,
+        give_back: std::sync::mpsc::Sender<Chunk>,
+    ) -> Checker {
+        for mut chunk in chunks {
+            let mut bases = std::mem::take(&mut chunk.bases);
+            let whole = chunk
+                .rows
+                .iter()
+                .all(|item| self.check(item, &chunk, &mut bases));
+            if !whole {
+                break;
+            }
+            // The bases taken over leave their slots empty; the list's room is kept.
+            bases.clear();
+            chunk.bases = bases;
+            let _ = give_back.send(chunk);
+        }
+        self
+    }
+
     /// Checks one row of `chunk` (taking the base it brings from `bases`); `false` once the
     /// chain is broken.
     fn check(&mut self, item: &Read, chunk: &Chunk, bases: &mut [Vec<u8>]) -> bool {
@@ -896,20 +920,21 @@ impl Store {
             // base about once and the checker holds one a target (not the store's cache of
             // recent bases, which would hold two nights' worth).
             let mut held: FxHashMap<i64, i64> = FxHashMap::default();
+            let load =
+                |id: i64, b: i64| super::load_base(conn, &shown, id, b).map_err(|e| e.to_string());
             while let Some(r) = rows.next().map_err(|e| self.err(e))? {
                 let id: i64 = r.get(0).unwrap_or(0);
-                let item = read_row(r, &columns, &mut chunk, &mut held, |b| {
-                    super::load_base(conn, &shown, id, b).map_err(|e| e.to_string())
-                });
+                let item = read_row(r, &columns, &mut chunk, &mut held, |b| load(id, b));
                 chunk.rows.push(item.map_err(|reason| (id, reason)));
-                if chunk.rows.len() == VERIFY_CHUNK {
-                    // A chunk the checker is done with, else a new one.
-                    let mut next = back.try_recv().unwrap_or_default();
-                    next.clear();
-                    if send.send(std::mem::replace(&mut chunk, next)).is_err() {
-                        // The checker found a break and stopped.
-                        return Ok(());
-                    }
+                if chunk.rows.len() < VERIFY_CHUNK {
+                    continue;
+                }
+                // A chunk the checker is done with, else a new one.
+                let mut next = back.try_recv().unwrap_or_default();
+                next.clear();
+                if send.send(std::mem::replace(&mut chunk, next)).is_err() {
+                    // The checker found a break and stopped.
+                    return Ok(());
                 }
             }
             let _ = send.send(chunk);
@@ -918,21 +943,7 @@ impl Store {
         std::thread::scope(|scope| {
             let (send, chunks) = std::sync::mpsc::sync_channel::<Chunk>(4);
             let (give_back, back) = std::sync::mpsc::channel::<Chunk>();
-            let checking = scope.spawn(move || {
-                'all: for mut chunk in chunks {
-                    let mut bases = std::mem::take(&mut chunk.bases);
-                    for item in &chunk.rows {
-                        if !checker.check(item, &chunk, &mut bases) {
-                            break 'all;
-                        }
-                    }
-                    // The bases taken over leave their slots empty; the list's room is kept.
-                    bases.clear();
-                    chunk.bases = bases;
-                    let _ = give_back.send(chunk);
-                }
-                checker
-            });
+            let checking = scope.spawn(move || checker.check_chunks(chunks, give_back));
             let read = read_all(send, back);
             let checker = checking.join().expect("the checking thread does not panic");
             read.map(|()| checker)
@@ -1044,14 +1055,7 @@ impl Store {
         std::thread::scope(|scope| -> Result<(), StoreError> {
             let (to_worker, work) = std::sync::mpsc::sync_channel::<Batch>(2);
             let (done, judged) = std::sync::mpsc::sync_channel::<(Batch, Vec<_>)>(2);
-            scope.spawn(move || {
-                for batch in work {
-                    let results = batch.iter().map(judge_config).collect();
-                    if done.send((batch, results)).is_err() {
-                        return;
-                    }
-                }
-            });
+            scope.spawn(move || judge_batches(work, done));
             let mut sent = 0usize;
             let mut batch: Batch = Vec::with_capacity(CONFIG_BATCH);
             let mut finish = |batch: Batch, sent: &mut usize| -> Result<(), StoreError> {
@@ -1092,6 +1096,23 @@ impl Store {
 
 /// A row of the configs table: its hash, and its canonical text when that is text.
 type StoredConfig = (String, Option<String>);
+
+/// A batch of configs with each one's undocumented fields, `None` for one that is not whole.
+type Judged = (Vec<StoredConfig>, Vec<Option<Vec<String>>>);
+
+/// The second thread of [`Store::judge_configs`]: judges each batch it is sent and sends it back
+/// with the results, until the batches end or nobody listens.
+fn judge_batches(
+    work: std::sync::mpsc::Receiver<Vec<StoredConfig>>,
+    done: std::sync::mpsc::SyncSender<Judged>,
+) {
+    for batch in work {
+        let results = batch.iter().map(judge_config).collect();
+        if done.send((batch, results)).is_err() {
+            return;
+        }
+    }
+}
 
 /// A stored config's undocumented fields, if it is whole: it parses, hashes to its name and is
 /// written canonically.

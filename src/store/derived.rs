@@ -164,20 +164,19 @@ impl Builder {
             let mut obs = reread(disordered)?;
             obs.retain(|o| disordered.contains(&o.target));
             obs.sort_unstable_by_key(|o| (o.target, o.observed_at, o.id));
-            for group in obs.chunk_by(|a, b| a.target == b.target) {
-                for pair in group.windows(2) {
-                    let (a, b) = (pair[0], pair[1]);
-                    if a.config != b.config {
-                        self.pairs.push(Pair {
-                            target: b.target,
-                            from: a.id,
-                            to: b.id,
-                            at: b.observed_at,
-                            from_config: a.config,
-                            to_config: b.config,
-                        });
-                    }
-                }
+            let consecutive = obs
+                .chunk_by(|a, b| a.target == b.target)
+                .flat_map(|group| group.windows(2))
+                .map(|pair| (pair[0], pair[1]));
+            for (a, b) in consecutive.filter(|(a, b)| a.config != b.config) {
+                self.pairs.push(Pair {
+                    target: b.target,
+                    from: a.id,
+                    to: b.id,
+                    at: b.observed_at,
+                    from_config: a.config,
+                    to_config: b.config,
+                });
             }
         }
         // The change_events table's key, so that its rows and these meet in one pass.

@@ -299,6 +299,18 @@ impl Client {
         })
     }
 
+    /// Logs an answer that took more than one try.
+    fn note_tries(&self, action: &str, attempt: u32, started: std::time::Instant) {
+        if attempt > 1 {
+            tracing::info!(
+                endpoint = %self.endpoint,
+                action,
+                "answered on try {attempt} after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+
     /// Sends one signed action, retrying transient failures with exponential backoff and jitter.
     /// Returns the answer's bytes and its parse; an error envelope is an [`Error::Api`], so the
     /// rate-limit codes are retried by the same rule as network faults. Also returns how many
@@ -319,14 +331,7 @@ impl Client {
             {
                 return match result {
                     Ok((body, answer)) => {
-                        if attempt > 1 {
-                            tracing::info!(
-                                endpoint = %self.endpoint,
-                                action,
-                                "answered on try {attempt} after {:.1} s",
-                                started.elapsed().as_secs_f64()
-                            );
-                        }
+                        self.note_tries(action, attempt, started);
                         Ok((body, answer, attempt))
                     }
                     Err(e) if attempt > 1 => Err(Error::Retried {
