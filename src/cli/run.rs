@@ -20,7 +20,7 @@ use crate::task::when::When;
 organization members whose target names are a configured target's or each other's (those \
 members are not audited, every other target is); 3 a target could not be fetched (credentials, API, network); 4 the database (or the run \
 lock) failed, or the signing key's signature line is broken (everything is recorded, nothing \
-signed, no report signature). Over several targets the most severe wins (5 > 4 > 3 > 2 > 1 > 0), after every target that \
+signed, no report signature); 5 a bug (a target's work stopped unexpectedly: please report it). Over several targets the most severe wins (5 > 4 > 3 > 2 > 1 > 0), after every target that \
 can be done is done. Reports are written as tcss-audit-YYYYMMDDTHHMMSSZ.md, .json and .html. With \
 [[notify]] destinations, what is new since each was last told is sent after the reports are \
 written; a delivery that fails is named, tried again at the next run, and makes the run exit 3 \
