@@ -1,28 +1,6 @@
 //! The tool's error type and the one mapping from errors to the exit codes the README lists.
 
-/// The exit codes every command shares.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ExitCode {
-    /// Done; nothing found wanting.
-    Ok = 0,
-    /// Found wanting: policy failures, changes with `--exit-code`, a broken chain.
-    Wanting = 1,
-    /// Usage or input: a bad flag, WHEN, policy, config or import file.
-    Usage = 2,
-    /// Remote: credentials, API errors, network, malformed answers.
-    Remote = 3,
-    /// Storage: the database is unreadable, corrupt, locked or full.
-    Storage = 4,
-    /// Internal: a bug (a panic caught, a broken invariant); the message asks for a report.
-    Internal = 5,
-}
-
-impl ExitCode {
-    /// Orders codes by how bad they are, for jobs over several targets: 5 > 4 > 3 > 2 > 1 > 0.
-    pub fn worst(self, other: ExitCode) -> ExitCode {
-        self.max(other)
-    }
-}
+pub use crate::task::exit::ExitCode;
 
 impl From<ExitCode> for std::process::ExitCode {
     fn from(code: ExitCode) -> Self {

@@ -17,7 +17,7 @@ use crate::app::runtime::{Threads, runtime};
 use crate::app::snapshot::{self, Arrival, EnvLookup};
 use crate::app::{Error, ExitCode};
 use crate::policy::{PolicySet, Severity};
-use crate::report::compliance::{ReportOptions, RunTarget};
+use crate::report::compliance::{Membership, ReportOptions, RunTarget};
 use crate::report::notify::RuleRef;
 use crate::store::{OpenMode, Store};
 use crate::task::clock::Clock;
@@ -180,7 +180,7 @@ pub fn run(
     if let Some(path) = &plan.metrics {
         let metrics = crate::report::metrics::RunMetrics {
             duration_seconds: started.elapsed().as_secs_f64(),
-            exit_code: code as u8,
+            exit_code: code,
             chain_ok: report.chain_ok(),
             targets: target_metrics(&report, &run_targets, &figures, now),
         };
@@ -287,7 +287,7 @@ fn notify(
         &plan.notify,
         nows,
         told.now,
-        told.code as u8,
+        told.code,
         paths,
         plan.notify_dry_run,
         plan.job.env.as_ref(),
@@ -311,7 +311,7 @@ fn name_membership(
     let known_set: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
     for t in run_targets.iter_mut() {
         if members.contains(t.target.as_str()) && !known_set.contains(t.target.as_str()) {
-            t.membership = Some("new");
+            t.membership = Some(Membership::New);
         }
     }
     let made = crate::app::organization::made_by(&org.template);
@@ -330,8 +330,8 @@ fn name_membership(
                 changed: None,
                 first: false,
                 error: None,
-                exit_code: 0,
-                membership: Some("gone"),
+                exit_code: ExitCode::Ok,
+                membership: Some(Membership::Gone),
             });
         }
     }
@@ -366,7 +366,7 @@ fn live<'r>(
     run: &'r [RunTarget],
 ) -> impl Iterator<Item = (&'r RunTarget, Option<&'r Newest>)> {
     run.iter()
-        .filter(|t| t.membership != Some("gone"))
+        .filter(|t| t.membership != Some(Membership::Gone))
         .map(move |t| (t, report.newest(&t.target)))
 }
 
@@ -556,7 +556,7 @@ fn failed(target: &str, e: &Error) -> TargetOutcome {
             changed: None,
             first: false,
             error: Some(e.to_string()),
-            exit_code: e.exit_code() as u8,
+            exit_code: e.exit_code(),
             membership: None,
         },
     }
@@ -585,7 +585,7 @@ fn judge(
         .map(|r| crate::report::notify::RuleRef {
             id: r.rule.clone(),
             title: r.title.clone(),
-            severity: r.severity.to_string(),
+            severity: r.severity,
         })
         .collect();
     let failing = failing_rules.len();
@@ -655,7 +655,7 @@ fn judge(
             changed: Some(recorded.changed && !recorded.first),
             first: recorded.first,
             error: None,
-            exit_code: code as u8,
+            exit_code: code,
             membership: None,
         },
     })
@@ -746,7 +746,7 @@ mod tests {
         assert_eq!(heard.len(), 3, "every target is reported: {heard:?}");
         let by_name: Vec<(&str, Option<i64>, u8)> = outcomes
             .iter()
-            .map(|o| (o.run.target.as_str(), o.run.snapshot, o.run.exit_code))
+            .map(|o| (o.run.target.as_str(), o.run.snapshot, o.run.exit_code as u8))
             .collect();
         assert_eq!(by_name[1].0, "beta");
         // A panic is a bug: exit 5, the most severe, for that target alone.

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::app::Error;
+use crate::app::{Error, ExitCode};
 use crate::report::notify::{self, Event, EventKind, Language, Notification, RuleRef};
 use crate::store::Store;
 use crate::task::diff;
@@ -276,7 +276,7 @@ pub fn notify_all(
     specs: &[NotifySpec],
     targets: &[TargetNow],
     run_at: DateTime<Utc>,
-    exit_code: u8,
+    exit_code: ExitCode,
     reports: (Option<String>, Option<String>),
     dry_run: bool,
     env: &dyn Fn(&str) -> Option<String>,
@@ -384,7 +384,7 @@ pub fn test_all(
             let n = Notification {
                 at,
                 tz,
-                exit_code: 0,
+                exit_code: ExitCode::Ok,
                 events: Vec::new(),
                 report_markdown: None,
                 report_json: None,

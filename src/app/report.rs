@@ -1076,7 +1076,7 @@ expires = "2026-11-03"
                 changed: None,
                 first: false,
                 error: Some("the API said no <b>".into()),
-                exit_code: 4,
+                exit_code: crate::app::ExitCode::Storage,
                 membership: None,
             },
             RunTarget {
@@ -1085,7 +1085,7 @@ expires = "2026-11-03"
                 changed: Some(true),
                 first: false,
                 error: None,
-                exit_code: 1,
+                exit_code: crate::app::ExitCode::Wanting,
                 membership: None,
             },
         ];

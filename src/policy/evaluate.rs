@@ -134,9 +134,41 @@ pub struct RuleResult {
     /// Where the rule is written (its `[[rule]]` header).
     #[serde(skip)]
     pub location: Location,
-    /// What `actual` is, in words: "the value of ScanType", "changes to ScanType in the window".
+    /// What `actual` is: a field's value, or a quantity a history rule measured.
     #[serde(skip)]
-    pub measured: String,
+    pub measured: Measured,
+}
+
+/// What a finding's `actual` is, for a reader to know how to show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Measured {
+    /// The value of a field (or of a part of one) as the task holds it: JSON.
+    Value { subject: String },
+    /// A quantity a history rule measured (a count, a run, a gap), in words.
+    Quantity { words: String },
+    /// The names of the config fields that differ from the baseline.
+    BaselineFields,
+}
+
+impl Measured {
+    /// Whether `actual` is a value of the task, shown as JSON; else it is a quantity, shown as
+    /// its text.
+    pub fn is_value(&self) -> bool {
+        matches!(self, Measured::Value { .. })
+    }
+}
+
+impl std::fmt::Display for Measured {
+    /// In words: "the value of ScanType", "changes to ScanType in the window".
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Measured::Value { subject } => write!(f, "the value of {subject}"),
+            Measured::Quantity { words } => f.write_str(words),
+            Measured::BaselineFields => {
+                f.write_str("the config fields that differ from the baseline")
+            }
+        }
+    }
 }
 
 /// The evaluated snapshot.
@@ -588,9 +620,13 @@ pub(crate) fn evaluate_views(
             policy_file: set.files()[rule.file].file.clone(),
             location: rule.location.clone(),
             measured: match &rule.check {
-                Check::State(_) => format!("the value of {}", rule.subject()),
-                Check::History { op, .. } => op.measure(&rule.subject()),
-                Check::Baseline { .. } => "the config fields that differ from the baseline".into(),
+                Check::State(_) => Measured::Value {
+                    subject: rule.subject(),
+                },
+                Check::History { op, .. } => Measured::Quantity {
+                    words: op.measure(&rule.subject()),
+                },
+                Check::Baseline { .. } => Measured::BaselineFields,
             },
         });
     }

@@ -46,8 +46,8 @@ use std::path::{Path, PathBuf};
 pub use baseline::Baseline;
 pub use diagnostic::{Diagnostic, Level, Location, PolicyError};
 pub use evaluate::{
-    CheckInput, CheckReport, EXPIRING_SOON_DAYS, Observation, RuleResult, RuleStatus, SnapshotRef,
-    Summary, WaiverNote, WaiverNoteKind, WaiverRef, default_api_offset, evaluate,
+    CheckInput, CheckReport, EXPIRING_SOON_DAYS, Measured, Observation, RuleResult, RuleStatus,
+    SnapshotRef, Summary, WaiverNote, WaiverNoteKind, WaiverRef, default_api_offset, evaluate,
 };
 pub use fields::{FieldPath, FieldType, IMAGE_FIELDS};
 pub use judge::Judge;

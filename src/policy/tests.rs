@@ -777,7 +777,7 @@ fn a_different_config_fails_naming_each_differing_field_and_the_baseline() {
         )
     );
     assert_eq!(
-        r.measured,
+        r.measured.to_string(),
         "the config fields that differ from the baseline"
     );
     assert!(report.fails_at_or_above(Severity::High));

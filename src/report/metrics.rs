@@ -27,7 +27,7 @@ pub struct TargetMetrics {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunMetrics {
     pub duration_seconds: f64,
-    pub exit_code: u8,
+    pub exit_code: crate::task::exit::ExitCode,
     pub chain_ok: bool,
     pub targets: Vec<TargetMetrics>,
 }

@@ -59,7 +59,7 @@ impl EventKind {
 pub struct RuleRef {
     pub id: String,
     pub title: String,
-    pub severity: String,
+    pub severity: crate::policy::Severity,
 }
 
 /// One thing to tell.
@@ -80,7 +80,7 @@ pub struct Notification {
     pub at: DateTime<Utc>,
     /// The config's time zone, in which chat messages show `at` (the webhook's JSON keeps UTC).
     pub tz: chrono_tz::Tz,
-    pub exit_code: u8,
+    pub exit_code: crate::task::exit::ExitCode,
     pub events: Vec<Event>,
     pub report_markdown: Option<String>,
     pub report_json: Option<String>,
@@ -317,7 +317,7 @@ pub mod fixtures {
         Notification {
             at: DateTime::from_timestamp(1_790_000_000, 0).unwrap(),
             tz: chrono_tz::UTC,
-            exit_code: 1,
+            exit_code: crate::task::exit::ExitCode::Wanting,
             events: (0..events)
                 .map(|i| Event {
                     target: format!("prod-{i}"),
@@ -348,7 +348,7 @@ pub mod fixtures {
         n.events[0].rules = Some(vec![RuleRef {
             id: "R1".into(),
             title: HOSTILE.into(),
-            severity: "high".into(),
+            severity: crate::policy::Severity::High,
         }]);
         n.events[0].changes.as_mut().unwrap()[0].old = Some(json!(HOSTILE));
         n

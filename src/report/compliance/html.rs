@@ -485,7 +485,7 @@ fn failing_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io
             } else {
                 String::new()
             },
-            prose(&res.measured),
+            prose(&res.measured.to_string()),
             code(&res.expected),
             prose(&res.message),
             prose(&res.remediation)

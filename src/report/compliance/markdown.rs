@@ -384,7 +384,7 @@ fn failing_part(r: &ComplianceReport, t: &TargetReport, w: &mut dyn Write) -> io
             Seen::Text(s) => code(s),
             Seen::Value(v) => value_code(v),
         };
-        writeln!(w, "- Seen: {}: {seen}", text(&res.measured))?;
+        writeln!(w, "- Seen: {}: {seen}", text(&res.measured.to_string()))?;
         writeln!(w, "- Expected: {}", code(&res.expected))?;
         writeln!(w, "- Finding: {}", text(&res.message))?;
         writeln!(w, "- Remediation: {}", text(&res.remediation))?;

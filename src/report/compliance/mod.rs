@@ -81,11 +81,21 @@ pub struct RunTarget {
     pub first: bool,
     /// Why the target failed, when it did.
     pub error: Option<String>,
-    pub exit_code: u8,
+    pub exit_code: crate::task::exit::ExitCode,
     /// For an organization's member: `new` (first seen in this run) or `gone` (no longer a
     /// member; its history stays).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub membership: Option<&'static str>,
+    pub membership: Option<Membership>,
+}
+
+/// What the run found of an organization's member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Membership {
+    /// First seen in this run.
+    New,
+    /// No longer a member: not audited; its history stays.
+    Gone,
 }
 
 /// The report: plain data, serialized as the JSON document (`schema` [`REPORT_SCHEMA`]).

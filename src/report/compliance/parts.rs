@@ -5,7 +5,9 @@
 use chrono::NaiveDate;
 use serde_json::Value;
 
-use super::{ComplianceReport, DayResult, DayStatus, RunTarget, SeverityCounts, TargetReport};
+use super::{
+    ComplianceReport, DayResult, DayStatus, Membership, RunTarget, SeverityCounts, TargetReport,
+};
 use crate::policy::RuleResult;
 use crate::task::source::Source;
 use crate::task::text::count;
@@ -290,7 +292,7 @@ pub(super) enum Seen<'a> {
 
 pub(super) fn seen_value(res: &RuleResult) -> Seen<'_> {
     match &res.actual {
-        Value::String(s) if !res.measured.starts_with("the value of") => Seen::Text(s),
+        Value::String(s) if !res.measured.is_value() => Seen::Text(s),
         v => Seen::Value(v),
     }
 }
@@ -337,13 +339,13 @@ pub(super) fn run_outcome(t: &RunTarget) -> Outcome<'_> {
                 (false, None) => "change unknown",
             }
         ),
-        (None, None) if t.membership == Some("gone") => {
+        (None, None) if t.membership == Some(Membership::Gone) => {
             "no longer a member of the organization: not audited; its history stays".into()
         }
         (None, None) => "nothing recorded".into(),
     };
     Outcome::Done(match t.membership {
-        Some("new") => format!("new member of the organization; {outcome}"),
+        Some(Membership::New) => format!("new member of the organization; {outcome}"),
         _ => outcome,
     })
 }
