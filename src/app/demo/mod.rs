@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::app::config::{ORG_ROLE, OrganizationSpec, TargetSpec};
 use crate::app::nightly::{self, JobOptions};
@@ -41,20 +41,22 @@ pub const MEMBERS: [(&str, &str); 3] = [
     ("100000000003", "ads"),
     ("100000000004", "data"),
 ];
-/// The night (0-based) an operator drops virus scanning in the `ads` member account.
-const MEMBER_DRIFT_NIGHT: i64 = 8;
 /// The folder of the members' tasks, one file each, which the stand-in serves and updates.
 const MEMBER_TASKS: &str = "members";
 
-/// A member's task when the demo starts: compliant (every scan type, daily, every image in
-/// scope), so that the drift the demo tells of is what makes it fail. The stand-in runs its
-/// scans, so its last scan is recent and succeeded.
-fn compliant_member_task() -> Value {
-    json!({
-        "Enable": true, "ScanTime": "03:00:00", "ScanPeriod": 1,
-        "ScanType": ["vul", "risk", "virus"], "All": true, "ScanScope": 0, "Latest": false,
-        "ContainerRunning": false, "Images": [], "Id": [1]
-    })
+/// The demo's story as data (`story.json`): the members' starting task (compliant: every scan
+/// type, daily, every image in scope, so that the drift the demo tells of is what makes them
+/// fail), what prod's operator writes night by night, and what an operator in the `ads` member
+/// account writes.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Story {
+    member_task: Value,
+    drifts: Vec<Drift>,
+    member_drift: Drift,
+}
+
+fn story() -> Story {
+    serde_json::from_str(include_str!("story.json")).expect("the demo's story is valid JSON")
 }
 
 /// Writes each member's starting task and returns the accounts file's text that names them.
@@ -65,10 +67,11 @@ fn write_accounts(dir: &Path) -> Result<String, Error> {
         source,
     };
     std::fs::create_dir_all(dir.join(MEMBER_TASKS)).map_err(io)?;
+    let member_task = story().member_task.to_string();
     let mut accounts = String::from("uin = \"100000000001\"\nname = \"demo\"\n");
     for (uin, name) in MEMBERS {
         let task = format!("{MEMBER_TASKS}/{name}.json");
-        std::fs::write(dir.join(&task), compliant_member_task().to_string()).map_err(io)?;
+        std::fs::write(dir.join(&task), &member_task).map_err(io)?;
         accounts.push_str(&format!(
             "\n[[member]]\nuin = \"{uin}\"\nname = \"{name}\"\nstate = \"{task}\"\nroles = [{{ name = \"{ORG_ROLE}\", trust = [\"100000000001\"] }}]\n"
         ));
@@ -76,69 +79,18 @@ fn write_accounts(dir: &Path) -> Result<String, Error> {
     Ok(accounts)
 }
 
-/// A drift the demo injects, and the night it happens (0-based).
-#[derive(Debug, Clone)]
+/// A drift the demo injects, and the night it happens (0-based): an Update with `params`, or,
+/// without them, a night the nightly job does not run.
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct Drift {
     pub night: i64,
-    pub what: &'static str,
+    pub what: String,
     params: Option<Value>,
 }
 
-/// The script: what an operator does to the task over three weeks.
+/// The script: what an operator does to prod's task over three weeks.
 pub fn script() -> Vec<Drift> {
-    let image = |name: &str, tag: &str| {
-        json!({
-            "ImageRepoAddress": format!("ccr.ccs.tencentyun.com/shop/{name}:{tag}"),
-            "ImageName": format!("shop/{name}"), "ImageTag": tag, "InstanceId": "ins-shop01",
-            "InstanceName": "shop-registry", "Namespace": "shop", "RegistryType": "ccr",
-            "ImageDigest": format!("sha256:{}", crate::tencent::sign::sha256_hex(format!("{name}:{tag}").as_bytes())),
-            "Force": "Force"
-        })
-    };
-    let base = |extra: Value| {
-        let mut p = json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00"});
-        p.as_object_mut()
-            .expect("an object")
-            .extend(extra.as_object().expect("an object").clone());
-        p
-    };
-    vec![
-        Drift {
-            night: 0,
-            what: "the baseline: every scan type, daily, every image",
-            params: Some(base(json!({
-                "ScanType": ["vul", "risk", "virus"], "All": true, "ScanScope": 0, "Latest": false,
-                "ContainerRunning": false, "RegistryType": ["ccr", "tcr"], "Images": [image("web", "v1")]
-            }))),
-        },
-        Drift {
-            night: 5,
-            what: "virus scanning dropped",
-            params: Some(base(json!({"ScanType": ["vul", "risk"]}))),
-        },
-        Drift {
-            night: 10,
-            what: "the task switched off",
-            params: Some(json!({"Enable": false, "ScanPeriod": 1, "ScanTime": "03:00:00"})),
-        },
-        Drift {
-            night: 12,
-            what: "the task switched on again",
-            params: Some(base(json!({}))),
-        },
-        Drift {
-            night: 14,
-            what: "the nightly job did not run (a missed night)",
-            params: None,
-        },
-        Drift {
-            night: 16,
-            what: "an image added to the scan",
-            params: Some(base(
-                json!({"Images": [image("web", "v1"), image("api", "v7")]}),
-            )),
-        },
-    ]
+    story().drifts
 }
 
 /// What the demo did, for its summary.
@@ -428,12 +380,16 @@ impl<'a> Nights<'a> {
         set: &PolicySet,
         first_night: DateTime<Utc>,
     ) -> Result<(ExitCode, Vec<RunTarget>), Error> {
-        let drifts = script();
+        let Story {
+            drifts,
+            member_drift,
+            ..
+        } = story();
         let mut last = (ExitCode::Ok, Vec::new());
         for night in 0..NIGHTS {
             let at = first_night + chrono::Duration::days(night);
             self.clock.set(at - chrono::Duration::minutes(20));
-            let ran = self.operate(&drifts, night, at).await?;
+            let ran = self.operate(&drifts, &member_drift, night, at).await?;
             if ran {
                 self.clock.set(at);
                 last = self.audit(set, night, at).await?;
@@ -442,10 +398,12 @@ impl<'a> Nights<'a> {
         Ok(last)
     }
 
-    /// What the operators do before the night's job; gives whether the job runs that night.
+    /// What the operators do before the night's job (prod's, then the one in the `ads`
+    /// member account); gives whether the job runs that night.
     async fn operate(
         &mut self,
         drifts: &[Drift],
+        member_drift: &Drift,
         night: i64,
         at: DateTime<Utc>,
     ) -> Result<bool, Error> {
@@ -457,18 +415,16 @@ impl<'a> Nights<'a> {
                 }
                 None => runs = false,
             }
-            self.say(night, at, d.what.to_string());
+            self.say(night, at, d.what.clone());
         }
-        if night == MEMBER_DRIFT_NIGHT {
-            self.ads_operator
-                .update(&json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00", "ScanType": ["vul", "risk"]}))
-                .await?;
+        if let (true, Some(p)) = (member_drift.night == night, &member_drift.params) {
+            self.ads_operator.update(p).await?;
             self.say(
                 night,
                 at,
                 format!(
-                    "in member account {} ({}), virus scanning dropped",
-                    MEMBERS[1].1, MEMBERS[1].0
+                    "in member account {} ({}), {}",
+                    MEMBERS[1].1, MEMBERS[1].0, member_drift.what
                 ),
             );
         }
@@ -529,5 +485,33 @@ impl<'a> Nights<'a> {
             night + 1,
             crate::task::when::fmt_time(at, self.tz)
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The story is data, checked against the catalogue: every key it writes is a documented
+    /// field of the task, and every drift falls within the demo's nights.
+    #[test]
+    fn the_story_writes_only_fields_of_the_catalogue() {
+        let story = story();
+        let mut written = vec![&story.member_task];
+        written.extend(story.drifts.iter().filter_map(|d| d.params.as_ref()));
+        written.extend(story.member_drift.params.as_ref());
+        for task in written {
+            for key in task.as_object().expect("an object").keys() {
+                assert!(crate::task::fields::field(key).is_some(), "{key}");
+            }
+        }
+        for d in story.drifts.iter().chain([&story.member_drift]) {
+            assert!((0..NIGHTS).contains(&d.night), "{d:?}");
+        }
+        assert_eq!(
+            story.drifts.iter().filter(|d| d.params.is_none()).count(),
+            1,
+            "one missed night"
+        );
     }
 }
