@@ -23,7 +23,9 @@ pub struct Answer {
 
 impl Answer {
     pub fn request_id(&self) -> Option<&str> {
-        self.fields.get("RequestId").and_then(Value::as_str)
+        self.fields
+            .get(crate::task::fields::REQUEST_ID)
+            .and_then(Value::as_str)
     }
 }
 
@@ -118,7 +120,7 @@ fn api_error(error: &Value, inner: &Map<String, Value>) -> ApiError {
             c => c,
         },
         message: get(error.get("Message")),
-        request_id: match get(inner.get("RequestId")) {
+        request_id: match get(inner.get(crate::task::fields::REQUEST_ID)) {
             r if r.is_empty() => "(none)".into(),
             r => r,
         },

@@ -279,8 +279,12 @@ fn diff_image_fields(
 pub fn diff_status(old: &Status, new: &Status) -> Vec<Change> {
     let mut changes = Vec::new();
     let pairs = [
-        ("LastScanTime", &old.last_scan_time, &new.last_scan_time),
-        ("ScanResult", &old.scan_result, &new.scan_result),
+        (
+            fields::LAST_SCAN_TIME,
+            &old.last_scan_time,
+            &new.last_scan_time,
+        ),
+        (fields::SCAN_RESULT, &old.scan_result, &new.scan_result),
     ];
     for (path, a, b) in pairs {
         let a = a.as_ref().map(|s| Value::String(s.clone()));

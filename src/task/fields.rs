@@ -128,10 +128,18 @@ pub const ENABLE: &str = "Enable";
 /// The kinds of scan: the field the report's day table shows beside [`ENABLE`].
 pub const SCAN_TYPE: &str = "ScanType";
 
+/// The time of day the scan starts, which normalization writes `HH:MM:SS`.
+pub const SCAN_TIME: &str = "ScanTime";
+/// The status of the last scan, which the answer carries beside the config.
+pub const LAST_SCAN_TIME: &str = "LastScanTime";
+pub const SCAN_RESULT: &str = "ScanResult";
+/// The per-request id of an answer.
+pub const REQUEST_ID: &str = "RequestId";
+
 /// Every documented field, configuration first in the API's order, then status, then the id.
 pub const FIELDS: [Field; 17] = [
     config(ENABLE, Type::Bool, Update::Required).always(),
-    config("ScanTime", Type::TimeOfDay, Update::Required).always(),
+    config(SCAN_TIME, Type::TimeOfDay, Update::Required).always(),
     config("ScanPeriod", Type::Int, Update::Required).always(),
     set(SCAN_TYPE, Elem::Text, true).always(),
     config("All", Type::Bool, Update::Optional),
@@ -144,9 +152,9 @@ pub const FIELDS: [Field; 17] = [
     config("ScanScope", Type::Int, Update::Optional),
     set("Namespace", Elem::Text, false),
     set("ExcludeImageAssetIds", Elem::Int, false),
-    other("LastScanTime", Type::DateTime, Role::Status),
-    other("ScanResult", Type::Text, Role::Status),
-    other("RequestId", Type::Text, Role::Request),
+    other(LAST_SCAN_TIME, Type::DateTime, Role::Status),
+    other(SCAN_RESULT, Type::Text, Role::Status),
+    other(REQUEST_ID, Type::Text, Role::Request),
 ];
 
 /// The field that holds the images.

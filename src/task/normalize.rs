@@ -97,8 +97,8 @@ impl Status {
     /// The status fields by their names in the answer, those present only.
     pub fn fields(&self) -> impl Iterator<Item = (&'static str, &str)> {
         [
-            ("LastScanTime", &self.last_scan_time),
-            ("ScanResult", &self.scan_result),
+            (fields::LAST_SCAN_TIME, &self.last_scan_time),
+            (fields::SCAN_RESULT, &self.scan_result),
         ]
         .into_iter()
         .filter_map(|(name, v)| v.as_deref().map(|v| (name, v)))
@@ -124,7 +124,7 @@ pub fn normalize(answer: &Map<String, Value>) -> Config {
                 normalize_set(items, fields::is_caseless(name))
             }
             (fields::IMAGES, Value::Array(items)) => normalize_images(items),
-            ("ScanTime", Value::String(s)) => Some(Value::String(normalize_scan_time(s))),
+            (fields::SCAN_TIME, Value::String(s)) => Some(Value::String(normalize_scan_time(s))),
             _ => Some(sorted_value(value)),
         };
         if let Some(v) = normalized {
@@ -256,8 +256,8 @@ pub fn status_of(answer: &Map<String, Value>) -> Status {
         Some(other) => Some(canonical_value(other)),
     };
     Status {
-        last_scan_time: text("LastScanTime"),
-        scan_result: text("ScanResult"),
+        last_scan_time: text(fields::LAST_SCAN_TIME),
+        scan_result: text(fields::SCAN_RESULT),
     }
 }
 

@@ -246,7 +246,7 @@ pub(super) fn config_rows(t: &TargetReport) -> Vec<(String, ConfigValue<'_>)> {
     let Some(config) = &t.config else { return rows };
     for (k, v) in config.iter() {
         match (k.as_str(), v) {
-            ("Images", Value::Array(images)) => {
+            (crate::task::fields::IMAGES, Value::Array(images)) => {
                 for image in images {
                     let key = image
                         .as_object()
