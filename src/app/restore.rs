@@ -132,6 +132,15 @@ impl Restorer<'_> {
         Ok((to, config))
     }
 
+    /// The plan that puts the live task back to `to` (the baseline in force, or the config
+    /// recorded at a moment, read in `tz`), made now: the target resolved in the history, the
+    /// live task read (nothing recorded), and the difference planned.
+    pub fn plan_to(&self, store: &Store, to: &To, tz: Tz) -> Result<Plan, Error> {
+        let (to, restored) = self.resolve_to(store, to, tz)?;
+        let live = self.fetch_live()?;
+        self.plan(store, &live, to, &restored, self.clock.now())
+    }
+
     /// A plan from the live answer `live` to `restored`, made against the account the live
     /// answer's credentials reach (which must be the one the history records for the target).
     pub fn plan(

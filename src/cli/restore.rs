@@ -106,9 +106,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
                 "baseline" => To::Baseline,
                 other => To::At(When::parse(other, ctx.now())?),
             };
-            let (to, restored) = restorer.resolve_to(&store, &to, ctx.tz)?;
-            let live = restorer.fetch_live()?;
-            restorer.plan(&store, &live, to, &restored, ctx.now())?
+            restorer.plan_to(&store, &to, ctx.tz)?
         }
     };
     show_plan(args, ctx, &plan)?;
