@@ -1,6 +1,8 @@
 //! The application layer: the jobs that hold a store and a client together (snapshot, check, the
-//! nightly run, the demo, report gathering, import, the run lock), and the one error type whose
-//! mapping decides every exit code.
+//! nightly run and `audit run`'s resolution of its targets and policies, what is new for each
+//! alert destination, baselines and restores, verify with witnesses, the demo, report
+//! gathering, import, the run lock), and the one error type whose mapping decides every exit
+//! code.
 
 pub mod baseline;
 pub mod check;

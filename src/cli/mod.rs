@@ -1,5 +1,6 @@
 //! The command line: global flags, the subcommands, and the context they run in.
-//! Subcommands hold no SQL, HTTP or rendering: they call the library and pick a renderer.
+//! Subcommands hold no SQL, HTTP or rendering: they turn flags into settings, make one call into
+//! the application layer (or the store, for the reading commands), and pick a renderer.
 
 pub mod baseline;
 pub mod check;

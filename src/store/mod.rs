@@ -1,4 +1,5 @@
-//! The SQLite history: open and migrate, record snapshots, configs once, the hash chain, queries.
+//! The SQLite history: open and migrate, record snapshots, configs once, the hash chain and its
+//! verification, the journal, signed checkpoints and their line, the derived tables, queries.
 
 mod chain;
 mod checks;
