@@ -132,7 +132,7 @@ struct Log<'a> {
     args: &'a Args,
     store: &'a Store,
     tz: chrono_tz::Tz,
-    color: bool,
+    color: crate::report::Color,
     /// The journal's entries, every target's (empty when fields are asked for).
     entries: &'a [Entry],
     /// Each field asked for: whether a change in the window was seen under it.

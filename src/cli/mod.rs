@@ -170,7 +170,7 @@ pub struct Context {
     pub settings: Settings,
     pub tz: Tz,
     /// Whether stdout gets colour.
-    pub color: bool,
+    pub color: crate::report::Color,
     pub verbose: u8,
     pub global: GlobalArgs,
 }
@@ -186,7 +186,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Error> {
         Some(name) => crate::task::when::parse_zone(name).map_err(Error::Usage)?,
         None => Tz::UTC,
     };
-    let color = cli.global.color.applies(&std::io::stdout());
+    let color = match cli.global.color.applies(&std::io::stdout()) {
+        true => crate::report::Color::Ansi,
+        false => crate::report::Color::Plain,
+    };
     let ctx = Context {
         clock,
         settings,
@@ -326,22 +329,22 @@ impl WindowArgs {
     /// Both bounds as instants (either may be open).
     pub fn resolve(&self, store: &Store, target: &str, ctx: &Context) -> Result<Bounds, Error> {
         Ok((
-            bound(store, target, self.since.as_deref(), ctx, true)?,
-            bound(store, target, self.until.as_deref(), ctx, false)?,
+            bound(store, target, self.since.as_deref(), ctx, End::Start)?,
+            bound(store, target, self.until.as_deref(), ctx, End::Finish)?,
         ))
     }
 
     /// Both bounds, when neither names a snapshot (`latest`, an id): the same for every target.
     pub fn instants(&self, ctx: &Context) -> Result<Option<Bounds>, Error> {
         // Some(None): an open end; None: a snapshot, different for each target.
-        let end = |text: Option<&str>, lower| -> Result<Option<Option<DateTime<Utc>>>, Error> {
+        let end = |text: Option<&str>, end| -> Result<Option<Option<DateTime<Utc>>>, Error> {
             Ok(match text {
                 None => Some(None),
-                Some(text) => instant(text, ctx, lower)?.ok().map(Some),
+                Some(text) => instant(text, ctx, end)?.ok().map(Some),
             })
         };
-        let since = end(self.since.as_deref(), true)?;
-        let until = end(self.until.as_deref(), false)?;
+        let since = end(self.since.as_deref(), End::Start)?;
+        let until = end(self.until.as_deref(), End::Finish)?;
         Ok(since.zip(until))
     }
 }
@@ -420,17 +423,19 @@ impl Context {
 
     /// The targets a writing command acts on: they must be named in the config (or be `default`).
     pub fn configured_targets(&self, sel: &TargetArgs) -> Result<Vec<TargetSpec>, Error> {
-        self.configured(sel, true)
+        self.configured(sel, AllFlag::Taken)
     }
 
     /// [`Context::configured_targets`] for a command that acts on one target (no `--all`).
     pub fn configured_target(&self, sel: &OneTarget) -> Result<TargetSpec, Error> {
-        Ok(self.configured(&sel.selection(), false)?.remove(0))
+        Ok(self
+            .configured(&sel.selection(), AllFlag::NotTaken)?
+            .remove(0))
     }
 
     /// Without a name, the one target the config names; with several, an error listing them
     /// (and `--all` where the command takes it) rather than a guess.
-    fn configured(&self, sel: &TargetArgs, all_works: bool) -> Result<Vec<TargetSpec>, Error> {
+    fn configured(&self, sel: &TargetArgs, all: AllFlag) -> Result<Vec<TargetSpec>, Error> {
         if sel.all {
             return Ok(self.settings.targets.clone());
         }
@@ -463,14 +468,16 @@ impl Context {
                     .iter()
                     .map(|t| t.name.clone())
                     .collect(),
-                all_works,
+                all,
             )),
         }
     }
 
     /// [`Context::target_names`] for a command that acts on one target (no `--all`).
     pub fn one_target_name(&self, sel: &OneTarget, store: &Store) -> Result<String, Error> {
-        Ok(self.pick(&sel.selection(), store, false)?.remove(0))
+        Ok(self
+            .pick(&sel.selection(), store, AllFlag::NotTaken)?
+            .remove(0))
     }
 
     /// The target names a reading command acts on: any name with history may be read. `--all`
@@ -511,10 +518,10 @@ impl Context {
     }
 
     pub fn target_names(&self, sel: &TargetArgs, store: &Store) -> Result<Vec<String>, Error> {
-        self.pick(sel, store, true)
+        self.pick(sel, store, AllFlag::Taken)
     }
 
-    fn pick(&self, sel: &TargetArgs, store: &Store, all_works: bool) -> Result<Vec<String>, Error> {
+    fn pick(&self, sel: &TargetArgs, store: &Store, all: AllFlag) -> Result<Vec<String>, Error> {
         let stored = store.targets()?;
         if sel.all {
             // A set, not a search of the list for each configured target: a fleet of ten
@@ -551,7 +558,7 @@ impl Context {
             // Nothing recorded and no config: the default target, whose history says it is empty.
             0 => Ok(vec![self.settings.targets[0].name.clone()]),
             1 => Ok(candidates),
-            _ => Err(ambiguous(candidates, all_works)),
+            _ => Err(ambiguous(candidates, all)),
         }
     }
 
@@ -606,17 +613,25 @@ pub fn confirm(question: &str) -> Result<bool, Error> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
-/// Turns `--since`/`--until` into an instant: a day is its start (`lower`) or its end; a snapshot
-/// id or `latest` is that snapshot's time.
+/// Which end of a stretch of time a moment bounds: a day given for it is the day's start, or
+/// its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Start,
+    Finish,
+}
+
+/// Turns `--since`/`--until` into an instant: a day is its start or its end, as `end` says; a
+/// snapshot id or `latest` is that snapshot's time.
 pub fn bound(
     store: &Store,
     target: &str,
     text: Option<&str>,
     ctx: &Context,
-    lower: bool,
+    end: End,
 ) -> Result<Option<DateTime<Utc>>, Error> {
     let Some(text) = text else { return Ok(None) };
-    match instant(text, ctx, lower)? {
+    match instant(text, ctx, end)? {
         Ok(at) => Ok(Some(at)),
         Err(when) => Ok(Some(store.resolve(target, &when, ctx.tz)?.observed_at)),
     }
@@ -624,18 +639,24 @@ pub fn bound(
 
 /// `text` as an instant (a day is its start, or its end), or the snapshot it names (an id,
 /// `latest`), which only a target's history can place.
-fn instant(text: &str, ctx: &Context, lower: bool) -> Result<Result<DateTime<Utc>, When>, Error> {
+fn instant(text: &str, ctx: &Context, end: End) -> Result<Result<DateTime<Utc>, When>, Error> {
     let when = When::parse(text, ctx.now())?;
-    let at = if lower {
-        when.lower_instant(ctx.tz)
-    } else {
-        when.upper_instant(ctx.tz)
+    let at = match end {
+        End::Start => when.lower_instant(ctx.tz),
+        End::Finish => when.upper_instant(ctx.tz),
     };
     Ok(at.ok_or(when))
 }
 
 /// The error of a command that would have to guess its target among `candidates`.
-fn ambiguous(mut candidates: Vec<String>, all_works: bool) -> Error {
+/// Whether a command takes `--all`: the ambiguity's message offers it only where it works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AllFlag {
+    Taken,
+    NotTaken,
+}
+
+fn ambiguous(mut candidates: Vec<String>, all: AllFlag) -> Error {
     candidates.sort();
     let shown: Vec<String> = candidates
         .iter()
@@ -645,6 +666,10 @@ fn ambiguous(mut candidates: Vec<String>, all_works: bool) -> Error {
         "{} targets could be meant: {}; name one with --target NAME{}",
         candidates.len(),
         shown.join(", "),
-        if all_works { ", or use --all" } else { "" }
+        if all == AllFlag::Taken {
+            ", or use --all"
+        } else {
+            ""
+        }
     ))
 }

@@ -76,11 +76,11 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     let now = ctx.now();
     let since = match &args.since {
-        Some(text) => window_bound(&store, &names, text, ctx, true)?,
+        Some(text) => window_bound(&store, &names, text, ctx, super::End::Start)?,
         None => now - Duration::days(DEFAULT_WINDOW_DAYS),
     };
     let until = match &args.until {
-        Some(text) => window_bound(&store, &names, text, ctx, false)?,
+        Some(text) => window_bound(&store, &names, text, ctx, super::End::Finish)?,
         None => now,
     };
     if since > until {
@@ -143,7 +143,7 @@ fn window_bound(
     names: &[String],
     text: &str,
     ctx: &Context,
-    lower: bool,
+    end: super::End,
 ) -> Result<DateTime<Utc>, Error> {
     match When::parse(text, ctx.now())? {
         When::Snapshot(id) => Ok(store.meta(id)?.observed_at),
@@ -167,7 +167,7 @@ fn window_bound(
         }
         _ => {
             let any = names.first().map(String::as_str).unwrap_or_default();
-            Ok(super::bound(store, any, Some(text), ctx, lower)?
+            Ok(super::bound(store, any, Some(text), ctx, end)?
                 .expect("a moment was given, so there is a bound"))
         }
     }

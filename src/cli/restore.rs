@@ -10,7 +10,7 @@ use crate::app::restore::{Applied, Restorer, Stale, To};
 use crate::app::snapshot::process_env;
 use crate::app::{Error, ExitCode, baseline};
 use crate::report::restore::{
-    ApplyOutcome, applied_json, applied_text, names, plan_json, plan_text_with,
+    ApplyHint, ApplyOutcome, applied_json, applied_text, names, plan_json, plan_text_with,
 };
 use crate::report::short;
 use crate::task::restore::{Plan, read_plan};
@@ -143,7 +143,13 @@ fn show_plan(args: &Args, ctx: &Context, plan: &Plan) -> Result<(), Error> {
     }
     if !(args.apply && args.format == TextOrJson::Json) {
         ctx.emit(|w| match args.format {
-            TextOrJson::Text => plan_text_with(plan, ctx.tz, !args.apply, w),
+            TextOrJson::Text => {
+                let hint = match args.apply {
+                    true => ApplyHint::Omit,
+                    false => ApplyHint::Show,
+                };
+                plan_text_with(plan, ctx.tz, hint, w)
+            }
             TextOrJson::Json => plan_json(plan, w),
         })?;
     }

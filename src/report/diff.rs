@@ -5,6 +5,8 @@ use std::io::{self, Write};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use owo_colors::OwoColorize;
+
+use crate::report::Color;
 use serde::Serialize;
 
 use super::markdown::{code, value_code};
@@ -115,7 +117,7 @@ fn journal_line(e: &crate::store::Entry) -> String {
 fn write_change(
     c: &impl ShownChange,
     indent: &str,
-    color: bool,
+    color: Color,
     w: &mut dyn Write,
 ) -> io::Result<()> {
     // A path names an image by its registry, name and tag, as the API sent them. A value is
@@ -130,7 +132,7 @@ fn write_change(
     };
     let old = old.as_deref().map(visible);
     let new = visible(&new);
-    if !color {
+    if color == Color::Plain {
         // Written in pieces, not formatted: a fleet's year is many thousand lines.
         for piece in [indent, mark, &path, ": "] {
             w.write_all(piece.as_bytes())?;
@@ -158,7 +160,7 @@ fn end_text(end: &DiffEnd, tz: Tz) -> String {
 }
 
 /// The diff for people: a header, then one line per change.
-pub fn diff_text(doc: &DiffDoc, tz: Tz, color: bool, w: &mut dyn Write) -> io::Result<()> {
+pub fn diff_text(doc: &DiffDoc, tz: Tz, color: Color, w: &mut dyn Write) -> io::Result<()> {
     writeln!(
         w,
         "{}: {} -> {}",
@@ -338,7 +340,7 @@ pub fn diff_unified(
 pub fn log_text<C: ShownChange>(
     doc: &LogDoc<C>,
     tz: Tz,
-    color: bool,
+    color: Color,
     w: &mut dyn Write,
 ) -> io::Result<()> {
     if doc.events.is_empty() && doc.journal.is_empty() {
@@ -492,25 +494,25 @@ mod tests {
 
     #[test]
     fn text_diff() {
-        let out = render(|w| diff_text(&doc(false), shanghai(), false, w));
+        let out = render(|w| diff_text(&doc(false), shanghai(), Color::Plain, w));
         insta::assert_snapshot!(out);
     }
 
     #[test]
     fn text_diff_with_status() {
-        let out = render(|w| diff_text(&doc(true), Tz::UTC, false, w));
+        let out = render(|w| diff_text(&doc(true), Tz::UTC, Color::Plain, w));
         insta::assert_snapshot!(out);
     }
 
     #[test]
     fn text_diff_without_changes() {
-        let out = render(|w| diff_text(&empty_doc(), Tz::UTC, false, w));
+        let out = render(|w| diff_text(&empty_doc(), Tz::UTC, Color::Plain, w));
         insta::assert_snapshot!(out);
     }
 
     #[test]
     fn status_changes_stay_out_unless_asked_for() {
-        let out = render(|w| diff_text(&doc(false), Tz::UTC, false, w));
+        let out = render(|w| diff_text(&doc(false), Tz::UTC, Color::Plain, w));
         assert!(!out.contains("ScanResult"), "{out}");
         let md = render(|w| diff_markdown(&doc(false), Tz::UTC, w));
         assert!(!md.contains("ScanResult"), "{md}");
@@ -520,11 +522,11 @@ mod tests {
 
     #[test]
     fn colour_only_when_asked_for() {
-        let plain = render(|w| diff_text(&doc(true), Tz::UTC, false, w));
+        let plain = render(|w| diff_text(&doc(true), Tz::UTC, Color::Plain, w));
         assert!(!plain.contains('\u{1b}'), "{plain:?}");
-        let plain_log = render(|w| log_text(&log_doc(), Tz::UTC, false, w));
+        let plain_log = render(|w| log_text(&log_doc(), Tz::UTC, Color::Plain, w));
         assert!(!plain_log.contains('\u{1b}'), "{plain_log:?}");
-        let coloured = render(|w| diff_text(&doc(true), Tz::UTC, true, w));
+        let coloured = render(|w| diff_text(&doc(true), Tz::UTC, Color::Ansi, w));
         assert!(
             coloured.contains("\u{1b}[32m"),
             "green for added: {coloured:?}"
@@ -592,7 +594,7 @@ mod tests {
 
     #[test]
     fn text_log() {
-        let out = render(|w| log_text(&log_doc(), shanghai(), false, w));
+        let out = render(|w| log_text(&log_doc(), shanghai(), Color::Plain, w));
         insta::assert_snapshot!(out);
     }
 
@@ -604,7 +606,7 @@ mod tests {
             events: Vec::new(),
         };
         assert_eq!(
-            render(|w| log_text(&doc, Tz::UTC, false, w)),
+            render(|w| log_text(&doc, Tz::UTC, Color::Plain, w)),
             "prod: no changes\n"
         );
     }

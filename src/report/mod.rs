@@ -10,6 +10,14 @@ pub mod metrics;
 pub mod notify;
 pub mod restore;
 
+/// Whether text for a terminal is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Color {
+    Plain,
+    /// ANSI colours (stdout is a terminal and `NO_COLOR` is not set, or `--color always`).
+    Ansi,
+}
+
 use std::io::{self, Write};
 
 use serde::Serialize;

@@ -28,13 +28,20 @@ fn value_line(v: Option<&Value>, max: usize) -> String {
     format!("{cut}…")
 }
 
-/// `audit restore` as text: what would change, and the Update it would send.
-pub fn plan_text(plan: &Plan, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
-    plan_text_with(plan, tz, true, w)
+/// Whether a plan shown as text ends with how to apply it: not while it is being applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyHint {
+    Show,
+    Omit,
 }
 
-/// [`plan_text`], with the hint of how to apply it only when `hint` (not while applying it).
-pub fn plan_text_with(plan: &Plan, tz: Tz, hint: bool, w: &mut dyn Write) -> io::Result<()> {
+/// `audit restore` as text: what would change, and the Update it would send.
+pub fn plan_text(plan: &Plan, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
+    plan_text_with(plan, tz, ApplyHint::Show, w)
+}
+
+/// [`plan_text`], with the hint of how to apply it as `hint` says.
+pub fn plan_text_with(plan: &Plan, tz: Tz, hint: ApplyHint, w: &mut dyn Write) -> io::Result<()> {
     let at = |t: &str| {
         chrono::DateTime::parse_from_rfc3339(t)
             .map(|t| fmt_time(t.with_timezone(&chrono::Utc), tz))
@@ -129,7 +136,7 @@ pub fn plan_text_with(plan: &Plan, tz: Tz, hint: bool, w: &mut dyn Write) -> io:
             writeln!(w, "  {}: {}", visible(&n.field), visible(&n.reason))?;
         }
     }
-    if hint && !plan.update.is_empty() {
+    if hint == ApplyHint::Show && !plan.update.is_empty() {
         let to = match (to.kind.as_str(), to.snapshot) {
             ("snapshot", Some(id)) => id.to_string(),
             _ => "baseline".into(),

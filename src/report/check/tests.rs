@@ -140,13 +140,18 @@ fn the_fixed_report_has_every_status() {
 
 #[test]
 fn text_golden() {
-    insta::assert_snapshot!(render(|r, w| super::text(r, false, Tz::UTC, w)));
+    insta::assert_snapshot!(render(|r, w| super::text(
+        r,
+        crate::report::Color::Plain,
+        Tz::UTC,
+        w
+    )));
 }
 
 #[test]
 fn text_has_colour_only_when_asked() {
-    let plain = render(|r, w| super::text(r, false, Tz::UTC, w));
-    let coloured = render(|r, w| super::text(r, true, Tz::UTC, w));
+    let plain = render(|r, w| super::text(r, crate::report::Color::Plain, Tz::UTC, w));
+    let coloured = render(|r, w| super::text(r, crate::report::Color::Ansi, Tz::UTC, w));
     assert!(!plain.contains('\x1b'));
     assert!(coloured.contains("\x1b["));
 }

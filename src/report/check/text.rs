@@ -8,20 +8,21 @@ use super::ordered;
 use chrono_tz::Tz;
 
 use crate::policy::{CheckReport, RuleStatus};
+use crate::report::Color;
 use crate::task::text::visible;
 
 /// Writes one line per result, with the remediation under each failure, then waiver notes and a
 /// summary line.
 /// Times are shown in `tz`.
-pub fn text(report: &CheckReport, color: bool, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
+pub fn text(report: &CheckReport, color: Color, tz: Tz, w: &mut dyn Write) -> io::Result<()> {
     for r in ordered(report) {
         let label = format!("{:<6}", r.status.as_str().to_uppercase());
         let label = match (color, r.status) {
-            (false, _) => label,
-            (true, RuleStatus::Fail) => label.red().bold().to_string(),
-            (true, RuleStatus::Error) => label.magenta().bold().to_string(),
-            (true, RuleStatus::Waived) => label.yellow().to_string(),
-            (true, RuleStatus::Pass) => label.green().to_string(),
+            (Color::Plain, _) => label,
+            (Color::Ansi, RuleStatus::Fail) => label.red().bold().to_string(),
+            (Color::Ansi, RuleStatus::Error) => label.magenta().bold().to_string(),
+            (Color::Ansi, RuleStatus::Waived) => label.yellow().to_string(),
+            (Color::Ansi, RuleStatus::Pass) => label.green().to_string(),
         };
         writeln!(
             w,
