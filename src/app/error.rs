@@ -65,6 +65,9 @@ pub enum Error {
         #[source]
         source: crate::notify::AddressError,
     },
+    /// The stand-in cannot start: its address, credentials, state file or certificates.
+    #[error("the stand-in cannot start: {0}")]
+    Sim(#[from] crate::sim::SimError),
     /// The network settings cannot make a client (the CA file, the proxy).
     #[error("{what}: {source}")]
     Net {
@@ -98,6 +101,7 @@ impl Error {
             Error::Remote(_) => ExitCode::Remote,
             Error::TaskFailed { .. } | Error::Internal { .. } => ExitCode::Internal,
             Error::File { .. } | Error::Destination { .. } | Error::Net { .. } => ExitCode::Usage,
+            Error::Sim(_) => ExitCode::Usage,
             Error::Store(e) if e.is_about_the_request() => ExitCode::Usage,
             Error::Store(_) => ExitCode::Storage,
             Error::Output { .. } | Error::SignatureLine(_) => ExitCode::Storage,

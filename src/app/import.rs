@@ -239,8 +239,11 @@ pub fn restore(store: &mut Store, files: &[impl AsRef<Path>]) -> Result<Restored
         let reader: Box<dyn BufRead + Send> = if file.as_os_str() == "-" {
             Box::new(std::io::BufReader::new(std::io::stdin()))
         } else {
-            let f = std::fs::File::open(file)
-                .map_err(|e| Error::Input(format!("{name}: cannot open: {e}")))?;
+            let f = std::fs::File::open(file).map_err(|source| Error::File {
+                path: name.clone().into(),
+                action: "open it",
+                source,
+            })?;
             Box::new(std::io::BufReader::with_capacity(1 << 20, f))
         };
         total += import_one(store, reader, &name, reproduce_chain)?;
@@ -319,7 +322,11 @@ fn parse_lines(
                     )))
                 }
             }),
-        Some((_, Err(e))) => Err(Error::Input(format!("{name}:1: cannot read: {e}"))),
+        Some((_, Err(source))) => Err(Error::File {
+            path: format!("{name}:1").into(),
+            action: "read it",
+            source,
+        }),
         None => Err(Error::Input(format!("{name}: the file is empty"))),
     };
     if let Err(e) = header {

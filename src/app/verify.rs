@@ -65,11 +65,10 @@ struct Witness {
 fn read_witness(path: &Path, key: Option<&PublicKey>) -> Result<Witness, Error> {
     let shown = |p: &Path| p.display().to_string();
     let read = |p: &Path| {
-        std::fs::read(p).map_err(|e| {
-            Error::Input(format!(
-                "witness {}: cannot be read: {e}",
-                crate::task::text::visible(&shown(p))
-            ))
+        std::fs::read(p).map_err(|source| Error::File {
+            path: crate::task::text::visible(&shown(p)).into_owned().into(),
+            action: "read the witness",
+            source,
         })
     };
     let given_sig = path.extension().is_some_and(|e| e == "sig");

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::Context;
 use crate::app::{Error, ExitCode};
-use crate::sim::{self, Fault, SimError, SimOptions};
+use crate::sim::{self, Fault, SimOptions};
 use crate::tencent::Secret;
 
 const ID_ENV: &str = "TENCENTCLOUD_SECRET_ID";
@@ -161,7 +161,7 @@ fn credentials(args: &Args) -> Result<Vec<(String, Secret)>, Error> {
         _ => creds.extend(environment_credentials()),
     }
     if let Some(path) = &args.credentials_file {
-        creds.extend(sim::parse_credentials_file(path).map_err(sim_error)?);
+        creds.extend(sim::parse_credentials_file(path).map_err(Error::Sim)?);
     }
     if creds.is_empty() {
         return Err(Error::Usage(format!(
@@ -176,15 +176,6 @@ fn environment_credentials() -> Option<(String, Secret)> {
     let id = std::env::var(ID_ENV).unwrap_or_default();
     let key = std::env::var(KEY_ENV).unwrap_or_default();
     (!id.trim().is_empty() && !key.is_empty()).then(|| (id.trim().to_string(), Secret::new(key)))
-}
-
-fn sim_error(e: SimError) -> Error {
-    match e {
-        SimError::Bind { .. } | SimError::NoCredentials => Error::Usage(e.to_string()),
-        SimError::State { .. } | SimError::Credentials { .. } | SimError::Tls { .. } => {
-            Error::Input(e.to_string())
-        }
-    }
 }
 
 pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
@@ -220,7 +211,7 @@ pub fn run(args: &Args, ctx: &Context) -> Result<ExitCode, Error> {
     }
     let runtime = crate::app::runtime::runtime(crate::app::runtime::Threads::PerCore)?;
     runtime.block_on(async {
-        let running = sim::start(opts).await.map_err(sim_error)?;
+        let running = sim::start(opts).await.map_err(Error::Sim)?;
         // Listen for the stop signals before saying where we are: whoever reads the URL may
         // send SIGTERM at once.
         let stop = stop_signal();

@@ -230,7 +230,7 @@ async fn start_sim(clock: Arc<dyn Clock>, accounts_file: PathBuf) -> Result<Runn
         tls: None,
     })
     .await
-    .map_err(|e| Error::Usage(format!("the demo's stand-in could not start: {e}")))
+    .map_err(Error::Sim)
 }
 
 fn demo_credentials() -> Credentials {
