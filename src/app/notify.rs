@@ -92,13 +92,7 @@ pub fn events_for(
 ) -> (Vec<Event>, Told) {
     let prev = before.cloned().unwrap_or_default();
     let lang = spec.language;
-    let event = |kind: EventKind, summary: String| Event {
-        target: now.target.clone(),
-        kind,
-        summary,
-        changes: None,
-        rules: None,
-    };
+    let event = |kind: EventKind, summary: String| plain_event(now, kind, summary);
     let mut events = Vec::new();
     let mut told = match &now.error {
         Some(e) => {
@@ -152,13 +146,7 @@ fn audited_events(
     now: &TargetNow,
     store: &Store,
 ) -> Vec<Event> {
-    let event = |kind: EventKind, summary: String| Event {
-        target: now.target.clone(),
-        kind,
-        summary,
-        changes: None,
-        rules: None,
-    };
+    let event = |kind: EventKind, summary: String| plain_event(now, kind, summary);
     let mut events = Vec::new();
     if let (Some(old), Some(cur)) = (&prev.config_hash, &now.config_hash)
         && old != cur
@@ -223,6 +211,17 @@ fn audited_events(
         events.push(event(EventKind::Recovered, summary));
     }
     events
+}
+
+/// An event about `now`'s target with no changes or rules attached.
+fn plain_event(now: &TargetNow, kind: EventKind, summary: String) -> Event {
+    Event {
+        target: now.target.clone(),
+        kind,
+        summary,
+        changes: None,
+        rules: None,
+    }
 }
 
 /// A summary's fixed words in the destination's language (outside text stays as it is).

@@ -5,13 +5,20 @@
 use reqwest::Url;
 use serde_json::json;
 
-use super::{BotAnswer, Destination, Refusal, Request, Retry, Signing, base64, hmac};
+use super::{BotAnswers, Destination, Refusal, Request, Retry, Signing, base64, hmac};
 use crate::report::notify::{self, Format, Language, Notification};
 
 /// DingTalk's limit on a Markdown message, in bytes.
 const LIMIT: usize = 20_000;
 
 pub struct Dingtalk;
+
+const ANSWERS: BotAnswers = BotAnswers {
+    code_keys: &["errcode"],
+    message_key: "errmsg",
+    code_name: "errcode",
+    bot: "robot",
+};
 
 impl Destination for Dingtalk {
     fn name(&self) -> &'static str {
@@ -50,28 +57,10 @@ impl Destination for Dingtalk {
     }
 
     fn judge(&self, body: &str) -> Result<(), Refusal> {
-        let answer = BotAnswer::parse(body);
-        match answer.code("errcode") {
-            Some(0) => Ok(()),
-            Some(code) => {
-                let meaning = if code == 310000 {
-                    "the signature or keyword check failed"
-                } else {
-                    "refused"
-                };
-                Err(Refusal::new(
-                    Retry::Never,
-                    format!("errcode {code} ({meaning}): {}", answer.message("errmsg")),
-                ))
-            }
-            None => Err(Refusal::new(
-                Retry::Never,
-                format!(
-                    "an answer that is not the robot's: {}",
-                    crate::net::excerpt(body.as_bytes(), 120)
-                ),
-            )),
-        }
+        ANSWERS.judge(body, |code| match code {
+            310000 => (Retry::Never, "the signature or keyword check failed"),
+            _ => (Retry::Never, "refused"),
+        })
     }
 }
 

@@ -5,13 +5,21 @@
 use reqwest::Url;
 use serde_json::json;
 
-use super::{BotAnswer, Destination, Refusal, Request, Retry, Signing, base64, hmac};
+use super::{BotAnswers, Destination, Refusal, Request, Retry, Signing, base64, hmac};
 use crate::report::notify::{self, Format, Language, Notification};
 
 /// Feishu's limit on a text message, in bytes.
 const LIMIT: usize = 30_000;
 
 pub struct Feishu;
+
+/// `{"code": 0}`, or `{"StatusCode": 0}` from older bots.
+const ANSWERS: BotAnswers = BotAnswers {
+    code_keys: &["code", "StatusCode"],
+    message_key: "msg",
+    code_name: "code",
+    bot: "bot",
+};
 
 impl Destination for Feishu {
     fn name(&self) -> &'static str {
@@ -43,28 +51,10 @@ impl Destination for Feishu {
     }
 
     fn judge(&self, body: &str) -> Result<(), Refusal> {
-        let answer = BotAnswer::parse(body);
-        match answer.code("code").or_else(|| answer.code("StatusCode")) {
-            Some(0) => Ok(()),
-            Some(code) => {
-                let meaning = if code == 19021 {
-                    "the signature check failed"
-                } else {
-                    "refused"
-                };
-                Err(Refusal::new(
-                    Retry::Never,
-                    format!("code {code} ({meaning}): {}", answer.message("msg")),
-                ))
-            }
-            None => Err(Refusal::new(
-                Retry::Never,
-                format!(
-                    "an answer that is not the bot's: {}",
-                    crate::net::excerpt(body.as_bytes(), 120)
-                ),
-            )),
-        }
+        ANSWERS.judge(body, |code| match code {
+            19021 => (Retry::Never, "the signature check failed"),
+            _ => (Retry::Never, "refused"),
+        })
     }
 }
 

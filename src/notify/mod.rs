@@ -301,7 +301,53 @@ async fn attempt_once(
     kind.judge(&body)
 }
 
-/// A chat bot's JSON answer: its numeric code under `code_keys` and its message under `msg_key`.
+/// How a chat bot answers: the keys of its code (the first present counts) and of its message,
+/// and its own word for itself.
+struct BotAnswers {
+    code_keys: &'static [&'static str],
+    message_key: &'static str,
+    /// "errcode", "code": how the code is named in a refusal.
+    code_name: &'static str,
+    /// "robot", "bot".
+    bot: &'static str,
+}
+
+impl BotAnswers {
+    /// Taken when the code is 0; else refused with what the code means (`meaning`: whether a
+    /// retry may pass, and the words) and the bot's message. An answer without a code is not
+    /// the bot's.
+    fn judge(
+        &self,
+        body: &str,
+        meaning: impl Fn(i64) -> (Retry, &'static str),
+    ) -> Result<(), Refusal> {
+        let answer = BotAnswer::parse(body);
+        let Some(code) = self.code_keys.iter().find_map(|k| answer.code(k)) else {
+            return Err(Refusal::new(
+                Retry::Never,
+                format!(
+                    "an answer that is not the {}'s: {}",
+                    self.bot,
+                    crate::net::excerpt(body.as_bytes(), 120)
+                ),
+            ));
+        };
+        if code == 0 {
+            return Ok(());
+        }
+        let (retry, words) = meaning(code);
+        Err(Refusal::new(
+            retry,
+            format!(
+                "{} {code} ({words}): {}",
+                self.code_name,
+                answer.message(self.message_key)
+            ),
+        ))
+    }
+}
+
+/// A chat bot's JSON answer, parsed once.
 struct BotAnswer {
     json: Option<serde_json::Value>,
 }

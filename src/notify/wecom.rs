@@ -4,13 +4,20 @@
 use reqwest::Url;
 use serde_json::json;
 
-use super::{BotAnswer, Destination, Refusal, Request, Retry, Signing};
+use super::{BotAnswers, Destination, Refusal, Request, Retry, Signing};
 use crate::report::notify::{self, Format, Language, Notification};
 
 /// WeCom's limit on a Markdown message, in bytes.
 const LIMIT: usize = 4096;
 
 pub struct Wecom;
+
+const ANSWERS: BotAnswers = BotAnswers {
+    code_keys: &["errcode"],
+    message_key: "errmsg",
+    code_name: "errcode",
+    bot: "robot",
+};
 
 impl Destination for Wecom {
     fn name(&self) -> &'static str {
@@ -29,27 +36,12 @@ impl Destination for Wecom {
     }
 
     fn judge(&self, body: &str) -> Result<(), Refusal> {
-        let answer = BotAnswer::parse(body);
-        let Some(code) = answer.code("errcode") else {
-            return Err(Refusal::new(
-                Retry::Never,
-                format!(
-                    "an answer that is not the robot's: {}",
-                    crate::net::excerpt(body.as_bytes(), 120)
-                ),
-            ));
-        };
-        let (retry, meaning) = match code {
-            0 => return Ok(()),
+        ANSWERS.judge(body, |code| match code {
             45009 => (Retry::Again, "rate limited: at most 20 messages a minute"),
             40058 => (Retry::Never, "the message is too long"),
             93000 => (Retry::Never, "the robot's key is not valid"),
             _ => (Retry::Never, "refused"),
-        };
-        Err(Refusal::new(
-            retry,
-            format!("errcode {code} ({meaning}): {}", answer.message("errmsg")),
-        ))
+        })
     }
 }
 
