@@ -208,11 +208,24 @@ fn escape_feishu_text(text: &str) -> String {
 }
 
 /// Slack mrkdwn: `&`, `<` and `>` as the entities Slack asks for, so that no link
-/// (`<http://x|y>`) or mention (`<!channel>`) can form.
+/// (`<http://x|y>`) or mention (`<!channel>`) can form. mrkdwn has no escape for its emphasis
+/// (`*bold*`, `_italic_`, `~strike~`, `` `code` ``): those marks become their full-width forms,
+/// which read the same and format nothing.
 fn escape_slack(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '*' => out.push('\u{ff0a}'),
+            '_' => out.push('\u{ff3f}'),
+            '~' => out.push('\u{ff5e}'),
+            '`' => out.push('\u{ff40}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// One event as lines of the destination's format.
@@ -418,10 +431,20 @@ mod tests {
     }
 
     #[test]
-    fn slack_escaping_leaves_no_link_or_mention() {
+    fn slack_escaping_leaves_no_link_mention_or_emphasis() {
         assert_eq!(
             escape_slack("<!channel> <http://x|y> a & b > c"),
             "&lt;!channel&gt; &lt;http://x|y&gt; a &amp; b &gt; c"
+        );
+        let text = escape_slack(HOSTILE);
+        for live in ["*bold*", "_i_", "`c`", "~"] {
+            assert!(!text.contains(live), "{live} in {text}");
+        }
+        assert!(text.contains("\u{ff0a}bold\u{ff0a}"), "{text}");
+        let message = message(&hostile(), Language::En, Format::Slack, 40_000);
+        assert!(
+            !message.contains(" *bold* ") && !message.contains(" _i_ "),
+            "{message}"
         );
     }
 
