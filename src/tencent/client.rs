@@ -401,10 +401,10 @@ impl Client {
             request = request.header("X-TC-Token", token.expose());
         }
         tracing::debug!(%endpoint, action, secret_id = %credentials.secret_id, "sending");
-        let response = request.send().await.map_err(|e| Error::Network {
-            endpoint: endpoint.clone(),
-            message: crate::net::describe(&e),
-        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Error::unsent(endpoint.clone(), &e))?;
         let status = response.status();
         let server_date = response
             .headers()

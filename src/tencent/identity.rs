@@ -539,10 +539,7 @@ async fn web_identity(
         .body(body)
         .send()
         .await
-        .map_err(|e| Error::Network {
-            endpoint: sts.to_string(),
-            message: crate::net::describe(&e),
-        })?;
+        .map_err(|e| Error::unsent(sts.to_string(), &e))?;
     let bytes = crate::net::read_bounded(resp, crate::net::API_ANSWER_LIMIT)
         .await
         .map_err(|e| Error::Malformed {

@@ -96,6 +96,9 @@ pub enum Error {
     },
     #[error("{endpoint}: {message}")]
     Network { endpoint: String, message: String },
+    /// The server's certificate does not verify: no retry can cure it.
+    #[error("{endpoint}: {message}")]
+    Certificate { endpoint: String, message: String },
     #[error("{endpoint}: malformed answer: {message}")]
     Malformed { endpoint: String, message: String },
     /// The metadata service named a role that no CAM role can be called: a path segment such as
@@ -140,6 +143,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// A request that could not be sent: a refused certificate apart, since a second try
+    /// cannot cure it.
+    pub fn unsent(endpoint: String, e: &reqwest::Error) -> Error {
+        let message = crate::net::describe(e);
+        if crate::net::is_certificate_error(e) {
+            Error::Certificate { endpoint, message }
+        } else {
+            Error::Network { endpoint, message }
+        }
+    }
+
     /// `self`, naming `target` when its message names none: credentials shared by several
     /// targets (one role assumed once) are refused without knowing whose requests they were for.
     pub fn for_target(self, target: &str) -> Error {
@@ -157,8 +171,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         match self {
             Error::Retried { last, .. } => last.is_transient(),
-            // A certificate that does not verify will not verify on a second try.
-            Error::Network { message, .. } => !message.contains("certificate"),
+            Error::Network { .. } => true,
             Error::Http { status, .. } => *status >= 500,
             Error::Api { code, .. } => {
                 code.starts_with("RequestLimitExceeded") || code == "InternalError"
