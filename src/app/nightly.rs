@@ -293,7 +293,7 @@ fn notify(
         plan.job.env.as_ref(),
         told.broken,
         plan.tz,
-        &plan.job.client.net(),
+        &plan.job.client.net,
     )
 }
 

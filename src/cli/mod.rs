@@ -297,15 +297,16 @@ impl ClientArgs {
     pub fn options(&self, settings: &Settings) -> crate::tencent::ClientOptions {
         let c = &settings.client;
         crate::tencent::ClientOptions {
-            timeout: std::time::Duration::from_secs(
-                self.timeout.or(c.timeout).unwrap_or(30).max(1),
-            ),
+            net: crate::net::Settings {
+                timeout: std::time::Duration::from_secs(
+                    self.timeout.or(c.timeout).unwrap_or(30).max(1),
+                ),
+                ..c.net(self.ca_file.clone())
+            },
             max_attempts: self.retries.or(c.retries).unwrap_or(3).saturating_add(1),
             max_retry_time: std::time::Duration::from_secs(
                 self.retry_max_time.or(c.retry_max_time).unwrap_or(60),
             ),
-            ca_file: self.ca_file.clone().or_else(|| c.ca_file.clone()),
-            proxy: c.proxy.clone(),
             ..Default::default()
         }
     }

@@ -26,13 +26,7 @@ pub fn run(cmd: &Command, ctx: &Context) -> Result<ExitCode, Error> {
                 ));
             }
             let env = |name: &str| std::env::var(name).ok();
-            let net = crate::net::Settings {
-                ca_file: ca_file
-                    .clone()
-                    .or_else(|| ctx.settings.client.ca_file.clone()),
-                proxy: ctx.settings.client.proxy.clone(),
-                ..Default::default()
-            };
+            let net = ctx.settings.client.net(ca_file.clone());
             let done = notify::test_all(&ctx.settings.notify, ctx.now(), ctx.tz, &env, &net)?;
             let mut code = ExitCode::Ok;
             ctx.emit(|w| {

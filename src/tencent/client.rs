@@ -86,9 +86,8 @@ impl std::fmt::Display for Endpoint {
 /// How requests are made and retried.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    pub connect_timeout: Duration,
-    /// The whole request, answer included.
-    pub timeout: Duration,
+    /// How it connects: timeouts, the CA file and the proxy, which the network layer owns.
+    pub net: crate::net::Settings,
     pub region: Option<String>,
     pub language: Option<String>,
     /// Attempts in all, the first included.
@@ -100,49 +99,28 @@ pub struct ClientOptions {
     /// An HTTP client to share between targets (its TLS setup and its connections); `None`
     /// builds one for each [`Client`]. Made with [`http_client`], so it has these timeouts.
     pub http: Option<reqwest::Client>,
-    /// More CA certificates to trust (PEM), beside the platform's store and the bundled web
-    /// roots.
-    pub ca_file: Option<std::path::PathBuf>,
-    /// A proxy for every request (`HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` are honoured
-    /// without it).
-    pub proxy: Option<String>,
-}
-
-impl ClientOptions {
-    /// How the client connects: the settings the network layer owns.
-    pub fn net(&self) -> crate::net::Settings {
-        crate::net::Settings {
-            connect_timeout: self.connect_timeout,
-            timeout: self.timeout,
-            ca_file: self.ca_file.clone(),
-            proxy: self.proxy.clone(),
-        }
-    }
 }
 
 /// The HTTP client a [`Client`] with `options` uses (see [`crate::net::client`]).
 pub fn http_client(options: &ClientOptions) -> Result<reqwest::Client, crate::net::Error> {
-    crate::net::client(&options.net(), Route::Proxied, Roots::Platform)
+    crate::net::client(&options.net, Route::Proxied, Roots::Platform)
 }
 
 /// As [`http_client`], but never through a proxy (the CVM metadata service is link-local).
 pub fn http_client_direct(options: &ClientOptions) -> Result<reqwest::Client, crate::net::Error> {
-    crate::net::client(&options.net(), Route::Direct, Roots::Platform)
+    crate::net::client(&options.net, Route::Direct, Roots::Platform)
 }
 
 impl Default for ClientOptions {
     fn default() -> Self {
         Self {
-            connect_timeout: Duration::from_secs(10),
-            timeout: Duration::from_secs(30),
+            net: crate::net::Settings::default(),
             region: None,
             language: None,
             max_attempts: 4,
             backoff: Duration::from_millis(500),
             max_retry_time: Duration::from_secs(60),
             http: None,
-            ca_file: None,
-            proxy: None,
         }
     }
 }
@@ -226,7 +204,7 @@ impl Client {
                 } else {
                     Roots::None
                 };
-                crate::net::client(&options.net(), Route::Proxied, roots).map_err(|e| {
+                crate::net::client(&options.net, Route::Proxied, roots).map_err(|e| {
                     Error::Network {
                         endpoint: endpoint.to_string(),
                         message: e.to_string(),
@@ -427,7 +405,7 @@ impl Client {
             return Err(Error::Http {
                 endpoint,
                 status: status.as_u16(),
-                body_start: excerpt(&body, 120),
+                body_start: crate::net::excerpt(&body, 120),
             });
         }
         Ok(RawAnswer { body, server_date })
@@ -476,8 +454,6 @@ fn hint_for(code: &str, action: &str, server_date: Option<&str>, now: DateTime<U
         _ => String::new(),
     }
 }
-
-pub use crate::net::excerpt;
 
 struct RawAnswer {
     body: Vec<u8>,

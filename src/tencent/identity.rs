@@ -420,7 +420,7 @@ pub async fn instance_role_name(
         return Err(Error::Http {
             endpoint: url.to_string(),
             status,
-            body_start: super::client::excerpt(&body, 120),
+            body_start: crate::net::excerpt(&body, 120),
         });
     }
     let name = String::from_utf8_lossy(&body).trim().to_string();
@@ -455,8 +455,8 @@ async fn metadata_get(
     options: &ClientOptions,
 ) -> Result<(u16, Vec<u8>), Error> {
     let mut quick = options.clone();
-    quick.connect_timeout = Duration::from_secs(1);
-    quick.timeout = Duration::from_secs(2).min(options.timeout);
+    quick.net.connect_timeout = Duration::from_secs(1);
+    quick.net.timeout = Duration::from_secs(2).min(options.net.timeout);
     let http = super::client::http_client_direct(&quick).map_err(|e| Error::Network {
         endpoint: url.to_string(),
         message: e.to_string(),
@@ -492,7 +492,7 @@ async fn metadata_credentials(
         return Err(Error::Http {
             endpoint: url.to_string(),
             status,
-            body_start: super::client::excerpt(&body, 120),
+            body_start: crate::net::excerpt(&body, 120),
         });
     }
     match serde_json::from_slice::<Value>(&body) {

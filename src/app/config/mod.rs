@@ -171,6 +171,17 @@ pub struct ClientSettings {
     pub proxy: Option<String>,
 }
 
+impl ClientSettings {
+    /// The network settings the file gives, the CA file of a flag (`ca_file`) before its own.
+    pub fn net(&self, ca_file: Option<PathBuf>) -> crate::net::Settings {
+        crate::net::Settings {
+            ca_file: ca_file.or_else(|| self.ca_file.clone()),
+            proxy: self.proxy.clone(),
+            ..crate::net::Settings::default()
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
