@@ -160,13 +160,13 @@ pub fn run(
     let mut deliveries = Vec::new();
     if !plan.notify.is_empty() {
         let nows = targets_now(&report, &run_targets, &figures, &last_before);
-        let told = Told {
+        let news = RunNews {
             now,
             code,
             written: &written,
             broken: broken.as_deref(),
         };
-        deliveries = notify(plan, &mut store, &nows, &told)?;
+        deliveries = notify(plan, &mut store, &nows, &news)?;
         let failed: Vec<String> = deliveries
             .iter()
             .filter_map(|d| d.failed.as_ref().map(|f| format!("{}: {f}", d.destination)))
@@ -257,7 +257,7 @@ fn write_reports(
 }
 
 /// What the run tells its destinations besides the targets' news.
-struct Told<'a> {
+struct RunNews<'a> {
     now: DateTime<Utc>,
     code: ExitCode,
     written: &'a [PathBuf],
@@ -270,7 +270,7 @@ fn notify(
     plan: &NightlyRun<'_>,
     store: &mut Store,
     nows: &[crate::app::notify::TargetNow],
-    told: &Told<'_>,
+    news: &RunNews<'_>,
 ) -> Result<Vec<crate::app::notify::Delivery>, Error> {
     let shown = |p: &PathBuf| {
         std::path::absolute(p)
@@ -279,19 +279,19 @@ fn notify(
             .to_string()
     };
     let paths = (
-        told.written.first().map(shown),
-        told.written.get(1).map(shown),
+        news.written.first().map(shown),
+        news.written.get(1).map(shown),
     );
     crate::app::notify::notify_all(
         store,
         &plan.notify,
         nows,
-        told.now,
-        told.code,
+        news.now,
+        news.code,
         paths,
         plan.notify_dry_run,
         plan.job.env.as_ref(),
-        told.broken,
+        news.broken,
         plan.tz,
         &plan.job.client.net,
     )

@@ -609,7 +609,7 @@ fn a_remote_plain_http_destination_is_refused_before_anything_is_sent() {
     let remote = format!("http://hooks.example.com/{URL_KEY}");
     let urls = [
         ("SLACK_URL", format!("{}/slack", rx.url)),
-        ("HOOK_URL", remote.clone()),
+        ("HOOK_URL", remote),
     ];
     let out = run(&env, &cfg, &urls).code(2);
     assert!(

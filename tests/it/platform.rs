@@ -252,8 +252,8 @@ fn run_writes_prometheus_metrics_for_a_compliant_and_a_failing_target() {
     assert_eq!(left.len(), 1);
 }
 
-#[test]
-fn check_ocsf_events_have_every_attribute_the_class_requires() {
+/// A history of one snapshot of `prod` that fails rules, for the OCSF findings.
+fn one_failing_snapshot() -> Env {
     let env = Env::new();
     crate::common::store_with(
         &env.db(),
@@ -263,6 +263,12 @@ fn check_ocsf_events_have_every_attribute_the_class_requires() {
             serde_json::json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00", "ScanType": ["vul"]}),
         )],
     );
+    env
+}
+
+#[test]
+fn check_ocsf_events_have_every_attribute_the_class_requires() {
+    let env = one_failing_snapshot();
     let out = env
         .run(&["check", "--target", "prod", "--format", "ocsf"])
         .code(1);
@@ -347,15 +353,7 @@ fn check_ocsf_events_have_every_attribute_the_class_requires() {
 
 #[test]
 fn check_ocsf_events_name_the_region_the_config_gives() {
-    let env = Env::new();
-    crate::common::store_with(
-        &env.db(),
-        "prod",
-        &[(
-            "2026-11-01T03:00:00Z",
-            serde_json::json!({"Enable": true, "ScanPeriod": 1, "ScanTime": "03:00:00", "ScanType": ["vul"]}),
-        )],
-    );
+    let env = one_failing_snapshot();
     let cloud = |args: &[&str]| -> Vec<serde_json::Value> {
         let out = env.run(args).code(1);
         let events: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).unwrap();

@@ -6,7 +6,7 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags};
 use serde_json::json;
 
-use crate::support::{Env, SEED, Sim, update};
+use crate::support::{Env, Immutable, SEED, Sim, update};
 
 /// The history opened as a reader would: read-only.
 fn reader(db: &Path) -> Connection {
@@ -188,18 +188,6 @@ fn an_older_history_gains_the_views_when_it_is_migrated() {
         .unwrap();
     assert_eq!((target.as_str(), snapshot), ("prod", newest));
     env.run(&["verify"]).ok();
-}
-
-/// Clears the immutable flag again however the test ends, so the folder can be removed.
-struct Immutable<'a>(&'a Path);
-
-impl Drop for Immutable<'_> {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(self.0)
-            .status();
-    }
 }
 
 #[test]

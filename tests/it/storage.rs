@@ -9,7 +9,7 @@ use tcss_audit::store::{NewSnapshot, OpenMode, Store};
 use tcss_audit::task::normalize;
 use tcss_audit::task::source::Source;
 
-use crate::support::{Env, SEED};
+use crate::support::{Env, Immutable, SEED};
 
 /// Records `n` nightly observations of one target straight through the library, with a change
 /// every tenth night, so tests can start from a long history quickly.
@@ -395,18 +395,6 @@ fn a_killed_import_leaves_every_committed_snapshot_and_a_chain_that_verifies() {
         .ok();
     assert_eq!(env.rows("snapshots"), 12000);
     env.run(&["verify"]).ok();
-}
-
-/// Clears the immutable flag again however the test ends, so the folder can be removed.
-struct Immutable<'a>(&'a Path);
-
-impl Drop for Immutable<'_> {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(self.0)
-            .status();
-    }
 }
 
 #[test]

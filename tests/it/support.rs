@@ -350,3 +350,15 @@ fn respond(mut stream: TcpStream, status: u16, body: &str) -> std::io::Result<()
     )?;
     stream.flush()
 }
+
+/// Clears the immutable flag again however the test ends, so the folder can be removed.
+pub struct Immutable<'a>(pub &'a Path);
+
+impl Drop for Immutable<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(self.0)
+            .status();
+    }
+}

@@ -60,14 +60,14 @@ fn story() -> Story {
 }
 
 /// Writes each member's starting task and returns the accounts file's text that names them.
-fn write_accounts(dir: &Path) -> Result<String, Error> {
+fn write_accounts(dir: &Path, member_task: &Value) -> Result<String, Error> {
     let io = |source| Error::File {
         path: dir.to_path_buf(),
         action: "write the demo's members",
         source,
     };
     std::fs::create_dir_all(dir.join(MEMBER_TASKS)).map_err(io)?;
-    let member_task = story().member_task.to_string();
+    let member_task = member_task.to_string();
     let mut accounts = String::from("uin = \"100000000001\"\nname = \"demo\"\n");
     for (uin, name) in MEMBERS {
         let task = format!("{MEMBER_TASKS}/{name}.json");
@@ -82,15 +82,10 @@ fn write_accounts(dir: &Path) -> Result<String, Error> {
 /// A drift the demo injects, and the night it happens (0-based): an Update with `params`, or,
 /// without them, a night the nightly job does not run.
 #[derive(Debug, Clone, serde::Deserialize)]
-pub struct Drift {
-    pub night: i64,
-    pub what: String,
+struct Drift {
+    night: i64,
+    what: String,
     params: Option<Value>,
-}
-
-/// The script: what an operator does to prod's task over three weeks.
-pub fn script() -> Vec<Drift> {
-    story().drifts
 }
 
 /// What the demo did, for its summary.
@@ -157,7 +152,8 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
     // Every night's checkpoint and the reports are signed, as a job with a key kept apart does.
     let key = Arc::new(crate::trust::SigningKey::generate());
     let public_key = key.write_new(&dir.join(SIGNING_KEY))?;
-    let accounts = write_accounts(dir)?;
+    let story = story();
+    let accounts = write_accounts(dir, &story.member_task)?;
     let accounts_file = dir.join(ACCOUNTS);
     std::fs::write(&accounts_file, accounts).map_err(|source| Error::File {
         path: accounts_file.clone(),
@@ -168,7 +164,7 @@ pub fn run(dir: &Path, end: DateTime<Utc>, tz: chrono_tz::Tz) -> Result<DemoRun,
         let shared: Arc<dyn Clock> = Arc::new(clock.clone());
         let sim = start_sim(shared.clone(), accounts_file.clone()).await?;
         let mut nights = Nights::new(&sim.url(), &clock, &mut store, &key, tz).await?;
-        let (last, run_targets) = nights.play(&loaded.set, first_night).await?;
+        let (last, run_targets) = nights.play(&loaded.set, &story, first_night).await?;
         sim.shutdown().await;
         let names: Vec<String> = nights.targets.iter().map(|t| t.name.clone()).collect();
         let reports = write_run_reports(
@@ -378,18 +374,19 @@ impl<'a> Nights<'a> {
     async fn play(
         &mut self,
         set: &PolicySet,
+        story: &Story,
         first_night: DateTime<Utc>,
     ) -> Result<(ExitCode, Vec<RunTarget>), Error> {
         let Story {
             drifts,
             member_drift,
             ..
-        } = story();
+        } = story;
         let mut last = (ExitCode::Ok, Vec::new());
         for night in 0..NIGHTS {
             let at = first_night + chrono::Duration::days(night);
             self.clock.set(at - chrono::Duration::minutes(20));
-            let ran = self.operate(&drifts, &member_drift, night, at).await?;
+            let ran = self.operate(drifts, member_drift, night, at).await?;
             if ran {
                 self.clock.set(at);
                 last = self.audit(set, night, at).await?;
